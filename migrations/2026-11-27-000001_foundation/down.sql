@@ -1,0 +1,10 @@
+DROP TABLE audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE campaigns;
+DROP TABLE login_throttle;
+DROP TABLE refresh_tokens;
+DROP TABLE clients;
+DROP TABLE memberships;
+DROP TABLE users;
+DROP TABLE organizations;
+DROP FUNCTION search_fold(text);

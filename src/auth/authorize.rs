@@ -1,0 +1,218 @@
+//! Authorization: the one place that decides who may see and do what (DESIGN.md §3).
+//!
+//! A role held in an organization applies to that organization's whole subtree. Organizations
+//! are compared by materialized path: `a` is inside `b` when `a.path` starts with `b.path`.
+//! Every service function calls one of these checks explicitly.
+
+use super::principal::{Principal, Role, Scope};
+use crate::error::AppError;
+
+/// Which rows a caller may see: everything, or the union of some subtrees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    Everything,
+    Subtrees(Vec<String>),
+}
+
+impl Visibility {
+    pub fn includes(&self, path: &str) -> bool {
+        match self {
+            Visibility::Everything => true,
+            Visibility::Subtrees(roots) => roots.iter().any(|root| path.starts_with(root.as_str())),
+        }
+    }
+}
+
+/// True when `path` is `ancestor` itself or lies below it.
+pub fn is_within(path: &str, ancestor: &str) -> bool {
+    path.starts_with(ancestor)
+}
+
+/// True when `path` lies strictly below `ancestor`.
+pub fn is_strictly_below(path: &str, ancestor: &str) -> bool {
+    path.len() > ancestor.len() && path.starts_with(ancestor)
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.grants.iter().any(|grant| grant.role == Role::Admin)
+    }
+
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        !self.is_client() || self.scopes.contains(&scope)
+    }
+
+    /// The subtrees the caller may read.
+    pub fn visibility(&self) -> Visibility {
+        if self.is_admin() {
+            return Visibility::Everything;
+        }
+        let mut roots: Vec<String> = self.grants.iter().map(|grant| grant.path.clone()).collect();
+        // Drop roots already inside another root: fewer OR branches in queries.
+        roots.sort();
+        roots.dedup_by(|later, earlier| later.starts_with(earlier.as_str()));
+        Visibility::Subtrees(roots)
+    }
+
+    pub fn can_see(&self, path: &str) -> bool {
+        self.is_admin() || self.grants.iter().any(|grant| is_within(path, &grant.path))
+    }
+
+    /// Holds one of `roles` in `path` itself or in one of its ancestors.
+    pub fn has_role_over(&self, path: &str, roles: &[Role]) -> bool {
+        self.is_admin()
+            || self
+                .grants
+                .iter()
+                .any(|grant| roles.contains(&grant.role) && is_within(path, &grant.path))
+    }
+
+    /// Holds one of `roles` in a strict ancestor of `path`: the "higher unit" rule that keeps
+    /// anyone from approving, assessing or reviewing their own unit's work.
+    pub fn has_role_strictly_above(&self, path: &str, roles: &[Role]) -> bool {
+        self.is_admin()
+            || self
+                .grants
+                .iter()
+                .any(|grant| roles.contains(&grant.role) && is_strictly_below(path, &grant.path))
+    }
+
+    /// The highest role the caller holds over `path`.
+    pub fn highest_role_over(&self, path: &str) -> Option<Role> {
+        if self.is_admin() {
+            return Some(Role::Admin);
+        }
+        self.grants
+            .iter()
+            .filter(|grant| is_within(path, &grant.path))
+            .map(|grant| grant.role)
+            .max()
+    }
+}
+
+/// Fails with 404 when the caller may not see `path` (existence is not revealed).
+pub fn require_visible(principal: &Principal, path: &str) -> Result<(), AppError> {
+    if principal.can_see(path) && principal.has_scope(Scope::Read) {
+        Ok(())
+    } else {
+        Err(AppError::not_found())
+    }
+}
+
+pub fn require_admin(principal: &Principal) -> Result<(), AppError> {
+    if principal.is_admin() {
+        Ok(())
+    } else {
+        Err(AppError::forbidden("only an administrator may do this"))
+    }
+}
+
+/// Users only; partner clients never administer.
+pub fn require_user(principal: &Principal) -> Result<(), AppError> {
+    if principal.is_client() {
+        Err(AppError::forbidden("partner clients may not do this"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Creating, renaming or deactivating an organization: admin, or a manager of its parent.
+pub fn require_manager_of(principal: &Principal, path: &str) -> Result<(), AppError> {
+    require_user(principal)?;
+    if principal.has_role_over(path, &[Role::Manager]) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "only a manager of this unit or a higher one may do this",
+        ))
+    }
+}
+
+/// Granting `role` in the organization at `path`: admin, or a manager over `path` granting at
+/// most manager. Nobody changes their own memberships unless they are admin.
+pub fn require_can_grant(principal: &Principal, path: &str, role: Role) -> Result<(), AppError> {
+    require_user(principal)?;
+    if principal.is_admin() {
+        return Ok(());
+    }
+    if role == Role::Admin {
+        return Err(AppError::forbidden(
+            "only an administrator may grant the admin role",
+        ));
+    }
+    match principal.highest_role_over(path) {
+        Some(held) if held >= Role::Manager && held >= role => Ok(()),
+        _ => Err(AppError::forbidden(
+            "you may grant roles only inside your own subtree and never above your own",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::principal::{Grant, PrincipalKind};
+    use uuid::Uuid;
+
+    fn principal(grants: &[(&str, Role)]) -> Principal {
+        Principal {
+            id: Uuid::nil(),
+            kind: PrincipalKind::User,
+            name: "t".into(),
+            grants: grants
+                .iter()
+                .map(|(path, role)| Grant {
+                    organization_id: Uuid::nil(),
+                    path: (*path).to_owned(),
+                    role: *role,
+                })
+                .collect(),
+            scopes: vec![],
+            token_expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_role_covers_the_subtree_but_not_siblings_with_a_common_prefix() {
+        let manager = principal(&[("1.2.", Role::Manager)]);
+        assert!(manager.can_see("1.2."));
+        assert!(manager.can_see("1.2.5."));
+        assert!(!manager.can_see("1.23."));
+        assert!(!manager.can_see("1."));
+    }
+
+    #[test]
+    fn strictly_above_excludes_the_own_unit() {
+        let manager = principal(&[("1.2.", Role::Manager)]);
+        assert!(!manager.has_role_strictly_above("1.2.", &[Role::Manager]));
+        assert!(manager.has_role_strictly_above("1.2.9.", &[Role::Manager]));
+        assert!(!manager.has_role_strictly_above("1.2.9.", &[Role::Reviewer]));
+    }
+
+    #[test]
+    fn granting_is_bounded_by_the_own_role_and_subtree() {
+        let manager = principal(&[("1.2.", Role::Manager)]);
+        assert!(require_can_grant(&manager, "1.2.3.", Role::Manager).is_ok());
+        assert!(require_can_grant(&manager, "1.2.3.", Role::Admin).is_err());
+        assert!(require_can_grant(&manager, "1.3.", Role::Member).is_err());
+        let reviewer = principal(&[("1.2.", Role::Reviewer)]);
+        assert!(require_can_grant(&reviewer, "1.2.3.", Role::Member).is_err());
+    }
+
+    #[test]
+    fn visibility_merges_nested_roots() {
+        let user = principal(&[
+            ("1.2.", Role::Member),
+            ("1.2.3.", Role::Manager),
+            ("1.4.", Role::Member),
+        ]);
+        assert_eq!(
+            user.visibility(),
+            Visibility::Subtrees(vec!["1.2.".into(), "1.4.".into()])
+        );
+        assert_eq!(
+            principal(&[("1.", Role::Admin)]).visibility(),
+            Visibility::Everything
+        );
+    }
+}

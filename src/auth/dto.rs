@@ -1,0 +1,68 @@
+//! Wire types of the auth endpoints.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An OAuth 2.0 token request; which members are needed depends on `grant_type`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// `password`, `refresh_token` or `client_credentials`.
+    #[schema(example = "password")]
+    pub grant_type: Option<String>,
+    #[schema(example = "admin")]
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub refresh_token: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Space-separated scopes for `client_credentials` (default: all granted).
+    pub scope: Option<String>,
+}
+
+/// Issued tokens.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// EdDSA-signed JWT (`typ: at+jwt`), at most 15 minutes.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque, single-use; absent for client credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+/// A refresh token to revoke (RFC 7009).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    pub token: String,
+    /// Accepted for RFC 7009 compatibility; only refresh tokens can be revoked.
+    pub token_type_hint: Option<String>,
+}
+
+/// One role of the caller.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MembershipDto {
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    pub organization_kind: String,
+    /// `admin`, `manager`, `reviewer` or `member`.
+    pub role: String,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MeDto {
+    pub id: Uuid,
+    /// `user` or `client`.
+    pub kind: String,
+    pub username: Option<String>,
+    pub display_name: String,
+    pub memberships: Vec<MembershipDto>,
+    pub scopes: Vec<String>,
+}

@@ -1,0 +1,13 @@
+//! Authentication and authorization: access tokens, passwords, refresh-token rotation, login
+//! throttling, the `Principal` extractor and the rules of who may do what.
+
+pub mod authorize;
+pub mod dto;
+pub mod handlers;
+pub mod password;
+pub mod principal;
+pub mod service;
+pub mod throttle;
+pub mod tokens;
+
+pub use principal::{Principal, Role, Scope};

@@ -1,0 +1,376 @@
+//! The OAuth 2.0 grants: password, refresh token (rotating, reuse revokes the family) and
+//! client credentials; plus revocation and the grants a user's token carries.
+
+use chrono::{Duration as ChronoDuration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::principal::{Role, Scope};
+use super::throttle;
+use super::tokens::{GrantClaim, random_secret, secret_digest};
+use crate::db::schema::{clients, memberships, organizations, refresh_tokens, users};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::text::nfc;
+use crate::users::model::{ClientRow, UserRow};
+
+diesel::define_sql_function!(
+    /// SQL `lower(text)`.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// What the token endpoint answers on success.
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+/// An OAuth error (RFC 6749 §5.2) carried as a problem.
+pub fn oauth_error(code: &'static str, description: &str) -> AppError {
+    let status = match code {
+        "invalid_client" | "invalid_grant" => actix_web::http::StatusCode::UNAUTHORIZED,
+        _ => actix_web::http::StatusCode::BAD_REQUEST,
+    };
+    let error = AppError::new(status, code, description)
+        .with_extra("error", code)
+        .with_extra("error_description", description);
+    if status == actix_web::http::StatusCode::UNAUTHORIZED {
+        error.with_header(actix_web::http::header::WWW_AUTHENTICATE, "Bearer")
+    } else {
+        error
+    }
+}
+
+fn invalid_credentials() -> AppError {
+    oauth_error("invalid_grant", "the username or password is not correct")
+}
+
+/// The throttling key of a username: case-folded, NFC.
+pub fn account_key(username: &str) -> String {
+    nfc(username.trim()).to_lowercase()
+}
+
+/// Users scopes: everything their roles allow.
+const USER_SCOPE: &str = "read progress:write";
+
+/// `grant_type=password`.
+pub async fn password_grant(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> AppResult<IssuedTokens> {
+    let key = account_key(username);
+    if key.is_empty() || key.len() > 256 {
+        // Still spend a verification so the answer takes as long as for a real account.
+        let _ = state.passwords.verify(password, None).await?;
+        return Err(invalid_credentials());
+    }
+    let mut conn = state.db.write().await?;
+    if let Some(retry_after) = throttle::locked_for(&mut conn, &key).await? {
+        return Err(too_many_failures(retry_after));
+    }
+    let user: Option<UserRow> = users::table
+        .filter(lower(users::username).eq(&key))
+        .select(UserRow::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let usable = user.as_ref().filter(|user| !user.disabled);
+    let verified = state
+        .passwords
+        .verify(password, usable.map(|user| user.password_hash.as_str()))
+        .await?;
+    let Some(user) = usable.filter(|_| verified.matches) else {
+        let settings = &state.settings;
+        if let Some(until) = throttle::record_failure(
+            &mut conn,
+            &key,
+            settings.login_max_failures,
+            settings.login_lockout,
+        )
+        .await?
+        {
+            let seconds = (until - Utc::now()).num_seconds().max(1);
+            return Err(too_many_failures(u64::try_from(seconds).unwrap_or(1)));
+        }
+        return Err(invalid_credentials());
+    };
+    throttle::clear(&mut conn, &key).await?;
+    if let Some(rehash) = verified.rehash {
+        diesel::update(users::table.find(user.id))
+            .set(users::password_hash.eq(rehash))
+            .execute(&mut conn)
+            .await?;
+    }
+    let grants = user_grants(&mut conn, user.id).await?;
+    let refresh_token = start_refresh_family(&mut conn, state, user.id).await?;
+    let access_token = state
+        .tokens
+        .issue(user.id, "user", &user.username, USER_SCOPE, grants)
+        .map_err(AppError::internal)?;
+    Ok(IssuedTokens {
+        access_token,
+        expires_in: state.tokens.ttl().as_secs(),
+        refresh_token: Some(refresh_token),
+        scope: USER_SCOPE.to_owned(),
+    })
+}
+
+fn too_many_failures(retry_after: u64) -> AppError {
+    AppError::too_many_requests(
+        retry_after,
+        "too many failed logins for this account; wait before trying again",
+    )
+}
+
+/// The memberships of a user, with each organization's current path, as token claims.
+pub async fn user_grants(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> QueryResult<Vec<GrantClaim>> {
+    let rows: Vec<(Uuid, String, String)> = memberships::table
+        .inner_join(organizations::table)
+        .filter(memberships::user_id.eq(user_id))
+        .select((
+            memberships::organization_id,
+            organizations::path,
+            memberships::role,
+        ))
+        .order((organizations::depth.asc(), memberships::created_at.asc()))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(o, p, r)| GrantClaim { o, p, r })
+        .collect())
+}
+
+async fn start_refresh_family(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    user_id: Uuid,
+) -> QueryResult<String> {
+    insert_refresh_token(conn, state, user_id, Uuid::new_v4()).await
+}
+
+async fn insert_refresh_token(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    family_id: Uuid,
+) -> QueryResult<String> {
+    let secret = random_secret();
+    let ttl = ChronoDuration::from_std(state.settings.refresh_token_ttl)
+        .unwrap_or(ChronoDuration::days(30));
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::id.eq(Uuid::now_v7()),
+            refresh_tokens::token_hash.eq(secret_digest(&secret)),
+            refresh_tokens::family_id.eq(family_id),
+            refresh_tokens::user_id.eq(user_id),
+            refresh_tokens::expires_at.eq(Utc::now() + ttl),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(secret)
+}
+
+/// `grant_type=refresh_token`: rotates the token; a token presented twice revokes its family.
+pub async fn refresh_grant(state: &AppState, presented: &str) -> AppResult<IssuedTokens> {
+    let digest = secret_digest(presented);
+    let mut conn = state.db.write().await?;
+    let outcome = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            let claimed: Option<(Uuid, Uuid)> = diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::token_hash.eq(&digest))
+                    .filter(refresh_tokens::used_at.is_null())
+                    .filter(refresh_tokens::revoked_at.is_null())
+                    .filter(refresh_tokens::expires_at.gt(Utc::now())),
+            )
+            .set(refresh_tokens::used_at.eq(Utc::now()))
+            .returning((refresh_tokens::family_id, refresh_tokens::user_id))
+            .get_result(conn)
+            .await
+            .optional()?;
+            let Some((family_id, user_id)) = claimed else {
+                return Ok(None);
+            };
+            let user: UserRow = users::table
+                .find(user_id)
+                .select(UserRow::as_select())
+                .first(conn)
+                .await?;
+            if user.disabled {
+                return Ok(None);
+            }
+            let grants = user_grants(conn, user_id).await?;
+            let next = insert_refresh_token(conn, state, user_id, family_id).await?;
+            Ok(Some((user, grants, next)))
+        })
+        .await?;
+    let digest_of_presented = secret_digest(presented);
+    let Some((user, grants, next)) = outcome else {
+        // Unknown, expired, revoked or already used: if it was ours, end the whole family
+        // (the legitimate holder and a thief cannot be told apart).
+        revoke_family_of(&mut conn, &digest_of_presented).await?;
+        return Err(oauth_error(
+            "invalid_grant",
+            "the refresh token is not valid",
+        ));
+    };
+    let access_token = state
+        .tokens
+        .issue(user.id, "user", &user.username, USER_SCOPE, grants)
+        .map_err(AppError::internal)?;
+    Ok(IssuedTokens {
+        access_token,
+        expires_in: state.tokens.ttl().as_secs(),
+        refresh_token: Some(next),
+        scope: USER_SCOPE.to_owned(),
+    })
+}
+
+/// `grant_type=client_credentials` for partner systems bound to one organization.
+pub async fn client_credentials_grant(
+    state: &AppState,
+    client_id: &str,
+    client_secret: &str,
+    requested_scope: Option<&str>,
+) -> AppResult<IssuedTokens> {
+    let invalid_client = || oauth_error("invalid_client", "the client id or secret is not correct");
+    let Ok(client_id) = Uuid::parse_str(client_id.trim()) else {
+        return Err(invalid_client());
+    };
+    let mut conn = state.db.write().await?;
+    let client: Option<(ClientRow, String)> = clients::table
+        .inner_join(organizations::table)
+        .filter(clients::id.eq(client_id))
+        .filter(clients::revoked_at.is_null())
+        .select((ClientRow::as_select(), organizations::path))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let Some((client, path)) = client else {
+        return Err(invalid_client());
+    };
+    // Client secrets are 256-bit random values: a plain SHA-256 is enough (no dictionary to
+    // slow down), and constant-time comparison of digests avoids a timing oracle.
+    let presented = hex_digest(client_secret);
+    if !constant_time_eq(presented.as_bytes(), client.secret_hash.as_bytes()) {
+        return Err(invalid_client());
+    }
+    let granted: Vec<String> = client.scopes.iter().flatten().cloned().collect();
+    let scope = match requested_scope
+        .map(str::trim)
+        .filter(|scope| !scope.is_empty())
+    {
+        None => granted.join(" "),
+        Some(requested) => {
+            let requested: Vec<&str> = requested.split_whitespace().collect();
+            if requested
+                .iter()
+                .any(|scope| !granted.iter().any(|granted| granted == scope))
+            {
+                return Err(oauth_error(
+                    "invalid_scope",
+                    "the client was not granted that scope",
+                ));
+            }
+            requested.join(" ")
+        }
+    };
+    let grants = vec![GrantClaim {
+        o: client.organization_id,
+        p: path,
+        // A partner acts as a member of its organization, limited further by its scopes.
+        r: Role::Member.as_str().to_owned(),
+    }];
+    let access_token = state
+        .tokens
+        .issue(client.id, "client", &client.name, &scope, grants)
+        .map_err(AppError::internal)?;
+    Ok(IssuedTokens {
+        access_token,
+        expires_in: state.tokens.ttl().as_secs(),
+        refresh_token: None,
+        scope,
+    })
+}
+
+/// Revokes the family of a refresh token (RFC 7009: unknown tokens are not an error).
+pub async fn revoke_refresh_token(state: &AppState, token: &str) -> AppResult<()> {
+    let mut conn = state.db.write().await?;
+    revoke_family_of(&mut conn, &secret_digest(token)).await?;
+    Ok(())
+}
+
+/// Revokes every token of the family the token with `digest` belongs to.
+async fn revoke_family_of(conn: &mut AsyncPgConnection, digest: &[u8]) -> QueryResult<()> {
+    let family: Option<Uuid> = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(digest))
+        .select(refresh_tokens::family_id)
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some(family) = family {
+        diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(family))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Revokes every refresh token of a user (password change, disabling).
+pub async fn revoke_all_refresh_tokens(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Utc::now()))
+    .execute(conn)
+    .await
+}
+
+/// Hex SHA-256, the stored form of client secrets.
+pub fn hex_digest(secret: &str) -> String {
+    secret_digest(secret)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    left.len() == right.len()
+        && left
+            .iter()
+            .zip(right)
+            .fold(0_u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Parses a space-separated scope list given to a client.
+pub fn parse_scopes(scopes: &[String]) -> Result<Vec<Scope>, AppError> {
+    scopes
+        .iter()
+        .map(|scope| {
+            Scope::parse(scope).ok_or_else(|| {
+                AppError::field(
+                    "/scopes",
+                    format!("unknown scope {scope:?}; use read or progress:write"),
+                )
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,204 @@
+//! Typed configuration, read from the environment once at start-up and validated there.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Where the service runs: development allows conveniences that production refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Cost of argon2id password hashing. Production uses the OWASP parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordHashing {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl PasswordHashing {
+    /// OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
+    pub const OWASP: Self = Self {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+}
+
+/// Every setting of the service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub database_url: String,
+    pub database_replica_url: Option<String>,
+    pub bind: String,
+    pub log_format: LogFormat,
+    pub jwt_private_key_file: Option<PathBuf>,
+    pub public_url: String,
+    pub cors_origins: Vec<String>,
+    pub db_pool_size: usize,
+    pub db_acquire_timeout: Duration,
+    pub db_statement_timeout: Duration,
+    pub workers: usize,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub trusted_proxy_header: Option<String>,
+    pub login_max_failures: u32,
+    pub login_lockout: Duration,
+    pub rate_limit_per_minute: u32,
+    pub json_body_limit: usize,
+    pub password_hashing: PasswordHashing,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/thidua";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Access tokens never live longer than this (SECURITY.md: access follows the tree by then).
+pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+impl Settings {
+    /// Reads every `THIDUA_*` variable (and `DATABASE_URL`, `DATABASE_REPLICA_URL`).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Same as [`Settings::from_env`] with an injectable source, so tests need no process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let environment = match get("THIDUA_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => bail!("THIDUA_ENV must be development or production, not {other:?}"),
+        };
+        let log_format = match get("THIDUA_LOG_FORMAT").as_deref() {
+            None if environment == Environment::Development => LogFormat::Pretty,
+            None => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("THIDUA_LOG_FORMAT must be pretty or json, not {other:?}"),
+        };
+        let bind = get("THIDUA_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let public_url = get("THIDUA_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}"));
+        url::Url::parse(&public_url).context("THIDUA_PUBLIC_URL is not a URL")?;
+        let cors_origins = get("THIDUA_CORS_ORIGINS")
+            .map(|value| {
+                value
+                    .split(',')
+                    .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                    .filter(|origin| !origin.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let access_token_ttl =
+            Duration::from_secs(parse_number(&get, "THIDUA_ACCESS_TOKEN_TTL_SECONDS", 900)?);
+        if access_token_ttl > MAX_ACCESS_TOKEN_TTL || access_token_ttl.is_zero() {
+            bail!("THIDUA_ACCESS_TOKEN_TTL_SECONDS must be between 1 and 900");
+        }
+        let db_pool_size = parse_number(&get, "THIDUA_DB_POOL_SIZE", 8)?;
+        if db_pool_size == 0 {
+            bail!("THIDUA_DB_POOL_SIZE must be at least 1");
+        }
+        let workers = match get("THIDUA_WORKERS") {
+            Some(_) => parse_number(&get, "THIDUA_WORKERS", 2)?,
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        };
+        Ok(Self {
+            environment,
+            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            database_replica_url: get("DATABASE_REPLICA_URL"),
+            bind,
+            log_format,
+            jwt_private_key_file: get("THIDUA_JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            cors_origins,
+            db_pool_size,
+            db_acquire_timeout: Duration::from_millis(parse_number(
+                &get,
+                "THIDUA_DB_ACQUIRE_TIMEOUT_MS",
+                1500,
+            )?),
+            db_statement_timeout: Duration::from_millis(parse_number(
+                &get,
+                "THIDUA_DB_STATEMENT_TIMEOUT_MS",
+                5000,
+            )?),
+            workers: workers.max(1),
+            access_token_ttl,
+            refresh_token_ttl: Duration::from_secs(
+                parse_number(&get, "THIDUA_REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
+            ),
+            trusted_proxy_header: get("THIDUA_TRUSTED_PROXY_HEADER"),
+            login_max_failures: parse_number(&get, "THIDUA_LOGIN_MAX_FAILURES", 5)?,
+            login_lockout: Duration::from_secs(parse_number(
+                &get,
+                "THIDUA_LOGIN_LOCKOUT_SECONDS",
+                300,
+            )?),
+            rate_limit_per_minute: parse_number(&get, "THIDUA_RATE_LIMIT_PER_MINUTE", 1200)?,
+            json_body_limit: parse_number(&get, "THIDUA_JSON_BODY_LIMIT_BYTES", 262_144)?,
+            password_hashing: PasswordHashing::OWASP,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// The `iss` and `aud` of access tokens.
+    pub fn token_issuer(&self) -> &str {
+        &self.public_url
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> anyhow::Result<T> {
+    match get(name) {
+        None => Ok(default),
+        Some(value) => value.trim().parse().map_err(|_| {
+            anyhow::anyhow!("{name} must be a non-negative whole number, not {value:?}")
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_development_on_localhost() {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(settings.environment, Environment::Development);
+        assert_eq!(settings.bind, DEFAULT_BIND);
+        assert_eq!(settings.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(settings.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn production_logs_json_and_rejects_long_token_lifetimes() {
+        let settings = Settings::from_lookup(|name| match name {
+            "THIDUA_ENV" => Some("production".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(settings.log_format, LogFormat::Json);
+        let error = Settings::from_lookup(|name| match name {
+            "THIDUA_ACCESS_TOKEN_TTL_SECONDS" => Some("3600".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("900"));
+    }
+}

@@ -1,0 +1,330 @@
+//! Request extraction with problem+json errors.
+//!
+//! [`Body<T>`] is the JSON body extractor of every write: it enforces the size limit before
+//! parsing (413), the media type (415), JSON syntax and depth (400), refuses NUL characters,
+//! NFC-normalizes every string, and names *every* unknown or server-owned member in one 422.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{AppError, FieldError};
+use crate::text::nfc;
+
+/// Maximum accepted JSON body, in bytes (app data; defaults to 256 KiB).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A validated JSON request body.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T> Body<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(262_144, |limit| limit.0);
+        let media_type_ok = is_json(req);
+        let declared_length = declared_length(req);
+        let payload = payload.take();
+        Box::pin(async move {
+            if !media_type_ok {
+                return Err(unsupported_media_type());
+            }
+            let bytes = read_limited(payload, declared_length, limit).await?;
+            parse_json(&bytes).map(Body)
+        })
+    }
+}
+
+/// The whole payload, refused with 413 as soon as it exceeds `limit` (before it is parsed).
+pub async fn read_limited(
+    mut payload: Payload,
+    declared_length: Option<usize>,
+    limit: usize,
+) -> Result<web::BytesMut, AppError> {
+    if declared_length.is_some_and(|length| length > limit) {
+        return Err(payload_too_large(limit));
+    }
+    let mut body = web::BytesMut::with_capacity(declared_length.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| {
+            AppError::bad_request(
+                "malformed_json",
+                format!("the request body could not be read: {error}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Parses, cleans and deserializes a JSON document into `T`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::bad_request(
+            "malformed_json",
+            "the request body is empty",
+        ));
+    }
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|error| {
+        AppError::bad_request(
+            "malformed_json",
+            format!("the request body is not valid JSON: {error}"),
+        )
+    })?;
+    let mut errors = Vec::new();
+    clean_strings(&mut value, &mut String::new(), &mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::validation(errors));
+    }
+    deserialize_value(value)
+}
+
+/// Deserializes `value`, reporting all unknown members at once and the first type error.
+pub fn deserialize_value<T: DeserializeOwned>(mut value: Value) -> Result<T, AppError> {
+    let mut unknown = Vec::new();
+    loop {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(parsed) if unknown.is_empty() => return Ok(parsed),
+            Ok(_) => return Err(AppError::validation(unknown)),
+            Err(error) => {
+                let message = error.inner().to_string();
+                let parent = pointer_of(error.path());
+                if let Some(name) = unknown_field_name(&message) {
+                    let removed = value
+                        .pointer_mut(&parent)
+                        .and_then(Value::as_object_mut)
+                        .and_then(|object| object.remove(&name));
+                    unknown.push(FieldError::new(
+                        format!(
+                            "{}/{}",
+                            parent.trim_end_matches(&format!("/{name}")),
+                            escape(&name)
+                        ),
+                        "is not a member of this request (unknown, or owned by the server)",
+                    ));
+                    if removed.is_some() && unknown.len() < 64 {
+                        continue;
+                    }
+                    return Err(AppError::validation(unknown));
+                }
+                if !unknown.is_empty() {
+                    return Err(AppError::validation(unknown));
+                }
+                return Err(AppError::field(
+                    if parent.is_empty() { "/" } else { &parent },
+                    clean_serde_message(&message),
+                ));
+            }
+        }
+    }
+}
+
+fn unknown_field_name(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(name, _)| name.to_owned())
+}
+
+fn clean_serde_message(message: &str) -> String {
+    // serde_json appends " at line 1 column 2" to some messages; not meaningful for a Value.
+    match message.find(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } => pointer.push_str(&format!("/{}", escape(key))),
+            Segment::Enum { variant } => pointer.push_str(&format!("/{}", escape(variant))),
+            Segment::Unknown => {}
+        }
+    }
+    pointer
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// NFC-normalizes every string (keys included) and collects strings holding NUL.
+fn clean_strings(value: &mut Value, pointer: &mut String, errors: &mut Vec<FieldError>) {
+    match value {
+        Value::String(text) => {
+            if text.contains('\0') {
+                errors.push(FieldError::new(
+                    pointer.clone(),
+                    "must not contain NUL characters",
+                ));
+            } else if !text.is_ascii() {
+                *text = nfc(text);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                let length = pointer.len();
+                pointer.push_str(&format!("/{index}"));
+                clean_strings(item, pointer, errors);
+                pointer.truncate(length);
+            }
+        }
+        Value::Object(object) => {
+            let entries = std::mem::take(object);
+            for (key, mut item) in entries {
+                let length = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&escape(&key));
+                if key.contains('\0') {
+                    errors.push(FieldError::new(
+                        pointer.clone(),
+                        "must not contain NUL characters",
+                    ));
+                }
+                clean_strings(&mut item, pointer, errors);
+                pointer.truncate(length);
+                object.insert(if key.is_ascii() { key } else { nfc(&key) }, item);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    let Some(content_type) = req.headers().get(header::CONTENT_TYPE) else {
+        // A missing Content-Type on a body-less request is still refused: the body is required.
+        return false;
+    };
+    let Ok(content_type) = content_type.to_str() else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
+pub fn unsupported_media_type() -> AppError {
+    AppError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the body as application/json",
+    )
+}
+
+pub fn payload_too_large(limit: usize) -> AppError {
+    AppError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body exceeds {limit} bytes"),
+    )
+}
+
+/// Error handler of actix's `Query` extractor: a bad query value is a 400.
+pub fn query_error(
+    error: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    AppError::bad_request("invalid_query", clean_serde_message(&error.to_string())).into()
+}
+
+/// Error handler of actix's `Path` extractor: a malformed id is a 400.
+pub fn path_error(error: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    AppError::bad_request("invalid_path", error.to_string()).into()
+}
+
+/// Distinguishes an absent member (`None`) from an explicit `null` (`Some(None)`).
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        count: Option<u32>,
+    }
+
+    #[test]
+    fn every_unknown_member_is_named() {
+        let error = parse_json::<Sample>(br#"{"name":"a","status":"x","id":"1"}"#).unwrap_err();
+        let pointers: Vec<_> = error
+            .field_errors()
+            .iter()
+            .map(|e| e.pointer.clone())
+            .collect();
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(pointers.contains(&"/status".to_owned()), "{pointers:?}");
+        assert!(pointers.contains(&"/id".to_owned()), "{pointers:?}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_member() {
+        let error = parse_json::<Sample>(br#"{"name":"a","count":"many"}"#).unwrap_err();
+        assert_eq!(error.field_errors()[0].pointer, "/count");
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_numbers_are_bad_requests() {
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert_eq!(
+            parse_json::<Value>(deep.as_bytes()).unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse_json::<Value>(b"{\"n\": 1e999999}")
+                .unwrap_err()
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_and_text_is_nfc() {
+        let error = parse_json::<Sample>(b"{\"name\":\"a\\u0000b\"}").unwrap_err();
+        assert_eq!(error.field_errors()[0].pointer, "/name");
+        let sample = parse_json::<Sample>("{\"name\":\"Ho\u{0300}a\"}".as_bytes()).unwrap();
+        assert_eq!(sample.name, "Hòa");
+    }
+}

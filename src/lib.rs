@@ -1,0 +1,47 @@
+//! thidua: an HTTP/JSON service that runs public-sector emulation movements (phong trào thi đua).
+//!
+//! The modules are listed roughly bottom-up: infrastructure first, then resources, then the
+//! application that wires them together.
+
+/// The append-only audit log: writing events inside transactions and reading them back.
+pub mod audit;
+/// Access tokens, passwords, the `Principal` extractor and the authorization rules.
+pub mod auth;
+/// Campaigns (movements) and their fields.
+pub mod campaigns;
+/// Command-line interface of the `thidua` binary.
+pub mod cli;
+/// Strong ETags and the `If-Match` / `If-None-Match` preconditions.
+pub mod conditional;
+/// Typed configuration read from the environment once, at start-up.
+pub mod config;
+/// Connection pool, embedded migrations and the generated diesel schema.
+pub mod db;
+/// Loading the Ba Tri demonstration data.
+pub mod demo;
+/// The one mapping from every failure to an RFC 9457 problem+json response.
+pub mod error;
+/// Request bodies, path and query extraction with problem+json errors.
+pub mod extract;
+/// Liveness, readiness and other operational endpoints.
+pub mod health;
+/// Request id, security headers and the conversion of framework errors to problem+json.
+pub mod middleware;
+/// The OpenAPI 3.1 document and the route inventory derived from it.
+pub mod openapi;
+/// The organization tree: directory, subtree encoding, moves and deactivation.
+pub mod organizations;
+/// Opaque keyset cursors and `limit` validation shared by every list.
+pub mod pagination;
+/// The `/problems/{code}` pages that problem `type` URIs point to.
+pub mod problems;
+/// Building the actix application and server.
+pub mod startup;
+/// Shared application state handed to every handler.
+pub mod state;
+/// Logging and tracing set-up.
+pub mod telemetry;
+/// Text rules shared by every resource: NFC storage, search folding, bounded lengths.
+pub mod text;
+/// Users, their memberships and partner clients (administration).
+pub mod users;

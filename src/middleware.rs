@@ -1,0 +1,169 @@
+//! Cross-cutting HTTP behaviour: request ids, access logs, security headers, and the
+//! conversion of any non-problem error response (actix's own included) to problem+json.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::error::{AppError, PROBLEM_JSON, REQUEST_CONTEXT, RequestContext};
+use crate::openapi::RouteInventory;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A client-supplied request id is echoed when it is short and printable; otherwise a new one.
+fn request_id_of(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| {
+            !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned)
+}
+
+/// The outermost middleware: every response passes through it.
+pub async fn request_envelope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = request_id_of(&req);
+    let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let context = RequestContext {
+        request_id: request_id.clone(),
+        path: path.clone(),
+    };
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    let outcome = REQUEST_CONTEXT
+        .scope(context.clone(), next.call(req).instrument(span.clone()))
+        .await;
+    let response = match outcome {
+        Ok(response) => response.map_into_boxed_body(),
+        Err(error) => {
+            // Errors escaping the service chain still become problems; the request itself is
+            // gone, so build the response from the error alone.
+            let response = REQUEST_CONTEXT.sync_scope(context.clone(), || error.error_response());
+            return Err(actix_web::error::InternalError::from_response(error, response).into());
+        }
+    };
+    let mut response = if response.status().as_u16() >= 400 && !is_problem(&response) {
+        REQUEST_CONTEXT.sync_scope(context, || into_problem(response))
+    } else {
+        response
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(header::HeaderName::from_static(REQUEST_ID), value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if authenticated && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if is_html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                 script-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+            ),
+        );
+    }
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, elapsed_ms, "request served");
+        } else {
+            tracing::info!(status, elapsed_ms, "request served");
+        }
+    });
+    Ok(response)
+}
+
+fn is_problem(response: &ServiceResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+        || response.status() == StatusCode::NOT_MODIFIED
+}
+
+/// Replaces the body of an error response that did not come from `AppError`.
+fn into_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    let (code, detail) = match status {
+        StatusCode::BAD_REQUEST => ("malformed_json", "the request could not be read"),
+        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed here"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "unsupported content type")
+        }
+        StatusCode::UNAUTHORIZED => ("unauthorized", "authentication required"),
+        StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
+        StatusCode::NOT_ACCEPTABLE => ("not_acceptable", "no acceptable representation"),
+        StatusCode::TOO_MANY_REQUESTS => ("too_many_requests", "slow down"),
+        StatusCode::SERVICE_UNAVAILABLE => ("service_unavailable", "temporarily unavailable"),
+        status if status.is_server_error() => {
+            ("internal_error", "the service failed to handle the request")
+        }
+        _ => ("bad_request", "the request was refused"),
+    };
+    let problem = AppError::new(status, code, detail);
+    let mut replacement = problem.error_response();
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
+        }
+    }
+    let (request, _) = response.into_parts();
+    ServiceResponse::new(request, replacement)
+}
+
+/// The default service: 405 with `Allow` when the path exists with other methods, else 404.
+pub async fn no_route(req: HttpRequest, inventory: web::Data<RouteInventory>) -> HttpResponse {
+    let methods = inventory.methods_for(req.path());
+    if methods.is_empty() {
+        return AppError::new(StatusCode::NOT_FOUND, "not_found", "no such route").error_response();
+    }
+    if req.method() == Method::OPTIONS {
+        return HttpResponse::NoContent()
+            .insert_header((header::ALLOW, methods.join(", ")))
+            .finish();
+    }
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed here; use {}",
+            req.method(),
+            methods.join(", ")
+        ),
+    )
+    .with_header(header::ALLOW, methods.join(", "))
+    .error_response()
+}

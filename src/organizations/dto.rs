@@ -1,0 +1,179 @@
+//! Wire types of the organization endpoints.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::model::OrganizationRow;
+
+/// The kinds of node in the one typed tree (state, party and front units alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrganizationKind {
+    Province,
+    District,
+    Commune,
+    Ward,
+    Hamlet,
+    Agency,
+    PartyCommittee,
+    PartyCell,
+    Association,
+    School,
+    Enterprise,
+    Other,
+}
+
+impl OrganizationKind {
+    pub const ALL: [OrganizationKind; 12] = [
+        Self::Province,
+        Self::District,
+        Self::Commune,
+        Self::Ward,
+        Self::Hamlet,
+        Self::Agency,
+        Self::PartyCommittee,
+        Self::PartyCell,
+        Self::Association,
+        Self::School,
+        Self::Enterprise,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Province => "province",
+            Self::District => "district",
+            Self::Commune => "commune",
+            Self::Ward => "ward",
+            Self::Hamlet => "hamlet",
+            Self::Agency => "agency",
+            Self::PartyCommittee => "party_committee",
+            Self::PartyCell => "party_cell",
+            Self::Association => "association",
+            Self::School => "school",
+            Self::Enterprise => "enterprise",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+}
+
+/// An ancestor of an organization, root first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AncestorDto {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// A node of the organization tree.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrganizationDto {
+    pub id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub kind: OrganizationKind,
+    #[schema(example = "Xã Mỹ Hòa")]
+    pub name: String,
+    /// Official code, unique when present.
+    pub code: Option<String>,
+    /// Inactive units keep their history but are no longer expected to register.
+    pub active: bool,
+    /// 0 for a root.
+    pub depth: i32,
+    /// Root first; only on single-organization responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ancestors: Option<Vec<AncestorDto>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub version: i32,
+}
+
+impl OrganizationDto {
+    pub fn from_row(row: OrganizationRow, ancestors: Option<Vec<AncestorDto>>) -> Self {
+        Self {
+            id: row.id,
+            parent_id: row.parent_id,
+            kind: OrganizationKind::parse(&row.kind).unwrap_or(OrganizationKind::Other),
+            name: row.name,
+            code: row.code,
+            active: row.active,
+            depth: row.depth,
+            ancestors,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deactivated_at: row.deactivated_at,
+            version: row.version,
+        }
+    }
+}
+
+/// A page of organizations sorted by Vietnamese collation of their names.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrganizationPage {
+    pub items: Vec<OrganizationDto>,
+    pub next_cursor: Option<String>,
+}
+
+/// A new organization.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganization {
+    /// Parent unit; omitted only for a new root (administrators).
+    pub parent_id: Option<Uuid>,
+    pub kind: OrganizationKind,
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    #[schema(max_length = 64)]
+    pub code: Option<String>,
+}
+
+/// Changes to an organization (JSON merge patch of name, code, kind).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganization {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// `null` removes the code.
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<String>, max_length = 64)]
+    pub code: Option<Option<String>>,
+    pub kind: Option<OrganizationKind>,
+}
+
+/// The new parent of a subtree.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveOrganization {
+    pub parent_id: Uuid,
+}
+
+/// Filters of the organization directory.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrganizationFilter {
+    /// Direct children of this organization.
+    pub parent_id: Option<Uuid>,
+    pub kind: Option<OrganizationKind>,
+    /// Search in name and code, ignoring case and Vietnamese diacritics ("my hoa" finds "Mỹ Hòa").
+    pub q: Option<String>,
+    pub active: Option<bool>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+/// Paging of `/organizations/{id}/children`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+}

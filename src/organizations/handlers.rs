@@ -1,0 +1,515 @@
+//! HTTP handlers of `/organizations`: the directory is readable by every authenticated caller;
+//! writes follow the rules of `auth::authorize`.
+
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::dto::{
+    CreateOrganization, MoveOrganization, OrganizationDto, OrganizationFilter, OrganizationPage,
+    PageParams, UpdateOrganization,
+};
+use super::model::{OrganizationChanges, OrganizationRow};
+use super::repo::{self, ListQuery};
+use crate::audit::{self, Change};
+use crate::auth::authorize::{require_admin, require_manager_of};
+use crate::auth::principal::Principal;
+use crate::conditional::{self, IfMatch};
+use crate::db::schema::organizations;
+use crate::error::{AppError, AppResult, Problem};
+use crate::extract::Body;
+use crate::pagination;
+use crate::state::AppState;
+use crate::text::Checks;
+
+const NAME_MAX: usize = 200;
+const CODE_MAX: usize = 64;
+
+fn to_json(dto: &OrganizationDto) -> Option<serde_json::Value> {
+    serde_json::to_value(dto).ok()
+}
+
+async fn list_page(state: &AppState, query: ListQuery<'_>) -> AppResult<OrganizationPage> {
+    let limit = query.limit;
+    let mut conn = state.db.read().await?;
+    let rows = repo::list(&mut conn, query).await?;
+    let (rows, next_cursor) = pagination::paginate(rows, limit, |row| (row.name.clone(), row.id));
+    Ok(OrganizationPage {
+        items: rows
+            .into_iter()
+            .map(|row| OrganizationDto::from_row(row, None))
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// Lists the organization directory.
+///
+/// Every authenticated caller may read the directory. Sorted by name in Vietnamese collation;
+/// `q` ignores case and diacritics.
+#[utoipa::path(
+    tag = "organizations",
+    params(OrganizationFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of organizations", body = OrganizationPage),
+        (status = 400, description = "Bad filter value", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/organizations")]
+pub async fn list_organizations(
+    state: web::Data<AppState>,
+    _principal: Principal,
+    filter: web::Query<OrganizationFilter>,
+) -> AppResult<HttpResponse> {
+    let filter = filter.into_inner();
+    let query = ListQuery {
+        parent_id: filter.parent_id,
+        kind: filter.kind,
+        q: filter.q.as_deref(),
+        active: filter.active,
+        after: filter
+            .cursor
+            .as_deref()
+            .map(pagination::decode_cursor)
+            .transpose()?,
+        limit: pagination::limit(filter.limit)?,
+    };
+    Ok(HttpResponse::Ok().json(list_page(&state, query).await?))
+}
+
+/// Reads one organization with its ancestors.
+#[utoipa::path(
+    tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The organization, with `ancestors` root first", body = OrganizationDto,
+            headers(("ETag" = String, description = "Strong entity tag of this version"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/organizations/{id}")]
+pub async fn get_organization(
+    state: web::Data<AppState>,
+    _principal: Principal,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let row = repo::find(&mut conn, *id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let ancestors = repo::ancestors(&mut conn, &row.path).await?;
+    let version = row.version;
+    Ok(conditional::respond(
+        &req,
+        version,
+        &OrganizationDto::from_row(row, Some(ancestors)),
+    ))
+}
+
+/// Lists the direct children of an organization.
+#[utoipa::path(
+    tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id"), PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of child organizations", body = OrganizationPage),
+        (status = 400, description = "Bad paging value", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/organizations/{id}/children")]
+pub async fn list_children(
+    state: web::Data<AppState>,
+    _principal: Principal,
+    id: web::Path<Uuid>,
+    params: web::Query<PageParams>,
+) -> AppResult<HttpResponse> {
+    {
+        let mut conn = state.db.read().await?;
+        repo::path_of(&mut conn, *id)
+            .await?
+            .ok_or_else(AppError::not_found)?;
+    }
+    let query = ListQuery {
+        parent_id: Some(*id),
+        kind: None,
+        q: None,
+        active: None,
+        after: params
+            .cursor
+            .as_deref()
+            .map(pagination::decode_cursor)
+            .transpose()?,
+        limit: pagination::limit(params.limit)?,
+    };
+    Ok(HttpResponse::Ok().json(list_page(&state, query).await?))
+}
+
+/// Creates an organization.
+///
+/// Administrators may create anywhere (and roots); managers may create children of units in
+/// their subtree.
+#[utoipa::path(
+    tag = "organizations",
+    request_body = CreateOrganization,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the first response is replayed")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = OrganizationDto,
+            headers(("Location" = String, description = "URL of the new organization"), ("ETag" = String, description = "Entity tag"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the parent", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/organizations")]
+pub async fn create_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: Body<CreateOrganization>,
+) -> AppResult<HttpResponse> {
+    let request = body.into_inner();
+    let mut checks = Checks::default();
+    checks.length("/name", &request.name, 1, NAME_MAX);
+    if let Some(code) = &request.code {
+        checks.length("/code", code, 1, CODE_MAX);
+    }
+    checks.finish()?;
+    let mut conn = state.db.write().await?;
+    let principal = &principal;
+    let dto = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            let parent = match request.parent_id {
+                Some(parent_id) => Some(
+                    repo::find_for_update(conn, parent_id)
+                        .await?
+                        .ok_or_else(|| AppError::field("/parent_id", "no such organization"))?,
+                ),
+                None => None,
+            };
+            match &parent {
+                Some(parent) => require_manager_of(principal, &parent.path)?,
+                None => require_admin(principal)?,
+            }
+            if parent.as_ref().is_some_and(|parent| !parent.active) {
+                return Err(AppError::field(
+                    "/parent_id",
+                    "the parent organization is inactive",
+                ));
+            }
+            let row = repo::insert(
+                conn,
+                parent.as_ref(),
+                request.kind,
+                request.name.trim(),
+                request.code.as_deref().map(str::trim),
+            )
+            .await
+            .map_err(code_conflict)?;
+            let ancestors = repo::ancestors(conn, &row.path).await?;
+            let dto = OrganizationDto::from_row(row, Some(ancestors));
+            audit::record(
+                conn,
+                Some(principal),
+                Change {
+                    action: "organization.create",
+                    entity_type: "organization",
+                    entity_id: dto.id,
+                    organization_id: Some(dto.id),
+                    before: None,
+                    after: to_json(&dto),
+                },
+            )
+            .await?;
+            Ok(dto)
+        })
+        .await?;
+    Ok(conditional::created(
+        format!("/api/v1/organizations/{}", dto.id),
+        dto.version,
+        &dto,
+    ))
+}
+
+fn code_conflict(error: diesel::result::Error) -> AppError {
+    match &error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => AppError::conflict("already_exists", "another organization has this code"),
+        _ => error.into(),
+    }
+}
+
+/// Updates name, code or kind (JSON merge patch).
+///
+/// Administrators, or managers of the organization or of a higher unit.
+#[utoipa::path(
+    tag = "organizations",
+    request_body(content = UpdateOrganization, content_type = "application/merge-patch+json", description = "Members to change"),
+    params(
+        ("id" = Uuid, Path, description = "Organization id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the change is based on"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Updated", body = OrganizationDto, headers(("ETag" = String, description = "New entity tag"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/organizations/{id}")]
+pub async fn update_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: Body<UpdateOrganization>,
+) -> AppResult<HttpResponse> {
+    let request = body.into_inner();
+    let mut checks = Checks::default();
+    if let Some(name) = &request.name {
+        checks.length("/name", name, 1, NAME_MAX);
+    }
+    if let Some(Some(code)) = &request.code {
+        checks.length("/code", code, 1, CODE_MAX);
+    }
+    checks.finish()?;
+    let id = id.into_inner();
+    let principal = &principal;
+    let if_match = &if_match;
+    let mut conn = state.db.write().await?;
+    let dto = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            let before = repo::find_for_update(conn, id)
+                .await?
+                .ok_or_else(AppError::not_found)?;
+            require_manager_of(principal, &before.path)?;
+            if_match.check(before.version)?;
+            let renamed = request
+                .name
+                .as_deref()
+                .is_some_and(|name| name.trim() != before.name);
+            let changes = OrganizationChanges {
+                name: request.name.map(|name| name.trim().to_owned()),
+                code: request
+                    .code
+                    .map(|code| code.map(|code| code.trim().to_owned())),
+                kind: request.kind.map(|kind| kind.as_str().to_owned()),
+            };
+            let row: OrganizationRow = diesel::update(organizations::table.find(id))
+                .set((
+                    &changes,
+                    organizations::version.eq(organizations::version + 1),
+                    organizations::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(OrganizationRow::as_returning())
+                .get_result(conn)
+                .await
+                .map_err(code_conflict)?;
+            if renamed {
+                repo::touch_descendants(conn, &row.path).await?;
+            }
+            let ancestors = repo::ancestors(conn, &row.path).await?;
+            let before_dto = OrganizationDto::from_row(before, None);
+            let dto = OrganizationDto::from_row(row, Some(ancestors));
+            audit::record(
+                conn,
+                Some(principal),
+                Change {
+                    action: "organization.update",
+                    entity_type: "organization",
+                    entity_id: id,
+                    organization_id: Some(id),
+                    before: to_json(&before_dto),
+                    after: to_json(&dto),
+                },
+            )
+            .await?;
+            Ok(dto)
+        })
+        .await?;
+    Ok(conditional::updated(dto.version, &dto))
+}
+
+/// Moves an organization and its whole subtree under another parent (administrators).
+///
+/// Ids, memberships, pledges and history stay; access follows the new tree at the latest when
+/// current access tokens expire.
+#[utoipa::path(
+    tag = "organizations",
+    request_body = MoveOrganization,
+    params(
+        ("id" = Uuid, Path, description = "Organization id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the move is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Moved", body = OrganizationDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new parent is missing, inactive, or inside the moved subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/organizations/{id}/move")]
+pub async fn move_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: Body<MoveOrganization>,
+) -> AppResult<HttpResponse> {
+    require_admin(&principal)?;
+    let request = body.into_inner();
+    let id = id.into_inner();
+    let principal = &principal;
+    let if_match = &if_match;
+    let mut conn = state.db.write().await?;
+    let dto = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            let node = repo::find_for_update(conn, id)
+                .await?
+                .ok_or_else(AppError::not_found)?;
+            if_match.check(node.version)?;
+            let parent = repo::find_for_update(conn, request.parent_id)
+                .await?
+                .ok_or_else(|| AppError::field("/parent_id", "no such organization"))?;
+            if parent.path.starts_with(&node.path) {
+                return Err(AppError::field(
+                    "/parent_id",
+                    "an organization cannot move inside its own subtree",
+                ));
+            }
+            if !parent.active {
+                return Err(AppError::field("/parent_id", "the new parent is inactive"));
+            }
+            let before_dto = OrganizationDto::from_row(node.clone(), None);
+            repo::move_subtree(conn, &node, &parent).await?;
+            let row = repo::find(conn, id)
+                .await?
+                .ok_or_else(AppError::not_found)?;
+            let ancestors = repo::ancestors(conn, &row.path).await?;
+            let dto = OrganizationDto::from_row(row, Some(ancestors));
+            audit::record(
+                conn,
+                Some(principal),
+                Change {
+                    action: "organization.move",
+                    entity_type: "organization",
+                    entity_id: id,
+                    organization_id: Some(id),
+                    before: to_json(&before_dto),
+                    after: to_json(&dto),
+                },
+            )
+            .await?;
+            Ok(dto)
+        })
+        .await?;
+    Ok(conditional::updated(dto.version, &dto))
+}
+
+/// Deactivates an organization, keeping its history.
+///
+/// Administrators, or managers of a strictly higher unit. Inactive units are no longer expected
+/// to register; units with active children must have them moved first.
+#[utoipa::path(
+    tag = "organizations",
+    params(
+        ("id" = Uuid, Path, description = "Organization id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the change is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deactivated", body = OrganizationDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already inactive, or still has active children", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/organizations/{id}/deactivate")]
+pub async fn deactivate_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let principal = &principal;
+    let if_match = &if_match;
+    let mut conn = state.db.write().await?;
+    let dto = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            let node = repo::find_for_update(conn, id)
+                .await?
+                .ok_or_else(AppError::not_found)?;
+            let parent_path = repo::ancestor_paths(&node.path).pop();
+            match &parent_path {
+                Some(parent_path) => require_manager_of(principal, parent_path)?,
+                None => require_admin(principal)?,
+            }
+            if_match.check(node.version)?;
+            if !node.active {
+                return Err(AppError::conflict(
+                    "invalid_transition",
+                    "the organization is already inactive",
+                ));
+            }
+            if repo::has_active_children(conn, id).await? {
+                return Err(AppError::conflict(
+                    "invalid_transition",
+                    "move or deactivate the active children of this organization first",
+                ));
+            }
+            let before_dto = OrganizationDto::from_row(node, None);
+            let row: OrganizationRow = diesel::update(organizations::table.find(id))
+                .set((
+                    organizations::active.eq(false),
+                    organizations::deactivated_at.eq(diesel::dsl::now),
+                    organizations::updated_at.eq(diesel::dsl::now),
+                    organizations::version.eq(organizations::version + 1),
+                ))
+                .returning(OrganizationRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let ancestors = repo::ancestors(conn, &row.path).await?;
+            let dto = OrganizationDto::from_row(row, Some(ancestors));
+            audit::record(
+                conn,
+                Some(principal),
+                Change {
+                    action: "organization.deactivate",
+                    entity_type: "organization",
+                    entity_id: id,
+                    organization_id: Some(id),
+                    before: to_json(&before_dto),
+                    after: to_json(&dto),
+                },
+            )
+            .await?;
+            Ok(dto)
+        })
+        .await?;
+    Ok(conditional::updated(dto.version, &dto))
+}

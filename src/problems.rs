@@ -1,0 +1,203 @@
+//! The catalogue of problem codes and the `/problems/{code}` pages their `type` URIs name.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, web};
+
+use crate::error::{AppError, AppResult};
+
+/// (code, title, explanation): the stable codes clients branch on.
+pub const CATALOGUE: &[(&str, &str, &str)] = &[
+    (
+        "bad_request",
+        "Bad request",
+        "The request was refused before it reached the service (for example a malformed header).",
+    ),
+    (
+        "malformed_json",
+        "Malformed JSON",
+        "The request body is not valid JSON, is nested too deeply, or holds a number out of range.",
+    ),
+    (
+        "invalid_query",
+        "Invalid query parameter",
+        "A query parameter has a value of the wrong type or outside its range, or the `sort` key is not documented.",
+    ),
+    (
+        "invalid_path",
+        "Invalid path parameter",
+        "A path segment does not have the expected form (ids are UUIDs).",
+    ),
+    (
+        "invalid_header",
+        "Invalid header",
+        "A request header has a value that cannot be used (for example an `Idempotency-Key` that is too long).",
+    ),
+    (
+        "validation_failed",
+        "Validation failed",
+        "Members of the request body are missing, unknown, owned by the server, or invalid. `errors` lists each with a JSON Pointer.",
+    ),
+    (
+        "unauthorized",
+        "Authentication required",
+        "Send `Authorization: Bearer <access token>`; obtain one from `POST /api/v1/auth/token`.",
+    ),
+    (
+        "invalid_token",
+        "Invalid access token",
+        "The access token is malformed, expired, not yet valid, or not signed by this service.",
+    ),
+    (
+        "invalid_grant",
+        "Invalid grant",
+        "The credentials, or the refresh token, are not valid (RFC 6749 §5.2).",
+    ),
+    (
+        "invalid_client",
+        "Invalid client",
+        "The client id or secret is not valid (RFC 6749 §5.2).",
+    ),
+    (
+        "unsupported_grant_type",
+        "Unsupported grant type",
+        "`grant_type` must be `password`, `refresh_token` or `client_credentials`.",
+    ),
+    (
+        "invalid_request",
+        "Invalid token request",
+        "A parameter of the token request is missing or repeated (RFC 6749 §5.2).",
+    ),
+    (
+        "forbidden",
+        "Forbidden",
+        "You are authenticated but your role does not allow this operation on this resource.",
+    ),
+    (
+        "not_found",
+        "Not found",
+        "No such resource, or it is outside the part of the organization tree you may see.",
+    ),
+    (
+        "method_not_allowed",
+        "Method not allowed",
+        "The resource exists but does not support this method; `Allow` lists the ones it does.",
+    ),
+    (
+        "not_acceptable",
+        "Not acceptable",
+        "None of the media types in `Accept` can be produced for this resource.",
+    ),
+    (
+        "already_exists",
+        "Already exists",
+        "A resource with the same unique key (code, username, …) already exists.",
+    ),
+    (
+        "concurrent_update",
+        "Concurrent update",
+        "Another request changed the same data at the same time; read it again and retry.",
+    ),
+    (
+        "still_referenced",
+        "Still referenced",
+        "The resource is referenced by others, or references one that does not exist.",
+    ),
+    (
+        "invalid_transition",
+        "Invalid transition",
+        "The action is not allowed from the resource's current state; the body names the state and the allowed actions.",
+    ),
+    (
+        "idempotency_key_in_use",
+        "Idempotency key in use",
+        "A request with the same `Idempotency-Key` is still being processed; retry later.",
+    ),
+    (
+        "idempotency_key_reused",
+        "Idempotency key reused",
+        "The `Idempotency-Key` was already used with a different request body.",
+    ),
+    (
+        "precondition_failed",
+        "Precondition failed",
+        "`If-Match` does not match the current ETag; the body names the current one.",
+    ),
+    (
+        "payload_too_large",
+        "Payload too large",
+        "The request body is larger than the service accepts.",
+    ),
+    (
+        "unsupported_media_type",
+        "Unsupported media type",
+        "Send `Content-Type: application/json` (or a form body on the token endpoint).",
+    ),
+    (
+        "too_many_requests",
+        "Too many requests",
+        "Slow down; `Retry-After` says when to try again.",
+    ),
+    (
+        "internal_error",
+        "Internal error",
+        "The service failed; the failure is logged with the request id.",
+    ),
+    (
+        "service_unavailable",
+        "Service unavailable",
+        "The database is unreachable or the service is saturated; `Retry-After` says when to retry.",
+    ),
+];
+
+/// The human title of a problem code.
+pub fn title(code: &str) -> &'static str {
+    CATALOGUE
+        .iter()
+        .find(|(known, _, _)| *known == code)
+        .map_or("Error", |(_, title, _)| title)
+}
+
+/// Explains one problem code: what it means and what to do about it.
+#[utoipa::path(
+    tag = "operations",
+    params(("code" = String, Path, description = "A problem code, e.g. `validation_failed`")),
+    responses(
+        (status = 200, description = "An HTML page explaining the problem", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown problem code", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/problems/{code}")]
+pub async fn problem_page(code: web::Path<String>) -> AppResult<HttpResponse> {
+    let (code, title, text) = CATALOGUE
+        .iter()
+        .find(|(known, _, _)| *known == code.as_str())
+        .ok_or_else(AppError::not_found)?;
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1><p><code>{code}</code></p><p>{text}</p></body></html>"
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .body(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_snake_case_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, _, _) in CATALOGUE {
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code}"
+            );
+            assert!(seen.insert(code), "{code} twice");
+        }
+    }
+}

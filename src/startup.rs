@@ -1,0 +1,157 @@
+//! Builds the actix application and server from settings; tests start it on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use crate::config::Settings;
+use crate::extract::{BodyLimit, path_error, query_error};
+use crate::middleware::{no_route, request_envelope};
+use crate::openapi::{RouteInventory, SpecJson};
+use crate::state::AppState;
+
+/// A bound, not yet running, server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the pools (lazily), loads keys and binds the listener of `settings.bind`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_state(AppState::from_settings(settings)?)
+    }
+
+    pub fn build_with_state(state: AppState) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&state.settings.bind)
+            .with_context(|| format!("cannot listen on {}", state.settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let server = run(listener, state.clone())?;
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn cors(settings: &Settings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::ACCEPT,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(600);
+    for origin in &settings.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let document = crate::openapi::document();
+    let inventory = web::Data::new(RouteInventory::from_document(&document));
+    let spec = web::Data::new(SpecJson(Arc::new(
+        document.to_json().context("serializing the spec")?,
+    )));
+    let tokens = web::Data::new(state.tokens.clone());
+    let body_limit = BodyLimit(state.settings.json_body_limit);
+    let settings = state.settings.clone();
+    let workers = settings.workers;
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(cors(&settings))
+            .wrap(from_fn(request_envelope))
+            .app_data(state.clone())
+            .app_data(tokens.clone())
+            .app_data(inventory.clone())
+            .app_data(spec.clone())
+            .app_data(body_limit)
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .into_utoipa_app()
+            .configure(crate::openapi::routes)
+            .into_app()
+            .service(
+                SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::new(["/api/v1/openapi.json"])),
+            )
+            .default_service(web::to(no_route))
+    })
+    .workers(workers)
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// `thidua serve`: create the database if needed, migrate, optionally seed, then serve.
+pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    if demo && settings.is_production() {
+        anyhow::bail!(
+            "--demo loads well-known passwords and is refused when THIDUA_ENV=production"
+        );
+    }
+    crate::db::create_database_if_missing(&settings.database_url).await?;
+    let applied = crate::db::run_migrations(&settings.database_url).await?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    let application = Application::build(settings).await?;
+    if demo {
+        crate::demo::seed(application.state()).await?;
+    }
+    let state = application.state();
+    tracing::info!(
+        url = %format!("http://{}", state.settings.bind.replace(":0", &format!(":{}", application.port()))),
+        docs = "/docs",
+        "thidua is listening; obtain a token with POST /api/v1/auth/token (see README)"
+    );
+    println!(
+        "thidua listening on port {} — docs at /docs; log in with:\n  curl -s -X POST http://127.0.0.1:{}/api/v1/auth/token -H 'Content-Type: application/json' -d '{{\"grant_type\":\"password\",\"username\":\"admin\",\"password\":\"{}\"}}'",
+        application.port(),
+        application.port(),
+        if demo {
+            crate::demo::ADMIN_PASSWORD
+        } else {
+            "<the password given to create-admin>"
+        }
+    );
+    application.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
