@@ -109,16 +109,15 @@ pub fn deserialize_value<T: DeserializeOwned>(mut value: Value) -> Result<T, App
                 let message = error.inner().to_string();
                 let parent = pointer_of(error.path());
                 if let Some(name) = unknown_field_name(&message) {
+                    // The path may or may not already end with the unknown key.
+                    let member = format!("/{}", escape(&name));
+                    let container = parent.strip_suffix(&member).unwrap_or(&parent).to_owned();
                     let removed = value
-                        .pointer_mut(&parent)
+                        .pointer_mut(&container)
                         .and_then(Value::as_object_mut)
                         .and_then(|object| object.remove(&name));
                     unknown.push(FieldError::new(
-                        format!(
-                            "{}/{}",
-                            parent.trim_end_matches(&format!("/{name}")),
-                            escape(&name)
-                        ),
+                        format!("{container}{member}"),
                         "is not a member of this request (unknown, or owned by the server)",
                     ));
                     if removed.is_some() && unknown.len() < 64 {

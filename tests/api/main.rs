@@ -1,1 +1,10 @@
+//! Integration tests: the real application over HTTP against a real PostgreSQL, one database
+//! per test cloned from a migrated template.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod helpers;
+
+mod auth;
+mod errors;
+mod openapi;
+mod organizations;

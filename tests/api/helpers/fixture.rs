@@ -1,0 +1,201 @@
+//! The SECURITY.md fixture: province P ─ district D1 ─ communes C1 (party cell K1), C3;
+//! district D2 ─ commune C2; an unrelated province P9; one user per role and relation, a
+//! disabled user, and a partner client bound to D1 with scope `read`.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use thidua::auth::principal::Role;
+use thidua::db::schema::{clients, users};
+use thidua::organizations::dto::OrganizationKind;
+use thidua::organizations::model::OrganizationRow;
+use thidua::organizations::repo;
+use thidua::users::repo::ensure_user;
+use uuid::Uuid;
+
+use super::app::TestApp;
+
+pub const CLIENT_SECRET: &str = "partner-secret-of-d1-0123456789abcdef";
+
+/// Ids of the fixture's organizations.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub p: OrganizationRow,
+    pub d1: OrganizationRow,
+    pub c1: OrganizationRow,
+    pub k1: OrganizationRow,
+    pub c3: OrganizationRow,
+    pub d2: OrganizationRow,
+    pub c2: OrganizationRow,
+    pub p9: OrganizationRow,
+}
+
+/// Usernames of the fixture (password: `password-<username>`).
+pub const ADMIN: &str = "admin";
+pub const C1_MEMBER: &str = "c1.member";
+pub const C1_MANAGER: &str = "c1.manager";
+pub const C1_REVIEWER: &str = "c1.reviewer";
+pub const D1_REVIEWER: &str = "d1.reviewer";
+pub const D1_MANAGER: &str = "d1.manager";
+pub const C2_MANAGER: &str = "c2.manager";
+pub const DISABLED: &str = "disabled.user";
+
+pub fn password_of(username: &str) -> String {
+    format!("password-{username}")
+}
+
+pub struct Fixture {
+    pub tree: Tree,
+    pub users: std::collections::HashMap<&'static str, Uuid>,
+    pub client_id: Uuid,
+}
+
+impl Fixture {
+    pub async fn load(app: &TestApp) -> Self {
+        let mut conn = app.state.db.write().await.expect("connection");
+        let conn = &mut *conn;
+        let p = repo::insert(conn, None, OrganizationKind::Province, "Tỉnh P", Some("P"))
+            .await
+            .unwrap();
+        let d1 = repo::insert(
+            conn,
+            Some(&p),
+            OrganizationKind::District,
+            "Huyện D1",
+            Some("D1"),
+        )
+        .await
+        .unwrap();
+        let c1 = repo::insert(
+            conn,
+            Some(&d1),
+            OrganizationKind::Commune,
+            "Xã Mỹ Hòa",
+            Some("C1"),
+        )
+        .await
+        .unwrap();
+        let k1 = repo::insert(
+            conn,
+            Some(&c1),
+            OrganizationKind::PartyCell,
+            "Chi bộ K1",
+            Some("K1"),
+        )
+        .await
+        .unwrap();
+        let c3 = repo::insert(
+            conn,
+            Some(&d1),
+            OrganizationKind::Commune,
+            "Xã C3",
+            Some("C3"),
+        )
+        .await
+        .unwrap();
+        let d2 = repo::insert(
+            conn,
+            Some(&p),
+            OrganizationKind::District,
+            "Huyện D2",
+            Some("D2"),
+        )
+        .await
+        .unwrap();
+        let c2 = repo::insert(
+            conn,
+            Some(&d2),
+            OrganizationKind::Commune,
+            "Xã C2",
+            Some("C2"),
+        )
+        .await
+        .unwrap();
+        let p9 = repo::insert(
+            conn,
+            None,
+            OrganizationKind::Province,
+            "Tỉnh P9",
+            Some("P9"),
+        )
+        .await
+        .unwrap();
+        let tree = Tree {
+            p,
+            d1,
+            c1,
+            k1,
+            c3,
+            d2,
+            c2,
+            p9,
+        };
+
+        let plan: [(&'static str, &OrganizationRow, Role); 8] = [
+            (ADMIN, &tree.p, Role::Admin),
+            (C1_MEMBER, &tree.c1, Role::Member),
+            (C1_MANAGER, &tree.c1, Role::Manager),
+            (C1_REVIEWER, &tree.c1, Role::Reviewer),
+            (D1_REVIEWER, &tree.d1, Role::Reviewer),
+            (D1_MANAGER, &tree.d1, Role::Manager),
+            (C2_MANAGER, &tree.c2, Role::Manager),
+            (DISABLED, &tree.c1, Role::Manager),
+        ];
+        let mut users_by_name = std::collections::HashMap::new();
+        for (username, organization, role) in plan {
+            let hash = thidua::auth::password::hash_with(
+                &super::app::TEST_HASHING,
+                &password_of(username),
+            )
+            .unwrap();
+            let id = ensure_user(conn, username, username, &hash, organization.id, role)
+                .await
+                .unwrap();
+            users_by_name.insert(username, id);
+        }
+        diesel::update(users::table.find(users_by_name[DISABLED]))
+            .set(users::disabled.eq(true))
+            .execute(conn)
+            .await
+            .unwrap();
+        let client_id = Uuid::new_v4();
+        diesel::insert_into(clients::table)
+            .values((
+                clients::id.eq(client_id),
+                clients::name.eq("Partner of D1"),
+                clients::secret_hash.eq(thidua::auth::service::hex_digest(CLIENT_SECRET)),
+                clients::organization_id.eq(tree.d1.id),
+                clients::scopes.eq(vec![Some("read".to_owned())]),
+            ))
+            .execute(conn)
+            .await
+            .unwrap();
+        Self {
+            tree,
+            users: users_by_name,
+            client_id,
+        }
+    }
+
+    /// An access token of a fixture user.
+    pub async fn token(&self, app: &TestApp, username: &str) -> String {
+        app.token(username, &password_of(username)).await
+    }
+
+    /// An access token of the partner client.
+    pub async fn client_token(&self, app: &TestApp) -> String {
+        let response = app
+            .http
+            .post(app.url("/api/v1/auth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &self.client_id.to_string()),
+                ("client_secret", CLIENT_SECRET),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
