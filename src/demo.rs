@@ -18,6 +18,8 @@ use crate::users::repo::ensure_user;
 
 pub const ADMIN_PASSWORD: &str = "admin-demo-2022";
 pub const CAMPAIGN_CODE: &str = "DONG-KHOI-MOI";
+/// The year of the Ba Tri report.
+pub const DEMO_YEAR: i32 = 2022;
 
 /// (code, parent code, kind, name)
 const TREE: &[(&str, Option<&str>, OrganizationKind, &str)] = &[
@@ -185,7 +187,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             .get("BT")
             .map(|row| row.id)
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("no root")))?;
-        ensure_campaign(conn, owner).await?;
+        let campaign = ensure_campaign(conn, owner).await?;
         for ((username, display_name, _, organization_code, role), hash) in
             USERS.iter().zip(&hashes)
         {
@@ -194,11 +196,120 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             })?;
             ensure_user(conn, username, display_name, hash, organization.id, *role).await?;
         }
+        let admin = crate::users::repo::find_by_username(conn, "admin")
+            .await?
+            .map(|user| user.id)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no admin")))?;
+        for pledge in PLEDGES {
+            let organization = ids.get(pledge.organization).ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("unknown code {}", pledge.organization))
+            })?;
+            ensure_pledge(conn, campaign, organization, owner, admin, pledge).await?;
+        }
         Ok(())
     })
     .await
     .map_err(|error| anyhow::anyhow!("loading demo data: {error:?}"))?;
     tracing::info!("demo data loaded");
+    Ok(())
+}
+
+/// A pledge of the 2022 story, already at its final state.
+struct DemoPledge {
+    organization: &'static str,
+    kind: &'static str,
+    field: &'static str,
+    title: &'static str,
+    title_name: Option<&'static str>,
+    status: &'static str,
+    result: Option<&'static str>,
+}
+
+const CELL_TITLE: &str = "Chi bộ trong sạch, vững mạnh toàn diện";
+
+const fn target(organization: &'static str, field: &'static str, title: &'static str, status: &'static str) -> DemoPledge {
+    DemoPledge { organization, kind: "target", field, title, title_name: None, status, result: None }
+}
+
+const fn title(organization: &'static str, field: &'static str, name: &'static str, result: &'static str) -> DemoPledge {
+    DemoPledge {
+        organization,
+        kind: "title",
+        field,
+        title: name,
+        title_name: Some(name),
+        status: "assessed",
+        result: Some(result),
+    }
+}
+
+/// Every commune of Ba Tri registered (100%); 4/5 of Mỹ Hòa's cells and the 3 pilot cells
+/// attained the clean-and-strong title; Mỹ Thạnh and An Phú Trung their new-rural titles.
+const PLEDGES: &[DemoPledge] = &[
+    target("BT-BATRI-MYHOA", "xay_dung_dang", "Xây dựng câu lạc bộ \"Gương điển hình học tập và làm theo Bác\"", "approved"),
+    target("BT-BATRI-MYTHANH", "nong_thon_moi", "Hoàn thành 19/19 tiêu chí xã nông thôn mới", "approved"),
+    target("BT-BATRI-APT", "nong_thon_moi", "Nâng chất các tiêu chí nông thôn mới nâng cao", "approved"),
+    target("BT-BATRI-ANDUC", "giam_ngheo", "Giảm 1,5% hộ nghèo trong năm", "approved"),
+    target("BT-BATRI-AHT", "van_hoa", "95% ấp đạt danh hiệu ấp văn hóa", "submitted"),
+    target("BT-BATRI-TANXUAN", "cong_nghiep", "Thu hút 2 dự án đầu tư vào cụm công nghiệp", "submitted"),
+    target("BT-BATRI-BAOTHANH", "do_thi", "Chỉnh trang đô thị trung tâm xã", "approved"),
+    title("BT-BATRI-MYHOA-CB-MYHOA", "xay_dung_dang", CELL_TITLE, "achieved"),
+    title("BT-BATRI-MYHOA-CB-MYTHUAN", "xay_dung_dang", CELL_TITLE, "exceeded"),
+    title("BT-BATRI-MYHOA-CB-MYTHANH", "xay_dung_dang", CELL_TITLE, "achieved"),
+    title("BT-BATRI-MYHOA-CB-MYPHU", "xay_dung_dang", CELL_TITLE, "achieved"),
+    title("BT-BATRI-MYHOA-CB-MYLOI", "xay_dung_dang", CELL_TITLE, "partially_achieved"),
+    title("BT-BATRI-ANDUC-CB-GIONGKE", "xay_dung_dang", CELL_TITLE, "achieved"),
+    title("BT-BATRI-APT-CB-ANHOA", "xay_dung_dang", CELL_TITLE, "achieved"),
+    title("BT-BATRI-MYTHANH", "nong_thon_moi", "Xã nông thôn mới", "achieved"),
+    title("BT-BATRI-APT", "nong_thon_moi", "Xã nông thôn mới nâng cao", "achieved"),
+];
+
+async fn ensure_pledge(
+    conn: &mut AsyncPgConnection,
+    campaign: Uuid,
+    organization: &OrganizationRow,
+    root: Uuid,
+    creator: Uuid,
+    pledge: &DemoPledge,
+) -> Result<(), AppError> {
+    use crate::db::schema::pledges;
+    let exists: bool = diesel::select(diesel::dsl::exists(
+        pledges::table
+            .filter(pledges::organization_id.eq(organization.id))
+            .filter(pledges::campaign_id.eq(campaign))
+            .filter(pledges::year.eq(DEMO_YEAR))
+            .filter(pledges::title.eq(pledge.title)),
+    ))
+    .get_result(conn)
+    .await?;
+    if exists {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let submitted = pledge.status != "draft";
+    let approved = matches!(pledge.status, "approved" | "assessed");
+    diesel::insert_into(pledges::table)
+        .values((
+            pledges::id.eq(Uuid::now_v7()),
+            pledges::campaign_id.eq(campaign),
+            pledges::organization_id.eq(organization.id),
+            pledges::organization_path.eq(&organization.path),
+            pledges::root_organization_id.eq(root),
+            pledges::year.eq(DEMO_YEAR),
+            pledges::kind.eq(pledge.kind),
+            pledges::field.eq(pledge.field),
+            pledges::title.eq(pledge.title),
+            pledges::title_name.eq(pledge.title_name),
+            pledges::deadline.eq(NaiveDate::from_ymd_opt(DEMO_YEAR, 12, 15).unwrap_or_default()),
+            pledges::status.eq(pledge.status),
+            pledges::result.eq(pledge.result),
+            pledges::submitted_at.eq(submitted.then_some(now)),
+            pledges::approved_at.eq(approved.then_some(now)),
+            pledges::assessed_at.eq((pledge.status == "assessed").then_some(now)),
+            pledges::created_by.eq(creator),
+        ))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -282,6 +282,11 @@ impl From<diesel::result::Error> for AppError {
                 tracing::warn!(%error, "database connection lost");
                 Self::unavailable("the database is unreachable; retry shortly")
             }
+            Error::DatabaseError(_, info) if info.message().contains("lock timeout") => Self::conflict(
+                "concurrent_update",
+                "another request holds the same data; retry shortly",
+            )
+            .with_header(header::RETRY_AFTER, "1"),
             Error::DatabaseError(_, info) if info.message().contains("statement timeout") => {
                 tracing::warn!(%error, "statement timeout");
                 Self::unavailable("the database took too long to answer; retry shortly")

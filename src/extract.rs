@@ -24,12 +24,38 @@ pub struct BodyLimit(pub usize);
 
 /// A validated JSON request body.
 #[derive(Debug)]
-pub struct Body<T>(pub T);
+pub struct Body<T> {
+    value: T,
+    digest: Vec<u8>,
+}
 
 impl<T> Body<T> {
     pub fn into_inner(self) -> T {
-        self.0
+        self.value
     }
+
+    /// Digest of method, path and raw body: what an `Idempotency-Key` is bound to.
+    pub fn digest(&self) -> Vec<u8> {
+        self.digest.clone()
+    }
+
+    /// Both parts at once.
+    pub fn into_parts(self) -> (T, Vec<u8>) {
+        (self.value, self.digest)
+    }
+}
+
+/// Digest of what a request asks: method, path and body. An idempotency key may only be
+/// reused for the very same request.
+pub fn request_digest(req: &HttpRequest, body: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(req.method().as_str().as_bytes());
+    hasher.update(b" ");
+    hasher.update(req.path().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hasher.finalize().to_vec()
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
@@ -41,12 +67,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
         let media_type_ok = is_json(req);
         let declared_length = declared_length(req);
         let payload = payload.take();
+        let req = req.clone();
         Box::pin(async move {
             if !media_type_ok {
                 return Err(unsupported_media_type());
             }
             let bytes = read_limited(payload, declared_length, limit).await?;
-            parse_json(&bytes).map(Body)
+            let value = parse_json(&bytes)?;
+            Ok(Body {
+                value,
+                digest: request_digest(&req, &bytes),
+            })
         })
     }
 }

@@ -3,6 +3,8 @@
 //! The modules are listed roughly bottom-up: infrastructure first, then resources, then the
 //! application that wires them together.
 
+/// `Idempotency-Key` on POST: claimed and answered inside the write's transaction.
+pub mod idempotency;
 /// The append-only audit log: writing events inside transactions and reading them back.
 pub mod audit;
 /// Access tokens, passwords, the `Principal` extractor and the authorization rules.
@@ -23,6 +25,12 @@ pub mod demo;
 pub mod error;
 /// Request bodies, path and query extraction with problem+json errors.
 pub mod extract;
+/// Pledges (đăng ký thi đua): state machine, progress reports, exports.
+pub mod pledges;
+/// Nominations of exemplars: reviews, recognition, commendation, and the exemplars pledges follow.
+pub mod nominations;
+/// Aggregates leaders read over their whole subtree.
+pub mod stats;
 /// Liveness, readiness and other operational endpoints.
 pub mod health;
 /// Request id, security headers and the conversion of framework errors to problem+json.

@@ -32,6 +32,9 @@ use crate::error::{FieldError, Problem};
         (name = "administration", description = "Users, memberships, partner clients, audit log"),
         (name = "organizations", description = "The organization tree"),
         (name = "campaigns", description = "Movements and their fields"),
+        (name = "pledges", description = "Pledges (đăng ký thi đua), their state machine and progress reports"),
+        (name = "stats", description = "Aggregates over a subtree: coverage, counts, titles, leaderboard"),
+        (name = "nominations", description = "Nominations of exemplars (điển hình tiên tiến), their reviews, commendation, and the exemplars pledges follow"),
         (name = "operations", description = "Health, readiness, documentation"),
     ),
     components(schemas(Problem, FieldError)),
@@ -75,7 +78,10 @@ pub fn routes(config: &mut ServiceConfig) {
                 .configure(crate::users::routes)
                 .service(crate::audit::list_audit_events)
                 .configure(crate::organizations::routes)
-                .configure(crate::campaigns::routes),
+                .configure(crate::campaigns::routes)
+                .configure(crate::pledges::routes)
+                .configure(crate::nominations::routes)
+                .configure(crate::stats::routes),
         );
 }
 

@@ -93,6 +93,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "A resource with the same unique key (code, username, …) already exists.",
     ),
     (
+        "last_admin",
+        "Last administrator",
+        "The change would leave no enabled administrator; give someone else the admin role first.",
+    ),
+    (
         "concurrent_update",
         "Concurrent update",
         "Another request changed the same data at the same time; read it again and retry.",
@@ -106,6 +111,21 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "invalid_transition",
         "Invalid transition",
         "The action is not allowed from the resource's current state; the body names the state and the allowed actions.",
+    ),
+    (
+        "duplicate_nomination",
+        "Duplicate nomination",
+        "The unit already nominated the same nominee (same name ignoring case, diacritics and spacing, or the same collective organization) for this campaign year; `existing_id` names it when known. A rejected or withdrawn nomination does not count.",
+    ),
+    (
+        "already_reviewed",
+        "Already reviewed",
+        "You already reviewed this nomination; there is one review per reviewer and reviews are not edited.",
+    ),
+    (
+        "insufficient_endorsements",
+        "Insufficient endorsements",
+        "Recognition needs at least one endorsement and more endorsements than oppositions; `tally` gives the current counts.",
     ),
     (
         "idempotency_key_in_use",

@@ -161,6 +161,19 @@ impl TokenKeys {
         jsonwebtoken::encode(&header, &claims, &self.encoding).context("signing an access token")
     }
 
+    /// Signs arbitrary claims under `header` with the service's own key, so tests can prove that
+    /// a bad claim is refused for the claim itself and not for a foreign signature. Empty when
+    /// the header's algorithm is not EdDSA.
+    #[doc(hidden)]
+    pub fn sign_claims_for_tests(&self, header: Header, claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// The key id of the signing key (the `kid` of issued tokens).
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
     /// Verifies an access token; `None` for anything that is not a valid, current token of ours.
     pub fn verify(&self, token: &str) -> Option<AccessClaims> {
         if token.is_empty() || token.len() > MAX_TOKEN_LENGTH {

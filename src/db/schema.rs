@@ -50,6 +50,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (principal_id, key) {
+        principal_id -> Uuid,
+        key -> Text,
+        request_digest -> Bytea,
+        status -> Nullable<Int2>,
+        location -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        body -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     login_throttle (account_key) {
         account_key -> Text,
         failures -> Int4,
@@ -68,6 +81,52 @@ diesel::table! {
 }
 
 diesel::table! {
+    nomination_reviews (id) {
+        id -> Uuid,
+        nomination_id -> Uuid,
+        reviewer_id -> Uuid,
+        decision -> Text,
+        comment -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    nominations (id) {
+        id -> Uuid,
+        campaign_id -> Uuid,
+        nominating_organization_id -> Uuid,
+        organization_path -> Text,
+        root_organization_id -> Uuid,
+        year -> Int4,
+        nominee_type -> Text,
+        nominee_name -> Text,
+        nominee_key -> Nullable<Text>,
+        nominee_organization_id -> Nullable<Uuid>,
+        nominee_position -> Nullable<Text>,
+        member_count -> Nullable<Int4>,
+        field -> Text,
+        achievements -> Nullable<Text>,
+        evidence_urls -> Array<Nullable<Text>>,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        commendation_form -> Nullable<Text>,
+        issuer_organization_id -> Nullable<Uuid>,
+        decision_no -> Nullable<Text>,
+        decided_on -> Nullable<Date>,
+        search_text -> Nullable<Text>,
+        submitted_at -> Nullable<Timestamptz>,
+        review_started_at -> Nullable<Timestamptz>,
+        recognized_at -> Nullable<Timestamptz>,
+        commended_at -> Nullable<Timestamptz>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
     organizations (id) {
         id -> Uuid,
         seq -> Int8,
@@ -82,6 +141,59 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deactivated_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    pledge_progress (id) {
+        id -> Uuid,
+        pledge_id -> Uuid,
+        root_organization_id -> Uuid,
+        reported_on -> Date,
+        percent -> Nullable<Float8>,
+        value -> Nullable<Float8>,
+        note -> Nullable<Text>,
+        evidence_urls -> Array<Nullable<Text>>,
+        reported_by -> Uuid,
+        reporter_kind -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    pledges (id) {
+        id -> Uuid,
+        campaign_id -> Uuid,
+        organization_id -> Uuid,
+        organization_path -> Text,
+        root_organization_id -> Uuid,
+        year -> Int4,
+        kind -> Text,
+        field -> Text,
+        title -> Text,
+        description -> Nullable<Text>,
+        target_value -> Nullable<Float8>,
+        target_unit -> Nullable<Text>,
+        title_name -> Nullable<Text>,
+        deadline -> Date,
+        exemplar_id -> Nullable<Uuid>,
+        exemplar_relation -> Nullable<Text>,
+        status -> Text,
+        result -> Nullable<Text>,
+        assessment_note -> Nullable<Text>,
+        status_reason -> Nullable<Text>,
+        submitted_at -> Nullable<Timestamptz>,
+        approved_at -> Nullable<Timestamptz>,
+        approved_by -> Nullable<Uuid>,
+        assessed_at -> Nullable<Timestamptz>,
+        progress_percent -> Nullable<Float8>,
+        current_value -> Nullable<Float8>,
+        last_reported_on -> Nullable<Date>,
+        search_text -> Nullable<Text>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
         version -> Int4,
     }
 }
@@ -117,15 +229,26 @@ diesel::joinable!(clients -> organizations (organization_id));
 diesel::joinable!(clients -> users (created_by));
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(nomination_reviews -> nominations (nomination_id));
+diesel::joinable!(nominations -> campaigns (campaign_id));
+diesel::joinable!(pledge_progress -> pledges (pledge_id));
+diesel::joinable!(pledges -> campaigns (campaign_id));
+diesel::joinable!(pledges -> nominations (exemplar_id));
+diesel::joinable!(pledges -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     campaigns,
     clients,
+    idempotency_keys,
     login_throttle,
     memberships,
+    nomination_reviews,
+    nominations,
     organizations,
+    pledge_progress,
+    pledges,
     refresh_tokens,
     users,
 );

@@ -34,6 +34,20 @@ pub fn organization_in_subtrees(
     ))
 }
 
+/// SQL condition: the materialized path in `column` lies inside one of `roots` (inlined as
+/// literals; only digits and dots are accepted, anything else matches nothing).
+pub fn path_in_subtrees(column: &str, roots: &[String]) -> diesel::expression::SqlLiteral<Bool> {
+    let alternatives: Vec<String> = roots
+        .iter()
+        .filter(|root| !root.is_empty() && root.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .map(|root| format!("{column} LIKE '{root}%'"))
+        .collect();
+    if alternatives.is_empty() {
+        return sql::<Bool>("false");
+    }
+    sql::<Bool>(&format!("({})", alternatives.join(" OR ")))
+}
+
 /// `organizations.path` lies inside one of `roots` (each a materialized path).
 pub fn subtree_condition(
     roots: &[String],

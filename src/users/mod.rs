@@ -1,7 +1,10 @@
 //! Users, their memberships (roles in organizations) and partner clients: administration.
 
+pub mod dto;
+pub mod handlers;
 pub mod model;
 pub mod repo;
+pub mod service;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -20,4 +23,15 @@ pub fn valid_username(username: &str) -> bool {
 }
 
 /// Registers the administration routes.
-pub fn routes(_config: &mut ServiceConfig) {}
+pub fn routes(config: &mut ServiceConfig) {
+    config
+        .service(handlers::list_users)
+        .service(handlers::create_user)
+        .service(handlers::get_user)
+        .service(handlers::update_user)
+        .service(handlers::replace_memberships)
+        .service(handlers::list_clients)
+        .service(handlers::create_client)
+        .service(handlers::get_client)
+        .service(handlers::delete_client);
+}

@@ -28,6 +28,15 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
 }
 
+/// Changes of an account; `None` members are left as they are.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub display_name: Option<String>,
+    pub disabled: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = memberships)]
 pub struct MembershipRow {

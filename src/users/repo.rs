@@ -1,17 +1,24 @@
-//! Queries of users and memberships.
+//! Queries of users, memberships and partner clients.
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::model::{NewMembership, NewUser, UserRow};
+use super::model::{ClientRow, NewClient, NewMembership, NewUser, UserChanges, UserRow};
 use crate::audit::{self, Change};
 use crate::auth::principal::Role;
 use crate::auth::service::lower;
-use crate::db::schema::{memberships, organizations, users};
+use crate::db::schema::{clients, memberships, organizations, users};
 use crate::error::AppError;
 use crate::organizations::dto::OrganizationKind;
+use crate::organizations::repo::organization_in_subtrees;
 use crate::state::AppState;
+use crate::text::like_escape;
 
 pub async fn find_by_username(
     conn: &mut AsyncPgConnection,
@@ -133,4 +140,384 @@ pub async fn bootstrap_admin(
         .await
         .map_err(|error| anyhow::anyhow!("{error:?}"))?;
     Ok(id)
+}
+
+/// A membership of a user with what authorization and responses need of its organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldMembership {
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    /// Materialized path of the organization (for subtree checks).
+    pub path: String,
+    pub role: Role,
+}
+
+/// What an organization named in a request is, for granting roles or binding clients.
+#[derive(Debug, Clone)]
+pub struct OrganizationRef {
+    pub id: Uuid,
+    pub name: String,
+    pub path: String,
+    pub active: bool,
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Locks the user row for the rest of the transaction (serializes writes to one user).
+pub async fn find_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The memberships of each of `user_ids`, highest units first (one query for a whole page).
+pub async fn memberships_of(
+    conn: &mut AsyncPgConnection,
+    user_ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, Vec<HeldMembership>>> {
+    let rows: Vec<(Uuid, Uuid, String, String, String)> = memberships::table
+        .inner_join(organizations::table)
+        .filter(memberships::user_id.eq_any(user_ids))
+        .select((
+            memberships::user_id,
+            memberships::organization_id,
+            organizations::name,
+            organizations::path,
+            memberships::role,
+        ))
+        .order((
+            memberships::user_id,
+            organizations::depth.asc(),
+            memberships::created_at.asc(),
+            organizations::path.asc(),
+        ))
+        .load(conn)
+        .await?;
+    let mut by_user: HashMap<Uuid, Vec<HeldMembership>> = HashMap::new();
+    for (user_id, organization_id, organization_name, path, role) in rows {
+        // The CHECK constraint keeps roles to the four known ones.
+        let Some(role) = Role::parse(&role) else {
+            continue;
+        };
+        by_user.entry(user_id).or_default().push(HeldMembership {
+            organization_id,
+            organization_name,
+            path,
+            role,
+        });
+    }
+    Ok(by_user)
+}
+
+/// The memberships of one user.
+pub async fn memberships_of_user(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> QueryResult<Vec<HeldMembership>> {
+    Ok(memberships_of(conn, &[user_id])
+        .await?
+        .remove(&user_id)
+        .unwrap_or_default())
+}
+
+/// The organizations among `ids` that exist.
+pub async fn organizations_by_id(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, OrganizationRef>> {
+    let rows: Vec<(Uuid, String, String, bool)> = organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .select((
+            organizations::id,
+            organizations::name,
+            organizations::path,
+            organizations::active,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, path, active)| {
+            (
+                id,
+                OrganizationRef {
+                    id,
+                    name,
+                    path,
+                    active,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Which users a list may return, already authorized.
+pub enum UserScope {
+    Everyone,
+    /// Users with at least one membership inside one of these subtrees (materialized paths).
+    MembersOf(Vec<String>),
+}
+
+/// Filters of a user listing, already validated.
+pub struct UserListQuery<'a> {
+    pub scope: UserScope,
+    /// Users with a membership in exactly this organization.
+    pub organization_id: Option<Uuid>,
+    /// Users with a membership inside this subtree.
+    pub organization_subtree: Option<String>,
+    pub q: Option<&'a str>,
+    pub disabled: Option<bool>,
+    /// Keyset: (lower(username), id) of the last row of the previous page.
+    pub after: Option<(String, Uuid)>,
+    pub limit: i64,
+}
+
+/// Lists users by (lower(username), id), fetching `limit + 1` rows.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    query: UserListQuery<'_>,
+) -> QueryResult<Vec<UserRow>> {
+    let mut statement = users::table
+        .select(UserRow::as_select())
+        // Usernames are ASCII: byte order is the natural one and the same on every server.
+        .order((
+            sql::<Text>("lower(users.username) COLLATE \"C\""),
+            users::id,
+        ))
+        .limit(query.limit + 1)
+        .into_boxed();
+    if let UserScope::MembersOf(roots) = &query.scope {
+        statement = statement.filter(
+            users::id.eq_any(
+                memberships::table
+                    .filter(organization_in_subtrees(
+                        "memberships.organization_id",
+                        roots,
+                    ))
+                    .select(memberships::user_id),
+            ),
+        );
+    }
+    if let Some(organization_id) = query.organization_id {
+        statement = statement.filter(
+            users::id.eq_any(
+                memberships::table
+                    .filter(memberships::organization_id.eq(organization_id))
+                    .select(memberships::user_id),
+            ),
+        );
+    }
+    if let Some(path) = &query.organization_subtree {
+        statement = statement.filter(
+            users::id.eq_any(
+                memberships::table
+                    .filter(organization_in_subtrees(
+                        "memberships.organization_id",
+                        std::slice::from_ref(path),
+                    ))
+                    .select(memberships::user_id),
+            ),
+        );
+    }
+    if let Some(disabled) = query.disabled {
+        statement = statement.filter(users::disabled.eq(disabled));
+    }
+    if let Some(q) = query.q.map(str::trim).filter(|q| !q.is_empty()) {
+        statement = statement.filter(
+            sql::<Bool>(
+                "search_fold(users.display_name || ' ' || users.username) LIKE '%' || search_fold(",
+            )
+            .bind::<Text, _>(like_escape(q))
+            .sql(") || '%'"),
+        );
+    }
+    if let Some((username, id)) = query.after {
+        statement = statement.filter(
+            sql::<Bool>("(lower(users.username) COLLATE \"C\", users.id) > (")
+                .bind::<Text, _>(username)
+                .sql(" COLLATE \"C\", ")
+                .bind::<diesel::sql_types::Uuid, _>(id)
+                .sql(")"),
+        );
+    }
+    statement.load(conn).await
+}
+
+/// Makes `wanted` the memberships of `user_id`: drops the others, adds the new ones, changes
+/// roles in place (a kept membership keeps its `created_at`).
+pub async fn replace_memberships(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    wanted: &[(Uuid, Role)],
+) -> QueryResult<()> {
+    let keep: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
+    diesel::delete(
+        memberships::table
+            .filter(memberships::user_id.eq(user_id))
+            .filter(memberships::organization_id.ne_all(&keep)),
+    )
+    .execute(conn)
+    .await?;
+    for (organization_id, role) in wanted {
+        diesel::insert_into(memberships::table)
+            .values(NewMembership {
+                user_id,
+                organization_id: *organization_id,
+                role: role.as_str(),
+            })
+            .on_conflict((memberships::user_id, memberships::organization_id))
+            .do_update()
+            .set(memberships::role.eq(role.as_str()))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether an enabled user still holds the admin role (nobody may remove the last one).
+pub async fn enabled_admin_exists(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        memberships::table
+            .inner_join(users::table)
+            .filter(memberships::role.eq(Role::Admin.as_str()))
+            .filter(users::disabled.eq(false)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// Applies `changes` to an account and bumps its version.
+pub async fn update_account(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    changes: &UserChanges,
+) -> QueryResult<UserRow> {
+    diesel::update(users::table.find(id))
+        .set((
+            changes,
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(UserRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Bumps the version of a user whose memberships changed.
+pub async fn touch(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<UserRow> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(UserRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn find_client(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<(ClientRow, String)>> {
+    clients::table
+        .inner_join(organizations::table)
+        .filter(clients::id.eq(id))
+        .select((ClientRow::as_select(), organizations::name))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Locks a client row for the rest of the transaction.
+pub async fn find_client_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Filters of a client listing, already validated.
+pub struct ClientListQuery {
+    pub organization_id: Option<Uuid>,
+    pub revoked: Option<bool>,
+    /// Keyset: (created_at, id) of the last row of the previous page.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+/// Lists clients oldest first, with their organization's name, fetching `limit + 1` rows.
+pub async fn list_clients(
+    conn: &mut AsyncPgConnection,
+    query: ClientListQuery,
+) -> QueryResult<Vec<(ClientRow, String)>> {
+    let mut statement = clients::table
+        .inner_join(organizations::table)
+        .select((ClientRow::as_select(), organizations::name))
+        .order((clients::created_at.asc(), clients::id.asc()))
+        .limit(query.limit + 1)
+        .into_boxed();
+    if let Some(organization_id) = query.organization_id {
+        statement = statement.filter(clients::organization_id.eq(organization_id));
+    }
+    match query.revoked {
+        Some(true) => statement = statement.filter(clients::revoked_at.is_not_null()),
+        Some(false) => statement = statement.filter(clients::revoked_at.is_null()),
+        None => {}
+    }
+    if let Some((created_at, id)) = query.after {
+        statement = statement.filter(
+            clients::created_at
+                .gt(created_at)
+                .or(clients::created_at.eq(created_at).and(clients::id.gt(id))),
+        );
+    }
+    statement.load(conn).await
+}
+
+pub async fn insert_user(conn: &mut AsyncPgConnection, user: NewUser<'_>) -> QueryResult<UserRow> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .returning(UserRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn insert_client(
+    conn: &mut AsyncPgConnection,
+    client: NewClient<'_>,
+) -> QueryResult<ClientRow> {
+    diesel::insert_into(clients::table)
+        .values(client)
+        .returning(ClientRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Marks a client deleted: the token endpoint refuses it from now on.
+pub async fn revoke_client(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<ClientRow> {
+    diesel::update(clients::table.find(id))
+        .set(clients::revoked_at.eq(diesel::dsl::now))
+        .returning(ClientRow::as_returning())
+        .get_result(conn)
+        .await
 }

@@ -1,8 +1,17 @@
-//! Authentication: tokens, refresh rotation, throttling, JWT hardening.
+//! Authentication: tokens, refresh rotation, throttling, JWT hardening (SECURITY.md API2).
 
-use serde_json::json;
+use std::time::Duration;
 
-use crate::helpers::fixture::{self, Fixture};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::Method;
+use serde_json::{Value, json};
+use thidua::auth::principal::Role;
+use thidua::auth::tokens::TokenKeys;
+use thidua::config::PasswordHashing;
+
+use crate::helpers::fixture::{self, CLIENT_SECRET, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
 #[tokio::test]
@@ -17,5 +26,1059 @@ async fn a_user_logs_in_and_reads_me() {
     assert_eq!(
         body["memberships"][0]["organization_id"],
         json!(fixture.tree.c1.id)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn segment_json(segment: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+}
+
+/// The claims of a token the service issued (payload decoded without verification).
+fn claims_of(token: &str) -> Value {
+    segment_json(token.split('.').nth(1).unwrap())
+}
+
+/// The header the service puts on its own access tokens.
+fn service_header(app: &TestApp) -> Header {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.typ = Some("at+jwt".to_owned());
+    header.kid = Some(app.state.tokens.kid().to_owned());
+    header
+}
+
+/// Claims exactly like those of a freshly issued token of `username`.
+async fn fresh_claims(app: &TestApp, username: &str) -> Value {
+    claims_of(&app.token(username, &fixture::password_of(username)).await)
+}
+
+async fn me_with_authorization(app: &TestApp, authorization: &str) -> reqwest::Response {
+    app.http
+        .get(app.url("/api/v1/me"))
+        .header("Authorization", authorization)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `token` sent as a bearer token is refused with a 401 problem and a Bearer challenge.
+async fn assert_token_refused(app: &TestApp, token: &str, what: &str) {
+    let response = me_with_authorization(app, &format!("Bearer {token}")).await;
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|value| value.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 401, "{what}: {body}");
+    assert!(
+        challenge.as_deref().is_some_and(|c| c.starts_with("Bearer")),
+        "{what}: WWW-Authenticate {challenge:?}"
+    );
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/problem+json"),
+        "{what}"
+    );
+    assert_eq!(body["status"], 401, "{what}");
+}
+
+async fn assert_token_accepted(app: &TestApp, token: &str, what: &str) {
+    let response = me_with_authorization(app, &format!("Bearer {token}")).await;
+    assert_eq!(response.status(), 200, "{what}");
+}
+
+/// A token response of the token endpoint for a form body.
+async fn token_form(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/v1/auth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn refresh(app: &TestApp, refresh_token: &str) -> (u16, Value) {
+    status_and_json(
+        app.http
+            .post(app.url("/api/v1/auth/token"))
+            .json(&json!({"grant_type": "refresh_token", "refresh_token": refresh_token}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn login_json(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
+    status_and_json(app.login(username, password).await).await
+}
+
+fn without_request_identity(mut body: Value) -> Value {
+    let object = body.as_object_mut().unwrap();
+    object.remove("request_id");
+    object.remove("instance");
+    body
+}
+
+// ---------------------------------------------------------------------------------------------
+// No token, token in the query string
+
+#[tokio::test]
+async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .request(Method::GET, "/api/v1/me", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 401);
+    assert_eq!(body["type"], format!("/problems/{}", body["code"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn a_valid_token_in_the_query_string_is_not_accepted() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let token = fixture.token(&app, fixture::ADMIN).await;
+    assert_token_accepted(&app, &token, "the same token as a header").await;
+    let response = app
+        .request(
+            Method::GET,
+            &format!("/api/v1/me?access_token={token}"),
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().contains_key("www-authenticate"));
+}
+
+#[tokio::test]
+async fn a_basic_or_unknown_authorization_scheme_is_not_a_bearer_token() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let token = fixture.token(&app, fixture::ADMIN).await;
+    for authorization in [
+        format!("Basic {token}"),
+        format!("Token {token}"),
+        token.clone(),
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+    ] {
+        let response = me_with_authorization(&app, &authorization).await;
+        assert_eq!(response.status(), 401, "{authorization:.20}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login answers
+
+#[tokio::test]
+async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let unknown = app.login("nobody.at.all", "password-nobody").await;
+    let wrong = app.login(fixture::C1_MANAGER, "not-the-password").await;
+    assert_eq!(unknown.status(), wrong.status());
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(
+        unknown.headers().get("www-authenticate"),
+        wrong.headers().get("www-authenticate")
+    );
+    assert_eq!(
+        unknown.headers()["content-type"],
+        wrong.headers()["content-type"]
+    );
+    let unknown: Value = unknown.json().await.unwrap();
+    let wrong: Value = wrong.json().await.unwrap();
+    assert_eq!(unknown["error"], "invalid_grant");
+    assert_eq!(
+        without_request_identity(unknown),
+        without_request_identity(wrong)
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_with_the_right_password_gets_the_wrong_password_answer() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let (disabled_status, disabled) = login_json(
+        &app,
+        fixture::DISABLED,
+        &fixture::password_of(fixture::DISABLED),
+    )
+    .await;
+    let (wrong_status, wrong) = login_json(&app, fixture::C1_MANAGER, "not-the-password").await;
+    assert_eq!(disabled_status, 401);
+    assert_eq!(disabled_status, wrong_status);
+    assert!(disabled.get("access_token").is_none());
+    assert_eq!(
+        without_request_identity(disabled),
+        without_request_identity(wrong)
+    );
+}
+
+#[tokio::test]
+async fn the_token_endpoint_accepts_a_form_body() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let password = fixture::password_of(fixture::C1_MEMBER);
+    let response = token_form(
+        &app,
+        &[
+            ("grant_type", "password"),
+            ("username", fixture::C1_MEMBER),
+            ("password", &password),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["refresh_token"].is_string());
+    assert!(body["expires_in"].as_u64().unwrap() <= 900);
+    assert_token_accepted(&app, body["access_token"].as_str().unwrap(), "form login").await;
+}
+
+#[tokio::test]
+async fn an_unsupported_grant_type_is_400_unsupported_grant_type() {
+    let app = TestApp::spawn().await;
+    for response in [
+        token_form(&app, &[("grant_type", "implicit")]).await,
+        app.http
+            .post(app.url("/api/v1/auth/token"))
+            .json(&json!({"grant_type": "authorization_code"}))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        let (status, body) = status_and_json(response).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "unsupported_grant_type");
+        assert_eq!(body["code"], "unsupported_grant_type");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throttling
+
+#[tokio::test]
+async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
+    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
+    let _fixture = Fixture::load(&app).await;
+    for attempt in 1..=2 {
+        let (status, _) = login_json(&app, fixture::C1_MANAGER, "wrong-password").await;
+        assert_eq!(status, 401, "failure {attempt}");
+    }
+    let third = app.login(fixture::C1_MANAGER, "wrong-password").await;
+    assert_eq!(third.status(), 429);
+    let retry_after: u64 = third.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+
+    let right = app
+        .login(
+            fixture::C1_MANAGER,
+            &fixture::password_of(fixture::C1_MANAGER),
+        )
+        .await;
+    assert_eq!(right.status(), 429);
+    assert!(right.headers().contains_key("retry-after"));
+    assert_eq!(right.headers()["content-type"], "application/problem+json");
+    let body: Value = right.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_requests");
+    assert!(body.get("access_token").is_none());
+
+    // The lock lives in PostgreSQL, not in the process.
+    assert_eq!(
+        app.db
+            .count(
+                "SELECT count(*) FROM login_throttle \
+                 WHERE account_key = 'c1.manager' AND locked_until > now()"
+            )
+            .await,
+        1
+    );
+    // Other accounts are not affected.
+    let (status, _) = login_json(
+        &app,
+        fixture::C1_MEMBER,
+        &fixture::password_of(fixture::C1_MEMBER),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_throttle_ignores_the_case_of_the_username() {
+    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
+    let _fixture = Fixture::load(&app).await;
+    for username in ["C1.Manager", "c1.MANAGER", "c1.manager"] {
+        let _ = app.login(username, "wrong-password").await;
+    }
+    let right = app
+        .login(
+            fixture::C1_MANAGER,
+            &fixture::password_of(fixture::C1_MANAGER),
+        )
+        .await;
+    assert_eq!(right.status(), 429);
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_failure_count() {
+    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
+    let _fixture = Fixture::load(&app).await;
+    let right = fixture::password_of(fixture::C1_MANAGER);
+    for _ in 0..2 {
+        let _ = app.login(fixture::C1_MANAGER, "wrong-password").await;
+    }
+    assert_eq!(app.login(fixture::C1_MANAGER, &right).await.status(), 200);
+    for _ in 0..2 {
+        let (status, _) = login_json(&app, fixture::C1_MANAGER, "wrong-password").await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(app.login(fixture::C1_MANAGER, &right).await.status(), 200);
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_share_the_failure_count() {
+    let first = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
+    let second = TestApp::spawn_beside(&first, |settings| settings.login_max_failures = 3).await;
+    let _fixture = Fixture::load(&first).await;
+    assert_eq!(
+        login_json(&first, fixture::C1_MANAGER, "wrong-password")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        login_json(&second, fixture::C1_MANAGER, "wrong-password")
+            .await
+            .0,
+        401
+    );
+    // The third failure overall, though only the second seen by this instance.
+    assert_eq!(
+        login_json(&first, fixture::C1_MANAGER, "wrong-password")
+            .await
+            .0,
+        429
+    );
+    let right = second
+        .login(
+            fixture::C1_MANAGER,
+            &fixture::password_of(fixture::C1_MANAGER),
+        )
+        .await;
+    assert_eq!(right.status(), 429);
+    assert!(right.headers().contains_key("retry-after"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// JWT attacks: each refused with 401, never 500
+
+#[tokio::test]
+async fn the_harness_signs_tokens_the_service_accepts() {
+    // Control for the attacks below: the unmodified claims under the service's header and key
+    // are accepted, so each refusal is due to the one thing a variant changes.
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let claims = fresh_claims(&app, fixture::C1_MANAGER).await;
+    let token = app
+        .state
+        .tokens
+        .sign_claims_for_tests(service_header(&app), &claims);
+    assert_token_accepted(&app, &token, "re-signed claims").await;
+}
+
+#[tokio::test]
+async fn unsigned_tokens_with_alg_none_in_any_case_are_refused() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let real = app
+        .token(
+            fixture::C1_MANAGER,
+            &fixture::password_of(fixture::C1_MANAGER),
+        )
+        .await;
+    let parts: Vec<&str> = real.split('.').collect();
+    let kid = app.state.tokens.kid();
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let header = b64(json!({"alg": alg, "typ": "at+jwt", "kid": kid}).to_string());
+        assert_token_refused(&app, &format!("{header}.{}.", parts[1]), alg).await;
+        assert_token_refused(
+            &app,
+            &format!("{header}.{}.{}", parts[1], parts[2]),
+            &format!("{alg} with the original signature"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_stripped_or_foreign_signature_is_refused() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let claims = fresh_claims(&app, fixture::ADMIN).await;
+    let real = app
+        .state
+        .tokens
+        .sign_claims_for_tests(service_header(&app), &claims);
+    let parts: Vec<&str> = real.split('.').collect();
+    assert_token_refused(&app, &format!("{}.{}.", parts[0], parts[1]), "stripped").await;
+
+    let foreign = TokenKeys::from_signing_key(
+        &ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng),
+        "http://thidua.test",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    // The foreign key's signature under our kid, and under its own kid.
+    assert_token_refused(
+        &app,
+        &foreign.sign_claims_for_tests(service_header(&app), &claims),
+        "foreign key, our kid",
+    )
+    .await;
+    let mut own_kid = service_header(&app);
+    own_kid.kid = Some(foreign.kid().to_owned());
+    assert_token_refused(
+        &app,
+        &foreign.sign_claims_for_tests(own_kid, &claims),
+        "foreign key, its kid",
+    )
+    .await;
+    // Our header and payload with the foreign signature spliced in.
+    let forged = foreign.sign_claims_for_tests(service_header(&app), &claims);
+    let forged_signature = forged.rsplit('.').next().unwrap();
+    assert_token_refused(
+        &app,
+        &format!("{}.{}.{forged_signature}", parts[0], parts[1]),
+        "spliced signature",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn hs256_signed_with_the_public_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let claims = fresh_claims(&app, fixture::ADMIN).await;
+    let jwks = app.state.tokens.jwks();
+    let x = jwks["keys"][0]["x"].as_str().unwrap();
+    let raw_public_key = URL_SAFE_NO_PAD.decode(x).unwrap();
+    for (what, secret) in [
+        ("raw public key bytes", raw_public_key.clone()),
+        ("base64url text of the key", x.as_bytes().to_vec()),
+    ] {
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            let mut header = Header::new(alg);
+            header.typ = Some("at+jwt".to_owned());
+            header.kid = Some(app.state.tokens.kid().to_owned());
+            let token =
+                jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&secret)).unwrap();
+            assert_token_refused(&app, &token, &format!("{alg:?} with {what}")).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn tokens_with_bad_time_issuer_or_audience_claims_are_refused() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let claims = fresh_claims(&app, fixture::ADMIN).await;
+    let now = chrono::Utc::now().timestamp();
+    let hour = 3600;
+    let variants: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        ("missing exp", Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp")))),
+        ("expired exp", Box::new(move |c| c["exp"] = json!(now - hour))),
+        ("exp as a string", Box::new(move |c| c["exp"] = json!((now + hour).to_string()))),
+        ("future nbf", Box::new(move |c| c["nbf"] = json!(now + hour))),
+        ("wrong iss", Box::new(|c| c["iss"] = json!("http://evil.test"))),
+        ("missing iss", Box::new(|c| drop(c.as_object_mut().unwrap().remove("iss")))),
+        ("wrong aud", Box::new(|c| c["aud"] = json!("http://evil.test"))),
+        ("missing aud", Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud")))),
+        ("missing sub", Box::new(|c| drop(c.as_object_mut().unwrap().remove("sub")))),
+        ("sub not an id", Box::new(|c| c["sub"] = json!("admin"))),
+        ("unknown kind", Box::new(|c| c["kind"] = json!("root"))),
+        ("unknown role", Box::new(|c| c["grants"][0]["r"] = json!("superuser"))),
+    ];
+    for (what, change) in variants {
+        let mut variant = claims.clone();
+        change(&mut variant);
+        let token = app
+            .state
+            .tokens
+            .sign_claims_for_tests(service_header(&app), &variant);
+        assert!(!token.is_empty(), "{what}");
+        assert_token_refused(&app, &token, what).await;
+    }
+}
+
+#[tokio::test]
+async fn tokens_with_a_wrong_typ_or_kid_header_are_refused() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let claims = fresh_claims(&app, fixture::ADMIN).await;
+    let with = |change: &dyn Fn(&mut Header)| {
+        let mut header = service_header(&app);
+        change(&mut header);
+        app.state.tokens.sign_claims_for_tests(header, &claims)
+    };
+    let cases = [
+        ("typ JWT", with(&|h| h.typ = Some("JWT".to_owned()))),
+        ("no typ", with(&|h| h.typ = None)),
+        ("typ refresh", with(&|h| h.typ = Some("rt+jwt".to_owned()))),
+        ("no kid", with(&|h| h.kid = None)),
+        ("unknown kid", with(&|h| h.kid = Some("k1".to_owned()))),
+        (
+            "path traversal kid",
+            with(&|h| h.kid = Some("../../etc/passwd".to_owned())),
+        ),
+        ("SQL kid", with(&|h| h.kid = Some("' OR '1'='1".to_owned()))),
+        ("10 KB kid", with(&|h| h.kid = Some("A".repeat(10 * 1024)))),
+        (
+            "embedded jwk",
+            with(&|h| {
+                h.jwk = serde_json::from_value(json!({
+                    "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+                }))
+                .ok();
+            }),
+        ),
+        (
+            "jku",
+            with(&|h| h.jku = Some("http://evil.test/jwks.json".to_owned())),
+        ),
+    ];
+    for (what, token) in cases {
+        assert!(!token.is_empty(), "{what}");
+        assert_token_refused(&app, &token, what).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_with_tampered_claims_is_refused() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let real = app
+        .token(
+            fixture::C1_MEMBER,
+            &fixture::password_of(fixture::C1_MEMBER),
+        )
+        .await;
+    assert_token_accepted(&app, &real, "untouched").await;
+    let parts: Vec<&str> = real.split('.').collect();
+    let mut claims = claims_of(&real);
+    assert_eq!(claims["grants"][0]["r"], Role::Member.as_str());
+    claims["grants"][0]["r"] = json!(Role::Admin.as_str());
+    let forged = format!("{}.{}.{}", parts[0], b64(claims.to_string()), parts[2]);
+    assert_token_refused(&app, &forged, "role raised to admin").await;
+
+    let mut later = claims_of(&real);
+    later["exp"] = json!(later["exp"].as_i64().unwrap() + 86_400);
+    let forged = format!("{}.{}.{}", parts[0], b64(later.to_string()), parts[2]);
+    assert_token_refused(&app, &forged, "exp extended").await;
+}
+
+#[tokio::test]
+async fn malformed_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let real = app
+        .token(
+            fixture::C1_MEMBER,
+            &fixture::password_of(fixture::C1_MEMBER),
+        )
+        .await;
+    let parts: Vec<&str> = real.split('.').collect();
+    let cases = [
+        ("2 parts", format!("{}.{}", parts[0], parts[1])),
+        ("4 parts", format!("{real}.{}", parts[2])),
+        ("1 part", parts[1].to_owned()),
+        ("empty parts", "..".to_owned()),
+        (
+            "bad base64 in the header",
+            format!("{}!!.{}.{}", parts[0], parts[1], parts[2]),
+        ),
+        (
+            "bad base64 in the payload",
+            format!("{}.{}*$.{}", parts[0], parts[1], parts[2]),
+        ),
+        (
+            "bad base64 in the signature",
+            format!("{}.{}.{}%%", parts[0], parts[1], parts[2]),
+        ),
+        (
+            "header not JSON",
+            format!("{}.{}.{}", b64("not json"), parts[1], parts[2]),
+        ),
+        (
+            "payload not JSON",
+            format!("{}.{}.{}", parts[0], b64("[1,2"), parts[2]),
+        ),
+        ("100 KB", "a".repeat(100 * 1024)),
+    ];
+    for (what, token) in cases {
+        assert_token_refused(&app, &token, what).await;
+    }
+}
+
+#[tokio::test]
+async fn a_one_megabyte_token_is_refused_without_a_server_error() {
+    let app = TestApp::spawn().await;
+    let token = format!("eyJ{}", "A".repeat(1024 * 1024));
+    // A header this large is refused by the HTTP layer before routing (431, which actix-http
+    // answers itself with an empty body); what matters is that it is never accepted and never
+    // a 500.
+    let response = app
+        .http
+        .get(app.url("/api/v1/me"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert!(status == 401 || status == 431, "status {status}");
+    // The service is still serving.
+    let response = app
+        .request(Method::GET, "/api/v1/me", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_not_an_access_token() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let (status, body) = login_json(
+        &app,
+        fixture::C1_MEMBER,
+        &fixture::password_of(fixture::C1_MEMBER),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_token_refused(&app, body["refresh_token"].as_str().unwrap(), "refresh token").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh rotation and revocation
+
+#[tokio::test]
+async fn a_refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let (_, login) = login_json(
+        &app,
+        fixture::C1_MEMBER,
+        &fixture::password_of(fixture::C1_MEMBER),
+    )
+    .await;
+    let first = login["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, rotated) = refresh(&app, &first).await;
+    assert_eq!(status, 200);
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert_token_accepted(&app, rotated["access_token"].as_str().unwrap(), "refreshed").await;
+
+    // The old one again: refused, and the family (including the new one) is revoked.
+    let (status, body) = refresh(&app, &first).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, _) = refresh(&app, &second).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn other_logins_keep_their_refresh_tokens_when_one_family_is_revoked() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let password = fixture::password_of(fixture::C1_MEMBER);
+    let (_, phone) = login_json(&app, fixture::C1_MEMBER, &password).await;
+    let (_, laptop) = login_json(&app, fixture::C1_MEMBER, &password).await;
+    let phone = phone["refresh_token"].as_str().unwrap();
+    let (status, _) = refresh(&app, phone).await;
+    assert_eq!(status, 200);
+    let (status, _) = refresh(&app, phone).await;
+    assert_eq!(status, 401);
+    let (status, _) = refresh(&app, laptop["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_as_json_or_form_ends_its_family() {
+    let app = TestApp::spawn().await;
+    let _fixture = Fixture::load(&app).await;
+    let password = fixture::password_of(fixture::C1_MEMBER);
+
+    // JSON, revoking the current token.
+    let (_, login) = login_json(&app, fixture::C1_MEMBER, &password).await;
+    let token = login["refresh_token"].as_str().unwrap();
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/revoke"))
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(refresh(&app, token).await.0, 401);
+
+    // Form, revoking an already rotated token: its successor is revoked too.
+    let (_, login) = login_json(&app, fixture::C1_MEMBER, &password).await;
+    let first = login["refresh_token"].as_str().unwrap();
+    let (status, rotated) = refresh(&app, first).await;
+    assert_eq!(status, 200);
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/revoke"))
+        .form(&[("token", first), ("token_type_hint", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        refresh(&app, rotated["refresh_token"].as_str().unwrap())
+            .await
+            .0,
+        401
+    );
+
+    // Unknown tokens are not an error (RFC 7009).
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/revoke"))
+        .json(&json!({"token": "never-issued"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_disabled_users_refresh_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let (_, login) = login_json(
+        &app,
+        fixture::C1_MEMBER,
+        &fixture::password_of(fixture::C1_MEMBER),
+    )
+    .await;
+    let client = app.db.client().await;
+    client
+        .batch_execute(&format!(
+            "UPDATE users SET disabled = true WHERE id = '{}'",
+            fixture.users[fixture::C1_MEMBER]
+        ))
+        .await
+        .unwrap();
+    let (status, body) = refresh(&app, login["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 401);
+    assert!(body.get("access_token").is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client credentials
+
+#[tokio::test]
+async fn a_partner_client_gets_a_token_with_a_form_body_or_http_basic() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let client_id = fixture.client_id.to_string();
+
+    let form = token_form(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", CLIENT_SECRET),
+        ],
+    )
+    .await;
+    let basic = app
+        .http
+        .post(app.url("/api/v1/auth/token"))
+        .basic_auth(&client_id, Some(CLIENT_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    for (what, response) in [("form", form), ("basic", basic)] {
+        let (status, body) = status_and_json(response).await;
+        assert_eq!(status, 200, "{what}: {body}");
+        assert_eq!(body["scope"], "read", "{what}");
+        assert!(body.get("refresh_token").is_none(), "{what}");
+        let (status, me) = status_and_json(
+            app.get("/api/v1/me", body["access_token"].as_str().unwrap())
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{what}");
+        assert_eq!(me["kind"], "client");
+        assert_eq!(me["id"], json!(fixture.client_id));
+        assert_eq!(me["scopes"], json!(["read"]));
+        assert_eq!(
+            me["memberships"][0]["organization_id"],
+            json!(fixture.tree.d1.id)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_partner_client_with_a_wrong_secret_is_invalid_client() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let client_id = fixture.client_id.to_string();
+    let wrong_secret = token_form(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", "partner-secret-of-d1-0123456789abcdeX"),
+        ],
+    )
+    .await;
+    let unknown_client = token_form(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &uuid::Uuid::new_v4().to_string()),
+            ("client_secret", CLIENT_SECRET),
+        ],
+    )
+    .await;
+    let wrong_basic = app
+        .http
+        .post(app.url("/api/v1/auth/token"))
+        .basic_auth(&client_id, Some("nope"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    for (what, response) in [
+        ("wrong secret", wrong_secret),
+        ("unknown client", unknown_client),
+        ("wrong basic", wrong_basic),
+    ] {
+        let (status, body) = status_and_json(response).await;
+        assert_eq!(status, 401, "{what}");
+        assert_eq!(body["error"], "invalid_client", "{what}");
+        assert!(body.get("access_token").is_none(), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_partner_client_cannot_ask_for_a_scope_it_was_not_granted() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let client_id = fixture.client_id.to_string();
+    let (status, body) = status_and_json(
+        token_form(
+            &app,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client_id),
+                ("client_secret", CLIENT_SECRET),
+                ("scope", "read progress:write"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_scope");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Password hashing
+
+#[tokio::test]
+async fn a_hash_with_old_parameters_is_rewritten_on_login() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let old = PasswordHashing {
+        memory_kib: 2048,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let password = "an old pass phrase";
+    let hash = thidua::auth::password::hash_with(&old, password).unwrap();
+    {
+        let mut conn = app.state.db.write().await.unwrap();
+        thidua::users::repo::ensure_user(
+            &mut conn,
+            "old.hash",
+            "Old hash",
+            &hash,
+            fixture.tree.c1.id,
+            Role::Member,
+        )
+        .await
+        .unwrap();
+    }
+    let stored = |client: tokio_postgres::Client| async move {
+        client
+            .query_one(
+                "SELECT password_hash FROM users WHERE username = 'old.hash'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    assert!(stored(app.db.client().await).await.contains("m=2048"));
+
+    let (status, _) = login_json(&app, "old.hash", password).await;
+    assert_eq!(status, 200);
+    let rewritten = stored(app.db.client().await).await;
+    assert!(rewritten.starts_with("$argon2id$"), "{rewritten}");
+    assert!(rewritten.contains("m=1024,t=1,p=1"), "{rewritten}");
+
+    // The new hash still verifies, and is not rewritten again.
+    let (status, _) = login_json(&app, "old.hash", password).await;
+    assert_eq!(status, 200);
+    assert_eq!(stored(app.db.client().await).await, rewritten);
+}
+
+#[tokio::test]
+async fn a_wrong_password_does_not_rewrite_an_old_hash() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let old = PasswordHashing {
+        memory_kib: 2048,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let hash = thidua::auth::password::hash_with(&old, "an old pass phrase").unwrap();
+    {
+        let mut conn = app.state.db.write().await.unwrap();
+        thidua::users::repo::ensure_user(
+            &mut conn,
+            "old.hash",
+            "Old hash",
+            &hash,
+            fixture.tree.c1.id,
+            Role::Member,
+        )
+        .await
+        .unwrap();
+    }
+    let (status, _) = login_json(&app, "old.hash", "not the pass phrase").await;
+    assert_eq!(status, 401);
+    let client = app.db.client().await;
+    let stored: String = client
+        .query_one(
+            "SELECT password_hash FROM users WHERE username = 'old.hash'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, hash);
+}
+
+#[tokio::test]
+async fn a_password_matches_in_any_unicode_normal_form() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    // Stored from the composed form, presented decomposed.
+    let hash =
+        thidua::auth::password::hash_with(&crate::helpers::app::TEST_HASHING, "Mật khẩu Hòa 2025")
+            .unwrap();
+    {
+        let mut conn = app.state.db.write().await.unwrap();
+        thidua::users::repo::ensure_user(
+            &mut conn,
+            "nfc.user",
+            "NFC",
+            &hash,
+            fixture.tree.c1.id,
+            Role::Member,
+        )
+        .await
+        .unwrap();
+    }
+    let decomposed = "Ma\u{0323}\u{0302}t kha\u{0302}\u{0309}u Ho\u{0300}a 2025";
+    assert_eq!(login_json(&app, "nfc.user", decomposed).await.0, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JWKS
+
+#[tokio::test]
+async fn the_jwks_publishes_the_ed25519_key_that_verifies_issued_tokens() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let token = fixture.token(&app, fixture::C1_MEMBER).await;
+    let response = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let jwks: Value = response.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = &keys[0];
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    assert_eq!(key["alg"], "EdDSA");
+    assert!(key.get("d").is_none(), "the private key must not be published");
+
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.kid.as_deref(), key["kid"].as_str());
+
+    // A third party can verify the token with the published key alone.
+    let decoding =
+        jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&["http://thidua.test"]);
+    validation.set_issuer(&["http://thidua.test"]);
+    let verified = jsonwebtoken::decode::<Value>(&token, &decoding, &validation).unwrap();
+    assert_eq!(
+        verified.claims["sub"],
+        json!(fixture.users[fixture::C1_MEMBER])
     );
 }

@@ -1,6 +1,94 @@
-//! Framework failures answer problem+json with the right status.
+//! Framework failures answer problem+json with the right status (API.md "Errors", SECURITY.md
+//! API4 and API8).
+
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
+use crate::helpers::fixture::{self, Fixture};
+
+/// Asserts that `response` is an RFC 9457 problem with `status` and `code`; returns its body.
+async fn assert_problem(app: &TestApp, response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status of {code}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "{code}"
+    );
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let header_request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["type"], format!("/problems/{code}"), "{body}");
+    assert!(body["title"].is_string(), "{body}");
+    assert!(body["detail"].is_string(), "{body}");
+    assert_eq!(body["request_id"], header_request_id.as_str(), "{body}");
+    // The `type` names a page the service serves.
+    let page = app
+        .http
+        .get(app.url(body["type"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "no page for /problems/{code}");
+    body
+}
+
+fn pointers(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {body}"))
+        .iter()
+        .map(|error| error["pointer"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+struct Admin {
+    app: TestApp,
+    token: String,
+    parent_id: uuid::Uuid,
+}
+
+impl Admin {
+    async fn new() -> Self {
+        let app = TestApp::spawn().await;
+        let fixture = Fixture::load(&app).await;
+        let token = fixture.token(&app, fixture::ADMIN).await;
+        Self {
+            app,
+            token,
+            parent_id: fixture.tree.c1.id,
+        }
+    }
+
+    /// POST /api/v1/organizations with a raw body and content type.
+    async fn post_raw(&self, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+        let mut request = self
+            .app
+            .request(Method::POST, "/api/v1/organizations", Some(&self.token))
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn post_json_text(&self, body: impl Into<reqwest::Body>) -> Response {
+        self.post_raw(Some("application/json"), body).await
+    }
+
+    async fn organization_count(&self) -> i64 {
+        self.app.db.count("SELECT count(*) FROM organizations").await
+    }
+
+    fn valid(&self) -> Value {
+        json!({"parent_id": self.parent_id, "kind": "hamlet", "name": "Ấp Mới"})
+    }
+}
 
 #[tokio::test]
 async fn an_unknown_route_is_a_problem_404() {
@@ -19,4 +107,446 @@ async fn an_unknown_route_is_a_problem_404() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "not_found");
     assert_eq!(body["type"], "/problems/not_found");
+}
+
+#[tokio::test]
+async fn unknown_routes_anywhere_are_problem_404s() {
+    let app = TestApp::spawn().await;
+    for path in ["/nothing", "/api/v2/organizations", "/api/v1/organizations/a/b/c/d"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_problem(&app, response, 404, "not_found").await;
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .delete(app.url("/api/v1/organizations"))
+        .send()
+        .await
+        .unwrap();
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert_problem(&app, response, 405, "method_not_allowed").await;
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    assert!(!allow.contains("DELETE"), "{allow}");
+
+    let response = app
+        .http
+        .put(app.url(&format!("/api/v1/organizations/{}", uuid::Uuid::new_v4())))
+        .send()
+        .await
+        .unwrap();
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert_problem(&app, response, 405, "method_not_allowed").await;
+    assert!(allow.contains("GET") && allow.contains("PATCH"), "{allow}");
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let admin = Admin::new().await;
+    let before = admin.organization_count().await;
+    for body in ["{", "{\"name\": }", "not json", "", "   ", "{\"name\":\"a\"} trailing"] {
+        let response = admin.post_json_text(body).await;
+        assert_problem(&admin.app, response, 400, "malformed_json").await;
+    }
+    assert_eq!(admin.organization_count().await, before);
+}
+
+#[tokio::test]
+async fn an_unknown_member_is_422_naming_it() {
+    let admin = Admin::new().await;
+    let mut body = admin.valid();
+    body["colour"] = json!("red");
+    let response = admin.app.post_json("/api/v1/organizations", &admin.token, &body).await;
+    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    assert_eq!(pointers(&problem), vec!["/colour"]);
+}
+
+#[tokio::test]
+async fn every_server_owned_member_is_named_at_once() {
+    let admin = Admin::new().await;
+    let before = admin.organization_count().await;
+    let mut body = admin.valid();
+    body["id"] = json!(uuid::Uuid::new_v4());
+    body["version"] = json!(7);
+    body["status"] = json!("approved");
+    body["created_at"] = json!("2020-01-01T00:00:00Z");
+    let response = admin.app.post_json("/api/v1/organizations", &admin.token, &body).await;
+    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let mut named = pointers(&problem);
+    named.sort();
+    assert_eq!(named, vec!["/created_at", "/id", "/status", "/version"]);
+    assert_eq!(admin.organization_count().await, before);
+}
+
+#[tokio::test]
+async fn a_wrong_type_or_missing_member_is_422_naming_it() {
+    let admin = Admin::new().await;
+    let mut wrong_type = admin.valid();
+    wrong_type["kind"] = json!("planet");
+    let response = admin
+        .app
+        .post_json("/api/v1/organizations", &admin.token, &wrong_type)
+        .await;
+    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    assert_eq!(pointers(&problem), vec!["/kind"]);
+
+    let mut bad_id = admin.valid();
+    bad_id["parent_id"] = json!("not-a-uuid");
+    let response = admin
+        .app
+        .post_json("/api/v1/organizations", &admin.token, &bad_id)
+        .await;
+    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    assert_eq!(pointers(&problem), vec!["/parent_id"]);
+
+    let response = admin
+        .app
+        .post_json(
+            "/api/v1/organizations",
+            &admin.token,
+            &json!({"parent_id": admin.parent_id, "kind": "hamlet"}),
+        )
+        .await;
+    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("name"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_path_value_is_400() {
+    let admin = Admin::new().await;
+    for (method, path) in [
+        (Method::GET, "/api/v1/organizations/not-a-uuid"),
+        (Method::GET, "/api/v1/organizations/1234/children"),
+        (Method::POST, "/api/v1/organizations/%27%20OR%201=1/deactivate"),
+    ] {
+        let response = admin
+            .app
+            .request(method, path, Some(&admin.token))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(&admin.app, response, 400, "invalid_path").await;
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_or_out_of_range_query_value_is_400() {
+    let admin = Admin::new().await;
+    for query in [
+        "limit=abc",
+        "limit=0",
+        "limit=500",
+        "limit=-1",
+        "limit=99999999999999999999",
+        "active=maybe",
+        "kind=planet",
+        "parent_id=42",
+        "cursor=%%%not-a-cursor",
+    ] {
+        let response = admin
+            .app
+            .get(&format!("/api/v1/organizations?{query}"), &admin.token)
+            .await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body = assert_problem(&admin.app, response, 400, "invalid_query").await;
+        assert!(body["detail"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413() {
+    let admin = Admin::new().await;
+    let before = admin.organization_count().await;
+    let mut body = admin.valid();
+    body["name"] = json!("x".repeat(300 * 1024));
+    let response = admin.post_json_text(body.to_string()).await;
+    assert_problem(&admin.app, response, 413, "payload_too_large").await;
+    assert_eq!(admin.organization_count().await, before);
+}
+
+#[tokio::test]
+async fn a_one_megabyte_string_is_refused_without_a_server_error() {
+    let admin = Admin::new().await;
+    let before = admin.organization_count().await;
+    let mut body = admin.valid();
+    body["name"] = json!("ệ".repeat(1024 * 1024 / 3));
+    let response = admin.post_json_text(body.to_string()).await;
+    assert_problem(&admin.app, response, 413, "payload_too_large").await;
+    // Under the body limit, a long string is a validation error.
+    let mut body = admin.valid();
+    body["name"] = json!("ệ".repeat(60 * 1024));
+    let response = admin.post_json_text(body.to_string()).await;
+    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    assert_eq!(pointers(&problem), vec!["/name"]);
+    assert_eq!(admin.organization_count().await, before);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_content_type_is_415() {
+    let admin = Admin::new().await;
+    let body = admin.valid().to_string();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/xml"),
+        None,
+    ] {
+        let response = admin.post_raw(content_type, body.clone()).await;
+        assert_problem(&admin.app, response, 415, "unsupported_media_type").await;
+    }
+    // Parameters and `+json` types are still JSON.
+    let response = admin
+        .post_raw(Some("application/json; charset=utf-8"), body.clone())
+        .await;
+    assert_eq!(response.status(), 201);
+}
+
+#[tokio::test]
+async fn deep_nesting_and_huge_numbers_are_400() {
+    let admin = Admin::new().await;
+    let before = admin.organization_count().await;
+    let unterminated = "[".repeat(10_000);
+    let balanced = "[".repeat(10_000) + &"]".repeat(10_000);
+    let nested_objects = "{\"a\":".repeat(10_000) + "1" + &"}".repeat(10_000);
+    let mut in_member = admin.valid().to_string();
+    in_member.insert_str(1, &format!("\"name\":{balanced},"));
+    for (what, body) in [
+        ("unterminated arrays", unterminated),
+        ("balanced arrays", balanced),
+        ("nested objects", nested_objects),
+        ("nesting inside a member", in_member),
+        (
+            "1e999999",
+            format!(
+                "{{\"parent_id\":\"{}\",\"kind\":\"hamlet\",\"name\":1e999999}}",
+                admin.parent_id
+            ),
+        ),
+        ("bare 1e999999", "1e999999".to_owned()),
+        ("-1e999999", "{\"name\":-1e999999}".to_owned()),
+    ] {
+        let response = admin.post_json_text(body).await;
+        assert_eq!(response.status(), 400, "{what}");
+        assert_problem(&admin.app, response, 400, "malformed_json").await;
+    }
+    assert_eq!(admin.organization_count().await, before);
+}
+
+#[tokio::test]
+async fn a_nul_character_in_a_string_is_422() {
+    let admin = Admin::new().await;
+    let before = admin.organization_count().await;
+    let body = format!(
+        "{{\"parent_id\":\"{}\",\"kind\":\"hamlet\",\"name\":\"Ấp\\u0000Mới\"}}",
+        admin.parent_id
+    );
+    let response = admin.post_json_text(body).await;
+    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    assert_eq!(pointers(&problem), vec!["/name"]);
+    let response = admin
+        .post_json_text(format!(
+            "{{\"parent_id\":\"{}\",\"kind\":\"hamlet\",\"name\":\"Ấp\",\"a\\u0000b\":1}}",
+            admin.parent_id
+        ))
+        .await;
+    assert_problem(&admin.app, response, 422, "validation_failed").await;
+    assert_eq!(admin.organization_count().await, before);
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_400() {
+    let admin = Admin::new().await;
+    let mut body = format!(
+        "{{\"parent_id\":\"{}\",\"kind\":\"hamlet\",\"name\":\"",
+        admin.parent_id
+    )
+    .into_bytes();
+    body.extend_from_slice(&[0xff, 0xfe, b'"', b'}']);
+    let response = admin.post_json_text(body).await;
+    assert_problem(&admin.app, response, 400, "malformed_json").await;
+}
+
+#[tokio::test]
+async fn a_request_id_is_echoed_when_sent_and_generated_otherwise() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/api/v1/nothing-here"))
+        .header("X-Request-Id", "support-ticket-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "support-ticket-42");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["request_id"], "support-ticket-42");
+
+    let generated = |response: &Response| {
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let second = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert!(!generated(&first).is_empty());
+    assert_ne!(generated(&first), generated(&second));
+
+    // A hostile id (too long, or with spaces) is replaced, not echoed.
+    for hostile in ["a".repeat(500), "two words".to_owned()] {
+        let response = app
+            .http
+            .get(app.url("/healthz"))
+            .header("X-Request-Id", &hostile)
+            .send()
+            .await
+            .unwrap();
+        let id = generated(&response);
+        assert_ne!(id, hostile);
+        assert!(!id.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_problem_page_is_html_with_a_content_security_policy() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/problems/validation_failed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(response.headers().contains_key("content-security-policy"));
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let page = response.text().await.unwrap();
+    assert!(page.contains("validation_failed"));
+
+    let response = app
+        .http
+        .get(app.url("/problems/no_such_problem"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn every_response_says_nosniff_and_authenticated_ones_are_not_stored() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let token = fixture.token(&app, fixture::C1_MANAGER).await;
+    let c1 = format!("/api/v1/organizations/{}", fixture.tree.c1.id);
+
+    let anonymous = [
+        app.http.get(app.url("/healthz")).send().await.unwrap(),
+        app.http.get(app.url("/api/v1/me")).send().await.unwrap(),
+        app.http.get(app.url("/nothing")).send().await.unwrap(),
+        app.http
+            .get(app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .get(app.url("/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for response in &anonymous {
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{}",
+            response.url()
+        );
+    }
+
+    let authenticated = [
+        app.get("/api/v1/me", &token).await,
+        app.get(&c1, &token).await,
+        app.get("/api/v1/organizations", &token).await,
+        // Refusals of authenticated requests are not stored either.
+        app.post_json("/api/v1/organizations", &token, &json!({"parent_id": fixture.tree.d2.id, "kind": "hamlet", "name": "X"}))
+            .await,
+        app.get("/api/v1/organizations/not-a-uuid", &token).await,
+    ];
+    for response in &authenticated {
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{}",
+            response.url()
+        );
+        assert_eq!(
+            response.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{}",
+            response.url()
+        );
+    }
+    // Token responses carry tokens: never stored.
+    let login = app
+        .login(
+            fixture::C1_MANAGER,
+            &fixture::password_of(fixture::C1_MANAGER),
+        )
+        .await;
+    assert_eq!(login.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn error_bodies_carry_no_internals() {
+    let admin = Admin::new().await;
+    let mut responses = Vec::new();
+    responses.push(admin.post_json_text("{\"name\": ").await);
+    responses.push(
+        admin
+            .app
+            .get("/api/v1/organizations?limit=abc", &admin.token)
+            .await,
+    );
+    responses.push(
+        admin
+            .app
+            .get("/api/v1/organizations/zzz", &admin.token)
+            .await,
+    );
+    let mut duplicate = admin.valid();
+    duplicate["code"] = json!("C1");
+    responses.push(
+        admin
+            .app
+            .post_json("/api/v1/organizations", &admin.token, &duplicate)
+            .await,
+    );
+    for response in responses {
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!(status >= 400 && status < 500, "{status} {text}");
+        for leak in [
+            "SELECT",
+            "INSERT",
+            "diesel",
+            "postgres",
+            "src/",
+            ".rs:",
+            "panicked",
+            "thidua::",
+            "organizations_code_key",
+        ] {
+            assert!(!text.contains(leak), "{leak} in {text}");
+        }
+    }
 }

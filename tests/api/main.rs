@@ -5,6 +5,10 @@
 mod helpers;
 
 mod auth;
+mod campaigns;
 mod errors;
+mod nominations;
 mod openapi;
 mod organizations;
+mod pledges;
+mod users;

@@ -53,6 +53,13 @@ impl TestApp {
         Self::spawn_on(db, settings).await
     }
 
+    /// A second instance on the database of `other` (shared state such as login throttling).
+    pub async fn spawn_beside(other: &TestApp, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDb::attach(&other.db);
+        let settings = test_settings(&db.url, adjust);
+        Self::spawn_on(db, settings).await
+    }
+
     pub async fn spawn_on(db: TestDb, settings: Settings) -> Self {
         let application = Application::build(settings)
             .await

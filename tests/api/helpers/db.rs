@@ -111,6 +111,8 @@ async fn ensure_template() {
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// Whether dropping this value drops the database (false for [`TestDb::attach`]).
+    owned: bool,
 }
 
 impl TestDb {
@@ -142,6 +144,17 @@ impl TestDb {
         Self {
             url: url_for(&name),
             name,
+            owned: true,
+        }
+    }
+
+    /// The database of another `TestDb`, not dropped by this value (a second app instance on
+    /// the same database).
+    pub fn attach(other: &TestDb) -> Self {
+        Self {
+            name: other.name.clone(),
+            url: other.url.clone(),
+            owned: false,
         }
     }
 
@@ -163,6 +176,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let name = self.name.clone();
         // Drop needs its own runtime: the test's may already be shutting down.
         let _ = std::thread::spawn(move || {

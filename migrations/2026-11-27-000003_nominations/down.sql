@@ -1,0 +1,3 @@
+ALTER TABLE pledges DROP CONSTRAINT pledges_exemplar_fk;
+DROP TABLE nomination_reviews;
+DROP TABLE nominations;

@@ -1,0 +1,96 @@
+//! Queries of campaigns. Other modules (pledges, nominations, stats) read campaigns through
+//! [`find`] and the row's `field_codes` / `years`.
+
+use chrono::NaiveDate;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Date, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::model::{CampaignRow, NewCampaign};
+use crate::db::schema::campaigns;
+use crate::text::like_escape;
+
+/// The campaign with this id, if any.
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CampaignRow>> {
+    campaigns::table
+        .find(id)
+        .select(CampaignRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Locks the row for the rest of the transaction.
+pub async fn find_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<CampaignRow>> {
+    campaigns::table
+        .find(id)
+        .select(CampaignRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Filters of a campaign listing, already validated.
+pub struct ListQuery<'a> {
+    pub owner_organization_id: Option<Uuid>,
+    pub q: Option<&'a str>,
+    pub active_on: Option<NaiveDate>,
+    /// Keyset position: the (`starts_on`, `id`) of the last row of the previous page.
+    pub after: Option<(NaiveDate, Uuid)>,
+    pub limit: i64,
+}
+
+/// Lists campaigns latest start first, then by id descending (ids are UUIDv7, so the newer
+/// of two campaigns starting on the same day comes first). Fetches `limit + 1` rows.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    query: ListQuery<'_>,
+) -> QueryResult<Vec<CampaignRow>> {
+    let mut statement = campaigns::table
+        .select(CampaignRow::as_select())
+        .order((campaigns::starts_on.desc(), campaigns::id.desc()))
+        .limit(query.limit + 1)
+        .into_boxed();
+    if let Some(owner) = query.owner_organization_id {
+        statement = statement.filter(campaigns::owner_organization_id.eq(owner));
+    }
+    if let Some(day) = query.active_on {
+        statement = statement
+            .filter(campaigns::starts_on.le(day))
+            .filter(campaigns::ends_on.ge(day));
+    }
+    if let Some(q) = query.q.map(str::trim).filter(|q| !q.is_empty()) {
+        statement = statement.filter(
+            sql::<Bool>("search_text LIKE '%' || search_fold(")
+                .bind::<Text, _>(like_escape(q))
+                .sql(") || '%'"),
+        );
+    }
+    if let Some((starts_on, id)) = query.after {
+        statement = statement.filter(
+            sql::<Bool>("(starts_on, id) < (")
+                .bind::<Date, _>(starts_on)
+                .sql(", ")
+                .bind::<diesel::sql_types::Uuid, _>(id)
+                .sql(")"),
+        );
+    }
+    statement.load(conn).await
+}
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    campaign: NewCampaign<'_>,
+) -> QueryResult<CampaignRow> {
+    diesel::insert_into(campaigns::table)
+        .values(campaign)
+        .returning(CampaignRow::as_returning())
+        .get_result(conn)
+        .await
+}

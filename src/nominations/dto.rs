@@ -1,0 +1,400 @@
+//! Wire types of the nomination, review and exemplar endpoints.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::model::{NominationRow, ReviewRow};
+use super::state::{NominationAction, NominationStatus, allowed_actions};
+use crate::pledges::dto::ExemplarRelation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NomineeType {
+    /// A person; `nominee_position` and `nominee_organization_id` say where they work.
+    Individual,
+    /// A group: a club, a party cell, a team; has `member_count` or is an organization.
+    Collective,
+}
+
+impl NomineeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Individual => "individual",
+            Self::Collective => "collective",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "individual" => Some(Self::Individual),
+            "collective" => Some(Self::Collective),
+            _ => None,
+        }
+    }
+}
+
+/// Form of a commendation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CommendationForm {
+    /// Giấy khen.
+    GiayKhen,
+    /// Bằng khen.
+    BangKhen,
+    /// Cờ thi đua.
+    CoThiDua,
+    Other,
+}
+
+impl CommendationForm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GiayKhen => "giay_khen",
+            Self::BangKhen => "bang_khen",
+            Self::CoThiDua => "co_thi_dua",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "giay_khen" => Some(Self::GiayKhen),
+            "bang_khen" => Some(Self::BangKhen),
+            "co_thi_dua" => Some(Self::CoThiDua),
+            "other" => Some(Self::Other),
+            _ => None,
+        }
+    }
+}
+
+/// The commendation decision of a commended nomination.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CommendationDto {
+    pub form: CommendationForm,
+    pub issuer_organization_id: Uuid,
+    pub decision_no: String,
+    pub decided_on: NaiveDate,
+}
+
+/// A nomination of an exemplar (điển hình tiên tiến) by one unit for one campaign year.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NominationDto {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub nominating_organization_id: Uuid,
+    pub year: i32,
+    pub nominee_type: NomineeType,
+    pub nominee_name: String,
+    pub nominee_organization_id: Option<Uuid>,
+    pub nominee_position: Option<String>,
+    pub member_count: Option<i32>,
+    /// A field code of the campaign.
+    pub field: String,
+    pub achievements: Option<String>,
+    /// Links to evidence; stored, never fetched by the service.
+    pub evidence_urls: Vec<String>,
+    pub status: NominationStatus,
+    /// Reason of the rejection or withdrawal.
+    pub status_reason: Option<String>,
+    /// Actions the state machine allows now (the caller's role may still forbid them).
+    pub allowed_actions: Vec<NominationAction>,
+    /// Present once commended.
+    pub commendation: Option<CommendationDto>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub review_started_at: Option<DateTime<Utc>>,
+    pub recognized_at: Option<DateTime<Utc>>,
+    pub commended_at: Option<DateTime<Utc>>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+impl From<NominationRow> for NominationDto {
+    fn from(row: NominationRow) -> Self {
+        let status = NominationStatus::parse(&row.status).unwrap_or(NominationStatus::Draft);
+        let commendation = match (
+            row.commendation_form.as_deref().and_then(CommendationForm::parse),
+            row.issuer_organization_id,
+            row.decision_no,
+            row.decided_on,
+        ) {
+            (Some(form), Some(issuer_organization_id), Some(decision_no), Some(decided_on)) => Some(CommendationDto {
+                form,
+                issuer_organization_id,
+                decision_no,
+                decided_on,
+            }),
+            _ => None,
+        };
+        Self {
+            allowed_actions: allowed_actions(status),
+            id: row.id,
+            campaign_id: row.campaign_id,
+            nominating_organization_id: row.nominating_organization_id,
+            year: row.year,
+            nominee_type: NomineeType::parse(&row.nominee_type).unwrap_or(NomineeType::Individual),
+            nominee_name: row.nominee_name,
+            nominee_organization_id: row.nominee_organization_id,
+            nominee_position: row.nominee_position,
+            member_count: row.member_count,
+            field: row.field,
+            achievements: row.achievements,
+            evidence_urls: row.evidence_urls.into_iter().flatten().collect(),
+            status,
+            status_reason: row.status_reason,
+            commendation,
+            submitted_at: row.submitted_at,
+            review_started_at: row.review_started_at,
+            recognized_at: row.recognized_at,
+            commended_at: row.commended_at,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+/// A new nomination; it starts as `draft`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNomination {
+    pub campaign_id: Uuid,
+    /// The unit that nominates (its managers write the nomination).
+    pub nominating_organization_id: Uuid,
+    #[schema(example = 2022)]
+    pub year: i32,
+    pub nominee_type: NomineeType,
+    #[schema(min_length = 1, max_length = 300, example = "Câu lạc bộ Gương điển hình học tập và làm theo Bác")]
+    pub nominee_name: String,
+    /// An organization inside the nominating unit's subtree: the collective itself, or an
+    /// individual's workplace.
+    pub nominee_organization_id: Option<Uuid>,
+    #[schema(max_length = 200)]
+    pub nominee_position: Option<String>,
+    /// Members of a collective (≥ 1); a collective needs it or `nominee_organization_id`.
+    #[schema(minimum = 1, example = 39)]
+    pub member_count: Option<i32>,
+    /// A field code of the campaign.
+    pub field: String,
+    #[schema(max_length = 20000)]
+    pub achievements: Option<String>,
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub evidence_urls: Vec<String>,
+}
+
+/// Changes to a draft nomination (JSON merge patch; `null` clears).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNomination {
+    pub nominee_type: Option<NomineeType>,
+    #[schema(min_length = 1, max_length = 300)]
+    pub nominee_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub nominee_organization_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub nominee_position: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<i32>, minimum = 1)]
+    pub member_count: Option<Option<i32>>,
+    pub field: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<String>, max_length = 20000)]
+    pub achievements: Option<Option<String>>,
+    #[schema(max_items = 20)]
+    pub evidence_urls: Option<Vec<String>>,
+}
+
+/// The commendation decision (khen thưởng) of a recognized nomination.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommendBody {
+    pub form: CommendationForm,
+    /// The issuing organization: an ancestor of the nominating unit.
+    pub issuer_organization_id: Uuid,
+    #[schema(min_length = 1, max_length = 100, example = "123/QĐ-UBND")]
+    pub decision_no: String,
+    pub decided_on: NaiveDate,
+}
+
+/// A page of nominations.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NominationPage {
+    pub items: Vec<NominationDto>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of the nomination list; only nominations inside the caller's subtree are returned.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NominationFilter {
+    pub campaign_id: Option<Uuid>,
+    /// The nominations of this unit (with `subtree=true`: of its whole subtree).
+    pub organization_id: Option<Uuid>,
+    /// With `organization_id`: include every unit below it.
+    pub subtree: Option<bool>,
+    pub year: Option<i32>,
+    pub status: Option<NominationStatus>,
+    pub nominee_type: Option<NomineeType>,
+    pub field: Option<String>,
+    /// Search in nominee name, position and achievements, ignoring case and diacritics.
+    pub q: Option<String>,
+    /// Only nominations changed after this instant (delta sync).
+    pub updated_since: Option<DateTime<Utc>>,
+    /// `created_at` or `updated_at`, optionally suffixed `_desc` (or prefixed `-`).
+    /// Default `created_at`.
+    pub sort: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    Endorse,
+    Oppose,
+    Abstain,
+}
+
+impl ReviewDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Endorse => "endorse",
+            Self::Oppose => "oppose",
+            Self::Abstain => "abstain",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "endorse" => Some(Self::Endorse),
+            "oppose" => Some(Self::Oppose),
+            "abstain" => Some(Self::Abstain),
+            _ => None,
+        }
+    }
+}
+
+/// A reviewer's vote on a nomination under review.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReview {
+    pub decision: ReviewDecision,
+    #[schema(max_length = 5000)]
+    pub comment: Option<String>,
+}
+
+/// A review (one per reviewer and nomination; never edited).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReviewDto {
+    pub id: Uuid,
+    pub nomination_id: Uuid,
+    pub reviewer_id: Uuid,
+    pub decision: ReviewDecision,
+    pub comment: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ReviewRow> for ReviewDto {
+    fn from(row: ReviewRow) -> Self {
+        Self {
+            id: row.id,
+            nomination_id: row.nomination_id,
+            reviewer_id: row.reviewer_id,
+            decision: ReviewDecision::parse(&row.decision).unwrap_or(ReviewDecision::Abstain),
+            comment: row.comment,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// Votes so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tally {
+    pub endorse: i64,
+    pub oppose: i64,
+    pub abstain: i64,
+}
+
+impl Tally {
+    /// Recognition needs at least one endorsement and more endorsements than oppositions.
+    pub fn allows_recognition(self) -> bool {
+        self.endorse >= 1 && self.endorse > self.oppose
+    }
+}
+
+/// Every review of a nomination, oldest first, and their tally.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReviewList {
+    pub items: Vec<ReviewDto>,
+    pub tally: Tally,
+}
+
+/// A unit whose pledge names an exemplar.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FollowingUnit {
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    pub relation: ExemplarRelation,
+}
+
+/// A recognized or commended nomination and the units that follow it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExemplarDto {
+    #[serde(flatten)]
+    pub nomination: NominationDto,
+    /// Pledges (not withdrawn) naming this exemplar.
+    pub followers: i64,
+    /// The units of those pledges and how they relate (at most 50).
+    pub following_units: Vec<FollowingUnit>,
+}
+
+/// A page of exemplars, most recently recognized first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExemplarPage {
+    pub items: Vec<ExemplarDto>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of the exemplar list (every authenticated caller sees every exemplar).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExemplarFilter {
+    pub campaign_id: Option<Uuid>,
+    /// Exemplars nominated by this unit or any unit below it.
+    pub organization_id: Option<Uuid>,
+    pub field: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn recognition_needs_an_endorsement_and_a_majority_over_oppositions() {
+        let cases = [
+            ((0, 0, 0), false),
+            ((0, 0, 3), false),
+            ((1, 0, 0), true),
+            ((1, 1, 0), false),
+            ((2, 1, 5), true),
+            ((2, 2, 0), false),
+        ];
+        for ((endorse, oppose, abstain), expected) in cases {
+            let tally = Tally { endorse, oppose, abstain };
+            assert_eq!(tally.allows_recognition(), expected, "{tally:?}");
+        }
+    }
+}

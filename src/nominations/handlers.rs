@@ -1,0 +1,671 @@
+//! HTTP handlers of `/nominations` and `/exemplars`: transactions, idempotency and conditional
+//! requests around the rules of `service`.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use diesel_async::AsyncConnection;
+use uuid::Uuid;
+
+use super::dto::{
+    CommendBody, CreateNomination, CreateReview, ExemplarDto, ExemplarFilter, ExemplarPage, NominationDto,
+    NominationFilter, NominationPage, ReviewDto, ReviewList, UpdateNomination,
+};
+use super::export;
+use super::model::NominationRow;
+use super::repo::{self, ExemplarPosition, ExemplarQuery, ListQuery, SORT_KEYS, SortPosition};
+use super::service::{self, TransitionInput};
+use super::state::{NominationAction, NominationStatus};
+use crate::auth::authorize::require_visible;
+use crate::auth::principal::{Principal, Scope};
+use crate::conditional::{self, IfMatch};
+use crate::error::{AppError, AppResult, Problem};
+use crate::extract::{Body, request_digest};
+use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
+use crate::organizations::repo as organization_repo;
+use crate::pagination::{self, Direction};
+use crate::pledges::dto::ReasonBody;
+use crate::pledges::export::{Format, negotiate};
+use crate::state::AppState;
+
+fn location_of(id: Uuid) -> String {
+    format!("/api/v1/nominations/{id}")
+}
+
+/// Nominates an exemplar (starts as `draft`).
+///
+/// A manager of the nominating unit (or of a higher one) puts forward an individual (with
+/// `nominee_position`, optionally `nominee_organization_id`) or a collective (with
+/// `member_count` ≥ 1 or `nominee_organization_id` inside the unit's subtree) for a campaign
+/// year and field. One unit nominates one nominee once per campaign year: the same name
+/// (ignoring case, diacritics and spacing) or the same collective organization, while the
+/// earlier nomination is neither rejected nor withdrawn, is a `duplicate_nomination`.
+#[utoipa::path(
+    tag = "nominations",
+    request_body = CreateNomination,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the first response is replayed")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Nominated as a draft", body = NominationDto,
+            headers(("Location" = String, description = "URL of the nomination"), ("ETag" = String, description = "Entity tag"))),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`duplicate_nomination`, or the same Idempotency-Key is in use", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid members, or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/nominations")]
+pub async fn create_nomination(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: IdempotencyKey,
+    body: Body<CreateNomination>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let principal = &principal;
+    let mut conn = state.db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            let dto = service::create(conn, principal, request).await?;
+            idempotency
+                .record(conn, Reply::created(location_of(dto.id), dto.version, &dto)?)
+                .await
+        })
+        .await?;
+    Ok(reply.into_response())
+}
+
+/// Reads one nomination.
+///
+/// Inside the caller's subtree in any state; recognized and commended nominations (exemplars)
+/// for every authenticated caller.
+#[utoipa::path(
+    tag = "nominations",
+    params(("id" = Uuid, Path, description = "Nomination id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The nomination", body = NominationDto, headers(("ETag" = String, description = "Entity tag"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree, and no such exemplar", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/nominations/{id}")]
+pub async fn get_nomination(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let row = repo::find(&mut conn, *id).await?.ok_or_else(AppError::not_found)?;
+    service::require_readable(&principal, &row)?;
+    let version = row.version;
+    Ok(conditional::respond(&req, version, &service::to_dto(row)))
+}
+
+/// Lists the nominations inside the caller's subtree.
+///
+/// Every filter combines; `subtree=true` with `organization_id` covers the unit's whole subtree.
+/// Sorted by `created_at` unless `sort` says otherwise; keyset-paginated. With
+/// `Accept: text/csv` or the XLSX media type the same selection is exported (CSV is streamed,
+/// UTF-8 with BOM). Exemplars of other subtrees are listed by `GET /exemplars`.
+#[utoipa::path(
+    tag = "nominations",
+    params(NominationFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of nominations (or the export)", content(
+            (NominationPage = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        (status = 400, description = "Bad filter, sort or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`organization_id` is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/nominations")]
+pub async fn list_nominations(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<NominationFilter>,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let query = list_query(&state, &principal, filter.into_inner()).await?;
+    let accept = req.headers().get(header::ACCEPT).and_then(|value| value.to_str().ok());
+    match negotiate(accept) {
+        Format::Csv => export::csv_response(state.db.clone(), query).await,
+        Format::Xlsx => export::xlsx_response(state.db.clone(), query).await,
+        Format::Json => {
+            let mut conn = state.db.read().await?;
+            let rows = repo::list(&mut conn, &query).await?;
+            let key = query.sort.0;
+            let (rows, next_cursor) = pagination::paginate(rows, query.limit, |row| SortPosition::of(key, row));
+            Ok(HttpResponse::Ok().json(NominationPage {
+                items: rows.into_iter().map(service::to_dto).collect(),
+                next_cursor,
+            }))
+        }
+    }
+}
+
+async fn list_query(state: &AppState, principal: &Principal, filter: NominationFilter) -> AppResult<ListQuery> {
+    if !principal.has_scope(Scope::Read) {
+        return Err(AppError::forbidden("this client may not read nominations"));
+    }
+    let limit = pagination::limit(filter.limit)?;
+    let sort = pagination::parse_sort(filter.sort.as_deref(), &SORT_KEYS, ("created_at", Direction::Asc))?;
+    let after: Option<SortPosition> = filter.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let mut subtree_path = None;
+    if let Some(organization_id) = filter.organization_id {
+        let mut conn = state.db.read().await?;
+        let path = organization_repo::path_of(&mut conn, organization_id)
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        require_visible(principal, &path)?;
+        if filter.subtree.unwrap_or(false) {
+            subtree_path = Some(path);
+        }
+    }
+    Ok(ListQuery {
+        visibility: principal.visibility(),
+        campaign_id: filter.campaign_id,
+        organization_id: filter.organization_id,
+        subtree_path,
+        year: filter.year,
+        status: filter.status,
+        nominee_type: filter.nominee_type,
+        field: filter.field,
+        q: filter.q,
+        updated_since: filter.updated_since,
+        sort,
+        after,
+        limit,
+    })
+}
+
+/// Changes a draft nomination (JSON merge patch).
+#[utoipa::path(
+    tag = "nominations",
+    request_body(content = UpdateNomination, content_type = "application/merge-patch+json", description = "Members to change; `null` clears"),
+    params(
+        ("id" = Uuid, Path, description = "Nomination id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the change is based on"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Updated", body = NominationDto, headers(("ETag" = String, description = "New entity tag"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a draft, or `duplicate_nomination`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown or server-owned members", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/nominations/{id}")]
+pub async fn update_nomination(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: Body<UpdateNomination>,
+) -> AppResult<HttpResponse> {
+    let patch = body.into_inner();
+    let id = id.into_inner();
+    let principal = &principal;
+    let if_match = &if_match;
+    let mut conn = state.db.write().await?;
+    let dto = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            let row = service::lock_visible(conn, principal, id).await?;
+            if_match.check(row.version)?;
+            service::update(conn, principal, row, patch).await
+        })
+        .await?;
+    Ok(conditional::updated(dto.version, &dto))
+}
+
+/// Deletes a draft nomination.
+#[utoipa::path(
+    tag = "nominations",
+    params(
+        ("id" = Uuid, Path, description = "Nomination id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the deletion is based on"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a draft (withdraw it instead)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/nominations/{id}")]
+pub async fn delete_nomination(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let principal = &principal;
+    let if_match = &if_match;
+    let mut conn = state.db.write().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let row = service::lock_visible(conn, principal, id).await?;
+        if_match.check(row.version)?;
+        service::delete(conn, principal, row).await
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Shared plumbing of the six transitions.
+async fn run_transition(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+    idempotency: Idempotency,
+    action: NominationAction,
+    input: TransitionInput,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            let row = service::lock_visible(conn, principal, id).await?;
+            if_match.check(row.version)?;
+            let dto = service::transition(conn, principal, row, action, input).await?;
+            idempotency.record(conn, Reply::ok(dto.version, &dto)?).await
+        })
+        .await?;
+    Ok(reply.into_response())
+}
+
+/// Submits a draft nomination to the higher units (a manager of the nominating unit).
+#[utoipa::path(
+    tag = "nominations",
+    params(
+        ("id" = Uuid, Path, description = "Nomination id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Submitted", body = NominationDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/nominations/{id}/submit")]
+pub async fn submit_nomination(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
+    run_transition(&state, &principal, *id, &if_match, idempotency, NominationAction::Submit, TransitionInput::None).await
+}
+
+/// Opens the review of a submitted nomination (a reviewer of a strictly higher unit).
+#[utoipa::path(
+    tag = "nominations",
+    params(
+        ("id" = Uuid, Path, description = "Nomination id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Under review", body = NominationDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a reviewer of a higher unit (nobody reviews their own unit's nomination)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/nominations/{id}/start-review")]
+pub async fn start_review(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
+    let action = NominationAction::StartReview;
+    run_transition(&state, &principal, *id, &if_match, idempotency, action, TransitionInput::None).await
+}
+
+/// Recognizes a nomination under review as an exemplar (a reviewer of a strictly higher unit).
+///
+/// Needs at least one endorsement and more endorsements than oppositions; otherwise 409
+/// `insufficient_endorsements` with the `tally`.
+#[utoipa::path(
+    tag = "nominations",
+    params(
+        ("id" = Uuid, Path, description = "Nomination id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Recognized: now an exemplar", body = NominationDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a reviewer of a higher unit (nobody recognizes their own unit's nomination)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`, or `insufficient_endorsements` with the `tally`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/nominations/{id}/recognize")]
+pub async fn recognize_nomination(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
+    let action = NominationAction::Recognize;
+    run_transition(&state, &principal, *id, &if_match, idempotency, action, TransitionInput::None).await
+}
+
+/// Records the commendation of a recognized exemplar (a reviewer or manager of a strictly
+/// higher unit); the issuer must be a higher unit of the nominating one.
+#[utoipa::path(
+    tag = "nominations",
+    request_body = CommendBody,
+    params(
+        ("id" = Uuid, Path, description = "Nomination id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Commended", body = NominationDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a reviewer or manager of a higher unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid decision, date or issuer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/nominations/{id}/commend")]
+pub async fn commend_nomination(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    body: Body<CommendBody>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let input = TransitionInput::Commendation(request);
+    run_transition(&state, &principal, *id, &if_match, idempotency, NominationAction::Commend, input).await
+}
+
+/// Rejects a submitted nomination or one under review, with a reason (a reviewer of a
+/// strictly higher unit).
+#[utoipa::path(
+    tag = "nominations",
+    request_body = ReasonBody,
+    params(
+        ("id" = Uuid, Path, description = "Nomination id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rejected", body = NominationDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a reviewer of a higher unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/nominations/{id}/reject")]
+pub async fn reject_nomination(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    body: Body<ReasonBody>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let input = TransitionInput::Reason(request.reason);
+    run_transition(&state, &principal, *id, &if_match, idempotency, NominationAction::Reject, input).await
+}
+
+/// Withdraws a nomination that is not final yet, with a reason (a manager of the nominating
+/// unit or of a higher one).
+#[utoipa::path(
+    tag = "nominations",
+    request_body = ReasonBody,
+    params(
+        ("id" = Uuid, Path, description = "Nomination id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Withdrawn", body = NominationDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/nominations/{id}/withdraw")]
+pub async fn withdraw_nomination(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    body: Body<ReasonBody>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let input = TransitionInput::Reason(request.reason);
+    run_transition(&state, &principal, *id, &if_match, idempotency, NominationAction::Withdraw, input).await
+}
+
+/// Reviews a nomination under review: `endorse`, `oppose` or `abstain` with a comment.
+///
+/// Only reviewers of a strictly higher unit; one review per reviewer (a second one is 409
+/// `already_reviewed`); reviews are never edited.
+#[utoipa::path(
+    tag = "nominations",
+    request_body = CreateReview,
+    params(
+        ("id" = Uuid, Path, description = "Nomination id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Recorded", body = ReviewDto, headers(("Location" = String, description = "The nomination's reviews"))),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a reviewer of a higher unit (nobody reviews their own unit's nomination)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not under review, or `already_reviewed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/nominations/{id}/reviews")]
+pub async fn create_review(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    key: IdempotencyKey,
+    body: Body<CreateReview>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let id = id.into_inner();
+    let principal = &principal;
+    let mut conn = state.db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            // The lock orders reviews and `recognize` on one nomination, so the tally that
+            // recognition checks is the one that commits.
+            let row = service::lock_visible(conn, principal, id).await?;
+            let dto = service::review(conn, principal, row, request).await?;
+            let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
+            reply.location = Some(format!("{}/reviews", location_of(id)));
+            idempotency.record(conn, reply).await
+        })
+        .await?;
+    Ok(reply.into_response())
+}
+
+/// Lists a nomination's reviews, oldest first, with their tally.
+#[utoipa::path(
+    tag = "nominations",
+    params(("id" = Uuid, Path, description = "Nomination id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The reviews and their tally", body = ReviewList),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/nominations/{id}/reviews")]
+pub async fn list_reviews(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let row = repo::find(&mut conn, *id).await?.ok_or_else(AppError::not_found)?;
+    // Reviews are the higher units' internal deliberation: subtree only, even for exemplars.
+    require_visible(&principal, &row.organization_path)?;
+    let items = repo::reviews_of(&mut conn, row.id).await?;
+    let tally = repo::tally(&mut conn, row.id).await?;
+    Ok(HttpResponse::Ok().json(ReviewList { items, tally }))
+}
+
+/// Attaches followers to exemplar rows.
+async fn with_followers(
+    conn: &mut diesel_async::AsyncPgConnection,
+    rows: Vec<NominationRow>,
+) -> AppResult<Vec<ExemplarDto>> {
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let mut followers = repo::followers(conn, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (count, units) = followers.remove(&row.id).unwrap_or_default();
+            ExemplarDto {
+                nomination: service::to_dto(row),
+                followers: count,
+                following_units: units,
+            }
+        })
+        .collect())
+}
+
+/// Lists exemplars: recognized and commended nominations, most recently recognized first.
+///
+/// Exemplars exist to be learned from: every authenticated caller reads all of them, whatever
+/// their subtree. Each carries `followers` (pledges, not withdrawn, naming it) and up to 50
+/// `following_units`. `organization_id` narrows to exemplars nominated within that unit's
+/// subtree.
+#[utoipa::path(
+    tag = "nominations",
+    params(ExemplarFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of exemplars", body = ExemplarPage),
+        (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/exemplars")]
+pub async fn list_exemplars(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<ExemplarFilter>,
+) -> AppResult<HttpResponse> {
+    if !principal.has_scope(Scope::Read) {
+        return Err(AppError::forbidden("this client may not read exemplars"));
+    }
+    let filter = filter.into_inner();
+    let limit = pagination::limit(filter.limit)?;
+    let after: Option<ExemplarPosition> = filter.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let mut conn = state.db.read().await?;
+    let subtree_path = match filter.organization_id {
+        Some(organization_id) => Some(
+            organization_repo::path_of(&mut conn, organization_id)
+                .await?
+                .ok_or_else(AppError::not_found)?,
+        ),
+        None => None,
+    };
+    let query = ExemplarQuery {
+        campaign_id: filter.campaign_id,
+        subtree_path,
+        field: filter.field,
+        after,
+        limit,
+    };
+    let rows = repo::exemplars(&mut conn, &query).await?;
+    let (rows, next_cursor) = pagination::paginate(rows, limit, |row| (row.recognized_at.unwrap_or(row.updated_at), row.id));
+    let items = with_followers(&mut conn, rows).await?;
+    Ok(HttpResponse::Ok().json(ExemplarPage { items, next_cursor }))
+}
+
+/// Reads one exemplar with its followers (every authenticated caller).
+#[utoipa::path(
+    tag = "nominations",
+    params(("id" = Uuid, Path, description = "Nomination id of the exemplar")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The exemplar", body = ExemplarDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such exemplar (not recognized or commended)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/exemplars/{id}")]
+pub async fn get_exemplar(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    if !principal.has_scope(Scope::Read) {
+        return Err(AppError::not_found());
+    }
+    let mut conn = state.db.read().await?;
+    let row = repo::find(&mut conn, *id)
+        .await?
+        .filter(|row| NominationStatus::parse(&row.status).is_some_and(NominationStatus::is_exemplar))
+        .ok_or_else(AppError::not_found)?;
+    let mut items = with_followers(&mut conn, vec![row]).await?;
+    let exemplar = items.pop().ok_or_else(AppError::not_found)?;
+    Ok(HttpResponse::Ok().json(exemplar))
+}

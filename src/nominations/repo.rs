@@ -1,0 +1,332 @@
+//! Queries of nominations, reviews and exemplars.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::dto::{FollowingUnit, NomineeType, ReviewDto, Tally};
+use super::model::{NominationRow, ReviewRow};
+use super::state::NominationStatus;
+use crate::auth::authorize::Visibility;
+use crate::db::schema::{nomination_reviews, nominations};
+use crate::organizations::repo::path_in_subtrees;
+use crate::pagination::Direction;
+use crate::pledges::dto::ExemplarRelation;
+use crate::text::like_escape;
+
+/// Most following units listed per exemplar.
+pub const FOLLOWING_UNITS_MAX: i64 = 50;
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<NominationRow>> {
+    nominations::table
+        .find(id)
+        .select(NominationRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<NominationRow>> {
+    nominations::table
+        .find(id)
+        .select(NominationRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The nominee that a new or changed nomination names, for duplicate detection.
+pub struct Nominee<'a> {
+    pub nominating_organization_id: Uuid,
+    pub campaign_id: Uuid,
+    pub year: i32,
+    pub nominee_type: NomineeType,
+    pub nominee_name: &'a str,
+    pub nominee_organization_id: Option<Uuid>,
+    /// The nomination being edited, which does not duplicate itself.
+    pub except: Option<Uuid>,
+}
+
+/// A live (neither rejected nor withdrawn) nomination of the same nominee by the same unit
+/// for the same campaign year: same folded name, or (collectives) same organization. The
+/// folding is the one of the generated `nominee_key` column, so both agree exactly.
+pub async fn live_duplicate(conn: &mut AsyncPgConnection, nominee: &Nominee<'_>) -> QueryResult<Option<Uuid>> {
+    let mut statement = nominations::table
+        .filter(nominations::nominating_organization_id.eq(nominee.nominating_organization_id))
+        .filter(nominations::campaign_id.eq(nominee.campaign_id))
+        .filter(nominations::year.eq(nominee.year))
+        .filter(nominations::status.ne_all(["rejected", "withdrawn"]))
+        .select(nominations::id)
+        .into_boxed();
+    let same_name = sql::<Bool>("nominee_key = search_fold(regexp_replace(btrim(")
+        .bind::<Text, _>(nominee.nominee_name.to_owned())
+        .sql("), '\\s+', ' ', 'g'))");
+    statement = match (nominee.nominee_type, nominee.nominee_organization_id) {
+        (NomineeType::Collective, Some(organization_id)) => statement.filter(
+            same_name.or(nominations::nominee_type
+                .eq("collective")
+                .and(nominations::nominee_organization_id.eq(organization_id))),
+        ),
+        _ => statement.filter(same_name),
+    };
+    if let Some(except) = nominee.except {
+        statement = statement.filter(nominations::id.ne(except));
+    }
+    statement.first(conn).await.optional()
+}
+
+/// The documented sort keys.
+pub const SORT_KEYS: [&str; 2] = ["created_at", "updated_at"];
+
+/// Position of the last row of a page, for the next one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SortPosition {
+    CreatedAt(DateTime<Utc>, Uuid),
+    UpdatedAt(DateTime<Utc>, Uuid),
+}
+
+impl SortPosition {
+    pub fn of(key: &str, row: &NominationRow) -> Self {
+        match key {
+            "updated_at" => Self::UpdatedAt(row.updated_at, row.id),
+            _ => Self::CreatedAt(row.created_at, row.id),
+        }
+    }
+}
+
+/// A validated list query.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub visibility: Visibility,
+    pub campaign_id: Option<Uuid>,
+    pub organization_id: Option<Uuid>,
+    /// Path of `organization_id` when the whole subtree is asked for.
+    pub subtree_path: Option<String>,
+    pub year: Option<i32>,
+    pub status: Option<NominationStatus>,
+    pub nominee_type: Option<NomineeType>,
+    pub field: Option<String>,
+    pub q: Option<String>,
+    pub updated_since: Option<DateTime<Utc>>,
+    pub sort: (&'static str, Direction),
+    pub after: Option<SortPosition>,
+    pub limit: i64,
+}
+
+/// One page (`limit + 1` rows, for the cursor) of the nominations `query` selects.
+pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResult<Vec<NominationRow>> {
+    let mut statement = nominations::table.select(NominationRow::as_select()).into_boxed();
+    if let Visibility::Subtrees(roots) = &query.visibility {
+        statement = statement.filter(path_in_subtrees("nominations.organization_path", roots));
+    }
+    if let Some(path) = &query.subtree_path {
+        statement = statement.filter(nominations::organization_path.like(format!("{}%", like_escape(path))));
+    } else if let Some(organization_id) = query.organization_id {
+        statement = statement.filter(nominations::nominating_organization_id.eq(organization_id));
+    }
+    if let Some(campaign_id) = query.campaign_id {
+        statement = statement.filter(nominations::campaign_id.eq(campaign_id));
+    }
+    if let Some(year) = query.year {
+        statement = statement.filter(nominations::year.eq(year));
+    }
+    if let Some(status) = query.status {
+        statement = statement.filter(nominations::status.eq(status.as_str()));
+    }
+    if let Some(nominee_type) = query.nominee_type {
+        statement = statement.filter(nominations::nominee_type.eq(nominee_type.as_str()));
+    }
+    if let Some(field) = &query.field {
+        statement = statement.filter(nominations::field.eq(field.clone()));
+    }
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        statement = statement.filter(
+            sql::<Bool>("nominations.search_text LIKE '%' || search_fold(")
+                .bind::<Text, _>(like_escape(q))
+                .sql(") || '%'"),
+        );
+    }
+    if let Some(since) = query.updated_since {
+        statement = statement.filter(nominations::updated_at.gt(since));
+    }
+    let (key, direction) = query.sort;
+    let comparison = if direction == Direction::Asc { ">" } else { "<" };
+    if let Some(after) = &query.after {
+        let (column, at, id) = match after {
+            SortPosition::CreatedAt(at, id) => ("created_at", at, id),
+            SortPosition::UpdatedAt(at, id) => ("updated_at", at, id),
+        };
+        statement = statement.filter(
+            sql::<Bool>(&format!("(nominations.{column}, nominations.id) {comparison} ("))
+                .bind::<Timestamptz, _>(*at)
+                .sql(", ")
+                .bind::<SqlUuid, _>(*id)
+                .sql(")"),
+        );
+    }
+    statement = match (key, direction) {
+        ("updated_at", Direction::Asc) => statement.order((nominations::updated_at.asc(), nominations::id.asc())),
+        ("updated_at", Direction::Desc) => statement.order((nominations::updated_at.desc(), nominations::id.desc())),
+        (_, Direction::Asc) => statement.order((nominations::created_at.asc(), nominations::id.asc())),
+        (_, Direction::Desc) => statement.order((nominations::created_at.desc(), nominations::id.desc())),
+    };
+    statement.limit(query.limit + 1).load(conn).await
+}
+
+/// Every review of a nomination, oldest first (one per reviewer, so few).
+pub async fn reviews_of(conn: &mut AsyncPgConnection, nomination_id: Uuid) -> QueryResult<Vec<ReviewDto>> {
+    let rows: Vec<ReviewRow> = nomination_reviews::table
+        .filter(nomination_reviews::nomination_id.eq(nomination_id))
+        .select(ReviewRow::as_select())
+        .order((nomination_reviews::created_at.asc(), nomination_reviews::id.asc()))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().map(ReviewDto::from).collect())
+}
+
+pub async fn has_reviewed(conn: &mut AsyncPgConnection, nomination_id: Uuid, reviewer_id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        nomination_reviews::table
+            .filter(nomination_reviews::nomination_id.eq(nomination_id))
+            .filter(nomination_reviews::reviewer_id.eq(reviewer_id)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+pub async fn tally(conn: &mut AsyncPgConnection, nomination_id: Uuid) -> QueryResult<Tally> {
+    let counts: Vec<(String, i64)> = nomination_reviews::table
+        .filter(nomination_reviews::nomination_id.eq(nomination_id))
+        .group_by(nomination_reviews::decision)
+        .select((nomination_reviews::decision, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    let mut tally = Tally::default();
+    for (decision, count) in counts {
+        match decision.as_str() {
+            "endorse" => tally.endorse = count,
+            "oppose" => tally.oppose = count,
+            _ => tally.abstain = count,
+        }
+    }
+    Ok(tally)
+}
+
+/// Position of the last exemplar of a page.
+pub type ExemplarPosition = (DateTime<Utc>, Uuid);
+
+/// A validated exemplar query.
+#[derive(Debug, Clone)]
+pub struct ExemplarQuery {
+    pub campaign_id: Option<Uuid>,
+    pub subtree_path: Option<String>,
+    pub field: Option<String>,
+    pub after: Option<ExemplarPosition>,
+    pub limit: i64,
+}
+
+/// Recognized and commended nominations, most recently recognized first (`limit + 1` rows).
+/// Not restricted to a subtree: exemplars exist to be learned from.
+pub async fn exemplars(conn: &mut AsyncPgConnection, query: &ExemplarQuery) -> QueryResult<Vec<NominationRow>> {
+    let mut statement = nominations::table
+        .select(NominationRow::as_select())
+        .filter(nominations::status.eq_any(["recognized", "commended"]))
+        .into_boxed();
+    if let Some(campaign_id) = query.campaign_id {
+        statement = statement.filter(nominations::campaign_id.eq(campaign_id));
+    }
+    if let Some(path) = &query.subtree_path {
+        statement = statement.filter(nominations::organization_path.like(format!("{}%", like_escape(path))));
+    }
+    if let Some(field) = &query.field {
+        statement = statement.filter(nominations::field.eq(field.clone()));
+    }
+    if let Some((at, id)) = query.after {
+        statement = statement.filter(
+            sql::<Bool>("(nominations.recognized_at, nominations.id) < (")
+                .bind::<Timestamptz, _>(at)
+                .sql(", ")
+                .bind::<SqlUuid, _>(id)
+                .sql(")"),
+        );
+    }
+    statement
+        .order((nominations::recognized_at.desc(), nominations::id.desc()))
+        .limit(query.limit + 1)
+        .load(conn)
+        .await
+}
+
+#[derive(QueryableByName)]
+struct FollowerCount {
+    #[diesel(sql_type = SqlUuid)]
+    exemplar_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    followers: i64,
+}
+
+#[derive(QueryableByName)]
+struct FollowerUnit {
+    #[diesel(sql_type = SqlUuid)]
+    exemplar_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    organization_id: Uuid,
+    #[diesel(sql_type = Text)]
+    organization_name: String,
+    #[diesel(sql_type = Text)]
+    relation: String,
+}
+
+/// Followers of each exemplar in `ids`: the number of pledges (not withdrawn) naming it and
+/// their distinct (unit, relation) pairs, at most [`FOLLOWING_UNITS_MAX`] each.
+pub async fn followers(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<std::collections::HashMap<Uuid, (i64, Vec<FollowingUnit>)>> {
+    let mut result: std::collections::HashMap<Uuid, (i64, Vec<FollowingUnit>)> =
+        ids.iter().map(|id| (*id, (0, Vec::new()))).collect();
+    if ids.is_empty() {
+        return Ok(result);
+    }
+    let counts: Vec<FollowerCount> = diesel::sql_query(
+        "SELECT exemplar_id, count(*) AS followers FROM pledges \
+         WHERE exemplar_id = ANY($1) AND status <> 'withdrawn' GROUP BY exemplar_id",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .load(conn)
+    .await?;
+    for count in counts {
+        if let Some(entry) = result.get_mut(&count.exemplar_id) {
+            entry.0 = count.followers;
+        }
+    }
+    let units: Vec<FollowerUnit> = diesel::sql_query(
+        "SELECT exemplar_id, organization_id, organization_name, relation FROM ( \
+             SELECT f.*, row_number() OVER (PARTITION BY f.exemplar_id \
+                 ORDER BY f.organization_name, f.organization_id, f.relation) AS n \
+             FROM (SELECT DISTINCT p.exemplar_id, p.organization_id, o.name AS organization_name, \
+                          p.exemplar_relation AS relation \
+                   FROM pledges p JOIN organizations o ON o.id = p.organization_id \
+                   WHERE p.exemplar_id = ANY($1) AND p.status <> 'withdrawn') f \
+         ) ranked WHERE n <= $2 ORDER BY exemplar_id, n",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Integer, _>(i32::try_from(FOLLOWING_UNITS_MAX).unwrap_or(50))
+    .load(conn)
+    .await?;
+    for unit in units {
+        if let (Some(entry), Some(relation)) = (result.get_mut(&unit.exemplar_id), ExemplarRelation::parse(&unit.relation)) {
+            entry.1.push(FollowingUnit {
+                organization_id: unit.organization_id,
+                organization_name: unit.organization_name,
+                relation,
+            });
+        }
+    }
+    Ok(result)
+}

@@ -1,0 +1,537 @@
+//! HTTP handlers of `/pledges`: transactions, idempotency and conditional requests around the
+//! rules of `service`.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use diesel_async::AsyncConnection;
+use uuid::Uuid;
+
+use super::dto::{
+    AssessBody, CreatePledge, CreateProgress, PledgeDto, PledgeFilter, PledgePage, ProgressDto, ProgressPage,
+    ProgressParams, ReasonBody, UpdatePledge,
+};
+use super::export::{self, Format};
+use super::repo::{self, ListQuery, SORT_KEYS, SortPosition};
+use super::service::{self, TransitionInput};
+use super::state::PledgeAction;
+use crate::auth::authorize::require_visible;
+use crate::auth::principal::{Principal, Scope};
+use crate::conditional::{self, IfMatch};
+use crate::error::{AppError, AppResult, Problem};
+use crate::extract::{Body, request_digest};
+use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
+use crate::organizations::repo as organization_repo;
+use crate::pagination::{self, Direction};
+use crate::state::AppState;
+
+fn location_of(id: Uuid) -> String {
+    format!("/api/v1/pledges/{id}")
+}
+
+/// Registers a pledge (starts as `draft`).
+///
+/// A manager of the unit (or of a higher one) registers concrete content (`kind: target`) or a
+/// title to attain (`kind: title`) for a campaign year. `field` must be one of the campaign's
+/// field codes; `deadline` must fall in the year or the next; `exemplar_id` names a recognized
+/// or commended exemplar to `learn` from, `catch_up` with or `surpass`.
+#[utoipa::path(
+    tag = "pledges",
+    request_body = CreatePledge,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the first response is replayed")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered as a draft", body = PledgeDto,
+            headers(("Location" = String, description = "URL of the pledge"), ("ETag" = String, description = "Entity tag"))),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The same Idempotency-Key is in use", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid members, or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/pledges")]
+pub async fn create_pledge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: IdempotencyKey,
+    body: Body<CreatePledge>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let principal = &principal;
+    let mut conn = state.db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            let dto = service::create(conn, principal, request).await?;
+            idempotency
+                .record(conn, Reply::created(location_of(dto.id), dto.version, &dto)?)
+                .await
+        })
+        .await?;
+    Ok(reply.into_response())
+}
+
+/// Reads one pledge.
+#[utoipa::path(
+    tag = "pledges",
+    params(("id" = Uuid, Path, description = "Pledge id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The pledge", body = PledgeDto, headers(("ETag" = String, description = "Entity tag"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/pledges/{id}")]
+pub async fn get_pledge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let row = repo::find(&mut conn, *id).await?.ok_or_else(AppError::not_found)?;
+    require_visible(&principal, &row.organization_path)?;
+    let version = row.version;
+    Ok(conditional::respond(&req, version, &service::to_dto(row)))
+}
+
+/// Lists the pledges the caller may see.
+///
+/// Every filter combines; `subtree=true` with `organization_id` covers the unit's whole subtree.
+/// Sorted by `created_at` unless `sort` says otherwise; keyset-paginated. With
+/// `Accept: text/csv` or the XLSX media type the same selection is exported (CSV is streamed,
+/// UTF-8 with BOM).
+#[utoipa::path(
+    tag = "pledges",
+    params(PledgeFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of pledges (or the export)", content(
+            (PledgePage = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        (status = 400, description = "Bad filter, sort or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`organization_id` is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/pledges")]
+pub async fn list_pledges(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<PledgeFilter>,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let query = list_query(&state, &principal, filter.into_inner()).await?;
+    let accept = req.headers().get(header::ACCEPT).and_then(|value| value.to_str().ok());
+    match export::negotiate(accept) {
+        Format::Csv => export::csv_response(state.db.clone(), query).await,
+        Format::Xlsx => export::xlsx_response(state.db.clone(), query).await,
+        Format::Json => {
+            let mut conn = state.db.read().await?;
+            let rows = repo::list(&mut conn, &query).await?;
+            let key = query.sort.0;
+            let (rows, next_cursor) = pagination::paginate(rows, query.limit, |row| SortPosition::of(key, row));
+            Ok(HttpResponse::Ok().json(PledgePage {
+                items: rows.into_iter().map(service::to_dto).collect(),
+                next_cursor,
+            }))
+        }
+    }
+}
+
+async fn list_query(state: &AppState, principal: &Principal, filter: PledgeFilter) -> AppResult<ListQuery> {
+    if !principal.has_scope(Scope::Read) {
+        return Err(AppError::forbidden("this client may not read pledges"));
+    }
+    let limit = pagination::limit(filter.limit)?;
+    let sort = pagination::parse_sort(filter.sort.as_deref(), &SORT_KEYS, ("created_at", Direction::Asc))?;
+    let after: Option<SortPosition> = filter.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let mut subtree_path = None;
+    if let Some(organization_id) = filter.organization_id {
+        let mut conn = state.db.read().await?;
+        let path = organization_repo::path_of(&mut conn, organization_id)
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        require_visible(principal, &path)?;
+        if filter.subtree.unwrap_or(false) {
+            subtree_path = Some(path);
+        }
+    }
+    Ok(ListQuery {
+        visibility: principal.visibility(),
+        campaign_id: filter.campaign_id,
+        organization_id: filter.organization_id,
+        subtree_path,
+        year: filter.year,
+        status: filter.status,
+        result: filter.result,
+        kind: filter.kind,
+        field: filter.field,
+        overdue: filter.overdue,
+        exemplar_id: filter.exemplar_id,
+        q: filter.q,
+        updated_since: filter.updated_since,
+        sort,
+        after,
+        limit,
+        today: service::today(),
+    })
+}
+
+/// Changes a pledge in `draft` or `returned` (JSON merge patch).
+#[utoipa::path(
+    tag = "pledges",
+    request_body(content = UpdatePledge, content_type = "application/merge-patch+json", description = "Members to change; `null` clears"),
+    params(
+        ("id" = Uuid, Path, description = "Pledge id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the change is based on"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Updated", body = PledgeDto, headers(("ETag" = String, description = "New entity tag"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not editable in its current state", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown or server-owned members", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/pledges/{id}")]
+pub async fn update_pledge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: Body<UpdatePledge>,
+) -> AppResult<HttpResponse> {
+    let patch = body.into_inner();
+    let id = id.into_inner();
+    let principal = &principal;
+    let if_match = &if_match;
+    let mut conn = state.db.write().await?;
+    let dto = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            let row = service::lock_visible(conn, principal, id).await?;
+            if_match.check(row.version)?;
+            service::update(conn, principal, row, patch).await
+        })
+        .await?;
+    Ok(conditional::updated(dto.version, &dto))
+}
+
+/// Deletes a draft pledge.
+#[utoipa::path(
+    tag = "pledges",
+    params(
+        ("id" = Uuid, Path, description = "Pledge id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the deletion is based on"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a draft (withdraw it instead)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/pledges/{id}")]
+pub async fn delete_pledge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let principal = &principal;
+    let if_match = &if_match;
+    let mut conn = state.db.write().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let row = service::lock_visible(conn, principal, id).await?;
+        if_match.check(row.version)?;
+        service::delete(conn, principal, row).await
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Shared plumbing of the five transitions.
+async fn run_transition(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+    idempotency: Idempotency,
+    action: PledgeAction,
+    input: TransitionInput,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            let row = service::lock_visible(conn, principal, id).await?;
+            if_match.check(row.version)?;
+            let dto = service::transition(conn, principal, row, action, input).await?;
+            idempotency.record(conn, Reply::ok(dto.version, &dto)?).await
+        })
+        .await?;
+    Ok(reply.into_response())
+}
+
+/// Submits a draft or returned pledge to the higher unit.
+#[utoipa::path(
+    tag = "pledges",
+    params(
+        ("id" = Uuid, Path, description = "Pledge id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Submitted", body = PledgeDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/pledges/{id}/submit")]
+pub async fn submit_pledge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
+    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Submit, TransitionInput::None).await
+}
+
+/// Approves a submitted pledge (a manager of a strictly higher unit).
+#[utoipa::path(
+    tag = "pledges",
+    params(
+        ("id" = Uuid, Path, description = "Pledge id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Approved", body = PledgeDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of a higher unit (nobody approves their own unit's pledge)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/pledges/{id}/approve")]
+pub async fn approve_pledge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
+    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Approve, TransitionInput::None).await
+}
+
+/// Returns a submitted pledge to its unit for changes, with a reason.
+#[utoipa::path(
+    tag = "pledges",
+    request_body = ReasonBody,
+    params(
+        ("id" = Uuid, Path, description = "Pledge id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Returned", body = PledgeDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of a higher unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/pledges/{id}/return")]
+pub async fn return_pledge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    body: Body<ReasonBody>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let input = TransitionInput::Reason(request.reason);
+    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Return, input).await
+}
+
+/// Withdraws a pledge that is not yet assessed, with a reason.
+#[utoipa::path(
+    tag = "pledges",
+    request_body = ReasonBody,
+    params(
+        ("id" = Uuid, Path, description = "Pledge id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Withdrawn", body = PledgeDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/pledges/{id}/withdraw")]
+pub async fn withdraw_pledge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    body: Body<ReasonBody>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let input = TransitionInput::Reason(request.reason);
+    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Withdraw, input).await
+}
+
+/// Assesses an approved pledge (a manager or reviewer of a strictly higher unit).
+#[utoipa::path(
+    tag = "pledges",
+    request_body = AssessBody,
+    params(
+        ("id" = Uuid, Path, description = "Pledge id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the action is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Assessed", body = PledgeDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager or reviewer of a higher unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or unknown result", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/pledges/{id}/assess")]
+pub async fn assess_pledge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    body: Body<AssessBody>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let input = TransitionInput::Assessment(request);
+    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Assess, input).await
+}
+
+/// Reports progress on an approved pledge (append-only).
+///
+/// Members and managers of the unit, or a partner client with `progress:write`, report a
+/// `percent` (0–100) and/or a `value` with evidence links; the pledge then shows the latest
+/// figures by `reported_on`.
+#[utoipa::path(
+    tag = "pledges",
+    request_body = CreateProgress,
+    params(
+        ("id" = Uuid, Path, description = "Pledge id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Recorded", body = ProgressDto, headers(("Location" = String, description = "The pledge's progress list"))),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member or manager of the unit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The pledge is not approved", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/pledges/{id}/progress")]
+pub async fn report_progress(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    key: IdempotencyKey,
+    body: Body<CreateProgress>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(&principal, key, digest);
+    let id = id.into_inner();
+    let principal = &principal;
+    let mut conn = state.db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            let row = service::lock_visible(conn, principal, id).await?;
+            let dto = service::report_progress(conn, principal, row, request).await?;
+            let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
+            reply.location = Some(format!("{}/progress", location_of(id)));
+            idempotency.record(conn, reply).await
+        })
+        .await?;
+    Ok(reply.into_response())
+}
+
+/// Lists a pledge's progress reports, newest first.
+#[utoipa::path(
+    tag = "pledges",
+    params(("id" = Uuid, Path, description = "Pledge id"), ProgressParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of progress reports", body = ProgressPage),
+        (status = 400, description = "Bad paging value", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/pledges/{id}/progress")]
+pub async fn list_progress(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    params: web::Query<ProgressParams>,
+) -> AppResult<HttpResponse> {
+    let limit = pagination::limit(params.limit)?;
+    let after = params.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let mut conn = state.db.read().await?;
+    let row = repo::find(&mut conn, *id).await?.ok_or_else(AppError::not_found)?;
+    require_visible(&principal, &row.organization_path)?;
+    let items = repo::progress_of(&mut conn, row.id, after, limit).await?;
+    let (items, next_cursor) = pagination::paginate(items, limit, |item| (item.reported_on, item.id));
+    Ok(HttpResponse::Ok().json(ProgressPage { items, next_cursor }))
+}

@@ -1,0 +1,451 @@
+//! HTTP handlers of `/stats/*`: the aggregates leaders read over their whole subtree.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, get, web};
+use diesel_async::AsyncPgConnection;
+use uuid::Uuid;
+
+use super::dto::{
+    CoverageDto, CoverageParams, CoverageSummary, CoverageUnit, KeyCount, LeaderboardDto, LeaderboardEntry,
+    LeaderboardParams, NominationGroup, NominationGroupParams, NominationGroupsDto, NominationGrouping,
+    OverdueUnit, OverviewDto, PledgeGroup, PledgeGroupParams, PledgeGroupsDto, PledgeGrouping, Scope, ScopeDto,
+    TitleParams, TitleUnit, TitlesDto,
+};
+use super::repo::{self, Window};
+use crate::auth::authorize::require_visible;
+use crate::auth::principal::Principal;
+use crate::error::{AppError, AppResult, Problem};
+use crate::organizations::repo as organization_repo;
+use crate::pagination;
+use crate::state::AppState;
+
+fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// The subtree root and window of a request, after the visibility check.
+struct Resolved {
+    scope: ScopeDto,
+    window: Window,
+}
+
+async fn resolve(conn: &mut AsyncPgConnection, principal: &Principal, scope: &Scope) -> AppResult<Resolved> {
+    let organization_id = match scope.organization_id {
+        Some(id) => id,
+        None => principal
+            .home_organization()
+            .map(|grant| grant.organization_id)
+            .ok_or_else(|| AppError::bad_request("invalid_query", "organization_id is required"))?,
+    };
+    let row = organization_repo::find(conn, organization_id).await?.ok_or_else(AppError::not_found)?;
+    require_visible(principal, &row.path)?;
+    Ok(Resolved {
+        scope: ScopeDto {
+            organization_id: row.id,
+            organization_name: row.name,
+            campaign_id: scope.campaign_id,
+            year: scope.year,
+        },
+        window: Window {
+            root_path: row.path,
+            campaign_id: scope.campaign_id,
+            year: scope.year,
+            today: crate::pledges::service::today(),
+        },
+    })
+}
+
+async fn coverage_of(
+    conn: &mut AsyncPgConnection,
+    resolved: &Resolved,
+    kind: Option<&str>,
+) -> AppResult<(i64, i64, Vec<CoverageUnit>)> {
+    let units = repo::expected_units(conn, resolved.scope.organization_id, &resolved.window.root_path, kind).await?;
+    let ids: Vec<Uuid> = units.iter().map(|unit| unit.id).collect();
+    let counts: HashMap<Uuid, i64> = repo::registered_counts(conn, &resolved.window, &ids)
+        .await?
+        .into_iter()
+        .map(|count| (count.organization_id, count.count))
+        .collect();
+    let mut items: Vec<CoverageUnit> = units
+        .into_iter()
+        .map(|unit| {
+            let pledge_count = counts.get(&unit.id).copied().unwrap_or(0);
+            CoverageUnit {
+                organization_id: unit.id,
+                name: unit.name,
+                kind: unit.kind,
+                registered: pledge_count > 0,
+                pledge_count,
+            }
+        })
+        .collect();
+    // Units that have not registered come first: they are what a leader acts on.
+    items.sort_by_key(|unit| unit.registered);
+    let expected = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let registered = i64::try_from(items.iter().filter(|unit| unit.registered).count()).unwrap_or(0);
+    Ok((expected, registered, items))
+}
+
+/// Coverage: how many expected units registered, and which did not.
+///
+/// Expected units are the direct active children of the organization, or with `kind` all its
+/// active descendants of that kind. A unit has registered when it has a pledge in the campaign
+/// and year that was submitted and not withdrawn (`submitted`, `approved`, `assessed`).
+#[utoipa::path(
+    tag = "stats",
+    params(Scope, CoverageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Coverage of the subtree", body = CoverageDto),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stats/coverage")]
+pub async fn stats_coverage(
+    state: web::Data<AppState>,
+    principal: Principal,
+    scope: web::Query<Scope>,
+    params: web::Query<CoverageParams>,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let kind = params.kind.map(|kind| kind.as_str());
+    let (expected, registered, units) = coverage_of(&mut conn, &resolved, kind).await?;
+    Ok(HttpResponse::Ok().json(CoverageDto {
+        scope: resolved.scope,
+        expected,
+        registered,
+        ratio: ratio(registered, expected),
+        units,
+    }))
+}
+
+async fn child_labels(conn: &mut AsyncPgConnection, resolved: &Resolved) -> AppResult<HashMap<String, (Uuid, String, String)>> {
+    Ok(repo::children(conn, resolved.scope.organization_id)
+        .await?
+        .into_iter()
+        .map(|child| (child.path, (child.id, child.name, child.kind)))
+        .collect())
+}
+
+/// Pledge counts of the subtree grouped by one dimension.
+///
+/// Each group has `total`, `registered` (submitted, approved or assessed), `assessed`,
+/// `achieved` (assessed achieved or exceeded) and `overdue`. `child` groups by the direct child
+/// unit holding the pledge (`self` for the organization's own pledges); `month` by the month
+/// of the deadline.
+#[utoipa::path(
+    tag = "stats",
+    params(Scope, PledgeGroupParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Grouped pledge counts", body = PledgeGroupsDto),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stats/pledges")]
+pub async fn stats_pledges(
+    state: web::Data<AppState>,
+    principal: Principal,
+    scope: web::Query<Scope>,
+    params: web::Query<PledgeGroupParams>,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let grouping = match params.group_by.unwrap_or(PledgeGrouping::Status) {
+        PledgeGrouping::Status => "status",
+        PledgeGrouping::Result => "result",
+        PledgeGrouping::Field => "field",
+        PledgeGrouping::Kind => "kind",
+        PledgeGrouping::Child => "child",
+        PledgeGrouping::OrganizationKind => "organization_kind",
+        PledgeGrouping::Month => "month",
+    };
+    let rows = repo::pledge_counts(&mut conn, &resolved.window, grouping).await?;
+    let children = if grouping == "child" { child_labels(&mut conn, &resolved).await? } else { HashMap::new() };
+    let fields: HashMap<String, String> = match (grouping, scope.campaign_id) {
+        ("field", Some(campaign_id)) => repo::field_names(&mut conn, campaign_id).await?.into_iter().collect(),
+        _ => HashMap::new(),
+    };
+    let total = rows.iter().map(|row| row.total).sum();
+    let groups = rows
+        .into_iter()
+        .map(|row| {
+            let (key, label) = match children.get(&row.key) {
+                Some((id, name, _)) => (id.to_string(), name.clone()),
+                None if row.key == "self" => ("self".to_owned(), resolved.scope.organization_name.clone()),
+                None => (row.key.clone(), fields.get(&row.key).cloned().unwrap_or_else(|| row.key.clone())),
+            };
+            PledgeGroup {
+                key,
+                label,
+                total: row.total,
+                registered: row.registered,
+                assessed: row.assessed,
+                achieved: row.achieved,
+                overdue: row.overdue,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(PledgeGroupsDto {
+        scope: resolved.scope,
+        group_by: grouping.to_owned(),
+        total,
+        groups,
+    }))
+}
+
+/// Titles registered versus achieved, per unit ("4/5 party cells").
+///
+/// `registered` counts title pledges submitted and not withdrawn; `achieved` those assessed
+/// `achieved` or `exceeded`.
+#[utoipa::path(
+    tag = "stats",
+    params(Scope, TitleParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Title counts", body = TitlesDto),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stats/titles")]
+pub async fn stats_titles(
+    state: web::Data<AppState>,
+    principal: Principal,
+    scope: web::Query<Scope>,
+    params: web::Query<TitleParams>,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let title_name = params.title_name.as_deref().map(crate::text::nfc);
+    let rows = repo::titles(
+        &mut conn,
+        &resolved.window,
+        params.organization_kind.map(|kind| kind.as_str()),
+        title_name.as_deref().map(str::trim),
+    )
+    .await?;
+    let registered = rows.iter().map(|row| row.registered).sum();
+    let achieved = rows.iter().map(|row| row.achieved).sum();
+    Ok(HttpResponse::Ok().json(TitlesDto {
+        scope: resolved.scope,
+        registered,
+        achieved,
+        ratio: ratio(achieved, registered),
+        units: rows
+            .into_iter()
+            .map(|row| TitleUnit {
+                organization_id: row.organization_id,
+                name: row.name,
+                kind: row.kind,
+                title_name: row.title_name,
+                registered: row.registered,
+                achieved: row.achieved,
+            })
+            .collect(),
+    }))
+}
+
+/// Nomination counts of the subtree grouped by one dimension.
+#[utoipa::path(
+    tag = "stats",
+    params(Scope, NominationGroupParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Grouped nomination counts", body = NominationGroupsDto),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stats/nominations")]
+pub async fn stats_nominations(
+    state: web::Data<AppState>,
+    principal: Principal,
+    scope: web::Query<Scope>,
+    params: web::Query<NominationGroupParams>,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let grouping = match params.group_by.unwrap_or(NominationGrouping::Status) {
+        NominationGrouping::Status => "status",
+        NominationGrouping::NomineeType => "nominee_type",
+        NominationGrouping::Field => "field",
+        NominationGrouping::Child => "child",
+    };
+    let rows = repo::nomination_counts(&mut conn, &resolved.window, grouping).await?;
+    let children = if grouping == "child" { child_labels(&mut conn, &resolved).await? } else { HashMap::new() };
+    let total = rows.iter().map(|row| row.total).sum();
+    let groups = rows
+        .into_iter()
+        .map(|row| {
+            let (key, label) = match children.get(&row.key) {
+                Some((id, name, _)) => (id.to_string(), name.clone()),
+                None if row.key == "self" => ("self".to_owned(), resolved.scope.organization_name.clone()),
+                None => (row.key.clone(), row.key.clone()),
+            };
+            NominationGroup {
+                key,
+                label,
+                total: row.total,
+                exemplars: row.exemplars,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(NominationGroupsDto {
+        scope: resolved.scope,
+        group_by: grouping.to_owned(),
+        total,
+        groups,
+    }))
+}
+
+/// Child units ranked by achievement rate (achieved ÷ registered pledges in their subtree).
+#[utoipa::path(
+    tag = "stats",
+    params(Scope, LeaderboardParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ranking", body = LeaderboardDto),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stats/leaderboard")]
+pub async fn stats_leaderboard(
+    state: web::Data<AppState>,
+    principal: Principal,
+    scope: web::Query<Scope>,
+    params: web::Query<LeaderboardParams>,
+) -> AppResult<HttpResponse> {
+    let limit = usize::try_from(pagination::limit(params.limit)?).unwrap_or(50);
+    let mut conn = state.db.read().await?;
+    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let counts: HashMap<String, repo::PledgeCounts> = repo::pledge_counts(&mut conn, &resolved.window, "child")
+        .await?
+        .into_iter()
+        .map(|row| (row.key.clone(), row))
+        .collect();
+    let mut entries: Vec<LeaderboardEntry> = repo::children(&mut conn, resolved.scope.organization_id)
+        .await?
+        .into_iter()
+        .map(|child| {
+            let (registered, achieved) = counts.get(&child.path).map_or((0, 0), |row| (row.registered, row.achieved));
+            LeaderboardEntry {
+                rank: 0,
+                organization_id: child.id,
+                name: child.name,
+                kind: child.kind,
+                registered,
+                achieved,
+                achievement_rate: ratio(achieved, registered).unwrap_or(0.0),
+            }
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        b.achievement_rate
+            .total_cmp(&a.achievement_rate)
+            .then(b.achieved.cmp(&a.achieved))
+            .then(a.name.cmp(&b.name))
+    });
+    entries.truncate(limit);
+    for (index, entry) in entries.iter_mut().enumerate() {
+        entry.rank = i64::try_from(index + 1).unwrap_or(i64::MAX);
+    }
+    Ok(HttpResponse::Ok().json(LeaderboardDto {
+        scope: resolved.scope,
+        entries,
+    }))
+}
+
+/// Everything a leader reads first about the subtree.
+///
+/// Organizations, coverage (direct children) with the units that have not registered, pledges
+/// by status and result, overdue pledges and the units holding most of them, titles registered
+/// and achieved, nominations by status and nominee type, and exemplars.
+#[utoipa::path(
+    tag = "stats",
+    params(Scope),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The overview", body = OverviewDto),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stats/overview")]
+pub async fn stats_overview(
+    state: web::Data<AppState>,
+    principal: Principal,
+    scope: web::Query<Scope>,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let organizations = repo::organization_count(&mut conn, &resolved.window.root_path).await?;
+    let (expected, registered, units) = coverage_of(&mut conn, &resolved, None).await?;
+    let by_status = repo::pledge_counts(&mut conn, &resolved.window, "status").await?;
+    let by_result = repo::pledge_counts(&mut conn, &resolved.window, "result").await?;
+    let overdue_units = repo::overdue_by_unit(&mut conn, &resolved.window, 10).await?;
+    let titles = repo::titles(&mut conn, &resolved.window, None, None).await?;
+    let nominations_by_status = repo::nomination_counts(&mut conn, &resolved.window, "status").await?;
+    let nominations_by_type = repo::nomination_counts(&mut conn, &resolved.window, "nominee_type").await?;
+    let key_counts = |rows: &[repo::PledgeCounts]| {
+        rows.iter()
+            .map(|row| KeyCount {
+                key: row.key.clone(),
+                count: row.total,
+            })
+            .collect::<Vec<_>>()
+    };
+    let nomination_key_counts = |rows: &[repo::NominationCounts]| {
+        rows.iter()
+            .map(|row| KeyCount {
+                key: row.key.clone(),
+                count: row.total,
+            })
+            .collect::<Vec<_>>()
+    };
+    Ok(HttpResponse::Ok().json(OverviewDto {
+        organizations,
+        coverage: CoverageSummary {
+            expected,
+            registered,
+            ratio: ratio(registered, expected),
+            not_registered: units
+                .iter()
+                .filter(|unit| !unit.registered)
+                .take(50)
+                .map(|unit| unit.name.clone())
+                .collect(),
+        },
+        pledges_total: by_status.iter().map(|row| row.total).sum(),
+        pledges_by_status: key_counts(&by_status),
+        pledges_by_result: key_counts(&by_result),
+        overdue: by_status.iter().map(|row| row.overdue).sum(),
+        overdue_by_unit: overdue_units
+            .into_iter()
+            .map(|row| OverdueUnit {
+                organization_id: row.organization_id,
+                name: row.name,
+                overdue: row.overdue,
+            })
+            .collect(),
+        titles_registered: titles.iter().map(|row| row.registered).sum(),
+        titles_achieved: titles.iter().map(|row| row.achieved).sum(),
+        nominations_total: nominations_by_status.iter().map(|row| row.total).sum(),
+        exemplars: nominations_by_status.iter().map(|row| row.exemplars).sum(),
+        nominations_by_status: nomination_key_counts(&nominations_by_status),
+        nominations_by_nominee_type: nomination_key_counts(&nominations_by_type),
+        scope: resolved.scope,
+    }))
+}

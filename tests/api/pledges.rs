@@ -1,0 +1,1722 @@
+//! Pledges: a commune's year end to end, object-level access (SECURITY.md API1), server-owned
+//! properties and the higher-unit rule (API3/API5), conditional requests, idempotent retries,
+//! concurrency, lists, search, exports and progress reports.
+
+use std::collections::{HashMap, HashSet};
+
+use futures_util::future::join_all;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::{TestApp, status_and_json};
+
+const PLEDGES: &str = "/api/v1/pledges";
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// The app, the SECURITY.md fixture, a 2020–2025 campaign owned by P, and a token per user.
+struct Ctx {
+    app: TestApp,
+    fixture: Fixture,
+    campaign: Uuid,
+    tokens: HashMap<&'static str, String>,
+}
+
+impl Ctx {
+    async fn new() -> Self {
+        let app = TestApp::spawn().await;
+        let fixture = Fixture::load(&app).await;
+        let campaign = Uuid::new_v4();
+        app.db
+            .client()
+            .await
+            .batch_execute(&format!(
+                "INSERT INTO campaigns (id, code, name, owner_organization_id, starts_on, ends_on, fields) \
+                 VALUES ('{campaign}', 'DKM', 'Đồng khởi mới', '{}', '2020-01-01', '2025-12-31', \
+                 '[{{\"code\":\"nong_thon_moi\",\"name\":\"Nông thôn mới\"}},\
+                   {{\"code\":\"xay_dung_dang\",\"name\":\"Xây dựng Đảng\"}}]'::jsonb)",
+                fixture.tree.p.id
+            ))
+            .await
+            .unwrap();
+        let mut tokens = HashMap::new();
+        for user in [
+            fixture::ADMIN,
+            fixture::C1_MEMBER,
+            fixture::C1_MANAGER,
+            fixture::C1_REVIEWER,
+            fixture::D1_REVIEWER,
+            fixture::D1_MANAGER,
+            fixture::C2_MANAGER,
+        ] {
+            tokens.insert(user, fixture.token(&app, user).await);
+        }
+        Self {
+            app,
+            fixture,
+            campaign,
+            tokens,
+        }
+    }
+
+    fn token(&self, user: &str) -> &str {
+        &self.tokens[user]
+    }
+
+    /// A valid creation body for `organization` with `overrides` merged in (`null` removes).
+    fn body(&self, organization: Uuid, overrides: Value) -> Value {
+        let mut body = json!({
+            "campaign_id": self.campaign,
+            "organization_id": organization,
+            "year": 2022,
+            "kind": "target",
+            "field": "nong_thon_moi",
+            "title": "Hoàn thành chỉ tiêu giao thông",
+            "target_value": 10,
+            "target_unit": "km",
+            "deadline": "2022-12-31"
+        });
+        if let (Value::Object(body), Value::Object(overrides)) = (&mut body, overrides) {
+            for (key, value) in overrides {
+                if value.is_null() {
+                    body.remove(&key);
+                } else {
+                    body.insert(key, value);
+                }
+            }
+        }
+        body
+    }
+}
+
+async fn create_pledge(
+    ctx: &Ctx,
+    token: &str,
+    organization: Uuid,
+    overrides: Value,
+) -> (u16, Value) {
+    let body = ctx.body(organization, overrides);
+    status_and_json(ctx.app.post_json(PLEDGES, token, &body).await).await
+}
+
+/// Creates a pledge and returns its body (asserts 201).
+async fn created(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) -> Value {
+    let (status, body) = create_pledge(ctx, ctx.token(user), organization, overrides).await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+fn id_of(pledge: &Value) -> String {
+    pledge["id"].as_str().unwrap().to_owned()
+}
+
+/// `POST /pledges/{id}/{action}`, with a JSON body when given.
+async fn act(ctx: &Ctx, token: &str, id: &str, action: &str, body: Option<Value>) -> (u16, Value) {
+    status_and_json(act_response(ctx, token, id, action, body).await).await
+}
+
+async fn act_response(
+    ctx: &Ctx,
+    token: &str,
+    id: &str,
+    action: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut request = ctx.app.request(
+        Method::POST,
+        &format!("{PLEDGES}/{id}/{action}"),
+        Some(token),
+    );
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// A C1 (or other D1-subtree) pledge created and submitted by C1's manager, approved by D1's.
+async fn approved(ctx: &Ctx, organization: Uuid, overrides: Value) -> Value {
+    let pledge = created(ctx, fixture::C1_MANAGER, organization, overrides).await;
+    let id = id_of(&pledge);
+    let (status, body) = act(ctx, ctx.token(fixture::C1_MANAGER), &id, "submit", None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = act(ctx, ctx.token(fixture::D1_MANAGER), &id, "approve", None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn report(ctx: &Ctx, token: &str, id: &str, body: Value) -> (u16, Value) {
+    status_and_json(
+        ctx.app
+            .post_json(&format!("{PLEDGES}/{id}/progress"), token, &body)
+            .await,
+    )
+    .await
+}
+
+async fn patch(ctx: &Ctx, token: &str, id: &str, if_match: Option<&str>, body: &Value) -> Response {
+    let mut request = ctx
+        .app
+        .request(Method::PATCH, &format!("{PLEDGES}/{id}"), Some(token))
+        .json(body);
+    if let Some(tag) = if_match {
+        request = request.header(IF_MATCH, tag);
+    }
+    request.send().await.unwrap()
+}
+
+async fn list(ctx: &Ctx, token: &str, query: &[(&str, String)]) -> (u16, Value) {
+    let response = ctx
+        .app
+        .request(Method::GET, PLEDGES, Some(token))
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    status_and_json(response).await
+}
+
+/// Ids of a page of pledges, in order.
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(id_of)
+        .collect()
+}
+
+fn pointers(problem: &Value) -> HashSet<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|error| error["pointer"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(items: &[&str]) -> HashSet<String> {
+    items.iter().map(|item| (*item).to_owned()).collect()
+}
+
+/// `(status, version)` of a pledge row straight from the database.
+async fn row_state(app: &TestApp, id: &str) -> (String, i32) {
+    let row = app
+        .db
+        .client()
+        .await
+        .query_one(
+            &format!("SELECT status, version FROM pledges WHERE id = '{id}'"),
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+async fn audit_count(app: &TestApp, id: &str, action: Option<&str>) -> i64 {
+    let action = action.map_or(String::new(), |action| format!(" AND action = '{action}'"));
+    app.db
+        .count(&format!(
+            "SELECT count(*) FROM audit_events WHERE entity_id = '{id}'{action}"
+        ))
+        .await
+}
+
+async fn pledge_count(app: &TestApp) -> i64 {
+    app.db.count("SELECT count(*) FROM pledges").await
+}
+
+fn header(response: &Response, name: reqwest::header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_commune_officers_whole_year_is_recorded_and_audited() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+
+    // Register.
+    let response = ctx
+        .app
+        .post_json(
+            PLEDGES,
+            ctx.token(fixture::C1_MANAGER),
+            &ctx.body(
+                c1,
+                json!({"field": "xay_dung_dang", "title": "Xây dựng chi bộ vững mạnh"}),
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let location = header(&response, LOCATION).unwrap();
+    let etag = header(&response, ETAG).unwrap();
+    let pledge: Value = response.json().await.unwrap();
+    let id = id_of(&pledge);
+    assert_eq!(location, format!("{PLEDGES}/{id}"));
+    assert_eq!(etag, "\"1\"");
+    assert_eq!(pledge["status"], "draft");
+    assert_eq!(pledge["organization_id"], json!(c1));
+    assert_eq!(
+        pledge["created_by"],
+        json!(ctx.fixture.users[fixture::C1_MANAGER])
+    );
+    assert_eq!(pledge["allowed_actions"], json!(["submit", "withdraw"]));
+
+    // Submit, approve.
+    let (status, submitted) = act(&ctx, ctx.token(fixture::C1_MANAGER), &id, "submit", None).await;
+    assert_eq!(
+        (status, submitted["status"].as_str()),
+        (200, Some("submitted")),
+        "{submitted}"
+    );
+    let (status, approved) = act(&ctx, ctx.token(fixture::D1_MANAGER), &id, "approve", None).await;
+    assert_eq!(
+        (status, approved["status"].as_str()),
+        (200, Some("approved")),
+        "{approved}"
+    );
+
+    // Two progress reports by a member of the commune.
+    let member = ctx.token(fixture::C1_MEMBER);
+    let (status, first) = report(
+        &ctx,
+        member,
+        &id,
+        json!({"reported_on": "2022-06-30", "percent": 40, "value": 4, "note": "Giữa năm"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["reporter_kind"], "user");
+    assert_eq!(
+        first["reported_by"],
+        json!(ctx.fixture.users[fixture::C1_MEMBER])
+    );
+    let (status, second) = report(
+        &ctx,
+        member,
+        &id,
+        json!({"reported_on": "2022-12-20", "percent": 100, "value": 10,
+               "evidence_urls": ["https://example.org/bien-ban.pdf"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+
+    // Assess.
+    let (status, assessed) = act(
+        &ctx,
+        ctx.token(fixture::D1_REVIEWER),
+        &id,
+        "assess",
+        Some(json!({"result": "achieved", "note": "Hoàn thành"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{assessed}");
+
+    let response = ctx.app.get(&location, ctx.token(fixture::C1_MEMBER)).await;
+    assert_eq!(response.status(), 200);
+    let version = header(&response, ETAG).unwrap();
+    let pledge: Value = response.json().await.unwrap();
+    assert_eq!(pledge["status"], "assessed");
+    assert_eq!(pledge["result"], "achieved");
+    assert_eq!(pledge["assessment_note"], "Hoàn thành");
+    assert_eq!(pledge["progress_percent"], json!(100.0));
+    assert_eq!(pledge["current_value"], json!(10.0));
+    assert_eq!(pledge["last_reported_on"], "2022-12-20");
+    assert_eq!(pledge["overdue"], false);
+    assert_eq!(pledge["allowed_actions"], json!([]));
+    assert_eq!(version, format!("\"{}\"", pledge["version"]));
+
+    let (status, events) = status_and_json(
+        ctx.app
+            .get(
+                &format!("/api/v1/audit-events?entity_id={id}"),
+                ctx.token(fixture::ADMIN),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{events}");
+    let actions: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "pledge.create",
+            "pledge.submit",
+            "pledge.approve",
+            "pledge.progress",
+            "pledge.progress",
+            "pledge.assess"
+        ]
+    );
+    let actors: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| &event["actor_id"])
+        .collect();
+    assert_eq!(*actors[2], json!(ctx.fixture.users[fixture::D1_MANAGER]));
+    assert_eq!(*actors[5], json!(ctx.fixture.users[fixture::D1_REVIEWER]));
+}
+
+#[tokio::test]
+async fn another_communes_pledge_is_not_found_for_every_operation() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let approved = id_of(&approved(&ctx, c1, json!({})).await);
+    let before_draft = row_state(&ctx.app, &draft).await;
+    let before_approved = row_state(&ctx.app, &approved).await;
+    let audit_before = ctx.app.db.count("SELECT count(*) FROM audit_events").await;
+    let progress_before = ctx
+        .app
+        .db
+        .count("SELECT count(*) FROM pledge_progress")
+        .await;
+    let c2 = ctx.token(fixture::C2_MANAGER);
+
+    for id in [&draft, &approved] {
+        let path = format!("{PLEDGES}/{id}");
+        let mut outcomes = vec![
+            ("GET", status_and_json(ctx.app.get(&path, c2).await).await),
+            (
+                "PATCH",
+                status_and_json(patch(&ctx, c2, id, None, &json!({"title": "Chiếm quyền"})).await)
+                    .await,
+            ),
+            (
+                "DELETE",
+                status_and_json(
+                    ctx.app
+                        .request(Method::DELETE, &path, Some(c2))
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await,
+            ),
+            ("submit", act(&ctx, c2, id, "submit", None).await),
+            ("approve", act(&ctx, c2, id, "approve", None).await),
+            (
+                "return",
+                act(&ctx, c2, id, "return", Some(json!({"reason": "x"}))).await,
+            ),
+            (
+                "withdraw",
+                act(&ctx, c2, id, "withdraw", Some(json!({"reason": "x"}))).await,
+            ),
+            (
+                "assess",
+                act(&ctx, c2, id, "assess", Some(json!({"result": "achieved"}))).await,
+            ),
+            (
+                "POST progress",
+                report(
+                    &ctx,
+                    c2,
+                    id,
+                    json!({"reported_on": "2022-06-30", "percent": 50}),
+                )
+                .await,
+            ),
+            (
+                "GET progress",
+                status_and_json(ctx.app.get(&format!("{path}/progress"), c2).await).await,
+            ),
+        ];
+        for (operation, (status, body)) in outcomes.drain(..) {
+            assert_eq!(status, 404, "{operation} on {id}: {body}");
+            assert_eq!(body["code"], "not_found", "{operation}");
+        }
+    }
+
+    assert_eq!(row_state(&ctx.app, &draft).await, before_draft);
+    assert_eq!(row_state(&ctx.app, &approved).await, before_approved);
+    assert_eq!(
+        ctx.app.db.count("SELECT count(*) FROM audit_events").await,
+        audit_before
+    );
+    assert_eq!(
+        ctx.app
+            .db
+            .count("SELECT count(*) FROM pledge_progress")
+            .await,
+        progress_before
+    );
+}
+
+#[tokio::test]
+async fn district_reviewer_reads_its_communes_pledge_but_not_another_districts() {
+    let ctx = Ctx::new().await;
+    let c1_pledge =
+        id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let c2_pledge =
+        id_of(&created(&ctx, fixture::C2_MANAGER, ctx.fixture.tree.c2.id, json!({})).await);
+    let reviewer = ctx.token(fixture::D1_REVIEWER);
+
+    let (own, body) = status_and_json(
+        ctx.app
+            .get(&format!("{PLEDGES}/{c1_pledge}"), reviewer)
+            .await,
+    )
+    .await;
+    let (foreign, _) = status_and_json(
+        ctx.app
+            .get(&format!("{PLEDGES}/{c2_pledge}"), reviewer)
+            .await,
+    )
+    .await;
+
+    assert_eq!(own, 200);
+    assert_eq!(body["id"], c1_pledge.as_str());
+    assert_eq!(foreign, 404);
+}
+
+#[tokio::test]
+async fn lists_and_exports_never_leak_pledges_of_other_subtrees() {
+    let ctx = Ctx::new().await;
+    let tree = &ctx.fixture.tree;
+    let c1 = id_of(&created(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await);
+    let k1 = id_of(&created(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await);
+    let c3 = id_of(&created(&ctx, fixture::D1_MANAGER, tree.c3.id, json!({})).await);
+    let c2 = id_of(
+        &created(
+            &ctx,
+            fixture::C2_MANAGER,
+            tree.c2.id,
+            json!({"field": "xay_dung_dang", "title": "Xây dựng Đảng bộ xã trong sạch, vững mạnh"}),
+        )
+        .await,
+    );
+    let c2_manager = ctx.token(fixture::C2_MANAGER);
+
+    // A foreign organization_id is not found, with or without subtree.
+    for subtree in ["false", "true"] {
+        let (status, body) = list(
+            &ctx,
+            c2_manager,
+            &[
+                ("organization_id", tree.c1.id.to_string()),
+                ("subtree", subtree.into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 404, "{body}");
+    }
+
+    // Without filters: only the own subtree.
+    let (status, page) = list(&ctx, c2_manager, &[]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), vec![c2.clone()]);
+
+    // The district reviewer's subtree: C1, K1, C3, never C2.
+    let (status, page) = list(
+        &ctx,
+        ctx.token(fixture::D1_REVIEWER),
+        &[
+            ("organization_id", tree.d1.id.to_string()),
+            ("subtree", "true".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let seen: HashSet<String> = ids(&page).into_iter().collect();
+    assert_eq!(seen, set(&[&c1, &k1, &c3]));
+    // Without subtree: only the district's own pledges (none).
+    let (_, page) = list(
+        &ctx,
+        ctx.token(fixture::D1_REVIEWER),
+        &[("organization_id", tree.d1.id.to_string())],
+    )
+    .await;
+    assert_eq!(ids(&page), Vec::<String>::new());
+    // The partner client bound to D1 sees the same subtree, without any filter.
+    let client = ctx.fixture.client_token(&ctx.app).await;
+    let (status, page) = list(&ctx, &client, &[]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        ids(&page).into_iter().collect::<HashSet<_>>(),
+        set(&[&c1, &k1, &c3])
+    );
+
+    // CSV: BOM, Vietnamese intact, nothing foreign.
+    let response = ctx
+        .app
+        .request(Method::GET, PLEDGES, Some(c2_manager))
+        .header(ACCEPT, "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        header(&response, CONTENT_TYPE)
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "no BOM");
+    let text = std::str::from_utf8(&bytes).unwrap();
+    assert!(text.contains("Xây dựng Đảng bộ xã"), "{text}");
+    assert!(text.contains(&c2));
+    for foreign in [&c1, &k1, &c3] {
+        assert!(!text.contains(foreign.as_str()), "{text}");
+    }
+    assert_eq!(text.lines().count(), 2, "{text}");
+
+    // XLSX.
+    let response = ctx
+        .app
+        .request(Method::GET, PLEDGES, Some(c2_manager))
+        .header(ACCEPT, XLSX)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, CONTENT_TYPE).unwrap(), XLSX);
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK"));
+}
+
+#[tokio::test]
+async fn nobody_creates_a_pledge_for_a_unit_outside_their_reach() {
+    let ctx = Ctx::new().await;
+    let tree = &ctx.fixture.tree;
+    let attempts = [
+        (fixture::C1_MANAGER, tree.c2.id),
+        (fixture::C1_MANAGER, tree.d1.id),
+        (fixture::C2_MANAGER, tree.k1.id),
+        (fixture::C1_MEMBER, tree.c1.id),
+        (fixture::C1_REVIEWER, tree.c1.id),
+        (fixture::D1_REVIEWER, tree.c1.id),
+    ];
+
+    for (user, organization) in attempts {
+        let (status, body) = create_pledge(&ctx, ctx.token(user), organization, json!({})).await;
+        assert!([403, 404, 422].contains(&status), "{user}: {status} {body}");
+        if status == 422 {
+            assert_eq!(
+                pointers(&body),
+                set(&["/organization_id"]),
+                "{user}: {body}"
+            );
+        }
+    }
+    let client = ctx.fixture.client_token(&ctx.app).await;
+    let (status, _) = create_pledge(&ctx, &client, tree.c1.id, json!({})).await;
+    assert_eq!(status, 403);
+
+    assert_eq!(pledge_count(&ctx.app).await, 0);
+    assert_eq!(
+        ctx.app
+            .db
+            .count("SELECT count(*) FROM audit_events WHERE entity_type = 'pledge'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn patch_refuses_server_owned_members_and_changes_nothing() {
+    let ctx = Ctx::new().await;
+    let pledge = created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
+    let id = id_of(&pledge);
+    let before = row_state(&ctx.app, &id).await;
+
+    let response = patch(
+        &ctx,
+        ctx.token(fixture::C1_MANAGER),
+        &id,
+        Some("\"1\""),
+        &json!({
+            "title": "Tiêu đề mới",
+            "status": "approved",
+            "organization_id": ctx.fixture.tree.c2.id,
+            "version": 42,
+            "created_by": ctx.fixture.users[fixture::C2_MANAGER],
+            "result": "exceeded"
+        }),
+    )
+    .await;
+    let (status, body) = status_and_json(response).await;
+
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        pointers(&body),
+        set(&[
+            "/status",
+            "/organization_id",
+            "/version",
+            "/created_by",
+            "/result"
+        ])
+    );
+    assert_eq!(row_state(&ctx.app, &id).await, before);
+    let (_, now) = status_and_json(
+        ctx.app
+            .get(&format!("{PLEDGES}/{id}"), ctx.token(fixture::C1_MANAGER))
+            .await,
+    )
+    .await;
+    assert_eq!(now["title"], pledge["title"]);
+    assert_eq!(now["organization_id"], json!(ctx.fixture.tree.c1.id));
+    assert_eq!(audit_count(&ctx.app, &id, Some("pledge.update")).await, 0);
+}
+
+#[tokio::test]
+async fn nobody_approves_or_assesses_their_own_units_pledge() {
+    let ctx = Ctx::new().await;
+    let tree = &ctx.fixture.tree;
+
+    // C1 manager approving its own unit's submitted pledge.
+    let own = id_of(&created(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await);
+    assert_eq!(
+        act(&ctx, ctx.token(fixture::C1_MANAGER), &own, "submit", None)
+            .await
+            .0,
+        200
+    );
+    let (status, body) = act(&ctx, ctx.token(fixture::C1_MANAGER), &own, "approve", None).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = act(
+        &ctx,
+        ctx.token(fixture::C1_MANAGER),
+        &own,
+        "return",
+        Some(json!({"reason": "tự trả"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // A member approves nothing, not even a pledge of a unit below its own.
+    let k1 = id_of(&created(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await);
+    assert_eq!(
+        act(&ctx, ctx.token(fixture::C1_MANAGER), &k1, "submit", None)
+            .await
+            .0,
+        200
+    );
+    for id in [&own, &k1] {
+        let (status, body) = act(&ctx, ctx.token(fixture::C1_MEMBER), id, "approve", None).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    // A reviewer does not approve either.
+    let (status, _) = act(&ctx, ctx.token(fixture::D1_REVIEWER), &own, "approve", None).await;
+    assert_eq!(status, 403);
+    // The district's manager does not approve the district's own pledge.
+    let district = id_of(&created(&ctx, fixture::D1_MANAGER, tree.d1.id, json!({})).await);
+    assert_eq!(
+        act(
+            &ctx,
+            ctx.token(fixture::D1_MANAGER),
+            &district,
+            "submit",
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, body) = act(
+        &ctx,
+        ctx.token(fixture::D1_MANAGER),
+        &district,
+        "approve",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(row_state(&ctx.app, &district).await.0, "submitted");
+    assert_eq!(row_state(&ctx.app, &own).await.0, "submitted");
+    assert_eq!(row_state(&ctx.app, &k1).await.0, "submitted");
+
+    // C1's reviewer and manager assessing their own unit's approved pledge.
+    let approved = id_of(&approved(&ctx, tree.c1.id, json!({})).await);
+    for user in [
+        fixture::C1_REVIEWER,
+        fixture::C1_MANAGER,
+        fixture::C1_MEMBER,
+    ] {
+        let (status, body) = act(
+            &ctx,
+            ctx.token(user),
+            &approved,
+            "assess",
+            Some(json!({"result": "achieved"})),
+        )
+        .await;
+        assert_eq!(status, 403, "{user}: {body}");
+    }
+    // A partner client with scope `read` reports no progress.
+    let client = ctx.fixture.client_token(&ctx.app).await;
+    let (status, body) = report(
+        &ctx,
+        &client,
+        &approved,
+        json!({"reported_on": "2022-06-30", "percent": 10}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    // Nor does a reviewer of the unit.
+    let (status, _) = report(
+        &ctx,
+        ctx.token(fixture::C1_REVIEWER),
+        &approved,
+        json!({"reported_on": "2022-06-30", "percent": 10}),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    assert_eq!(row_state(&ctx.app, &approved).await.0, "approved");
+    assert_eq!(
+        ctx.app
+            .db
+            .count("SELECT count(*) FROM pledge_progress")
+            .await,
+        0
+    );
+    assert_eq!(
+        ctx.app
+            .db
+            .count("SELECT count(*) FROM audit_events WHERE action IN ('pledge.assess', 'pledge.return', 'pledge.progress')")
+            .await,
+        0
+    );
+    assert_eq!(
+        ctx.app
+            .db
+            .count("SELECT count(*) FROM audit_events WHERE action = 'pledge.approve'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_transition_from_the_wrong_state_is_a_conflict_naming_the_allowed_actions() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+
+    let (status, body) = act(
+        &ctx,
+        ctx.token(fixture::D1_REVIEWER),
+        &draft,
+        "assess",
+        Some(json!({"result": "achieved"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "invalid_transition");
+    assert_eq!(body["current_status"], "draft");
+    assert_eq!(body["allowed_actions"], json!(["submit", "withdraw"]));
+    let (status, body) = act(
+        &ctx,
+        ctx.token(fixture::D1_MANAGER),
+        &draft,
+        "approve",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
+    // A stale If-Match on a transition is a 412 naming the current ETag.
+    let response = ctx
+        .app
+        .request(
+            Method::POST,
+            &format!("{PLEDGES}/{draft}/submit"),
+            Some(ctx.token(fixture::C1_MANAGER)),
+        )
+        .header(IF_MATCH, "\"7\"")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, 412, "{body}");
+    assert_eq!(body["current_etag"], "\"1\"");
+    assert_eq!(row_state(&ctx.app, &draft).await, ("draft".to_owned(), 1));
+    assert_eq!(audit_count(&ctx.app, &draft, None).await, 1);
+}
+
+#[tokio::test]
+async fn return_and_withdraw_need_a_reason() {
+    let ctx = Ctx::new().await;
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    assert_eq!(
+        act(&ctx, ctx.token(fixture::C1_MANAGER), &id, "submit", None)
+            .await
+            .0,
+        200
+    );
+    let before = row_state(&ctx.app, &id).await;
+
+    let (missing, body) = act(
+        &ctx,
+        ctx.token(fixture::D1_MANAGER),
+        &id,
+        "return",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(missing, 422, "{body}");
+    let (blank, body) = act(
+        &ctx,
+        ctx.token(fixture::D1_MANAGER),
+        &id,
+        "return",
+        Some(json!({"reason": "   "})),
+    )
+    .await;
+    assert_eq!(blank, 422, "{body}");
+    assert_eq!(pointers(&body), set(&["/reason"]));
+    let (missing, _) = act(
+        &ctx,
+        ctx.token(fixture::C1_MANAGER),
+        &id,
+        "withdraw",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(missing, 422);
+    let (blank, _) = act(
+        &ctx,
+        ctx.token(fixture::C1_MANAGER),
+        &id,
+        "withdraw",
+        Some(json!({"reason": ""})),
+    )
+    .await;
+    assert_eq!(blank, 422);
+    assert_eq!(row_state(&ctx.app, &id).await, before);
+
+    // With a reason it works, and the reason is shown.
+    let (status, body) = act(
+        &ctx,
+        ctx.token(fixture::D1_MANAGER),
+        &id,
+        "return",
+        Some(json!({"reason": "Bổ sung chỉ tiêu cụ thể"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "returned");
+    assert_eq!(body["status_reason"], "Bổ sung chỉ tiêu cụ thể");
+
+    // The unit edits the returned pledge and submits it again; the reason is cleared.
+    let manager = ctx.token(fixture::C1_MANAGER);
+    let response = patch(&ctx, manager, &id, None, &json!({"target_value": 12})).await;
+    assert_eq!(response.status(), 200);
+    let (status, body) = act(&ctx, manager, &id, "submit", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "submitted");
+    assert_eq!(body["status_reason"], Value::Null);
+    assert_eq!(body["target_value"], json!(12.0));
+    // No more edits once submitted.
+    let (status, body) =
+        status_and_json(patch(&ctx, manager, &id, None, &json!({"target_value": 1})).await).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["current_status"], "submitted");
+}
+
+#[tokio::test]
+async fn only_drafts_can_be_deleted() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let manager = ctx.token(fixture::C1_MANAGER);
+    let submitted = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    assert_eq!(act(&ctx, manager, &submitted, "submit", None).await.0, 200);
+    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+
+    let response = ctx
+        .app
+        .request(
+            Method::DELETE,
+            &format!("{PLEDGES}/{submitted}"),
+            Some(manager),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "invalid_transition");
+    assert_eq!(row_state(&ctx.app, &submitted).await.0, "submitted");
+
+    // A member may not delete a draft either.
+    let response = ctx
+        .app
+        .request(
+            Method::DELETE,
+            &format!("{PLEDGES}/{draft}"),
+            Some(ctx.token(fixture::C1_MEMBER)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    let response = ctx
+        .app
+        .request(Method::DELETE, &format!("{PLEDGES}/{draft}"), Some(manager))
+        .header(IF_MATCH, "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        ctx.app
+            .db
+            .count(&format!(
+                "SELECT count(*) FROM pledges WHERE id = '{draft}'"
+            ))
+            .await,
+        0
+    );
+    assert_eq!(
+        audit_count(&ctx.app, &draft, Some("pledge.delete")).await,
+        1
+    );
+    assert_eq!(
+        ctx.app
+            .get(&format!("{PLEDGES}/{draft}"), manager)
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn every_invalid_member_is_named_in_one_response() {
+    let ctx = Ctx::new().await;
+
+    let (status, body) = create_pledge(
+        &ctx,
+        ctx.token(fixture::C1_MANAGER),
+        ctx.fixture.tree.c1.id,
+        json!({
+            "field": "khong_co",
+            "year": 2030,
+            "deadline": "2022-06-30",
+            "kind": "title",
+            "title_name": null,
+            "target_value": -5
+        }),
+    )
+    .await;
+
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "validation_failed", "{body}");
+    assert_eq!(
+        pointers(&body),
+        set(&[
+            "/field",
+            "/year",
+            "/deadline",
+            "/title_name",
+            "/target_value"
+        ])
+    );
+    assert_eq!(pledge_count(&ctx.app).await, 0);
+}
+
+#[tokio::test]
+async fn a_deadline_must_fall_within_reach_of_the_year() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let manager = ctx.token(fixture::C1_MANAGER);
+
+    let (early, body) = create_pledge(
+        &ctx,
+        manager,
+        c1,
+        json!({"year": 2022, "deadline": "2021-12-31"}),
+    )
+    .await;
+    assert_eq!(early, 422);
+    assert_eq!(pointers(&body), set(&["/deadline"]));
+    let (late, _) = create_pledge(
+        &ctx,
+        manager,
+        c1,
+        json!({"year": 2022, "deadline": "2024-01-01"}),
+    )
+    .await;
+    assert_eq!(late, 422);
+    let (next_year, body) = create_pledge(
+        &ctx,
+        manager,
+        c1,
+        json!({"year": 2022, "deadline": "2023-12-31"}),
+    )
+    .await;
+    assert_eq!(next_year, 201, "{body}");
+    // A title pledge takes its title from the title registered.
+    let (title, body) = create_pledge(
+        &ctx,
+        manager,
+        c1,
+        json!({"kind": "title", "title": null, "title_name": "Xã nông thôn mới nâng cao", "field": "nong_thon_moi"}),
+    )
+    .await;
+    assert_eq!(title, 201, "{body}");
+    assert_eq!(body["title"], "Xã nông thôn mới nâng cao");
+    assert_eq!(body["kind"], "title");
+}
+
+#[tokio::test]
+async fn text_sent_with_combining_accents_is_stored_precomposed() {
+    let ctx = Ctx::new().await;
+    // "Xây dựng" with a combining circumflex, horn and dot below.
+    let decomposed = "Xa\u{0302}y du\u{031B}\u{0323}ng chi bo\u{0323}\u{0302}";
+    let precomposed = "X\u{00E2}y d\u{1EF1}ng chi b\u{1ED9}";
+
+    let body = created(
+        &ctx,
+        fixture::C1_MANAGER,
+        ctx.fixture.tree.c1.id,
+        json!({"title": decomposed}),
+    )
+    .await;
+
+    assert_eq!(body["title"], precomposed);
+    let stored: String = ctx
+        .app
+        .db
+        .client()
+        .await
+        .query_one(
+            &format!("SELECT title FROM pledges WHERE id = '{}'", id_of(&body)),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, precomposed);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_patches_with_one_etag_let_exactly_one_through() {
+    let ctx = Ctx::new().await;
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let manager = ctx.token(fixture::C1_MANAGER);
+
+    let responses = join_all((0..20).map(|attempt| {
+        ctx.app
+            .request(Method::PATCH, &format!("{PLEDGES}/{id}"), Some(manager))
+            .header(IF_MATCH, "\"1\"")
+            .json(&json!({"title": format!("Tiêu đề lần {attempt}")}))
+            .send()
+    }))
+    .await;
+
+    let mut ok = 0;
+    let mut failed = 0;
+    for response in responses {
+        let (status, body) = status_and_json(response.unwrap()).await;
+        match status {
+            200 => ok += 1,
+            412 => {
+                failed += 1;
+                assert_eq!(body["code"], "precondition_failed");
+                assert_eq!(body["current_etag"], "\"2\"", "{body}");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((ok, failed), (1, 19));
+    assert_eq!(row_state(&ctx.app, &id).await.1, 2);
+    assert_eq!(audit_count(&ctx.app, &id, Some("pledge.update")).await, 1);
+}
+
+#[tokio::test]
+async fn a_retried_creation_with_the_same_key_replays_the_first_reply() {
+    let ctx = Ctx::new().await;
+    let manager = ctx.token(fixture::C1_MANAGER);
+    let body = ctx.body(ctx.fixture.tree.c1.id, json!({}));
+    let send = |key: &'static str, token: &str, body: &Value| {
+        ctx.app
+            .request(Method::POST, PLEDGES, Some(token))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+    };
+    async fn parts(
+        response: Response,
+    ) -> (u16, Option<String>, Option<String>, Option<String>, String) {
+        let replayed = header(&response, "idempotent-replayed".parse().unwrap());
+        (
+            response.status().as_u16(),
+            header(&response, LOCATION),
+            header(&response, ETAG),
+            replayed,
+            response.text().await.unwrap(),
+        )
+    }
+
+    // Sequential.
+    let first = parts(send("retry-1", manager, &body).await.unwrap()).await;
+    let second = parts(send("retry-1", manager, &body).await.unwrap()).await;
+    assert_eq!(first.0, 201, "{}", first.4);
+    assert_eq!(
+        (first.0, &first.1, &first.2, &first.4),
+        (second.0, &second.1, &second.2, &second.4)
+    );
+    assert_eq!(first.3, None);
+    assert_eq!(second.3.as_deref(), Some("true"));
+    assert_eq!(pledge_count(&ctx.app).await, 1);
+
+    // Concurrent.
+    let (a, b) = tokio::join!(
+        send("retry-2", manager, &body),
+        send("retry-2", manager, &body)
+    );
+    let (a, b) = (parts(a.unwrap()).await, parts(b.unwrap()).await);
+    assert_eq!(a.0, 201, "{}", a.4);
+    assert_eq!((a.0, &a.1, &a.2, &a.4), (b.0, &b.1, &b.2, &b.4));
+    let mut flags = [a.3.clone(), b.3.clone()];
+    flags.sort();
+    assert_eq!(flags, [None, Some("true".to_owned())]);
+    assert_eq!(pledge_count(&ctx.app).await, 2);
+
+    // Same key, another body.
+    let other = ctx.body(ctx.fixture.tree.c1.id, json!({"title": "Nội dung khác"}));
+    let (status, problem) = status_and_json(send("retry-1", manager, &other).await.unwrap()).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "idempotency_key_reused");
+    assert_eq!(pledge_count(&ctx.app).await, 2);
+
+    // Another principal with the same key and body gets its own pledge.
+    let (status, replayed, mine) = {
+        let response = send("retry-1", ctx.token(fixture::D1_MANAGER), &body)
+            .await
+            .unwrap();
+        let replayed = header(&response, "idempotent-replayed".parse().unwrap());
+        let (status, mine) = status_and_json(response).await;
+        (status, replayed, mine)
+    };
+    assert_eq!(status, 201, "{mine}");
+    assert_eq!(replayed, None);
+    let first_body: Value = serde_json::from_str(&first.4).unwrap();
+    assert_ne!(mine["id"], first_body["id"]);
+    assert_eq!(
+        mine["created_by"],
+        json!(ctx.fixture.users[fixture::D1_MANAGER])
+    );
+    assert_eq!(pledge_count(&ctx.app).await, 3);
+}
+
+#[tokio::test]
+async fn a_request_refused_by_validation_stores_nothing_under_its_key() {
+    let ctx = Ctx::new().await;
+    let manager = ctx.token(fixture::C1_MANAGER);
+    let send = |body: Value| {
+        ctx.app
+            .request(Method::POST, PLEDGES, Some(manager))
+            .header("Idempotency-Key", "mobile-7f3a")
+            .json(&body)
+            .send()
+    };
+
+    let (status, body) = status_and_json(
+        send(ctx.body(ctx.fixture.tree.c1.id, json!({"field": "khong_co"})))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        ctx.app
+            .db
+            .count("SELECT count(*) FROM idempotency_keys")
+            .await,
+        0
+    );
+
+    let response = send(ctx.body(ctx.fixture.tree.c1.id, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    assert_eq!(pledge_count(&ctx.app).await, 1);
+}
+
+#[tokio::test]
+async fn a_retried_transition_with_the_same_key_replays_instead_of_conflicting() {
+    let ctx = Ctx::new().await;
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let submit = || {
+        ctx.app
+            .request(
+                Method::POST,
+                &format!("{PLEDGES}/{id}/submit"),
+                Some(ctx.token(fixture::C1_MANAGER)),
+            )
+            .header("Idempotency-Key", "submit-once")
+            .send()
+    };
+
+    let first = submit().await.unwrap();
+    let second = submit().await.unwrap();
+
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        header(&second, "idempotent-replayed".parse().unwrap()).as_deref(),
+        Some("true")
+    );
+    assert_eq!(header(&first, ETAG), header(&second, ETAG));
+    assert_eq!(first.text().await.unwrap(), second.text().await.unwrap());
+    assert_eq!(audit_count(&ctx.app, &id, Some("pledge.submit")).await, 1);
+}
+
+#[tokio::test]
+async fn two_concurrent_approvals_approve_once() {
+    let ctx = Ctx::new().await;
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    assert_eq!(
+        act(&ctx, ctx.token(fixture::C1_MANAGER), &id, "submit", None)
+            .await
+            .0,
+        200
+    );
+    let approver = ctx.token(fixture::D1_MANAGER);
+
+    let (a, b) = tokio::join!(
+        act(&ctx, approver, &id, "approve", None),
+        act(&ctx, approver, &id, "approve", None)
+    );
+
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [200, 409] || statuses == [200, 412],
+        "{a:?} {b:?}"
+    );
+    let refused = if a.0 == 200 { &b.1 } else { &a.1 };
+    if statuses[1] == 409 {
+        assert_eq!(refused["code"], "invalid_transition");
+        assert_eq!(refused["current_status"], "approved");
+    }
+    assert_eq!(row_state(&ctx.app, &id).await, ("approved".to_owned(), 3));
+    assert_eq!(audit_count(&ctx.app, &id, Some("pledge.approve")).await, 1);
+}
+
+#[tokio::test]
+async fn a_get_with_the_current_etag_is_not_modified() {
+    let ctx = Ctx::new().await;
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let manager = ctx.token(fixture::C1_MANAGER);
+    let path = format!("{PLEDGES}/{id}");
+    let conditional = |tag: &str| {
+        ctx.app
+            .request(Method::GET, &path, Some(manager))
+            .header(IF_NONE_MATCH, tag)
+            .send()
+    };
+
+    let not_modified = conditional("\"1\"").await.unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(header(&not_modified, ETAG).as_deref(), Some("\"1\""));
+
+    let response = patch(
+        &ctx,
+        manager,
+        &id,
+        Some("\"1\""),
+        &json!({"title": "Đổi tên"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, ETAG).as_deref(), Some("\"2\""));
+    let changed = conditional("\"1\"").await.unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_eq!(header(&changed, ETAG).as_deref(), Some("\"2\""));
+    // A stale If-Match is refused and names the current ETag.
+    let (status, body) =
+        status_and_json(patch(&ctx, manager, &id, Some("\"1\""), &json!({"title": "Cũ"})).await)
+            .await;
+    assert_eq!(status, 412);
+    assert_eq!(body["current_etag"], "\"2\"");
+}
+
+#[tokio::test]
+async fn sorting_and_limits_accept_only_documented_values() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let march = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"deadline": "2022-03-01"}),
+        )
+        .await,
+    );
+    let december = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"deadline": "2022-12-01"}),
+        )
+        .await,
+    );
+    let june = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"deadline": "2022-06-01"}),
+        )
+        .await,
+    );
+    let manager = ctx.token(fixture::C1_MANAGER);
+
+    let (status, page) = list(&ctx, manager, &[("sort", "deadline_desc".into())]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        ids(&page),
+        vec![december.clone(), june.clone(), march.clone()]
+    );
+    let (_, page) = list(&ctx, manager, &[("sort", "deadline".into())]).await;
+    assert_eq!(ids(&page), vec![march, june, december]);
+
+    for (name, value) in [
+        ("sort", "title"),
+        ("sort", "deadline; DROP TABLE pledges"),
+        ("limit", "0"),
+        ("limit", "201"),
+        ("limit", "-1"),
+        ("cursor", "not-a-cursor"),
+    ] {
+        let (status, body) = list(&ctx, manager, &[(name, value.into())]).await;
+        assert_eq!(status, 400, "{name}={value}: {body}");
+    }
+    assert_eq!(pledge_count(&ctx.app).await, 3);
+}
+
+#[tokio::test]
+async fn search_ignores_diacritics_and_matches_wildcards_literally() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let building = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"title": "Xây dựng nông thôn mới kiểu mẫu"}),
+        )
+        .await,
+    );
+    let percent = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"title": "Tăng 5% thu nhập bình quân"}),
+        )
+        .await,
+    );
+    let _plain = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"title": "Phát triển giao thông"}),
+        )
+        .await,
+    );
+    let manager = ctx.token(fixture::C1_MANAGER);
+
+    let (status, page) = list(&ctx, manager, &[("q", "xay dung".into())]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), vec![building.clone()]);
+    let (_, page) = list(&ctx, manager, &[("q", "XÂY DỰNG".into())]).await;
+    assert_eq!(ids(&page), vec![building.clone()]);
+    // Typed with combining accents (some phone keyboards do).
+    let (_, page) = list(
+        &ctx,
+        manager,
+        &[("q", "Xa\u{0302}y du\u{031B}\u{0323}ng".into())],
+    )
+    .await;
+    assert_eq!(ids(&page), vec![building]);
+    let (_, page) = list(&ctx, manager, &[("q", "%".into())]).await;
+    assert_eq!(ids(&page), vec![percent.clone()]);
+    let (_, page) = list(&ctx, manager, &[("q", "5%".into())]).await;
+    assert_eq!(ids(&page), vec![percent]);
+    let (_, page) = list(&ctx, manager, &[("q", "_".into())]).await;
+    assert_eq!(ids(&page), Vec::<String>::new());
+    let (_, page) = list(&ctx, manager, &[("q", "\\".into())]).await;
+    assert_eq!(ids(&page), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn keyset_pagination_walks_every_pledge_exactly_once() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let mut expected = Vec::new();
+    for month in 1..=5 {
+        let deadline = format!("2022-0{month}-15");
+        expected.push(id_of(
+            &created(&ctx, fixture::C1_MANAGER, c1, json!({"deadline": deadline})).await,
+        ));
+    }
+    let manager = ctx.token(fixture::C1_MANAGER);
+
+    for sort in ["created_at", "deadline_desc"] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut query = vec![("limit", "2".to_owned()), ("sort", sort.to_owned())];
+            if let Some(cursor) = &cursor {
+                query.push(("cursor", cursor.clone()));
+            }
+            let (status, page) = list(&ctx, manager, &query).await;
+            assert_eq!(status, 200, "{page}");
+            assert!(ids(&page).len() <= 2);
+            seen.extend(ids(&page));
+            pages += 1;
+            assert!(pages <= 5, "pagination does not end");
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let mut want = expected.clone();
+        if sort == "deadline_desc" {
+            want.reverse();
+        }
+        assert_eq!(seen, want, "{sort}");
+    }
+}
+
+#[tokio::test]
+async fn updated_since_returns_only_pledges_changed_afterwards() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let changed = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let untouched = created(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
+    let instant = untouched["updated_at"].as_str().unwrap().to_owned();
+    let manager = ctx.token(fixture::C1_MANAGER);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    assert_eq!(act(&ctx, manager, &changed, "submit", None).await.0, 200);
+
+    let (status, page) = list(&ctx, manager, &[("updated_since", instant.clone())]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), vec![changed]);
+    let (status, _) = list(&ctx, manager, &[("updated_since", "yesterday".into())]).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn overdue_lists_open_pledges_whose_deadline_passed() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let late = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"year": 2021, "deadline": "2021-06-30"}),
+        )
+        .await,
+    );
+    let assessed =
+        id_of(&approved(&ctx, c1, json!({"year": 2021, "deadline": "2021-06-30"})).await);
+    let (status, body) = act(
+        &ctx,
+        ctx.token(fixture::D1_REVIEWER),
+        &assessed,
+        "assess",
+        Some(json!({"result": "not_achieved"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // A deadline that has not passed, whatever today is: stretch the campaign.
+    ctx.app
+        .db
+        .client()
+        .await
+        .batch_execute("UPDATE campaigns SET ends_on = '2099-12-31'")
+        .await
+        .unwrap();
+    let open = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"year": 2098, "deadline": "2099-06-30"}),
+        )
+        .await,
+    );
+    let manager = ctx.token(fixture::C1_MANAGER);
+
+    let (status, page) = list(&ctx, manager, &[("overdue", "true".into())]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), vec![late.clone()]);
+    assert_eq!(page["items"][0]["overdue"], true);
+    let (_, page) = list(&ctx, manager, &[("overdue", "false".into())]).await;
+    assert!(!ids(&page).contains(&late));
+    assert!(ids(&page).contains(&assessed));
+    assert!(ids(&page).contains(&open));
+}
+
+#[tokio::test]
+async fn progress_reports_are_validated_and_listed_newest_first() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let member = ctx.token(fixture::C1_MEMBER);
+    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let id = id_of(&approved(&ctx, c1, json!({})).await);
+
+    let (status, body) = report(
+        &ctx,
+        member,
+        &draft,
+        json!({"reported_on": "2022-06-30", "percent": 10}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "invalid_transition");
+    let (status, body) = report(
+        &ctx,
+        member,
+        &id,
+        json!({"reported_on": "2022-06-30", "percent": 150}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(pointers(&body), set(&["/percent"]));
+    let (status, body) = report(
+        &ctx,
+        member,
+        &id,
+        json!({"reported_on": "2022-06-30", "percent": 10,
+               "evidence_urls": ["https://example.org/ok", "javascript:alert(1)"]}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(pointers(&body), set(&["/evidence_urls/1"]));
+    let (status, _) = report(&ctx, member, &id, json!({"reported_on": "2022-06-30"})).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        ctx.app
+            .db
+            .count("SELECT count(*) FROM pledge_progress")
+            .await,
+        0
+    );
+
+    // Reported out of order: the list and the pledge follow `reported_on`.
+    for (date, percent) in [("2022-03-31", 20), ("2022-09-30", 70), ("2022-06-30", 45)] {
+        let (status, body) = report(
+            &ctx,
+            member,
+            &id,
+            json!({"reported_on": date, "percent": percent}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, page) = status_and_json(
+        ctx.app
+            .get(&format!("{PLEDGES}/{id}/progress"), member)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let dates: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["reported_on"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates, ["2022-09-30", "2022-06-30", "2022-03-31"]);
+    let (_, pledge) = status_and_json(ctx.app.get(&format!("{PLEDGES}/{id}"), member).await).await;
+    assert_eq!(pledge["last_reported_on"], "2022-09-30");
+    assert_eq!(pledge["progress_percent"], json!(70.0));
+    // Paged by one, newest first.
+    let (_, first) = status_and_json(
+        ctx.app
+            .get(&format!("{PLEDGES}/{id}/progress?limit=1"), member)
+            .await,
+    )
+    .await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = status_and_json(
+        ctx.app
+            .get(
+                &format!("{PLEDGES}/{id}/progress?limit=1&cursor={cursor}"),
+                member,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(second["items"][0]["reported_on"], "2022-06-30");
+}
+
+#[tokio::test]
+async fn pledges_follow_their_unit_when_it_moves_to_another_district() {
+    let ctx = Ctx::new().await;
+    let tree = &ctx.fixture.tree;
+    let c1_pledge = id_of(&created(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await);
+    let k1_pledge = id_of(&created(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await);
+    let reviewer = ctx.token(fixture::D1_REVIEWER);
+    assert_eq!(
+        ctx.app
+            .get(&format!("{PLEDGES}/{c1_pledge}"), reviewer)
+            .await
+            .status(),
+        200
+    );
+
+    let (status, body) = act_move(&ctx, tree.c1.id, tree.d2.id).await;
+    assert_eq!(status, 200, "{body}");
+
+    // D1 no longer sees them, single or listed; D2's subtree now holds them.
+    for id in [&c1_pledge, &k1_pledge] {
+        let (status, _) =
+            status_and_json(ctx.app.get(&format!("{PLEDGES}/{id}"), reviewer).await).await;
+        assert_eq!(status, 404, "{id}");
+    }
+    let (_, page) = list(&ctx, reviewer, &[]).await;
+    assert_eq!(ids(&page), Vec::<String>::new());
+    let (_, page) = list(
+        &ctx,
+        ctx.token(fixture::ADMIN),
+        &[
+            ("organization_id", tree.d2.id.to_string()),
+            ("subtree", "true".into()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        ids(&page).into_iter().collect::<HashSet<_>>(),
+        set(&[&c1_pledge, &k1_pledge])
+    );
+}
+
+async fn act_move(ctx: &Ctx, organization: Uuid, parent: Uuid) -> (u16, Value) {
+    status_and_json(
+        ctx.app
+            .post_json(
+                &format!("/api/v1/organizations/{organization}/move"),
+                ctx.token(fixture::ADMIN),
+                &json!({"parent_id": parent}),
+            )
+            .await,
+    )
+    .await
+}
