@@ -43,6 +43,21 @@ pub enum Command {
     SeedDemo,
     /// Print the OpenAPI 3.1 document.
     Openapi,
+    /// Fill the database with a deterministic benchmark data set (resumable; development only).
+    Generate {
+        /// Organizations, five levels deep.
+        #[arg(long)]
+        organizations: u32,
+        /// Pledges over 2021–2025.
+        #[arg(long)]
+        pledges: u64,
+        /// Nominations (skipped when the nominations table does not exist).
+        #[arg(long, default_value_t = 0)]
+        nominations: u64,
+        /// Same seed, same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// Runs one command to completion.
@@ -100,6 +115,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("demo data loaded; see the README for the demo users");
                 Ok(())
             })
+        }
+        Command::Generate {
+            organizations,
+            pledges,
+            nominations,
+            seed,
+        } => {
+            if settings.is_production() {
+                anyhow::bail!(
+                    "generate loads well-known passwords and is refused when THIDUA_ENV=production"
+                );
+            }
+            let sizes = crate::generate::Sizes {
+                organizations,
+                pledges,
+                nominations,
+                seed,
+            };
+            runtime.block_on(crate::generate::run(&settings, sizes))
         }
         Command::Openapi => Ok(()),
     }

@@ -86,15 +86,14 @@ fn entity_tags(
 /// 200 with the body and its ETag, or 304 when `If-None-Match` already names it.
 pub fn respond<T: Serialize>(req: &HttpRequest, version: i32, body: &T) -> HttpResponse {
     let tag = etag(version);
-    if let Some(tags) = entity_tags(req, header::IF_NONE_MATCH, false) {
-        if tags
+    if let Some(tags) = entity_tags(req, header::IF_NONE_MATCH, false)
+        && tags
             .iter()
             .any(|candidate| candidate == "*" || *candidate == tag)
-        {
-            return HttpResponse::NotModified()
-                .insert_header((header::ETAG, tag))
-                .finish();
-        }
+    {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .finish();
     }
     HttpResponse::Ok()
         .insert_header((header::ETAG, tag))

@@ -159,6 +159,13 @@ pub fn deserialize_value<T: DeserializeOwned>(mut value: Value) -> Result<T, App
                 if !unknown.is_empty() {
                     return Err(AppError::validation(unknown));
                 }
+                // serde reports a missing member at its container: point at the member itself.
+                if let Some(name) = missing_field_name(&message) {
+                    return Err(AppError::field(
+                        &format!("{parent}/{}", escape(&name)),
+                        "is required",
+                    ));
+                }
                 return Err(AppError::field(
                     if parent.is_empty() { "/" } else { &parent },
                     clean_serde_message(&message),
@@ -170,6 +177,11 @@ pub fn deserialize_value<T: DeserializeOwned>(mut value: Value) -> Result<T, App
 
 fn unknown_field_name(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(name, _)| name.to_owned())
+}
+
+fn missing_field_name(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
     rest.split_once('`').map(|(name, _)| name.to_owned())
 }
 
@@ -327,6 +339,13 @@ mod tests {
         assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(pointers.contains(&"/status".to_owned()), "{pointers:?}");
         assert!(pointers.contains(&"/id".to_owned()), "{pointers:?}");
+    }
+
+    #[test]
+    fn a_missing_member_is_named() {
+        let error = parse_json::<Sample>(br#"{"count":1}"#).unwrap_err();
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error.field_errors()[0].pointer, "/name");
     }
 
     #[test]

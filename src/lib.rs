@@ -21,6 +21,8 @@ pub mod config;
 pub mod db;
 /// Loading the Ba Tri demonstration data.
 pub mod demo;
+/// `thidua generate`: the deterministic national-scale benchmark data set.
+pub mod generate;
 /// The one mapping from every failure to an RFC 9457 problem+json response.
 pub mod error;
 /// Request bodies, path and query extraction with problem+json errors.

@@ -114,7 +114,8 @@ fn is_problem(response: &ServiceResponse<BoxBody>) -> bool {
 fn into_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
     let (code, detail) = match status {
-        StatusCode::BAD_REQUEST => ("malformed_json", "the request could not be read"),
+        // Not necessarily a body: actix and its middleware (CORS) answer 400 for other reasons.
+        StatusCode::BAD_REQUEST => ("bad_request", "the request was refused"),
         StatusCode::NOT_FOUND => ("not_found", "no such resource"),
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed here"),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),

@@ -58,6 +58,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "The client id or secret is not valid (RFC 6749 §5.2).",
     ),
     (
+        "invalid_scope",
+        "Invalid scope",
+        "The client asked for a scope it was not granted (RFC 6749 §5.2).",
+    ),
+    (
         "unsupported_grant_type",
         "Unsupported grant type",
         "`grant_type` must be `password`, `refresh_token` or `client_credentials`.",

@@ -27,12 +27,12 @@ fn to_json(dto: &CampaignDto) -> Option<serde_json::Value> {
 }
 
 /// Campaigns are public within the service, but a partner client still needs scope `read`.
-fn require_read(principal: &Principal) -> AppResult<()> {
-    if principal.has_scope(Scope::Read) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden("this client lacks the scope `read`"))
-    }
+fn can_read(principal: &Principal) -> bool {
+    principal.has_scope(Scope::Read)
+}
+
+fn missing_read_scope() -> AppError {
+    AppError::forbidden("this client lacks the scope `read`")
 }
 
 fn code_conflict(error: diesel::result::Error) -> AppError {
@@ -66,7 +66,9 @@ pub async fn list_campaigns(
     principal: Principal,
     filter: web::Query<CampaignFilter>,
 ) -> AppResult<HttpResponse> {
-    require_read(&principal)?;
+    if !can_read(&principal) {
+        return Err(missing_read_scope());
+    }
     let filter = filter.into_inner();
     let limit = pagination::limit(filter.limit)?;
     let query = ListQuery {
@@ -110,7 +112,9 @@ pub async fn get_campaign(
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    require_read(&principal)?;
+    if !can_read(&principal) {
+        return Err(missing_read_scope());
+    }
     let mut conn = state.db.read().await?;
     let row = repo::find(&mut conn, *id)
         .await?

@@ -124,16 +124,16 @@ pub fn check_dates(
             format!("the campaign must not end ({ends_on}) before it starts ({starts_on})"),
         );
     }
-    if let Some(year) = vision_year {
-        if year < ends_on.year() || year > LAST_YEAR {
-            checks.fail(
-                pointers.vision_year,
-                format!(
-                    "the vision year must be from {} (the campaign's last year) to {LAST_YEAR}",
-                    ends_on.year()
-                ),
-            );
-        }
+    if let Some(year) = vision_year
+        && (year < ends_on.year() || year > LAST_YEAR)
+    {
+        checks.fail(
+            pointers.vision_year,
+            format!(
+                "the vision year must be from {} (the campaign's last year) to {LAST_YEAR}",
+                ends_on.year()
+            ),
+        );
     }
 }
 
@@ -156,6 +156,7 @@ pub fn stored_fields(fields: &[CampaignField]) -> serde_json::Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -116,17 +116,21 @@ impl From<NominationRow> for NominationDto {
     fn from(row: NominationRow) -> Self {
         let status = NominationStatus::parse(&row.status).unwrap_or(NominationStatus::Draft);
         let commendation = match (
-            row.commendation_form.as_deref().and_then(CommendationForm::parse),
+            row.commendation_form
+                .as_deref()
+                .and_then(CommendationForm::parse),
             row.issuer_organization_id,
             row.decision_no,
             row.decided_on,
         ) {
-            (Some(form), Some(issuer_organization_id), Some(decision_no), Some(decided_on)) => Some(CommendationDto {
-                form,
-                issuer_organization_id,
-                decision_no,
-                decided_on,
-            }),
+            (Some(form), Some(issuer_organization_id), Some(decision_no), Some(decided_on)) => {
+                Some(CommendationDto {
+                    form,
+                    issuer_organization_id,
+                    decision_no,
+                    decided_on,
+                })
+            }
             _ => None,
         };
         Self {
@@ -168,7 +172,11 @@ pub struct CreateNomination {
     #[schema(example = 2022)]
     pub year: i32,
     pub nominee_type: NomineeType,
-    #[schema(min_length = 1, max_length = 300, example = "Câu lạc bộ Gương điển hình học tập và làm theo Bác")]
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        example = "Câu lạc bộ Gương điển hình học tập và làm theo Bác"
+    )]
     pub nominee_name: String,
     /// An organization inside the nominating unit's subtree: the collective itself, or an
     /// individual's workplace.
@@ -393,7 +401,11 @@ mod tests {
             ((2, 2, 0), false),
         ];
         for ((endorse, oppose, abstain), expected) in cases {
-            let tally = Tally { endorse, oppose, abstain };
+            let tally = Tally {
+                endorse,
+                oppose,
+                abstain,
+            };
             assert_eq!(tally.allows_recognition(), expected, "{tally:?}");
         }
     }

@@ -44,8 +44,14 @@ const COLUMNS: [&str; 17] = [
     "achievements",
 ];
 
-async fn organization_names(conn: &mut AsyncPgConnection, rows: &[NominationRow]) -> AppResult<HashMap<Uuid, String>> {
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.nominating_organization_id).collect();
+async fn organization_names(
+    conn: &mut AsyncPgConnection,
+    rows: &[NominationRow],
+) -> AppResult<HashMap<Uuid, String>> {
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .map(|row| row.nominating_organization_id)
+        .collect();
     let names: Vec<(Uuid, String)> = organizations::table
         .filter(organizations::id.eq_any(ids))
         .select((organizations::id, organizations::name))
@@ -55,9 +61,14 @@ async fn organization_names(conn: &mut AsyncPgConnection, rows: &[NominationRow]
 }
 
 fn cells(row: NominationRow, names: &HashMap<Uuid, String>) -> [String; 17] {
-    let organization_name = names.get(&row.nominating_organization_id).cloned().unwrap_or_default();
+    let organization_name = names
+        .get(&row.nominating_organization_id)
+        .cloned()
+        .unwrap_or_default();
     let dto = to_dto(row);
-    let instant = |value: Option<chrono::DateTime<chrono::Utc>>| value.map(|at| at.to_rfc3339()).unwrap_or_default();
+    let instant = |value: Option<chrono::DateTime<chrono::Utc>>| {
+        value.map(|at| at.to_rfc3339()).unwrap_or_default()
+    };
     let commendation = dto.commendation.clone();
     [
         dto.id.to_string(),
@@ -68,12 +79,23 @@ fn cells(row: NominationRow, names: &HashMap<Uuid, String>) -> [String; 17] {
         dto.nominee_type.as_str().to_owned(),
         dto.nominee_name,
         dto.nominee_position.unwrap_or_default(),
-        dto.member_count.map(|count| count.to_string()).unwrap_or_default(),
+        dto.member_count
+            .map(|count| count.to_string())
+            .unwrap_or_default(),
         dto.field,
         dto.status.as_str().to_owned(),
-        commendation.as_ref().map(|c| c.form.as_str().to_owned()).unwrap_or_default(),
-        commendation.as_ref().map(|c| c.decision_no.clone()).unwrap_or_default(),
-        commendation.as_ref().map(|c| c.decided_on.to_string()).unwrap_or_default(),
+        commendation
+            .as_ref()
+            .map(|c| c.form.as_str().to_owned())
+            .unwrap_or_default(),
+        commendation
+            .as_ref()
+            .map(|c| c.decision_no.clone())
+            .unwrap_or_default(),
+        commendation
+            .as_ref()
+            .map(|c| c.decided_on.to_string())
+            .unwrap_or_default(),
         instant(dto.submitted_at),
         instant(dto.recognized_at),
         dto.achievements.unwrap_or_default(),
@@ -136,10 +158,14 @@ pub async fn csv_response(db: Databases, query: ListQuery) -> AppResult<HttpResp
             }
         }
     });
-    let body = futures_util::StreamExt::chain(stream::once(async move { Ok(Bytes::from(head)) }), rest);
+    let body =
+        futures_util::StreamExt::chain(stream::once(async move { Ok(Bytes::from(head)) }), rest);
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"nominations.csv\""))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"nominations.csv\"",
+        ))
         .streaming(body))
 }
 
@@ -148,7 +174,8 @@ pub async fn xlsx_response(db: Databases, query: ListQuery) -> AppResult<HttpRes
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let sheet = workbook.add_worksheet();
     let bold = rust_xlsxwriter::Format::new().set_bold();
-    let xlsx_error = |error: rust_xlsxwriter::XlsxError| AppError::internal(anyhow::anyhow!("xlsx: {error}"));
+    let xlsx_error =
+        |error: rust_xlsxwriter::XlsxError| AppError::internal(anyhow::anyhow!("xlsx: {error}"));
     for (column, name) in COLUMNS.iter().enumerate() {
         sheet
             .write_with_format(0, u16::try_from(column).unwrap_or(0), *name, &bold)
@@ -178,6 +205,9 @@ pub async fn xlsx_response(db: Databases, query: ListQuery) -> AppResult<HttpRes
     let bytes = workbook.save_to_buffer().map_err(xlsx_error)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, XLSX))
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"nominations.xlsx\""))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"nominations.xlsx\"",
+        ))
         .body(bytes))
 }

@@ -7,8 +7,8 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::dto::{
-    CommendBody, CreateNomination, CreateReview, ExemplarDto, ExemplarFilter, ExemplarPage, NominationDto,
-    NominationFilter, NominationPage, ReviewDto, ReviewList, UpdateNomination,
+    CommendBody, CreateNomination, CreateReview, ExemplarDto, ExemplarFilter, ExemplarPage,
+    NominationDto, NominationFilter, NominationPage, ReviewDto, ReviewList, UpdateNomination,
 };
 use super::export;
 use super::model::NominationRow;
@@ -72,7 +72,10 @@ pub async fn create_nomination(
             }
             let dto = service::create(conn, principal, request).await?;
             idempotency
-                .record(conn, Reply::created(location_of(dto.id), dto.version, &dto)?)
+                .record(
+                    conn,
+                    Reply::created(location_of(dto.id), dto.version, &dto)?,
+                )
                 .await
         })
         .await?;
@@ -102,7 +105,9 @@ pub async fn get_nomination(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read().await?;
-    let row = repo::find(&mut conn, *id).await?.ok_or_else(AppError::not_found)?;
+    let row = repo::find(&mut conn, *id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     service::require_readable(&principal, &row)?;
     let version = row.version;
     Ok(conditional::respond(&req, version, &service::to_dto(row)))
@@ -137,7 +142,10 @@ pub async fn list_nominations(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let query = list_query(&state, &principal, filter.into_inner()).await?;
-    let accept = req.headers().get(header::ACCEPT).and_then(|value| value.to_str().ok());
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
     match negotiate(accept) {
         Format::Csv => export::csv_response(state.db.clone(), query).await,
         Format::Xlsx => export::xlsx_response(state.db.clone(), query).await,
@@ -145,7 +153,8 @@ pub async fn list_nominations(
             let mut conn = state.db.read().await?;
             let rows = repo::list(&mut conn, &query).await?;
             let key = query.sort.0;
-            let (rows, next_cursor) = pagination::paginate(rows, query.limit, |row| SortPosition::of(key, row));
+            let (rows, next_cursor) =
+                pagination::paginate(rows, query.limit, |row| SortPosition::of(key, row));
             Ok(HttpResponse::Ok().json(NominationPage {
                 items: rows.into_iter().map(service::to_dto).collect(),
                 next_cursor,
@@ -154,13 +163,25 @@ pub async fn list_nominations(
     }
 }
 
-async fn list_query(state: &AppState, principal: &Principal, filter: NominationFilter) -> AppResult<ListQuery> {
+async fn list_query(
+    state: &AppState,
+    principal: &Principal,
+    filter: NominationFilter,
+) -> AppResult<ListQuery> {
     if !principal.has_scope(Scope::Read) {
         return Err(AppError::forbidden("this client may not read nominations"));
     }
     let limit = pagination::limit(filter.limit)?;
-    let sort = pagination::parse_sort(filter.sort.as_deref(), &SORT_KEYS, ("created_at", Direction::Asc))?;
-    let after: Option<SortPosition> = filter.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let sort = pagination::parse_sort(
+        filter.sort.as_deref(),
+        &SORT_KEYS,
+        ("created_at", Direction::Asc),
+    )?;
+    let after: Option<SortPosition> = filter
+        .cursor
+        .as_deref()
+        .map(pagination::decode_cursor)
+        .transpose()?;
     let mut subtree_path = None;
     if let Some(organization_id) = filter.organization_id {
         let mut conn = state.db.read().await?;
@@ -288,7 +309,9 @@ async fn run_transition(
             let row = service::lock_visible(conn, principal, id).await?;
             if_match.check(row.version)?;
             let dto = service::transition(conn, principal, row, action, input).await?;
-            idempotency.record(conn, Reply::ok(dto.version, &dto)?).await
+            idempotency
+                .record(conn, Reply::ok(dto.version, &dto)?)
+                .await
         })
         .await?;
     Ok(reply.into_response())
@@ -322,7 +345,16 @@ pub async fn submit_nomination(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    run_transition(&state, &principal, *id, &if_match, idempotency, NominationAction::Submit, TransitionInput::None).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        NominationAction::Submit,
+        TransitionInput::None,
+    )
+    .await
 }
 
 /// Opens the review of a submitted nomination (a reviewer of a strictly higher unit).
@@ -354,7 +386,16 @@ pub async fn start_review(
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
     let action = NominationAction::StartReview;
-    run_transition(&state, &principal, *id, &if_match, idempotency, action, TransitionInput::None).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        action,
+        TransitionInput::None,
+    )
+    .await
 }
 
 /// Recognizes a nomination under review as an exemplar (a reviewer of a strictly higher unit).
@@ -389,7 +430,16 @@ pub async fn recognize_nomination(
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
     let action = NominationAction::Recognize;
-    run_transition(&state, &principal, *id, &if_match, idempotency, action, TransitionInput::None).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        action,
+        TransitionInput::None,
+    )
+    .await
 }
 
 /// Records the commendation of a recognized exemplar (a reviewer or manager of a strictly
@@ -425,7 +475,16 @@ pub async fn commend_nomination(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Commendation(request);
-    run_transition(&state, &principal, *id, &if_match, idempotency, NominationAction::Commend, input).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        NominationAction::Commend,
+        input,
+    )
+    .await
 }
 
 /// Rejects a submitted nomination or one under review, with a reason (a reviewer of a
@@ -461,7 +520,16 @@ pub async fn reject_nomination(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Reason(request.reason);
-    run_transition(&state, &principal, *id, &if_match, idempotency, NominationAction::Reject, input).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        NominationAction::Reject,
+        input,
+    )
+    .await
 }
 
 /// Withdraws a nomination that is not final yet, with a reason (a manager of the nominating
@@ -497,7 +565,16 @@ pub async fn withdraw_nomination(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Reason(request.reason);
-    run_transition(&state, &principal, *id, &if_match, idempotency, NominationAction::Withdraw, input).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        NominationAction::Withdraw,
+        input,
+    )
+    .await
 }
 
 /// Reviews a nomination under review: `endorse`, `oppose` or `abstain` with a comment.
@@ -563,9 +640,15 @@ pub async fn create_review(
     )
 )]
 #[get("/nominations/{id}/reviews")]
-pub async fn list_reviews(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn list_reviews(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
     let mut conn = state.db.read().await?;
-    let row = repo::find(&mut conn, *id).await?.ok_or_else(AppError::not_found)?;
+    let row = repo::find(&mut conn, *id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     // Reviews are the higher units' internal deliberation: subtree only, even for exemplars.
     require_visible(&principal, &row.organization_path)?;
     let items = repo::reviews_of(&mut conn, row.id).await?;
@@ -621,7 +704,11 @@ pub async fn list_exemplars(
     }
     let filter = filter.into_inner();
     let limit = pagination::limit(filter.limit)?;
-    let after: Option<ExemplarPosition> = filter.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let after: Option<ExemplarPosition> = filter
+        .cursor
+        .as_deref()
+        .map(pagination::decode_cursor)
+        .transpose()?;
     let mut conn = state.db.read().await?;
     let subtree_path = match filter.organization_id {
         Some(organization_id) => Some(
@@ -639,7 +726,9 @@ pub async fn list_exemplars(
         limit,
     };
     let rows = repo::exemplars(&mut conn, &query).await?;
-    let (rows, next_cursor) = pagination::paginate(rows, limit, |row| (row.recognized_at.unwrap_or(row.updated_at), row.id));
+    let (rows, next_cursor) = pagination::paginate(rows, limit, |row| {
+        (row.recognized_at.unwrap_or(row.updated_at), row.id)
+    });
     let items = with_followers(&mut conn, rows).await?;
     Ok(HttpResponse::Ok().json(ExemplarPage { items, next_cursor }))
 }
@@ -656,14 +745,20 @@ pub async fn list_exemplars(
     )
 )]
 #[get("/exemplars/{id}")]
-pub async fn get_exemplar(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn get_exemplar(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
     if !principal.has_scope(Scope::Read) {
         return Err(AppError::not_found());
     }
     let mut conn = state.db.read().await?;
     let row = repo::find(&mut conn, *id)
         .await?
-        .filter(|row| NominationStatus::parse(&row.status).is_some_and(NominationStatus::is_exemplar))
+        .filter(|row| {
+            NominationStatus::parse(&row.status).is_some_and(NominationStatus::is_exemplar)
+        })
         .ok_or_else(AppError::not_found)?;
     let mut items = with_followers(&mut conn, vec![row]).await?;
     let exemplar = items.pop().ok_or_else(AppError::not_found)?;

@@ -30,7 +30,10 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .optional()
 }
 
-pub async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<NominationRow>> {
+pub async fn find_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<NominationRow>> {
     nominations::table
         .find(id)
         .select(NominationRow::as_select())
@@ -55,7 +58,10 @@ pub struct Nominee<'a> {
 /// A live (neither rejected nor withdrawn) nomination of the same nominee by the same unit
 /// for the same campaign year: same folded name, or (collectives) same organization. The
 /// folding is the one of the generated `nominee_key` column, so both agree exactly.
-pub async fn live_duplicate(conn: &mut AsyncPgConnection, nominee: &Nominee<'_>) -> QueryResult<Option<Uuid>> {
+pub async fn live_duplicate(
+    conn: &mut AsyncPgConnection,
+    nominee: &Nominee<'_>,
+) -> QueryResult<Option<Uuid>> {
     let mut statement = nominations::table
         .filter(nominations::nominating_organization_id.eq(nominee.nominating_organization_id))
         .filter(nominations::campaign_id.eq(nominee.campaign_id))
@@ -119,13 +125,19 @@ pub struct ListQuery {
 }
 
 /// One page (`limit + 1` rows, for the cursor) of the nominations `query` selects.
-pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResult<Vec<NominationRow>> {
-    let mut statement = nominations::table.select(NominationRow::as_select()).into_boxed();
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    query: &ListQuery,
+) -> QueryResult<Vec<NominationRow>> {
+    let mut statement = nominations::table
+        .select(NominationRow::as_select())
+        .into_boxed();
     if let Visibility::Subtrees(roots) = &query.visibility {
         statement = statement.filter(path_in_subtrees("nominations.organization_path", roots));
     }
     if let Some(path) = &query.subtree_path {
-        statement = statement.filter(nominations::organization_path.like(format!("{}%", like_escape(path))));
+        statement = statement
+            .filter(nominations::organization_path.like(format!("{}%", like_escape(path))));
     } else if let Some(organization_id) = query.organization_id {
         statement = statement.filter(nominations::nominating_organization_id.eq(organization_id));
     }
@@ -155,41 +167,65 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
         statement = statement.filter(nominations::updated_at.gt(since));
     }
     let (key, direction) = query.sort;
-    let comparison = if direction == Direction::Asc { ">" } else { "<" };
+    let comparison = if direction == Direction::Asc {
+        ">"
+    } else {
+        "<"
+    };
     if let Some(after) = &query.after {
         let (column, at, id) = match after {
             SortPosition::CreatedAt(at, id) => ("created_at", at, id),
             SortPosition::UpdatedAt(at, id) => ("updated_at", at, id),
         };
         statement = statement.filter(
-            sql::<Bool>(&format!("(nominations.{column}, nominations.id) {comparison} ("))
-                .bind::<Timestamptz, _>(*at)
-                .sql(", ")
-                .bind::<SqlUuid, _>(*id)
-                .sql(")"),
+            sql::<Bool>(&format!(
+                "(nominations.{column}, nominations.id) {comparison} ("
+            ))
+            .bind::<Timestamptz, _>(*at)
+            .sql(", ")
+            .bind::<SqlUuid, _>(*id)
+            .sql(")"),
         );
     }
     statement = match (key, direction) {
-        ("updated_at", Direction::Asc) => statement.order((nominations::updated_at.asc(), nominations::id.asc())),
-        ("updated_at", Direction::Desc) => statement.order((nominations::updated_at.desc(), nominations::id.desc())),
-        (_, Direction::Asc) => statement.order((nominations::created_at.asc(), nominations::id.asc())),
-        (_, Direction::Desc) => statement.order((nominations::created_at.desc(), nominations::id.desc())),
+        ("updated_at", Direction::Asc) => {
+            statement.order((nominations::updated_at.asc(), nominations::id.asc()))
+        }
+        ("updated_at", Direction::Desc) => {
+            statement.order((nominations::updated_at.desc(), nominations::id.desc()))
+        }
+        (_, Direction::Asc) => {
+            statement.order((nominations::created_at.asc(), nominations::id.asc()))
+        }
+        (_, Direction::Desc) => {
+            statement.order((nominations::created_at.desc(), nominations::id.desc()))
+        }
     };
     statement.limit(query.limit + 1).load(conn).await
 }
 
 /// Every review of a nomination, oldest first (one per reviewer, so few).
-pub async fn reviews_of(conn: &mut AsyncPgConnection, nomination_id: Uuid) -> QueryResult<Vec<ReviewDto>> {
+pub async fn reviews_of(
+    conn: &mut AsyncPgConnection,
+    nomination_id: Uuid,
+) -> QueryResult<Vec<ReviewDto>> {
     let rows: Vec<ReviewRow> = nomination_reviews::table
         .filter(nomination_reviews::nomination_id.eq(nomination_id))
         .select(ReviewRow::as_select())
-        .order((nomination_reviews::created_at.asc(), nomination_reviews::id.asc()))
+        .order((
+            nomination_reviews::created_at.asc(),
+            nomination_reviews::id.asc(),
+        ))
         .load(conn)
         .await?;
     Ok(rows.into_iter().map(ReviewDto::from).collect())
 }
 
-pub async fn has_reviewed(conn: &mut AsyncPgConnection, nomination_id: Uuid, reviewer_id: Uuid) -> QueryResult<bool> {
+pub async fn has_reviewed(
+    conn: &mut AsyncPgConnection,
+    nomination_id: Uuid,
+    reviewer_id: Uuid,
+) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         nomination_reviews::table
             .filter(nomination_reviews::nomination_id.eq(nomination_id))
@@ -232,7 +268,10 @@ pub struct ExemplarQuery {
 
 /// Recognized and commended nominations, most recently recognized first (`limit + 1` rows).
 /// Not restricted to a subtree: exemplars exist to be learned from.
-pub async fn exemplars(conn: &mut AsyncPgConnection, query: &ExemplarQuery) -> QueryResult<Vec<NominationRow>> {
+pub async fn exemplars(
+    conn: &mut AsyncPgConnection,
+    query: &ExemplarQuery,
+) -> QueryResult<Vec<NominationRow>> {
     let mut statement = nominations::table
         .select(NominationRow::as_select())
         .filter(nominations::status.eq_any(["recognized", "commended"]))
@@ -241,7 +280,8 @@ pub async fn exemplars(conn: &mut AsyncPgConnection, query: &ExemplarQuery) -> Q
         statement = statement.filter(nominations::campaign_id.eq(campaign_id));
     }
     if let Some(path) = &query.subtree_path {
-        statement = statement.filter(nominations::organization_path.like(format!("{}%", like_escape(path))));
+        statement = statement
+            .filter(nominations::organization_path.like(format!("{}%", like_escape(path))));
     }
     if let Some(field) = &query.field {
         statement = statement.filter(nominations::field.eq(field.clone()));
@@ -320,7 +360,10 @@ pub async fn followers(
     .load(conn)
     .await?;
     for unit in units {
-        if let (Some(entry), Some(relation)) = (result.get_mut(&unit.exemplar_id), ExemplarRelation::parse(&unit.relation)) {
+        if let (Some(entry), Some(relation)) = (
+            result.get_mut(&unit.exemplar_id),
+            ExemplarRelation::parse(&unit.relation),
+        ) {
             entry.1.push(FollowingUnit {
                 organization_id: unit.organization_id,
                 organization_name: unit.organization_name,

@@ -7,7 +7,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::dto::{CommendBody, CreateNomination, CreateReview, NominationDto, NomineeType, ReviewDto, UpdateNomination};
+use super::dto::{
+    CommendBody, CreateNomination, CreateReview, NominationDto, NomineeType, ReviewDto,
+    UpdateNomination,
+};
 use super::model::{NewNomination, NominationChanges, NominationRow, ReviewRow};
 use super::repo::{self, Nominee};
 use super::state::{InvalidTransition, NominationAction, NominationStatus, next_status};
@@ -30,7 +33,10 @@ const URL_MAX: usize = 2_000;
 const MEMBER_COUNT_MAX: i32 = 10_000_000;
 
 /// The partial unique indexes that make duplicate detection exact under concurrency.
-const DUPLICATE_INDEXES: [&str; 2] = ["nominations_nominee_key_unique", "nominations_nominee_organization_unique"];
+const DUPLICATE_INDEXES: [&str; 2] = [
+    "nominations_nominee_key_unique",
+    "nominations_nominee_organization_unique",
+];
 
 pub fn to_dto(row: NominationRow) -> NominationDto {
     NominationDto::from(row)
@@ -53,7 +59,11 @@ pub fn invalid_transition(error: InvalidTransition) -> AppError {
             "a nomination in state {} does not allow {}; allowed: {}",
             error.from.as_str(),
             error.action.as_str(),
-            if allowed.is_empty() { "nothing (final state)".to_owned() } else { allowed.join(", ") }
+            if allowed.is_empty() {
+                "nothing (final state)".to_owned()
+            } else {
+                allowed.join(", ")
+            }
         ),
     )
     .with_extra("current_status", error.from.as_str())
@@ -75,7 +85,10 @@ fn duplicate(existing: Option<Uuid>) -> AppError {
 fn map_write_error(error: diesel::result::Error) -> AppError {
     use diesel::result::{DatabaseErrorKind, Error};
     if let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &error {
-        if info.constraint_name().is_some_and(|name| DUPLICATE_INDEXES.contains(&name)) {
+        if info
+            .constraint_name()
+            .is_some_and(|name| DUPLICATE_INDEXES.contains(&name))
+        {
             return duplicate(None);
         }
         if info.constraint_name() == Some("nomination_reviews_one_per_reviewer") {
@@ -86,30 +99,45 @@ fn map_write_error(error: diesel::result::Error) -> AppError {
 }
 
 fn already_reviewed() -> AppError {
-    AppError::conflict("already_reviewed", "you already reviewed this nomination; reviews are not edited")
+    AppError::conflict(
+        "already_reviewed",
+        "you already reviewed this nomination; reviews are not edited",
+    )
 }
 
 /// Who may take `action` on a nomination of the unit at `path` (DESIGN.md §3): the unit's
 /// managers (or higher) submit and withdraw; reviewers of a *strictly higher* unit start the
 /// review, recognize and reject; their reviewers or managers record the commendation. Nobody
 /// decides on their own unit's nomination.
-pub fn authorize_action(principal: &Principal, path: &str, action: NominationAction) -> AppResult<()> {
+pub fn authorize_action(
+    principal: &Principal,
+    path: &str,
+    action: NominationAction,
+) -> AppResult<()> {
     require_user(principal)?;
     let allowed = match action {
-        NominationAction::Submit | NominationAction::Withdraw => principal.has_role_over(path, &[Role::Manager]),
+        NominationAction::Submit | NominationAction::Withdraw => {
+            principal.has_role_over(path, &[Role::Manager])
+        }
         NominationAction::StartReview | NominationAction::Recognize | NominationAction::Reject => {
             principal.has_role_strictly_above(path, &[Role::Reviewer])
         }
-        NominationAction::Commend => principal.has_role_strictly_above(path, &[Role::Reviewer, Role::Manager]),
+        NominationAction::Commend => {
+            principal.has_role_strictly_above(path, &[Role::Reviewer, Role::Manager])
+        }
     };
     if allowed {
         Ok(())
     } else {
         Err(AppError::forbidden(match action {
-            NominationAction::StartReview | NominationAction::Recognize | NominationAction::Reject => {
+            NominationAction::StartReview
+            | NominationAction::Recognize
+            | NominationAction::Reject => {
                 "only a reviewer of a higher unit may review, recognize or reject a nomination"
             }
-            NominationAction::Commend => "only a reviewer or manager of a higher unit may record a commendation",
+            NominationAction::Commend => {
+                "only a reviewer or manager of a higher unit may record a commendation"
+            }
             _ => "only a manager of the nominating unit or of a higher one may do this",
         }))
     }
@@ -121,7 +149,9 @@ fn authorize_write(principal: &Principal, path: &str) -> AppResult<()> {
     if principal.has_role_over(path, &[Role::Manager]) {
         Ok(())
     } else {
-        Err(AppError::forbidden("only a manager of the unit or of a higher one may write its nominations"))
+        Err(AppError::forbidden(
+            "only a manager of the unit or of a higher one may write its nominations",
+        ))
     }
 }
 
@@ -131,7 +161,9 @@ fn authorize_review(principal: &Principal, path: &str) -> AppResult<()> {
     if principal.has_role_strictly_above(path, &[Role::Reviewer]) {
         Ok(())
     } else {
-        Err(AppError::forbidden("only a reviewer of a higher unit may review a nomination"))
+        Err(AppError::forbidden(
+            "only a reviewer of a higher unit may review a nomination",
+        ))
     }
 }
 
@@ -156,16 +188,26 @@ struct Content {
 }
 
 fn trimmed(value: Option<String>) -> Option<String> {
-    value.map(|text| text.trim().to_owned()).filter(|text| !text.is_empty())
+    value
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
 }
 
 /// Validates `content` for a nomination of the unit at `unit_path`.
-async fn validate(conn: &mut AsyncPgConnection, content: &Content, rules: &CampaignRules, unit_path: &str) -> AppResult<()> {
+async fn validate(
+    conn: &mut AsyncPgConnection,
+    content: &Content,
+    rules: &CampaignRules,
+    unit_path: &str,
+) -> AppResult<()> {
     let mut checks = Checks::default();
     if !rules.field_codes.contains(&content.field) {
         checks.fail(
             "/field",
-            format!("must be a field code of the campaign: {}", rules.field_codes.join(", ")),
+            format!(
+                "must be a field code of the campaign: {}",
+                rules.field_codes.join(", ")
+            ),
         );
     }
     checks.length("/nominee_name", &content.nominee_name, 1, NAME_MAX);
@@ -175,10 +217,13 @@ async fn validate(conn: &mut AsyncPgConnection, content: &Content, rules: &Campa
     if let Some(achievements) = &content.achievements {
         checks.length("/achievements", achievements, 0, ACHIEVEMENTS_MAX);
     }
-    if let Some(count) = content.member_count {
-        if !(1..=MEMBER_COUNT_MAX).contains(&count) {
-            checks.fail("/member_count", format!("must be between 1 and {MEMBER_COUNT_MAX}"));
-        }
+    if let Some(count) = content.member_count
+        && !(1..=MEMBER_COUNT_MAX).contains(&count)
+    {
+        checks.fail(
+            "/member_count",
+            format!("must be between 1 and {MEMBER_COUNT_MAX}"),
+        );
     }
     match content.nominee_type {
         NomineeType::Individual => {
@@ -214,9 +259,13 @@ async fn validate(conn: &mut AsyncPgConnection, content: &Content, rules: &Campa
     }
     for (index, link) in content.evidence_urls.iter().enumerate() {
         let valid = link.len() <= URL_MAX
-            && url::Url::parse(link).is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
+            && url::Url::parse(link)
+                .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
         if !valid {
-            checks.fail(&format!("/evidence_urls/{index}"), "must be an http(s) URL of at most 2000 characters");
+            checks.fail(
+                &format!("/evidence_urls/{index}"),
+                "must be an http(s) URL of at most 2000 characters",
+            );
         }
     }
     checks.finish()
@@ -228,7 +277,10 @@ fn validate_year(rules: &CampaignRules, year: i32) -> AppResult<()> {
     } else {
         Err(AppError::field(
             "/year",
-            format!("must be within the campaign, {} to {}", rules.first_year, rules.last_year),
+            format!(
+                "must be within the campaign, {} to {}",
+                rules.first_year, rules.last_year
+            ),
         ))
     }
 }
@@ -241,7 +293,11 @@ async fn refuse_duplicate(conn: &mut AsyncPgConnection, nominee: &Nominee<'_>) -
 }
 
 /// Creates a draft nomination.
-pub async fn create(conn: &mut AsyncPgConnection, principal: &Principal, request: CreateNomination) -> AppResult<NominationDto> {
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    request: CreateNomination,
+) -> AppResult<NominationDto> {
     require_user(principal)?;
     let organization: Option<(String, bool)> = organizations::table
         .find(request.nominating_organization_id)
@@ -250,15 +306,24 @@ pub async fn create(conn: &mut AsyncPgConnection, principal: &Principal, request
         .await
         .optional()?;
     let Some((path, active)) = organization else {
-        return Err(AppError::field("/nominating_organization_id", "no such organization"));
+        return Err(AppError::field(
+            "/nominating_organization_id",
+            "no such organization",
+        ));
     };
     if !principal.can_see(&path) {
         // Do not reveal units outside the caller's subtree.
-        return Err(AppError::field("/nominating_organization_id", "no such organization"));
+        return Err(AppError::field(
+            "/nominating_organization_id",
+            "no such organization",
+        ));
     }
     authorize_write(principal, &path)?;
     if !active {
-        return Err(AppError::field("/nominating_organization_id", "the organization is inactive"));
+        return Err(AppError::field(
+            "/nominating_organization_id",
+            "the organization is inactive",
+        ));
     }
     let rules = campaign_rules(conn, request.campaign_id)
         .await?
@@ -330,7 +395,9 @@ pub async fn create(conn: &mut AsyncPgConnection, principal: &Principal, request
 
 /// The id of the top-level organization of `path` (the distribution key).
 async fn root_of(conn: &mut AsyncPgConnection, path: &str) -> AppResult<Uuid> {
-    let root_path = path.split_once('.').map_or(path.to_owned(), |(first, _)| format!("{first}."));
+    let root_path = path
+        .split_once('.')
+        .map_or(path.to_owned(), |(first, _)| format!("{first}."));
     Ok(organizations::table
         .filter(organizations::path.eq(root_path))
         .select(organizations::id)
@@ -340,8 +407,14 @@ async fn root_of(conn: &mut AsyncPgConnection, path: &str) -> AppResult<Uuid> {
 
 /// Locks a nomination inside the caller's subtree (404 otherwise, also for foreign
 /// exemplars: reading them is public, acting on them is not).
-pub async fn lock_visible(conn: &mut AsyncPgConnection, principal: &Principal, id: Uuid) -> AppResult<NominationRow> {
-    let row = repo::find_for_update(conn, id).await?.ok_or_else(AppError::not_found)?;
+pub async fn lock_visible(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<NominationRow> {
+    let row = repo::find_for_update(conn, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     require_visible(principal, &row.organization_path)?;
     Ok(row)
 }
@@ -352,7 +425,10 @@ fn only_in_draft(row: &NominationRow, what: &str) -> AppResult<()> {
     } else {
         Err(AppError::conflict(
             "invalid_transition",
-            format!("only draft nominations can be {what}; this one is {}", row.status),
+            format!(
+                "only draft nominations can be {what}; this one is {}",
+                row.status
+            ),
         )
         .with_extra("current_status", row.status.clone()))
     }
@@ -374,12 +450,27 @@ pub async fn update(
         nominee_type: patch
             .nominee_type
             .unwrap_or(NomineeType::parse(&row.nominee_type).unwrap_or(NomineeType::Individual)),
-        nominee_name: patch.nominee_name.as_deref().map_or(row.nominee_name.clone(), squash_spaces),
-        nominee_organization_id: patch.nominee_organization_id.unwrap_or(row.nominee_organization_id),
-        nominee_position: patch.nominee_position.clone().map_or(row.nominee_position.clone(), trimmed),
+        nominee_name: patch
+            .nominee_name
+            .as_deref()
+            .map_or(row.nominee_name.clone(), squash_spaces),
+        nominee_organization_id: patch
+            .nominee_organization_id
+            .unwrap_or(row.nominee_organization_id),
+        nominee_position: patch
+            .nominee_position
+            .clone()
+            .map_or(row.nominee_position.clone(), trimmed),
         member_count: patch.member_count.unwrap_or(row.member_count),
-        field: patch.field.clone().map(|field| field.trim().to_owned()).unwrap_or_else(|| row.field.clone()),
-        achievements: patch.achievements.clone().map_or(row.achievements.clone(), trimmed),
+        field: patch
+            .field
+            .clone()
+            .map(|field| field.trim().to_owned())
+            .unwrap_or_else(|| row.field.clone()),
+        achievements: patch
+            .achievements
+            .clone()
+            .map_or(row.achievements.clone(), trimmed),
         evidence_urls: patch
             .evidence_urls
             .clone()
@@ -438,10 +529,16 @@ pub async fn update(
 }
 
 /// Deletes a draft.
-pub async fn delete(conn: &mut AsyncPgConnection, principal: &Principal, row: NominationRow) -> AppResult<()> {
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    row: NominationRow,
+) -> AppResult<()> {
     authorize_write(principal, &row.organization_path)?;
     only_in_draft(&row, "deleted (withdraw it instead)")?;
-    diesel::delete(nominations::table.find(row.id)).execute(conn).await?;
+    diesel::delete(nominations::table.find(row.id))
+        .execute(conn)
+        .await?;
     let organization_id = row.nominating_organization_id;
     let id = row.id;
     audit::record(
@@ -469,7 +566,11 @@ pub enum TransitionInput {
 
 /// Validates a commendation: bounded decision number, a plausible date, and an issuer that is
 /// an ancestor of the nominating unit.
-async fn validate_commendation(conn: &mut AsyncPgConnection, row: &NominationRow, body: &CommendBody) -> AppResult<()> {
+async fn validate_commendation(
+    conn: &mut AsyncPgConnection,
+    row: &NominationRow,
+    body: &CommendBody,
+) -> AppResult<()> {
     let mut checks = Checks::default();
     checks.length("/decision_no", &body.decision_no, 1, DECISION_NO_MAX);
     if body.decided_on > today() + chrono::Duration::days(1) {
@@ -557,9 +658,15 @@ pub async fn transition(
                 .get_result(conn)
                 .await?
         }
-        (NominationAction::Reject | NominationAction::Withdraw, TransitionInput::Reason(reason)) => {
+        (
+            NominationAction::Reject | NominationAction::Withdraw,
+            TransitionInput::Reason(reason),
+        ) => {
             query
-                .set((common, nominations::status_reason.eq(reason.trim().to_owned())))
+                .set((
+                    common,
+                    nominations::status_reason.eq(reason.trim().to_owned()),
+                ))
                 .returning(NominationRow::as_returning())
                 .get_result(conn)
                 .await?
@@ -578,7 +685,11 @@ pub async fn transition(
                 .get_result(conn)
                 .await?
         }
-        _ => return Err(AppError::internal(anyhow::anyhow!("transition without its input"))),
+        _ => {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "transition without its input"
+            )));
+        }
     };
     let dto = to_dto(updated);
     audit::record(
@@ -615,7 +726,10 @@ pub async fn review(
     if row.status != NominationStatus::UnderReview.as_str() {
         return Err(AppError::conflict(
             "invalid_transition",
-            format!("reviews are taken while a nomination is under_review; this one is {}", row.status),
+            format!(
+                "reviews are taken while a nomination is under_review; this one is {}",
+                row.status
+            ),
         )
         .with_extra("current_status", row.status.clone()));
     }

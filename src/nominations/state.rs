@@ -43,7 +43,9 @@ impl NominationStatus {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == value)
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
     }
 
     /// An exemplar: readable by everyone, may be named by pledges.
@@ -108,13 +110,18 @@ fn target(from: NominationStatus, action: NominationAction) -> Option<Nomination
         (S::UnderReview, A::Recognize) => Some(S::Recognized),
         (S::Recognized, A::Commend) => Some(S::Commended),
         (S::Submitted | S::UnderReview, A::Reject) => Some(S::Rejected),
-        (S::Draft | S::Submitted | S::UnderReview | S::Recognized, A::Withdraw) => Some(S::Withdrawn),
+        (S::Draft | S::Submitted | S::UnderReview | S::Recognized, A::Withdraw) => {
+            Some(S::Withdrawn)
+        }
         _ => None,
     }
 }
 
 /// The state `action` leads to from `from`, or why it cannot be taken.
-pub fn next_status(from: NominationStatus, action: NominationAction) -> Result<NominationStatus, InvalidTransition> {
+pub fn next_status(
+    from: NominationStatus,
+    action: NominationAction,
+) -> Result<NominationStatus, InvalidTransition> {
     target(from, action).ok_or_else(|| InvalidTransition {
         from,
         action,
@@ -185,13 +192,19 @@ mod tests {
         ];
         assert_eq!(table.len(), S::ALL.len() * A::ALL.len());
         for (from, action, expected) in table {
-            assert_eq!(next_status(*from, *action).ok(), *expected, "{from:?} --{action:?}-->");
+            assert_eq!(
+                next_status(*from, *action).ok(),
+                *expected,
+                "{from:?} --{action:?}-->"
+            );
         }
     }
 
     #[test]
     fn a_refused_action_names_the_allowed_ones() {
-        let error = next_status(S::UnderReview, A::Commend).unwrap_err();
+        let Err(error) = next_status(S::UnderReview, A::Commend) else {
+            panic!("a nomination under review cannot be commended");
+        };
         assert_eq!(error.from, S::UnderReview);
         assert_eq!(error.allowed, vec![A::Recognize, A::Reject, A::Withdraw]);
         for last in [S::Commended, S::Rejected, S::Withdrawn] {
@@ -212,7 +225,15 @@ mod tests {
         let names: Vec<_> = S::ALL.into_iter().map(S::as_str).collect();
         assert_eq!(
             names,
-            ["draft", "submitted", "under_review", "recognized", "commended", "rejected", "withdrawn"]
+            [
+                "draft",
+                "submitted",
+                "under_review",
+                "recognized",
+                "commended",
+                "rejected",
+                "withdrawn"
+            ]
         );
         for status in S::ALL {
             assert_eq!(S::parse(status.as_str()), Some(status));

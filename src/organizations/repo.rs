@@ -215,17 +215,67 @@ pub async fn move_subtree(
         .set(organizations::parent_id.eq(new_parent.id))
         .execute(conn)
         .await?;
-    diesel::sql_query(
-        "UPDATE organizations SET path = $2 || substr(path, length($1) + 1), \
-         depth = depth + $3, version = version + 1, updated_at = now() \
-         WHERE path LIKE $4",
-    )
-    .bind::<Text, _>(&node.path)
-    .bind::<Text, _>(&new_path)
-    .bind::<diesel::sql_types::Integer, _>(depth_change)
-    .bind::<Text, _>(format!("{}%", like_escape(&node.path)))
-    .execute(conn)
-    .await
+    let root_path = new_path.split_once('.').map_or(new_path.clone(), |(first, _)| format!("{first}."));
+    let new_root: Uuid = organizations::table
+        .filter(organizations::path.eq(&root_path))
+        .select(organizations::id)
+        .first(conn)
+        .await?;
+    let moved = rewrite_subtree_paths(conn, &node.path, &new_path, depth_change).await?;
+    // Rows that carry the tree position of their unit follow it, so subtree lists and
+    // aggregates see them in the new place at once.
+    for table in ["pledges", "nominations"] {
+        diesel::sql_query(format!(
+            "UPDATE {table} SET organization_path = $2 || substr(organization_path, length($1) + 1), \
+             root_organization_id = $4 WHERE organization_path LIKE $3"
+        ))
+        .bind::<Text, _>(&node.path)
+        .bind::<Text, _>(&new_path)
+        .bind::<Text, _>(format!("{}%", like_escape(&node.path)))
+        .bind::<diesel::sql_types::Uuid, _>(new_root)
+        .execute(conn)
+        .await?;
+    }
+    Ok(moved)
+}
+
+/// Upper bound of rewrite passes of one move (each pass catches inserts that raced the last).
+const MOVE_PASSES: usize = 16;
+
+/// Replaces the prefix `old_path` of every path in the subtree with `new_path`.
+///
+/// A child inserted under the subtree by a transaction that commits while the UPDATE waits for
+/// its parent's row lock is not in that statement's snapshot and would keep the old prefix (and
+/// so stay inside the old ancestors' subtrees for authorization). Each pass takes a new
+/// snapshot; once one finds nothing, every row of the subtree is locked by this transaction, so
+/// later inserts wait for it and read the new paths.
+async fn rewrite_subtree_paths(
+    conn: &mut AsyncPgConnection,
+    old_path: &str,
+    new_path: &str,
+    depth_change: i32,
+) -> QueryResult<usize> {
+    let mut rewritten = 0;
+    for _ in 0..MOVE_PASSES {
+        let count = diesel::sql_query(
+            "UPDATE organizations SET path = $2 || substr(path, length($1) + 1), \
+             depth = depth + $3, version = version + 1, updated_at = now() \
+             WHERE path LIKE $4",
+        )
+        .bind::<Text, _>(old_path)
+        .bind::<Text, _>(new_path)
+        .bind::<diesel::sql_types::Integer, _>(depth_change)
+        .bind::<Text, _>(format!("{}%", like_escape(old_path)))
+        .execute(conn)
+        .await?;
+        rewritten += count;
+        // Moving under the same parent keeps the path: one pass bumps the versions.
+        if count == 0 || new_path == old_path {
+            return Ok(rewritten);
+        }
+    }
+    // Inserts kept racing the move: roll back rather than commit a half-moved subtree.
+    Err(diesel::result::Error::RollbackTransaction)
 }
 
 /// Bumps the version of every strict descendant (their `ancestors` changed).

@@ -146,9 +146,10 @@ pub async fn csv_response(db: Databases, query: ListQuery) -> AppResult<HttpResp
                     Some((Ok::<_, actix_web::Error>(Bytes::from(chunk)), next))
                 }
                 Err(error) => {
-                    // Headers are gone; end the stream and let the log tell why.
+                    // Headers are gone: fail the stream (the connection is cut before the last
+                    // chunk) so the client sees a broken download, never a silently short file.
                     tracing::error!(?error, "CSV export failed midway");
-                    None
+                    Some((Err(actix_web::error::ErrorServiceUnavailable("export failed midway")), None))
                 }
             }
         }

@@ -176,10 +176,8 @@ async fn validate(
     if let Some(unit) = &content.target_unit {
         checks.length("/target_unit", unit, 0, UNIT_MAX);
     }
-    if let Some(value) = content.target_value {
-        if !value.is_finite() || value < 0.0 {
-            checks.fail("/target_value", "must be a number ≥ 0");
-        }
+    if content.target_value.is_some_and(|value| !value.is_finite() || value < 0.0) {
+        checks.fail("/target_value", "must be a number ≥ 0");
     }
     // "Within reach of the year": from the start of the year to the end of the next one.
     let earliest = NaiveDate::from_ymd_opt(year, 1, 1);
@@ -514,10 +512,8 @@ pub async fn report_progress(
     if request.percent.is_none() && request.value.is_none() {
         checks.fail("/percent", "give percent and/or value");
     }
-    if let Some(percent) = request.percent {
-        if !(0.0..=100.0).contains(&percent) {
-            checks.fail("/percent", "must be between 0 and 100");
-        }
+    if request.percent.is_some_and(|percent| !(0.0..=100.0).contains(&percent)) {
+        checks.fail("/percent", "must be between 0 and 100");
     }
     if request.value.is_some_and(|value| !value.is_finite()) {
         checks.fail("/value", "must be a finite number");

@@ -205,7 +205,9 @@ mod tests {
 
     #[test]
     fn a_refused_action_names_the_allowed_ones() {
-        let error = next_status(S::Submitted, A::Assess).unwrap_err();
+        let Err(error) = next_status(S::Submitted, A::Assess) else {
+            panic!("a submitted pledge cannot be assessed");
+        };
         assert_eq!(error.allowed, vec![A::Approve, A::Return, A::Withdraw]);
         assert!(allowed_actions(S::Assessed).is_empty());
     }

@@ -338,6 +338,29 @@ async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
 }
 
 #[tokio::test]
+async fn a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit() {
+    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
+    let _fixture = Fixture::load(&app).await;
+    let guesses = (0..16).map(|n| {
+        let app = &app;
+        async move { login_json(app, fixture::C1_MANAGER, &format!("guess-{n}")).await.0 }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    // Only guesses that were actually checked answer 401; the third failure locks (429).
+    let checked = statuses.iter().filter(|status| **status == 401).count();
+    eprintln!("PROBE {statuses:?}");
+    assert!(checked <= 2, "{checked} guesses were checked: {statuses:?}");
+    assert!(statuses.iter().all(|status| *status == 401 || *status == 429));
+    let right = app
+        .login(
+            fixture::C1_MANAGER,
+            &fixture::password_of(fixture::C1_MANAGER),
+        )
+        .await;
+    assert_eq!(right.status(), 429);
+}
+
+#[tokio::test]
 async fn the_throttle_ignores_the_case_of_the_username() {
     let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
     let _fixture = Fixture::load(&app).await;
@@ -926,6 +949,15 @@ async fn a_partner_client_cannot_ask_for_a_scope_it_was_not_granted() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_scope");
+    assert_eq!(body["type"], "/problems/invalid_scope");
+    // The `type` names a page that explains the problem.
+    let page = app
+        .http
+        .get(app.url("/problems/invalid_scope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
 }
 
 // ---------------------------------------------------------------------------------------------

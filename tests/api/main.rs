@@ -11,4 +11,5 @@ mod nominations;
 mod openapi;
 mod organizations;
 mod pledges;
+mod stats;
 mod users;

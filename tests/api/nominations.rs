@@ -1,1 +1,1131 @@
-//! nominations tests.
+//! Nominations and exemplars: the lifecycle from draft to commendation, object-level access
+//! (SECURITY.md API1), the higher-unit rule for reviews and recognition (API5), server-owned
+//! properties (API3), the review tally, duplicate nominees, concurrency, idempotent retries,
+//! exemplars readable by everyone and their followers.
+
+use std::collections::{HashMap, HashSet};
+
+use reqwest::header::{ACCEPT, IF_MATCH};
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+use thidua::auth::principal::Role;
+use uuid::Uuid;
+
+use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::{TestApp, status_and_json};
+
+const NOMINATIONS: &str = "/api/v1/nominations";
+const EXEMPLARS: &str = "/api/v1/exemplars";
+/// A second reviewer at the province, for votes beside D1's reviewer and the admin.
+const P_REVIEWER: &str = "p.reviewer";
+
+/// The app, the SECURITY.md fixture, a 2020–2025 campaign owned by P, and a token per user.
+struct Ctx {
+    app: TestApp,
+    fixture: Fixture,
+    campaign: Uuid,
+    tokens: HashMap<&'static str, String>,
+}
+
+impl Ctx {
+    async fn new() -> Self {
+        let app = TestApp::spawn().await;
+        let fixture = Fixture::load(&app).await;
+        let campaign = Uuid::new_v4();
+        app.db
+            .client()
+            .await
+            .batch_execute(&format!(
+                "INSERT INTO campaigns (id, code, name, owner_organization_id, starts_on, ends_on, fields) \
+                 VALUES ('{campaign}', 'DKM', 'Đồng khởi mới', '{}', '2020-01-01', '2025-12-31', \
+                 '[{{\"code\":\"van_hoa\",\"name\":\"Văn hóa\"}},\
+                   {{\"code\":\"xay_dung_dang\",\"name\":\"Xây dựng Đảng\"}}]'::jsonb)",
+                fixture.tree.p.id
+            ))
+            .await
+            .unwrap();
+        {
+            let mut conn = app.state.db.write().await.unwrap();
+            let hash = thidua::auth::password::hash_with(
+                &crate::helpers::app::TEST_HASHING,
+                &fixture::password_of(P_REVIEWER),
+            )
+            .unwrap();
+            thidua::users::repo::ensure_user(
+                &mut conn,
+                P_REVIEWER,
+                P_REVIEWER,
+                &hash,
+                fixture.tree.p.id,
+                Role::Reviewer,
+            )
+            .await
+            .unwrap();
+        }
+        let mut tokens = HashMap::new();
+        for user in [
+            fixture::ADMIN,
+            fixture::C1_MEMBER,
+            fixture::C1_MANAGER,
+            fixture::C1_REVIEWER,
+            fixture::D1_REVIEWER,
+            fixture::D1_MANAGER,
+            fixture::C2_MANAGER,
+            P_REVIEWER,
+        ] {
+            tokens.insert(user, fixture.token(&app, user).await);
+        }
+        Self {
+            app,
+            fixture,
+            campaign,
+            tokens,
+        }
+    }
+
+    fn token(&self, user: &str) -> &str {
+        &self.tokens[user]
+    }
+
+    /// A valid creation body for `organization` with `overrides` merged in (`null` removes).
+    fn body(&self, organization: Uuid, overrides: Value) -> Value {
+        let mut body = json!({
+            "campaign_id": self.campaign,
+            "nominating_organization_id": organization,
+            "year": 2022,
+            "nominee_type": "collective",
+            "nominee_name": "Câu lạc bộ Gương điển hình học tập và làm theo Bác",
+            "member_count": 39,
+            "field": "xay_dung_dang",
+            "achievements": "Sinh hoạt đều đặn, nhân rộng mô hình",
+            "evidence_urls": ["https://example.vn/bao-cao.pdf"]
+        });
+        if let (Value::Object(body), Value::Object(overrides)) = (&mut body, overrides) {
+            for (key, value) in overrides {
+                if value.is_null() {
+                    body.remove(&key);
+                } else {
+                    body.insert(key, value);
+                }
+            }
+        }
+        body
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        self.app.db.count(sql).await
+    }
+
+    async fn audit_count(&self) -> i64 {
+        self.count("SELECT count(*) FROM audit_events").await
+    }
+}
+
+async fn create(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) -> (u16, Value) {
+    let body = ctx.body(organization, overrides);
+    status_and_json(ctx.app.post_json(NOMINATIONS, ctx.token(user), &body).await).await
+}
+
+/// Creates a nomination and returns its body (asserts 201).
+async fn created(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) -> Value {
+    let (status, body) = create(ctx, user, organization, overrides).await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+fn id_of(nomination: &Value) -> String {
+    nomination["id"].as_str().unwrap().to_owned()
+}
+
+/// `POST /nominations/{id}/{action}`, with a JSON body when given.
+async fn act(ctx: &Ctx, user: &str, id: &str, action: &str, body: Option<Value>) -> (u16, Value) {
+    status_and_json(act_response(ctx, ctx.token(user), id, action, body).await).await
+}
+
+async fn act_response(
+    ctx: &Ctx,
+    token: &str,
+    id: &str,
+    action: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut request = ctx.app.request(
+        Method::POST,
+        &format!("{NOMINATIONS}/{id}/{action}"),
+        Some(token),
+    );
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn ok(ctx: &Ctx, user: &str, id: &str, action: &str, body: Option<Value>) -> Value {
+    let (status, body) = act(ctx, user, id, action, body).await;
+    assert_eq!(status, 200, "{action} by {user}: {body}");
+    body
+}
+
+async fn review(ctx: &Ctx, user: &str, id: &str, decision: &str) -> (u16, Value) {
+    act(
+        ctx,
+        user,
+        id,
+        "reviews",
+        Some(json!({"decision": decision, "comment": "Ý kiến"})),
+    )
+    .await
+}
+
+/// A C1 nomination submitted by C1's manager and put under review by D1's reviewer.
+async fn under_review(ctx: &Ctx, overrides: Value) -> String {
+    let nomination = created(ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, overrides).await;
+    let id = id_of(&nomination);
+    ok(ctx, fixture::C1_MANAGER, &id, "submit", None).await;
+    let body = ok(ctx, fixture::D1_REVIEWER, &id, "start-review", None).await;
+    assert_eq!(body["status"], "under_review");
+    id
+}
+
+/// A recognized C1 nomination (an exemplar), endorsed by D1's reviewer.
+async fn recognized(ctx: &Ctx, overrides: Value) -> String {
+    let id = under_review(ctx, overrides).await;
+    let (status, body) = review(ctx, fixture::D1_REVIEWER, &id, "endorse").await;
+    assert_eq!(status, 201, "{body}");
+    let body = ok(ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
+    assert_eq!(body["status"], "recognized");
+    id
+}
+
+async fn get(ctx: &Ctx, user: &str, path: &str) -> (u16, Value) {
+    status_and_json(ctx.app.get(path, ctx.token(user)).await).await
+}
+
+fn pointers(problem: &Value) -> HashSet<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|error| error["pointer"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(id_of)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_nomination_goes_from_draft_to_commended_with_one_audit_event_per_step() {
+    let ctx = Ctx::new().await;
+    let nomination = created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
+    assert_eq!(nomination["status"], "draft");
+    assert_eq!(nomination["allowed_actions"], json!(["submit", "withdraw"]));
+    let id = id_of(&nomination);
+
+    ok(&ctx, fixture::C1_MANAGER, &id, "submit", None).await;
+    ok(&ctx, fixture::D1_REVIEWER, &id, "start-review", None).await;
+    let (status, _) = review(&ctx, fixture::D1_REVIEWER, &id, "endorse").await;
+    assert_eq!(status, 201);
+    ok(&ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
+    let commended = ok(
+        &ctx,
+        fixture::D1_MANAGER,
+        &id,
+        "commend",
+        Some(json!({
+            "form": "giay_khen",
+            "issuer_organization_id": ctx.fixture.tree.d1.id,
+            "decision_no": "123/QĐ-UBND",
+            "decided_on": "2022-12-20"
+        })),
+    )
+    .await;
+
+    assert_eq!(commended["status"], "commended");
+    assert_eq!(commended["commendation"]["form"], "giay_khen");
+    assert_eq!(commended["commendation"]["decision_no"], "123/QĐ-UBND");
+    assert_eq!(commended["allowed_actions"], json!([]));
+    assert_eq!(commended["version"], 5);
+    let actions = ctx
+        .count(&format!(
+            "SELECT count(*) FROM audit_events WHERE entity_id = '{id}' AND action IN \
+             ('nomination.create', 'nomination.submit', 'nomination.start_review', 'nomination.review', \
+              'nomination.recognize', 'nomination.commend')"
+        ))
+        .await;
+    assert_eq!(actions, 6);
+}
+
+#[tokio::test]
+async fn a_manager_of_another_district_gets_404_for_everything_on_a_nomination() {
+    let ctx = Ctx::new().await;
+    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let reviewing = under_review(
+        &ctx,
+        json!({"nominee_name": "Chi bộ ấp 3", "member_count": 12}),
+    )
+    .await;
+    let audit_before = ctx.audit_count().await;
+    let c2 = ctx.token(fixture::C2_MANAGER);
+
+    let (status, _) = get(&ctx, fixture::C2_MANAGER, &format!("{NOMINATIONS}/{draft}")).await;
+    assert_eq!(status, 404);
+    let response = ctx
+        .app
+        .patch_json(
+            &format!("{NOMINATIONS}/{draft}"),
+            c2,
+            &json!({"nominee_name": "Khác"}),
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+    let response = ctx
+        .app
+        .request(Method::DELETE, &format!("{NOMINATIONS}/{draft}"), Some(c2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    for (id, action, body) in [
+        (&draft, "submit", None),
+        (&draft, "withdraw", Some(json!({"reason": "x"}))),
+        (&reviewing, "recognize", None),
+        (&reviewing, "reject", Some(json!({"reason": "x"}))),
+        (&reviewing, "reviews", Some(json!({"decision": "oppose"}))),
+    ] {
+        let (status, body) = act(&ctx, fixture::C2_MANAGER, id, action, body).await;
+        assert_eq!(status, 404, "{action}: {body}");
+    }
+    let (status, _) = get(
+        &ctx,
+        fixture::C2_MANAGER,
+        &format!("{NOMINATIONS}/{reviewing}/reviews"),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    assert_eq!(ctx.audit_count().await, audit_before);
+    assert_eq!(
+        ctx.count("SELECT count(*) FROM nomination_reviews").await,
+        0
+    );
+    let (_, unchanged) = get(&ctx, fixture::C1_MANAGER, &format!("{NOMINATIONS}/{draft}")).await;
+    assert_eq!(unchanged["status"], "draft");
+    assert_eq!(unchanged["version"], 1);
+}
+
+#[tokio::test]
+async fn a_district_reviewer_reads_its_communes_nominations_but_not_another_districts() {
+    let ctx = Ctx::new().await;
+    let c1 = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let c2 = id_of(&created(&ctx, fixture::C2_MANAGER, ctx.fixture.tree.c2.id, json!({})).await);
+
+    let (status, body) = get(&ctx, fixture::D1_REVIEWER, &format!("{NOMINATIONS}/{c1}")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = get(&ctx, fixture::D1_REVIEWER, &format!("{NOMINATIONS}/{c2}")).await;
+    assert_eq!(status, 404);
+    let (status, page) = get(&ctx, fixture::D1_REVIEWER, NOMINATIONS).await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&page), vec![c1]);
+    let (status, _) = get(
+        &ctx,
+        fixture::D1_REVIEWER,
+        &format!("{NOMINATIONS}?organization_id={}", ctx.fixture.tree.c2.id),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_reviewer_cannot_review_or_decide_on_its_own_units_nomination() {
+    let ctx = Ctx::new().await;
+    let nomination = created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
+    let id = id_of(&nomination);
+    ok(&ctx, fixture::C1_MANAGER, &id, "submit", None).await;
+
+    let (status, body) = act(&ctx, fixture::C1_REVIEWER, &id, "start-review", None).await;
+    assert_eq!(status, 403, "{body}");
+    ok(&ctx, fixture::D1_REVIEWER, &id, "start-review", None).await;
+    let audit_before = ctx.audit_count().await;
+    let (status, body) = review(&ctx, fixture::C1_REVIEWER, &id, "endorse").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = act(&ctx, fixture::C1_REVIEWER, &id, "recognize", None).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = act(
+        &ctx,
+        fixture::C1_REVIEWER,
+        &id,
+        "reject",
+        Some(json!({"reason": "Tự chấm"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(ctx.audit_count().await, audit_before);
+    assert_eq!(
+        ctx.count("SELECT count(*) FROM nomination_reviews").await,
+        0
+    );
+
+    let (status, body) = review(&ctx, fixture::D1_REVIEWER, &id, "endorse").await;
+    assert_eq!(status, 201, "{body}");
+    let body = ok(&ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
+    assert_eq!(body["status"], "recognized");
+}
+
+#[tokio::test]
+async fn a_commune_reviewer_may_review_its_party_cells_nomination() {
+    let ctx = Ctx::new().await;
+    let nomination = created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.k1.id, json!({})).await;
+    let id = id_of(&nomination);
+    ok(&ctx, fixture::C1_MANAGER, &id, "submit", None).await;
+    ok(&ctx, fixture::C1_REVIEWER, &id, "start-review", None).await;
+    let (status, body) = review(&ctx, fixture::C1_REVIEWER, &id, "endorse").await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn a_member_cannot_write_or_submit_a_nomination() {
+    let ctx = Ctx::new().await;
+    let (status, _) = create(&ctx, fixture::C1_MEMBER, ctx.fixture.tree.c1.id, json!({})).await;
+    assert_eq!(status, 403);
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+
+    let (status, body) = act(&ctx, fixture::C1_MEMBER, &id, "submit", None).await;
+
+    assert_eq!(status, 403, "{body}");
+    let (_, unchanged) = get(&ctx, fixture::C1_MANAGER, &format!("{NOMINATIONS}/{id}")).await;
+    assert_eq!(unchanged["status"], "draft");
+}
+
+#[tokio::test]
+async fn creating_for_a_unit_outside_the_subtree_leaves_no_row() {
+    let ctx = Ctx::new().await;
+    let (status, body) = create(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c2.id, json!({})).await;
+    assert!(
+        status == 403 || status == 404 || status == 422,
+        "{status} {body}"
+    );
+    assert_eq!(ctx.count("SELECT count(*) FROM nominations").await, 0);
+}
+
+#[tokio::test]
+async fn server_owned_members_in_a_patch_are_refused_by_name() {
+    let ctx = Ctx::new().await;
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let audit_before = ctx.audit_count().await;
+
+    let response = ctx
+        .app
+        .patch_json(
+            &format!("{NOMINATIONS}/{id}"),
+            ctx.token(fixture::C1_MANAGER),
+            &json!({
+                "nominee_name": "Tên mới",
+                "status": "recognized",
+                "version": 9,
+                "id": Uuid::new_v4(),
+                "nominating_organization_id": ctx.fixture.tree.c2.id,
+                "created_by": Uuid::new_v4(),
+                "recognized_at": "2022-01-01T00:00:00Z"
+            }),
+        )
+        .await;
+    let (status, problem) = status_and_json(response).await;
+
+    assert_eq!(status, 422, "{problem}");
+    let named = pointers(&problem);
+    for member in [
+        "status",
+        "version",
+        "id",
+        "nominating_organization_id",
+        "created_by",
+        "recognized_at",
+    ] {
+        assert!(
+            named.contains(&format!("/{member}")),
+            "{member} not named in {problem}"
+        );
+    }
+    let (_, unchanged) = get(&ctx, fixture::C1_MANAGER, &format!("{NOMINATIONS}/{id}")).await;
+    assert_eq!(unchanged["status"], "draft");
+    assert_eq!(unchanged["version"], 1);
+    assert_eq!(
+        unchanged["nominee_name"],
+        "Câu lạc bộ Gương điển hình học tập và làm theo Bác"
+    );
+    assert_eq!(ctx.audit_count().await, audit_before);
+}
+
+#[tokio::test]
+async fn a_draft_is_patched_with_if_match_and_then_no_longer_once_submitted() {
+    let ctx = Ctx::new().await;
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let token = ctx.token(fixture::C1_MANAGER);
+    let patch = |tag: &'static str, body: Value| {
+        ctx.app
+            .request(Method::PATCH, &format!("{NOMINATIONS}/{id}"), Some(token))
+            .header(IF_MATCH, tag)
+            .json(&body)
+            .send()
+    };
+
+    let (status, _) =
+        status_and_json(patch("\"7\"", json!({"member_count": 40})).await.unwrap()).await;
+    assert_eq!(status, 412);
+    let (status, body) = status_and_json(
+        patch("\"1\"", json!({"member_count": 40, "achievements": null}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["member_count"], 40);
+    assert_eq!(body["achievements"], Value::Null);
+    assert_eq!(body["version"], 2);
+
+    ok(&ctx, fixture::C1_MANAGER, &id, "submit", None).await;
+    let (status, body) =
+        status_and_json(patch("*", json!({"member_count": 41})).await.unwrap()).await;
+    assert_eq!(status, 409, "{body}");
+    let response = ctx
+        .app
+        .request(Method::DELETE, &format!("{NOMINATIONS}/{id}"), Some(token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+}
+
+#[tokio::test]
+async fn a_draft_can_be_deleted() {
+    let ctx = Ctx::new().await;
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+
+    let response = ctx
+        .app
+        .request(
+            Method::DELETE,
+            &format!("{NOMINATIONS}/{id}"),
+            Some(ctx.token(fixture::C1_MANAGER)),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 204);
+    assert_eq!(ctx.count("SELECT count(*) FROM nominations").await, 0);
+    assert_eq!(
+        ctx.count(&format!("SELECT count(*) FROM audit_events WHERE entity_id = '{id}' AND action = 'nomination.delete'"))
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_state_names_the_current_state_and_the_allowed_actions() {
+    let ctx = Ctx::new().await;
+    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+
+    let (status, problem) = act(&ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
+
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "invalid_transition");
+    assert_eq!(problem["current_status"], "draft");
+    assert_eq!(problem["allowed_actions"], json!(["submit", "withdraw"]));
+    let (status, problem) = review(&ctx, fixture::D1_REVIEWER, &id, "endorse").await;
+    assert_eq!(status, 409, "{problem}");
+}
+
+#[tokio::test]
+async fn two_concurrent_recognitions_give_one_success_and_one_audit_event() {
+    let ctx = Ctx::new().await;
+    let id = under_review(&ctx, json!({})).await;
+    let (status, _) = review(&ctx, fixture::D1_REVIEWER, &id, "endorse").await;
+    assert_eq!(status, 201);
+    let send = |user: &'static str| {
+        ctx.app
+            .request(
+                Method::POST,
+                &format!("{NOMINATIONS}/{id}/recognize"),
+                Some(ctx.token(user)),
+            )
+            .header(IF_MATCH, "\"3\"")
+            .send()
+    };
+
+    let (first, second) = tokio::join!(send(fixture::D1_REVIEWER), send(P_REVIEWER));
+
+    let mut statuses = vec![
+        first.unwrap().status().as_u16(),
+        second.unwrap().status().as_u16(),
+    ];
+    statuses.sort_unstable();
+    assert_eq!(statuses[0], 200, "{statuses:?}");
+    assert!(statuses[1] == 409 || statuses[1] == 412, "{statuses:?}");
+    let recognitions = ctx
+        .count(&format!(
+            "SELECT count(*) FROM audit_events WHERE entity_id = '{id}' AND action = 'nomination.recognize'"
+        ))
+        .await;
+    assert_eq!(recognitions, 1);
+}
+
+#[tokio::test]
+async fn recognition_needs_an_endorsement_and_more_endorsements_than_oppositions() {
+    let ctx = Ctx::new().await;
+    let id = under_review(&ctx, json!({})).await;
+
+    let (status, problem) = act(&ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "insufficient_endorsements");
+    assert_eq!(
+        problem["tally"],
+        json!({"endorse": 0, "oppose": 0, "abstain": 0})
+    );
+
+    assert_eq!(
+        review(&ctx, fixture::D1_REVIEWER, &id, "endorse").await.0,
+        201
+    );
+    assert_eq!(review(&ctx, fixture::ADMIN, &id, "oppose").await.0, 201);
+    let (status, problem) = act(&ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "insufficient_endorsements");
+    assert_eq!(
+        problem["tally"],
+        json!({"endorse": 1, "oppose": 1, "abstain": 0})
+    );
+
+    assert_eq!(review(&ctx, P_REVIEWER, &id, "endorse").await.0, 201);
+    let (status, body) = act(&ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "recognized");
+
+    let (status, reviews) = get(
+        &ctx,
+        fixture::D1_REVIEWER,
+        &format!("{NOMINATIONS}/{id}/reviews"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(reviews["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        reviews["tally"],
+        json!({"endorse": 2, "oppose": 1, "abstain": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_reviewer_reviews_a_nomination_only_once() {
+    let ctx = Ctx::new().await;
+    let id = under_review(&ctx, json!({})).await;
+    assert_eq!(
+        review(&ctx, fixture::D1_REVIEWER, &id, "endorse").await.0,
+        201
+    );
+
+    let (status, problem) = review(&ctx, fixture::D1_REVIEWER, &id, "oppose").await;
+
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "already_reviewed");
+    assert_eq!(
+        ctx.count("SELECT count(*) FROM nomination_reviews").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_same_nominee_is_detected_despite_case_diacritics_and_spacing() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let first = created(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_name": "Câu lạc bộ  Gương điển hình"}),
+    )
+    .await;
+    assert_eq!(first["nominee_name"], "Câu lạc bộ Gương điển hình");
+
+    let (status, problem) = create(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_name": " câu lạc bộ gương điển hình "}),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "duplicate_nomination");
+    assert_eq!(problem["existing_id"], first["id"]);
+    let (status, problem) = create(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_name": "CAU LAC BO GUONG DIEN HINH"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+
+    // Another year, or another unit, is another nomination.
+    let (status, body) = create(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_name": "câu lạc bộ gương điển hình", "year": 2023}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    // A withdrawn nomination no longer blocks.
+    ok(
+        &ctx,
+        fixture::C1_MANAGER,
+        &id_of(&first),
+        "withdraw",
+        Some(json!({"reason": "Nhập sai"})),
+    )
+    .await;
+    let (status, body) = create(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_name": "câu lạc bộ gương điển hình"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(ctx.count("SELECT count(*) FROM nominations").await, 3);
+}
+
+#[tokio::test]
+async fn a_collective_organization_is_nominated_once_and_renaming_into_a_duplicate_is_refused() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let k1 = ctx.fixture.tree.k1.id;
+    created(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_name": "Chi bộ K1", "nominee_organization_id": k1, "member_count": null}),
+    )
+    .await;
+    let (status, problem) = create(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_name": "Chi bộ ấp K1 (tên khác)", "nominee_organization_id": k1, "member_count": null}),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "duplicate_nomination");
+
+    let other = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"nominee_name": "Tổ phụ nữ"}),
+        )
+        .await,
+    );
+    let response = ctx
+        .app
+        .patch_json(
+            &format!("{NOMINATIONS}/{other}"),
+            ctx.token(fixture::C1_MANAGER),
+            &json!({"nominee_name": "chi bo k1"}),
+        )
+        .await;
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "duplicate_nomination");
+}
+
+#[tokio::test]
+async fn nominee_rules_are_validated_against_the_type_campaign_and_tree() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let cases = [
+        (json!({"member_count": null}), "/member_count"),
+        (
+            json!({"nominee_organization_id": ctx.fixture.tree.c2.id}),
+            "/nominee_organization_id",
+        ),
+        (
+            json!({"nominee_type": "individual", "nominee_position": "Bí thư"}),
+            "/member_count",
+        ),
+        (json!({"member_count": 0}), "/member_count"),
+        (json!({"field": "the_thao"}), "/field"),
+        (json!({"nominee_name": "  "}), "/nominee_name"),
+        (json!({"nominee_name": "x".repeat(301)}), "/nominee_name"),
+        (json!({"year": 2019}), "/year"),
+        (
+            json!({"evidence_urls": ["javascript:alert(1)"]}),
+            "/evidence_urls/0",
+        ),
+    ];
+    for (overrides, pointer) in cases {
+        let (status, problem) = create(&ctx, fixture::C1_MANAGER, c1, overrides.clone()).await;
+        assert_eq!(status, 422, "{overrides}: {problem}");
+        assert!(
+            pointers(&problem).contains(pointer),
+            "{overrides}: {problem}"
+        );
+    }
+    assert_eq!(ctx.count("SELECT count(*) FROM nominations").await, 0);
+
+    let individual = created(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_type": "individual", "nominee_name": "Nguyễn Văn A", "nominee_position": "Bí thư chi bộ",
+               "nominee_organization_id": ctx.fixture.tree.k1.id, "member_count": null}),
+    )
+    .await;
+    assert_eq!(individual["nominee_type"], "individual");
+}
+
+#[tokio::test]
+async fn exemplars_are_readable_by_everyone_while_drafts_stay_in_their_subtree() {
+    let ctx = Ctx::new().await;
+    let exemplar = recognized(&ctx, json!({})).await;
+    let draft = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            ctx.fixture.tree.c1.id,
+            json!({"nominee_name": "Tổ hòa giải"}),
+        )
+        .await,
+    );
+
+    let (status, body) = get(
+        &ctx,
+        fixture::C2_MANAGER,
+        &format!("{NOMINATIONS}/{exemplar}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "recognized");
+    let (status, _) = get(&ctx, fixture::C2_MANAGER, &format!("{NOMINATIONS}/{draft}")).await;
+    assert_eq!(status, 404);
+    let (status, page) = get(&ctx, fixture::C2_MANAGER, EXEMPLARS).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), vec![exemplar.clone()]);
+    let (status, one) = get(
+        &ctx,
+        fixture::C2_MANAGER,
+        &format!("{EXEMPLARS}/{exemplar}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["followers"], 0);
+    let (status, _) = get(&ctx, fixture::C2_MANAGER, &format!("{EXEMPLARS}/{draft}")).await;
+    assert_eq!(status, 404);
+    // Still not theirs to act on, nor to read the deliberation of.
+    let (status, _) = act(
+        &ctx,
+        fixture::C2_MANAGER,
+        &exemplar,
+        "withdraw",
+        Some(json!({"reason": "x"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = get(
+        &ctx,
+        fixture::C2_MANAGER,
+        &format!("{NOMINATIONS}/{exemplar}/reviews"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // The subtree list stays the subtree's.
+    let (_, page) = get(&ctx, fixture::C2_MANAGER, NOMINATIONS).await;
+    assert!(ids(&page).is_empty(), "{page}");
+}
+
+#[tokio::test]
+async fn a_commendation_issuer_must_be_a_higher_unit_of_the_nominating_one() {
+    let ctx = Ctx::new().await;
+    let id = recognized(&ctx, json!({})).await;
+    let commend = |issuer: Uuid| json!({"form": "bang_khen", "issuer_organization_id": issuer, "decision_no": "45/QĐ-UBND", "decided_on": "2023-01-15"});
+    for issuer in [
+        ctx.fixture.tree.c2.id,
+        ctx.fixture.tree.c1.id,
+        ctx.fixture.tree.k1.id,
+        Uuid::new_v4(),
+    ] {
+        let (status, problem) = act(
+            &ctx,
+            fixture::D1_REVIEWER,
+            &id,
+            "commend",
+            Some(commend(issuer)),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(
+            pointers(&problem).contains("/issuer_organization_id"),
+            "{problem}"
+        );
+    }
+    let (status, problem) = act(
+        &ctx,
+        fixture::D1_REVIEWER,
+        &id,
+        "commend",
+        Some(json!({"form": "bang_khen", "issuer_organization_id": ctx.fixture.tree.p.id, "decision_no": "", "decided_on": "2023-01-15"})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(pointers(&problem).contains("/decision_no"), "{problem}");
+    // The nominating unit's own managers do not commend themselves.
+    let (status, _) = act(
+        &ctx,
+        fixture::C1_MANAGER,
+        &id,
+        "commend",
+        Some(commend(ctx.fixture.tree.p.id)),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    let body = ok(
+        &ctx,
+        fixture::D1_REVIEWER,
+        &id,
+        "commend",
+        Some(commend(ctx.fixture.tree.p.id)),
+    )
+    .await;
+    assert_eq!(body["status"], "commended");
+    assert_eq!(
+        body["commendation"]["issuer_organization_id"],
+        json!(ctx.fixture.tree.p.id)
+    );
+}
+
+#[tokio::test]
+async fn a_pledge_of_another_district_follows_an_exemplar_and_is_counted() {
+    let ctx = Ctx::new().await;
+    let exemplar = recognized(&ctx, json!({})).await;
+    let draft = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            ctx.fixture.tree.c1.id,
+            json!({"nominee_name": "Tổ hòa giải"}),
+        )
+        .await,
+    );
+    let pledge = |exemplar_id: &str| {
+        json!({
+            "campaign_id": ctx.campaign,
+            "organization_id": ctx.fixture.tree.c2.id,
+            "year": 2022,
+            "kind": "target",
+            "field": "van_hoa",
+            "title": "Thành lập câu lạc bộ học tập theo gương điển hình",
+            "deadline": "2022-12-31",
+            "exemplar_id": exemplar_id,
+            "exemplar_relation": "learn"
+        })
+    };
+
+    let (status, problem) = status_and_json(
+        ctx.app
+            .post_json(
+                "/api/v1/pledges",
+                ctx.token(fixture::C2_MANAGER),
+                &pledge(&draft),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(pointers(&problem).contains("/exemplar_id"), "{problem}");
+    let (status, body) = status_and_json(
+        ctx.app
+            .post_json(
+                "/api/v1/pledges",
+                ctx.token(fixture::C2_MANAGER),
+                &pledge(&exemplar),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    let (status, page) = get(
+        &ctx,
+        fixture::C1_MANAGER,
+        &format!("{EXEMPLARS}?campaign_id={}", ctx.campaign),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let item = &page["items"][0];
+    assert_eq!(item["id"], json!(exemplar));
+    assert_eq!(item["followers"], 1);
+    assert_eq!(
+        item["following_units"],
+        json!([{"organization_id": ctx.fixture.tree.c2.id, "organization_name": "Xã C2", "relation": "learn"}])
+    );
+    let (_, one) = get(
+        &ctx,
+        fixture::C2_MANAGER,
+        &format!("{EXEMPLARS}/{exemplar}"),
+    )
+    .await;
+    assert_eq!(one["followers"], 1);
+}
+
+#[tokio::test]
+async fn retrying_a_creation_with_the_same_idempotency_key_creates_one_row() {
+    let ctx = Ctx::new().await;
+    let body = ctx.body(ctx.fixture.tree.c1.id, json!({}));
+    let send = || {
+        ctx.app
+            .request(
+                Method::POST,
+                NOMINATIONS,
+                Some(ctx.token(fixture::C1_MANAGER)),
+            )
+            .header("Idempotency-Key", "nomination-2022-clb")
+            .json(&body)
+            .send()
+    };
+
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first_body = first.text().await.unwrap();
+    let second = send().await.unwrap();
+    assert_eq!(second.status(), 201);
+    let second_body = second.text().await.unwrap();
+
+    assert_eq!(first_body, second_body);
+    assert_eq!(ctx.count("SELECT count(*) FROM nominations").await, 1);
+}
+
+#[tokio::test]
+async fn the_list_filters_searches_without_diacritics_sorts_and_exports() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let club = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let cell = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            ctx.fixture.tree.k1.id,
+            json!({"nominee_name": "Chi bộ Giồng Ké", "field": "van_hoa"}),
+        )
+        .await,
+    );
+    let person = id_of(
+        &created(
+            &ctx,
+            fixture::C1_MANAGER,
+            c1,
+            json!({"nominee_type": "individual", "nominee_name": "Trần Thị Hòa", "member_count": null}),
+        )
+        .await,
+    );
+    ok(&ctx, fixture::C1_MANAGER, &person, "submit", None).await;
+    let user = fixture::D1_REVIEWER;
+
+    let (_, page) = get(&ctx, user, &format!("{NOMINATIONS}?q=giong%20ke")).await;
+    assert_eq!(ids(&page), vec![cell.clone()]);
+    let (_, page) = get(
+        &ctx,
+        user,
+        &format!("{NOMINATIONS}?nominee_type=individual"),
+    )
+    .await;
+    assert_eq!(ids(&page), vec![person.clone()]);
+    let (_, page) = get(&ctx, user, &format!("{NOMINATIONS}?status=submitted")).await;
+    assert_eq!(ids(&page), vec![person.clone()]);
+    let (_, page) = get(&ctx, user, &format!("{NOMINATIONS}?field=van_hoa")).await;
+    assert_eq!(ids(&page), vec![cell.clone()]);
+    let (_, page) = get(&ctx, user, &format!("{NOMINATIONS}?organization_id={c1}")).await;
+    assert_eq!(ids(&page), vec![club.clone(), person.clone()]);
+    let (_, page) = get(
+        &ctx,
+        user,
+        &format!("{NOMINATIONS}?organization_id={c1}&subtree=true"),
+    )
+    .await;
+    assert_eq!(ids(&page).len(), 3);
+    let (_, page) = get(
+        &ctx,
+        user,
+        &format!("{NOMINATIONS}?sort=updated_at_desc&limit=1"),
+    )
+    .await;
+    assert_eq!(ids(&page), vec![person.clone()]);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, page) = get(
+        &ctx,
+        user,
+        &format!("{NOMINATIONS}?sort=updated_at_desc&limit=5&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(ids(&page), vec![cell.clone(), club.clone()]);
+    let (status, _) = get(&ctx, user, &format!("{NOMINATIONS}?sort=nominee_key")).await;
+    assert_eq!(status, 400);
+
+    let response = ctx
+        .app
+        .request(Method::GET, NOMINATIONS, Some(ctx.token(user)))
+        .header(ACCEPT, "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let csv = response.text().await.unwrap();
+    assert!(csv.starts_with('\u{feff}'), "BOM first");
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.contains("Chi bộ Giồng Ké"));
+    let response = ctx
+        .app
+        .request(
+            Method::GET,
+            NOMINATIONS,
+            Some(ctx.token(fixture::C2_MANAGER)),
+        )
+        .header(
+            ACCEPT,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.bytes().await.unwrap().starts_with(b"PK"));
+}
+
+#[tokio::test]
+async fn two_concurrent_nominations_of_the_same_nominee_leave_one_row() {
+    let ctx = Ctx::new().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    let first = ctx.body(c1, json!({"nominee_name": "Tổ tự quản Mỹ Hòa"}));
+    let second = ctx.body(c1, json!({"nominee_name": "tổ tự quản  my hoa"}));
+    let token = ctx.token(fixture::C1_MANAGER);
+
+    let (a, b) = tokio::join!(
+        ctx.app.post_json(NOMINATIONS, token, &first),
+        ctx.app.post_json(NOMINATIONS, token, &second)
+    );
+
+    let (a, b) = (status_and_json(a).await, status_and_json(b).await);
+    let mut statuses = vec![a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![201, 409], "{a:?} {b:?}");
+    let refused = if a.0 == 409 { a.1 } else { b.1 };
+    assert_eq!(refused["code"], "duplicate_nomination");
+    assert_eq!(ctx.count("SELECT count(*) FROM nominations").await, 1);
+}

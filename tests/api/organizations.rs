@@ -354,7 +354,9 @@ async fn walk_matrix(operation: Operation, fresh_after_success: bool) {
         for relation in RELATIONS {
             let case = format!("{operation:?} by {actor:?} on {relation:?}");
             let expected = expected_status(operation, actor, relation);
-            if operation == Operation::Deactivate {
+            // Only where it should succeed: the refused cases must see the tree unchanged, and
+            // the rule is checked before the children are.
+            if operation == Operation::Deactivate && expected == 200 {
                 world.make_leaf(relation).await;
             }
             let snapshot = tree_snapshot(&world.app).await;
@@ -1004,4 +1006,85 @@ async fn each_successful_write_is_audited_once_with_before_and_after() {
     assert_eq!(row.get::<_, String>(2), "Ấp Một");
     assert_eq!(row.get::<_, String>(3), "Ấp Hai");
     assert!(row.get::<_, Option<String>>(4).is_some());
+}
+
+#[tokio::test]
+async fn a_child_created_while_its_ancestor_moves_follows_the_move() {
+    // A unit created under K1 by a transaction that commits while the move of C1 waits for
+    // K1's lock must still end up inside the moved subtree: a stale path would leave it in
+    // D1's subtree for authorization.
+    use diesel_async::AsyncConnection;
+    let world = World::new().await;
+    let tree = world.fixture.tree.clone();
+    let http = world.app.http.clone();
+    let url = world.app.url(&format!("{}/move", org_path(tree.c1.id)));
+    let admin = world.token(Actor::Admin).to_owned();
+    let mut conn = world.app.state.db.write().await.unwrap();
+    let (child, moving) = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let k1 = repo::find_for_update(conn, tree.k1.id).await?.unwrap();
+            let child =
+                repo::insert(conn, Some(&k1), OrganizationKind::Hamlet, "Ấp Đua", None).await?;
+            let moving = tokio::spawn(async move {
+                http.post(url)
+                    .bearer_auth(admin)
+                    .json(&json!({"parent_id": tree.d2.id}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            });
+            // Let the move reach K1's lock before this transaction commits.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            Ok((child, moving))
+        })
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(moving.await.unwrap(), 200);
+    let (status, body) = status_and_json(
+        world
+            .app
+            .get(&org_path(child.id), world.token(Actor::Admin))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        ids_of(&body["ancestors"]),
+        vec![tree.p.id, tree.d2.id, tree.c1.id, tree.k1.id]
+    );
+    assert_eq!(body["depth"], 4);
+    let stale = world
+        .app
+        .db
+        .count(&format!(
+            "SELECT count(*) FROM organizations WHERE path LIKE '{}%'",
+            tree.c1.path
+        ))
+        .await;
+    assert_eq!(stale, 0, "rows left under C1's old path");
+}
+
+#[tokio::test]
+async fn moving_a_unit_to_its_current_parent_changes_nothing_in_its_subtree() {
+    let world = World::new().await;
+    let tree = &world.fixture.tree;
+    let admin = world.token(Actor::Admin);
+    let (status, body) = status_and_json(
+        world
+            .app
+            .post_json(
+                &format!("{}/move", org_path(tree.c1.id)),
+                admin,
+                &json!({"parent_id": tree.d1.id}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["parent_id"], json!(tree.d1.id));
+    let (_, k1) = status_and_json(world.app.get(&org_path(tree.k1.id), admin).await).await;
+    assert_eq!(ids_of(&k1["ancestors"]), vec![tree.p.id, tree.d1.id, tree.c1.id]);
+    assert_eq!(k1["depth"], 3);
 }

@@ -1720,3 +1720,69 @@ async fn act_move(ctx: &Ctx, organization: Uuid, parent: Uuid) -> (u16, Value) {
     )
     .await
 }
+
+/// Inserts `count` draft pledges of `organization` straight into the database.
+async fn bulk_insert(
+    ctx: &Ctx,
+    organization: &thidua::organizations::model::OrganizationRow,
+    count: i64,
+) {
+    let creator = ctx.fixture.users[fixture::ADMIN];
+    ctx.app
+        .db
+        .client()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO pledges (id, campaign_id, organization_id, organization_path, root_organization_id, \
+             year, kind, field, title, deadline, created_by, created_at) \
+             SELECT gen_random_uuid(), '{campaign}', '{id}', '{path}', '{root}', 2022, 'target', \
+             'nong_thon_moi', 'Chỉ tiêu số ' || n, '2022-12-31', '{creator}', \
+             now() - make_interval(secs => n) FROM generate_series(1, {count}) AS n",
+            campaign = ctx.campaign,
+            id = organization.id,
+            path = organization.path,
+            root = ctx.fixture.tree.p.id,
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_csv_export_spans_every_page_and_a_failure_midway_is_never_a_short_file() {
+    let ctx = Ctx::new().await;
+    bulk_insert(&ctx, &ctx.fixture.tree.c2, 40_000).await;
+    let token = ctx.token(fixture::C2_MANAGER);
+    let export = || {
+        ctx.app
+            .request(Method::GET, PLEDGES, Some(token))
+            .header(ACCEPT, "text/csv")
+            .send()
+    };
+
+    let complete = export().await.unwrap().bytes().await.unwrap();
+    assert_eq!(
+        std::str::from_utf8(&complete).unwrap().lines().count(),
+        40_001
+    );
+
+    // The first page is answered; then the database stops answering (a lock outlasting the
+    // lock timeout) while the client has not read the rest.
+    let response = export().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut blocker = ctx.app.db.client().await;
+    let lock = blocker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE organizations IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let body = response.bytes().await;
+    lock.rollback().await.unwrap();
+
+    match body {
+        Err(_) => {}
+        Ok(bytes) => assert_eq!(
+            std::str::from_utf8(&bytes).unwrap().lines().count(),
+            40_001,
+            "a short CSV was delivered as if complete"
+        ),
+    }
+}

@@ -611,36 +611,29 @@ async fn user_search_ignores_case_and_vietnamese_diacritics_and_wildcards() {
 async fn disabling_a_user_makes_its_refresh_token_fail() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
-    let refresh_token = refresh_token_of(
-        &app,
-        fixture::C1_MEMBER,
-        &fixture::password_of(fixture::C1_MEMBER),
-    )
-    .await;
+    let password = fixture::password_of(fixture::C1_MEMBER);
+    let refresh_token = refresh_token_of(&app, fixture::C1_MEMBER, &password).await;
+    let other_device = refresh_token_of(&app, fixture::C1_MEMBER, &password).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
+    let path = format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]);
+    let live_tokens = format!(
+        "SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL AND user_id = '{}'",
+        fixture.users[fixture::C1_MEMBER]
+    );
+    assert_eq!(app.db.count(&live_tokens).await, 2);
 
     let (status, body) = status_and_json(
-        app.patch_json(
-            &format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]),
-            &admin,
-            &json!({"disabled": true}),
-        )
-        .await,
+        app.patch_json(&path, &admin, &json!({"disabled": true}))
+            .await,
     )
     .await;
     let (refreshed, refused) = refresh(&app, &refresh_token).await;
-    let (login, _) = status_and_json(
-        app.login(
-            fixture::C1_MEMBER,
-            &fixture::password_of(fixture::C1_MEMBER),
-        )
-        .await,
-    )
-    .await;
+    let (login, _) = status_and_json(app.login(fixture::C1_MEMBER, &password).await).await;
 
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["disabled"], true);
     assert_eq!(body["version"], 2);
+    assert_eq!(app.db.count(&live_tokens).await, 0);
     assert_eq!(refreshed, 401);
     assert_eq!(refused["error"], "invalid_grant");
     assert_eq!(login, 401);
@@ -653,6 +646,17 @@ async fn disabling_a_user_makes_its_refresh_token_fail() {
             .await,
         1
     );
+
+    // Enabling the account again does not bring old sessions back.
+    let (enabled, _) = status_and_json(
+        app.patch_json(&path, &admin, &json!({"disabled": false}))
+            .await,
+    )
+    .await;
+    let (old_session, _) = refresh(&app, &other_device).await;
+    assert_eq!(enabled, 200);
+    assert_eq!(old_session, 401);
+    app.token(fixture::C1_MEMBER, &password).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# The benchmarks of BENCHMARKS.md: every scenario runs the service over HTTP (wrk) and, right
+# after, Postgres itself running the same SQL (pgbench -M prepared, as many connections as the
+# service's pool); the median of BENCH_RUNS interleaved runs goes into one Markdown table, printed
+# and written to docs/benchmarks.md.
+#
+#   bench/run.sh                                   # full size: 10 000 orgs, 1 000 000 pledges
+#   BENCH_ORGS=2000 BENCH_PLEDGES=50000 BENCH_SECONDS=5 BENCH_RUNS=1 bench/run.sh   # quick
+#
+# Environment: BENCH_ORGS (10000), BENCH_PLEDGES (1000000), BENCH_NOMINATIONS (pledges / 5),
+# BENCH_SEED (1), BENCH_RUNS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (wrk connections for the
+# throughput scenarios, 16), BENCH_DB (thidua_bench), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432),
+# BENCH_RUST_LOG (the service's RUST_LOG; default: its own default, one info line per request).
+# The database BENCH_DB is the benchmark's own: it is dropped and regenerated when it holds a tree
+# of another size. Outputs (logs, id lists, the JWT key) go to bench/out/ (gitignored).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+OUT=bench/out
+mkdir -p "$OUT" docs
+
+ORGS=${BENCH_ORGS:-10000}
+PLEDGES=${BENCH_PLEDGES:-1000000}
+NOMINATIONS=${BENCH_NOMINATIONS:-$((PLEDGES / 5))}
+SEED=${BENCH_SEED:-1}
+RUNS=${BENCH_RUNS:-3}
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-16}
+DB=${BENCH_DB:-thidua_bench}
+PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+DB_URL="$PG_URL/$DB"
+POOL=8
+PORT=18090
+BASE="http://127.0.0.1:$PORT"
+BIN=target/release/thidua
+RESULTS="$OUT/results.tsv"
+CLK_TCK=$(getconf CLK_TCK)
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# --- tools ------------------------------------------------------------------------------------
+install_tools() {
+  if ! command -v wrk >/dev/null; then
+    log "installing wrk"
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+  fi
+  if ! command -v pgbench >/dev/null || ! command -v psql >/dev/null; then
+    log "installing pgbench and psql"
+    apt-get install -y postgresql-contrib >/dev/null 2>&1 || apt-get install -y postgresql-client >/dev/null 2>&1 \
+      || { apt-get update >/dev/null && apt-get install -y postgresql-client >/dev/null; }
+  fi
+  command -v openssl >/dev/null || apt-get install -y openssl >/dev/null
+}
+
+psql_on() { psql "$1" -XqAt -v ON_ERROR_STOP=1 "${@:2}"; }
+psql_bench() { psql_on "$DB_URL" "$@"; }
+
+# --- data set ---------------------------------------------------------------------------------
+GENERATION="reused"
+prepare_data() {
+  local exists present
+  exists=$(psql_on "$PG_URL/postgres" -c "SELECT count(*) FROM pg_database WHERE datname = '$DB'")
+  if [ "$exists" = 1 ]; then
+    present=$(psql_bench -c "SELECT count(*) FROM organizations WHERE code = 'BENCH-$SEED' OR code LIKE 'BENCH-$SEED-%'" 2>/dev/null || echo 0)
+    if [ "$present" != 0 ] && [ "$present" != "$ORGS" ]; then
+      log "$DB holds a tree of $present organizations, not $ORGS: dropping it"
+      psql_on "$PG_URL/postgres" -c "DROP DATABASE \"$DB\" WITH (FORCE)"
+    fi
+  fi
+  log "generating (or completing) $ORGS organizations, $PLEDGES pledges, $NOMINATIONS nominations"
+  local started=$SECONDS
+  DATABASE_URL="$DB_URL" "$BIN" generate --organizations "$ORGS" --pledges "$PLEDGES" \
+    --nominations "$NOMINATIONS" --seed "$SEED" | tee "$OUT/generate.log" >&2
+  if grep -qE '^(pledges|nominations): [0-9]+/[0-9]+ \(|, [1-9][0-9]* to insert' "$OUT/generate.log"; then
+    GENERATION="generated in $((SECONDS - started)) s (bench/out/generate.log)"
+  else
+    GENERATION="reused (checked in $((SECONDS - started)) s)"
+  fi
+
+  CAMPAIGN=$(psql_bench -c "SELECT id FROM campaigns WHERE code = 'BENCH-$SEED'")
+  ROOT_ID=$(psql_bench -c "SELECT id FROM organizations WHERE code = 'BENCH-$SEED'")
+  ROOT_PATH=$(psql_bench -c "SELECT path FROM organizations WHERE code = 'BENCH-$SEED'")
+  ADMIN_ID=$(psql_bench -c "SELECT id FROM users WHERE lower(username) = 'bench.admin'")
+  # Id lists for both sides: a fixed sample of pledges, and the units of the upper levels.
+  psql_bench <<SQL
+DROP TABLE IF EXISTS bench_pledge_ids, bench_orgs;
+CREATE TABLE bench_pledge_ids (i int PRIMARY KEY, id uuid NOT NULL);
+INSERT INTO bench_pledge_ids
+  SELECT row_number() OVER (ORDER BY hashtext(id::text), id), id FROM pledges
+  WHERE campaign_id = '$CAMPAIGN' AND title <> 'Benchmark pledge'
+  ORDER BY hashtext(id::text), id LIMIT 100000;
+CREATE TABLE bench_orgs (level text, i int, id uuid NOT NULL, path text COLLATE "C" NOT NULL,
+  PRIMARY KEY (level, i));
+INSERT INTO bench_orgs
+  SELECT CASE depth WHEN 0 THEN 'root' WHEN 1 THEN 'province' ELSE 'district' END,
+    row_number() OVER (PARTITION BY depth ORDER BY id), id, path
+  FROM organizations WHERE path LIKE '$ROOT_PATH%' AND depth <= 2;
+ANALYZE bench_pledge_ids, bench_orgs;
+SQL
+  psql_bench -c "SELECT id FROM bench_pledge_ids ORDER BY i" > "$OUT/pledge_ids.txt"
+  for level in root province district; do
+    psql_bench -c "SELECT id FROM bench_orgs WHERE level = '$level' ORDER BY i" > "$OUT/$level.txt"
+  done
+  NIDS=$(wc -l < "$OUT/pledge_ids.txt")
+  NDISTRICTS=$(wc -l < "$OUT/district.txt")
+  DATASET=$(psql_bench -c "SELECT (SELECT count(*) FROM organizations WHERE path LIKE '$ROOT_PATH%') || ' organizations, '
+      || (SELECT count(*) FROM pledges WHERE campaign_id = '$CAMPAIGN') || ' pledges, '
+      || (SELECT count(*) FROM pledge_progress) || ' progress reports, '
+      || coalesce((SELECT count(*) FROM nominations WHERE campaign_id = '$CAMPAIGN')::text, '0') || ' nominations'")
+  log "data set: $DATASET"
+}
+
+# --- service ----------------------------------------------------------------------------------
+SERVICE_PID=""
+start_service() {
+  [ -f "$OUT/jwt.pem" ] || openssl genpkey -algorithm ed25519 -out "$OUT/jwt.pem"
+  log "starting the service on $BASE (pool $POOL)"
+  (
+    export DATABASE_URL="$DB_URL" THIDUA_BIND="127.0.0.1:$PORT" THIDUA_DB_POOL_SIZE=$POOL \
+      THIDUA_JWT_PRIVATE_KEY_FILE="$OUT/jwt.pem" THIDUA_LOG_FORMAT=json \
+      THIDUA_RATE_LIMIT_PER_MINUTE=1000000000 THIDUA_LOGIN_MAX_FAILURES=1000
+    if [ -n "${BENCH_RUST_LOG:-}" ]; then export RUST_LOG="$BENCH_RUST_LOG"; fi
+    exec "$BIN" serve
+  ) > "$OUT/service.log" 2>&1 &
+  SERVICE_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "$BASE/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$SERVICE_PID" 2>/dev/null || { tail -20 "$OUT/service.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  log "the service did not become healthy"; tail -20 "$OUT/service.log" >&2; exit 1
+}
+stop_service() {
+  if [ -n "$SERVICE_PID" ] && kill -0 "$SERVICE_PID" 2>/dev/null; then
+    kill "$SERVICE_PID"; wait "$SERVICE_PID" 2>/dev/null || true
+  fi
+}
+trap stop_service EXIT
+
+refresh_token() {
+  curl -fsS -X POST -H 'Content-Type: application/json' \
+    -d '{"grant_type":"password","username":"bench.admin","password":"bench-admin-pass"}' \
+    "$BASE/api/v1/auth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' > "$OUT/token"
+  [ -s "$OUT/token" ] || { log "could not obtain a token for bench.admin"; exit 1; }
+}
+
+# --- measurements -----------------------------------------------------------------------------
+record() { printf '%s\t%s\t%s\t%s\n' "$RUN" "$1" "$2" "$3" >> "$RESULTS"; }
+
+xact_commit() { psql_bench -c "SELECT xact_commit FROM pg_stat_database WHERE datname = '$DB'"; }
+ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# "pid ticks" of the database's client backends (the service's pool while wrk runs).
+backend_ticks() {
+  local pid
+  for pid in $(psql_bench -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'
+      AND backend_type = 'client backend' AND pid <> pg_backend_pid()"); do
+    echo "$pid $(ticks_of "$pid")"
+  done
+}
+to_ms() { # wrk's "1.23ms" / "850.00us" / "1.20s" / "2.00m"
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n;
+    else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+
+# run_wrk NAME CONNECTIONS WRK-ARGS... : one wrk run against the service, with its costs.
+run_wrk() {
+  local name=$1 connections=$2; shift 2
+  local file="$OUT/$name.$RUN.wrk.txt" threads=2
+  refresh_token
+  echo 5 > "/proc/$SERVICE_PID/clear_refs" 2>/dev/null || true # restart VmHWM at the current RSS
+  local xact_before service_before pg_before
+  sleep 1
+  xact_before=$(xact_commit)
+  service_before=$(ticks_of "$SERVICE_PID")
+  pg_before=$(backend_ticks)
+  BENCH_TOKEN_FILE="$OUT/token" wrk -t "$threads" -c "$connections" -d "${SECONDS_PER_RUN}s" \
+    --timeout 30s --latency "$@" > "$file" 2>&1 || true
+  local service_after pg_after
+  service_after=$(ticks_of "$SERVICE_PID")
+  pg_after=$(backend_ticks)
+  # Backends report their counters when idle, at most once a second.
+  sleep 1.5
+  local xact_after requests rps p50 p99 non2xx errors hwm pg_ticks
+  xact_after=$(xact_commit)
+  requests=$(awk '/requests in/ {print $1}' "$file")
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$file")
+  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$file")")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$file")")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$file"); non2xx=${non2xx:-0}
+  errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$file"); errors=${errors:-0}
+  hwm=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVICE_PID/status")
+  pg_ticks=$(join -a 2 -e 0 -o 1.2,2.2 <(echo "$pg_before" | sort) <(echo "$pg_after" | sort) \
+    | awk '{s += $2 - $1} END {print s + 0}')
+  requests=${requests:-0}
+  if [ "$requests" -gt 0 ]; then
+    record "$name" svc_rps "$rps"
+    record "$name" svc_p50 "$p50"
+    record "$name" svc_p99 "$p99"
+    record "$name" xact_per_req "$(awk -v a="$xact_before" -v b="$xact_after" -v n="$requests" 'BEGIN {printf "%.2f", (b - a) / n}')"
+    record "$name" svc_cpu_us "$(awk -v t=$((service_after - service_before)) -v n="$requests" -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", t * 1e6 / hz / n}')"
+    record "$name" pg_cpu_us "$(awk -v t="$pg_ticks" -v n="$requests" -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", t * 1e6 / hz / n}')"
+  fi
+  record "$name" svc_rss_mib "$hwm"
+  record "$name" failures "$((non2xx + errors))"
+  log "$(printf '%-18s run %s: %8s req/s  p50 %8s ms  p99 %8s ms  non-2xx/errors %s' "$name" "$RUN" "${rps:-0}" "$p50" "$p99" "$((non2xx + errors))")"
+}
+
+# run_pgbench NAME SCRIPT [-D var=value]... : the same SQL straight to Postgres.
+run_pgbench() {
+  local name=$1 script=$2; shift 2
+  local file="$OUT/$name.$RUN.pgbench.txt" prefix="$OUT/pgbench_log_$name"
+  rm -f "$prefix".*
+  sleep 1
+  pgbench -n -M prepared -c "$POOL" -j 2 -T "$SECONDS_PER_RUN" -f "$script" \
+    -D nids="$NIDS" -D ndistricts="$NDISTRICTS" "$@" -l --log-prefix="$prefix" \
+    "$DB_URL" > "$file" 2>&1 || true
+  local tps latencies p50 p99 failed
+  tps=$(awk '/^tps = / {print $3}' "$file")
+  latencies=$(cat "$prefix".* 2>/dev/null | awk '{print $3}' | sort -n)
+  p50=$(echo "$latencies" | awk '{a[NR] = $1} END {if (NR) printf "%.3f", a[int(NR * 0.50) + (NR * 0.50 > int(NR * 0.50))] / 1000}')
+  p99=$(echo "$latencies" | awk '{a[NR] = $1} END {if (NR) printf "%.3f", a[int(NR * 0.99) + (NR * 0.99 > int(NR * 0.99))] / 1000}')
+  failed=$(grep -c 'aborted\|ERROR' "$file" || true)
+  rm -f "$prefix".*
+  if [ -n "$tps" ]; then
+    record "$name" pg_tps "$tps"
+    record "$name" pg_p50 "$p50"
+    record "$name" pg_p99 "$p99"
+  fi
+  record "$name" pg_failures "$failed"
+  log "$(printf '%-18s run %s: %8s tps    p50 %8s ms  p99 %8s ms  (pgbench)%s' "$name" "$RUN" "${tps:-0}" "${p50:-?}" "${p99:-?}" "$([ "$failed" = 0 ] || echo "  FAILED, see $file")")"
+}
+
+run_all() {
+  local naive_pattern="$ROOT_PATH%"
+  export BENCH_NONCE
+  BENCH_NONCE="$(date +%s%N)"
+  # HTTP ceiling: the framework alone.
+  run_wrk healthz "$CONNECTIONS" "$BASE/healthz"
+  # read one
+  BENCH_PATH="/api/v1/pledges/{id}" BENCH_IDS="$OUT/pledge_ids.txt" \
+    run_wrk read "$CONNECTIONS" -s bench/get.lua "$BASE"
+  run_pgbench read bench/pgbench/read.sql
+  # list
+  BENCH_PATH="/api/v1/pledges?organization_id={id}&subtree=true&limit=50" BENCH_IDS="$OUT/district.txt" \
+    run_wrk list "$CONNECTIONS" -s bench/get.lua "$BASE"
+  run_pgbench list bench/pgbench/list.sql
+  # create
+  BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/district.txt" \
+    run_wrk create "$CONNECTIONS" -s bench/create.lua "$BASE"
+  run_pgbench create bench/pgbench/create.sql -D campaign="$CAMPAIGN" -D root="$ROOT_ID" \
+    -D admin="$ADMIN_ID" -D body="$(cat bench/pgbench/body.json)"
+  # aggregates, with as many connections as the pool (more would only queue for a connection)
+  BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/root.txt" \
+    run_wrk overview_root "$POOL" -s bench/get.lua "$BASE"
+  run_pgbench naive_root bench/pgbench/naive.sql -D pattern="$naive_pattern"
+  BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/province.txt" \
+    run_wrk overview_province "$POOL" -s bench/get.lua "$BASE"
+  BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/district.txt" \
+    run_wrk overview_district "$POOL" -s bench/get.lua "$BASE"
+}
+
+# --- report -----------------------------------------------------------------------------------
+median() { # median SCENARIO METRIC
+  awk -F'\t' -v s="$1" -v m="$2" '$2 == s && $3 == m && $4 != "" {print $4}' "$RESULTS" | sort -g \
+    | awk '{a[NR] = $1} END {if (NR == 0) print "–"; else if (NR % 2) print a[(NR + 1) / 2];
+      else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+total() { awk -F'\t' -v s="$1" -v m="$2" '$2 == s && $3 == m {t += $4} END {print t + 0}' "$RESULTS"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "–" || b == "–" || b + 0 == 0) print "–"; else printf "%.2f", a / b }'; }
+fmt0() { awk -v v="$1" 'BEGIN { if (v == "–") print v; else printf "%.0f", v }'; }
+verdict() { # verdict VALUE OP GOAL
+  awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { if (v == "–") print "–";
+    else if ((op == ">=" && v + 0 >= g) || (op == "<=" && v + 0 <= g)) print "met"; else print "**not met**" }'
+}
+
+row() { # row LABEL SCENARIO PG-SCENARIO RATIO GOAL-TEXT VERDICT
+  local s=$2 pg=$3
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+    "$1" "$(fmt0 "$(median "$s" svc_rps)")" "$(median "$s" svc_p50)" "$(median "$s" svc_p99)" \
+    "$( [ -n "$pg" ] && fmt0 "$(median "$pg" pg_tps)" || echo –)" \
+    "$( [ -n "$pg" ] && median "$pg" pg_p50 || echo –)" "$( [ -n "$pg" ] && median "$pg" pg_p99 || echo –)" \
+    "$4" "$5 ($6)" "$(median "$s" xact_per_req)" "$(median "$s" svc_cpu_us)" "$(median "$s" pg_cpu_us)" \
+    "$(median "$s" svc_rss_mib)" "$(( $(total "$s" failures) + $( [ -n "$pg" ] && total "$pg" pg_failures || echo 0) ))"
+}
+
+report() {
+  local read_ratio list_ratio create_ratio ref root_ratio province_ratio district_ratio naive_ratio peak
+  read_ratio=$(ratio "$(median read svc_rps)" "$(median read pg_tps)")
+  list_ratio=$(ratio "$(median list svc_rps)" "$(median list pg_tps)")
+  create_ratio=$(ratio "$(median create svc_rps)" "$(median create pg_tps)")
+  ref=$(median read pg_p50)
+  root_ratio=$(ratio "$(median overview_root svc_p50)" "$ref")
+  province_ratio=$(ratio "$(median overview_province svc_p50)" "$ref")
+  district_ratio=$(ratio "$(median overview_district svc_p50)" "$ref")
+  naive_ratio=$(ratio "$(median naive_root pg_p50)" "$(median overview_root svc_p50)")
+  peak=$(awk -F'\t' '$3 == "svc_rss_mib" && $4 > m {m = $4} END {print m + 0}' "$RESULTS")
+  {
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); see BENCHMARKS.md for what is measured and why."
+    echo
+    echo "- Machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr), $(psql_bench -c 'SHOW server_version' | cut -d' ' -f1) PostgreSQL; shared with other work, so absolute figures swing, ratios hold."
+    echo "- Data set (seed $SEED): $DATASET; $GENERATION."
+    echo "- Service: release build, THIDUA_DB_POOL_SIZE=$POOL, default workers, one log line per request${BENCH_RUST_LOG:+ (RUST_LOG=$BENCH_RUST_LOG)}."
+    echo "- Load: wrk -t2 -c$CONNECTIONS (aggregates: -c$POOL) for ${SECONDS_PER_RUN} s; pgbench -M prepared -c $POOL -j 2 -T ${SECONDS_PER_RUN} with the handler's SQL (bench/pgbench/*.sql). Median of $RUNS interleaved run(s)."
+    echo
+    echo "| scenario | service req/s | p50 ms | p99 ms | pgbench tps | pg p50 ms | pg p99 ms | ratio | goal | xact/req | service CPU µs/req | Postgres CPU µs/req | peak RSS MiB | failures |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    row "read one" read read "$read_ratio" "≥ 1.0 req/s ÷ tps" "$(verdict "$read_ratio" ">=" 1.0)"
+    row "list (district subtree, 50)" list list "$list_ratio" "≥ 0.8" "$(verdict "$list_ratio" ">=" 0.8)"
+    row "create (Idempotency-Key, audit)" create create "$create_ratio" "≥ 0.8" "$(verdict "$create_ratio" ">=" 0.8)"
+    row "overview at the root" overview_root "" "$root_ratio" "≤ 3× the p50 of a single-row SELECT (read one, pgbench)" "$(verdict "$root_ratio" "<=" 3)"
+    row "overview at a province" overview_province "" "$province_ratio" "≤ 3×" "$(verdict "$province_ratio" "<=" 3)"
+    row "overview at a district" overview_district "" "$district_ratio" "≤ 3×" "$(verdict "$district_ratio" "<=" 3)"
+    row "naive GROUP BY at the root vs overview" overview_root naive_root "$naive_ratio" "≥ 10× faster (naive p50 ÷ overview p50)" "$(verdict "$naive_ratio" ">=" 10)"
+    row "HTTP ceiling (/healthz)" healthz "" "–" "record it" "–"
+    echo
+    echo "Peak RSS of the service over the whole run: ${peak} MiB (goal < 150 MiB at 1M pledges under load)."
+    echo "xact/req is the growth of pg_stat_database.xact_commit divided by the requests wrk completed."
+    echo "CPU µs/req: the service process, and the Postgres backends of its pool, from /proc (utime + stime)."
+    echo "failures: non-2xx responses and socket errors (wrk), aborted clients or errors (pgbench)."
+  } > "$OUT/benchmarks.md"
+  cp "$OUT/benchmarks.md" docs/benchmarks.md
+  cat docs/benchmarks.md
+}
+
+# --- main -------------------------------------------------------------------------------------
+install_tools
+log "building the release binary"
+cargo build --release --quiet
+prepare_data
+start_service
+: > "$RESULTS"
+for RUN in $(seq 1 "$RUNS"); do
+  log "run $RUN of $RUNS"
+  run_all
+done
+report
