@@ -162,27 +162,39 @@ to_ms() { # wrk's "1.23ms" / "850.00us" / "1.20s" / "2.00m"
     else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
 }
 
-# run_wrk NAME CONNECTIONS WRK-ARGS... : one wrk run against the service, with its costs.
-run_wrk() {
-  local name=$1 connections=$2; shift 2
-  local file="$OUT/$name.$RUN.wrk.txt" threads=2
+# Waits until no query of the database is running (an aggregate wrk left behind, say).
+quiesce() {
+  local _
+  for _ in $(seq 1 120); do
+    [ "$(psql_bench -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
+        AND state = 'active' AND pid <> pg_backend_pid()")" = 0 ] && return 0
+    sleep 0.5
+  done
+}
+
+# scenario NAME CONNECTIONS PG-NAME PG-SCRIPT PG-XACTS -- WRK-ARGS... ; pgbench -D options in PG_ARGS.
+# One wrk run against the service, then (when PG-NAME is set) its pgbench partner.
+# Transactions per request: backends publish their commit counters when idle, and an idle
+# backend can hold them for 10 s, so the second reading of pg_stat_database waits until 11 s after
+# wrk ended (pgbench runs meanwhile) and the partner's commits (PG-XACTS per script execution,
+# plus one per connection) are subtracted.
+scenario() {
+  local name=$1 connections=$2 pg_name=$3 pg_script=$4 pg_xacts=$5; shift 6
+  local file="$OUT/$name.$RUN.wrk.txt"
   refresh_token
+  quiesce
   echo 5 > "/proc/$SERVICE_PID/clear_refs" 2>/dev/null || true # restart VmHWM at the current RSS
-  local xact_before service_before pg_before
-  sleep 1
+  local xact_before service_before pg_before service_after pg_after wrk_end
   xact_before=$(xact_commit)
   service_before=$(ticks_of "$SERVICE_PID")
   pg_before=$(backend_ticks)
-  BENCH_TOKEN_FILE="$OUT/token" wrk -t "$threads" -c "$connections" -d "${SECONDS_PER_RUN}s" \
+  BENCH_TOKEN_FILE="$OUT/token" wrk -t 2 -c "$connections" -d "${SECONDS_PER_RUN}s" \
     --timeout 30s --latency "$@" > "$file" 2>&1 || true
-  local service_after pg_after
   service_after=$(ticks_of "$SERVICE_PID")
   pg_after=$(backend_ticks)
-  # Backends report their counters when idle, at most once a second.
-  sleep 1.5
-  local xact_after requests rps p50 p99 non2xx errors hwm pg_ticks
-  xact_after=$(xact_commit)
-  requests=$(awk '/requests in/ {print $1}' "$file")
+  wrk_end=$(date +%s.%N)
+  local requests rps p50 p99 non2xx errors hwm pg_ticks
+  requests=$(awk '/requests in/ {print $1}' "$file"); requests=${requests:-0}
   rps=$(awk '/^Requests\/sec/ {print $2}' "$file")
   p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$file")")
   p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$file")")
@@ -191,18 +203,31 @@ run_wrk() {
   hwm=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVICE_PID/status")
   pg_ticks=$(join -a 2 -e 0 -o 1.2,2.2 <(echo "$pg_before" | sort) <(echo "$pg_after" | sort) \
     | awk '{s += $2 - $1} END {print s + 0}')
-  requests=${requests:-0}
+  log "$(printf '%-18s run %s: %8s req/s  p50 %9s ms  p99 %9s ms  failures %s' "$name" "$RUN" "${rps:-0}" "$p50" "$p99" "$((non2xx + errors))")"
+  PG_PROCESSED=0
+  if [ -n "$pg_name" ]; then
+    run_pgbench "$pg_name" "$pg_script" "${PG_ARGS[@]}"
+  fi
+  if [ "$name" != healthz ]; then
+    local pause
+    pause=$(awk -v e="$wrk_end" -v n="$(date +%s.%N)" 'BEGIN { w = e + 11 - n; print (w > 0 ? w : 0) }')
+    sleep "$pause"
+  fi
+  local xact_after
+  xact_after=$(xact_commit)
   if [ "$requests" -gt 0 ]; then
     record "$name" svc_rps "$rps"
     record "$name" svc_p50 "$p50"
     record "$name" svc_p99 "$p99"
-    record "$name" xact_per_req "$(awk -v a="$xact_before" -v b="$xact_after" -v n="$requests" 'BEGIN {printf "%.2f", (b - a) / n}')"
+    local partner=0
+    [ -z "$pg_name" ] || partner=$((PG_PROCESSED * pg_xacts + POOL))
+    record "$name" xact_per_req "$(awk -v a="$xact_before" -v b="$xact_after" -v n="$requests" \
+      -v pg="$partner" 'BEGIN {printf "%.2f", (b - a - pg) / n}')"
     record "$name" svc_cpu_us "$(awk -v t=$((service_after - service_before)) -v n="$requests" -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", t * 1e6 / hz / n}')"
     record "$name" pg_cpu_us "$(awk -v t="$pg_ticks" -v n="$requests" -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", t * 1e6 / hz / n}')"
   fi
   record "$name" svc_rss_mib "$hwm"
   record "$name" failures "$((non2xx + errors))"
-  log "$(printf '%-18s run %s: %8s req/s  p50 %8s ms  p99 %8s ms  non-2xx/errors %s' "$name" "$RUN" "${rps:-0}" "$p50" "$p99" "$((non2xx + errors))")"
 }
 
 # run_pgbench NAME SCRIPT [-D var=value]... : the same SQL straight to Postgres.
@@ -210,12 +235,12 @@ run_pgbench() {
   local name=$1 script=$2; shift 2
   local file="$OUT/$name.$RUN.pgbench.txt" prefix="$OUT/pgbench_log_$name"
   rm -f "$prefix".*
-  sleep 1
   pgbench -n -M prepared -c "$POOL" -j 2 -T "$SECONDS_PER_RUN" -f "$script" \
     -D nids="$NIDS" -D ndistricts="$NDISTRICTS" "$@" -l --log-prefix="$prefix" \
     "$DB_URL" > "$file" 2>&1 || true
   local tps latencies p50 p99 failed
   tps=$(awk '/^tps = / {print $3}' "$file")
+  PG_PROCESSED=$(awk -F': ' '/actually processed/ {print $2 + 0}' "$file"); PG_PROCESSED=${PG_PROCESSED:-0}
   latencies=$(cat "$prefix".* 2>/dev/null | awk '{print $3}' | sort -n)
   p50=$(echo "$latencies" | awk '{a[NR] = $1} END {if (NR) printf "%.3f", a[int(NR * 0.50) + (NR * 0.50 > int(NR * 0.50))] / 1000}')
   p99=$(echo "$latencies" | awk '{a[NR] = $1} END {if (NR) printf "%.3f", a[int(NR * 0.99) + (NR * 0.99 > int(NR * 0.99))] / 1000}')
@@ -227,36 +252,34 @@ run_pgbench() {
     record "$name" pg_p99 "$p99"
   fi
   record "$name" pg_failures "$failed"
-  log "$(printf '%-18s run %s: %8s tps    p50 %8s ms  p99 %8s ms  (pgbench)%s' "$name" "$RUN" "${tps:-0}" "${p50:-?}" "${p99:-?}" "$([ "$failed" = 0 ] || echo "  FAILED, see $file")")"
+  log "$(printf '%-18s run %s: %8s tps    p50 %9s ms  p99 %9s ms  (pgbench)%s' "$name" "$RUN" "${tps:-0}" "${p50:-?}" "${p99:-?}" "$([ "$failed" = 0 ] || echo "  FAILED, see $file")")"
 }
 
 run_all() {
-  local naive_pattern="$ROOT_PATH%"
   export BENCH_NONCE
   BENCH_NONCE="$(date +%s%N)"
   # HTTP ceiling: the framework alone.
-  run_wrk healthz "$CONNECTIONS" "$BASE/healthz"
-  # read one
+  PG_ARGS=()
+  scenario healthz "$CONNECTIONS" "" "" 0 -- "$BASE/healthz"
+  # read one: one statement (one transaction) per script execution.
   BENCH_PATH="/api/v1/pledges/{id}" BENCH_IDS="$OUT/pledge_ids.txt" \
-    run_wrk read "$CONNECTIONS" -s bench/get.lua "$BASE"
-  run_pgbench read bench/pgbench/read.sql
-  # list
+    scenario read "$CONNECTIONS" read bench/pgbench/read.sql 1 -- -s bench/get.lua "$BASE"
+  # list: the unit's path, then the page (two transactions).
   BENCH_PATH="/api/v1/pledges?organization_id={id}&subtree=true&limit=50" BENCH_IDS="$OUT/district.txt" \
-    run_wrk list "$CONNECTIONS" -s bench/get.lua "$BASE"
-  run_pgbench list bench/pgbench/list.sql
-  # create
+    scenario list "$CONNECTIONS" list bench/pgbench/list.sql 2 -- -s bench/get.lua "$BASE"
+  # create: one transaction.
+  PG_ARGS=(-D campaign="$CAMPAIGN" -D root="$ROOT_ID" -D admin="$ADMIN_ID" -D body="$(cat bench/pgbench/body.json)")
   BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/district.txt" \
-    run_wrk create "$CONNECTIONS" -s bench/create.lua "$BASE"
-  run_pgbench create bench/pgbench/create.sql -D campaign="$CAMPAIGN" -D root="$ROOT_ID" \
-    -D admin="$ADMIN_ID" -D body="$(cat bench/pgbench/body.json)"
-  # aggregates, with as many connections as the pool (more would only queue for a connection)
-  BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/root.txt" \
-    run_wrk overview_root "$POOL" -s bench/get.lua "$BASE"
-  run_pgbench naive_root bench/pgbench/naive.sql -D pattern="$naive_pattern"
-  BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/province.txt" \
-    run_wrk overview_province "$POOL" -s bench/get.lua "$BASE"
-  BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/district.txt" \
-    run_wrk overview_district "$POOL" -s bench/get.lua "$BASE"
+    scenario create "$CONNECTIONS" create bench/pgbench/create.sql 1 -- -s bench/create.lua "$BASE"
+  # aggregates, with as many connections as the pool (more would only queue for a connection);
+  # the partner is the naive GROUP BY over a unit of the same level (two transactions).
+  local level count
+  for level in root province district; do
+    count=$(wc -l < "$OUT/$level.txt")
+    PG_ARGS=(-D level="$level" -D nlevel="$count")
+    BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" \
+      scenario "overview_$level" "$POOL" "naive_$level" bench/pgbench/naive.sql 2 -- -s bench/get.lua "$BASE"
+  done
 }
 
 # --- report -----------------------------------------------------------------------------------
@@ -274,51 +297,61 @@ verdict() { # verdict VALUE OP GOAL
 }
 
 row() { # row LABEL SCENARIO PG-SCENARIO RATIO GOAL-TEXT VERDICT
-  local s=$2 pg=$3
+  local s=$2 pg=$3 svc=(– – – – – – – –) pgc=(– – –) failures=0
+  if [ -n "$s" ]; then
+    svc=("$(fmt0 "$(median "$s" svc_rps)")" "$(median "$s" svc_p50)" "$(median "$s" svc_p99)"
+      "$(median "$s" xact_per_req)" "$(median "$s" svc_cpu_us)" "$(median "$s" pg_cpu_us)"
+      "$(median "$s" svc_rss_mib)")
+    failures=$(total "$s" failures)
+  fi
+  if [ -n "$pg" ]; then
+    pgc=("$(fmt0 "$(median "$pg" pg_tps)")" "$(median "$pg" pg_p50)" "$(median "$pg" pg_p99)")
+    failures=$((failures + $(total "$pg" pg_failures)))
+  fi
   printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-    "$1" "$(fmt0 "$(median "$s" svc_rps)")" "$(median "$s" svc_p50)" "$(median "$s" svc_p99)" \
-    "$( [ -n "$pg" ] && fmt0 "$(median "$pg" pg_tps)" || echo –)" \
-    "$( [ -n "$pg" ] && median "$pg" pg_p50 || echo –)" "$( [ -n "$pg" ] && median "$pg" pg_p99 || echo –)" \
-    "$4" "$5 ($6)" "$(median "$s" xact_per_req)" "$(median "$s" svc_cpu_us)" "$(median "$s" pg_cpu_us)" \
-    "$(median "$s" svc_rss_mib)" "$(( $(total "$s" failures) + $( [ -n "$pg" ] && total "$pg" pg_failures || echo 0) ))"
+    "$1" "${svc[0]}" "${svc[1]}" "${svc[2]}" "${pgc[0]}" "${pgc[1]}" "${pgc[2]}" \
+    "$4" "$5${6:+ ($6)}" "${svc[3]}" "${svc[4]}" "${svc[5]}" "${svc[6]}" "$failures"
 }
 
 report() {
-  local read_ratio list_ratio create_ratio ref root_ratio province_ratio district_ratio naive_ratio peak
-  read_ratio=$(ratio "$(median read svc_rps)" "$(median read pg_tps)")
-  list_ratio=$(ratio "$(median list svc_rps)" "$(median list pg_tps)")
-  create_ratio=$(ratio "$(median create svc_rps)" "$(median create pg_tps)")
+  local ref peak level ratio naive
   ref=$(median read pg_p50)
-  root_ratio=$(ratio "$(median overview_root svc_p50)" "$ref")
-  province_ratio=$(ratio "$(median overview_province svc_p50)" "$ref")
-  district_ratio=$(ratio "$(median overview_district svc_p50)" "$ref")
-  naive_ratio=$(ratio "$(median naive_root pg_p50)" "$(median overview_root svc_p50)")
   peak=$(awk -F'\t' '$3 == "svc_rss_mib" && $4 > m {m = $4} END {print m + 0}' "$RESULTS")
   {
     echo "# Benchmarks"
     echo
-    echo "Written by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); see BENCHMARKS.md for what is measured and why."
+    echo "Written by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); BENCHMARKS.md says what is measured and why."
     echo
-    echo "- Machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr), $(psql_bench -c 'SHOW server_version' | cut -d' ' -f1) PostgreSQL; shared with other work, so absolute figures swing, ratios hold."
+    echo "- Machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr), PostgreSQL $(psql_bench -c 'SHOW server_version' | cut -d' ' -f1) on the same machine; shared with other work, so absolute figures swing, ratios hold."
     echo "- Data set (seed $SEED): $DATASET; $GENERATION."
     echo "- Service: release build, THIDUA_DB_POOL_SIZE=$POOL, default workers, one log line per request${BENCH_RUST_LOG:+ (RUST_LOG=$BENCH_RUST_LOG)}."
-    echo "- Load: wrk -t2 -c$CONNECTIONS (aggregates: -c$POOL) for ${SECONDS_PER_RUN} s; pgbench -M prepared -c $POOL -j 2 -T ${SECONDS_PER_RUN} with the handler's SQL (bench/pgbench/*.sql). Median of $RUNS interleaved run(s)."
+    echo "- Load: wrk -t2 -c$CONNECTIONS (aggregates: -c$POOL) for ${SECONDS_PER_RUN} s; pgbench -M prepared -c $POOL -j 2 -T ${SECONDS_PER_RUN} running the handler's SQL (bench/pgbench/*.sql). Median of $RUNS interleaved run(s)."
     echo
     echo "| scenario | service req/s | p50 ms | p99 ms | pgbench tps | pg p50 ms | pg p99 ms | ratio | goal | xact/req | service CPU µs/req | Postgres CPU µs/req | peak RSS MiB | failures |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-    row "read one" read read "$read_ratio" "≥ 1.0 req/s ÷ tps" "$(verdict "$read_ratio" ">=" 1.0)"
-    row "list (district subtree, 50)" list list "$list_ratio" "≥ 0.8" "$(verdict "$list_ratio" ">=" 0.8)"
-    row "create (Idempotency-Key, audit)" create create "$create_ratio" "≥ 0.8" "$(verdict "$create_ratio" ">=" 0.8)"
-    row "overview at the root" overview_root "" "$root_ratio" "≤ 3× the p50 of a single-row SELECT (read one, pgbench)" "$(verdict "$root_ratio" "<=" 3)"
-    row "overview at a province" overview_province "" "$province_ratio" "≤ 3×" "$(verdict "$province_ratio" "<=" 3)"
-    row "overview at a district" overview_district "" "$district_ratio" "≤ 3×" "$(verdict "$district_ratio" "<=" 3)"
-    row "naive GROUP BY at the root vs overview" overview_root naive_root "$naive_ratio" "≥ 10× faster (naive p50 ÷ overview p50)" "$(verdict "$naive_ratio" ">=" 10)"
-    row "HTTP ceiling (/healthz)" healthz "" "–" "record it" "–"
+    ratio=$(ratio "$(median read svc_rps)" "$(median read pg_tps)")
+    row "read one" read read "$ratio" "≥ 1.0 (req/s ÷ tps)" "$(verdict "$ratio" ">=" 1.0)"
+    ratio=$(ratio "$(median list svc_rps)" "$(median list pg_tps)")
+    row "list (district subtree, limit 50)" list list "$ratio" "≥ 0.8" "$(verdict "$ratio" ">=" 0.8)"
+    ratio=$(ratio "$(median create svc_rps)" "$(median create pg_tps)")
+    row "create (Idempotency-Key, audit)" create create "$ratio" "≥ 0.8" "$(verdict "$ratio" ">=" 0.8)"
+    for level in root province district; do
+      ratio=$(ratio "$(median "overview_$level" svc_p50)" "$ref")
+      row "overview at a $level (pgbench: naive GROUP BY)" "overview_$level" "naive_$level" "$ratio" \
+        "≤ 3 (p50 ÷ read-one pgbench p50 $ref ms)" "$(verdict "$ratio" "<=" 3)"
+      naive=$(ratio "$(median "naive_$level" pg_p50)" "$(median "overview_$level" svc_p50)")
+      if [ "$level" = root ]; then
+        row "↳ naive ÷ overview at the root" "" "" "$naive" "≥ 10 (naive p50 ÷ overview p50)" "$(verdict "$naive" ">=" 10)"
+      else
+        row "↳ naive ÷ overview at a $level" "" "" "$naive" "(recorded)" ""
+      fi
+    done
+    row "HTTP ceiling (/healthz)" healthz "" "–" "record it" ""
     echo
-    echo "Peak RSS of the service over the whole run: ${peak} MiB (goal < 150 MiB at 1M pledges under load)."
-    echo "xact/req is the growth of pg_stat_database.xact_commit divided by the requests wrk completed."
-    echo "CPU µs/req: the service process, and the Postgres backends of its pool, from /proc (utime + stime)."
-    echo "failures: non-2xx responses and socket errors (wrk), aborted clients or errors (pgbench)."
+    echo "- Peak RSS of the service over the whole run: ${peak} MiB (goal: under 150 MiB at 1M pledges under load)."
+    echo "- xact/req: growth of pg_stat_database.xact_commit during the wrk run (read 11 s later, when idle backends have published their counters, minus the pgbench partner's commits) ÷ requests completed."
+    echo "- CPU µs/req: the service process and the Postgres backends of its pool, from /proc (utime + stime) over the wrk run."
+    echo "- failures: non-2xx responses and socket errors (wrk), aborted clients or errors (pgbench)."
   } > "$OUT/benchmarks.md"
   cp "$OUT/benchmarks.md" docs/benchmarks.md
   cat docs/benchmarks.md

@@ -206,6 +206,34 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             })?;
             ensure_pledge(conn, campaign, organization, owner, admin, pledge).await?;
         }
+        let club = ensure_club(conn, campaign, &ids, owner, admin).await?;
+        for (code, relation, title) in FOLLOWERS {
+            let organization = ids
+                .get(code)
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown code {code}")))?;
+            let pledge = DemoPledge {
+                organization: code,
+                kind: "target",
+                field: "xay_dung_dang",
+                title,
+                title_name: None,
+                status: "approved",
+                result: None,
+            };
+            ensure_pledge(conn, campaign, organization, owner, admin, &pledge).await?;
+            use crate::db::schema::pledges;
+            diesel::update(
+                pledges::table
+                    .filter(pledges::organization_id.eq(organization.id))
+                    .filter(pledges::title.eq(*title)),
+            )
+            .set((
+                pledges::exemplar_id.eq(club),
+                pledges::exemplar_relation.eq(*relation),
+            ))
+            .execute(conn)
+            .await?;
+        }
         Ok(())
     })
     .await
@@ -227,11 +255,29 @@ struct DemoPledge {
 
 const CELL_TITLE: &str = "Chi bộ trong sạch, vững mạnh toàn diện";
 
-const fn target(organization: &'static str, field: &'static str, title: &'static str, status: &'static str) -> DemoPledge {
-    DemoPledge { organization, kind: "target", field, title, title_name: None, status, result: None }
+const fn target(
+    organization: &'static str,
+    field: &'static str,
+    title: &'static str,
+    status: &'static str,
+) -> DemoPledge {
+    DemoPledge {
+        organization,
+        kind: "target",
+        field,
+        title,
+        title_name: None,
+        status,
+        result: None,
+    }
 }
 
-const fn title(organization: &'static str, field: &'static str, name: &'static str, result: &'static str) -> DemoPledge {
+const fn title(
+    organization: &'static str,
+    field: &'static str,
+    name: &'static str,
+    result: &'static str,
+) -> DemoPledge {
     DemoPledge {
         organization,
         kind: "title",
@@ -246,22 +292,102 @@ const fn title(organization: &'static str, field: &'static str, name: &'static s
 /// Every commune of Ba Tri registered (100%); 4/5 of Mỹ Hòa's cells and the 3 pilot cells
 /// attained the clean-and-strong title; Mỹ Thạnh and An Phú Trung their new-rural titles.
 const PLEDGES: &[DemoPledge] = &[
-    target("BT-BATRI-MYHOA", "xay_dung_dang", "Xây dựng câu lạc bộ \"Gương điển hình học tập và làm theo Bác\"", "approved"),
-    target("BT-BATRI-MYTHANH", "nong_thon_moi", "Hoàn thành 19/19 tiêu chí xã nông thôn mới", "approved"),
-    target("BT-BATRI-APT", "nong_thon_moi", "Nâng chất các tiêu chí nông thôn mới nâng cao", "approved"),
-    target("BT-BATRI-ANDUC", "giam_ngheo", "Giảm 1,5% hộ nghèo trong năm", "approved"),
-    target("BT-BATRI-AHT", "van_hoa", "95% ấp đạt danh hiệu ấp văn hóa", "submitted"),
-    target("BT-BATRI-TANXUAN", "cong_nghiep", "Thu hút 2 dự án đầu tư vào cụm công nghiệp", "submitted"),
-    target("BT-BATRI-BAOTHANH", "do_thi", "Chỉnh trang đô thị trung tâm xã", "approved"),
-    title("BT-BATRI-MYHOA-CB-MYHOA", "xay_dung_dang", CELL_TITLE, "achieved"),
-    title("BT-BATRI-MYHOA-CB-MYTHUAN", "xay_dung_dang", CELL_TITLE, "exceeded"),
-    title("BT-BATRI-MYHOA-CB-MYTHANH", "xay_dung_dang", CELL_TITLE, "achieved"),
-    title("BT-BATRI-MYHOA-CB-MYPHU", "xay_dung_dang", CELL_TITLE, "achieved"),
-    title("BT-BATRI-MYHOA-CB-MYLOI", "xay_dung_dang", CELL_TITLE, "partially_achieved"),
-    title("BT-BATRI-ANDUC-CB-GIONGKE", "xay_dung_dang", CELL_TITLE, "achieved"),
-    title("BT-BATRI-APT-CB-ANHOA", "xay_dung_dang", CELL_TITLE, "achieved"),
-    title("BT-BATRI-MYTHANH", "nong_thon_moi", "Xã nông thôn mới", "achieved"),
-    title("BT-BATRI-APT", "nong_thon_moi", "Xã nông thôn mới nâng cao", "achieved"),
+    target(
+        "BT-BATRI-MYHOA",
+        "xay_dung_dang",
+        "Xây dựng câu lạc bộ \"Gương điển hình học tập và làm theo Bác\"",
+        "approved",
+    ),
+    target(
+        "BT-BATRI-MYTHANH",
+        "nong_thon_moi",
+        "Hoàn thành 19/19 tiêu chí xã nông thôn mới",
+        "approved",
+    ),
+    target(
+        "BT-BATRI-APT",
+        "nong_thon_moi",
+        "Nâng chất các tiêu chí nông thôn mới nâng cao",
+        "approved",
+    ),
+    target(
+        "BT-BATRI-ANDUC",
+        "giam_ngheo",
+        "Giảm 1,5% hộ nghèo trong năm",
+        "approved",
+    ),
+    target(
+        "BT-BATRI-AHT",
+        "van_hoa",
+        "95% ấp đạt danh hiệu ấp văn hóa",
+        "submitted",
+    ),
+    target(
+        "BT-BATRI-TANXUAN",
+        "cong_nghiep",
+        "Thu hút 2 dự án đầu tư vào cụm công nghiệp",
+        "submitted",
+    ),
+    target(
+        "BT-BATRI-BAOTHANH",
+        "do_thi",
+        "Chỉnh trang đô thị trung tâm xã",
+        "approved",
+    ),
+    title(
+        "BT-BATRI-MYHOA-CB-MYHOA",
+        "xay_dung_dang",
+        CELL_TITLE,
+        "achieved",
+    ),
+    title(
+        "BT-BATRI-MYHOA-CB-MYTHUAN",
+        "xay_dung_dang",
+        CELL_TITLE,
+        "exceeded",
+    ),
+    title(
+        "BT-BATRI-MYHOA-CB-MYTHANH",
+        "xay_dung_dang",
+        CELL_TITLE,
+        "achieved",
+    ),
+    title(
+        "BT-BATRI-MYHOA-CB-MYPHU",
+        "xay_dung_dang",
+        CELL_TITLE,
+        "achieved",
+    ),
+    title(
+        "BT-BATRI-MYHOA-CB-MYLOI",
+        "xay_dung_dang",
+        CELL_TITLE,
+        "partially_achieved",
+    ),
+    title(
+        "BT-BATRI-ANDUC-CB-GIONGKE",
+        "xay_dung_dang",
+        CELL_TITLE,
+        "achieved",
+    ),
+    title(
+        "BT-BATRI-APT-CB-ANHOA",
+        "xay_dung_dang",
+        CELL_TITLE,
+        "achieved",
+    ),
+    title(
+        "BT-BATRI-MYTHANH",
+        "nong_thon_moi",
+        "Xã nông thôn mới",
+        "achieved",
+    ),
+    title(
+        "BT-BATRI-APT",
+        "nong_thon_moi",
+        "Xã nông thôn mới nâng cao",
+        "achieved",
+    ),
 ];
 
 async fn ensure_pledge(
@@ -311,6 +437,79 @@ async fn ensure_pledge(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+pub const CLUB_NAME: &str = "Câu lạc bộ Gương điển hình học tập và làm theo Bác";
+
+/// Units that follow the club: (code, relation, pledge title).
+const FOLLOWERS: &[(&str, &str, &str)] = &[
+    (
+        "BT-BATRI-ANDUC",
+        "learn",
+        "Học tập mô hình câu lạc bộ gương điển hình của xã Mỹ Hòa",
+    ),
+    (
+        "BT-BATRI-TANXUAN",
+        "catch_up",
+        "Bắt kịp mô hình câu lạc bộ gương điển hình Mỹ Hòa",
+    ),
+];
+
+/// Mỹ Hòa's 39-member club, commended by Ba Tri in 2022: an exemplar others follow.
+async fn ensure_club(
+    conn: &mut AsyncPgConnection,
+    campaign: Uuid,
+    ids: &std::collections::HashMap<&str, OrganizationRow>,
+    root: Uuid,
+    creator: Uuid,
+) -> Result<Uuid, AppError> {
+    use crate::db::schema::nominations;
+    let missing = || AppError::internal(anyhow::anyhow!("demo tree incomplete"));
+    let my_hoa = ids.get("BT-BATRI-MYHOA").ok_or_else(missing)?;
+    let ba_tri = ids.get("BT-BATRI").ok_or_else(missing)?;
+    let existing: Option<Uuid> = nominations::table
+        .filter(nominations::nominating_organization_id.eq(my_hoa.id))
+        .filter(nominations::campaign_id.eq(campaign))
+        .filter(nominations::year.eq(DEMO_YEAR))
+        .filter(nominations::nominee_name.eq(CLUB_NAME))
+        .select(nominations::id)
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    let id = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    diesel::insert_into(nominations::table)
+        .values((
+            nominations::id.eq(id),
+            nominations::campaign_id.eq(campaign),
+            nominations::nominating_organization_id.eq(my_hoa.id),
+            nominations::organization_path.eq(&my_hoa.path),
+            nominations::root_organization_id.eq(root),
+            nominations::year.eq(DEMO_YEAR),
+            nominations::nominee_type.eq("collective"),
+            nominations::nominee_name.eq(CLUB_NAME),
+            nominations::member_count.eq(39),
+            nominations::field.eq("xay_dung_dang"),
+            nominations::achievements.eq(
+                "39 thành viên gương mẫu học tập và làm theo tư tưởng, đạo đức, phong cách Hồ Chí Minh",
+            ),
+            nominations::status.eq("commended"),
+            nominations::commendation_form.eq("giay_khen"),
+            nominations::issuer_organization_id.eq(ba_tri.id),
+            nominations::decision_no.eq("118/QĐ-UBND"),
+            nominations::decided_on.eq(NaiveDate::from_ymd_opt(DEMO_YEAR, 12, 20).unwrap_or_default()),
+            nominations::submitted_at.eq(now),
+            nominations::review_started_at.eq(now),
+            nominations::recognized_at.eq(now),
+            nominations::commended_at.eq(now),
+            nominations::created_by.eq(creator),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
 }
 
 async fn ensure_organization(

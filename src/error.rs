@@ -63,8 +63,12 @@ pub struct Problem {
     pub errors: Option<Vec<FieldError>>,
 }
 
-/// A failure on its way to becoming a problem+json response.
-pub struct AppError {
+/// A failure on its way to becoming a problem+json response (boxed: errors stay one pointer
+/// wide on the happy path's `Result`s).
+pub struct AppError(Box<ErrorParts>);
+
+/// The parts of an [`AppError`].
+pub struct ErrorParts {
     status: StatusCode,
     code: &'static str,
     detail: String,
@@ -74,11 +78,24 @@ pub struct AppError {
     source: Option<anyhow::Error>,
 }
 
+impl std::ops::Deref for AppError {
+    type Target = ErrorParts;
+    fn deref(&self) -> &ErrorParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppError {
+    fn deref_mut(&mut self) -> &mut ErrorParts {
+        &mut self.0
+    }
+}
+
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ErrorParts {
             status,
             code,
             detail: detail.into(),
@@ -86,7 +103,7 @@ impl AppError {
             extra: Map::new(),
             headers: Vec::new(),
             source: None,
-        }
+        }))
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -282,11 +299,13 @@ impl From<diesel::result::Error> for AppError {
                 tracing::warn!(%error, "database connection lost");
                 Self::unavailable("the database is unreachable; retry shortly")
             }
-            Error::DatabaseError(_, info) if info.message().contains("lock timeout") => Self::conflict(
-                "concurrent_update",
-                "another request holds the same data; retry shortly",
-            )
-            .with_header(header::RETRY_AFTER, "1"),
+            Error::DatabaseError(_, info) if info.message().contains("lock timeout") => {
+                Self::conflict(
+                    "concurrent_update",
+                    "another request holds the same data; retry shortly",
+                )
+                .with_header(header::RETRY_AFTER, "1")
+            }
             Error::DatabaseError(_, info) if info.message().contains("statement timeout") => {
                 tracing::warn!(%error, "statement timeout");
                 Self::unavailable("the database took too long to answer; retry shortly")

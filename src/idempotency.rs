@@ -154,8 +154,12 @@ impl Idempotency {
 
     /// Claims the key, or returns the reply stored by an earlier request with it.
     pub async fn replay(&self, conn: &mut AsyncPgConnection) -> AppResult<Option<Reply>> {
-        let Some(key) = &self.key else { return Ok(None) };
-        claim(conn, self.principal_id, key, &self.digest).await.map_err(lock_timeout_is_in_use)
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        claim(conn, self.principal_id, key, &self.digest)
+            .await
+            .map_err(lock_timeout_is_in_use)
     }
 
     /// Stores `reply` under the claimed key (same transaction) and hands it back.
@@ -179,7 +183,10 @@ async fn claim(
         idempotency_keys::table
             .filter(idempotency_keys::principal_id.eq(principal_id))
             .filter(idempotency_keys::key.eq(key))
-            .filter(idempotency_keys::created_at.lt(chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS))),
+            .filter(
+                idempotency_keys::created_at
+                    .lt(chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS)),
+            ),
     )
     .execute(conn)
     .await?;
@@ -220,7 +227,10 @@ async fn claim(
         .and_then(|status| u16::try_from(status).ok())
         .and_then(|status| StatusCode::from_u16(status).ok())
         .ok_or_else(|| {
-            AppError::conflict("idempotency_key_in_use", "a request with this Idempotency-Key is still running")
+            AppError::conflict(
+                "idempotency_key_in_use",
+                "a request with this Idempotency-Key is still running",
+            )
         })?;
     Ok(Some(Reply {
         status,
@@ -231,7 +241,12 @@ async fn claim(
     }))
 }
 
-async fn store(conn: &mut AsyncPgConnection, principal_id: Uuid, key: &str, reply: &Reply) -> AppResult<()> {
+async fn store(
+    conn: &mut AsyncPgConnection,
+    principal_id: Uuid,
+    key: &str,
+    reply: &Reply,
+) -> AppResult<()> {
     diesel::update(idempotency_keys::table.find((principal_id, key)))
         .set((
             idempotency_keys::status.eq(i16::try_from(reply.status.as_u16()).unwrap_or(200)),
@@ -247,8 +262,11 @@ async fn store(conn: &mut AsyncPgConnection, principal_id: Uuid, key: &str, repl
 /// A duplicate that waited longer than `lock_timeout` for the first request: 409, retry later.
 fn lock_timeout_is_in_use(error: AppError) -> AppError {
     if error.code() == "concurrent_update" {
-        AppError::conflict("idempotency_key_in_use", "a request with this Idempotency-Key is still running")
-            .with_header(header::RETRY_AFTER, "1")
+        AppError::conflict(
+            "idempotency_key_in_use",
+            "a request with this Idempotency-Key is still running",
+        )
+        .with_header(header::RETRY_AFTER, "1")
     } else {
         error
     }
@@ -257,8 +275,10 @@ fn lock_timeout_is_in_use(error: AppError) -> AppError {
 /// Deletes keys past their retention; run periodically by `serve`.
 pub async fn purge_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
     diesel::delete(
-        idempotency_keys::table
-            .filter(idempotency_keys::created_at.lt(chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS))),
+        idempotency_keys::table.filter(
+            idempotency_keys::created_at
+                .lt(chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS)),
+        ),
     )
     .execute(conn)
     .await

@@ -3,8 +3,6 @@
 //! The modules are listed roughly bottom-up: infrastructure first, then resources, then the
 //! application that wires them together.
 
-/// `Idempotency-Key` on POST: claimed and answered inside the write's transaction.
-pub mod idempotency;
 /// The append-only audit log: writing events inside transactions and reading them back.
 pub mod audit;
 /// Access tokens, passwords, the `Principal` extractor and the authorization rules.
@@ -21,34 +19,36 @@ pub mod config;
 pub mod db;
 /// Loading the Ba Tri demonstration data.
 pub mod demo;
-/// `thidua generate`: the deterministic national-scale benchmark data set.
-pub mod generate;
 /// The one mapping from every failure to an RFC 9457 problem+json response.
 pub mod error;
 /// Request bodies, path and query extraction with problem+json errors.
 pub mod extract;
-/// Pledges (đăng ký thi đua): state machine, progress reports, exports.
-pub mod pledges;
-/// Nominations of exemplars: reviews, recognition, commendation, and the exemplars pledges follow.
-pub mod nominations;
-/// Aggregates leaders read over their whole subtree.
-pub mod stats;
+/// `thidua generate`: the deterministic national-scale benchmark data set.
+pub mod generate;
 /// Liveness, readiness and other operational endpoints.
 pub mod health;
+/// `Idempotency-Key` on POST: claimed and answered inside the write's transaction.
+pub mod idempotency;
 /// Request id, security headers and the conversion of framework errors to problem+json.
 pub mod middleware;
+/// Nominations of exemplars: reviews, recognition, commendation, and the exemplars pledges follow.
+pub mod nominations;
 /// The OpenAPI 3.1 document and the route inventory derived from it.
 pub mod openapi;
 /// The organization tree: directory, subtree encoding, moves and deactivation.
 pub mod organizations;
 /// Opaque keyset cursors and `limit` validation shared by every list.
 pub mod pagination;
+/// Pledges (đăng ký thi đua): state machine, progress reports, exports.
+pub mod pledges;
 /// The `/problems/{code}` pages that problem `type` URIs point to.
 pub mod problems;
 /// Building the actix application and server.
 pub mod startup;
 /// Shared application state handed to every handler.
 pub mod state;
+/// Aggregates leaders read over their whole subtree.
+pub mod stats;
 /// Logging and tracing set-up.
 pub mod telemetry;
 /// Text rules shared by every resource: NFC storage, search folding, bounded lengths.

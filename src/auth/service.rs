@@ -67,23 +67,35 @@ pub async fn password_grant(
         let _ = state.passwords.verify(password, None).await?;
         return Err(invalid_credentials());
     }
-    let mut conn = state.db.write().await?;
-    if let Some(retry_after) = throttle::locked_for(&mut conn, &key).await? {
-        return Err(too_many_failures(retry_after));
-    }
-    let user: Option<UserRow> = users::table
-        .filter(lower(users::username).eq(&key))
-        .select(UserRow::as_select())
-        .first(&mut conn)
-        .await
-        .optional()?;
+    let settings = &state.settings;
+    let user: Option<UserRow> = {
+        let mut conn = state.db.write().await?;
+        let attempt = throttle::begin_attempt(
+            &mut conn,
+            &key,
+            settings.login_max_failures,
+            settings.login_lockout,
+        )
+        .await?;
+        if let throttle::Attempt::Refused { retry_after } = attempt {
+            return Err(too_many_failures(retry_after));
+        }
+        users::table
+            .filter(lower(users::username).eq(&key))
+            .select(UserRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?
+        // The connection goes back to the pool here: hashing waits for a bounded number of
+        // slots, and a login storm must not hold every connection meanwhile.
+    };
     let usable = user.as_ref().filter(|user| !user.disabled);
     let verified = state
         .passwords
         .verify(password, usable.map(|user| user.password_hash.as_str()))
         .await?;
+    let mut conn = state.db.write().await?;
     let Some(user) = usable.filter(|_| verified.matches) else {
-        let settings = &state.settings;
         if let Some(until) = throttle::record_failure(
             &mut conn,
             &key,

@@ -181,10 +181,10 @@ impl TokenKeys {
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = chrono::Utc::now().timestamp();
-        if let Ok(cache) = self.cache.lock() {
-            if let Some(claims) = cache.get(&digest) {
-                return (claims.exp > now).then(|| claims.clone());
-            }
+        if let Ok(cache) = self.cache.lock()
+            && let Some(claims) = cache.get(&digest)
+        {
+            return (claims.exp > now).then(|| claims.clone());
         }
         let claims = self.verify_uncached(token)?;
         if let Ok(mut cache) = self.cache.lock() {

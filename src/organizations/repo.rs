@@ -215,7 +215,9 @@ pub async fn move_subtree(
         .set(organizations::parent_id.eq(new_parent.id))
         .execute(conn)
         .await?;
-    let root_path = new_path.split_once('.').map_or(new_path.clone(), |(first, _)| format!("{first}."));
+    let root_path = new_path
+        .split_once('.')
+        .map_or(new_path.clone(), |(first, _)| format!("{first}."));
     let new_root: Uuid = organizations::table
         .filter(organizations::path.eq(&root_path))
         .select(organizations::id)

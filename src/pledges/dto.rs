@@ -121,7 +121,10 @@ impl PledgeDto {
             title_name: row.title_name,
             deadline: row.deadline,
             exemplar_id: row.exemplar_id,
-            exemplar_relation: row.exemplar_relation.as_deref().and_then(ExemplarRelation::parse),
+            exemplar_relation: row
+                .exemplar_relation
+                .as_deref()
+                .and_then(ExemplarRelation::parse),
             status,
             result: row.result.as_deref().and_then(PledgeResult::parse),
             assessment_note: row.assessment_note,

@@ -54,8 +54,16 @@ pub enum Format {
 }
 
 pub fn negotiate(accept: Option<&str>) -> Format {
-    let Some(accept) = accept else { return Format::Json };
-    let wants = |media: &str| accept.split(',').any(|item| item.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(media)));
+    let Some(accept) = accept else {
+        return Format::Json;
+    };
+    let wants = |media: &str| {
+        accept.split(',').any(|item| {
+            item.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(media))
+        })
+    };
     if wants(XLSX) {
         Format::Xlsx
     } else if wants(CSV) {
@@ -65,7 +73,10 @@ pub fn negotiate(accept: Option<&str>) -> Format {
     }
 }
 
-async fn organization_names(conn: &mut AsyncPgConnection, rows: &[PledgeRow]) -> AppResult<HashMap<Uuid, String>> {
+async fn organization_names(
+    conn: &mut AsyncPgConnection,
+    rows: &[PledgeRow],
+) -> AppResult<HashMap<Uuid, String>> {
     let ids: Vec<Uuid> = rows.iter().map(|row| row.organization_id).collect();
     let names: Vec<(Uuid, String)> = organizations::table
         .filter(organizations::id.eq_any(ids))
@@ -93,16 +104,23 @@ fn cells(row: PledgeRow, names: &HashMap<Uuid, String>) -> [String; 18] {
         dto.target_unit.unwrap_or_default(),
         dto.deadline.to_string(),
         dto.status.as_str().to_owned(),
-        dto.result.map(|result| result.as_str().to_owned()).unwrap_or_default(),
+        dto.result
+            .map(|result| result.as_str().to_owned())
+            .unwrap_or_default(),
         number(dto.progress_percent),
         number(dto.current_value),
-        dto.last_reported_on.map(|date| date.to_string()).unwrap_or_default(),
+        dto.last_reported_on
+            .map(|date| date.to_string())
+            .unwrap_or_default(),
         dto.overdue.to_string(),
     ]
 }
 
 /// One page of rows and the query for the next page (None: done).
-async fn next_page(db: &Databases, mut query: ListQuery) -> AppResult<(Vec<PledgeRow>, HashMap<Uuid, String>, Option<ListQuery>)> {
+async fn next_page(
+    db: &Databases,
+    mut query: ListQuery,
+) -> AppResult<(Vec<PledgeRow>, HashMap<Uuid, String>, Option<ListQuery>)> {
     let mut conn = db.read().await?;
     query.limit = PAGE;
     let mut rows = repo::list(&mut conn, &query).await?;
@@ -149,15 +167,24 @@ pub async fn csv_response(db: Databases, query: ListQuery) -> AppResult<HttpResp
                     // Headers are gone: fail the stream (the connection is cut before the last
                     // chunk) so the client sees a broken download, never a silently short file.
                     tracing::error!(?error, "CSV export failed midway");
-                    Some((Err(actix_web::error::ErrorServiceUnavailable("export failed midway")), None))
+                    Some((
+                        Err(actix_web::error::ErrorServiceUnavailable(
+                            "export failed midway",
+                        )),
+                        None,
+                    ))
                 }
             }
         }
     });
-    let body = futures_util::StreamExt::chain(stream::once(async move { Ok(Bytes::from(head)) }), rest);
+    let body =
+        futures_util::StreamExt::chain(stream::once(async move { Ok(Bytes::from(head)) }), rest);
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"pledges.csv\""))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"pledges.csv\"",
+        ))
         .streaming(body))
 }
 
@@ -166,9 +193,12 @@ pub async fn xlsx_response(db: Databases, query: ListQuery) -> AppResult<HttpRes
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let sheet = workbook.add_worksheet();
     let bold = rust_xlsxwriter::Format::new().set_bold();
-    let xlsx_error = |error: rust_xlsxwriter::XlsxError| AppError::internal(anyhow::anyhow!("xlsx: {error}"));
+    let xlsx_error =
+        |error: rust_xlsxwriter::XlsxError| AppError::internal(anyhow::anyhow!("xlsx: {error}"));
     for (column, name) in COLUMNS.iter().enumerate() {
-        sheet.write_with_format(0, u16::try_from(column).unwrap_or(0), *name, &bold).map_err(xlsx_error)?;
+        sheet
+            .write_with_format(0, u16::try_from(column).unwrap_or(0), *name, &bold)
+            .map_err(xlsx_error)?;
     }
     let mut next = Some(query);
     let mut line: u32 = 1;
@@ -176,7 +206,9 @@ pub async fn xlsx_response(db: Databases, query: ListQuery) -> AppResult<HttpRes
         let (rows, names, following) = next_page(&db, query).await?;
         for row in rows {
             for (column, value) in cells(row, &names).iter().enumerate() {
-                sheet.write(line, u16::try_from(column).unwrap_or(0), value.as_str()).map_err(xlsx_error)?;
+                sheet
+                    .write(line, u16::try_from(column).unwrap_or(0), value.as_str())
+                    .map_err(xlsx_error)?;
             }
             line += 1;
         }
@@ -192,6 +224,9 @@ pub async fn xlsx_response(db: Databases, query: ListQuery) -> AppResult<HttpRes
     let bytes = workbook.save_to_buffer().map_err(xlsx_error)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, XLSX))
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"pledges.xlsx\""))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"pledges.xlsx\"",
+        ))
         .body(bytes))
 }

@@ -7,8 +7,8 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::dto::{
-    AssessBody, CreatePledge, CreateProgress, PledgeDto, PledgeFilter, PledgePage, ProgressDto, ProgressPage,
-    ProgressParams, ReasonBody, UpdatePledge,
+    AssessBody, CreatePledge, CreateProgress, PledgeDto, PledgeFilter, PledgePage, ProgressDto,
+    ProgressPage, ProgressParams, ReasonBody, UpdatePledge,
 };
 use super::export::{self, Format};
 use super::repo::{self, ListQuery, SORT_KEYS, SortPosition};
@@ -67,7 +67,10 @@ pub async fn create_pledge(
             }
             let dto = service::create(conn, principal, request).await?;
             idempotency
-                .record(conn, Reply::created(location_of(dto.id), dto.version, &dto)?)
+                .record(
+                    conn,
+                    Reply::created(location_of(dto.id), dto.version, &dto)?,
+                )
                 .await
         })
         .await?;
@@ -94,7 +97,9 @@ pub async fn get_pledge(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read().await?;
-    let row = repo::find(&mut conn, *id).await?.ok_or_else(AppError::not_found)?;
+    let row = repo::find(&mut conn, *id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     require_visible(&principal, &row.organization_path)?;
     let version = row.version;
     Ok(conditional::respond(&req, version, &service::to_dto(row)))
@@ -129,7 +134,10 @@ pub async fn list_pledges(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let query = list_query(&state, &principal, filter.into_inner()).await?;
-    let accept = req.headers().get(header::ACCEPT).and_then(|value| value.to_str().ok());
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
     match export::negotiate(accept) {
         Format::Csv => export::csv_response(state.db.clone(), query).await,
         Format::Xlsx => export::xlsx_response(state.db.clone(), query).await,
@@ -137,7 +145,8 @@ pub async fn list_pledges(
             let mut conn = state.db.read().await?;
             let rows = repo::list(&mut conn, &query).await?;
             let key = query.sort.0;
-            let (rows, next_cursor) = pagination::paginate(rows, query.limit, |row| SortPosition::of(key, row));
+            let (rows, next_cursor) =
+                pagination::paginate(rows, query.limit, |row| SortPosition::of(key, row));
             Ok(HttpResponse::Ok().json(PledgePage {
                 items: rows.into_iter().map(service::to_dto).collect(),
                 next_cursor,
@@ -146,13 +155,35 @@ pub async fn list_pledges(
     }
 }
 
-async fn list_query(state: &AppState, principal: &Principal, filter: PledgeFilter) -> AppResult<ListQuery> {
+async fn list_query(
+    state: &AppState,
+    principal: &Principal,
+    filter: PledgeFilter,
+) -> AppResult<ListQuery> {
     if !principal.has_scope(Scope::Read) {
         return Err(AppError::forbidden("this client may not read pledges"));
     }
     let limit = pagination::limit(filter.limit)?;
-    let sort = pagination::parse_sort(filter.sort.as_deref(), &SORT_KEYS, ("created_at", Direction::Asc))?;
-    let after: Option<SortPosition> = filter.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let sort = pagination::parse_sort(
+        filter.sort.as_deref(),
+        &SORT_KEYS,
+        ("created_at", Direction::Asc),
+    )?;
+    let after: Option<SortPosition> = filter
+        .cursor
+        .as_deref()
+        .map(pagination::decode_cursor)
+        .transpose()?;
+    // A cursor of another sort key would compare one column and order by another: rows skipped.
+    if after
+        .as_ref()
+        .is_some_and(|position| position.key() != sort.0)
+    {
+        return Err(AppError::bad_request(
+            "invalid_query",
+            "the cursor belongs to another sort order",
+        ));
+    }
     let mut subtree_path = None;
     if let Some(organization_id) = filter.organization_id {
         let mut conn = state.db.read().await?;
@@ -284,7 +315,9 @@ async fn run_transition(
             let row = service::lock_visible(conn, principal, id).await?;
             if_match.check(row.version)?;
             let dto = service::transition(conn, principal, row, action, input).await?;
-            idempotency.record(conn, Reply::ok(dto.version, &dto)?).await
+            idempotency
+                .record(conn, Reply::ok(dto.version, &dto)?)
+                .await
         })
         .await?;
     Ok(reply.into_response())
@@ -318,7 +351,16 @@ pub async fn submit_pledge(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Submit, TransitionInput::None).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        PledgeAction::Submit,
+        TransitionInput::None,
+    )
+    .await
 }
 
 /// Approves a submitted pledge (a manager of a strictly higher unit).
@@ -349,7 +391,16 @@ pub async fn approve_pledge(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Approve, TransitionInput::None).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        PledgeAction::Approve,
+        TransitionInput::None,
+    )
+    .await
 }
 
 /// Returns a submitted pledge to its unit for changes, with a reason.
@@ -384,7 +435,16 @@ pub async fn return_pledge(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Reason(request.reason);
-    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Return, input).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        PledgeAction::Return,
+        input,
+    )
+    .await
 }
 
 /// Withdraws a pledge that is not yet assessed, with a reason.
@@ -419,7 +479,16 @@ pub async fn withdraw_pledge(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Reason(request.reason);
-    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Withdraw, input).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        PledgeAction::Withdraw,
+        input,
+    )
+    .await
 }
 
 /// Assesses an approved pledge (a manager or reviewer of a strictly higher unit).
@@ -454,7 +523,16 @@ pub async fn assess_pledge(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Assessment(request);
-    run_transition(&state, &principal, *id, &if_match, idempotency, PledgeAction::Assess, input).await
+    run_transition(
+        &state,
+        &principal,
+        *id,
+        &if_match,
+        idempotency,
+        PledgeAction::Assess,
+        input,
+    )
+    .await
 }
 
 /// Reports progress on an approved pledge (append-only).
@@ -527,11 +605,18 @@ pub async fn list_progress(
     params: web::Query<ProgressParams>,
 ) -> AppResult<HttpResponse> {
     let limit = pagination::limit(params.limit)?;
-    let after = params.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let after = params
+        .cursor
+        .as_deref()
+        .map(pagination::decode_cursor)
+        .transpose()?;
     let mut conn = state.db.read().await?;
-    let row = repo::find(&mut conn, *id).await?.ok_or_else(AppError::not_found)?;
+    let row = repo::find(&mut conn, *id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     require_visible(&principal, &row.organization_path)?;
     let items = repo::progress_of(&mut conn, row.id, after, limit).await?;
-    let (items, next_cursor) = pagination::paginate(items, limit, |item| (item.reported_on, item.id));
+    let (items, next_cursor) =
+        pagination::paginate(items, limit, |item| (item.reported_on, item.id));
     Ok(HttpResponse::Ok().json(ProgressPage { items, next_cursor }))
 }

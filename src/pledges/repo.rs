@@ -25,7 +25,10 @@ pub struct CampaignRules {
     pub field_codes: Vec<String>,
 }
 
-pub async fn campaign_rules(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CampaignRules>> {
+pub async fn campaign_rules(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<CampaignRules>> {
     let row: Option<(NaiveDate, NaiveDate, serde_json::Value)> = campaigns::table
         .find(id)
         .select((campaigns::starts_on, campaigns::ends_on, campaigns::fields))
@@ -42,7 +45,11 @@ pub async fn campaign_rules(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResu
                 .map(|items| {
                     items
                         .iter()
-                        .filter_map(|item| item.get("code").and_then(|code| code.as_str()).map(str::to_owned))
+                        .filter_map(|item| {
+                            item.get("code")
+                                .and_then(|code| code.as_str())
+                                .map(str::to_owned)
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -57,12 +64,16 @@ struct NominationStatus {
 }
 
 /// The status of nomination `id`, if it exists (exemplars are recognized or commended).
-pub async fn nomination_status(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<String>> {
-    let row: Option<NominationStatus> = diesel::sql_query("SELECT status FROM nominations WHERE id = $1")
-        .bind::<SqlUuid, _>(id)
-        .get_result(conn)
-        .await
-        .optional()?;
+pub async fn nomination_status(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<String>> {
+    let row: Option<NominationStatus> =
+        diesel::sql_query("SELECT status FROM nominations WHERE id = $1")
+            .bind::<SqlUuid, _>(id)
+            .get_result(conn)
+            .await
+            .optional()?;
     Ok(row.map(|row| row.status))
 }
 
@@ -75,7 +86,10 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .optional()
 }
 
-pub async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<PledgeRow>> {
+pub async fn find_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<PledgeRow>> {
     pledges::table
         .find(id)
         .select(PledgeRow::as_select())
@@ -102,6 +116,15 @@ impl SortPosition {
             "updated_at" => Self::UpdatedAt(row.updated_at, row.id),
             "deadline" => Self::Deadline(row.deadline, row.id),
             _ => Self::CreatedAt(row.created_at, row.id),
+        }
+    }
+
+    /// The sort key this position belongs to.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::CreatedAt(..) => "created_at",
+            Self::UpdatedAt(..) => "updated_at",
+            Self::Deadline(..) => "deadline",
         }
     }
 }
@@ -136,7 +159,8 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
         statement = statement.filter(path_in_subtrees("pledges.organization_path", roots));
     }
     if let Some(path) = &query.subtree_path {
-        statement = statement.filter(pledges::organization_path.like(format!("{}%", like_escape(path))));
+        statement =
+            statement.filter(pledges::organization_path.like(format!("{}%", like_escape(path))));
     } else if let Some(organization_id) = query.organization_id {
         statement = statement.filter(pledges::organization_id.eq(organization_id));
     }
@@ -180,7 +204,11 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
         statement = statement.filter(pledges::updated_at.gt(since));
     }
     let (key, direction) = query.sort;
-    let comparison = if direction == Direction::Asc { ">" } else { "<" };
+    let comparison = if direction == Direction::Asc {
+        ">"
+    } else {
+        "<"
+    };
     if let Some(after) = &query.after {
         statement = match after {
             SortPosition::CreatedAt(at, id) => statement.filter(
@@ -207,10 +235,18 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
         };
     }
     statement = match (key, direction) {
-        ("updated_at", Direction::Asc) => statement.order((pledges::updated_at.asc(), pledges::id.asc())),
-        ("updated_at", Direction::Desc) => statement.order((pledges::updated_at.desc(), pledges::id.desc())),
-        ("deadline", Direction::Asc) => statement.order((pledges::deadline.asc(), pledges::id.asc())),
-        ("deadline", Direction::Desc) => statement.order((pledges::deadline.desc(), pledges::id.desc())),
+        ("updated_at", Direction::Asc) => {
+            statement.order((pledges::updated_at.asc(), pledges::id.asc()))
+        }
+        ("updated_at", Direction::Desc) => {
+            statement.order((pledges::updated_at.desc(), pledges::id.desc()))
+        }
+        ("deadline", Direction::Asc) => {
+            statement.order((pledges::deadline.asc(), pledges::id.asc()))
+        }
+        ("deadline", Direction::Desc) => {
+            statement.order((pledges::deadline.desc(), pledges::id.desc()))
+        }
         (_, Direction::Asc) => statement.order((pledges::created_at.asc(), pledges::id.asc())),
         (_, Direction::Desc) => statement.order((pledges::created_at.desc(), pledges::id.desc())),
     };
@@ -226,7 +262,10 @@ pub async fn progress_of(
     let mut statement = pledge_progress::table
         .filter(pledge_progress::pledge_id.eq(pledge_id))
         .select(ProgressRow::as_select())
-        .order((pledge_progress::reported_on.desc(), pledge_progress::id.desc()))
+        .order((
+            pledge_progress::reported_on.desc(),
+            pledge_progress::id.desc(),
+        ))
         .limit(limit + 1)
         .into_boxed();
     if let Some((reported_on, id)) = after {
@@ -238,5 +277,10 @@ pub async fn progress_of(
                 .sql(")"),
         );
     }
-    Ok(statement.load(conn).await?.into_iter().map(ProgressDto::from).collect())
+    Ok(statement
+        .load(conn)
+        .await?
+        .into_iter()
+        .map(ProgressDto::from)
+        .collect())
 }

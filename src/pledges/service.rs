@@ -6,7 +6,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::dto::{AssessBody, CreatePledge, CreateProgress, ExemplarRelation, PledgeDto, PledgeKind, ProgressDto, UpdatePledge};
+use super::dto::{
+    AssessBody, CreatePledge, CreateProgress, ExemplarRelation, PledgeDto, PledgeKind, ProgressDto,
+    UpdatePledge,
+};
 use super::model::{NewPledge, PledgeChanges, PledgeRow};
 use super::repo::{self, CampaignRules};
 use super::state::{InvalidTransition, PledgeAction, PledgeStatus, next_status};
@@ -48,14 +51,23 @@ pub fn invalid_transition(error: InvalidTransition) -> AppError {
             if error.allowed.is_empty() {
                 "nothing (final state)".to_owned()
             } else {
-                error.allowed.iter().map(|action| action.as_str()).collect::<Vec<_>>().join(", ")
+                error
+                    .allowed
+                    .iter()
+                    .map(|action| action.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         ),
     )
     .with_extra("current_status", error.from.as_str())
     .with_extra(
         "allowed_actions",
-        error.allowed.iter().map(|action| action.as_str()).collect::<Vec<_>>(),
+        error
+            .allowed
+            .iter()
+            .map(|action| action.as_str())
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -75,9 +87,15 @@ fn past_tense(action: PledgeAction) -> &'static str {
 pub fn authorize_action(principal: &Principal, path: &str, action: PledgeAction) -> AppResult<()> {
     require_user(principal)?;
     let allowed = match action {
-        PledgeAction::Submit | PledgeAction::Withdraw => principal.has_role_over(path, &[Role::Manager]),
-        PledgeAction::Approve | PledgeAction::Return => principal.has_role_strictly_above(path, &[Role::Manager]),
-        PledgeAction::Assess => principal.has_role_strictly_above(path, &[Role::Manager, Role::Reviewer]),
+        PledgeAction::Submit | PledgeAction::Withdraw => {
+            principal.has_role_over(path, &[Role::Manager])
+        }
+        PledgeAction::Approve | PledgeAction::Return => {
+            principal.has_role_strictly_above(path, &[Role::Manager])
+        }
+        PledgeAction::Assess => {
+            principal.has_role_strictly_above(path, &[Role::Manager, Role::Reviewer])
+        }
     };
     if allowed {
         Ok(())
@@ -86,7 +104,9 @@ pub fn authorize_action(principal: &Principal, path: &str, action: PledgeAction)
             PledgeAction::Approve | PledgeAction::Return => {
                 "only a manager of a higher unit may approve or return a pledge"
             }
-            PledgeAction::Assess => "only a manager or reviewer of a higher unit may assess a pledge",
+            PledgeAction::Assess => {
+                "only a manager or reviewer of a higher unit may assess a pledge"
+            }
             _ => "only a manager of the unit or of a higher one may do this",
         }))
     }
@@ -98,7 +118,9 @@ fn authorize_write(principal: &Principal, path: &str) -> AppResult<()> {
     if principal.has_role_over(path, &[Role::Manager]) {
         Ok(())
     } else {
-        Err(AppError::forbidden("only a manager of the unit or of a higher one may write its pledges"))
+        Err(AppError::forbidden(
+            "only a manager of the unit or of a higher one may write its pledges",
+        ))
     }
 }
 
@@ -113,7 +135,9 @@ fn authorize_progress(principal: &Principal, path: &str) -> AppResult<()> {
     if allowed {
         Ok(())
     } else {
-        Err(AppError::forbidden("only the unit's members and managers report its progress"))
+        Err(AppError::forbidden(
+            "only the unit's members and managers report its progress",
+        ))
     }
 }
 
@@ -132,7 +156,9 @@ struct Content {
 }
 
 fn trimmed(value: Option<String>) -> Option<String> {
-    value.map(|text| text.trim().to_owned()).filter(|text| !text.is_empty())
+    value
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
 }
 
 /// `new_year`: the year of a pledge being created, checked against the campaign in the same
@@ -148,13 +174,19 @@ async fn validate(
     if new_year && !(rules.first_year..=rules.last_year).contains(&year) {
         checks.fail(
             "/year",
-            format!("must be within the campaign, {} to {}", rules.first_year, rules.last_year),
+            format!(
+                "must be within the campaign, {} to {}",
+                rules.first_year, rules.last_year
+            ),
         );
     }
     if !rules.field_codes.contains(&content.field) {
         checks.fail(
             "/field",
-            format!("must be a field code of the campaign: {}", rules.field_codes.join(", ")),
+            format!(
+                "must be a field code of the campaign: {}",
+                rules.field_codes.join(", ")
+            ),
         );
     }
     match content.kind {
@@ -176,14 +208,23 @@ async fn validate(
     if let Some(unit) = &content.target_unit {
         checks.length("/target_unit", unit, 0, UNIT_MAX);
     }
-    if content.target_value.is_some_and(|value| !value.is_finite() || value < 0.0) {
+    if content
+        .target_value
+        .is_some_and(|value| !value.is_finite() || value < 0.0)
+    {
         checks.fail("/target_value", "must be a number ≥ 0");
     }
     // "Within reach of the year": from the start of the year to the end of the next one.
     let earliest = NaiveDate::from_ymd_opt(year, 1, 1);
     let latest = NaiveDate::from_ymd_opt(year + 1, 12, 31);
-    if earliest.zip(latest).is_none_or(|(earliest, latest)| content.deadline < earliest || content.deadline > latest) {
-        checks.fail("/deadline", format!("must fall between {year}-01-01 and {}-12-31", year + 1));
+    if earliest
+        .zip(latest)
+        .is_none_or(|(earliest, latest)| content.deadline < earliest || content.deadline > latest)
+    {
+        checks.fail(
+            "/deadline",
+            format!("must fall between {year}-01-01 and {}-12-31", year + 1),
+        );
     }
     match (content.exemplar_id, content.exemplar_relation) {
         (None, None) => {}
@@ -191,14 +232,21 @@ async fn validate(
         (None, Some(_)) => checks.fail("/exemplar_id", "is required with exemplar_relation"),
         (Some(exemplar_id), Some(_)) => match repo::nomination_status(conn, exemplar_id).await? {
             Some(status) if status == "recognized" || status == "commended" => {}
-            _ => checks.fail("/exemplar_id", "must name a recognized or commended exemplar"),
+            _ => checks.fail(
+                "/exemplar_id",
+                "must name a recognized or commended exemplar",
+            ),
         },
     }
     checks.finish()
 }
 
 /// Creates a draft pledge.
-pub async fn create(conn: &mut AsyncPgConnection, principal: &Principal, request: CreatePledge) -> AppResult<PledgeDto> {
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    request: CreatePledge,
+) -> AppResult<PledgeDto> {
     require_user(principal)?;
     let organization: Option<(String, bool)> = organizations::table
         .find(request.organization_id)
@@ -215,7 +263,10 @@ pub async fn create(conn: &mut AsyncPgConnection, principal: &Principal, request
     }
     authorize_write(principal, &path)?;
     if !active {
-        return Err(AppError::field("/organization_id", "the organization is inactive"));
+        return Err(AppError::field(
+            "/organization_id",
+            "the organization is inactive",
+        ));
     }
     let rules = repo::campaign_rules(conn, request.campaign_id)
         .await?
@@ -224,7 +275,14 @@ pub async fn create(conn: &mut AsyncPgConnection, principal: &Principal, request
         kind: request.kind,
         field: request.field.trim().to_owned(),
         title: trimmed(request.title).or_else(|| {
-            (request.kind == PledgeKind::Title).then(|| request.title_name.clone().map(|name| name.trim().to_owned())).flatten()
+            (request.kind == PledgeKind::Title)
+                .then(|| {
+                    request
+                        .title_name
+                        .clone()
+                        .map(|name| name.trim().to_owned())
+                })
+                .flatten()
         }),
         description: trimmed(request.description),
         target_value: request.target_value,
@@ -279,7 +337,9 @@ pub async fn create(conn: &mut AsyncPgConnection, principal: &Principal, request
 
 /// The id of the top-level organization of `path` (the distribution key).
 async fn root_of(conn: &mut AsyncPgConnection, path: &str) -> AppResult<Uuid> {
-    let root_path = path.split_once('.').map_or(path.to_owned(), |(first, _)| format!("{first}."));
+    let root_path = path
+        .split_once('.')
+        .map_or(path.to_owned(), |(first, _)| format!("{first}."));
     Ok(organizations::table
         .filter(organizations::path.eq(root_path))
         .select(organizations::id)
@@ -288,8 +348,14 @@ async fn root_of(conn: &mut AsyncPgConnection, path: &str) -> AppResult<Uuid> {
 }
 
 /// Locks a pledge the caller may see (404 otherwise).
-pub async fn lock_visible(conn: &mut AsyncPgConnection, principal: &Principal, id: Uuid) -> AppResult<PledgeRow> {
-    let row = repo::find_for_update(conn, id).await?.ok_or_else(AppError::not_found)?;
+pub async fn lock_visible(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<PledgeRow> {
+    let row = repo::find_for_update(conn, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     require_visible(principal, &row.organization_path)?;
     Ok(row)
 }
@@ -306,7 +372,10 @@ pub async fn update(
     if !status.is_editable() {
         return Err(AppError::conflict(
             "invalid_transition",
-            format!("a pledge in state {} can no longer be edited", status.as_str()),
+            format!(
+                "a pledge in state {} can no longer be edited",
+                status.as_str()
+            ),
         )
         .with_extra("current_status", status.as_str()));
     }
@@ -314,18 +383,39 @@ pub async fn update(
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("pledge without campaign")))?;
     let content = Content {
-        kind: patch.kind.unwrap_or(PledgeKind::parse(&row.kind).unwrap_or(PledgeKind::Target)),
-        field: patch.field.clone().map(|field| field.trim().to_owned()).unwrap_or_else(|| row.field.clone()),
-        title: patch.title.clone().map(|title| title.trim().to_owned()).or_else(|| Some(row.title.clone())),
-        description: patch.description.clone().map_or(row.description.clone(), trimmed),
+        kind: patch
+            .kind
+            .unwrap_or(PledgeKind::parse(&row.kind).unwrap_or(PledgeKind::Target)),
+        field: patch
+            .field
+            .clone()
+            .map(|field| field.trim().to_owned())
+            .unwrap_or_else(|| row.field.clone()),
+        title: patch
+            .title
+            .clone()
+            .map(|title| title.trim().to_owned())
+            .or_else(|| Some(row.title.clone())),
+        description: patch
+            .description
+            .clone()
+            .map_or(row.description.clone(), trimmed),
         target_value: patch.target_value.unwrap_or(row.target_value),
-        target_unit: patch.target_unit.clone().map_or(row.target_unit.clone(), trimmed),
-        title_name: patch.title_name.clone().map_or(row.title_name.clone(), trimmed),
+        target_unit: patch
+            .target_unit
+            .clone()
+            .map_or(row.target_unit.clone(), trimmed),
+        title_name: patch
+            .title_name
+            .clone()
+            .map_or(row.title_name.clone(), trimmed),
         deadline: patch.deadline.unwrap_or(row.deadline),
         exemplar_id: patch.exemplar_id.unwrap_or(row.exemplar_id),
-        exemplar_relation: patch
-            .exemplar_relation
-            .unwrap_or(row.exemplar_relation.as_deref().and_then(ExemplarRelation::parse)),
+        exemplar_relation: patch.exemplar_relation.unwrap_or(
+            row.exemplar_relation
+                .as_deref()
+                .and_then(ExemplarRelation::parse),
+        ),
     };
     validate(conn, &content, &rules, row.year, false).await?;
     let changes = PledgeChanges {
@@ -338,7 +428,11 @@ pub async fn update(
         title_name: Some(content.title_name),
         deadline: Some(content.deadline),
         exemplar_id: Some(content.exemplar_id),
-        exemplar_relation: Some(content.exemplar_relation.map(|relation| relation.as_str().to_owned())),
+        exemplar_relation: Some(
+            content
+                .exemplar_relation
+                .map(|relation| relation.as_str().to_owned()),
+        ),
     };
     let before = to_dto(row.clone());
     let updated: PledgeRow = diesel::update(pledges::table.find(row.id))
@@ -368,16 +462,25 @@ pub async fn update(
 }
 
 /// Deletes a draft.
-pub async fn delete(conn: &mut AsyncPgConnection, principal: &Principal, row: PledgeRow) -> AppResult<()> {
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    row: PledgeRow,
+) -> AppResult<()> {
     authorize_write(principal, &row.organization_path)?;
     if row.status != PledgeStatus::Draft.as_str() {
         return Err(AppError::conflict(
             "invalid_transition",
-            format!("only drafts can be deleted; this pledge is {} (withdraw it instead)", row.status),
+            format!(
+                "only drafts can be deleted; this pledge is {} (withdraw it instead)",
+                row.status
+            ),
         )
         .with_extra("current_status", row.status.clone()));
     }
-    diesel::delete(pledges::table.find(row.id)).execute(conn).await?;
+    diesel::delete(pledges::table.find(row.id))
+        .execute(conn)
+        .await?;
     let organization_id = row.organization_id;
     let id = row.id;
     audit::record(
@@ -437,14 +540,22 @@ pub async fn transition(
     let updated: PledgeRow = match (action, input) {
         (PledgeAction::Submit, _) => {
             query
-                .set((common, pledges::submitted_at.eq(now), pledges::status_reason.eq(None::<String>)))
+                .set((
+                    common,
+                    pledges::submitted_at.eq(now),
+                    pledges::status_reason.eq(None::<String>),
+                ))
                 .returning(PledgeRow::as_returning())
                 .get_result(conn)
                 .await?
         }
         (PledgeAction::Approve, _) => {
             query
-                .set((common, pledges::approved_at.eq(now), pledges::approved_by.eq(principal.id)))
+                .set((
+                    common,
+                    pledges::approved_at.eq(now),
+                    pledges::approved_by.eq(principal.id),
+                ))
                 .returning(PledgeRow::as_returning())
                 .get_result(conn)
                 .await?
@@ -468,7 +579,11 @@ pub async fn transition(
                 .get_result(conn)
                 .await?
         }
-        _ => return Err(AppError::internal(anyhow::anyhow!("transition without its input"))),
+        _ => {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "transition without its input"
+            )));
+        }
     };
     let dto = to_dto(updated);
     audit::record(
@@ -504,7 +619,10 @@ pub async fn report_progress(
     if row.status != PledgeStatus::Approved.as_str() {
         return Err(AppError::conflict(
             "invalid_transition",
-            format!("progress is reported on approved pledges; this one is {}", row.status),
+            format!(
+                "progress is reported on approved pledges; this one is {}",
+                row.status
+            ),
         )
         .with_extra("current_status", row.status.clone()));
     }
@@ -512,7 +630,10 @@ pub async fn report_progress(
     if request.percent.is_none() && request.value.is_none() {
         checks.fail("/percent", "give percent and/or value");
     }
-    if request.percent.is_some_and(|percent| !(0.0..=100.0).contains(&percent)) {
+    if request
+        .percent
+        .is_some_and(|percent| !(0.0..=100.0).contains(&percent))
+    {
         checks.fail("/percent", "must be between 0 and 100");
     }
     if request.value.is_some_and(|value| !value.is_finite()) {
@@ -532,9 +653,13 @@ pub async fn report_progress(
     }
     for (index, link) in request.evidence_urls.iter().enumerate() {
         let valid = link.len() <= URL_MAX
-            && url::Url::parse(link).is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
+            && url::Url::parse(link)
+                .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
         if !valid {
-            checks.fail(&format!("/evidence_urls/{index}"), "must be an http(s) URL of at most 2000 characters");
+            checks.fail(
+                &format!("/evidence_urls/{index}"),
+                "must be an http(s) URL of at most 2000 characters",
+            );
         }
     }
     checks.finish()?;
@@ -557,7 +682,9 @@ pub async fn report_progress(
         .await?;
     // The pledge shows the latest report by date; an older, late-arriving report is kept but
     // does not overwrite newer figures.
-    let is_latest = row.last_reported_on.is_none_or(|last| request.reported_on >= last);
+    let is_latest = row
+        .last_reported_on
+        .is_none_or(|last| request.reported_on >= last);
     if is_latest {
         diesel::update(pledges::table.find(row.id))
             .set((

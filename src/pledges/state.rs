@@ -39,7 +39,9 @@ impl PledgeStatus {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == value)
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
     }
 
     /// A registered pledge counts for coverage: submitted and not withdrawn.
@@ -64,7 +66,13 @@ pub enum PledgeAction {
 }
 
 impl PledgeAction {
-    pub const ALL: [PledgeAction; 5] = [Self::Submit, Self::Approve, Self::Return, Self::Withdraw, Self::Assess];
+    pub const ALL: [PledgeAction; 5] = [
+        Self::Submit,
+        Self::Approve,
+        Self::Return,
+        Self::Withdraw,
+        Self::Assess,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,7 +96,12 @@ pub enum PledgeResult {
 }
 
 impl PledgeResult {
-    pub const ALL: [PledgeResult; 4] = [Self::Exceeded, Self::Achieved, Self::PartiallyAchieved, Self::NotAchieved];
+    pub const ALL: [PledgeResult; 4] = [
+        Self::Exceeded,
+        Self::Achieved,
+        Self::PartiallyAchieved,
+        Self::NotAchieved,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,7 +113,9 @@ impl PledgeResult {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|result| result.as_str() == value)
+        Self::ALL
+            .into_iter()
+            .find(|result| result.as_str() == value)
     }
 
     /// Counts as having attained a registered title.
@@ -118,7 +133,10 @@ pub struct InvalidTransition {
 }
 
 /// The state `action` leads to from `from`, or why it cannot be taken.
-pub fn next_status(from: PledgeStatus, action: PledgeAction) -> Result<PledgeStatus, InvalidTransition> {
+pub fn next_status(
+    from: PledgeStatus,
+    action: PledgeAction,
+) -> Result<PledgeStatus, InvalidTransition> {
     use PledgeAction as A;
     use PledgeStatus as S;
     let to = match (from, action) {
@@ -150,7 +168,10 @@ pub fn allowed_actions(from: PledgeStatus) -> Vec<PledgeAction> {
                 (S::Draft | S::Returned, A::Submit)
                     | (S::Submitted, A::Approve | A::Return)
                     | (S::Approved, A::Assess)
-                    | (S::Draft | S::Submitted | S::Returned | S::Approved, A::Withdraw)
+                    | (
+                        S::Draft | S::Submitted | S::Returned | S::Approved,
+                        A::Withdraw
+                    )
             )
         })
         .collect()
@@ -199,7 +220,11 @@ mod tests {
         ];
         assert_eq!(table.len(), S::ALL.len() * A::ALL.len());
         for (from, action, expected) in table {
-            assert_eq!(next_status(*from, *action).ok(), *expected, "{from:?} --{action:?}-->");
+            assert_eq!(
+                next_status(*from, *action).ok(),
+                *expected,
+                "{from:?} --{action:?}-->"
+            );
         }
     }
 

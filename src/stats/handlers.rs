@@ -7,10 +7,11 @@ use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
 use super::dto::{
-    CoverageDto, CoverageParams, CoverageSummary, CoverageUnit, KeyCount, LeaderboardDto, LeaderboardEntry,
-    LeaderboardParams, NominationGroup, NominationGroupParams, NominationGroupsDto, NominationGrouping,
-    OverdueUnit, OverviewDto, PledgeGroup, PledgeGroupParams, PledgeGroupsDto, PledgeGrouping, Scope, ScopeDto,
-    TitleParams, TitleUnit, TitlesDto,
+    CoverageDto, CoverageParams, CoverageSummary, CoverageUnit, KeyCount, LeaderboardDto,
+    LeaderboardEntry, LeaderboardParams, NominationGroup, NominationGroupParams,
+    NominationGrouping, NominationGroupsDto, OverdueUnit, OverviewDto, PledgeGroup,
+    PledgeGroupParams, PledgeGrouping, PledgeGroupsDto, Scope, ScopeDto, TitleParams, TitleUnit,
+    TitlesDto,
 };
 use super::repo::{self, Window};
 use crate::auth::authorize::require_visible;
@@ -30,7 +31,11 @@ struct Resolved {
     window: Window,
 }
 
-async fn resolve(conn: &mut AsyncPgConnection, principal: &Principal, scope: &Scope) -> AppResult<Resolved> {
+async fn resolve(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    scope: &Scope,
+) -> AppResult<Resolved> {
     let organization_id = match scope.organization_id {
         Some(id) => id,
         None => principal
@@ -38,7 +43,9 @@ async fn resolve(conn: &mut AsyncPgConnection, principal: &Principal, scope: &Sc
             .map(|grant| grant.organization_id)
             .ok_or_else(|| AppError::bad_request("invalid_query", "organization_id is required"))?,
     };
-    let row = organization_repo::find(conn, organization_id).await?.ok_or_else(AppError::not_found)?;
+    let row = organization_repo::find(conn, organization_id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     require_visible(principal, &row.path)?;
     Ok(Resolved {
         scope: ScopeDto {
@@ -61,7 +68,13 @@ async fn coverage_of(
     resolved: &Resolved,
     kind: Option<&str>,
 ) -> AppResult<(i64, i64, Vec<CoverageUnit>)> {
-    let units = repo::expected_units(conn, resolved.scope.organization_id, &resolved.window.root_path, kind).await?;
+    let units = repo::expected_units(
+        conn,
+        resolved.scope.organization_id,
+        &resolved.window.root_path,
+        kind,
+    )
+    .await?;
     let ids: Vec<Uuid> = units.iter().map(|unit| unit.id).collect();
     let counts: HashMap<Uuid, i64> = repo::registered_counts(conn, &resolved.window, &ids)
         .await?
@@ -84,7 +97,8 @@ async fn coverage_of(
     // Units that have not registered come first: they are what a leader acts on.
     items.sort_by_key(|unit| unit.registered);
     let expected = i64::try_from(items.len()).unwrap_or(i64::MAX);
-    let registered = i64::try_from(items.iter().filter(|unit| unit.registered).count()).unwrap_or(0);
+    let registered =
+        i64::try_from(items.iter().filter(|unit| unit.registered).count()).unwrap_or(0);
     Ok((expected, registered, items))
 }
 
@@ -124,7 +138,10 @@ pub async fn stats_coverage(
     }))
 }
 
-async fn child_labels(conn: &mut AsyncPgConnection, resolved: &Resolved) -> AppResult<HashMap<String, (Uuid, String, String)>> {
+async fn child_labels(
+    conn: &mut AsyncPgConnection,
+    resolved: &Resolved,
+) -> AppResult<HashMap<String, (Uuid, String, String)>> {
     Ok(repo::children(conn, resolved.scope.organization_id)
         .await?
         .into_iter()
@@ -168,9 +185,16 @@ pub async fn stats_pledges(
         PledgeGrouping::Month => "month",
     };
     let rows = repo::pledge_counts(&mut conn, &resolved.window, grouping).await?;
-    let children = if grouping == "child" { child_labels(&mut conn, &resolved).await? } else { HashMap::new() };
+    let children = if grouping == "child" {
+        child_labels(&mut conn, &resolved).await?
+    } else {
+        HashMap::new()
+    };
     let fields: HashMap<String, String> = match (grouping, scope.campaign_id) {
-        ("field", Some(campaign_id)) => repo::field_names(&mut conn, campaign_id).await?.into_iter().collect(),
+        ("field", Some(campaign_id)) => repo::field_names(&mut conn, campaign_id)
+            .await?
+            .into_iter()
+            .collect(),
         _ => HashMap::new(),
     };
     let total = rows.iter().map(|row| row.total).sum();
@@ -179,8 +203,16 @@ pub async fn stats_pledges(
         .map(|row| {
             let (key, label) = match children.get(&row.key) {
                 Some((id, name, _)) => (id.to_string(), name.clone()),
-                None if row.key == "self" => ("self".to_owned(), resolved.scope.organization_name.clone()),
-                None => (row.key.clone(), fields.get(&row.key).cloned().unwrap_or_else(|| row.key.clone())),
+                None if row.key == "self" => {
+                    ("self".to_owned(), resolved.scope.organization_name.clone())
+                }
+                None => (
+                    row.key.clone(),
+                    fields
+                        .get(&row.key)
+                        .cloned()
+                        .unwrap_or_else(|| row.key.clone()),
+                ),
             };
             PledgeGroup {
                 key,
@@ -282,14 +314,20 @@ pub async fn stats_nominations(
         NominationGrouping::Child => "child",
     };
     let rows = repo::nomination_counts(&mut conn, &resolved.window, grouping).await?;
-    let children = if grouping == "child" { child_labels(&mut conn, &resolved).await? } else { HashMap::new() };
+    let children = if grouping == "child" {
+        child_labels(&mut conn, &resolved).await?
+    } else {
+        HashMap::new()
+    };
     let total = rows.iter().map(|row| row.total).sum();
     let groups = rows
         .into_iter()
         .map(|row| {
             let (key, label) = match children.get(&row.key) {
                 Some((id, name, _)) => (id.to_string(), name.clone()),
-                None if row.key == "self" => ("self".to_owned(), resolved.scope.organization_name.clone()),
+                None if row.key == "self" => {
+                    ("self".to_owned(), resolved.scope.organization_name.clone())
+                }
                 None => (row.key.clone(), row.key.clone()),
             };
             NominationGroup {
@@ -330,27 +368,31 @@ pub async fn stats_leaderboard(
     let limit = usize::try_from(pagination::limit(params.limit)?).unwrap_or(50);
     let mut conn = state.db.read().await?;
     let resolved = resolve(&mut conn, &principal, &scope).await?;
-    let counts: HashMap<String, repo::PledgeCounts> = repo::pledge_counts(&mut conn, &resolved.window, "child")
-        .await?
-        .into_iter()
-        .map(|row| (row.key.clone(), row))
-        .collect();
-    let mut entries: Vec<LeaderboardEntry> = repo::children(&mut conn, resolved.scope.organization_id)
-        .await?
-        .into_iter()
-        .map(|child| {
-            let (registered, achieved) = counts.get(&child.path).map_or((0, 0), |row| (row.registered, row.achieved));
-            LeaderboardEntry {
-                rank: 0,
-                organization_id: child.id,
-                name: child.name,
-                kind: child.kind,
-                registered,
-                achieved,
-                achievement_rate: ratio(achieved, registered).unwrap_or(0.0),
-            }
-        })
-        .collect();
+    let counts: HashMap<String, repo::PledgeCounts> =
+        repo::pledge_counts(&mut conn, &resolved.window, "child")
+            .await?
+            .into_iter()
+            .map(|row| (row.key.clone(), row))
+            .collect();
+    let mut entries: Vec<LeaderboardEntry> =
+        repo::children(&mut conn, resolved.scope.organization_id)
+            .await?
+            .into_iter()
+            .map(|child| {
+                let (registered, achieved) = counts
+                    .get(&child.path)
+                    .map_or((0, 0), |row| (row.registered, row.achieved));
+                LeaderboardEntry {
+                    rank: 0,
+                    organization_id: child.id,
+                    name: child.name,
+                    kind: child.kind,
+                    registered,
+                    achieved,
+                    achievement_rate: ratio(achieved, registered).unwrap_or(0.0),
+                }
+            })
+            .collect();
     entries.sort_by(|a, b| {
         b.achievement_rate
             .total_cmp(&a.achievement_rate)
@@ -397,8 +439,10 @@ pub async fn stats_overview(
     let by_result = repo::pledge_counts(&mut conn, &resolved.window, "result").await?;
     let overdue_units = repo::overdue_by_unit(&mut conn, &resolved.window, 10).await?;
     let titles = repo::titles(&mut conn, &resolved.window, None, None).await?;
-    let nominations_by_status = repo::nomination_counts(&mut conn, &resolved.window, "status").await?;
-    let nominations_by_type = repo::nomination_counts(&mut conn, &resolved.window, "nominee_type").await?;
+    let nominations_by_status =
+        repo::nomination_counts(&mut conn, &resolved.window, "status").await?;
+    let nominations_by_type =
+        repo::nomination_counts(&mut conn, &resolved.window, "nominee_type").await?;
     let key_counts = |rows: &[repo::PledgeCounts]| {
         rows.iter()
             .map(|row| KeyCount {

@@ -59,7 +59,11 @@ pub fn pledge_key_sql(grouping: &str) -> &'static str {
 }
 
 /// Pledge counts grouped by `grouping` (see [`pledge_key_sql`]).
-pub async fn pledge_counts(conn: &mut AsyncPgConnection, window: &Window, grouping: &str) -> QueryResult<Vec<PledgeCounts>> {
+pub async fn pledge_counts(
+    conn: &mut AsyncPgConnection,
+    window: &Window,
+    grouping: &str,
+) -> QueryResult<Vec<PledgeCounts>> {
     let join = if grouping == "organization_kind" {
         "JOIN organizations o ON o.id = p.organization_id"
     } else {
@@ -152,7 +156,11 @@ pub struct UnitCount {
 }
 
 /// Registered pledges (submitted, approved, assessed) of each of `units` themselves.
-pub async fn registered_counts(conn: &mut AsyncPgConnection, window: &Window, units: &[Uuid]) -> QueryResult<Vec<UnitCount>> {
+pub async fn registered_counts(
+    conn: &mut AsyncPgConnection,
+    window: &Window,
+    units: &[Uuid],
+) -> QueryResult<Vec<UnitCount>> {
     diesel::sql_query(
         "SELECT organization_id, count(*) AS count FROM pledges \
          WHERE organization_id = ANY($1) AND status IN ('submitted', 'approved', 'assessed') \
@@ -220,7 +228,11 @@ pub struct NominationCounts {
 }
 
 /// Nomination counts grouped by status, nominee type, field or child unit.
-pub async fn nomination_counts(conn: &mut AsyncPgConnection, window: &Window, grouping: &str) -> QueryResult<Vec<NominationCounts>> {
+pub async fn nomination_counts(
+    conn: &mut AsyncPgConnection,
+    window: &Window,
+    grouping: &str,
+) -> QueryResult<Vec<NominationCounts>> {
     let key = match grouping {
         "nominee_type" => "n.nominee_type",
         "field" => "n.field",
@@ -255,10 +267,12 @@ pub struct Count {
 
 /// Active organizations in the subtree, the root included.
 pub async fn organization_count(conn: &mut AsyncPgConnection, root_path: &str) -> QueryResult<i64> {
-    let row: Count = diesel::sql_query("SELECT count(*) AS count FROM organizations WHERE path LIKE $1 AND active")
-        .bind::<Text, _>(format!("{}%", like_escape(root_path)))
-        .get_result(conn)
-        .await?;
+    let row: Count = diesel::sql_query(
+        "SELECT count(*) AS count FROM organizations WHERE path LIKE $1 AND active",
+    )
+    .bind::<Text, _>(format!("{}%", like_escape(root_path)))
+    .get_result(conn)
+    .await?;
     Ok(row.count)
 }
 
@@ -273,7 +287,11 @@ pub struct OverdueRow {
 }
 
 /// The units with the most overdue pledges.
-pub async fn overdue_by_unit(conn: &mut AsyncPgConnection, window: &Window, limit: i64) -> QueryResult<Vec<OverdueRow>> {
+pub async fn overdue_by_unit(
+    conn: &mut AsyncPgConnection,
+    window: &Window,
+    limit: i64,
+) -> QueryResult<Vec<OverdueRow>> {
     diesel::sql_query(
         "SELECT p.organization_id, o.name, count(*) AS overdue \
          FROM pledges p JOIN organizations o ON o.id = p.organization_id \
@@ -292,7 +310,10 @@ pub async fn overdue_by_unit(conn: &mut AsyncPgConnection, window: &Window, limi
 }
 
 /// Field codes and names of a campaign, for labels.
-pub async fn field_names(conn: &mut AsyncPgConnection, campaign_id: Uuid) -> QueryResult<Vec<(String, String)>> {
+pub async fn field_names(
+    conn: &mut AsyncPgConnection,
+    campaign_id: Uuid,
+) -> QueryResult<Vec<(String, String)>> {
     use crate::db::schema::campaigns;
     let fields: Option<serde_json::Value> = campaigns::table
         .find(campaign_id)

@@ -82,7 +82,9 @@ async fn assert_token_refused(app: &TestApp, token: &str, what: &str) {
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert_eq!(status, 401, "{what}: {body}");
     assert!(
-        challenge.as_deref().is_some_and(|c| c.starts_with("Bearer")),
+        challenge
+            .as_deref()
+            .is_some_and(|c| c.starts_with("Bearer")),
         "{what}: WWW-Authenticate {challenge:?}"
     );
     assert_eq!(
@@ -155,7 +157,10 @@ async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
     );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], 401);
-    assert_eq!(body["type"], format!("/problems/{}", body["code"].as_str().unwrap()));
+    assert_eq!(
+        body["type"],
+        format!("/problems/{}", body["code"].as_str().unwrap())
+    );
 }
 
 #[tokio::test]
@@ -340,24 +345,87 @@ async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
 #[tokio::test]
 async fn a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit() {
     let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let _fixture = Fixture::load(&app).await;
+    let fixture = Fixture::load(&app).await;
+    // A costly hash keeps the guesses in flight together, as real parameters would.
+    let slow = PasswordHashing {
+        memory_kib: 16 * 1024,
+        iterations: 3,
+        parallelism: 1,
+    };
+    let password = "the slow pass phrase";
+    let hash = thidua::auth::password::hash_with(&slow, password).unwrap();
+    {
+        let mut conn = app.state.db.write().await.unwrap();
+        thidua::users::repo::ensure_user(
+            &mut conn,
+            "slow.hash",
+            "Slow hash",
+            &hash,
+            fixture.tree.c1.id,
+            Role::Member,
+        )
+        .await
+        .unwrap();
+    }
     let guesses = (0..16).map(|n| {
         let app = &app;
-        async move { login_json(app, fixture::C1_MANAGER, &format!("guess-{n}")).await.0 }
+        async move { login_json(app, "slow.hash", &format!("guess-{n}")).await.0 }
     });
     let statuses = futures_util::future::join_all(guesses).await;
-    // Only guesses that were actually checked answer 401; the third failure locks (429).
-    let checked = statuses.iter().filter(|status| **status == 401).count();
-    eprintln!("PROBE {statuses:?}");
-    assert!(checked <= 2, "{checked} guesses were checked: {statuses:?}");
-    assert!(statuses.iter().all(|status| *status == 401 || *status == 429));
-    let right = app
-        .login(
-            fixture::C1_MANAGER,
-            &fixture::password_of(fixture::C1_MANAGER),
-        )
+    // Every guess that reached the password check is counted: no more than the limit.
+    let checked = app
+        .db
+        .count("SELECT failures::bigint FROM login_throttle WHERE account_key = 'slow.hash'")
         .await;
+    assert!(checked <= 3, "{checked} guesses were checked: {statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|status| *status == 401 || *status == 429)
+    );
+    assert!(statuses.iter().filter(|status| **status == 401).count() <= 2);
+    let right = app.login("slow.hash", password).await;
     assert_eq!(right.status(), 429);
+}
+
+#[tokio::test]
+async fn a_login_storm_does_not_take_the_database_connections_of_other_requests() {
+    // Logins wait for a bounded number of hashing slots; they must not hold a pooled
+    // connection meanwhile, or a storm of them starves every other request (503).
+    let app = TestApp::spawn_with(|settings| {
+        settings.db_pool_size = 2;
+        settings.db_acquire_timeout = Duration::from_millis(300);
+        // The dummy hash of unknown users is made with these parameters.
+        settings.password_hashing = PasswordHashing {
+            memory_kib: 16 * 1024,
+            iterations: 3,
+            parallelism: 1,
+        };
+    })
+    .await;
+    let fixture = Fixture::load(&app).await;
+    let token = fixture.token(&app, fixture::C1_MEMBER).await;
+    let storm = futures_util::future::join_all((0..16).map(|n| {
+        let app = &app;
+        async move { login_json(app, &format!("nobody.{n}"), "guess").await.0 }
+    }));
+    let reads = async {
+        // Let the storm start, then read while it lasts.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            statuses.push(
+                app.get("/api/v1/organizations", &token)
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+        }
+        statuses
+    };
+    let (logins, reads) = tokio::join!(storm, reads);
+    assert!(logins.iter().all(|status| *status == 401), "{logins:?}");
+    assert_eq!(reads, vec![200; 5]);
 }
 
 #[tokio::test]
@@ -534,6 +602,9 @@ async fn hs256_signed_with_the_public_key_is_refused() {
     }
 }
 
+/// One change to otherwise valid claims.
+type ClaimChange = Box<dyn Fn(&mut Value)>;
+
 #[tokio::test]
 async fn tokens_with_bad_time_issuer_or_audience_claims_are_refused() {
     let app = TestApp::spawn().await;
@@ -541,19 +612,49 @@ async fn tokens_with_bad_time_issuer_or_audience_claims_are_refused() {
     let claims = fresh_claims(&app, fixture::ADMIN).await;
     let now = chrono::Utc::now().timestamp();
     let hour = 3600;
-    let variants: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("missing exp", Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp")))),
-        ("expired exp", Box::new(move |c| c["exp"] = json!(now - hour))),
-        ("exp as a string", Box::new(move |c| c["exp"] = json!((now + hour).to_string()))),
-        ("future nbf", Box::new(move |c| c["nbf"] = json!(now + hour))),
-        ("wrong iss", Box::new(|c| c["iss"] = json!("http://evil.test"))),
-        ("missing iss", Box::new(|c| drop(c.as_object_mut().unwrap().remove("iss")))),
-        ("wrong aud", Box::new(|c| c["aud"] = json!("http://evil.test"))),
-        ("missing aud", Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud")))),
-        ("missing sub", Box::new(|c| drop(c.as_object_mut().unwrap().remove("sub")))),
+    let variants: Vec<(&str, ClaimChange)> = vec![
+        (
+            "missing exp",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp"))),
+        ),
+        (
+            "expired exp",
+            Box::new(move |c| c["exp"] = json!(now - hour)),
+        ),
+        (
+            "exp as a string",
+            Box::new(move |c| c["exp"] = json!((now + hour).to_string())),
+        ),
+        (
+            "future nbf",
+            Box::new(move |c| c["nbf"] = json!(now + hour)),
+        ),
+        (
+            "wrong iss",
+            Box::new(|c| c["iss"] = json!("http://evil.test")),
+        ),
+        (
+            "missing iss",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("iss"))),
+        ),
+        (
+            "wrong aud",
+            Box::new(|c| c["aud"] = json!("http://evil.test")),
+        ),
+        (
+            "missing aud",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud"))),
+        ),
+        (
+            "missing sub",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("sub"))),
+        ),
         ("sub not an id", Box::new(|c| c["sub"] = json!("admin"))),
         ("unknown kind", Box::new(|c| c["kind"] = json!("root"))),
-        ("unknown role", Box::new(|c| c["grants"][0]["r"] = json!("superuser"))),
+        (
+            "unknown role",
+            Box::new(|c| c["grants"][0]["r"] = json!("superuser")),
+        ),
     ];
     for (what, change) in variants {
         let mut variant = claims.clone();
@@ -712,7 +813,12 @@ async fn a_refresh_token_is_not_an_access_token() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_token_refused(&app, body["refresh_token"].as_str().unwrap(), "refresh token").await;
+    assert_token_refused(
+        &app,
+        body["refresh_token"].as_str().unwrap(),
+        "refresh token",
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1095,7 +1201,10 @@ async fn the_jwks_publishes_the_ed25519_key_that_verifies_issued_tokens() {
     assert_eq!(key["kty"], "OKP");
     assert_eq!(key["crv"], "Ed25519");
     assert_eq!(key["alg"], "EdDSA");
-    assert!(key.get("d").is_none(), "the private key must not be published");
+    assert!(
+        key.get("d").is_none(),
+        "the private key must not be published"
+    );
 
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.alg, Algorithm::EdDSA);

@@ -66,7 +66,11 @@ impl Admin {
     }
 
     /// POST /api/v1/organizations with a raw body and content type.
-    async fn post_raw(&self, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+    async fn post_raw(
+        &self,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
         let mut request = self
             .app
             .request(Method::POST, "/api/v1/organizations", Some(&self.token))
@@ -82,7 +86,10 @@ impl Admin {
     }
 
     async fn organization_count(&self) -> i64 {
-        self.app.db.count("SELECT count(*) FROM organizations").await
+        self.app
+            .db
+            .count("SELECT count(*) FROM organizations")
+            .await
     }
 
     fn valid(&self) -> Value {
@@ -112,7 +119,11 @@ async fn an_unknown_route_is_a_problem_404() {
 #[tokio::test]
 async fn unknown_routes_anywhere_are_problem_404s() {
     let app = TestApp::spawn().await;
-    for path in ["/nothing", "/api/v2/organizations", "/api/v1/organizations/a/b/c/d"] {
+    for path in [
+        "/nothing",
+        "/api/v2/organizations",
+        "/api/v1/organizations/a/b/c/d",
+    ] {
         let response = app.http.get(app.url(path)).send().await.unwrap();
         assert_problem(&app, response, 404, "not_found").await;
     }
@@ -147,7 +158,14 @@ async fn a_wrong_method_is_405_with_allow() {
 async fn malformed_json_is_400() {
     let admin = Admin::new().await;
     let before = admin.organization_count().await;
-    for body in ["{", "{\"name\": }", "not json", "", "   ", "{\"name\":\"a\"} trailing"] {
+    for body in [
+        "{",
+        "{\"name\": }",
+        "not json",
+        "",
+        "   ",
+        "{\"name\":\"a\"} trailing",
+    ] {
         let response = admin.post_json_text(body).await;
         assert_problem(&admin.app, response, 400, "malformed_json").await;
     }
@@ -159,7 +177,10 @@ async fn an_unknown_member_is_422_naming_it() {
     let admin = Admin::new().await;
     let mut body = admin.valid();
     body["colour"] = json!("red");
-    let response = admin.app.post_json("/api/v1/organizations", &admin.token, &body).await;
+    let response = admin
+        .app
+        .post_json("/api/v1/organizations", &admin.token, &body)
+        .await;
     let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
     assert_eq!(pointers(&problem), vec!["/colour"]);
 }
@@ -173,7 +194,10 @@ async fn every_server_owned_member_is_named_at_once() {
     body["version"] = json!(7);
     body["status"] = json!("approved");
     body["created_at"] = json!("2020-01-01T00:00:00Z");
-    let response = admin.app.post_json("/api/v1/organizations", &admin.token, &body).await;
+    let response = admin
+        .app
+        .post_json("/api/v1/organizations", &admin.token, &body)
+        .await;
     let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
     let mut named = pointers(&problem);
     named.sort();
@@ -220,7 +244,10 @@ async fn a_malformed_path_value_is_400() {
     for (method, path) in [
         (Method::GET, "/api/v1/organizations/not-a-uuid"),
         (Method::GET, "/api/v1/organizations/1234/children"),
-        (Method::POST, "/api/v1/organizations/%27%20OR%201=1/deactivate"),
+        (
+            Method::POST,
+            "/api/v1/organizations/%27%20OR%201=1/deactivate",
+        ),
     ] {
         let response = admin
             .app
@@ -475,8 +502,12 @@ async fn every_response_says_nosniff_and_authenticated_ones_are_not_stored() {
         app.get(&c1, &token).await,
         app.get("/api/v1/organizations", &token).await,
         // Refusals of authenticated requests are not stored either.
-        app.post_json("/api/v1/organizations", &token, &json!({"parent_id": fixture.tree.d2.id, "kind": "hamlet", "name": "X"}))
-            .await,
+        app.post_json(
+            "/api/v1/organizations",
+            &token,
+            &json!({"parent_id": fixture.tree.d2.id, "kind": "hamlet", "name": "X"}),
+        )
+        .await,
         app.get("/api/v1/organizations/not-a-uuid", &token).await,
     ];
     for response in &authenticated {
@@ -487,7 +518,10 @@ async fn every_response_says_nosniff_and_authenticated_ones_are_not_stored() {
             response.url()
         );
         assert_eq!(
-            response.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+            response
+                .headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
             Some("no-store"),
             "{}",
             response.url()
@@ -531,7 +565,7 @@ async fn error_bodies_carry_no_internals() {
     for response in responses {
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        assert!(status >= 400 && status < 500, "{status} {text}");
+        assert!((400..500).contains(&status), "{status} {text}");
         for leak in [
             "SELECT",
             "INSERT",
@@ -548,7 +582,6 @@ async fn error_bodies_carry_no_internals() {
     }
 }
 
-
 #[tokio::test]
 async fn cross_origin_requests_are_allowed_only_for_configured_origins() {
     let app = TestApp::spawn_with(|settings| {
@@ -560,7 +593,10 @@ async fn cross_origin_requests_are_allowed_only_for_configured_origins() {
             .request(Method::OPTIONS, app.url("/api/v1/organizations"))
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "POST")
-            .header("Access-Control-Request-Headers", "authorization, content-type")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            )
             .send()
     };
     let allowed = preflight("https://app.thidua.test").await.unwrap();
@@ -571,7 +607,11 @@ async fn cross_origin_requests_are_allowed_only_for_configured_origins() {
     );
 
     let refused = preflight("https://evil.test").await.unwrap();
-    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
     assert_problem(&app, refused, 400, "bad_request").await;
 
     let simple = app

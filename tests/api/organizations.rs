@@ -125,9 +125,15 @@ async fn tree_snapshot(app: &TestApp) -> Vec<String> {
 
 async fn insert_child(app: &TestApp, parent: &OrganizationRow, name: &str) -> OrganizationRow {
     let mut conn = app.state.db.write().await.unwrap();
-    repo::insert(&mut conn, Some(parent), OrganizationKind::Hamlet, name, None)
-        .await
-        .unwrap()
+    repo::insert(
+        &mut conn,
+        Some(parent),
+        OrganizationKind::Hamlet,
+        name,
+        None,
+    )
+    .await
+    .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,10 +373,18 @@ async fn walk_matrix(operation: Operation, fresh_after_success: bool) {
             assert_eq!(status, expected, "{case}: {body}");
             if status >= 400 {
                 assert_eq!(body["code"], "forbidden", "{case}");
-                assert_eq!(tree_snapshot(&world.app).await, snapshot, "{case} changed the tree");
+                assert_eq!(
+                    tree_snapshot(&world.app).await,
+                    snapshot,
+                    "{case} changed the tree"
+                );
                 assert_eq!(audit_count(&world.app).await, audits, "{case} was audited");
             } else {
-                assert_ne!(tree_snapshot(&world.app).await, snapshot, "{case} changed nothing");
+                assert_ne!(
+                    tree_snapshot(&world.app).await,
+                    snapshot,
+                    "{case} changed nothing"
+                );
                 assert_eq!(audit_count(&world.app).await, audits + 1, "{case}");
                 let entity = Uuid::parse_str(body["id"].as_str().unwrap()).unwrap();
                 let actions = audit_actions_for(&world.app, entity).await;
@@ -524,7 +538,11 @@ async fn every_caller_reads_the_whole_directory_including_partner_clients() {
         let (status, page) =
             status_and_json(world.app.get("/api/v1/organizations", token).await).await;
         assert_eq!(status, 200, "{actor:?}");
-        assert_eq!(page["items"].as_array().unwrap().len(), all.len(), "{actor:?}");
+        assert_eq!(
+            page["items"].as_array().unwrap().len(),
+            all.len(),
+            "{actor:?}"
+        );
         // Even a unit far outside the caller's subtree.
         let (status, p9) = status_and_json(world.app.get(&org_path(tree.p9.id), token).await).await;
         assert_eq!(status, 200, "{actor:?}");
@@ -559,7 +577,10 @@ async fn an_organization_shows_its_depth_and_ancestors_root_first() {
     assert_eq!(k1["depth"], 3);
     assert_eq!(k1["parent_id"], json!(tree.c1.id));
     assert_eq!(k1["kind"], "party_cell");
-    assert_eq!(ids_of(&k1["ancestors"]), vec![tree.p.id, tree.d1.id, tree.c1.id]);
+    assert_eq!(
+        ids_of(&k1["ancestors"]),
+        vec![tree.p.id, tree.d1.id, tree.c1.id]
+    );
     assert_eq!(k1["ancestors"][0]["name"], "Tỉnh P");
     assert_eq!(etag, format!("\"{}\"", k1["version"]));
 
@@ -611,14 +632,28 @@ async fn keyset_pages_walk_every_item_once_in_vietnamese_order() {
     let tree = &world.fixture.tree;
     // Inserted in an order unrelated to the expected one; "Xóm An" twice to test ties.
     for name in [
-        "Xóm Ơn", "Xóm Đông", "Xóm Ân", "Xóm An", "Xóm Ông", "Xóm Dừa", "Xóm Ót", "Xóm Ăng",
+        "Xóm Ơn",
+        "Xóm Đông",
+        "Xóm Ân",
+        "Xóm An",
+        "Xóm Ông",
+        "Xóm Dừa",
+        "Xóm Ót",
+        "Xóm Ăng",
         "Xóm An",
     ] {
         insert_child(&world.app, &tree.p9, name).await;
     }
     // Vietnamese alphabet: a < ă < â, d < đ, o < ô < ơ (distinct letters, not accents).
     let expected = [
-        "Xóm An", "Xóm An", "Xóm Ăng", "Xóm Ân", "Xóm Dừa", "Xóm Đông", "Xóm Ót", "Xóm Ông",
+        "Xóm An",
+        "Xóm An",
+        "Xóm Ăng",
+        "Xóm Ân",
+        "Xóm Dừa",
+        "Xóm Đông",
+        "Xóm Ót",
+        "Xóm Ông",
         "Xóm Ơn",
     ];
     let token = world.token(Actor::Client);
@@ -664,16 +699,20 @@ async fn every_spelling_of_hoa_finds_my_hoa() {
     let world = World::new().await;
     let token = world.token(Actor::Member);
     for q in [
-        "Hòa",              // composed, accent on the o (new style)
-        "Ho\u{00e0}",       // "Hoà": accent on the a (old style)
-        "Ho\u{0300}a",      // decomposed: o + combining grave
-        "Hoa\u{0300}",      // decomposed, old style
+        "Hòa",         // composed, accent on the o (new style)
+        "Ho\u{00e0}",  // "Hoà": accent on the a (old style)
+        "Ho\u{0300}a", // decomposed: o + combining grave
+        "Hoa\u{0300}", // decomposed, old style
         "HÒA",
         "hoa",
         "Mỹ Hoà",
         "My\u{0303} Hòa",
     ] {
-        assert_eq!(search(&world.app, token, q).await, vec!["Xã Mỹ Hòa"], "q={q:?}");
+        assert_eq!(
+            search(&world.app, token, q).await,
+            vec!["Xã Mỹ Hòa"],
+            "q={q:?}"
+        );
     }
 }
 
@@ -720,14 +759,21 @@ async fn moving_a_unit_rewrites_its_whole_subtree() {
 
     let (status, k1) = status_and_json(world.app.get(&org_path(tree.k1.id), admin).await).await;
     assert_eq!(status, 200);
-    assert_eq!(ids_of(&k1["ancestors"]), vec![tree.p.id, tree.d2.id, tree.c1.id]);
+    assert_eq!(
+        ids_of(&k1["ancestors"]),
+        vec![tree.p.id, tree.d2.id, tree.c1.id]
+    );
     assert_eq!(k1["depth"], 3);
     assert_eq!(k1["parent_id"], json!(tree.c1.id));
 
     let children = |id: Uuid| {
         let app = &world.app;
         async move {
-            names_of(&status_and_json(app.get(&format!("{}/children", org_path(id)), admin).await).await.1)
+            names_of(
+                &status_and_json(app.get(&format!("{}/children", org_path(id)), admin).await)
+                    .await
+                    .1,
+            )
         }
     };
     assert_eq!(children(tree.d1.id).await, vec!["Xã C3"]);
@@ -787,7 +833,11 @@ async fn a_unit_cannot_move_under_an_inactive_parent() {
     let admin = world.token(Actor::Admin);
     let response = world
         .app
-        .request(Method::POST, &format!("{}/deactivate", org_path(tree.c2.id)), Some(admin))
+        .request(
+            Method::POST,
+            &format!("{}/deactivate", org_path(tree.c2.id)),
+            Some(admin),
+        )
         .send()
         .await
         .unwrap();
@@ -818,10 +868,14 @@ async fn deactivation_waits_for_the_children_and_then_keeps_the_unit() {
         let app = &world.app;
         async move {
             status_and_json(
-                app.request(Method::POST, &format!("{}/deactivate", org_path(id)), Some(admin))
-                    .send()
-                    .await
-                    .unwrap(),
+                app.request(
+                    Method::POST,
+                    &format!("{}/deactivate", org_path(id)),
+                    Some(admin),
+                )
+                .send()
+                .await
+                .unwrap(),
             )
             .await
         }
@@ -848,8 +902,13 @@ async fn deactivation_waits_for_the_children_and_then_keeps_the_unit() {
     let (status, c1) = status_and_json(world.app.get(&org_path(tree.c1.id), admin).await).await;
     assert_eq!(status, 200);
     assert_eq!(c1["active"], false);
-    let (_, inactive) =
-        status_and_json(world.app.get("/api/v1/organizations?active=false", admin).await).await;
+    let (_, inactive) = status_and_json(
+        world
+            .app
+            .get("/api/v1/organizations?active=false", admin)
+            .await,
+    )
+    .await;
     assert_eq!(names_of(&inactive), vec!["Chi bộ K1", "Xã Mỹ Hòa"]);
     assert_eq!(
         audit_actions_for(&world.app, tree.c1.id).await,
@@ -1085,6 +1144,9 @@ async fn moving_a_unit_to_its_current_parent_changes_nothing_in_its_subtree() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["parent_id"], json!(tree.d1.id));
     let (_, k1) = status_and_json(world.app.get(&org_path(tree.k1.id), admin).await).await;
-    assert_eq!(ids_of(&k1["ancestors"]), vec![tree.p.id, tree.d1.id, tree.c1.id]);
+    assert_eq!(
+        ids_of(&k1["ancestors"]),
+        vec![tree.p.id, tree.d1.id, tree.c1.id]
+    );
     assert_eq!(k1["depth"], 3);
 }

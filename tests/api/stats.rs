@@ -395,7 +395,7 @@ async fn seed_fixture_pledges(app: &TestApp, fixture: &Fixture) -> Uuid {
             year: 2022,
             kind: "target",
             field: FIELDS[0].0,
-            status: *status,
+            status,
             result: *result,
             deadline,
             title_name: None,
