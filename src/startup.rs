@@ -151,6 +151,23 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
             "<the password given to create-admin>"
         }
     );
+    let purge_state = application.state().clone();
+    actix_web::rt::spawn(async move {
+        // Keys are promised for 7 days; forget older ones hourly so the table stays small.
+        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            if let Ok(mut conn) = purge_state.db.write().await {
+                match crate::idempotency::purge_expired(&mut conn).await {
+                    Ok(purged) if purged > 0 => {
+                        tracing::info!(purged, "expired idempotency keys purged")
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "purging idempotency keys failed"),
+                }
+            }
+        }
+    });
     application.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())

@@ -84,15 +84,3 @@ CREATE TABLE idempotency_keys (
 );
 CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
 
--- A unit that moves takes its pledges along (`organization_path` is denormalized): visibility
--- and subtree lists follow the new tree. Fires once per moved node, so the whole subtree follows.
-CREATE FUNCTION pledges_follow_organization_move() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE pledges SET organization_path = NEW.path WHERE organization_id = NEW.id;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER pledges_follow_organization_move AFTER UPDATE OF path ON organizations
-    FOR EACH ROW WHEN (OLD.path IS DISTINCT FROM NEW.path)
-    EXECUTE FUNCTION pledges_follow_organization_move();

@@ -228,6 +228,53 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
 }
 
 #[tokio::test]
+async fn an_unknown_user_costs_as_much_time_as_a_wrong_password() {
+    // With a costly hash, an answer that skips hashing for unknown users would be many times
+    // faster; a dummy verification keeps the two within the same order.
+    let slow = PasswordHashing {
+        memory_kib: 16 * 1024,
+        iterations: 3,
+        parallelism: 1,
+    };
+    let app = TestApp::spawn_with(|settings| settings.password_hashing = slow).await;
+    let fixture = Fixture::load(&app).await;
+    let hash = thidua::auth::password::hash_with(&slow, "the slow pass phrase").unwrap();
+    {
+        let mut conn = app.state.db.write().await.unwrap();
+        thidua::users::repo::ensure_user(
+            &mut conn,
+            "slow.hash",
+            "Slow hash",
+            &hash,
+            fixture.tree.c1.id,
+            Role::Member,
+        )
+        .await
+        .unwrap();
+    }
+    let median_time = |username: &'static str| {
+        let app = &app;
+        async move {
+            let mut times = Vec::new();
+            for n in 0..3 {
+                let started = std::time::Instant::now();
+                let (status, _) = login_json(app, username, &format!("wrong-{n}")).await;
+                times.push(started.elapsed());
+                assert_eq!(status, 401);
+            }
+            times.sort();
+            times[1]
+        }
+    };
+    let wrong_password = median_time("slow.hash").await;
+    let unknown_user = median_time("nobody.at.all").await;
+    assert!(
+        unknown_user * 3 > wrong_password && wrong_password * 3 > unknown_user,
+        "unknown user {unknown_user:?}, wrong password {wrong_password:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_disabled_user_with_the_right_password_gets_the_wrong_password_answer() {
     let app = TestApp::spawn().await;
     let _fixture = Fixture::load(&app).await;

@@ -193,10 +193,13 @@ async fn demo_loader_is_idempotent() {
 
     assert_eq!(demo_counts(&app).await, counts_before);
     assert_eq!(counts_before[1], 16, "16 organizations");
-    assert_eq!(counts_before[2], 16, "16 pledges");
+    assert_eq!(
+        counts_before[2], 18,
+        "16 story pledges and the 2 that follow the club"
+    );
     let overview_after = stats(&app, &token, "overview", &scope).await;
     assert_eq!(overview_after, overview_before);
-    assert_eq!(overview_after["pledges_total"], 16, "{overview_after}");
+    assert_eq!(overview_after["pledges_total"], 18, "{overview_after}");
     assert_eq!(overview_after["organizations"], 15, "{overview_after}");
     assert_eq!(overview_after["titles_registered"], 9, "{overview_after}");
     assert_eq!(overview_after["titles_achieved"], 8, "{overview_after}");

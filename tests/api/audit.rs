@@ -1,0 +1,99 @@
+//! The audit log is append-only, also for the application's own database connections.
+
+use diesel_async::RunQueryDsl;
+
+use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::{TestApp, status_and_json};
+
+#[tokio::test]
+async fn audit_events_cannot_be_updated_or_deleted_through_the_application_pool() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (status, _) = status_and_json(
+        app.post_json(
+            "/api/v1/organizations",
+            &admin,
+            &serde_json::json!({"parent_id": fixture.tree.c3.id, "kind": "hamlet", "name": "Ấp Mới"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let before = app.db.count("SELECT count(*) FROM audit_events").await;
+    assert!(before >= 1);
+
+    let mut conn = app.state.db.write().await.unwrap();
+    let update = diesel::sql_query("UPDATE audit_events SET action = 'forged'")
+        .execute(&mut conn)
+        .await;
+    let delete = diesel::sql_query("DELETE FROM audit_events")
+        .execute(&mut conn)
+        .await;
+    let truncate = diesel::sql_query("TRUNCATE audit_events")
+        .execute(&mut conn)
+        .await;
+
+    assert!(update.is_err(), "UPDATE must be refused");
+    assert!(delete.is_err(), "DELETE must be refused");
+    assert!(truncate.is_err(), "TRUNCATE must be refused");
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM audit_events").await,
+        before
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM audit_events WHERE action = 'forged'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn managers_read_the_audit_log_of_their_subtree_only() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    for (parent, name) in [
+        (fixture.tree.c1.id, "Ấp của C1"),
+        (fixture.tree.c2.id, "Ấp của C2"),
+    ] {
+        let (status, _) = status_and_json(
+            app.post_json(
+                "/api/v1/organizations",
+                &admin,
+                &serde_json::json!({"parent_id": parent, "kind": "hamlet", "name": name}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (status, body) = status_and_json(
+        app.get("/api/v1/audit-events?entity_type=organization", &d1_manager)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let names: Vec<String> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| {
+            event["after"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names, vec!["Ấp của C1".to_owned()]);
+
+    let (status, body) = status_and_json(app.get("/api/v1/audit-events", &admin).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"].as_array().unwrap().len(), 2);
+
+    let member = fixture.token(&app, fixture::C1_MEMBER).await;
+    let (status, _) = status_and_json(app.get("/api/v1/audit-events", &member).await).await;
+    assert_eq!(status, 403);
+}
