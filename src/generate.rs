@@ -773,8 +773,10 @@ pub async fn run(settings: &Settings, sizes: Sizes) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(&settings.database_url)
         .await
         .context("connecting to the database")?;
-    // Benchmark data can be regenerated: no need to wait for each commit's WAL flush.
-    conn.batch_execute("SET synchronous_commit = off").await?;
+    // Benchmark data can be regenerated: no need to wait for each commit's WAL flush. An
+    // interrupted run must not leave its chunk running (and committing) behind it.
+    conn.batch_execute("SET synchronous_commit = off; SET client_connection_check_interval = '1s'")
+        .await?;
 
     let mut rng = StdRng::seed_from_u64(sizes.seed);
     let plan = plan_organizations(&mut rng, &sizes)?;

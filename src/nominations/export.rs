@@ -19,6 +19,7 @@ use crate::db::Databases;
 use crate::db::schema::organizations;
 use crate::error::{AppError, AppResult};
 use crate::pledges::export::XLSX;
+use crate::pledges::export::spreadsheet_safe;
 
 const PAGE: i64 = 500;
 /// An XLSX is built in memory; beyond this many rows use CSV.
@@ -73,12 +74,12 @@ fn cells(row: NominationRow, names: &HashMap<Uuid, String>) -> [String; 17] {
     [
         dto.id.to_string(),
         dto.nominating_organization_id.to_string(),
-        organization_name,
+        spreadsheet_safe(organization_name),
         dto.campaign_id.to_string(),
         dto.year.to_string(),
         dto.nominee_type.as_str().to_owned(),
-        dto.nominee_name,
-        dto.nominee_position.unwrap_or_default(),
+        spreadsheet_safe(dto.nominee_name),
+        spreadsheet_safe(dto.nominee_position.unwrap_or_default()),
         dto.member_count
             .map(|count| count.to_string())
             .unwrap_or_default(),

@@ -633,7 +633,7 @@ pub async fn transition(
     let common = (
         nominations::status.eq(to.as_str()),
         nominations::version.eq(nominations::version + 1),
-        nominations::updated_at.eq(now),
+        nominations::updated_at.eq(diesel::dsl::now),
     );
     let query = diesel::update(nominations::table.find(row.id));
     let updated: NominationRow = match (action, input) {

@@ -86,8 +86,19 @@ async fn organization_names(
     Ok(names.into_iter().collect())
 }
 
+/// Text that a spreadsheet would run as a formula is prefixed with an apostrophe (OWASP CSV
+/// injection); Excel shows the text as typed.
+pub fn spreadsheet_safe(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
 fn cells(row: PledgeRow, names: &HashMap<Uuid, String>) -> [String; 18] {
-    let organization_name = names.get(&row.organization_id).cloned().unwrap_or_default();
+    let organization_name =
+        spreadsheet_safe(names.get(&row.organization_id).cloned().unwrap_or_default());
     let dto = to_dto(row);
     let number = |value: Option<f64>| value.map(|v| v.to_string()).unwrap_or_default();
     [
@@ -98,8 +109,8 @@ fn cells(row: PledgeRow, names: &HashMap<Uuid, String>) -> [String; 18] {
         dto.year.to_string(),
         dto.kind.as_str().to_owned(),
         dto.field,
-        dto.title,
-        dto.title_name.unwrap_or_default(),
+        spreadsheet_safe(dto.title),
+        spreadsheet_safe(dto.title_name.unwrap_or_default()),
         number(dto.target_value),
         dto.target_unit.unwrap_or_default(),
         dto.deadline.to_string(),

@@ -534,7 +534,7 @@ pub async fn transition(
     let common = (
         pledges::status.eq(to.as_str()),
         pledges::version.eq(pledges::version + 1),
-        pledges::updated_at.eq(now),
+        pledges::updated_at.eq(diesel::dsl::now),
     );
     let query = diesel::update(target);
     let updated: PledgeRow = match (action, input) {
