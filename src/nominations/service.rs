@@ -302,6 +302,8 @@ pub async fn create(
     let organization: Option<(String, bool)> = organizations::table
         .find(request.nominating_organization_id)
         .select((organizations::path, organizations::active))
+        // A move of this unit waits for us (and we for it), so the stored path is current.
+        .for_share()
         .first(conn)
         .await
         .optional()?;

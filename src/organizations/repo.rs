@@ -203,7 +203,7 @@ pub async fn insert(
         .await
 }
 
-/// Re-roots the subtree at `node` under `new_parent`: one statement rewrites every path.
+/// Re-roots the subtree at `node` under `new_parent`, rewriting every path below it.
 pub async fn move_subtree(
     conn: &mut AsyncPgConnection,
     node: &OrganizationRow,
