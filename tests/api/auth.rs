@@ -491,7 +491,10 @@ async fn a_login_storm_does_not_take_the_database_connections_of_other_requests(
     let (logins, reads) = tokio::join!(storm, reads);
     // Under CI load a login may itself wait too long for its brief throttle query (503);
     // what must never happen is a 2xx, a 5xx other than 503, or starved readers.
-    assert!(logins.iter().all(|status| *status == 401 || *status == 503), "{logins:?}");
+    assert!(
+        logins.iter().all(|status| *status == 401 || *status == 503),
+        "{logins:?}"
+    );
     assert!(logins.contains(&401), "{logins:?}");
     assert_eq!(reads, vec![200; 5]);
 }
