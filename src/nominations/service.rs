@@ -19,6 +19,7 @@ use crate::auth::authorize::{is_strictly_below, is_within, require_user, require
 use crate::auth::principal::{Principal, Role, Scope};
 use crate::db::schema::{nomination_reviews, nominations, organizations};
 use crate::error::{AppError, AppResult};
+use crate::organizations::repo as organization_repo;
 use crate::pledges::repo::{CampaignRules, campaign_rules};
 use crate::text::{Checks, squash_spaces};
 
@@ -355,7 +356,7 @@ pub async fn create(
         },
     )
     .await?;
-    let root = root_of(conn, &path).await?;
+    let root = organization_repo::root_of(conn, &path).await?;
     let row: NominationRow = diesel::insert_into(nominations::table)
         .values(NewNomination {
             id: Uuid::now_v7(),
@@ -393,18 +394,6 @@ pub async fn create(
     )
     .await?;
     Ok(dto)
-}
-
-/// The id of the top-level organization of `path` (the distribution key).
-async fn root_of(conn: &mut AsyncPgConnection, path: &str) -> AppResult<Uuid> {
-    let root_path = path
-        .split_once('.')
-        .map_or(path.to_owned(), |(first, _)| format!("{first}."));
-    Ok(organizations::table
-        .filter(organizations::path.eq(root_path))
-        .select(organizations::id)
-        .first(conn)
-        .await?)
 }
 
 /// Locks a nomination inside the caller's subtree (404 otherwise, also for foreign

@@ -215,14 +215,7 @@ pub async fn move_subtree(
         .set(organizations::parent_id.eq(new_parent.id))
         .execute(conn)
         .await?;
-    let root_path = new_path
-        .split_once('.')
-        .map_or(new_path.clone(), |(first, _)| format!("{first}."));
-    let new_root: Uuid = organizations::table
-        .filter(organizations::path.eq(&root_path))
-        .select(organizations::id)
-        .first(conn)
-        .await?;
+    let new_root = root_of(conn, &new_path).await?;
     let moved = rewrite_subtree_paths(conn, &node.path, &new_path, depth_change).await?;
     // Rows that carry the tree position of their unit follow it, so subtree lists and
     // aggregates see them in the new place at once.
@@ -278,6 +271,18 @@ async fn rewrite_subtree_paths(
     }
     // Inserts kept racing the move: roll back rather than commit a half-moved subtree.
     Err(diesel::result::Error::RollbackTransaction)
+}
+
+/// The id of the top-level organization of the node at `path` (the distribution key).
+pub async fn root_of(conn: &mut AsyncPgConnection, path: &str) -> QueryResult<Uuid> {
+    let root_path = path
+        .split_once('.')
+        .map_or(path.to_owned(), |(first, _)| format!("{first}."));
+    organizations::table
+        .filter(organizations::path.eq(root_path))
+        .select(organizations::id)
+        .first(conn)
+        .await
 }
 
 /// Bumps the version of every strict descendant (their `ancestors` changed).

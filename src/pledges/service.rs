@@ -18,6 +18,7 @@ use crate::auth::authorize::{require_user, require_visible};
 use crate::auth::principal::{Principal, Role, Scope};
 use crate::db::schema::{organizations, pledge_progress, pledges};
 use crate::error::{AppError, AppResult};
+use crate::organizations::repo as organization_repo;
 use crate::text::Checks;
 
 const TITLE_MAX: usize = 300;
@@ -295,7 +296,7 @@ pub async fn create(
         exemplar_relation: request.exemplar_relation,
     };
     validate(conn, &content, &rules, request.year, true).await?;
-    let root = root_of(conn, &path).await?;
+    let root = organization_repo::root_of(conn, &path).await?;
     let row: PledgeRow = diesel::insert_into(pledges::table)
         .values(NewPledge {
             id: Uuid::now_v7(),
@@ -335,18 +336,6 @@ pub async fn create(
     )
     .await?;
     Ok(dto)
-}
-
-/// The id of the top-level organization of `path` (the distribution key).
-async fn root_of(conn: &mut AsyncPgConnection, path: &str) -> AppResult<Uuid> {
-    let root_path = path
-        .split_once('.')
-        .map_or(path.to_owned(), |(first, _)| format!("{first}."));
-    Ok(organizations::table
-        .filter(organizations::path.eq(root_path))
-        .select(organizations::id)
-        .first(conn)
-        .await?)
 }
 
 /// Locks a pledge the caller may see (404 otherwise).
