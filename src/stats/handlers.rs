@@ -138,15 +138,57 @@ pub async fn stats_coverage(
     }))
 }
 
-async fn child_labels(
-    conn: &mut AsyncPgConnection,
-    resolved: &Resolved,
-) -> AppResult<HashMap<String, (Uuid, String, String)>> {
-    Ok(repo::children(conn, resolved.scope.organization_id)
-        .await?
-        .into_iter()
-        .map(|child| (child.path, (child.id, child.name, child.kind)))
-        .collect())
+/// Human labels of group keys: a child's path becomes its id and name, the root's own rows
+/// are `self`, a field code becomes the campaign's field name; other keys label themselves.
+struct GroupLabels {
+    children: HashMap<String, (Uuid, String)>,
+    fields: HashMap<String, String>,
+    root_name: String,
+}
+
+impl GroupLabels {
+    async fn load(
+        conn: &mut AsyncPgConnection,
+        resolved: &Resolved,
+        grouping: &str,
+    ) -> AppResult<Self> {
+        let children = if grouping == "child" {
+            repo::children(conn, resolved.scope.organization_id)
+                .await?
+                .into_iter()
+                .map(|child| (child.path, (child.id, child.name)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let fields = match (grouping, resolved.scope.campaign_id) {
+            ("field", Some(campaign_id)) => repo::field_names(conn, campaign_id)
+                .await?
+                .into_iter()
+                .collect(),
+            _ => HashMap::new(),
+        };
+        Ok(Self {
+            children,
+            fields,
+            root_name: resolved.scope.organization_name.clone(),
+        })
+    }
+
+    /// (key, label) of a raw group key.
+    fn of(&self, raw: &str) -> (String, String) {
+        match self.children.get(raw) {
+            Some((id, name)) => (id.to_string(), name.clone()),
+            None if raw == "self" => ("self".to_owned(), self.root_name.clone()),
+            None => (
+                raw.to_owned(),
+                self.fields
+                    .get(raw)
+                    .cloned()
+                    .unwrap_or_else(|| raw.to_owned()),
+            ),
+        }
+    }
 }
 
 /// Pledge counts of the subtree grouped by one dimension.
@@ -185,35 +227,12 @@ pub async fn stats_pledges(
         PledgeGrouping::Month => "month",
     };
     let rows = repo::pledge_counts(&mut conn, &resolved.window, grouping).await?;
-    let children = if grouping == "child" {
-        child_labels(&mut conn, &resolved).await?
-    } else {
-        HashMap::new()
-    };
-    let fields: HashMap<String, String> = match (grouping, scope.campaign_id) {
-        ("field", Some(campaign_id)) => repo::field_names(&mut conn, campaign_id)
-            .await?
-            .into_iter()
-            .collect(),
-        _ => HashMap::new(),
-    };
+    let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
     let total = rows.iter().map(|row| row.total).sum();
     let groups = rows
         .into_iter()
         .map(|row| {
-            let (key, label) = match children.get(&row.key) {
-                Some((id, name, _)) => (id.to_string(), name.clone()),
-                None if row.key == "self" => {
-                    ("self".to_owned(), resolved.scope.organization_name.clone())
-                }
-                None => (
-                    row.key.clone(),
-                    fields
-                        .get(&row.key)
-                        .cloned()
-                        .unwrap_or_else(|| row.key.clone()),
-                ),
-            };
+            let (key, label) = labels.of(&row.key);
             PledgeGroup {
                 key,
                 label,
@@ -314,22 +333,12 @@ pub async fn stats_nominations(
         NominationGrouping::Child => "child",
     };
     let rows = repo::nomination_counts(&mut conn, &resolved.window, grouping).await?;
-    let children = if grouping == "child" {
-        child_labels(&mut conn, &resolved).await?
-    } else {
-        HashMap::new()
-    };
+    let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
     let total = rows.iter().map(|row| row.total).sum();
     let groups = rows
         .into_iter()
         .map(|row| {
-            let (key, label) = match children.get(&row.key) {
-                Some((id, name, _)) => (id.to_string(), name.clone()),
-                None if row.key == "self" => {
-                    ("self".to_owned(), resolved.scope.organization_name.clone())
-                }
-                None => (row.key.clone(), row.key.clone()),
-            };
+            let (key, label) = labels.of(&row.key);
             NominationGroup {
                 key,
                 label,
