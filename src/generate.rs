@@ -531,7 +531,7 @@ fn pledge_chunk_sql() -> String {
              t.year, t.kind, $10[1 + (t.h_field % cardinality($10))::int4], t.title, \
              CASE WHEN t.h_kind % 10 < 3 THEN 'Nội dung đăng ký số ' || t.g END, \
              t.target_value, t.target_unit, CASE WHEN t.kind = 'title' THEN t.title END, \
-             make_date(t.year, 3, 1) + (t.h_deadline % 300)::int4, \
+             (make_date(t.year, 3 + (t.h_deadline % 10)::int4, 1) + interval '1 month - 1 day')::date, \
              t.status, t.result, \
              CASE WHEN t.status = 'assessed' AND t.h_result % 3 = 0 THEN 'Đánh giá cuối năm' END, \
              CASE t.status WHEN 'returned' THEN 'Cần bổ sung chỉ tiêu định lượng' \
@@ -869,6 +869,15 @@ pub async fn run(settings: &Settings, sizes: Sizes) -> anyhow::Result<()> {
         }
     }
 
+    if table_exists(&mut conn, "tally_deltas").await? {
+        let fold_started = Instant::now();
+        let written = crate::stats::tallies::fold(&mut conn).await?;
+        println!(
+            "tallies: {written} rows folded in {:.1} s",
+            fold_started.elapsed().as_secs_f64()
+        );
+    }
+
     let analyze_started = Instant::now();
     let mut tables = vec![
         "organizations",
@@ -880,6 +889,9 @@ pub async fn run(settings: &Settings, sizes: Sizes) -> anyhow::Result<()> {
     ];
     if table_exists(&mut conn, "nominations").await? {
         tables.extend(["nominations", "nomination_reviews"]);
+    }
+    if table_exists(&mut conn, "tallies").await? {
+        tables.extend(["tallies", "tally_deltas"]);
     }
     // Fresh statistics for the planner, and a visibility map so index-only scans work at once.
     conn.batch_execute(&format!("VACUUM ANALYZE {}", tables.join(", ")))

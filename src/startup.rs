@@ -168,6 +168,10 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
             }
         }
     });
+    // Subtree tallies: fold the deltas of recent writes every second (one instance at a time).
+    actix_web::rt::spawn(crate::stats::tallies::fold_forever(
+        application.state().db.clone(),
+    ));
     application.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())

@@ -212,6 +212,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    tallies (ancestor_path, entity, campaign_id, year, kind, status, result, open_deadline) {
+        ancestor_path -> Text,
+        entity -> Text,
+        campaign_id -> Uuid,
+        year -> Int4,
+        kind -> Text,
+        status -> Text,
+        result -> Text,
+        open_deadline -> Date,
+        count -> Int8,
+    }
+}
+
+diesel::table! {
+    tally_deltas (id) {
+        id -> Int8,
+        organization_path -> Text,
+        entity -> Text,
+        campaign_id -> Uuid,
+        year -> Int4,
+        kind -> Text,
+        status -> Text,
+        result -> Text,
+        open_deadline -> Date,
+        delta -> Int8,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         username -> Text,
@@ -250,5 +279,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pledge_progress,
     pledges,
     refresh_tokens,
+    tallies,
+    tally_deltas,
     users,
 );

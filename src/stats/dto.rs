@@ -200,7 +200,7 @@ pub struct KeyCount {
     pub count: i64,
 }
 
-/// Overdue pledges of one unit.
+/// Overdue pledges of one unit (with its subtree, for a child unit).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OverdueUnit {
     pub organization_id: Uuid,
@@ -219,7 +219,10 @@ pub struct OverviewDto {
     pub pledges_by_status: Vec<KeyCount>,
     pub pledges_by_result: Vec<KeyCount>,
     pub overdue: i64,
-    /// The units with the most overdue pledges (at most 10).
+    /// Where the overdue pledges are, one level down: each direct child unit with the overdue
+    /// pledges of its whole subtree, and the organization itself with its own, most first
+    /// (at most 10; units without overdue pledges are left out). Drill down by asking the
+    /// overview of a listed child.
     pub overdue_by_unit: Vec<OverdueUnit>,
     pub titles_registered: i64,
     pub titles_achieved: i64,

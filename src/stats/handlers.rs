@@ -14,6 +14,7 @@ use super::dto::{
     TitlesDto,
 };
 use super::repo::{self, Window};
+use super::tallies::{self, ACHIEVED, EXEMPLARS, REGISTERED};
 use crate::auth::authorize::require_visible;
 use crate::auth::principal::Principal;
 use crate::error::{AppError, AppResult, Problem};
@@ -138,6 +139,21 @@ pub async fn stats_coverage(
     }))
 }
 
+/// The subtree's tallies, and its children's when grouping by child.
+async fn tallied(
+    conn: &mut AsyncPgConnection,
+    resolved: &Resolved,
+    grouping: &str,
+) -> AppResult<(Vec<tallies::TallyRow>, Vec<tallies::ChildTallyRow>)> {
+    let subtree = tallies::subtree_counts(conn, &resolved.window).await?;
+    let children = if grouping == "child" {
+        tallies::children_counts(conn, resolved.scope.organization_id, &resolved.window).await?
+    } else {
+        Vec::new()
+    };
+    Ok((subtree, children))
+}
+
 /// Human labels of group keys: a child's path becomes its id and name, the root's own rows
 /// are `self`, a field code becomes the campaign's field name; other keys label themselves.
 struct GroupLabels {
@@ -226,7 +242,12 @@ pub async fn stats_pledges(
         PledgeGrouping::OrganizationKind => "organization_kind",
         PledgeGrouping::Month => "month",
     };
-    let rows = repo::pledge_counts(&mut conn, &resolved.window, grouping).await?;
+    let rows = if tallies::answers("p", grouping) {
+        let (subtree, children) = tallied(&mut conn, &resolved, grouping).await?;
+        tallies::pledge_groups(grouping, &subtree, &children)
+    } else {
+        repo::pledge_counts(&mut conn, &resolved.window, grouping).await?
+    };
     let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
     let total = rows.iter().map(|row| row.total).sum();
     let groups = rows
@@ -332,7 +353,12 @@ pub async fn stats_nominations(
         NominationGrouping::Field => "field",
         NominationGrouping::Child => "child",
     };
-    let rows = repo::nomination_counts(&mut conn, &resolved.window, grouping).await?;
+    let rows = if tallies::answers("n", grouping) {
+        let (subtree, children) = tallied(&mut conn, &resolved, grouping).await?;
+        tallies::nomination_groups(grouping, &subtree, &children)
+    } else {
+        repo::nomination_counts(&mut conn, &resolved.window, grouping).await?
+    };
     let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
     let total = rows.iter().map(|row| row.total).sum();
     let groups = rows
@@ -377,9 +403,11 @@ pub async fn stats_leaderboard(
     let limit = usize::try_from(pagination::limit(params.limit)?).unwrap_or(50);
     let mut conn = state.db.read().await?;
     let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let children =
+        tallies::children_counts(&mut conn, resolved.scope.organization_id, &resolved.window)
+            .await?;
     let counts: HashMap<String, repo::PledgeCounts> =
-        repo::pledge_counts(&mut conn, &resolved.window, "child")
-            .await?
+        tallies::pledge_groups("child", &[], &children)
             .into_iter()
             .map(|row| (row.key.clone(), row))
             .collect();
@@ -442,63 +470,88 @@ pub async fn stats_overview(
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read().await?;
     let resolved = resolve(&mut conn, &principal, &scope).await?;
-    let organizations = repo::organization_count(&mut conn, &resolved.window.root_path).await?;
-    let (expected, registered, units) = coverage_of(&mut conn, &resolved, None).await?;
-    let by_status = repo::pledge_counts(&mut conn, &resolved.window, "status").await?;
-    let by_result = repo::pledge_counts(&mut conn, &resolved.window, "result").await?;
-    let overdue_units = repo::overdue_by_unit(&mut conn, &resolved.window, 10).await?;
-    let titles = repo::titles(&mut conn, &resolved.window, None, None).await?;
-    let nominations_by_status =
-        repo::nomination_counts(&mut conn, &resolved.window, "status").await?;
-    let nominations_by_type =
-        repo::nomination_counts(&mut conn, &resolved.window, "nominee_type").await?;
-    let key_counts = |rows: &[repo::PledgeCounts]| {
-        rows.iter()
-            .map(|row| KeyCount {
-                key: row.key.clone(),
-                count: row.total,
-            })
-            .collect::<Vec<_>>()
-    };
-    let nomination_key_counts = |rows: &[repo::NominationCounts]| {
-        rows.iter()
-            .map(|row| KeyCount {
-                key: row.key.clone(),
-                count: row.total,
-            })
-            .collect::<Vec<_>>()
-    };
-    Ok(HttpResponse::Ok().json(OverviewDto {
-        organizations,
+    let counts = tallies::subtree_counts(&mut conn, &resolved.window).await?;
+    let children =
+        tallies::children(&mut conn, resolved.scope.organization_id, &resolved.window).await?;
+    Ok(HttpResponse::Ok().json(overview(resolved.scope, &counts, &children)))
+}
+
+/// Sums of `rows` by a key, in key order.
+fn sum_by<'a>(
+    rows: impl Iterator<Item = &'a tallies::TallyRow>,
+    key: impl Fn(&tallies::TallyRow) -> &str,
+) -> Vec<KeyCount> {
+    let mut sums: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for row in rows {
+        *sums.entry(key(row).to_owned()).or_default() += row.count;
+    }
+    sums.into_iter()
+        .filter(|(_, count)| *count != 0)
+        .map(|(key, count)| KeyCount { key, count })
+        .collect()
+}
+
+/// The overview from the subtree's counts and its direct children.
+fn overview(
+    scope: ScopeDto,
+    counts: &[tallies::TallyRow],
+    children: &[tallies::ChildRow],
+) -> OverviewDto {
+    let of = |entity: &'static str| counts.iter().filter(move |row| row.entity == entity);
+    let total =
+        |rows: &mut dyn Iterator<Item = &tallies::TallyRow>| rows.map(|row| row.count).sum();
+    let registered = |row: &&tallies::TallyRow| REGISTERED.contains(&row.status.as_str());
+    let titles = || of("p").filter(|row| row.kind == "title").filter(registered);
+    let overdue: i64 = total(&mut of("p").filter(|row| row.overdue));
+
+    let expected: Vec<&tallies::ChildRow> = children.iter().filter(|child| child.active).collect();
+    let covered = expected.iter().filter(|child| child.registered > 0).count();
+    let mut overdue_by_unit: Vec<OverdueUnit> = children
+        .iter()
+        .map(|child| OverdueUnit {
+            organization_id: child.id,
+            name: child.name.clone(),
+            overdue: child.overdue,
+        })
+        .collect();
+    // The root's own pledges: what its children's subtrees do not hold.
+    overdue_by_unit.push(OverdueUnit {
+        organization_id: scope.organization_id,
+        name: scope.organization_name.clone(),
+        overdue: overdue - children.iter().map(|child| child.overdue).sum::<i64>(),
+    });
+    overdue_by_unit.retain(|unit| unit.overdue > 0);
+    // Most overdue first; the sort is stable, so ties keep the name order of the children.
+    overdue_by_unit.sort_by_key(|unit| std::cmp::Reverse(unit.overdue));
+    overdue_by_unit.truncate(10);
+
+    let expected_count = i64::try_from(expected.len()).unwrap_or(i64::MAX);
+    let covered = i64::try_from(covered).unwrap_or(0);
+    let nominations_total = total(&mut of("n"));
+    OverviewDto {
+        organizations: total(&mut of("o").filter(|row| row.status == "active")),
         coverage: CoverageSummary {
-            expected,
-            registered,
-            ratio: ratio(registered, expected),
-            not_registered: units
+            expected: expected_count,
+            registered: covered,
+            ratio: ratio(covered, expected_count),
+            not_registered: expected
                 .iter()
-                .filter(|unit| !unit.registered)
+                .filter(|child| child.registered == 0)
                 .take(50)
-                .map(|unit| unit.name.clone())
+                .map(|child| child.name.clone())
                 .collect(),
         },
-        pledges_total: by_status.iter().map(|row| row.total).sum(),
-        pledges_by_status: key_counts(&by_status),
-        pledges_by_result: key_counts(&by_result),
-        overdue: by_status.iter().map(|row| row.overdue).sum(),
-        overdue_by_unit: overdue_units
-            .into_iter()
-            .map(|row| OverdueUnit {
-                organization_id: row.organization_id,
-                name: row.name,
-                overdue: row.overdue,
-            })
-            .collect(),
-        titles_registered: titles.iter().map(|row| row.registered).sum(),
-        titles_achieved: titles.iter().map(|row| row.achieved).sum(),
-        nominations_total: nominations_by_status.iter().map(|row| row.total).sum(),
-        exemplars: nominations_by_status.iter().map(|row| row.exemplars).sum(),
-        nominations_by_status: nomination_key_counts(&nominations_by_status),
-        nominations_by_nominee_type: nomination_key_counts(&nominations_by_type),
-        scope: resolved.scope,
-    }))
+        pledges_total: total(&mut of("p")),
+        pledges_by_status: sum_by(of("p"), |row| &row.status),
+        pledges_by_result: sum_by(of("p"), |row| &row.result),
+        overdue,
+        overdue_by_unit,
+        titles_registered: total(&mut titles()),
+        titles_achieved: total(&mut titles().filter(|row| ACHIEVED.contains(&row.result.as_str()))),
+        nominations_total,
+        exemplars: total(&mut of("n").filter(|row| EXEMPLARS.contains(&row.status.as_str()))),
+        nominations_by_status: sum_by(of("n"), |row| &row.status),
+        nominations_by_nominee_type: sum_by(of("n"), |row| &row.kind),
+        scope,
+    }
 }

@@ -25,7 +25,7 @@ impl Window {
 }
 
 /// Group counts of pledges.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, Default, QueryableByName)]
 pub struct PledgeCounts {
     #[diesel(sql_type = Text)]
     pub key: String,
@@ -217,7 +217,7 @@ pub async fn titles(
     .await
 }
 
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, Default, QueryableByName)]
 pub struct NominationCounts {
     #[diesel(sql_type = Text)]
     pub key: String,

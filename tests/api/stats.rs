@@ -15,6 +15,7 @@ use thidua::db::schema::{campaigns, nominations, pledges};
 use thidua::organizations::dto::OrganizationKind;
 use thidua::organizations::model::OrganizationRow;
 use thidua::organizations::repo;
+use thidua::stats::tallies;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
@@ -392,6 +393,7 @@ async fn seed_fixture_pledges(app: &TestApp, fixture: &Fixture) -> Uuid {
     let rows: Vec<PledgeRow> = plan
         .iter()
         .map(|(unit, status, result)| PledgeRow {
+            id: Uuid::now_v7(),
             unit: unit.id,
             path: unit.path.clone(),
             campaign,
@@ -586,6 +588,7 @@ struct Unit {
 /// A pledge as inserted.
 #[derive(Debug, Clone)]
 struct PledgeRow {
+    id: Uuid,
     unit: Uuid,
     path: String,
     campaign: Uuid,
@@ -817,6 +820,7 @@ impl World {
                 today + Duration::days(rng.gen_range(-20..=20))
             };
             pledges_rows.push(PledgeRow {
+                id: Uuid::now_v7(),
                 unit: unit.id,
                 path: unit.path.clone(),
                 campaign: campaigns[rng.gen_range(0..2)],
@@ -830,7 +834,34 @@ impl World {
                     .then(|| [CELL_TITLE, OTHER_TITLE][rng.gen_range(0..2)]),
             });
         }
-        insert_pledges(conn, root_row.id, &pledges_rows).await;
+        // The aggregates read folded tallies plus the deltas not folded yet: insert in two
+        // halves and change some statuses afterwards, folding in between or not depending on
+        // the seed, so every mix of folded and pending changes is compared with the raw rows.
+        let half = pledges_rows.len() / 2;
+        insert_pledges(conn, root_row.id, &pledges_rows[..half]).await;
+        if seed % 2 == 1 {
+            tallies::fold(conn).await.unwrap();
+        }
+        insert_pledges(conn, root_row.id, &pledges_rows[half..]).await;
+        if seed % 4 == 1 {
+            tallies::fold(conn).await.unwrap();
+        }
+        for _ in 0..10 {
+            let index = rng.gen_range(0..pledges_rows.len());
+            let status = STATUSES[rng.gen_range(0..STATUSES.len())];
+            let result = (status == "assessed").then(|| RESULTS[rng.gen_range(0..RESULTS.len())]);
+            let row = &mut pledges_rows[index];
+            row.status = status;
+            row.result = result;
+            diesel::update(pledges::table.find(row.id))
+                .set((pledges::status.eq(status), pledges::result.eq(result)))
+                .execute(conn)
+                .await
+                .unwrap();
+        }
+        if seed % 3 == 0 {
+            tallies::fold(conn).await.unwrap();
+        }
         let username = format!("prop.reviewer.{seed}");
         let password = format!("password-{username}");
         let hash = thidua::auth::password::hash_with(&TEST_HASHING, &password).unwrap();
@@ -1372,9 +1403,14 @@ impl World {
             }
         }
 
+        // One level down: each direct child with its subtree's overdue pledges, the root with
+        // its own.
         let mut overdue_by_unit: HashMap<Uuid, i64> = HashMap::new();
         for pledge in in_window.iter().filter(|pledge| pledge.overdue(today)) {
-            *overdue_by_unit.entry(pledge.unit).or_default() += 1;
+            let holder = self
+                .child_holding(window.root, &pledge.path)
+                .map_or(window.root.id, |child| child.id);
+            *overdue_by_unit.entry(holder).or_default() += 1;
         }
         check.int("overdue", &body["overdue"], overdue_by_unit.values().sum());
         let listed = body["overdue_by_unit"]
@@ -1545,7 +1581,7 @@ async fn insert_pledges(conn: &mut AsyncPgConnection, root: Uuid, rows: &[Pledge
         .enumerate()
         .map(|(index, row)| {
             (
-                pledges::id.eq(Uuid::now_v7()),
+                pledges::id.eq(row.id),
                 pledges::campaign_id.eq(row.campaign),
                 pledges::organization_id.eq(row.unit),
                 pledges::organization_path.eq(row.path.clone()),

@@ -1,0 +1,17 @@
+DROP INDEX pledges_organization_idx;
+CREATE INDEX pledges_organization_idx ON pledges (organization_id, campaign_id, year);
+DROP TRIGGER organizations_tally_delete ON organizations;
+DROP TRIGGER organizations_tally_update ON organizations;
+DROP TRIGGER organizations_tally_insert ON organizations;
+DROP TRIGGER nominations_tally_delete ON nominations;
+DROP TRIGGER nominations_tally_update ON nominations;
+DROP TRIGGER nominations_tally_insert ON nominations;
+DROP TRIGGER pledges_tally_delete ON pledges;
+DROP TRIGGER pledges_tally_update ON pledges;
+DROP TRIGGER pledges_tally_insert ON pledges;
+DROP FUNCTION fold_tallies();
+DROP FUNCTION tally_organizations();
+DROP FUNCTION tally_nominations();
+DROP FUNCTION tally_pledges();
+DROP TABLE tally_deltas;
+DROP TABLE tallies;

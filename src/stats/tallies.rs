@@ -1,0 +1,344 @@
+//! Subtree tallies (migration `000004_tallies`): counts per ancestor and key, kept by statement
+//! triggers that append deltas and a fold that moves the deltas into the tallies.
+//!
+//! Writers only append (no shared counter row, so no hot root under concurrent inserts);
+//! readers sum one subtree root's tally rows plus the deltas under it that are not folded yet,
+//! in one statement, so every figure equals a count over the raw rows at that snapshot whether
+//! or not the fold has run.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::repo::{NominationCounts, PledgeCounts, Window};
+use crate::db::Databases;
+
+/// How often the service folds deltas into the tallies.
+pub const FOLD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The smallest string greater than every path that starts with `path` (paths end with `.`,
+/// and `/` follows `.` in the C collation), so `[path, upper)` is the subtree as a range that
+/// a generic plan can still use on a C-collated btree.
+pub fn path_upper(path: &str) -> String {
+    let stem = path.strip_suffix('.').unwrap_or(path);
+    format!("{stem}/")
+}
+
+#[derive(QueryableByName)]
+struct Folded {
+    #[diesel(sql_type = BigInt)]
+    written: i64,
+}
+
+/// Moves the committed deltas into the tallies; returns the tally rows written (0 when another
+/// instance is folding at this moment).
+pub async fn fold(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    let folded: Folded = diesel::sql_query("SELECT fold_tallies() AS written")
+        .get_result(conn)
+        .await?;
+    Ok(folded.written)
+}
+
+/// Folds every [`FOLD_INTERVAL`] until the process ends; errors are logged and retried.
+pub async fn fold_forever(databases: Databases) {
+    let mut ticker = tokio::time::interval(FOLD_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Ok(mut conn) = databases.write().await else {
+            continue;
+        };
+        if let Err(error) = fold(&mut conn).await {
+            tracing::warn!(%error, "folding tallies failed; retrying");
+        }
+    }
+}
+
+/// One key of the subtree's counts.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TallyRow {
+    /// `p` pledges, `n` nominations, `o` organizations.
+    #[diesel(sql_type = Text)]
+    pub entity: String,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Text)]
+    pub result: String,
+    /// Open pledges whose deadline has passed.
+    #[diesel(sql_type = Bool)]
+    pub overdue: bool,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+/// Filters of the campaign and year window (organizations have neither).
+const WINDOW: &str = "(entity = 'o' OR (($2::uuid IS NULL OR campaign_id = $2) \
+                      AND ($3::int IS NULL OR year = $3)))";
+
+/// Every count of the subtree in the window, by entity, kind, status, result and overdue.
+pub async fn subtree_counts(
+    conn: &mut AsyncPgConnection,
+    window: &Window,
+) -> QueryResult<Vec<TallyRow>> {
+    let statement = format!(
+        "SELECT entity, kind, status, result, open_deadline < $5 AS overdue, \
+           sum(count)::bigint AS count \
+         FROM (SELECT entity, kind, status, result, open_deadline, count FROM tallies \
+               WHERE ancestor_path = $1 AND {WINDOW} \
+               UNION ALL \
+               SELECT entity, kind, status, result, open_deadline, delta FROM tally_deltas \
+               WHERE organization_path >= $1 AND organization_path < $4 AND {WINDOW}) AS counts \
+         GROUP BY 1, 2, 3, 4, 5 HAVING sum(count) <> 0 ORDER BY 1, 2, 3, 4, 5"
+    );
+    diesel::sql_query(statement)
+        .bind::<Text, _>(&window.root_path)
+        .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
+        .bind::<Nullable<Integer>, _>(window.year)
+        .bind::<Text, _>(path_upper(&window.root_path))
+        .bind::<Date, _>(window.today)
+        .load(conn)
+        .await
+}
+
+/// A direct child of the subtree root with what the overview lists about it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ChildRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Bool)]
+    pub active: bool,
+    /// The child's own registered pledges (submitted, approved, assessed).
+    #[diesel(sql_type = BigInt)]
+    pub registered: i64,
+    /// Overdue pledges in the child's whole subtree.
+    #[diesel(sql_type = BigInt)]
+    pub overdue: i64,
+}
+
+/// The direct children of `parent_id` in name order, with their own registered pledges and the
+/// overdue pledges of their subtrees, in one statement.
+pub async fn children(
+    conn: &mut AsyncPgConnection,
+    parent_id: Uuid,
+    window: &Window,
+) -> QueryResult<Vec<ChildRow>> {
+    let statement = format!(
+        "SELECT c.id, c.name, c.active, \
+           (SELECT count(*) FROM pledges p WHERE p.organization_id = c.id \
+              AND ($2::uuid IS NULL OR p.campaign_id = $2) AND ($3::int IS NULL OR p.year = $3) \
+              AND p.status IN ('submitted', 'approved', 'assessed')) AS registered, \
+           (SELECT coalesce(sum(count), 0) FROM tallies \
+              WHERE ancestor_path = c.path AND entity = 'p' AND open_deadline < $4 AND {WINDOW})::bigint \
+           + (SELECT coalesce(sum(delta), 0) FROM tally_deltas \
+              WHERE organization_path >= c.path AND organization_path < left(c.path, -1) || '/' \
+                AND entity = 'p' AND open_deadline < $4 AND {WINDOW})::bigint AS overdue \
+         FROM organizations c WHERE c.parent_id = $1 \
+         ORDER BY c.name COLLATE \"vi-x-icu\", c.id"
+    );
+    diesel::sql_query(statement)
+        .bind::<SqlUuid, _>(parent_id)
+        .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
+        .bind::<Nullable<Integer>, _>(window.year)
+        .bind::<Date, _>(window.today)
+        .load(conn)
+        .await
+}
+
+/// One key of a direct child's subtree counts.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ChildTallyRow {
+    /// The child's materialized path.
+    #[diesel(sql_type = Text)]
+    pub child: String,
+    #[diesel(embed)]
+    pub counts: TallyRow,
+}
+
+/// The counts of every direct child's subtree (pledges and nominations), in one statement.
+pub async fn children_counts(
+    conn: &mut AsyncPgConnection,
+    parent_id: Uuid,
+    window: &Window,
+) -> QueryResult<Vec<ChildTallyRow>> {
+    let statement = format!(
+        "SELECT c.path AS child, x.entity, x.kind, x.status, x.result, \
+           x.open_deadline < $4 AS overdue, sum(x.count)::bigint AS count \
+         FROM organizations c CROSS JOIN LATERAL ( \
+           SELECT entity, kind, status, result, open_deadline, count FROM tallies \
+           WHERE ancestor_path = c.path AND entity <> 'o' AND {WINDOW} \
+           UNION ALL \
+           SELECT entity, kind, status, result, open_deadline, delta FROM tally_deltas \
+           WHERE organization_path >= c.path AND organization_path < left(c.path, -1) || '/' \
+             AND entity <> 'o' AND {WINDOW}) AS x \
+         WHERE c.parent_id = $1 \
+         GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(x.count) <> 0"
+    );
+    diesel::sql_query(statement)
+        .bind::<SqlUuid, _>(parent_id)
+        .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
+        .bind::<Nullable<Integer>, _>(window.year)
+        .bind::<Date, _>(window.today)
+        .load(conn)
+        .await
+}
+
+/// Pledge statuses that count as registered: submitted and not withdrawn.
+pub const REGISTERED: [&str; 3] = ["submitted", "approved", "assessed"];
+/// Results that count as achieved.
+pub const ACHIEVED: [&str; 2] = ["achieved", "exceeded"];
+/// Nomination statuses of exemplars.
+pub const EXEMPLARS: [&str; 2] = ["recognized", "commended"];
+
+/// Adds one tally row of pledges to a group's counts.
+fn add_pledges(counts: &mut PledgeCounts, row: &TallyRow, sign: i64) {
+    let count = sign * row.count;
+    counts.total += count;
+    if REGISTERED.contains(&row.status.as_str()) {
+        counts.registered += count;
+    }
+    if row.status == "assessed" {
+        counts.assessed += count;
+    }
+    if ACHIEVED.contains(&row.result.as_str()) {
+        counts.achieved += count;
+    }
+    if row.overdue {
+        counts.overdue += count;
+    }
+}
+
+/// Adds one tally row of nominations to a group's counts.
+fn add_nominations(counts: &mut NominationCounts, row: &TallyRow, sign: i64) {
+    counts.total += sign * row.count;
+    if EXEMPLARS.contains(&row.status.as_str()) {
+        counts.exemplars += sign * row.count;
+    }
+}
+
+/// The groups of `grouping` that tallies answer (`status`, `result`, `kind` of pledges;
+/// `status`, `nominee_type` of nominations; `child` of both); None for the others.
+pub fn tally_key<'a>(grouping: &str, row: &'a TallyRow) -> Option<&'a str> {
+    match (row.entity.as_str(), grouping) {
+        (_, "status") => Some(&row.status),
+        ("p", "result") => Some(&row.result),
+        ("p", "kind") | ("n", "nominee_type") => Some(&row.kind),
+        _ => None,
+    }
+}
+
+/// Whether tallies answer `grouping` for `entity` (`p` or `n`).
+pub fn answers(entity: &str, grouping: &str) -> bool {
+    matches!(
+        (entity, grouping),
+        (_, "status" | "child") | ("p", "result" | "kind") | ("n", "nominee_type")
+    )
+}
+
+/// Groups keyed like the raw queries: the key of [`tally_key`], or for `child` the child's
+/// path and `self` for the root's own rows (the subtree minus its children).
+fn grouped<T: Default>(
+    entity: &str,
+    grouping: &str,
+    subtree: &[TallyRow],
+    children: &[ChildTallyRow],
+    add: fn(&mut T, &TallyRow, i64),
+    total: fn(&T) -> i64,
+) -> Vec<(String, T)> {
+    let mut groups: std::collections::BTreeMap<String, T> = std::collections::BTreeMap::new();
+    let rows = subtree.iter().filter(|row| row.entity == entity);
+    if grouping == "child" {
+        for row in rows {
+            add(groups.entry("self".to_owned()).or_default(), row, 1);
+        }
+        for child in children
+            .iter()
+            .filter(|child| child.counts.entity == entity)
+        {
+            add(
+                groups.entry("self".to_owned()).or_default(),
+                &child.counts,
+                -1,
+            );
+            add(
+                groups.entry(child.child.clone()).or_default(),
+                &child.counts,
+                1,
+            );
+        }
+    } else {
+        for row in rows {
+            if let Some(key) = tally_key(grouping, row) {
+                add(groups.entry(key.to_owned()).or_default(), row, 1);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, counts)| total(counts) != 0)
+        .collect()
+}
+
+/// Pledge counts of the subtree grouped by `grouping` (one [`answers`]).
+pub fn pledge_groups(
+    grouping: &str,
+    subtree: &[TallyRow],
+    children: &[ChildTallyRow],
+) -> Vec<PledgeCounts> {
+    grouped(
+        "p",
+        grouping,
+        subtree,
+        children,
+        add_pledges,
+        |c: &PledgeCounts| c.total,
+    )
+    .into_iter()
+    .map(|(key, counts)| PledgeCounts { key, ..counts })
+    .collect()
+}
+
+/// Nomination counts of the subtree grouped by `grouping` (one [`answers`]).
+pub fn nomination_groups(
+    grouping: &str,
+    subtree: &[TallyRow],
+    children: &[ChildTallyRow],
+) -> Vec<NominationCounts> {
+    grouped(
+        "n",
+        grouping,
+        subtree,
+        children,
+        add_nominations,
+        |c: &NominationCounts| c.total,
+    )
+    .into_iter()
+    .map(|(key, counts)| NominationCounts { key, ..counts })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_upper;
+
+    #[test]
+    fn upper_bound_follows_every_descendant_and_nothing_else() {
+        let upper = path_upper("1.7.");
+        assert_eq!(upper, "1.7/");
+        for inside in ["1.7.", "1.7.42.", "1.7.999999.1."] {
+            assert!(inside >= "1.7." && inside < upper.as_str(), "{inside}");
+        }
+        for outside in ["1.70.", "1.8.", "1.6.9.", "2."] {
+            assert!(
+                !(outside >= "1.7." && outside < upper.as_str()),
+                "{outside}"
+            );
+        }
+    }
+}
