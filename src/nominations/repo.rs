@@ -129,9 +129,9 @@ pub async fn list(
     conn: &mut AsyncPgConnection,
     query: &ListQuery,
 ) -> QueryResult<Vec<NominationRow>> {
-    let mut statement = nominations::table
-        .select(NominationRow::as_select())
-        .into_boxed();
+    // A deferred join, as for pledges: the page's ids come from the path index, then only
+    // those rows are read.
+    let mut statement = nominations::table.select(nominations::id).into_boxed();
     if let Visibility::Subtrees(roots) = &query.visibility {
         statement = statement.filter(path_in_subtrees("nominations.organization_path", roots));
     }
@@ -187,21 +187,22 @@ pub async fn list(
             .sql(")"),
         );
     }
-    statement = match (key, direction) {
-        ("updated_at", Direction::Asc) => {
-            statement.order((nominations::updated_at.asc(), nominations::id.asc()))
+    // `key` is one of the sort whitelist's columns.
+    let order = sql::<Bool>(&format!(
+        "nominations.{key} {direction}, nominations.id {direction}",
+        direction = if direction == Direction::Asc {
+            "ASC"
+        } else {
+            "DESC"
         }
-        ("updated_at", Direction::Desc) => {
-            statement.order((nominations::updated_at.desc(), nominations::id.desc()))
-        }
-        (_, Direction::Asc) => {
-            statement.order((nominations::created_at.asc(), nominations::id.asc()))
-        }
-        (_, Direction::Desc) => {
-            statement.order((nominations::created_at.desc(), nominations::id.desc()))
-        }
-    };
-    statement.limit(query.limit + 1).load(conn).await
+    ));
+    let page = statement.order(order.clone()).limit(query.limit + 1);
+    nominations::table
+        .select(NominationRow::as_select())
+        .filter(nominations::id.eq_any(page))
+        .order(order)
+        .load(conn)
+        .await
 }
 
 /// Every review of a nomination, oldest first (one per reviewer, so few).

@@ -153,8 +153,13 @@ pub struct ListQuery {
 }
 
 /// One page (`limit + 1` rows, for the cursor) of the pledges `query` selects.
+///
+/// A deferred join: the page's ids are chosen first from what the path index holds
+/// (`organization_path, created_at, id`: a subtree page by creation time never touches the
+/// table), then only those rows are read. Selecting whole rows at once would fetch every row
+/// of the subtree from the heap before sorting them.
 pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResult<Vec<PledgeRow>> {
-    let mut statement = pledges::table.select(PledgeRow::as_select()).into_boxed();
+    let mut statement = pledges::table.select(pledges::id).into_boxed();
     if let Visibility::Subtrees(roots) = &query.visibility {
         statement = statement.filter(path_in_subtrees("pledges.organization_path", roots));
     }
@@ -234,23 +239,22 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
             ),
         };
     }
-    statement = match (key, direction) {
-        ("updated_at", Direction::Asc) => {
-            statement.order((pledges::updated_at.asc(), pledges::id.asc()))
+    // `key` is one of the sort whitelist's columns.
+    let order = sql::<Bool>(&format!(
+        "pledges.{key} {direction}, pledges.id {direction}",
+        direction = if direction == Direction::Asc {
+            "ASC"
+        } else {
+            "DESC"
         }
-        ("updated_at", Direction::Desc) => {
-            statement.order((pledges::updated_at.desc(), pledges::id.desc()))
-        }
-        ("deadline", Direction::Asc) => {
-            statement.order((pledges::deadline.asc(), pledges::id.asc()))
-        }
-        ("deadline", Direction::Desc) => {
-            statement.order((pledges::deadline.desc(), pledges::id.desc()))
-        }
-        (_, Direction::Asc) => statement.order((pledges::created_at.asc(), pledges::id.asc())),
-        (_, Direction::Desc) => statement.order((pledges::created_at.desc(), pledges::id.desc())),
-    };
-    statement.limit(query.limit + 1).load(conn).await
+    ));
+    let page = statement.order(order.clone()).limit(query.limit + 1);
+    pledges::table
+        .select(PledgeRow::as_select())
+        .filter(pledges::id.eq_any(page))
+        .order(order)
+        .load(conn)
+        .await
 }
 
 pub async fn progress_of(
