@@ -304,7 +304,7 @@ run_all() {
   untallied_since=$(psql_bench -c "SELECT now()")
   psql_bench -c "ALTER TABLE pledges DISABLE TRIGGER pledges_tally_insert"
   PG_ARGS=()
-  BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/district.txt" \
+  BENCH_NONCE="$BENCH_NONCE-untallied" BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/district.txt" \
     scenario create_untallied "$CONNECTIONS" "" "" 0 -- -s bench/create.lua "$BASE" || true
   untally_restore "$untallied_since"
   # aggregates, with as many connections as the pool (more would only queue for a connection);

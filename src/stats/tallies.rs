@@ -1,4 +1,4 @@
-//! Subtree tallies (migration `000004_tallies`): counts per ancestor and key, kept by statement
+//! Subtree tallies (migration `000004_tallies`): counts per ancestor and key, kept by row
 //! triggers that append deltas and a fold that moves the deltas into the tallies.
 //!
 //! Writers only append (no shared counter row, so no hot root under concurrent inserts);
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use uuid::Uuid;
 
 use super::repo::{NominationCounts, PledgeCounts, Window};
@@ -43,19 +43,37 @@ pub async fn fold(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
 }
 
 /// Folds every [`FOLD_INTERVAL`] until the process ends; errors are logged and retried.
+/// Every [`VACUUM_EVERY`] folds that moved something, the deltas' dead rows are vacuumed
+/// away, so a reader's range scan over the pending deltas stays a few pages.
 pub async fn fold_forever(databases: Databases) {
     let mut ticker = tokio::time::interval(FOLD_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut folds_since_vacuum = 0;
     loop {
         ticker.tick().await;
         let Ok(mut conn) = databases.write().await else {
             continue;
         };
-        if let Err(error) = fold(&mut conn).await {
-            tracing::warn!(%error, "folding tallies failed; retrying");
+        match fold(&mut conn).await {
+            Ok(written) if written > 0 => folds_since_vacuum += 1,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "folding tallies failed; retrying"),
+        }
+        if folds_since_vacuum >= VACUUM_EVERY {
+            folds_since_vacuum = 0;
+            if let Err(error) = conn
+                .batch_execute("VACUUM (SKIP_LOCKED) tally_deltas")
+                .await
+            {
+                // Not the table's owner, say: autovacuum (tuned for it) still runs.
+                tracing::debug!(%error, "vacuuming tally_deltas failed");
+            }
         }
     }
 }
+
+/// Folds between two vacuums of the deltas table.
+const VACUUM_EVERY: u32 = 10;
 
 /// One key of the subtree's counts.
 #[derive(Debug, Clone, QueryableByName)]
@@ -76,30 +94,19 @@ pub struct TallyRow {
     pub count: i64,
 }
 
-/// Filters of the campaign and year window (organizations have neither).
-const WINDOW: &str = "(entity = 'o' OR (($2::uuid IS NULL OR campaign_id = $2) \
-                      AND ($3::int IS NULL OR year = $3)))";
-
-/// Every count of the subtree in the window, by entity, kind, status, result and overdue.
-/// Keys may repeat (a tally and its pending deltas, several deadlines): callers add them up,
-/// which costs less here than a GROUP BY in the database.
+/// Every count of the subtree in the window, by entity, kind, status, result and overdue
+/// (SQL function `subtree_tally`, planned once per connection). Keys may repeat (a tally and
+/// its pending deltas, several deadlines): callers add them up, which costs less here than a
+/// GROUP BY in the database.
 pub async fn subtree_counts(
     conn: &mut AsyncPgConnection,
     window: &Window,
 ) -> QueryResult<Vec<TallyRow>> {
-    let statement = format!(
-        "SELECT entity, kind, status, result, open_deadline < $5 AS overdue, count \
-         FROM (SELECT entity, kind, status, result, open_deadline, count FROM tallies \
-               WHERE ancestor_path = $1 AND {WINDOW} \
-               UNION ALL \
-               SELECT entity, kind, status, result, open_deadline, delta FROM tally_deltas \
-               WHERE organization_path >= $1 AND organization_path < $4 AND {WINDOW}) AS counts"
-    );
-    diesel::sql_query(statement)
+    diesel::sql_query("SELECT * FROM subtree_tally($1, $2, $3, $4, $5)")
         .bind::<Text, _>(&window.root_path)
+        .bind::<Text, _>(path_upper(&window.root_path))
         .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
         .bind::<Nullable<Integer>, _>(window.year)
-        .bind::<Text, _>(path_upper(&window.root_path))
         .bind::<Date, _>(window.today)
         .load(conn)
         .await
@@ -129,20 +136,7 @@ pub async fn children(
     parent_id: Uuid,
     window: &Window,
 ) -> QueryResult<Vec<ChildRow>> {
-    let statement = format!(
-        "SELECT c.id, c.name, c.active, \
-           (SELECT count(*) FROM pledges p WHERE p.organization_id = c.id \
-              AND ($2::uuid IS NULL OR p.campaign_id = $2) AND ($3::int IS NULL OR p.year = $3) \
-              AND p.status IN ('submitted', 'approved', 'assessed')) AS registered, \
-           (SELECT coalesce(sum(count), 0) FROM tallies \
-              WHERE ancestor_path = c.path AND entity = 'p' AND open_deadline < $4 AND {WINDOW})::bigint \
-           + (SELECT coalesce(sum(delta), 0) FROM tally_deltas \
-              WHERE organization_path >= c.path AND organization_path < left(c.path, -1) || '/' \
-                AND entity = 'p' AND open_deadline < $4 AND {WINDOW})::bigint AS overdue \
-         FROM organizations c WHERE c.parent_id = $1 \
-         ORDER BY c.name COLLATE \"vi-x-icu\", c.id"
-    );
-    diesel::sql_query(statement)
+    diesel::sql_query("SELECT * FROM child_overview($1, $2, $3, $4)")
         .bind::<SqlUuid, _>(parent_id)
         .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
         .bind::<Nullable<Integer>, _>(window.year)
@@ -167,20 +161,7 @@ pub async fn children_counts(
     parent_id: Uuid,
     window: &Window,
 ) -> QueryResult<Vec<ChildTallyRow>> {
-    let statement = format!(
-        "SELECT c.path AS child, x.entity, x.kind, x.status, x.result, \
-           x.open_deadline < $4 AS overdue, sum(x.count)::bigint AS count \
-         FROM organizations c CROSS JOIN LATERAL ( \
-           SELECT entity, kind, status, result, open_deadline, count FROM tallies \
-           WHERE ancestor_path = c.path AND entity <> 'o' AND {WINDOW} \
-           UNION ALL \
-           SELECT entity, kind, status, result, open_deadline, delta FROM tally_deltas \
-           WHERE organization_path >= c.path AND organization_path < left(c.path, -1) || '/' \
-             AND entity <> 'o' AND {WINDOW}) AS x \
-         WHERE c.parent_id = $1 \
-         GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(x.count) <> 0"
-    );
-    diesel::sql_query(statement)
+    diesel::sql_query("SELECT * FROM child_tally($1, $2, $3, $4)")
         .bind::<SqlUuid, _>(parent_id)
         .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
         .bind::<Nullable<Integer>, _>(window.year)
