@@ -333,6 +333,70 @@ async fn partner_client_reads_the_aggregates_of_its_own_district() {
 }
 
 #[tokio::test]
+async fn counts_follow_a_moved_subtree_whether_folded_or_not() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    seed_fixture_pledges(&app, &fixture).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let totals = |d1: Value, d2: Value| {
+        (
+            d1["pledges_total"].as_i64().unwrap(),
+            d1["organizations"].as_i64().unwrap(),
+            d2["pledges_total"].as_i64().unwrap(),
+            d2["organizations"].as_i64().unwrap(),
+        )
+    };
+    let overview = |id: Uuid| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            stats(
+                app,
+                admin,
+                "overview",
+                &[("organization_id", id.to_string())],
+            )
+            .await
+        }
+    };
+    // Half of the history folded, the rest pending.
+    {
+        let mut conn = app.state.db.write().await.unwrap();
+        tallies::fold(&mut conn).await.unwrap();
+    }
+    assert_eq!(
+        totals(overview(tree.d1.id).await, overview(tree.d2.id).await),
+        (4, 4, 3, 2),
+        "before: D1 holds C1 (2 + K1's 1) and C3 (1); D2 holds C2 (3)"
+    );
+    let (status, body) = status_and_json(
+        app.post_json(
+            &format!("/api/v1/organizations/{}/move", tree.c1.id),
+            &admin,
+            &json!({ "parent_id": tree.d2.id }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let moved = (1, 2, 6, 4);
+    assert_eq!(
+        totals(overview(tree.d1.id).await, overview(tree.d2.id).await),
+        moved,
+        "after the move, deltas pending: C1 and K1 went with their 3 pledges"
+    );
+    {
+        let mut conn = app.state.db.write().await.unwrap();
+        assert!(tallies::fold(&mut conn).await.unwrap() > 0);
+    }
+    assert_eq!(
+        totals(overview(tree.d1.id).await, overview(tree.d2.id).await),
+        moved,
+        "after the move, folded"
+    );
+}
+
+#[tokio::test]
 async fn malformed_parameters_are_refused_with_a_problem() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
