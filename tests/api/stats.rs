@@ -923,7 +923,7 @@ impl World {
                 .await
                 .unwrap();
         }
-        if seed % 3 == 0 {
+        if seed.is_multiple_of(3) {
             tallies::fold(conn).await.unwrap();
         }
         let username = format!("prop.reviewer.{seed}");
