@@ -205,7 +205,7 @@ pub async fn revoke(
 )]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, principal: Principal) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read().await?;
+    let mut conn = state.db.read_own_writes().await?;
     let me = if principal.is_client() {
         let name: Option<String> = clients::table
             .find(principal.id)

@@ -51,8 +51,15 @@ impl Databases {
         self.primary.get().await
     }
 
+    /// Lists and aggregates: may lag the primary by the replica's replay delay.
     pub async fn read(&self) -> Result<DbConn, PoolError> {
         self.replica.get().await
+    }
+
+    /// Reads of one resource, which must see the caller's own writes (a client follows
+    /// `Location` or retries with `If-Match` right after a write): always the primary.
+    pub async fn read_own_writes(&self) -> Result<DbConn, PoolError> {
+        self.primary.get().await
     }
 }
 

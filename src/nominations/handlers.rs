@@ -104,7 +104,7 @@ pub async fn get_nomination(
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read().await?;
+    let mut conn = state.db.read_own_writes().await?;
     let row = repo::find(&mut conn, *id)
         .await?
         .ok_or_else(AppError::not_found)?;
@@ -645,7 +645,7 @@ pub async fn list_reviews(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read().await?;
+    let mut conn = state.db.read_own_writes().await?;
     let row = repo::find(&mut conn, *id)
         .await?
         .ok_or_else(AppError::not_found)?;
@@ -753,7 +753,7 @@ pub async fn get_exemplar(
     if !principal.has_scope(Scope::Read) {
         return Err(AppError::not_found());
     }
-    let mut conn = state.db.read().await?;
+    let mut conn = state.db.read_own_writes().await?;
     let row = repo::find(&mut conn, *id)
         .await?
         .filter(|row| {

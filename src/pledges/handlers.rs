@@ -96,7 +96,7 @@ pub async fn get_pledge(
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read().await?;
+    let mut conn = state.db.read_own_writes().await?;
     let row = repo::find(&mut conn, *id)
         .await?
         .ok_or_else(AppError::not_found)?;
@@ -610,7 +610,7 @@ pub async fn list_progress(
         .as_deref()
         .map(pagination::decode_cursor)
         .transpose()?;
-    let mut conn = state.db.read().await?;
+    let mut conn = state.db.read_own_writes().await?;
     let row = repo::find(&mut conn, *id)
         .await?
         .ok_or_else(AppError::not_found)?;

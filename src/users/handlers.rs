@@ -163,7 +163,7 @@ pub async fn get_user(
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read().await?;
+    let mut conn = state.db.read_own_writes().await?;
     let (row, memberships) = service::visible_user(&mut conn, &principal, *id).await?;
     let version = row.version;
     Ok(conditional::respond(
@@ -360,7 +360,7 @@ pub async fn get_client(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     require_admin(&principal)?;
-    let mut conn = state.db.read().await?;
+    let mut conn = state.db.read_own_writes().await?;
     let (row, organization_name) = repo::find_client(&mut conn, *id)
         .await?
         .ok_or_else(AppError::not_found)?;
