@@ -56,8 +56,15 @@ pub struct Settings {
     pub trusted_proxy_header: Option<String>,
     pub login_max_failures: u32,
     pub login_lockout: Duration,
-    pub rate_limit_per_minute: u32,
+    /// Client addresses whose `trusted_proxy_header` is believed (`THIDUA_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Requests per client IP (`None`: unlimited); see `crate::ratelimit`.
+    pub rate_limit_per_ip: Option<crate::ratelimit::RateLimit>,
+    /// Requests per authenticated user or client (`None`: unlimited).
+    pub rate_limit_per_principal: Option<crate::ratelimit::RateLimit>,
     pub json_body_limit: usize,
+    /// Bearer token that `GET /metrics` requires; unset: metrics are not served.
+    pub metrics_token: Option<String>,
     pub password_hashing: PasswordHashing,
 }
 
@@ -65,6 +72,10 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/thidu
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Access tokens never live longer than this (SECURITY.md: access follows the tree by then).
 pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+/// Per client address: 100 requests/s sustained, 2000 at once (offices share NAT addresses).
+pub const DEFAULT_RATE_LIMIT_PER_IP: &str = "6000/min,burst=2000";
+/// Per user or partner client: 20 requests/s sustained, 300 at once (a dashboard's burst).
+pub const DEFAULT_RATE_LIMIT_PER_PRINCIPAL: &str = "1200/min,burst=300";
 
 impl Settings {
     /// Reads every `THIDUA_*` variable (and `DATABASE_URL`, `DATABASE_REPLICA_URL`).
@@ -112,6 +123,35 @@ impl Settings {
             Some(_) => parse_number(&get, "THIDUA_WORKERS", 2)?,
             None => std::thread::available_parallelism().map_or(2, |n| n.get()),
         };
+        if get("THIDUA_RATE_LIMIT_PER_MINUTE").is_some() {
+            bail!(
+                "THIDUA_RATE_LIMIT_PER_MINUTE is replaced by THIDUA_RATE_LIMIT_PER_IP and \
+                 THIDUA_RATE_LIMIT_PER_PRINCIPAL (e.g. `1200/min,burst=300`, `0` disables)"
+            );
+        }
+        let trusted_proxy_header =
+            get("THIDUA_TRUSTED_PROXY_HEADER").map(|name| name.trim().to_owned());
+        if let Some(name) = &trusted_proxy_header {
+            actix_web::http::header::HeaderName::from_bytes(name.as_bytes()).with_context(
+                || format!("THIDUA_TRUSTED_PROXY_HEADER {name:?} is not a header name"),
+            )?;
+        }
+        let trusted_proxies =
+            crate::ratelimit::parse_networks(&get("THIDUA_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|error| anyhow::anyhow!("THIDUA_TRUSTED_PROXIES: {error}"))?;
+        // Both or neither.
+        if trusted_proxy_header.is_some() == trusted_proxies.is_empty() {
+            bail!(
+                "THIDUA_TRUSTED_PROXY_HEADER and THIDUA_TRUSTED_PROXIES go together: the header is \
+                 believed only from the proxies listed"
+            );
+        }
+        let metrics_token = get("THIDUA_METRICS_TOKEN").map(|token| token.trim().to_owned());
+        if metrics_token.as_ref().is_some_and(|token| token.len() < 16) {
+            bail!(
+                "THIDUA_METRICS_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 32`)"
+            );
+        }
         Ok(Self {
             environment,
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
@@ -137,15 +177,26 @@ impl Settings {
             refresh_token_ttl: Duration::from_secs(
                 parse_number(&get, "THIDUA_REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
             ),
-            trusted_proxy_header: get("THIDUA_TRUSTED_PROXY_HEADER"),
+            trusted_proxy_header,
             login_max_failures: parse_number(&get, "THIDUA_LOGIN_MAX_FAILURES", 5)?,
             login_lockout: Duration::from_secs(parse_number(
                 &get,
                 "THIDUA_LOGIN_LOCKOUT_SECONDS",
                 300,
             )?),
-            rate_limit_per_minute: parse_number(&get, "THIDUA_RATE_LIMIT_PER_MINUTE", 1200)?,
+            trusted_proxies,
+            rate_limit_per_ip: rate_limit(
+                &get,
+                "THIDUA_RATE_LIMIT_PER_IP",
+                DEFAULT_RATE_LIMIT_PER_IP,
+            )?,
+            rate_limit_per_principal: rate_limit(
+                &get,
+                "THIDUA_RATE_LIMIT_PER_PRINCIPAL",
+                DEFAULT_RATE_LIMIT_PER_PRINCIPAL,
+            )?,
             json_body_limit: parse_number(&get, "THIDUA_JSON_BODY_LIMIT_BYTES", 262_144)?,
+            metrics_token,
             password_hashing: PasswordHashing::OWASP,
         })
     }
@@ -158,6 +209,16 @@ impl Settings {
     pub fn token_issuer(&self) -> &str {
         &self.public_url
     }
+}
+
+fn rate_limit(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: &str,
+) -> anyhow::Result<Option<crate::ratelimit::RateLimit>> {
+    crate::ratelimit::RateLimit::parse(&get(name).unwrap_or_else(|| default.to_owned())).map_err(
+        |error| anyhow::anyhow!("{name}: {error} (e.g. `1200/min,burst=300`; `0` disables)"),
+    )
 }
 
 fn parse_number<T: std::str::FromStr>(

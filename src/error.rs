@@ -295,7 +295,21 @@ impl From<diesel::result::Error> for AppError {
                 "still_referenced",
                 "the resource is referenced by others or references a missing one",
             ),
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+            // diesel-async reports a connection that died under the query (PostgreSQL restarted,
+            // network cut) as UnableToSendCommand ("connection closed"), or passes on the
+            // server's FATAL 57P01–57P03 ("terminating connection due to administrator
+            // command", "the database system is shutting down") as Unknown.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => {
+                tracing::warn!(%error, "database connection lost");
+                Self::unavailable("the database is unreachable; retry shortly")
+            }
+            Error::DatabaseError(_, info)
+                if info.message().starts_with("terminating connection")
+                    || info.message().starts_with("the database system is") =>
+            {
                 tracing::warn!(%error, "database connection lost");
                 Self::unavailable("the database is unreachable; retry shortly")
             }
@@ -325,5 +339,48 @@ impl From<crate::db::PoolError> for AppError {
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(error: actix_web::error::BlockingError) -> Self {
         Self::internal(anyhow::anyhow!("blocking task failed: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> AppError {
+        AppError::from(Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn a_lost_database_connection_is_a_503_with_retry_after() {
+        // What diesel-async and PostgreSQL report when the server restarts under a query.
+        for (kind, message) in [
+            (DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            (
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+        ] {
+            let error = database_error(kind, message);
+            assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE, "{message}");
+            assert!(
+                error
+                    .headers
+                    .iter()
+                    .any(|(name, _)| name == header::RETRY_AFTER),
+                "{message}"
+            );
+        }
+        let other = database_error(DatabaseErrorKind::Unknown, "division by zero");
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

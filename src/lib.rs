@@ -29,6 +29,8 @@ pub mod generate;
 pub mod health;
 /// `Idempotency-Key` on POST: claimed and answered inside the write's transaction.
 pub mod idempotency;
+/// Prometheus metrics: requests by route pattern, database pools, business counts; `/metrics`.
+pub mod metrics;
 /// Request id, security headers and the conversion of framework errors to problem+json.
 pub mod middleware;
 /// Nominations of exemplars: reviews, recognition, commendation, and the exemplars pledges follow.
@@ -43,6 +45,8 @@ pub mod pagination;
 pub mod pledges;
 /// The `/problems/{code}` pages that problem `type` URIs point to.
 pub mod problems;
+/// Request rate limits per client IP and per principal (429 `rate_limited`), per instance.
+pub mod ratelimit;
 /// Building the actix application and server.
 pub mod startup;
 /// Shared application state handed to every handler.

@@ -1,13 +1,16 @@
 //! Cross-cutting HTTP behaviour: request ids, access logs, security headers, and the
 //! conversion of any non-problem error response (actix's own included) to problem+json.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -28,9 +31,35 @@ fn request_id_of(req: &ServiceRequest) -> String {
         .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned)
 }
 
-/// The outermost middleware: every response passes through it.
+/// Whether `GET` is served at the request's path (so `HEAD` is too).
+fn serves_get(req: &ServiceRequest) -> bool {
+    req.app_data::<web::Data<RouteInventory>>()
+        .is_some_and(|inventory| inventory.methods_for(req.path()).iter().any(|m| m == "GET"))
+}
+
+/// The body of a `HEAD` response: the size of the `GET` body, none of its bytes (RFC 9110
+/// §9.3.2). The GET body itself is dropped unread, so an export is never produced for it.
+struct HeadBody(BodySize);
+
+impl MessageBody for HeadBody {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        self.0
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Poll::Ready(None)
+    }
+}
+
+/// The outermost middleware: every response passes through it. `HEAD` on a path that serves
+/// `GET` is answered by the `GET` handler, without the body.
 pub async fn request_envelope(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
@@ -38,17 +67,35 @@ pub async fn request_envelope(
     let authenticated = req.headers().contains_key(header::AUTHORIZATION);
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let head = method == Method::HEAD && serves_get(&req);
+    if head {
+        req.head_mut().method = Method::GET;
+    }
     let context = RequestContext {
         request_id: request_id.clone(),
         path: path.clone(),
     };
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
-    let outcome = REQUEST_CONTEXT
-        .scope(context.clone(), next.call(req).instrument(span.clone()))
-        .await;
+    // PostgreSQL refuses NUL in text: a `%00` in any query parameter would reach a query as a
+    // 500, so it is refused here for every route at once.
+    let outcome = if req.query_string().contains("%00") {
+        let problem = REQUEST_CONTEXT.sync_scope(context.clone(), || {
+            crate::error::AppError::bad_request(
+                "invalid_query",
+                "the query string contains a NUL character (%00)",
+            )
+            .error_response()
+        });
+        Ok(req.into_response(problem))
+    } else {
+        REQUEST_CONTEXT
+            .scope(context.clone(), next.call(req).instrument(span.clone()))
+            .await
+            .map(ServiceResponse::map_into_boxed_body)
+    };
     let response = match outcome {
-        Ok(response) => response.map_into_boxed_body(),
+        Ok(response) => response,
         Err(error) => {
             // Errors escaping the service chain still become problems; the request itself is
             // gone, so build the response from the error alone.
@@ -61,6 +108,9 @@ pub async fn request_envelope(
     } else {
         response
     };
+    if head {
+        response = response.map_body(|_, body| BoxBody::new(HeadBody(body.size())));
+    }
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(header::HeaderName::from_static(REQUEST_ID), value);

@@ -14,6 +14,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{FieldError, Problem};
 
+pub mod shared;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -23,10 +25,12 @@ use crate::error::{FieldError, Problem};
             recognized and commended and then followed by others; leaders read aggregates over \
             their whole subtree.\n\nErrors are RFC 9457 problem details with a stable `code`. \
             Lists are keyset-paginated (`limit`, `cursor`). Single resources carry strong ETags; \
-            POSTs accept `Idempotency-Key`.",
+            POSTs accept `Idempotency-Key`. Every GET also answers HEAD (same status and \
+            headers, no body). Requests beyond the rate limit of the client address or of the \
+            user or client (per instance) get 429 `rate_limited` with `Retry-After`.",
         license(name = "MIT", identifier = "MIT"),
     ),
-    servers((url = "/", description = "This service")),
+    servers((url = "/", description = "This service, in whichever environment serves the document (local, staging or production): paths are relative to it")),
     tags(
         (name = "auth", description = "Tokens, the caller, signing keys"),
         (name = "administration", description = "Users, memberships, partner clients, audit log"),
@@ -54,7 +58,20 @@ impl Modify for BearerSecurity {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "EdDSA access token from POST /api/v1/auth/token (at most 15 minutes)",
+                        "EdDSA-signed JWT access token from POST /api/v1/auth/token (at most \
+                         15 minutes), issued and verified following RFC8725 (JSON Web Token best \
+                         current practices): fixed algorithm, `typ`, `iss`, `aud`, `exp` and `nbf` checked",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator's THIDUA_METRICS_TOKEN, for GET /metrics only",
                     ))
                     .build(),
             ),
@@ -67,6 +84,7 @@ pub fn routes(config: &mut ServiceConfig) {
     config
         .service(crate::health::healthz)
         .service(crate::health::readyz)
+        .service(crate::metrics::prometheus_metrics)
         .service(crate::problems::problem_page)
         .service(crate::auth::handlers::jwks)
         .service(openapi_json)
@@ -93,7 +111,79 @@ pub fn document() -> OpenApiDocument {
         .configure(routes)
         .split_for_parts();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    document_rate_limits(&mut document);
+    shared::document_shared(&mut document);
     document
+}
+
+/// Adds the 429 of `crate::ratelimit` to every operation but the exempt probes.
+fn document_rate_limits(document: &mut OpenApiDocument) {
+    use utoipa::openapi::{
+        ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type,
+    };
+    const NAME: &str = "RateLimited";
+    const DESCRIPTION: &str = "Too many requests from this client address or with this user's \
+        (or client's) tokens: `rate_limited`; retry after `Retry-After` seconds";
+    let response = ResponseBuilder::new()
+        .description(DESCRIPTION)
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::Int32,
+                        )))
+                        .minimum(Some(1)),
+                ))
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        )
+        .content(
+            crate::error::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .responses
+        .insert(NAME.to_owned(), RefOr::T(response));
+    for (path, item) in document.paths.paths.iter_mut() {
+        if path == "/healthz" || path == "/readyz" {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            match responses.get_mut("429") {
+                // An operation with a 429 of its own (the token endpoint's login throttle).
+                Some(RefOr::T(own)) => {
+                    own.description = format!(
+                        "{}; or the rate limit of the client address or of the user or client \
+                         was exceeded (`rate_limited`)",
+                        own.description
+                    );
+                }
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    // OpenAPI 3.1 lets a reference carry its own description.
+                    let mut reference = Ref::from_response_name(NAME);
+                    reference.description = DESCRIPTION.to_owned();
+                    responses.insert("429".to_owned(), RefOr::Ref(reference));
+                }
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON, as committed in `openapi/openapi.json`.
@@ -138,7 +228,7 @@ impl RouteInventory {
         Self { routes }
     }
 
-    /// Methods served at `path` (empty: no such route).
+    /// Methods served at `path`, HEAD included where GET is (empty: no such route).
     pub fn methods_for(&self, path: &str) -> Vec<String> {
         let mut methods: Vec<String> = self
             .routes
@@ -146,6 +236,10 @@ impl RouteInventory {
             .filter(|(resource, _)| resource.is_match(path))
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect();
+        // HEAD is answered wherever GET is (`crate::middleware::request_envelope`).
+        if methods.iter().any(|method| method == "GET") {
+            methods.push("HEAD".to_owned());
+        }
         methods.sort();
         methods.dedup();
         methods

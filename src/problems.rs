@@ -163,6 +163,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Slow down; `Retry-After` says when to try again.",
     ),
     (
+        "rate_limited",
+        "Rate limited",
+        "Too many requests from your address or with your user's (or client's) tokens in a short time; retry after the seconds `Retry-After` gives. Limits are counted per service instance.",
+    ),
+    (
         "internal_error",
         "Internal error",
         "The service failed; the failure is logged with the request id.",

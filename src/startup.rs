@@ -85,20 +85,30 @@ fn cors(settings: &Settings) -> Cors {
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let document = crate::openapi::document();
     let inventory = web::Data::new(RouteInventory::from_document(&document));
+    let metrics = web::Data::new(crate::metrics::Metrics::new(&document)?);
     let spec = web::Data::new(SpecJson(Arc::new(
         document.to_json().context("serializing the spec")?,
     )));
     let tokens = web::Data::new(state.tokens.clone());
+    let rate_limits = web::Data::from(crate::ratelimit::RateLimits::start(&state.settings));
     let body_limit = BodyLimit(state.settings.json_body_limit);
     let settings = state.settings.clone();
     let workers = settings.workers;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            // Inside CORS (a 429 still tells an allowed origin), preflights are not counted.
+            .wrap(from_fn(crate::ratelimit::rate_limit))
             .wrap(cors(&settings))
             .wrap(from_fn(request_envelope))
+            // Outermost: times and counts every response, problems of other middleware too.
+            .wrap(crate::metrics::RequestMetrics::new(
+                metrics.clone().into_inner(),
+            ))
+            .app_data(metrics.clone())
             .app_data(state.clone())
             .app_data(tokens.clone())
+            .app_data(rate_limits.clone())
             .app_data(inventory.clone())
             .app_data(spec.clone())
             .app_data(body_limit)

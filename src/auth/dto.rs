@@ -9,15 +9,20 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// `password`, `refresh_token` or `client_credentials`.
-    #[schema(example = "password")]
+    #[schema(example = "password", max_length = 32)]
     pub grant_type: Option<String>,
-    #[schema(example = "admin")]
+    #[schema(example = "admin", max_length = 64)]
     pub username: Option<String>,
+    #[schema(max_length = 128, format = Password)]
     pub password: Option<String>,
+    #[schema(max_length = 256)]
     pub refresh_token: Option<String>,
+    #[schema(max_length = 64)]
     pub client_id: Option<String>,
+    #[schema(max_length = 256, format = Password)]
     pub client_secret: Option<String>,
     /// Space-separated scopes for `client_credentials` (default: all granted).
+    #[schema(max_length = 256)]
     pub scope: Option<String>,
 }
 

@@ -12,7 +12,7 @@ use super::model::{CampaignRow, StoredField};
 #[serde(deny_unknown_fields)]
 pub struct CampaignField {
     /// Lower-case letters, digits and `_`, 1–64 characters, unique within the campaign.
-    #[schema(example = "economy", pattern = "^[a-z0-9_]{1,64}$")]
+    #[schema(example = "economy", pattern = "^[a-z0-9_]{1,64}$", max_length = 64)]
     pub code: String,
     #[schema(example = "Phát triển kinh tế", min_length = 1, max_length = 200)]
     pub name: String,
@@ -101,7 +101,11 @@ pub struct CampaignPage {
 #[serde(deny_unknown_fields)]
 pub struct CreateCampaign {
     /// Letters, digits, `_` and `-`, 1–64 characters; unique.
-    #[schema(example = "DONG-KHOI-MOI", pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    #[schema(
+        example = "DONG-KHOI-MOI",
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        max_length = 64
+    )]
     pub code: String,
     #[schema(min_length = 1, max_length = 300)]
     pub name: String,
@@ -113,10 +117,12 @@ pub struct CreateCampaign {
     /// Not before `starts_on`.
     pub ends_on: NaiveDate,
     /// Not before the year of `ends_on`, at most 2100.
+    #[schema(minimum = 1900, maximum = 2100)]
     pub vision_year: Option<i32>,
     #[schema(max_length = 10000)]
     pub description: Option<String>,
     /// 1–50 fields with distinct codes.
+    #[schema(min_items = 1, max_items = 50)]
     pub fields: Vec<CampaignField>,
 }
 
@@ -146,11 +152,11 @@ pub struct UpdateCampaign {
     pub ends_on: Option<Option<NaiveDate>>,
     /// `null` removes the vision year.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1900, maximum = 2100)]
     pub vision_year: Option<Option<i32>>,
     /// Replaces the whole list; may not be `null`.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
-    #[schema(value_type = Vec<CampaignField>)]
+    #[schema(value_type = Vec<CampaignField>, min_items = 1, max_items = 50)]
     pub fields: Option<Option<Vec<CampaignField>>>,
 }
 

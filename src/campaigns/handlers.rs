@@ -134,11 +134,14 @@ pub async fn get_campaign(
 #[utoipa::path(
     tag = "campaigns",
     request_body = CreateCampaign,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the first response is replayed")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = CampaignDto,
-            headers(("Location" = String, description = "URL of the new campaign"), ("ETag" = String, description = "Entity tag"))),
+            headers(("Location" = String, description = "URL of the new campaign"), ("ETag" = String, description = "Entity tag")),
+            links(
+                ("GetCampaign" = (operation_id = "get_campaign", parameters(("path.id" = "$response.body#/id")))),
+                ("UpdateCampaign" = (operation_id = "update_campaign", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+            )),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager of the owner organization", body = Problem, content_type = "application/problem+json"),

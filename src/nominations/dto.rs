@@ -169,7 +169,7 @@ pub struct CreateNomination {
     pub campaign_id: Uuid,
     /// The unit that nominates (its managers write the nomination).
     pub nominating_organization_id: Uuid,
-    #[schema(example = 2022)]
+    #[schema(example = 2022, minimum = 1900, maximum = 2100)]
     pub year: i32,
     pub nominee_type: NomineeType,
     #[schema(
@@ -184,14 +184,15 @@ pub struct CreateNomination {
     #[schema(max_length = 200)]
     pub nominee_position: Option<String>,
     /// Members of a collective (≥ 1); a collective needs it or `nominee_organization_id`.
-    #[schema(minimum = 1, example = 39)]
+    #[schema(minimum = 1, maximum = 10000000, example = 39)]
     pub member_count: Option<i32>,
     /// A field code of the campaign.
+    #[schema(pattern = "^[a-z0-9_]{1,64}$", max_length = 64)]
     pub field: String,
     #[schema(max_length = 20000)]
     pub achievements: Option<String>,
     #[serde(default)]
-    #[schema(max_items = 20)]
+    #[schema(schema_with = crate::openapi::shared::evidence_urls)]
     pub evidence_urls: Vec<String>,
 }
 
@@ -209,13 +210,14 @@ pub struct UpdateNomination {
     #[schema(value_type = Option<String>, max_length = 200)]
     pub nominee_position: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::extract::double_option")]
-    #[schema(value_type = Option<i32>, minimum = 1)]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 10000000)]
     pub member_count: Option<Option<i32>>,
+    #[schema(pattern = "^[a-z0-9_]{1,64}$", max_length = 64)]
     pub field: Option<String>,
     #[serde(default, deserialize_with = "crate::extract::double_option")]
     #[schema(value_type = Option<String>, max_length = 20000)]
     pub achievements: Option<Option<String>>,
-    #[schema(max_items = 20)]
+    #[schema(schema_with = crate::openapi::shared::evidence_urls_or_null)]
     pub evidence_urls: Option<Vec<String>>,
 }
 
@@ -257,6 +259,10 @@ pub struct NominationFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// `created_at` or `updated_at`, optionally suffixed `_desc` (or prefixed `-`).
     /// Default `created_at`.
+    #[param(
+        pattern = "^(-?(created_at|updated_at)|(created_at|updated_at)_(asc|desc))$",
+        max_length = 20
+    )]
     pub sort: Option<String>,
     /// 1–200, default 50.
     pub limit: Option<i64>,

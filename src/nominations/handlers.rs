@@ -46,7 +46,15 @@ fn location_of(id: Uuid) -> String {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Nominated as a draft", body = NominationDto,
-            headers(("Location" = String, description = "URL of the nomination"), ("ETag" = String, description = "Entity tag"))),
+            headers(("Location" = String, description = "URL of the nomination"), ("ETag" = String, description = "Entity tag")),
+            links(
+                ("GetNomination" = (operation_id = "get_nomination", parameters(("path.id" = "$response.body#/id")))),
+                ("UpdateNomination" = (operation_id = "update_nomination", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+                ("DeleteNomination" = (operation_id = "delete_nomination", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+                ("SubmitNomination" = (operation_id = "submit_nomination", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+                ("WithdrawNomination" = (operation_id = "withdraw_nomination", parameters(("path.id" = "$response.body#/id")))),
+                ("ListReviews" = (operation_id = "list_reviews", parameters(("path.id" = "$response.body#/id")))),
+            )),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
@@ -327,7 +335,12 @@ async fn run_transition(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Submitted", body = NominationDto),
+        (status = 200, description = "Submitted", body = NominationDto,
+            links(
+                ("StartReview" = (operation_id = "start_review", parameters(("path.id" = "$response.body#/id")))),
+                ("RejectNomination" = (operation_id = "reject_nomination", parameters(("path.id" = "$response.body#/id")))),
+                ("WithdrawNomination" = (operation_id = "withdraw_nomination", parameters(("path.id" = "$response.body#/id")))),
+            )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
@@ -367,7 +380,12 @@ pub async fn submit_nomination(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Under review", body = NominationDto),
+        (status = 200, description = "Under review", body = NominationDto,
+            links(
+                ("CreateReview" = (operation_id = "create_review", parameters(("path.id" = "$response.body#/id")))),
+                ("RecognizeNomination" = (operation_id = "recognize_nomination", parameters(("path.id" = "$response.body#/id")))),
+                ("RejectNomination" = (operation_id = "reject_nomination", parameters(("path.id" = "$response.body#/id")))),
+            )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a reviewer of a higher unit (nobody reviews their own unit's nomination)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
@@ -411,7 +429,11 @@ pub async fn start_review(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Recognized: now an exemplar", body = NominationDto),
+        (status = 200, description = "Recognized: now an exemplar", body = NominationDto,
+            links(
+                ("CommendNomination" = (operation_id = "commend_nomination", parameters(("path.id" = "$response.body#/id")))),
+                ("GetExemplar" = (operation_id = "get_exemplar", parameters(("path.id" = "$response.body#/id")))),
+            )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a reviewer of a higher unit (nobody recognizes their own unit's nomination)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
@@ -590,7 +612,10 @@ pub async fn withdraw_nomination(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Recorded", body = ReviewDto, headers(("Location" = String, description = "The nomination's reviews"))),
+        (status = 201, description = "Recorded", body = ReviewDto, headers(("Location" = String, description = "The nomination's reviews")),
+            links(
+                ("ListReviews" = (operation_id = "list_reviews", parameters(("path.id" = "$response.body#/nomination_id")))),
+            )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a reviewer of a higher unit (nobody reviews their own unit's nomination)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),

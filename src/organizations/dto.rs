@@ -128,7 +128,7 @@ pub struct CreateOrganization {
     pub kind: OrganizationKind,
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    #[schema(max_length = 64)]
+    #[schema(min_length = 1, max_length = 64)]
     pub code: Option<String>,
 }
 
@@ -140,7 +140,7 @@ pub struct UpdateOrganization {
     pub name: Option<String>,
     /// `null` removes the code.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
-    #[schema(value_type = Option<String>, max_length = 64)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64)]
     pub code: Option<Option<String>>,
     pub kind: Option<OrganizationKind>,
 }

@@ -160,11 +160,17 @@ pub async fn list_children(
 #[utoipa::path(
     tag = "organizations",
     request_body = CreateOrganization,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the first response is replayed")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = OrganizationDto,
-            headers(("Location" = String, description = "URL of the new organization"), ("ETag" = String, description = "Entity tag"))),
+            headers(("Location" = String, description = "URL of the new organization"), ("ETag" = String, description = "Entity tag")),
+            links(
+                ("GetOrganization" = (operation_id = "get_organization", parameters(("path.id" = "$response.body#/id")))),
+                ("UpdateOrganization" = (operation_id = "update_organization", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+                ("ListChildren" = (operation_id = "list_children", parameters(("path.id" = "$response.body#/id")))),
+                ("MoveOrganization" = (operation_id = "move_organization", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+                ("DeactivateOrganization" = (operation_id = "deactivate_organization", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+            )),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager of the parent", body = Problem, content_type = "application/problem+json"),
@@ -357,7 +363,6 @@ pub async fn update_organization(
     params(
         ("id" = Uuid, Path, description = "Organization id"),
         ("If-Match" = Option<String>, Header, description = "ETag the move is based on"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
     security(("bearer" = [])),
     responses(
@@ -436,7 +441,6 @@ pub async fn move_organization(
     params(
         ("id" = Uuid, Path, description = "Organization id"),
         ("If-Match" = Option<String>, Header, description = "ETag the change is based on"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
     security(("bearer" = [])),
     responses(

@@ -153,10 +153,11 @@ pub fn is_overdue(status: PledgeStatus, deadline: NaiveDate, today: NaiveDate) -
 pub struct CreatePledge {
     pub campaign_id: Uuid,
     pub organization_id: Uuid,
-    #[schema(example = 2022)]
+    #[schema(example = 2022, minimum = 1900, maximum = 2100)]
     pub year: i32,
     pub kind: PledgeKind,
     /// A field code of the campaign.
+    #[schema(pattern = "^[a-z0-9_]{1,64}$", max_length = 64)]
     pub field: String,
     /// Required for `kind: target`; defaults to `title_name` for `kind: title`.
     #[schema(max_length = 300)]
@@ -182,6 +183,7 @@ pub struct CreatePledge {
 #[serde(deny_unknown_fields)]
 pub struct UpdatePledge {
     pub kind: Option<PledgeKind>,
+    #[schema(pattern = "^[a-z0-9_]{1,64}$", max_length = 64)]
     pub field: Option<String>,
     #[schema(max_length = 300)]
     pub title: Option<String>,
@@ -253,6 +255,10 @@ pub struct PledgeFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// `deadline`, `updated_at` or `created_at`, optionally suffixed `_desc` (or prefixed `-`).
     /// Default `created_at`.
+    #[param(
+        pattern = "^(-?(created_at|updated_at|deadline)|(created_at|updated_at|deadline)_(asc|desc))$",
+        max_length = 20
+    )]
     pub sort: Option<String>,
     /// 1–200, default 50.
     pub limit: Option<i64>,
@@ -305,7 +311,7 @@ pub struct CreateProgress {
     #[schema(max_length = 5000)]
     pub note: Option<String>,
     #[serde(default)]
-    #[schema(max_items = 20)]
+    #[schema(schema_with = crate::openapi::shared::evidence_urls)]
     pub evidence_urls: Vec<String>,
 }
 

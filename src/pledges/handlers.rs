@@ -41,7 +41,15 @@ fn location_of(id: Uuid) -> String {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Registered as a draft", body = PledgeDto,
-            headers(("Location" = String, description = "URL of the pledge"), ("ETag" = String, description = "Entity tag"))),
+            headers(("Location" = String, description = "URL of the pledge"), ("ETag" = String, description = "Entity tag")),
+            links(
+                ("GetPledge" = (operation_id = "get_pledge", parameters(("path.id" = "$response.body#/id")))),
+                ("UpdatePledge" = (operation_id = "update_pledge", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+                ("DeletePledge" = (operation_id = "delete_pledge", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+                ("SubmitPledge" = (operation_id = "submit_pledge", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+                ("WithdrawPledge" = (operation_id = "withdraw_pledge", parameters(("path.id" = "$response.body#/id")))),
+                ("ListProgress" = (operation_id = "list_progress", parameters(("path.id" = "$response.body#/id")))),
+            )),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
@@ -333,7 +341,12 @@ async fn run_transition(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Submitted", body = PledgeDto),
+        (status = 200, description = "Submitted", body = PledgeDto,
+            links(
+                ("ApprovePledge" = (operation_id = "approve_pledge", parameters(("path.id" = "$response.body#/id")))),
+                ("ReturnPledge" = (operation_id = "return_pledge", parameters(("path.id" = "$response.body#/id")))),
+                ("WithdrawPledge" = (operation_id = "withdraw_pledge", parameters(("path.id" = "$response.body#/id")))),
+            )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager of the unit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
@@ -373,7 +386,12 @@ pub async fn submit_pledge(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Approved", body = PledgeDto),
+        (status = 200, description = "Approved", body = PledgeDto,
+            links(
+                ("ReportProgress" = (operation_id = "report_progress", parameters(("path.id" = "$response.body#/id")))),
+                ("AssessPledge" = (operation_id = "assess_pledge", parameters(("path.id" = "$response.body#/id")))),
+                ("WithdrawPledge" = (operation_id = "withdraw_pledge", parameters(("path.id" = "$response.body#/id")))),
+            )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager of a higher unit (nobody approves their own unit's pledge)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
@@ -414,7 +432,11 @@ pub async fn approve_pledge(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Returned", body = PledgeDto),
+        (status = 200, description = "Returned", body = PledgeDto,
+            links(
+                ("UpdatePledge" = (operation_id = "update_pledge", parameters(("path.id" = "$response.body#/id")))),
+                ("SubmitPledge" = (operation_id = "submit_pledge", parameters(("path.id" = "$response.body#/id")))),
+            )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager of a higher unit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
@@ -549,7 +571,11 @@ pub async fn assess_pledge(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Recorded", body = ProgressDto, headers(("Location" = String, description = "The pledge's progress list"))),
+        (status = 201, description = "Recorded", body = ProgressDto, headers(("Location" = String, description = "The pledge's progress list")),
+            links(
+                ("ListProgress" = (operation_id = "list_progress", parameters(("path.id" = "$response.body#/pledge_id")))),
+                ("GetPledge" = (operation_id = "get_pledge", parameters(("path.id" = "$response.body#/pledge_id")))),
+            )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a member or manager of the unit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),

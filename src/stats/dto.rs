@@ -42,6 +42,7 @@ pub enum PledgeGrouping {
 #[into_params(parameter_in = Query)]
 pub struct PledgeGroupParams {
     /// What to group by (default `status`).
+    #[param(inline)]
     pub group_by: Option<PledgeGrouping>,
 }
 
@@ -59,6 +60,7 @@ pub enum NominationGrouping {
 #[into_params(parameter_in = Query)]
 pub struct NominationGroupParams {
     /// What to group by (default `status`).
+    #[param(inline)]
     pub group_by: Option<NominationGrouping>,
 }
 

@@ -55,7 +55,12 @@ pub struct MembershipRequest {
 pub struct CreateUser {
     /// 3–64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit; unique
     /// ignoring case.
-    #[schema(example = "myhoa.canbo", min_length = 3, max_length = 64)]
+    #[schema(
+        example = "myhoa.canbo",
+        min_length = 3,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub username: String,
     #[schema(example = "Nguyễn Thị Hoà", min_length = 1, max_length = 200)]
     pub display_name: String,
@@ -64,6 +69,7 @@ pub struct CreateUser {
     /// Required (at least one, inside the caller's subtree) unless the caller is an
     /// administrator.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub memberships: Vec<MembershipRequest>,
 }
 
@@ -80,7 +86,7 @@ pub struct UpdateUser {
     #[schema(min_length = 8, max_length = 128, format = Password)]
     pub password: Option<String>,
     /// Required when you change your own password.
-    #[schema(format = Password)]
+    #[schema(format = Password, max_length = 128)]
     pub current_password: Option<String>,
 }
 
@@ -88,6 +94,7 @@ pub struct UpdateUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceMemberships {
+    #[schema(max_items = 100)]
     pub memberships: Vec<MembershipRequest>,
 }
 
@@ -149,6 +156,7 @@ pub struct CreateClient {
     pub name: String,
     pub organization_id: Uuid,
     /// At least one of `read`, `progress:write`.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
 }
 

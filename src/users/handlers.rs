@@ -113,11 +113,15 @@ pub async fn list_users(
 #[utoipa::path(
     tag = "administration",
     request_body = CreateUser,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the first response is replayed")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = UserDto,
-            headers(("Location" = String, description = "URL of the new user"), ("ETag" = String, description = "Entity tag"))),
+            headers(("Location" = String, description = "URL of the new user"), ("ETag" = String, description = "Entity tag")),
+            links(
+                ("GetUser" = (operation_id = "get_user", parameters(("path.id" = "$response.body#/id")))),
+                ("UpdateUser" = (operation_id = "update_user", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+                ("ReplaceMemberships" = (operation_id = "replace_memberships", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+            )),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A membership outside the caller's subtree or above its role", body = Problem, content_type = "application/problem+json"),
@@ -312,11 +316,14 @@ pub async fn list_clients(
 #[utoipa::path(
     tag = "administration",
     request_body = CreateClient,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the first response is replayed")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created; the only response that shows the secret", body = CreatedClientDto,
-            headers(("Location" = String, description = "URL of the new client"), ("ETag" = String, description = "Entity tag"))),
+            headers(("Location" = String, description = "URL of the new client"), ("ETag" = String, description = "Entity tag")),
+            links(
+                ("GetClient" = (operation_id = "get_client", parameters(("path.id" = "$response.body#/id")))),
+                ("DeleteClient" = (operation_id = "delete_client", parameters(("path.id" = "$response.body#/id"), ("header.If-Match" = "$response.header.ETag")))),
+            )),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod db;
 pub mod fixture;
+pub mod process;
 
 pub use app::{TestApp, status_and_json};
 pub use fixture::Fixture;

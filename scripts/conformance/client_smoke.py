@@ -1,0 +1,170 @@
+"""A pledge's life through a client generated from openapi/openapi.json, and nothing else.
+
+Usage: client_smoke.py GENERATED_DIR BASE_URL
+
+GENERATED_DIR holds the package `thidua_client` that openapi-python-client generated from the
+committed document (scripts/conformance/run does that); BASE_URL is a live service with the
+demo data. The commune manager of Mỹ Hòa registers and submits a pledge, the district manager
+approves it, the commune reports progress, and the district reads coverage before and after.
+Every call goes through the generated functions and models; any status the document does not
+list raises (`raise_on_unexpected_status`).
+"""
+
+import datetime
+import sys
+import uuid
+
+sys.path.insert(0, sys.argv[1])
+BASE_URL = sys.argv[2]
+
+from thidua_client import AuthenticatedClient, Client  # noqa: E402
+from thidua_client.api.auth import me, token  # noqa: E402
+from thidua_client.api.campaigns import list_campaigns  # noqa: E402
+from thidua_client.api.organizations import get_organization  # noqa: E402
+from thidua_client.api.pledges import (  # noqa: E402
+    approve_pledge,
+    create_pledge,
+    get_pledge,
+    report_progress,
+    submit_pledge,
+)
+from thidua_client.api.stats import stats_coverage  # noqa: E402
+from thidua_client.models import (  # noqa: E402
+    CampaignPage,
+    CoverageDto,
+    CreatePledge,
+    CreateProgress,
+    MeDto,
+    OrganizationDto,
+    PledgeDto,
+    PledgeKind,
+    PledgeStatus,
+    ProgressDto,
+    TokenRequest,
+    TokenResponse,
+)
+
+CAMPAIGN_CODE = "DONG-KHOI-MOI"
+COMMUNE = "Xã Mỹ Hòa"
+# A year of the campaign (2020-10-17 … 2025-12-31) that the demo data leaves empty.
+YEAR = 2024
+
+checks = 0
+
+
+def check(condition, what):
+    global checks
+    if not condition:
+        print(f"client smoke: FAILED: {what}", file=sys.stderr)
+        sys.exit(1)
+    checks += 1
+
+
+def parsed(response, status, model, what):
+    check(response.status_code == status, f"{what}: status {response.status_code}, expected {status}: {response.content[:300]!r}")
+    check(isinstance(response.parsed, model), f"{what}: body is not a {model.__name__}")
+    return response.parsed
+
+
+def log_in(username, password):
+    anonymous = Client(base_url=BASE_URL, raise_on_unexpected_status=True)
+    issued = parsed(
+        token.sync_detailed(
+            client=anonymous,
+            body=TokenRequest(grant_type="password", username=username, password=password),
+        ),
+        200,
+        TokenResponse,
+        f"log in as {username}",
+    )
+    check(issued.token_type == "Bearer" and issued.expires_in > 0, "a bearer token with a lifetime")
+    return AuthenticatedClient(base_url=BASE_URL, token=issued.access_token, raise_on_unexpected_status=True)
+
+
+def coverage_of(reader, district_id, campaign_id, commune_id):
+    coverage = parsed(
+        stats_coverage.sync_detailed(client=reader, organization_id=district_id, campaign_id=campaign_id, year=YEAR),
+        200,
+        CoverageDto,
+        "coverage of the district",
+    )
+    units = [unit for unit in coverage.units if unit.organization_id == commune_id]
+    check(len(units) == 1, "the commune is an expected unit of its district")
+    check(coverage.registered == sum(1 for unit in coverage.units if unit.registered), "registered counts the units")
+    return coverage, units[0]
+
+
+def main():
+    manager = log_in("myhoa.manager", "manager-demo-2022")
+    district_manager = log_in("bt.manager", "manager-demo-2022")
+
+    caller = parsed(me.sync_detailed(client=manager), 200, MeDto, "who am I")
+    communes = [m for m in caller.memberships if m.organization_name == COMMUNE and m.role == "manager"]
+    check(len(communes) == 1, "myhoa.manager manages Mỹ Hòa")
+    commune_id = communes[0].organization_id
+    commune = parsed(get_organization.sync_detailed(commune_id, client=manager), 200, OrganizationDto, "the commune")
+    district_id = commune.parent_id
+
+    page = parsed(list_campaigns.sync_detailed(client=manager, q=CAMPAIGN_CODE), 200, CampaignPage, "find the campaign")
+    campaigns = [c for c in page.items if c.code == CAMPAIGN_CODE]
+    check(len(campaigns) == 1, f"campaign {CAMPAIGN_CODE} exists")
+    campaign = campaigns[0]
+    field = campaign.fields[0].code
+
+    before, unit_before = coverage_of(district_manager, district_id, campaign.id, commune_id)
+    check(not unit_before.registered, f"Mỹ Hòa has not registered for {YEAR} yet")
+
+    body = CreatePledge(
+        campaign_id=campaign.id,
+        organization_id=commune_id,
+        year=YEAR,
+        kind=PledgeKind.TARGET,
+        field=field,
+        title="Hoàn thành 19/19 tiêu chí nông thôn mới nâng cao",
+        deadline=datetime.date(YEAR, 12, 31),
+        target_value=19.0,
+        target_unit="tiêu chí",
+    )
+    key = str(uuid.uuid4())
+    pledge = parsed(create_pledge.sync_detailed(client=manager, body=body, idempotency_key=key), 201, PledgeDto, "register")
+    check(pledge.status == PledgeStatus.DRAFT and pledge.year == YEAR, "a new pledge is a draft of its year")
+    replay = parsed(create_pledge.sync_detailed(client=manager, body=body, idempotency_key=key), 201, PledgeDto, "retry")
+    check(replay.id == pledge.id, "a retry with the same Idempotency-Key replays the first answer")
+
+    pledge = parsed(
+        submit_pledge.sync_detailed(pledge.id, client=manager, if_match=f'"{pledge.version}"'),
+        200,
+        PledgeDto,
+        "submit",
+    )
+    check(pledge.status == PledgeStatus.SUBMITTED, "submitted")
+
+    after, unit_after = coverage_of(district_manager, district_id, campaign.id, commune_id)
+    check(unit_after.registered and unit_after.pledge_count >= 1, "Mỹ Hòa has registered once submitted")
+    check(after.registered == before.registered + 1 and after.expected == before.expected, "one more unit registered")
+    check(after.ratio is not None and abs(after.ratio - after.registered / after.expected) < 1e-9, "ratio = registered / expected")
+
+    pledge = parsed(approve_pledge.sync_detailed(pledge.id, client=district_manager), 200, PledgeDto, "approve")
+    check(pledge.status == PledgeStatus.APPROVED, "approved by the district")
+
+    reported_on = datetime.date(YEAR, 6, 30)
+    progress = parsed(
+        report_progress.sync_detailed(
+            pledge.id,
+            client=manager,
+            body=CreateProgress(reported_on=reported_on, percent=40.0, note="8/19 tiêu chí đạt"),
+            idempotency_key=str(uuid.uuid4()),
+        ),
+        201,
+        ProgressDto,
+        "report progress",
+    )
+    check(progress.pledge_id == pledge.id and progress.percent == 40.0, "the report is recorded")
+
+    pledge = parsed(get_pledge.sync_detailed(pledge.id, client=manager), 200, PledgeDto, "read the pledge")
+    check(pledge.progress_percent == 40.0 and pledge.last_reported_on == reported_on, "the pledge shows its progress")
+    print(f"client smoke: {checks} checks passed (pledge {pledge.id})")
+
+
+if __name__ == "__main__":
+    main()
