@@ -155,7 +155,8 @@ first_id=$(jq -r .id "$work/created.1")
 fresh_status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$SERVICE_BASE/pledges/$first_id" -H "Authorization: Bearer $manager")
 note "replay paused: $WRITES creations answered 201; rows on primary $on_primary_rows, on replica $on_replica_rows"
 note "replay paused: list shows $listed_paused (was $listed_before), stats total $stats_paused (was $stats_before)"
-note "replay paused: GET /pledges/{id} of a pledge just created answers $fresh_status (single reads use the replica too)"
+note "replay paused: GET /pledges/{id} of a pledge just created answers $fresh_status (reads of one resource use the primary)"
+[[ $fresh_status == 200 ]] || fail "GET /pledges/{id} right after its creation answered $fresh_status while the replica lags: reads of one resource must see the caller's writes"
 ((on_primary_rows == listed_before + WRITES)) || fail "the primary holds $on_primary_rows pledges of $YEAR, expected $((listed_before + WRITES))"
 ((on_replica_rows == listed_before)) || fail "the paused replica holds $on_replica_rows pledges of $YEAR, expected $listed_before"
 ((listed_paused == listed_before)) || fail "the list shows $listed_paused pledges while the replica is paused: it is not read from the replica"
