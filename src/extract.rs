@@ -249,8 +249,23 @@ fn clean_strings(value: &mut Value, pointer: &mut String, errors: &mut Vec<Field
                 object.insert(if key.is_ascii() { key } else { nfc(&key) }, item);
             }
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        Value::Number(number) => {
+            // JSON has one number type: `2.0` is the integer 2 to most clients (JavaScript
+            // prints whole floats so, generators send them), so a whole float that an `f64`
+            // holds exactly is read as that integer; `2.5` still fails for an integer member.
+            if let Some(integer) = whole(number) {
+                *value = Value::from(integer);
+            }
+        }
+        Value::Null | Value::Bool(_) => {}
     }
+}
+
+/// The integer a floating-point JSON number stands for, when it is whole and exact.
+fn whole(number: &serde_json::Number) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let float = number.as_f64().filter(|_| number.is_f64())?;
+    (float.fract() == 0.0 && float.abs() < EXACT).then_some(float as i64)
 }
 
 fn is_json(req: &HttpRequest) -> bool {
@@ -339,6 +354,16 @@ mod tests {
         assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(pointers.contains(&"/status".to_owned()), "{pointers:?}");
         assert!(pointers.contains(&"/id".to_owned()), "{pointers:?}");
+    }
+
+    #[test]
+    fn a_whole_float_counts_as_an_integer_and_a_fraction_does_not() {
+        let sample = parse_json::<Sample>(br#"{"name":"a","count":2226.0}"#).unwrap();
+        assert_eq!(sample.count, Some(2226));
+        let error = parse_json::<Sample>(br#"{"name":"a","count":2.5}"#).unwrap_err();
+        assert_eq!(error.field_errors()[0].pointer, "/count");
+        let error = parse_json::<Sample>(br#"{"name":"a","count":1e300}"#).unwrap_err();
+        assert_eq!(error.field_errors()[0].pointer, "/count");
     }
 
     #[test]
