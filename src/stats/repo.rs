@@ -259,56 +259,6 @@ pub async fn nomination_counts(
         .await
 }
 
-#[derive(Debug, Clone, QueryableByName)]
-pub struct Count {
-    #[diesel(sql_type = BigInt)]
-    pub count: i64,
-}
-
-/// Active organizations in the subtree, the root included.
-pub async fn organization_count(conn: &mut AsyncPgConnection, root_path: &str) -> QueryResult<i64> {
-    let row: Count = diesel::sql_query(
-        "SELECT count(*) AS count FROM organizations WHERE path LIKE $1 AND active",
-    )
-    .bind::<Text, _>(format!("{}%", like_escape(root_path)))
-    .get_result(conn)
-    .await?;
-    Ok(row.count)
-}
-
-#[derive(Debug, Clone, QueryableByName)]
-pub struct OverdueRow {
-    #[diesel(sql_type = SqlUuid)]
-    pub organization_id: Uuid,
-    #[diesel(sql_type = Text)]
-    pub name: String,
-    #[diesel(sql_type = BigInt)]
-    pub overdue: i64,
-}
-
-/// The units with the most overdue pledges.
-pub async fn overdue_by_unit(
-    conn: &mut AsyncPgConnection,
-    window: &Window,
-    limit: i64,
-) -> QueryResult<Vec<OverdueRow>> {
-    diesel::sql_query(
-        "SELECT p.organization_id, o.name, count(*) AS overdue \
-         FROM pledges p JOIN organizations o ON o.id = p.organization_id \
-         WHERE p.organization_path LIKE $1 AND ($2::uuid IS NULL OR p.campaign_id = $2) \
-           AND ($3::int IS NULL OR p.year = $3) \
-           AND p.deadline < $4 AND p.status NOT IN ('assessed', 'withdrawn') \
-         GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT $5",
-    )
-    .bind::<Text, _>(window.prefix())
-    .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
-    .bind::<Nullable<Integer>, _>(window.year)
-    .bind::<Date, _>(window.today)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await
-}
-
 /// Field codes and names of a campaign, for labels.
 pub async fn field_names(
     conn: &mut AsyncPgConnection,

@@ -346,17 +346,7 @@ async fn percent_and_underscore_in_q_match_only_themselves_on_every_searchable_l
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
-    let campaign = uuid::Uuid::new_v4();
-    let client = app.db.client().await;
-    client
-        .batch_execute(&format!(
-            "INSERT INTO campaigns (id, code, name, owner_organization_id, starts_on, ends_on, fields) \
-             VALUES ('{campaign}', 'DKM', 'Đồng khởi mới', '{}', '2020-01-01', '2025-12-31', \
-             '[{{\"code\":\"van_hoa\",\"name\":\"Văn hóa\"}}]'::jsonb)",
-            fixture.tree.p.id
-        ))
-        .await
-        .unwrap();
+    let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
     for name in [
         "Tổ đạt 100% chỉ tiêu",
         "Tổ đạt 1000 chỉ tiêu",

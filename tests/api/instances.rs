@@ -32,18 +32,9 @@ impl Pair {
     async fn start() -> Self {
         let app = TestApp::spawn().await;
         let fixture = Fixture::load(&app).await;
-        let campaign = Uuid::new_v4();
-        app.db
-            .client()
-            .await
-            .batch_execute(&format!(
-                "INSERT INTO campaigns (id, code, name, owner_organization_id, starts_on, ends_on, fields) \
-                 VALUES ('{campaign}', 'DKM', 'Đồng khởi mới', '{}', '2020-01-01', '2025-12-31', \
-                 '[{{\"code\":\"nong_thon_moi\",\"name\":\"Nông thôn mới\"}}]'::jsonb)",
-                fixture.tree.p.id
-            ))
-            .await
-            .unwrap();
+        let campaign = fixture
+            .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+            .await;
         let scratch = ScratchDir::new();
         let key = scratch.signing_key();
         let max_failures = MAX_FAILURES.to_string();

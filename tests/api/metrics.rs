@@ -294,18 +294,9 @@ async fn pool_gauges_are_reported_for_the_primary_and_a_configured_replica() {
 async fn business_counts_equal_the_rows_by_status() {
     let app = app_with_token().await;
     let fixture = Fixture::load(&app).await;
-    let campaign = Uuid::new_v4();
-    app.db
-        .client()
-        .await
-        .batch_execute(&format!(
-            "INSERT INTO campaigns (id, code, name, owner_organization_id, starts_on, ends_on, fields) \
-             VALUES ('{campaign}', 'DKM', 'Đồng khởi mới', '{}', '2020-01-01', '2025-12-31', \
-             '[{{\"code\":\"nong_thon_moi\",\"name\":\"Nông thôn mới\"}}]'::jsonb)",
-            fixture.tree.p.id
-        ))
-        .await
-        .unwrap();
+    let campaign = fixture
+        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+        .await;
     let manager = fixture.token(&app, fixture::C1_MANAGER).await;
     let c1 = fixture.tree.c1.id;
     let mut pledges = Vec::new();

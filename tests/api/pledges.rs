@@ -28,19 +28,15 @@ impl Ctx {
     async fn new() -> Self {
         let app = TestApp::spawn().await;
         let fixture = Fixture::load(&app).await;
-        let campaign = Uuid::new_v4();
-        app.db
-            .client()
-            .await
-            .batch_execute(&format!(
-                "INSERT INTO campaigns (id, code, name, owner_organization_id, starts_on, ends_on, fields) \
-                 VALUES ('{campaign}', 'DKM', 'Đồng khởi mới', '{}', '2020-01-01', '2025-12-31', \
-                 '[{{\"code\":\"nong_thon_moi\",\"name\":\"Nông thôn mới\"}},\
-                   {{\"code\":\"xay_dung_dang\",\"name\":\"Xây dựng Đảng\"}}]'::jsonb)",
-                fixture.tree.p.id
-            ))
-            .await
-            .unwrap();
+        let campaign = fixture
+            .campaign(
+                &app,
+                &[
+                    ("nong_thon_moi", "Nông thôn mới"),
+                    ("xay_dung_dang", "Xây dựng Đảng"),
+                ],
+            )
+            .await;
         let mut tokens = HashMap::new();
         for user in [
             fixture::ADMIN,

@@ -50,6 +50,31 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// Inserts the "Đồng khởi mới" campaign (2020–2025, owned by the province P) with the
+    /// given `(code, name)` fields; returns its id.
+    pub async fn campaign(&self, app: &TestApp, fields: &[(&str, &str)]) -> Uuid {
+        let campaign = Uuid::new_v4();
+        let fields: Vec<serde_json::Value> = fields
+            .iter()
+            .map(|(code, name)| serde_json::json!({ "code": code, "name": name }))
+            .collect();
+        let fields = serde_json::Value::from(fields)
+            .to_string()
+            .replace('\'', "''");
+        app.db
+            .client()
+            .await
+            .batch_execute(&format!(
+                "INSERT INTO campaigns (id, code, name, owner_organization_id, starts_on, ends_on, fields) \
+                 VALUES ('{campaign}', 'DKM', 'Đồng khởi mới', '{}', '2020-01-01', '2025-12-31', \
+                 '{fields}'::jsonb)",
+                self.tree.p.id
+            ))
+            .await
+            .unwrap();
+        campaign
+    }
+
     pub async fn load(app: &TestApp) -> Self {
         let mut conn = app.state.db.write().await.expect("connection");
         let conn = &mut *conn;
