@@ -67,7 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut settings = Settings::from_env()?;
-    crate::telemetry::init(settings.log_format);
+    let _log_guard = crate::telemetry::init(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
