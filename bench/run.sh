@@ -12,7 +12,8 @@
 # BENCH_SEED (1), BENCH_RUNS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (wrk connections for the
 # throughput scenarios, 16), BENCH_DB (thidua_bench), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432),
 # BENCH_RUST_LOG (the service's RUST_LOG; default: its own default, one info line per request),
-# BENCH_REPORT (where the table goes, docs/benchmarks.md).
+# BENCH_REPORT (where the table goes, docs/benchmarks.md), BENCH_ONLY (scenario names to run,
+# space-separated, e.g. "read overview_root"; the others show "–").
 # The database BENCH_DB is the benchmark's own: it is dropped and regenerated when it holds a tree
 # of another size. Outputs (logs, id lists, the JWT key) go to bench/out/ (gitignored).
 set -euo pipefail
@@ -121,7 +122,8 @@ start_service() {
   (
     export DATABASE_URL="$DB_URL" THIDUA_BIND="127.0.0.1:$PORT" THIDUA_DB_POOL_SIZE=$POOL \
       THIDUA_JWT_PRIVATE_KEY_FILE="$OUT/jwt.pem" THIDUA_LOG_FORMAT=json \
-      THIDUA_RATE_LIMIT_PER_IP=0 THIDUA_RATE_LIMIT_PER_PRINCIPAL=0 THIDUA_LOGIN_MAX_FAILURES=1000
+      THIDUA_RATE_LIMIT_PER_IP=0 THIDUA_RATE_LIMIT_PER_PRINCIPAL=0 THIDUA_LOGIN_MAX_FAILURES=1000 \
+      THIDUA_OVERVIEW_CACHE_ENTRIES="${OVERVIEW_CACHE_ENTRIES:-4096}"
     if [ -n "${BENCH_RUST_LOG:-}" ]; then export RUST_LOG="$BENCH_RUST_LOG"; fi
     exec "$BIN" serve
   ) > "$OUT/service.log" 2>&1 &
@@ -186,6 +188,7 @@ quiesce() {
 # service handled (its log lines), which includes those wrk stopped waiting for.
 scenario() {
   local name=$1 connections=$2 pg_name=$3 pg_script=$4 pg_xacts=$5; shift 6
+  if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $name "* ]]; then return 0; fi
   local file="$OUT/$name.$RUN.wrk.txt"
   refresh_token
   quiesce
@@ -291,6 +294,10 @@ run_all() {
   # read one: one statement (one transaction) per script execution.
   BENCH_PATH="/api/v1/pledges/{id}" BENCH_IDS="$OUT/pledge_ids.txt" \
     scenario read "$CONNECTIONS" read bench/pgbench/read.sql 1 -- -s bench/get.lua "$BASE"
+  # read one again with as many connections as the aggregates use: the single-row GET the
+  # overview is compared with at the same concurrency (issue: "at most 3× a single-row GET").
+  BENCH_PATH="/api/v1/pledges/{id}" BENCH_IDS="$OUT/pledge_ids.txt" \
+    scenario read_pool "$POOL" "" "" 0 -- -s bench/get.lua "$BASE"
   # list: the unit's path, then the page (two transactions).
   BENCH_PATH="/api/v1/pledges?organization_id={id}&subtree=true&limit=50" BENCH_IDS="$OUT/district.txt" \
     scenario list "$CONNECTIONS" list bench/pgbench/list.sql 2 -- -s bench/get.lua "$BASE"
@@ -316,6 +323,19 @@ run_all() {
     BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" \
       scenario "overview_$level" "$POOL" "naive_$level" bench/pgbench/naive.sql 2 -- -s bench/get.lua "$BASE"
   done
+  # The same overviews computed on every request: the service restarted keeping none
+  # (THIDUA_OVERVIEW_CACHE_ENTRIES=0), as when the tallies change between any two requests.
+  if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *"_computed "* ]]; then
+    stop_service
+    OVERVIEW_CACHE_ENTRIES=0 start_service
+    PG_ARGS=()
+    for level in root province district; do
+      BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" \
+        scenario "overview_${level}_computed" "$POOL" "" "" 0 -- -s bench/get.lua "$BASE"
+    done
+    stop_service
+    start_service
+  fi
 }
 
 # --- report -----------------------------------------------------------------------------------
@@ -361,13 +381,14 @@ report() {
     echo
     echo "- Machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr), PostgreSQL $(psql_bench -c 'SHOW server_version' | cut -d' ' -f1) on the same machine; shared with other work, so absolute figures swing, ratios hold."
     echo "- Data set (seed $SEED): $DATASET; $GENERATION."
-    echo "- Service: release build, THIDUA_DB_POOL_SIZE=$POOL, default workers, one log line per request${BENCH_RUST_LOG:+ (RUST_LOG=$BENCH_RUST_LOG)}."
+    echo "- Service: release build, THIDUA_DB_POOL_SIZE=$POOL, default workers, one log line per request${BENCH_RUST_LOG:+ (RUST_LOG=$BENCH_RUST_LOG)}; overviews kept while the tallies' version stands (THIDUA_OVERVIEW_CACHE_ENTRIES=4096; the version is still checked in the database on every request), except in the rows marked computed (=0)."
     echo "- Load: wrk -t2 -c$CONNECTIONS (aggregates: -c$POOL) for ${SECONDS_PER_RUN} s; pgbench -M prepared -c $POOL -j 2 -T ${SECONDS_PER_RUN} running the handler's SQL (bench/pgbench/*.sql). Median of $RUNS interleaved run(s)."
     echo
     echo "| scenario | service req/s | p50 ms | p99 ms | pgbench tps | pg p50 ms | pg p99 ms | ratio | goal | xact/req | service CPU µs/req | Postgres CPU µs/req | peak RSS MiB | failures |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     ratio=$(ratio "$(median read svc_rps)" "$(median read pg_tps)")
     row "read one" read read "$ratio" "≥ 1.0 (req/s ÷ tps)" "$(verdict "$ratio" ">=" 1.0)"
+    row "↳ read one at $POOL connections (the aggregates' concurrency)" read_pool "" "–" "(reference)" ""
     ratio=$(ratio "$(median list svc_rps)" "$(median list pg_tps)")
     row "list (district subtree, limit 50)" list list "$ratio" "≥ 0.8" "$(verdict "$ratio" ">=" 0.8)"
     ratio=$(ratio "$(median create svc_rps)" "$(median create pg_tps)")
@@ -378,6 +399,15 @@ report() {
       ratio=$(ratio "$(median "overview_$level" svc_p50)" "$ref")
       row "overview at $(article "$level") $level (pgbench: naive GROUP BY)" "overview_$level" "naive_$level" "$ratio" \
         "≤ 3 (p50 ÷ read-one pgbench p50 $ref ms)" "$(verdict "$ratio" "<=" 3)"
+      ratio=$(ratio "$(median "overview_$level" svc_p50)" "$(median read_pool svc_p50)")
+      row "↳ overview p50 ÷ the service's single-row GET p50, both at $POOL connections" "" "" "$ratio" \
+        "≤ 3 (read-one p50 $(median read_pool svc_p50) ms)" "$(verdict "$ratio" "<=" 3)"
+      ratio=$(ratio "$(median "overview_${level}_computed" svc_p50)" "$ref")
+      row "↳ the same, computed on every request (kept overviews off)" "overview_${level}_computed" "" "$ratio" \
+        "≤ 3 (p50 ÷ read-one pgbench p50 $ref ms)" "$(verdict "$ratio" "<=" 3)"
+      ratio=$(ratio "$(median "overview_${level}_computed" svc_p50)" "$(median read_pool svc_p50)")
+      row "↳ computed p50 ÷ the service's single-row GET p50, both at $POOL connections" "" "" "$ratio" \
+        "≤ 3" "$(verdict "$ratio" "<=" 3)"
       naive=$(ratio "$(median "naive_$level" pg_p50)" "$(median "overview_$level" svc_p50)")
       if [ "$level" = root ]; then
         row "↳ naive ÷ overview at the root" "" "" "$naive" "≥ 10 (naive p50 ÷ overview p50)" "$(verdict "$naive" ">=" 10)"

@@ -65,6 +65,8 @@ pub struct Settings {
     pub json_body_limit: usize,
     /// Bearer token that `GET /metrics` requires; unset: metrics are not served.
     pub metrics_token: Option<String>,
+    /// Overviews kept for reuse while the tallies are unchanged (0: none).
+    pub overview_cache_entries: usize,
     pub password_hashing: PasswordHashing,
 }
 
@@ -197,6 +199,7 @@ impl Settings {
             )?,
             json_body_limit: parse_number(&get, "THIDUA_JSON_BODY_LIMIT_BYTES", 262_144)?,
             metrics_token,
+            overview_cache_entries: parse_number(&get, "THIDUA_OVERVIEW_CACHE_ENTRIES", 4_096)?,
             password_hashing: PasswordHashing::OWASP,
         })
     }

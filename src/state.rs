@@ -14,6 +14,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub passwords: PasswordService,
     pub settings: Arc<Settings>,
+    /// Overviews computed by this instance, reused while the tallies are unchanged.
+    pub overviews: Arc<crate::stats::cache::OverviewCache>,
 }
 
 impl AppState {
@@ -23,6 +25,9 @@ impl AppState {
             db: Databases::connect(&settings)?,
             tokens: TokenKeys::from_settings(&settings)?,
             passwords: PasswordService::new(settings.password_hashing)?,
+            overviews: Arc::new(crate::stats::cache::OverviewCache::with_capacity(
+                settings.overview_cache_entries,
+            )),
             settings: Arc::new(settings),
         })
     }

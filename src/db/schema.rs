@@ -50,6 +50,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    deadline_tallies (ancestor_path, campaign_id, year, deadline, kind, status, result) {
+        ancestor_path -> Text,
+        campaign_id -> Uuid,
+        year -> Int4,
+        deadline -> Date,
+        kind -> Text,
+        status -> Text,
+        result -> Text,
+        count -> Int8,
+    }
+}
+
+diesel::table! {
     idempotency_keys (principal_id, key) {
         principal_id -> Uuid,
         key -> Text,
@@ -212,7 +225,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    tallies (ancestor_path, entity, campaign_id, year, kind, status, result, open_deadline) {
+    tallies (ancestor_path, entity, campaign_id, year, kind, status, result) {
         ancestor_path -> Text,
         entity -> Text,
         campaign_id -> Uuid,
@@ -220,7 +233,6 @@ diesel::table! {
         kind -> Text,
         status -> Text,
         result -> Text,
-        open_deadline -> Date,
         count -> Int8,
     }
 }
@@ -237,6 +249,14 @@ diesel::table! {
         result -> Text,
         open_deadline -> Date,
         delta -> Int8,
+    }
+}
+
+diesel::table! {
+    tally_state (singleton) {
+        singleton -> Bool,
+        collapsed_before -> Date,
+        generation -> Int8,
     }
 }
 
@@ -270,6 +290,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     campaigns,
     clients,
+    deadline_tallies,
     idempotency_keys,
     login_throttle,
     memberships,
@@ -281,5 +302,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     tallies,
     tally_deltas,
+    tally_state,
     users,
 );

@@ -2,10 +2,13 @@
 
 use std::collections::HashMap;
 
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, web};
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
+use super::cache::{KeptOverview, OverviewKey};
 use super::dto::{
     CoverageDto, CoverageParams, CoverageSummary, CoverageUnit, KeyCount, LeaderboardDto,
     LeaderboardEntry, LeaderboardParams, NominationGroup, NominationGroupParams,
@@ -14,8 +17,8 @@ use super::dto::{
     TitlesDto,
 };
 use super::repo::{self, Window};
-use super::tallies::{self, ACHIEVED, EXEMPLARS, REGISTERED};
-use crate::auth::authorize::require_visible;
+use super::tallies::{self, ACHIEVED, EXEMPLARS, OverviewAnswer, REGISTERED};
+use crate::auth::authorize::{Visibility, require_visible};
 use crate::auth::principal::Principal;
 use crate::error::{AppError, AppResult, Problem};
 use crate::organizations::repo as organization_repo;
@@ -32,18 +35,23 @@ struct Resolved {
     window: Window,
 }
 
+/// The subtree root a request names, or the caller's own unit.
+fn scope_root(principal: &Principal, scope: &Scope) -> AppResult<Uuid> {
+    match scope.organization_id {
+        Some(id) => Ok(id),
+        None => principal
+            .home_organization()
+            .map(|grant| grant.organization_id)
+            .ok_or_else(|| AppError::bad_request("invalid_query", "organization_id is required")),
+    }
+}
+
 async fn resolve(
     conn: &mut AsyncPgConnection,
     principal: &Principal,
     scope: &Scope,
 ) -> AppResult<Resolved> {
-    let organization_id = match scope.organization_id {
-        Some(id) => id,
-        None => principal
-            .home_organization()
-            .map(|grant| grant.organization_id)
-            .ok_or_else(|| AppError::bad_request("invalid_query", "organization_id is required"))?,
-    };
+    let organization_id = scope_root(principal, scope)?;
     let row = organization_repo::find(conn, organization_id)
         .await?
         .ok_or_else(AppError::not_found)?;
@@ -468,12 +476,72 @@ pub async fn stats_overview(
     principal: Principal,
     scope: web::Query<Scope>,
 ) -> AppResult<HttpResponse> {
+    let organization_id = scope_root(&principal, &scope)?;
+    if !principal.has_scope(crate::auth::principal::Scope::Read) {
+        return Err(AppError::not_found());
+    }
+    let visible = match principal.visibility() {
+        Visibility::Everything => None,
+        Visibility::Subtrees(roots) => Some(roots),
+    };
+    let key = OverviewKey {
+        organization_id,
+        campaign_id: scope.campaign_id,
+        year: scope.year,
+        today: crate::pledges::service::today(),
+    };
+    let kept = state.overviews.get(&key);
     let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &principal, &scope).await?;
-    let counts = tallies::subtree_counts(&mut conn, &resolved.window).await?;
-    let children =
-        tallies::children(&mut conn, resolved.scope.organization_id, &resolved.window).await?;
-    Ok(HttpResponse::Ok().json(overview(resolved.scope, &counts, &children)))
+    let answer = tallies::overview(
+        &mut conn,
+        organization_id,
+        visible.as_deref(),
+        key.campaign_id,
+        key.year,
+        key.today,
+        kept.as_ref().map(|kept| kept.version.as_str()),
+    )
+    .await?;
+    drop(conn);
+    let found = match (answer, kept) {
+        (OverviewAnswer::Unchanged, Some(kept)) => {
+            // The unit has not moved since (a move changes the version): same rule, same path.
+            require_visible(&principal, &kept.path)?;
+            return Ok(HttpResponse::Ok()
+                .content_type(ContentType::json())
+                .body(kept.body.clone()));
+        }
+        (OverviewAnswer::Computed(found), _) => found,
+        (OverviewAnswer::NotFound, _) => return Err(AppError::not_found()),
+        (OverviewAnswer::Unchanged, None) => {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "overview_of answered unchanged to a caller that named no version"
+            )));
+        }
+    };
+    // The function checked visibility already; this is the same rule, on the path it found.
+    require_visible(&principal, &found.path)?;
+    let scope = ScopeDto {
+        organization_id,
+        organization_name: found.name,
+        campaign_id: key.campaign_id,
+        year: key.year,
+    };
+    let body = Bytes::from(
+        serde_json::to_vec(&overview(scope, &found.counts, &found.children))
+            .map_err(AppError::internal)?,
+    );
+    state.overviews.put(
+        key,
+        KeptOverview {
+            version: found.version,
+            path: found.path,
+            body: body.clone(),
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body))
 }
 
 /// Sums of `rows` by a key, in key order.
@@ -502,10 +570,10 @@ fn overview(
         |rows: &mut dyn Iterator<Item = &tallies::TallyRow>| rows.map(|row| row.count).sum();
     let registered = |row: &&tallies::TallyRow| REGISTERED.contains(&row.status.as_str());
     let titles = || of("p").filter(|row| row.kind == "title").filter(registered);
-    let overdue: i64 = total(&mut of("p").filter(|row| row.overdue));
+    let overdue: i64 = of("p").map(|row| row.overdue).sum();
 
     let expected: Vec<&tallies::ChildRow> = children.iter().filter(|child| child.active).collect();
-    let covered = expected.iter().filter(|child| child.registered > 0).count();
+    let covered = expected.iter().filter(|child| child.registered).count();
     let mut overdue_by_unit: Vec<OverdueUnit> = children
         .iter()
         .map(|child| OverdueUnit {
@@ -536,7 +604,7 @@ fn overview(
             ratio: ratio(covered, expected_count),
             not_registered: expected
                 .iter()
-                .filter(|child| child.registered == 0)
+                .filter(|child| !child.registered)
                 .take(50)
                 .map(|child| child.name.clone())
                 .collect(),

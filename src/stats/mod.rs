@@ -1,6 +1,7 @@
 //! Aggregates over an organization's subtree for a campaign and year: coverage, pledge and
 //! nomination counts, titles, overdue work and the leaderboard of child units.
 
+pub mod cache;
 pub mod dto;
 pub mod handlers;
 pub mod repo;

@@ -9,8 +9,9 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Date, Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::repo::{NominationCounts, PledgeCounts, Window};
@@ -87,17 +88,17 @@ pub struct TallyRow {
     pub status: String,
     #[diesel(sql_type = Text)]
     pub result: String,
-    /// Open pledges whose deadline has passed.
-    #[diesel(sql_type = Bool)]
-    pub overdue: bool,
     #[diesel(sql_type = BigInt)]
     pub count: i64,
+    /// How many of them are open pledges past their deadline.
+    #[diesel(sql_type = BigInt)]
+    pub overdue: i64,
 }
 
-/// Every count of the subtree in the window, by entity, kind, status, result and overdue
-/// (SQL function `subtree_tally`, planned once per connection). Keys may repeat (a tally and
-/// its pending deltas, several deadlines): callers add them up, which costs less here than a
-/// GROUP BY in the database.
+/// Every count of the subtree in the window, by entity, kind, status and result, with the
+/// overdue ones among them (SQL function `subtree_tally`, planned once per connection). Keys
+/// may repeat (a tally, its overdue row, its pending deltas): callers add them up, which costs
+/// less here than a GROUP BY in the database.
 pub async fn subtree_counts(
     conn: &mut AsyncPgConnection,
     window: &Window,
@@ -112,37 +113,121 @@ pub async fn subtree_counts(
         .await
 }
 
-/// A direct child of the subtree root with what the overview lists about it.
-#[derive(Debug, Clone, QueryableByName)]
+diesel::define_sql_function! {
+    /// The overview of a unit as JSON text, NULL when it does not exist or is not visible
+    /// (migration `000005_overview_tallies`).
+    fn overview_of(
+        root_id: SqlUuid,
+        visible: Nullable<Array<Text>>,
+        campaign_id: Nullable<SqlUuid>,
+        year: Nullable<Integer>,
+        today: Date,
+        known_version: Nullable<Text>,
+    ) -> Nullable<Text>;
+}
+
+/// A direct child of the overview's unit.
+#[derive(Debug, Clone, Deserialize)]
 pub struct ChildRow {
-    #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
-    #[diesel(sql_type = Text)]
     pub name: String,
-    #[diesel(sql_type = Bool)]
     pub active: bool,
-    /// The child's own registered pledges (submitted, approved, assessed).
-    #[diesel(sql_type = BigInt)]
-    pub registered: i64,
+    /// The child has a pledge of its own in the window that was submitted and not withdrawn.
+    pub registered: bool,
     /// Overdue pledges in the child's whole subtree.
-    #[diesel(sql_type = BigInt)]
     pub overdue: i64,
 }
 
-/// The direct children of `parent_id` in name order, with their own registered pledges and the
-/// overdue pledges of their subtrees, in one statement.
-pub async fn children(
+/// What `overview_of` answers about a unit.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// `tally_version()` of the snapshot it was computed from.
+    pub version: String,
+    pub path: String,
+    pub name: String,
+    pub counts: Vec<TallyRow>,
+    /// In name order.
+    pub children: Vec<ChildRow>,
+}
+
+/// The answer of `overview_of`.
+#[derive(Debug, Clone)]
+pub enum OverviewAnswer {
+    /// The tallies are still at the version the caller named: its overview stands.
+    Unchanged,
+    Computed(Overview),
+    /// No such unit in the visible subtrees.
+    NotFound,
+}
+
+/// The wire form of `overview_of`: arrays, not objects, to keep the text short.
+#[derive(Deserialize)]
+struct OverviewJson {
+    version: String,
+    #[serde(default)]
+    unchanged: bool,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    counts: Vec<(String, String, String, String, i64, i64)>,
+    #[serde(default)]
+    children: Vec<ChildRow>,
+}
+
+/// The overview of the unit `root_id` for a campaign and year (None: all) in the subtrees
+/// `visible` (None: every unit is visible), or [`OverviewAnswer::Unchanged`] when
+/// `known_version` is still current. One round trip, through a statement each connection
+/// prepares once.
+pub async fn overview(
     conn: &mut AsyncPgConnection,
-    parent_id: Uuid,
-    window: &Window,
-) -> QueryResult<Vec<ChildRow>> {
-    diesel::sql_query("SELECT * FROM child_overview($1, $2, $3, $4)")
-        .bind::<SqlUuid, _>(parent_id)
-        .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
-        .bind::<Nullable<Integer>, _>(window.year)
-        .bind::<Date, _>(window.today)
-        .load(conn)
-        .await
+    root_id: Uuid,
+    visible: Option<&[String]>,
+    campaign_id: Option<Uuid>,
+    year: Option<i32>,
+    today: chrono::NaiveDate,
+    known_version: Option<&str>,
+) -> Result<OverviewAnswer, crate::error::AppError> {
+    let text: Option<String> = diesel::select(overview_of(
+        root_id,
+        visible,
+        campaign_id,
+        year,
+        today,
+        known_version,
+    ))
+    .get_result(conn)
+    .await?;
+    let Some(text) = text else {
+        return Ok(OverviewAnswer::NotFound);
+    };
+    let json: OverviewJson = serde_json::from_str(&text).map_err(|error| {
+        crate::error::AppError::internal(
+            anyhow::Error::new(error).context("overview_of answered malformed JSON"),
+        )
+    })?;
+    if json.unchanged {
+        return Ok(OverviewAnswer::Unchanged);
+    }
+    Ok(OverviewAnswer::Computed(Overview {
+        version: json.version,
+        path: json.path,
+        name: json.name,
+        counts: json
+            .counts
+            .into_iter()
+            .map(|(entity, kind, status, result, count, overdue)| TallyRow {
+                entity,
+                kind,
+                status,
+                result,
+                count,
+                overdue,
+            })
+            .collect(),
+        children: json.children,
+    }))
 }
 
 /// One key of a direct child's subtree counts.
@@ -190,9 +275,7 @@ fn add_pledges(counts: &mut PledgeCounts, row: &TallyRow, sign: i64) {
     if ACHIEVED.contains(&row.result.as_str()) {
         counts.achieved += count;
     }
-    if row.overdue {
-        counts.overdue += count;
-    }
+    counts.overdue += sign * row.overdue;
 }
 
 /// Adds one tally row of nominations to a group's counts.

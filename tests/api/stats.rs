@@ -396,6 +396,81 @@ async fn counts_follow_a_moved_subtree_whether_folded_or_not() {
     );
 }
 
+/// The service keeps each overview under the tally version it was computed at and reuses it
+/// only while that version stands: every change shows at once, folded or not, and a kept
+/// overview is still refused to a caller outside the unit's subtree.
+#[tokio::test]
+async fn a_kept_overview_is_reused_only_while_nothing_changed() {
+    let app = &TestApp::spawn().await;
+    let fixture = Fixture::load(app).await;
+    seed_fixture_pledges(app, &fixture).await;
+    let admin = fixture.token(app, fixture::ADMIN).await;
+    let outsider = fixture.token(app, fixture::C2_MANAGER).await;
+    let tree = &fixture.tree;
+    let params = [("organization_id", tree.d1.id.to_string())];
+    let fold = || async move {
+        let mut conn = app.state.db.write().await.unwrap();
+        tallies::fold(&mut conn).await.unwrap();
+    };
+    let sql = |statement: String| async move {
+        let mut conn = app.state.db.write().await.unwrap();
+        diesel::sql_query(statement)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    };
+    let not_registered = |body: &Value| body["coverage"]["not_registered"].clone();
+
+    let first = stats(app, &admin, "overview", &params).await;
+    let again = stats(app, &admin, "overview", &params).await;
+    assert_eq!(first, again, "nothing changed: the same overview");
+    let (status, body) = status_and_json(
+        app.get(
+            &format!("/api/v1/stats/overview?{}", query_string(&params)),
+            &outsider,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "kept or not, D1 is outside C2's subtree: {body}"
+    );
+    assert_eq!(not_registered(&first), json!([tree.c3.name]), "{first}");
+
+    // A unit is renamed (no count changes): the new name shows, folded or not.
+    sql(format!(
+        "UPDATE organizations SET name = 'Xã Đổi Tên' WHERE id = '{}'",
+        tree.c3.id
+    ))
+    .await;
+    let renamed = stats(app, &admin, "overview", &params).await;
+    assert_eq!(not_registered(&renamed), json!(["Xã Đổi Tên"]), "{renamed}");
+    fold().await;
+    assert_eq!(stats(app, &admin, "overview", &params).await, renamed);
+
+    // A pledge changes status: pending, then folded.
+    sql(format!(
+        "UPDATE pledges SET status = 'submitted', submitted_at = now() \
+         WHERE organization_id = '{}' AND status = 'draft'",
+        tree.c3.id
+    ))
+    .await;
+    let changed = stats(app, &admin, "overview", &params).await;
+    assert_eq!(not_registered(&changed), json!([]), "{changed}");
+    assert_eq!(
+        changed["coverage"]["registered"].as_i64(),
+        Some(first["coverage"]["registered"].as_i64().unwrap() + 1),
+        "C3 registered: {changed}"
+    );
+    fold().await;
+    assert_eq!(
+        stats(app, &admin, "overview", &params).await,
+        changed,
+        "and after the fold"
+    );
+}
+
 #[tokio::test]
 async fn malformed_parameters_are_refused_with_a_problem() {
     let app = TestApp::spawn().await;
@@ -901,6 +976,16 @@ impl World {
         // The aggregates read folded tallies plus the deltas not folded yet: insert in two
         // halves and change some statuses afterwards, folding in between or not depending on
         // the seed, so every mix of folded and pending changes is compared with the raw rows.
+        // Odd seeds also start from a horizon more than a year old, as if the service had
+        // not folded for that long: their first fold keeps the deadlines after that horizon as
+        // they are, then moves the horizon and merges the deadlines older than two days into
+        // the -infinity rows.
+        if seed % 2 == 1 {
+            diesel::sql_query("UPDATE tally_state SET collapsed_before = current_date - 400")
+                .execute(conn)
+                .await
+                .unwrap();
+        }
         let half = pledges_rows.len() / 2;
         insert_pledges(conn, root_row.id, &pledges_rows[..half]).await;
         if seed % 2 == 1 {
@@ -926,6 +1011,17 @@ impl World {
         if seed.is_multiple_of(3) {
             tallies::fold(conn).await.unwrap();
         }
+        let stale: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM deadline_tallies \
+              WHERE deadline > '-infinity' AND deadline < current_date - 2)",
+        ))
+        .get_result(conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            stale, 0,
+            "deadlines behind the horizon are merged after a fold"
+        );
         let username = format!("prop.reviewer.{seed}");
         let password = format!("password-{username}");
         let hash = thidua::auth::password::hash_with(&TEST_HASHING, &password).unwrap();
