@@ -11,7 +11,8 @@
 # Environment: BENCH_ORGS (10000), BENCH_PLEDGES (1000000), BENCH_NOMINATIONS (pledges / 5),
 # BENCH_SEED (1), BENCH_RUNS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (wrk connections for the
 # throughput scenarios, 16), BENCH_DB (thidua_bench), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432),
-# BENCH_RUST_LOG (the service's RUST_LOG; default: its own default, one info line per request),
+# BENCH_WORKERS (the service's THIDUA_WORKERS, 1), BENCH_RUST_LOG (the service's RUST_LOG;
+# default: its own default, one info line per request),
 # BENCH_REPORT (where the table goes, docs/benchmarks.md), BENCH_ONLY (scenario names to run,
 # space-separated, e.g. "read overview_root"; the others show "–").
 # The database BENCH_DB is the benchmark's own: it is dropped and regenerated when it holds a tree
@@ -33,6 +34,10 @@ DB=${BENCH_DB:-thidua_bench}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 DB_URL="$PG_URL/$DB"
 POOL=8
+# One HTTP worker: on 2 cores shared with PostgreSQL and the load generator it leaves Postgres
+# a core (BENCHMARKS.md; measured side by side: read one 6 637 → 8 705 req/s, kept root
+# overview p50 1.48 → 1.03 ms). Production runs one worker per core (the default).
+WORKERS=${BENCH_WORKERS:-1}
 PORT=18090
 BASE="http://127.0.0.1:$PORT"
 BIN=target/release/thidua
@@ -123,7 +128,7 @@ start_service() {
     export DATABASE_URL="$DB_URL" THIDUA_BIND="127.0.0.1:$PORT" THIDUA_DB_POOL_SIZE=$POOL \
       THIDUA_JWT_PRIVATE_KEY_FILE="$OUT/jwt.pem" THIDUA_LOG_FORMAT=json \
       THIDUA_RATE_LIMIT_PER_IP=0 THIDUA_RATE_LIMIT_PER_PRINCIPAL=0 THIDUA_LOGIN_MAX_FAILURES=1000 \
-      THIDUA_OVERVIEW_CACHE_ENTRIES="${OVERVIEW_CACHE_ENTRIES:-4096}"
+      THIDUA_OVERVIEW_CACHE_ENTRIES="${OVERVIEW_CACHE_ENTRIES:-4096}" THIDUA_WORKERS="$WORKERS"
     if [ -n "${BENCH_RUST_LOG:-}" ]; then export RUST_LOG="$BENCH_RUST_LOG"; fi
     exec "$BIN" serve
   ) > "$OUT/service.log" 2>&1 &
@@ -381,7 +386,7 @@ report() {
     echo
     echo "- Machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr), PostgreSQL $(psql_bench -c 'SHOW server_version' | cut -d' ' -f1) on the same machine; shared with other work, so absolute figures swing, ratios hold."
     echo "- Data set (seed $SEED): $DATASET; $GENERATION."
-    echo "- Service: release build, THIDUA_DB_POOL_SIZE=$POOL, default workers, one log line per request${BENCH_RUST_LOG:+ (RUST_LOG=$BENCH_RUST_LOG)}; overviews kept while the tallies' version stands (THIDUA_OVERVIEW_CACHE_ENTRIES=4096; the version is still checked in the database on every request), except in the rows marked computed (=0)."
+    echo "- Service: release build, THIDUA_DB_POOL_SIZE=$POOL, THIDUA_WORKERS=$WORKERS, one log line per request${BENCH_RUST_LOG:+ (RUST_LOG=$BENCH_RUST_LOG)}; overviews kept while the tallies' version stands (THIDUA_OVERVIEW_CACHE_ENTRIES=4096; the version is still checked in the database on every request), except in the rows marked computed (=0)."
     echo "- Load: wrk -t2 -c$CONNECTIONS (aggregates: -c$POOL) for ${SECONDS_PER_RUN} s; pgbench -M prepared -c $POOL -j 2 -T ${SECONDS_PER_RUN} running the handler's SQL (bench/pgbench/*.sql). Median of $RUNS interleaved run(s)."
     echo
     echo "| scenario | service req/s | p50 ms | p99 ms | pgbench tps | pg p50 ms | pg p99 ms | ratio | goal | xact/req | service CPU µs/req | Postgres CPU µs/req | peak RSS MiB | failures |"

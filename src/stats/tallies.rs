@@ -44,8 +44,10 @@ pub async fn fold(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
 }
 
 /// Folds every [`FOLD_INTERVAL`] until the process ends; errors are logged and retried.
-/// Every [`VACUUM_EVERY`] folds that moved something, the deltas' dead rows are vacuumed
-/// away, so a reader's range scan over the pending deltas stays a few pages.
+/// The deltas' dead rows are vacuumed away every [`VACUUM_EVERY`] folds that moved something,
+/// and as soon as a burst of writes is over (the first fold that finds nothing after one that
+/// did), so readers' scans of the pending deltas (every overview counts them for
+/// `tally_version()`) stay a page or two instead of every row a burst left dead.
 pub async fn fold_forever(databases: Databases) {
     let mut ticker = tokio::time::interval(FOLD_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -55,12 +57,18 @@ pub async fn fold_forever(databases: Databases) {
         let Ok(mut conn) = databases.write().await else {
             continue;
         };
-        match fold(&mut conn).await {
-            Ok(written) if written > 0 => folds_since_vacuum += 1,
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "folding tallies failed; retrying"),
-        }
-        if folds_since_vacuum >= VACUUM_EVERY {
+        let vacuum = match fold(&mut conn).await {
+            Ok(written) if written > 0 => {
+                folds_since_vacuum += 1;
+                folds_since_vacuum >= VACUUM_EVERY
+            }
+            Ok(_) => folds_since_vacuum > 0,
+            Err(error) => {
+                tracing::warn!(%error, "folding tallies failed; retrying");
+                false
+            }
+        };
+        if vacuum {
             folds_since_vacuum = 0;
             if let Err(error) = conn
                 .batch_execute("VACUUM (SKIP_LOCKED) tally_deltas")
