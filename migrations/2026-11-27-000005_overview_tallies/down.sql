@@ -4,6 +4,7 @@ DROP FUNCTION overview_of(uuid, text[], uuid, integer, date, text);
 DROP FUNCTION tally_version();
 DROP FUNCTION child_tally(uuid, uuid, integer, date);
 DROP FUNCTION subtree_tally(text, text, uuid, integer, date);
+DROP FUNCTION subtree_tally_rows(text, text, uuid, integer, date);
 DROP FUNCTION fold_tallies();
 DROP FUNCTION tally_slices(text, uuid, integer);
 DROP TABLE tally_state;

@@ -217,8 +217,9 @@ $$;
 
 -- Every count of the subtree `root` in the window, by entity and key, with the overdue ones
 -- among them; keys may repeat (a tally, its overdue row, its pending deltas): the caller adds
--- them up. A single SELECT in SQL, so the planner inlines it into the query that calls it.
-CREATE FUNCTION subtree_tally(root text, upper text, in_campaign uuid, in_year integer, today date)
+-- them up. A single SELECT in SQL, so the planner inlines it into the query that calls it;
+-- called from outside a function, it would be planned on every call (see subtree_tally).
+CREATE FUNCTION subtree_tally_rows(root text, upper text, in_campaign uuid, in_year integer, today date)
 RETURNS TABLE (entity text, kind text, status text, result text, count bigint, overdue bigint)
 LANGUAGE sql STABLE AS $$
     SELECT t.entity, t.kind, t.status, t.result, t.count, 0::bigint
@@ -246,6 +247,16 @@ LANGUAGE sql STABLE AS $$
                               AND (in_year IS NULL OR d.year = in_year)))
 $$;
 
+-- subtree_tally_rows for the service: PL/pgSQL with the generic plan, so each connection plans
+-- it once (planning the inlined query cost ~0.35 ms per call, more than running it).
+CREATE FUNCTION subtree_tally(root text, upper text, in_campaign uuid, in_year integer, today date)
+RETURNS TABLE (entity text, kind text, status text, result text, count bigint, overdue bigint)
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM subtree_tally_rows(root, upper, in_campaign, in_year, today);
+END
+$$;
+
 -- The counts of each direct child's subtree (pledges and nominations); keys may repeat.
 -- PL/pgSQL with the generic plan, so each connection plans it once.
 CREATE FUNCTION child_tally(parent uuid, in_campaign uuid, in_year integer, today date)
@@ -255,7 +266,7 @@ BEGIN
     RETURN QUERY
     SELECT c.path::text, x.entity, x.kind, x.status, x.result, x.count, x.overdue
     FROM organizations AS c
-    CROSS JOIN LATERAL subtree_tally(c.path, left(c.path, -1) || '/', in_campaign, in_year, today) AS x
+    CROSS JOIN LATERAL subtree_tally_rows(c.path, left(c.path, -1) || '/', in_campaign, in_year, today) AS x
     WHERE c.parent_id = parent AND x.entity <> 'o';
 END
 $$;
@@ -297,7 +308,7 @@ BEGIN
         'counts', (
             SELECT coalesce(json_agg(json_build_array(s.entity, s.kind, s.status, s.result, s.count, s.overdue)), '[]')
             FROM (SELECT x.entity, x.kind, x.status, x.result, sum(x.count) AS count, sum(x.overdue) AS overdue
-                  FROM subtree_tally(root_path, left(root_path, -1) || '/', in_campaign, in_year, today) AS x
+                  FROM subtree_tally_rows(root_path, left(root_path, -1) || '/', in_campaign, in_year, today) AS x
                   GROUP BY 1, 2, 3, 4) AS s),
         'children', (
             SELECT coalesce(json_agg(json_build_array(c.id, c.name, c.active, c.registered, c.overdue)
@@ -308,6 +319,8 @@ BEGIN
                                    AND (in_campaign IS NULL OR p.campaign_id = in_campaign)
                                    AND (in_year IS NULL OR p.year = in_year)
                                    AND p.status IN ('submitted', 'approved', 'assessed')) AS registered,
+                         -- The overdue branches of subtree_tally_rows alone: summing its
+                         -- overdue column would scan every count of the child too.
                          coalesce((SELECT sum(t.count) FROM deadline_tallies AS t
                                    WHERE t.ancestor_path = c.path
                                      AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
