@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::authorize::{Visibility, require_user};
-use crate::auth::principal::{Principal, Role};
+use crate::auth::authorize::Visibility;
+use crate::auth::policy::{self, Operation};
+use crate::auth::principal::Principal;
 use crate::db::schema::audit_events;
-use crate::error::{AppError, AppResult, REQUEST_CONTEXT};
+use crate::error::{AppResult, REQUEST_CONTEXT};
 use crate::organizations::repo::organization_in_subtrees;
 use crate::pagination;
 use crate::state::AppState;
@@ -145,23 +146,7 @@ pub async fn list_audit_events(
     principal: Principal,
     filter: web::Query<AuditEventFilter>,
 ) -> AppResult<HttpResponse> {
-    require_user(&principal)?;
-    let visibility = if principal.is_admin() {
-        Visibility::Everything
-    } else {
-        let roots: Vec<String> = principal
-            .grants
-            .iter()
-            .filter(|grant| grant.role == Role::Manager)
-            .map(|grant| grant.path.clone())
-            .collect();
-        if roots.is_empty() {
-            return Err(AppError::forbidden(
-                "only administrators and managers read the audit log",
-            ));
-        }
-        Visibility::Subtrees(roots)
-    };
+    let visibility = policy::subtrees_allowing(&principal, Operation::ReadAudit)?;
     let limit = pagination::limit(filter.limit)?;
     let after_cursor: Option<(DateTime<Utc>, Uuid)> = filter
         .cursor

@@ -1,6 +1,6 @@
 //! The `thidua` command line: serve, migrate, bootstrap the first admin, demo data, the spec.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -11,7 +11,11 @@ use crate::config::Settings;
 #[command(
     name = "thidua",
     version,
-    about = "Emulation movements (phong trào thi đua) over HTTP/JSON"
+    about = "Emulation movements (phong trào thi đua) over HTTP/JSON",
+    after_help = "Configuration comes from the environment: DATABASE_URL (default \
+                  postgres://postgres@127.0.0.1:5432/thidua), THIDUA_* and RUST_LOG, listed with \
+                  their defaults in .env.example and the README. A .env file in the working \
+                  directory is read first; variables already set win over it."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -31,18 +35,35 @@ pub enum Command {
     },
     /// Create the database if missing and apply pending migrations.
     Migrate,
-    /// Create (or reset the password of) an administrator.
+    /// Create an administrator (the tree's root too, when it is empty).
     CreateAdmin {
         #[arg(long)]
         username: String,
         /// Read the password from standard input (it never appears in the process list).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// The user exists: set its password (and end its sessions), leave its roles alone.
+        #[arg(long)]
+        reset_password: bool,
     },
     /// Load the Ba Tri demonstration data (idempotent; development only).
     SeedDemo,
     /// Print the OpenAPI 3.1 document.
     Openapi,
+    /// Apply the 1/7/2025 administrative reform from data/vn-admin-2025 (one restructuring per
+    /// new province): create the new provinces and communes, merge the current units found by
+    /// old code into them, dissolve the old districts. Provinces imported before are skipped.
+    ImportUnits {
+        /// The new → old mapping (merges.json of data/vn-admin-2025).
+        #[arg(long, default_value = "data/vn-admin-2025/merges.json")]
+        merges: std::path::PathBuf,
+        /// Only this new province, by its 2025 code (e.g. 86, Tỉnh Vĩnh Long).
+        #[arg(long)]
+        province: Option<String>,
+        /// Print what would happen and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Fill the database with a deterministic benchmark data set (resumable; development only).
     Generate {
         /// Organizations, five levels deep.
@@ -63,11 +84,23 @@ pub enum Command {
 /// Runs one command to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi = cli.command {
-        print!("{}", crate::openapi::document_json());
-        return Ok(());
+        // `thidua openapi | head` closes the pipe early: that is the reader's choice, not an error.
+        return match std::io::stdout()
+            .lock()
+            .write_all(crate::openapi::document_json().as_bytes())
+        {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            written => written.context("writing the document to standard output"),
+        };
     }
     let mut settings = Settings::from_env()?;
-    let _log_guard = crate::telemetry::init(settings.log_format);
+    if let Command::Serve {
+        bind: Some(bind), ..
+    } = &cli.command
+    {
+        crate::config::check_bind(bind).map_err(|error| anyhow::anyhow!("--bind {error}"))?;
+    }
+    let _log_guard = crate::telemetry::init(settings.log_format, settings.log_filter.as_deref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,7 +119,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("applied {} migration(s)", applied.len());
             Ok(())
         }),
-        Command::CreateAdmin { username, .. } => {
+        Command::CreateAdmin {
+            username,
+            reset_password,
+            ..
+        } => {
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
@@ -96,8 +133,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::db::create_database_if_missing(&settings.database_url).await?;
                 crate::db::run_migrations(&settings.database_url).await?;
                 let state = crate::state::AppState::from_settings(settings)?;
-                let id = crate::users::repo::bootstrap_admin(&state, &username, &password).await?;
-                println!("administrator {username} ready (id {id})");
+                let done = crate::users::repo::bootstrap_admin(
+                    &state,
+                    &username,
+                    &password,
+                    reset_password,
+                )
+                .await?;
+                println!("{username}: {done}");
                 Ok(())
             })
         }
@@ -135,6 +178,40 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             runtime.block_on(crate::generate::run(&settings, sizes))
         }
+        Command::ImportUnits {
+            merges,
+            province,
+            dry_run,
+        } => runtime.block_on(async {
+            crate::db::create_database_if_missing(&settings.database_url).await?;
+            crate::db::run_migrations(&settings.database_url).await?;
+            let state = crate::state::AppState::from_settings(settings)?;
+            let mut conn = state.db.write().await?;
+            let started = std::time::Instant::now();
+            let options = crate::restructurings::import::Options {
+                merges: &merges,
+                province: province.as_deref(),
+                dry_run,
+            };
+            let outcomes = crate::restructurings::import::run(&mut conn, &options).await?;
+            for outcome in &outcomes {
+                println!(
+                    "{}",
+                    crate::restructurings::import::summary(outcome, dry_run)
+                );
+            }
+            println!(
+                "{} province(s) {} in {:.1} s",
+                outcomes.len(),
+                if dry_run {
+                    "previewed, nothing written"
+                } else {
+                    "done"
+                },
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }),
         Command::Openapi => Ok(()),
     }
 }

@@ -1,6 +1,8 @@
-//! The Ba Tri demonstration data of DESIGN.md §1: Bến Tre → Ba Tri → its communes and hamlet
+//! The Ba Tri demonstration data of docs/design.md §1: Bến Tre → Ba Tri → its communes and hamlet
 //! party cells, the "Đồng khởi mới" campaign, and one user per role. Loading is idempotent:
-//! every organization is found by its code before it is created.
+//! every organization is found by its code before it is created. The province, the district and
+//! the communes carry their real codes of before 1/7/2025 (data/vn-admin-2025), so that
+//! `thidua import-units --province 86` finds them and applies the reform to the demo.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -23,96 +25,86 @@ pub const DEMO_YEAR: i32 = 2022;
 
 /// (code, parent code, kind, name)
 const TREE: &[(&str, Option<&str>, OrganizationKind, &str)] = &[
-    ("BT", None, OrganizationKind::Province, "Tỉnh Bến Tre"),
+    ("83", None, OrganizationKind::Province, "Tỉnh Bến Tre"),
     (
-        "BT-BATRI",
-        Some("BT"),
+        "836",
+        Some("83"),
         OrganizationKind::District,
         "Huyện Ba Tri",
     ),
+    ("29116", Some("836"), OrganizationKind::Commune, "Xã Mỹ Hòa"),
     (
-        "BT-BATRI-MYHOA",
-        Some("BT-BATRI"),
-        OrganizationKind::Commune,
-        "Xã Mỹ Hòa",
-    ),
-    (
-        "BT-BATRI-MYTHANH",
-        Some("BT-BATRI"),
+        "29131",
+        Some("836"),
         OrganizationKind::Commune,
         "Xã Mỹ Thạnh",
     ),
     (
-        "BT-BATRI-APT",
-        Some("BT-BATRI"),
+        "29128",
+        Some("836"),
         OrganizationKind::Commune,
         "Xã An Phú Trung",
     ),
+    ("29173", Some("836"), OrganizationKind::Commune, "Xã An Đức"),
     (
-        "BT-BATRI-ANDUC",
-        Some("BT-BATRI"),
-        OrganizationKind::Commune,
-        "Xã An Đức",
-    ),
-    (
-        "BT-BATRI-AHT",
-        Some("BT-BATRI"),
+        "29176",
+        Some("836"),
         OrganizationKind::Commune,
         "Xã An Hòa Tây",
     ),
     (
-        "BT-BATRI-TANXUAN",
-        Some("BT-BATRI"),
+        "29119",
+        Some("836"),
         OrganizationKind::Commune,
         "Xã Tân Xuân",
     ),
     (
-        "BT-BATRI-BAOTHANH",
-        Some("BT-BATRI"),
+        "29125",
+        Some("836"),
         OrganizationKind::Commune,
         "Xã Bảo Thạnh",
     ),
     // Mỹ Hòa's five hamlet party cells (the party-building pilot).
     (
-        "BT-BATRI-MYHOA-CB-MYHOA",
-        Some("BT-BATRI-MYHOA"),
+        "29116-CB-MYHOA",
+        Some("29116"),
         OrganizationKind::PartyCell,
         "Chi bộ ấp Mỹ Hòa",
     ),
     (
-        "BT-BATRI-MYHOA-CB-MYTHUAN",
-        Some("BT-BATRI-MYHOA"),
+        "29116-CB-MYTHUAN",
+        Some("29116"),
         OrganizationKind::PartyCell,
         "Chi bộ ấp Mỹ Thuận",
     ),
     (
-        "BT-BATRI-MYHOA-CB-MYTHANH",
-        Some("BT-BATRI-MYHOA"),
+        "29116-CB-MYTHANH",
+        Some("29116"),
         OrganizationKind::PartyCell,
         "Chi bộ ấp Mỹ Thạnh",
     ),
     (
-        "BT-BATRI-MYHOA-CB-MYPHU",
-        Some("BT-BATRI-MYHOA"),
+        "29116-CB-MYPHU",
+        Some("29116"),
         OrganizationKind::PartyCell,
         "Chi bộ ấp Mỹ Phú",
     ),
     (
-        "BT-BATRI-MYHOA-CB-MYLOI",
-        Some("BT-BATRI-MYHOA"),
+        "29116-CB-MYLOI",
+        Some("29116"),
         OrganizationKind::PartyCell,
         "Chi bộ ấp Mỹ Lợi",
     ),
     // The other two pilot cells.
     (
-        "BT-BATRI-ANDUC-CB-GIONGKE",
-        Some("BT-BATRI-ANDUC"),
+        "29173-CB-GIONGKE",
+        Some("29173"),
         OrganizationKind::PartyCell,
         "Chi bộ ấp Giồng Ké",
     ),
     (
-        "BT-BATRI-APT-CB-ANHOA",
-        Some("BT-BATRI-APT"),
+        "29128-CB-ANHOA",
+        Some("29128"),
         OrganizationKind::PartyCell,
         "Chi bộ ấp An Hòa",
     ),
@@ -124,35 +116,35 @@ pub const USERS: &[(&str, &str, &str, &str, Role)] = &[
         "admin",
         "Quản trị hệ thống",
         ADMIN_PASSWORD,
-        "BT",
+        "83",
         Role::Admin,
     ),
     (
         "bt.manager",
         "Ban Thi đua huyện Ba Tri",
         "manager-demo-2022",
-        "BT-BATRI",
+        "836",
         Role::Manager,
     ),
     (
         "bt.reviewer",
         "Hội đồng Thi đua huyện Ba Tri",
         "reviewer-demo-2022",
-        "BT-BATRI",
+        "836",
         Role::Reviewer,
     ),
     (
         "myhoa.manager",
         "Cán bộ thi đua xã Mỹ Hòa",
         "manager-demo-2022",
-        "BT-BATRI-MYHOA",
+        "29116",
         Role::Manager,
     ),
     (
         "myhoa.member",
         "Cán bộ ấp Mỹ Hòa",
         "member-demo-2022",
-        "BT-BATRI-MYHOA",
+        "29116",
         Role::Member,
     ),
 ];
@@ -172,21 +164,22 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let mut conn = state.db.write().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
         let mut ids = std::collections::HashMap::new();
+        // One tree: a root made before (by `create-admin` on an empty database) gets Bến Tre
+        // below it instead of a second root beside it.
+        let existing_root = first_root(conn).await?;
         for (code, parent_code, kind, name) in TREE {
-            let row = ensure_organization(
-                conn,
-                code,
-                parent_code.and_then(|p| ids.get(p)),
-                *kind,
-                name,
-            )
-            .await?;
+            let parent = match parent_code {
+                Some(parent_code) => ids.get(parent_code),
+                None => existing_root.as_ref(),
+            };
+            let row = ensure_organization(conn, code, parent, *kind, name).await?;
             ids.insert(*code, row);
         }
-        let owner = ids
-            .get("BT")
-            .map(|row| row.id)
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no root")))?;
+        let province = ids
+            .get("83")
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no province")))?;
+        let owner = province.id;
+        let root = repo::root_of(conn, &province.path).await?;
         let campaign = ensure_campaign(conn, owner).await?;
         for ((username, display_name, _, organization_code, role), hash) in
             USERS.iter().zip(&hashes)
@@ -204,9 +197,9 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             let organization = ids.get(pledge.organization).ok_or_else(|| {
                 AppError::internal(anyhow::anyhow!("unknown code {}", pledge.organization))
             })?;
-            ensure_pledge(conn, campaign, organization, owner, admin, pledge).await?;
+            ensure_pledge(conn, campaign, organization, root, admin, pledge).await?;
         }
-        let club = ensure_club(conn, campaign, &ids, owner, admin).await?;
+        let club = ensure_club(conn, campaign, &ids, root, admin).await?;
         for (code, relation, title) in FOLLOWERS {
             let organization = ids
                 .get(code)
@@ -220,7 +213,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
                 status: "approved",
                 result: None,
             };
-            ensure_pledge(conn, campaign, organization, owner, admin, &pledge).await?;
+            ensure_pledge(conn, campaign, organization, root, admin, &pledge).await?;
             use crate::db::schema::pledges;
             diesel::update(
                 pledges::table
@@ -293,97 +286,62 @@ const fn title(
 /// attained the clean-and-strong title; Mỹ Thạnh and An Phú Trung their new-rural titles.
 const PLEDGES: &[DemoPledge] = &[
     target(
-        "BT-BATRI-MYHOA",
+        "29116",
         "xay_dung_dang",
         "Xây dựng câu lạc bộ \"Gương điển hình học tập và làm theo Bác\"",
         "approved",
     ),
     target(
-        "BT-BATRI-MYTHANH",
+        "29131",
         "nong_thon_moi",
         "Hoàn thành 19/19 tiêu chí xã nông thôn mới",
         "approved",
     ),
     target(
-        "BT-BATRI-APT",
+        "29128",
         "nong_thon_moi",
         "Nâng chất các tiêu chí nông thôn mới nâng cao",
         "approved",
     ),
     target(
-        "BT-BATRI-ANDUC",
+        "29173",
         "giam_ngheo",
         "Giảm 1,5% hộ nghèo trong năm",
         "approved",
     ),
     target(
-        "BT-BATRI-AHT",
+        "29176",
         "van_hoa",
         "95% ấp đạt danh hiệu ấp văn hóa",
         "submitted",
     ),
     target(
-        "BT-BATRI-TANXUAN",
+        "29119",
         "cong_nghiep",
         "Thu hút 2 dự án đầu tư vào cụm công nghiệp",
         "submitted",
     ),
     target(
-        "BT-BATRI-BAOTHANH",
+        "29125",
         "do_thi",
         "Chỉnh trang đô thị trung tâm xã",
         "approved",
     ),
+    title("29116-CB-MYHOA", "xay_dung_dang", CELL_TITLE, "achieved"),
+    title("29116-CB-MYTHUAN", "xay_dung_dang", CELL_TITLE, "exceeded"),
+    title("29116-CB-MYTHANH", "xay_dung_dang", CELL_TITLE, "achieved"),
+    title("29116-CB-MYPHU", "xay_dung_dang", CELL_TITLE, "achieved"),
     title(
-        "BT-BATRI-MYHOA-CB-MYHOA",
-        "xay_dung_dang",
-        CELL_TITLE,
-        "achieved",
-    ),
-    title(
-        "BT-BATRI-MYHOA-CB-MYTHUAN",
-        "xay_dung_dang",
-        CELL_TITLE,
-        "exceeded",
-    ),
-    title(
-        "BT-BATRI-MYHOA-CB-MYTHANH",
-        "xay_dung_dang",
-        CELL_TITLE,
-        "achieved",
-    ),
-    title(
-        "BT-BATRI-MYHOA-CB-MYPHU",
-        "xay_dung_dang",
-        CELL_TITLE,
-        "achieved",
-    ),
-    title(
-        "BT-BATRI-MYHOA-CB-MYLOI",
+        "29116-CB-MYLOI",
         "xay_dung_dang",
         CELL_TITLE,
         "partially_achieved",
     ),
+    title("29173-CB-GIONGKE", "xay_dung_dang", CELL_TITLE, "achieved"),
+    title("29128-CB-ANHOA", "xay_dung_dang", CELL_TITLE, "achieved"),
+    title("29131", "nong_thon_moi", "Xã nông thôn mới", "achieved"),
     title(
-        "BT-BATRI-ANDUC-CB-GIONGKE",
-        "xay_dung_dang",
-        CELL_TITLE,
-        "achieved",
-    ),
-    title(
-        "BT-BATRI-APT-CB-ANHOA",
-        "xay_dung_dang",
-        CELL_TITLE,
-        "achieved",
-    ),
-    title(
-        "BT-BATRI-MYTHANH",
-        "nong_thon_moi",
-        "Xã nông thôn mới",
-        "achieved",
-    ),
-    title(
-        "BT-BATRI-APT",
+        "29128",
         "nong_thon_moi",
         "Xã nông thôn mới nâng cao",
         "achieved",
@@ -444,12 +402,12 @@ pub const CLUB_NAME: &str = "Câu lạc bộ Gương điển hình học tập v
 /// Units that follow the club: (code, relation, pledge title).
 const FOLLOWERS: &[(&str, &str, &str)] = &[
     (
-        "BT-BATRI-ANDUC",
+        "29173",
         "learn",
         "Học tập mô hình câu lạc bộ gương điển hình của xã Mỹ Hòa",
     ),
     (
-        "BT-BATRI-TANXUAN",
+        "29119",
         "catch_up",
         "Bắt kịp mô hình câu lạc bộ gương điển hình Mỹ Hòa",
     ),
@@ -465,8 +423,8 @@ async fn ensure_club(
 ) -> Result<Uuid, AppError> {
     use crate::db::schema::nominations;
     let missing = || AppError::internal(anyhow::anyhow!("demo tree incomplete"));
-    let my_hoa = ids.get("BT-BATRI-MYHOA").ok_or_else(missing)?;
-    let ba_tri = ids.get("BT-BATRI").ok_or_else(missing)?;
+    let my_hoa = ids.get("29116").ok_or_else(missing)?;
+    let ba_tri = ids.get("836").ok_or_else(missing)?;
     let existing: Option<Uuid> = nominations::table
         .filter(nominations::nominating_organization_id.eq(my_hoa.id))
         .filter(nominations::campaign_id.eq(campaign))
@@ -510,6 +468,18 @@ async fn ensure_club(
         .execute(conn)
         .await?;
     Ok(id)
+}
+
+/// The first root organization, when there is one and it is not the demo's own.
+async fn first_root(conn: &mut AsyncPgConnection) -> Result<Option<OrganizationRow>, AppError> {
+    Ok(organizations::table
+        .filter(organizations::parent_id.is_null())
+        .filter(organizations::code.is_distinct_from("83"))
+        .order(organizations::seq.asc())
+        .select(OrganizationRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
 }
 
 async fn ensure_organization(

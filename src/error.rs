@@ -61,6 +61,12 @@ pub struct Problem {
     /// Invalid members, for `validation_failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// The query or path parameter at fault, for `invalid_query` and `invalid_path`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// The request header at fault, for `invalid_header`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
 }
 
 /// A failure on its way to becoming a problem+json response (boxed: errors stay one pointer

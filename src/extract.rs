@@ -3,6 +3,8 @@
 //! [`Body<T>`] is the JSON body extractor of every write: it enforces the size limit before
 //! parsing (413), the media type (415), JSON syntax and depth (400), refuses NUL characters,
 //! NFC-normalizes every string, and names *every* unknown or server-owned member in one 422.
+//! Every body is read within [`BodyReadTimeout`] (408 beyond it), so a client that trickles a
+//! byte a second cannot hold a worker's connection open for ever.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +23,16 @@ use crate::text::nfc;
 /// Maximum accepted JSON body, in bytes (app data; defaults to 256 KiB).
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
+
+/// Longest time to read a whole request body (app data; defaults to 5 s).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
+/// The body read timeout configured for `req`.
+pub fn body_read_timeout(req: &HttpRequest) -> std::time::Duration {
+    req.app_data::<BodyReadTimeout>()
+        .map_or(std::time::Duration::from_secs(5), |timeout| timeout.0)
+}
 
 /// A validated JSON request body.
 #[derive(Debug)]
@@ -66,13 +78,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
         let limit = req.app_data::<BodyLimit>().map_or(262_144, |limit| limit.0);
         let media_type_ok = is_json(req);
         let declared_length = declared_length(req);
+        let timeout = body_read_timeout(req);
         let payload = payload.take();
         let req = req.clone();
         Box::pin(async move {
             if !media_type_ok {
                 return Err(unsupported_media_type());
             }
-            let bytes = read_limited(payload, declared_length, limit).await?;
+            let bytes = read_limited(payload, declared_length, limit, timeout).await?;
             let value = parse_json(&bytes)?;
             Ok(Body {
                 value,
@@ -82,8 +95,30 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
     }
 }
 
-/// The whole payload, refused with 413 as soon as it exceeds `limit` (before it is parsed).
+/// The whole payload, refused with 413 as soon as it exceeds `limit` (before it is parsed), and
+/// with 408 when it has not all arrived within `timeout`.
 pub async fn read_limited(
+    payload: Payload,
+    declared_length: Option<usize>,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<web::BytesMut, AppError> {
+    tokio::time::timeout(timeout, read_all(payload, declared_length, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(AppError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
+                ),
+            )
+            .with_header(header::CONNECTION, "close"))
+        })
+}
+
+async fn read_all(
     mut payload: Payload,
     declared_length: Option<usize>,
     limit: usize,
@@ -211,6 +246,10 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
+/// Members whose text is a secret: kept exactly as sent (only NUL is refused), because every
+/// character typed is part of the secret; `auth::password` applies its own normalization.
+const SECRET_MEMBERS: [&str; 3] = ["password", "current_password", "client_secret"];
+
 /// NFC-normalizes every string (keys included) and collects strings holding NUL.
 fn clean_strings(value: &mut Value, pointer: &mut String, errors: &mut Vec<FieldError>) {
     match value {
@@ -244,7 +283,17 @@ fn clean_strings(value: &mut Value, pointer: &mut String, errors: &mut Vec<Field
                         "must not contain NUL characters",
                     ));
                 }
-                clean_strings(&mut item, pointer, errors);
+                match &item {
+                    Value::String(secret) if SECRET_MEMBERS.contains(&key.as_str()) => {
+                        if secret.contains('\0') {
+                            errors.push(FieldError::new(
+                                pointer.clone(),
+                                "must not contain NUL characters",
+                            ));
+                        }
+                    }
+                    _ => clean_strings(&mut item, pointer, errors),
+                }
                 pointer.truncate(length);
                 object.insert(if key.is_ascii() { key } else { nfc(&key) }, item);
             }
@@ -309,17 +358,18 @@ pub fn payload_too_large(limit: usize) -> AppError {
     )
 }
 
-/// Error handler of actix's `Query` extractor: a bad query value is a 400.
+/// Error handler of actix's `Query` extractor: a bad query value is a 400 naming the parameter
+/// and what it accepts (`crate::params`).
 pub fn query_error(
     error: actix_web::error::QueryPayloadError,
-    _req: &HttpRequest,
+    req: &HttpRequest,
 ) -> actix_web::Error {
-    AppError::bad_request("invalid_query", clean_serde_message(&error.to_string())).into()
+    crate::params::query_problem(req, clean_serde_message(&error.to_string())).into()
 }
 
-/// Error handler of actix's `Path` extractor: a malformed id is a 400.
-pub fn path_error(error: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
-    AppError::bad_request("invalid_path", error.to_string()).into()
+/// Error handler of actix's `Path` extractor: a malformed id is a 400 naming the segment.
+pub fn path_error(error: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    crate::params::path_problem(req, error.to_string()).into()
 }
 
 /// Distinguishes an absent member (`None`) from an explicit `null` (`Some(None)`).
@@ -400,5 +450,15 @@ mod tests {
         assert_eq!(error.field_errors()[0].pointer, "/name");
         let sample = parse_json::<Sample>("{\"name\":\"Ho\u{0300}a\"}".as_bytes()).unwrap();
         assert_eq!(sample.name, "Hòa");
+    }
+
+    #[test]
+    fn secrets_are_kept_as_sent_but_other_text_loses_format_characters() {
+        let body = "{\"password\":\"mat\u{200B}khau Ho\u{0300}a\",\"name\":\"An\u{200B}\"}";
+        let value = parse_json::<Value>(body.as_bytes()).unwrap();
+        assert_eq!(value["password"], "mat\u{200B}khau Ho\u{0300}a");
+        assert_eq!(value["name"], "An");
+        let error = parse_json::<Value>(b"{\"password\":\"a\\u0000b\"}").unwrap_err();
+        assert_eq!(error.field_errors()[0].pointer, "/password");
     }
 }

@@ -1,4 +1,4 @@
-//! `thidua generate`: a deterministic national-scale data set for the benchmarks (BENCHMARKS.md).
+//! `thidua generate`: a deterministic national-scale data set for the benchmarks (docs/benchmarking.md).
 //!
 //! Organizations are planned in Rust from a seeded `StdRng` (ids, kinds, names, parents) and
 //! inserted level by level with multi-row `INSERT … SELECT FROM unnest(…)`. Pledges, their

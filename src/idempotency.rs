@@ -3,7 +3,9 @@
 //! and body replays that response (status, body, `Location`, `ETag`); the same key with another
 //! body is a 422; a concurrent duplicate waits for the first to commit and then replays it (or
 //! gets 409 if the first takes too long). A request that fails rolls back and stores nothing.
-//! Keys are scoped per principal and kept at least 7 days.
+//! Keys are scoped per principal and kept at least 7 days. A malformed key (empty, too long,
+//! not visible ASCII) is refused with 400 on every route by [`refuse_malformed_keys`], also
+//! where a route does not replay, so that a client never believes a key protects it in vain.
 
 use std::future::{Ready, ready};
 
@@ -44,19 +46,50 @@ impl FromRequest for IdempotencyKey {
 }
 
 fn parse_header(req: &HttpRequest) -> Result<Option<String>, AppError> {
-    let Some(value) = req.headers().get(HEADER) else {
+    key_of(req.headers())
+}
+
+/// The key of `headers`; a present but malformed one (empty included) is a 400 naming it.
+fn key_of(headers: &header::HeaderMap) -> Result<Option<String>, AppError> {
+    let mut values = headers.get_all(HEADER);
+    let Some(value) = values.next() else {
         return Ok(None);
     };
+    if values.next().is_some() {
+        return Err(malformed_key(
+            "send one Idempotency-Key header, not several",
+        ));
+    }
     let valid = value
         .to_str()
         .ok()
         .filter(|key| (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()));
     match valid {
         Some(key) => Ok(Some(key.to_owned())),
-        None => Err(AppError::bad_request(
-            "invalid_header",
+        None => Err(malformed_key(
             "Idempotency-Key must be 1 to 255 visible ASCII characters",
         )),
+    }
+}
+
+fn malformed_key(detail: &str) -> AppError {
+    AppError::bad_request("invalid_header", detail).with_extra("header", "Idempotency-Key")
+}
+
+/// Middleware: a request with a malformed `Idempotency-Key` is refused with 400 on any route.
+pub async fn refuse_malformed_keys<B: actix_web::body::MessageBody + 'static>(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
+    use actix_web::ResponseError;
+    match key_of(req.headers()) {
+        Err(problem) => Ok(req
+            .into_response(problem.error_response())
+            .map_into_right_body()),
+        Ok(_) => next
+            .call(req)
+            .await
+            .map(actix_web::dev::ServiceResponse::map_into_left_body),
     }
 }
 

@@ -11,6 +11,8 @@ pub mod auth;
 pub mod campaigns;
 /// Command-line interface of the `thidua` binary.
 pub mod cli;
+/// The one definition of "today".
+pub mod clock;
 /// Strong ETags and the `If-Match` / `If-None-Match` preconditions.
 pub mod conditional;
 /// Typed configuration read from the environment once, at start-up.
@@ -21,6 +23,8 @@ pub mod db;
 pub mod demo;
 /// The one mapping from every failure to an RFC 9457 problem+json response.
 pub mod error;
+/// The one streaming export (CSV and XLSX) of every list.
+pub mod export;
 /// Request bodies, path and query extraction with problem+json errors.
 pub mod extract;
 /// `thidua generate`: the deterministic national-scale benchmark data set.
@@ -41,12 +45,16 @@ pub mod openapi;
 pub mod organizations;
 /// Opaque keyset cursors and `limit` validation shared by every list.
 pub mod pagination;
+/// Query and path parameters checked against the OpenAPI document (unknown ones, bad values).
+pub mod params;
 /// Pledges (đăng ký thi đua): state machine, progress reports, exports.
 pub mod pledges;
 /// The `/problems/{code}` pages that problem `type` URIs point to.
 pub mod problems;
 /// Request rate limits per client IP and per principal (429 `rate_limited`), per instance.
 pub mod ratelimit;
+/// Restructurings of the tree with lineage (the 2025 two-tier reform).
+pub mod restructurings;
 /// Building the actix application and server.
 pub mod startup;
 /// Shared application state handed to every handler.
@@ -57,5 +65,9 @@ pub mod stats;
 pub mod telemetry;
 /// Text rules shared by every resource: NFC storage, search folding, bounded lengths.
 pub mod text;
+/// Domain enums stored as text: wire names, OpenAPI schema and diesel mapping in one place.
+pub mod text_enum;
 /// Users, their memberships and partner clients (administration).
 pub mod users;
+/// The one transition runner of every workflow, and its `invalid_transition` problem.
+pub mod workflow;

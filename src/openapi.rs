@@ -35,6 +35,7 @@ pub mod shared;
         (name = "auth", description = "Tokens, the caller, signing keys"),
         (name = "administration", description = "Users, memberships, partner clients, audit log"),
         (name = "organizations", description = "The organization tree"),
+        (name = "restructurings", description = "Atomic, effective-dated changes of many units with lineage (the 2025 two-tier reform)"),
         (name = "campaigns", description = "Movements and their fields"),
         (name = "pledges", description = "Pledges (đăng ký thi đua), their state machine and progress reports"),
         (name = "stats", description = "Aggregates over a subtree: coverage, counts, titles, leaderboard"),
@@ -96,6 +97,7 @@ pub fn routes(config: &mut ServiceConfig) {
                 .configure(crate::users::routes)
                 .service(crate::audit::list_audit_events)
                 .configure(crate::organizations::routes)
+                .configure(crate::restructurings::routes)
                 .configure(crate::campaigns::routes)
                 .configure(crate::pledges::routes)
                 .configure(crate::nominations::routes)
@@ -147,11 +149,48 @@ fn document_rate_limits(document: &mut OpenApiDocument) {
                 .build(),
         )
         .build();
-    document
-        .components
-        .get_or_insert_with(Default::default)
+    let retry_after = response.headers.get("Retry-After").cloned();
+    let components = document.components.get_or_insert_with(Default::default);
+    components
         .responses
         .insert(NAME.to_owned(), RefOr::T(response));
+    // The IETF headers every limited response carries while a limit is on.
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    components.headers.insert(
+        RATELIMIT_POLICY.to_owned(),
+        RefOr::T(
+            HeaderBuilder::new()
+                .schema(Some(text().examples([
+                    r#""per-ip";q=6000;w=60, "per-principal";q=1200;w=60"#,
+                ])))
+                .description(Some(
+                    "The request rate limits (draft-ietf-httpapi-ratelimit-headers): `per-ip` \
+                     for the client address, `per-principal` for the user or client of the \
+                     access token; `q` requests at most in a burst, `w` seconds for an empty \
+                     budget to fill again. Sent while a limit is on (per instance)",
+                ))
+                .build(),
+        ),
+    );
+    components.headers.insert(
+        RATELIMIT.to_owned(),
+        RefOr::T(
+            HeaderBuilder::new()
+                .schema(Some(text().examples([
+                    r#""per-ip";r=5999;t=1, "per-principal";r=1199;t=1"#,
+                ])))
+                .description(Some(
+                    "What is left of each policy of `RateLimit-Policy` after this request: `r` \
+                     requests, `t` seconds until the budget is full again (`r=0` on a 429 \
+                     `rate_limited`; wait `Retry-After`). `per-principal` only when the request \
+                     carried a valid access token",
+                ))
+                .build(),
+        ),
+    );
+    if let Some(RefOr::T(response)) = components.responses.get_mut(NAME) {
+        add_rate_limit_headers(response);
+    }
     for (path, item) in document.paths.paths.iter_mut() {
         if path == "/healthz" || path == "/readyz" {
             continue;
@@ -165,6 +204,12 @@ fn document_rate_limits(document: &mut OpenApiDocument) {
         ];
         for operation in operations.into_iter().flatten() {
             let responses = &mut operation.responses.responses;
+            // Shared responses (`$ref`) are described once, without them.
+            for response in responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    add_rate_limit_headers(response);
+                }
+            }
             match responses.get_mut("429") {
                 // An operation with a 429 of its own (the token endpoint's login throttle).
                 Some(RefOr::T(own)) => {
@@ -173,6 +218,12 @@ fn document_rate_limits(document: &mut OpenApiDocument) {
                          was exceeded (`rate_limited`)",
                         own.description
                     );
+                    // Both refusals send it (the login throttle too).
+                    if let Some(header) = &retry_after {
+                        own.headers
+                            .entry("Retry-After".to_owned())
+                            .or_insert_with(|| header.clone());
+                    }
                 }
                 Some(RefOr::Ref(_)) => {}
                 None => {
@@ -183,6 +234,21 @@ fn document_rate_limits(document: &mut OpenApiDocument) {
                 }
             }
         }
+    }
+}
+
+/// Component names of the IETF rate limit headers (`crate::ratelimit`).
+const RATELIMIT_POLICY: &str = "RateLimit-Policy";
+const RATELIMIT: &str = "RateLimit";
+
+fn add_rate_limit_headers(response: &mut utoipa::openapi::Response) {
+    for name in [RATELIMIT_POLICY, RATELIMIT] {
+        response.headers.insert(
+            name.to_owned(),
+            utoipa::openapi::RefOr::Ref(utoipa::openapi::Ref::new(format!(
+                "#/components/headers/{name}"
+            ))),
+        );
     }
 }
 
@@ -225,6 +291,7 @@ impl RouteInventory {
             .collect();
         // Swagger UI is served beside the API but is not an operation of it.
         routes.push((ResourceDef::new("/docs/{tail}*"), vec!["GET".to_owned()]));
+        routes.push((ResourceDef::new("/docs"), vec!["GET".to_owned()]));
         Self { routes }
     }
 

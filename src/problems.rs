@@ -20,12 +20,17 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     (
         "invalid_query",
         "Invalid query parameter",
-        "A query parameter has a value of the wrong type or outside its range, or the `sort` key is not documented.",
+        "A query parameter is unknown to the operation, has a value of the wrong type or outside its range, or the `sort` key is not documented. `parameter` names it.",
+    ),
+    (
+        "export_too_large",
+        "Export too large for a spreadsheet",
+        "An XLSX export is limited to 200 000 rows; narrow the filters or ask for `text/csv`, which streams any number of rows.",
     ),
     (
         "invalid_path",
         "Invalid path parameter",
-        "A path segment does not have the expected form (ids are UUIDs).",
+        "A path segment does not have the expected form (ids are UUIDs). `parameter` names it.",
     ),
     (
         "invalid_header",
@@ -146,6 +151,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "precondition_failed",
         "Precondition failed",
         "`If-Match` does not match the current ETag; the body names the current one.",
+    ),
+    (
+        "request_timeout",
+        "Request timeout",
+        "The request body did not arrive in time (`THIDUA_BODY_READ_TIMEOUT_MS`); the connection is closed.",
     ),
     (
         "payload_too_large",

@@ -1,4 +1,4 @@
-//! Request rate limits per client IP and per principal (SECURITY.md API4): 429 `rate_limited`
+//! Request rate limits per client IP and per principal (docs/security.md API4): 429 `rate_limited`
 //! with `Retry-After` beyond them.
 //!
 //! Every request counts against its client address; a request carrying a valid access token
@@ -10,6 +10,13 @@
 //! The limiters are `governor` GCRA limiters keyed in memory, so limits hold **per instance**.
 //! Keys whose budget is full again are swept every [`SWEEP_EVERY`]; IPv6 clients are keyed by
 //! their /64, so one host cannot mint fresh keys by rotating addresses inside its prefix.
+//!
+//! Every response the limits see (all but the probes, while a limit is on) states them in the
+//! IETF headers of draft-ietf-httpapi-ratelimit-headers, so partners can pace themselves:
+//! `RateLimit-Policy: "per-ip";q=6000;w=60, "per-principal";q=…;w=…` (the quota `q` is the
+//! burst, `w` the seconds an empty budget takes to fill) and `RateLimit: "per-ip";r=…;t=…`
+//! (requests left now, seconds until the budget is full again). The per-principal item is
+//! there when the request counted against a principal.
 //!
 //! The client address is the socket peer. Only when the peer is one of
 //! `THIDUA_TRUSTED_PROXIES` is `THIDUA_TRUSTED_PROXY_HEADER` believed: its addresses are walked
@@ -24,111 +31,32 @@ use std::time::Duration;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap, HeaderName};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 use governor::clock::Clock;
+use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
 use uuid::Uuid;
 
+use crate::auth::principal::{Bearer, bearer_token};
 use crate::auth::tokens::TokenKeys;
 use crate::config::Settings;
+pub use crate::config::{RateLimit, parse_networks};
 use crate::error::AppError;
 
 /// Paths that are never limited: orchestrators probe them.
 const EXEMPT: [&str; 2] = ["/healthz", "/readyz"];
 /// How often keys whose budget is full again are forgotten.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
-
-/// `count` requests per `period`, at most `burst` of them at once (GCRA).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub count: u32,
-    pub period: Duration,
-    pub burst: u32,
-}
-
-impl RateLimit {
-    /// Parses `0` or `off` (no limit, `None`), `N/s`, `N/min`, `N/h` or a bare `N` (per minute),
-    /// each optionally followed by `,burst=B` (default: `N`, the whole period's budget at once).
-    pub fn parse(text: &str) -> Result<Option<Self>, String> {
-        let text = text.trim();
-        if text == "0" || text.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        let (rate, burst) = match text.split_once(',') {
-            Some((rate, burst)) => {
-                let burst = burst
-                    .trim()
-                    .strip_prefix("burst=")
-                    .ok_or_else(|| format!("expected `,burst=<n>` after the rate in {text:?}"))?;
-                (rate.trim(), Some(burst.trim()))
-            }
-            None => (text, None),
-        };
-        let (count, unit) = rate.split_once('/').unwrap_or((rate, "min"));
-        let period = match unit.trim() {
-            "s" | "sec" | "second" => Duration::from_secs(1),
-            "m" | "min" | "minute" => Duration::from_secs(60),
-            "h" | "hour" => Duration::from_secs(3600),
-            other => return Err(format!("unknown period {other:?}; use s, min or h")),
-        };
-        let count: u32 = count
-            .trim()
-            .parse()
-            .map_err(|_| format!("{count:?} is not a whole number of requests"))?;
-        if count == 0 {
-            return Ok(None);
-        }
-        let burst = match burst {
-            Some(burst) => burst
-                .parse::<u32>()
-                .ok()
-                .filter(|burst| *burst > 0)
-                .ok_or_else(|| format!("burst {burst:?} must be a whole number above 0"))?,
-            None => count,
-        };
-        let limit = Self {
-            count,
-            period,
-            burst,
-        };
-        limit
-            .quota()
-            .ok_or_else(|| format!("{text:?} is more than one request per nanosecond"))?;
-        Ok(Some(limit))
-    }
-
-    fn quota(&self) -> Option<Quota> {
-        let replenish_one_per = self.period.checked_div(self.count)?;
-        Some(Quota::with_period(replenish_one_per)?.allow_burst(NonZeroU32::new(self.burst)?))
-    }
-}
-
-impl std::fmt::Display for RateLimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let unit = match self.period.as_secs() {
-            1 => "s",
-            3600 => "h",
-            _ => "min",
-        };
-        write!(f, "{}/{unit},burst={}", self.count, self.burst)
-    }
-}
-
-/// Parses `THIDUA_TRUSTED_PROXIES`: comma-separated addresses or CIDR blocks.
-pub fn parse_networks(text: &str) -> Result<Vec<IpNet>, String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(|item| {
-            item.parse::<IpNet>()
-                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("{item:?} is neither an IP address nor a CIDR block"))
-        })
-        .collect()
-}
+/// The policies of the limits, as `RateLimit-Policy` states them.
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// What is left of each policy after the request.
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// The policy names of the two limits in both headers.
+const PER_IP: &str = "per-ip";
+const PER_PRINCIPAL: &str = "per-principal";
 
 /// Who the client is: the socket peer, or what a trusted proxy says it is.
 #[derive(Debug, Clone, Default)]
@@ -196,6 +124,16 @@ fn parse_node(text: &str) -> Option<IpAddr> {
     text.parse::<SocketAddr>().ok().map(|address| address.ip())
 }
 
+/// The client address of `req` as the limits key it (IPv6 by its /64), computed as for the
+/// per-address rate limit (trusted proxies included); `None` without a peer address.
+pub fn client_address(req: &actix_web::HttpRequest) -> Option<IpAddr> {
+    let client = match req.app_data::<web::Data<RateLimits>>() {
+        Some(limits) => limits.client_address.of(req.peer_addr(), req.headers()),
+        None => req.peer_addr().map(|peer| peer.ip().to_canonical()),
+    };
+    client.map(bucket_of)
+}
+
 /// The key of an address: IPv4 as is, IPv6 by its /64 (one host's usual allocation).
 fn bucket_of(ip: IpAddr) -> IpAddr {
     match ip {
@@ -204,19 +142,61 @@ fn bucket_of(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn limiter<K: Clone + Eq + std::hash::Hash>(
-    limit: Option<RateLimit>,
-) -> Option<DefaultKeyedRateLimiter<K>> {
-    limit
-        .and_then(|limit| limit.quota())
-        .map(DefaultKeyedRateLimiter::dashmap)
+/// The GCRA quota of `limit` (`None` for a rate `RateLimit::parse` refuses).
+fn quota(limit: &RateLimit) -> Option<Quota> {
+    Some(Quota::with_period(limit.replenish_one_per()?)?.allow_burst(NonZeroU32::new(limit.burst)?))
+}
+
+/// A keyed limiter that reports what is left after each request (for `RateLimit`).
+type Limiter<K> = DefaultKeyedRateLimiter<K, StateInformationMiddleware>;
+
+fn limiter<K: Clone + Eq + std::hash::Hash>(limit: Option<RateLimit>) -> Option<Limiter<K>> {
+    limit.as_ref().and_then(quota).map(|quota| {
+        DefaultKeyedRateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>()
+    })
+}
+
+/// Whole seconds, rounded up: a client that waits them finds the budget there.
+fn seconds_up(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
+/// The `RateLimit-Policy` item of a quota: `q` its burst, `w` the seconds an empty budget
+/// takes to fill.
+fn policy_item(name: &str, quota: Quota) -> String {
+    let burst = quota.burst_size().get();
+    let window = seconds_up(quota.burst_size_replenished_in()).max(1);
+    format!("\"{name}\";q={burst};w={window}")
+}
+
+/// The `RateLimit` item of one policy after a request: `r` requests left now, `t` seconds
+/// until the budget is full again (`until_next` is how long until the next request is let
+/// through: zero when some are left).
+fn standing_item(name: &str, quota: Quota, remaining: u32, until_next: Duration) -> String {
+    let burst = quota.burst_size().get();
+    let missing = burst.saturating_sub(remaining);
+    // Refused: the next request comes after `until_next`, the rest one interval apart.
+    let refill = until_next
+        + quota
+            .replenish_interval()
+            .saturating_mul(missing.saturating_sub(u32::from(!until_next.is_zero())));
+    format!("\"{name}\";r={remaining};t={}", seconds_up(refill))
+}
+
+/// What the limits answer about one request: its headers, and the refusal if it is one.
+struct Verdict {
+    policy: HeaderValue,
+    standing: Vec<String>,
+    refusal: Option<AppError>,
 }
 
 /// The limiters of one instance, shared by its workers.
 pub struct RateLimits {
-    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    per_principal: Option<DefaultKeyedRateLimiter<Uuid>>,
+    per_ip: Option<Limiter<IpAddr>>,
+    per_principal: Option<Limiter<Uuid>>,
     client_address: ClientAddress,
+    /// `RateLimit-Policy`, the same on every response (`None`: no limit is on).
+    policy: Option<HeaderValue>,
 }
 
 impl RateLimits {
@@ -225,10 +205,23 @@ impl RateLimits {
             .trusted_proxy_header
             .as_deref()
             .and_then(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok());
+        let per_ip = limiter(settings.rate_limit_per_ip);
+        let per_principal = limiter(settings.rate_limit_per_principal);
+        let items: Vec<String> = [
+            (PER_IP, settings.rate_limit_per_ip),
+            (PER_PRINCIPAL, settings.rate_limit_per_principal),
+        ]
+        .into_iter()
+        .filter_map(|(name, limit)| Some(policy_item(name, quota(limit.as_ref()?)?)))
+        .collect();
+        let policy = (!items.is_empty())
+            .then(|| HeaderValue::from_str(&items.join(", ")).ok())
+            .flatten();
         Self {
-            per_ip: limiter(settings.rate_limit_per_ip),
-            per_principal: limiter(settings.rate_limit_per_principal),
+            per_ip,
+            per_principal,
             client_address: ClientAddress::new(header, settings.trusted_proxies.clone()),
+            policy,
         }
     }
 
@@ -277,43 +270,71 @@ impl RateLimits {
         )
     }
 
-    /// Counts the request; the problem to answer when a limit is exceeded.
-    fn check(&self, req: &ServiceRequest) -> Option<AppError> {
+    /// Counts the request: what to state in the headers, and the problem to answer when a
+    /// limit is exceeded (`None`: the request is not limited at all).
+    fn check(&self, req: &ServiceRequest) -> Option<Verdict> {
         if EXEMPT.contains(&req.path()) {
             return None;
         }
+        let mut verdict = Verdict {
+            policy: self.policy.clone()?,
+            standing: Vec::new(),
+            refusal: None,
+        };
         if let Some(limiter) = &self.per_ip
             && let Some(ip) = self.client_address.of(req.peer_addr(), req.headers())
-            && let Err(not_until) = limiter.check_key(&bucket_of(ip))
         {
-            let wait = not_until.wait_time_from(limiter.clock().now());
-            return Some(refusal(wait, "from this client address"));
+            match limiter.check_key(&bucket_of(ip)) {
+                Ok(left) => verdict.standing.push(standing_item(
+                    PER_IP,
+                    left.quota(),
+                    left.remaining_burst_capacity(),
+                    Duration::ZERO,
+                )),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(limiter.clock().now());
+                    verdict
+                        .standing
+                        .push(standing_item(PER_IP, not_until.quota(), 0, wait));
+                    verdict.refusal = Some(refusal(wait, "from this client address"));
+                    return Some(verdict);
+                }
+            }
         }
         if let Some(limiter) = &self.per_principal
             && let Some(subject) = subject_of(req)
-            && let Err(not_until) = limiter.check_key(&subject)
         {
-            let wait = not_until.wait_time_from(limiter.clock().now());
-            return Some(refusal(wait, "for this user or client"));
+            match limiter.check_key(&subject) {
+                Ok(left) => verdict.standing.push(standing_item(
+                    PER_PRINCIPAL,
+                    left.quota(),
+                    left.remaining_burst_capacity(),
+                    Duration::ZERO,
+                )),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(limiter.clock().now());
+                    verdict
+                        .standing
+                        .push(standing_item(PER_PRINCIPAL, not_until.quota(), 0, wait));
+                    verdict.refusal = Some(refusal(wait, "for this user or client"));
+                }
+            }
         }
-        None
+        Some(verdict)
     }
 }
 
 /// The verified subject of the request's bearer token, if it carries a valid one.
 fn subject_of(req: &ServiceRequest) -> Option<Uuid> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let Bearer::Token(token) = bearer_token(req.headers()) else {
         return None;
-    }
+    };
     let keys = req.app_data::<web::Data<TokenKeys>>()?;
-    keys.verify(token.trim()).map(|claims| claims.sub)
+    keys.verify(token).map(|claims| claims.sub)
 }
 
 fn refusal(wait: Duration, whom: &str) -> AppError {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let seconds = seconds.max(1);
+    let seconds = seconds_up(wait).max(1);
     AppError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
@@ -322,24 +343,36 @@ fn refusal(wait: Duration, whom: &str) -> AppError {
     .with_header(header::RETRY_AFTER, seconds.to_string())
 }
 
-/// Middleware: answers 429 `rate_limited` when the request exceeds a limit (needs
+/// Middleware: answers 429 `rate_limited` when the request exceeds a limit, and states the
+/// limits in `RateLimit-Policy` and `RateLimit` on every response it sees (needs
 /// `web::Data<RateLimits>`; without it nothing is limited).
 pub async fn rate_limit<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let refusal = req
+    let verdict = req
         .app_data::<web::Data<RateLimits>>()
         .and_then(|limits| limits.check(&req));
-    match refusal {
-        Some(problem) => Ok(req
-            .into_response(problem.error_response())
-            .map_into_right_body()),
-        None => next
+    let Some(verdict) = verdict else {
+        return next
             .call(req)
             .await
-            .map(ServiceResponse::map_into_left_body),
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let mut response = match verdict.refusal {
+        Some(problem) => req
+            .into_response(problem.error_response())
+            .map_into_right_body(),
+        None => next.call(req).await?.map_into_left_body(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(RATELIMIT_POLICY, verdict.policy);
+    if !verdict.standing.is_empty()
+        && let Ok(standing) = HeaderValue::from_str(&verdict.standing.join(", "))
+    {
+        headers.insert(RATELIMIT, standing);
     }
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -491,9 +524,37 @@ mod tests {
     }
 
     #[test]
+    fn the_headers_state_the_quota_the_window_and_what_is_left() {
+        let six_thousand = quota(&limit("6000/min").unwrap()).unwrap();
+        assert_eq!(
+            policy_item("per-ip", six_thousand),
+            "\"per-ip\";q=6000;w=60"
+        );
+        let bursty = quota(&limit("20/s,burst=100").unwrap()).unwrap();
+        assert_eq!(
+            policy_item("per-principal", bursty),
+            "\"per-principal\";q=100;w=5"
+        );
+        assert_eq!(
+            standing_item("per-ip", six_thousand, 5999, Duration::ZERO),
+            "\"per-ip\";r=5999;t=1"
+        );
+        assert_eq!(
+            standing_item("per-ip", six_thousand, 3000, Duration::ZERO),
+            "\"per-ip\";r=3000;t=30"
+        );
+        // Refused: nothing left, the budget full again a whole window after the next request.
+        let two = quota(&limit("2/h").unwrap()).unwrap();
+        assert_eq!(
+            standing_item("per-ip", two, 0, Duration::from_secs(600)),
+            "\"per-ip\";r=0;t=2400"
+        );
+    }
+
+    #[test]
     fn a_limiter_refuses_beyond_its_burst_and_forgets_idle_keys() {
         let limiter = DefaultKeyedRateLimiter::dashmap(
-            RateLimit::parse("2/h").unwrap().unwrap().quota().unwrap(),
+            quota(&RateLimit::parse("2/h").unwrap().unwrap()).unwrap(),
         );
         let key: IpAddr = "203.0.113.7".parse().unwrap();
         assert!(limiter.check_key(&key).is_ok());
@@ -504,11 +565,7 @@ mod tests {
         limiter.retain_recent();
         assert_eq!(limiter.len(), 1, "a key still limited is kept");
         let fresh = DefaultKeyedRateLimiter::<IpAddr>::dashmap(
-            RateLimit::parse("1000/s")
-                .unwrap()
-                .unwrap()
-                .quota()
-                .unwrap(),
+            quota(&RateLimit::parse("1000/s").unwrap().unwrap()).unwrap(),
         );
         assert!(fresh.check_key(&key).is_ok());
         std::thread::sleep(Duration::from_millis(5));

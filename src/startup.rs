@@ -13,7 +13,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::config::Settings;
-use crate::extract::{BodyLimit, path_error, query_error};
+use crate::extract::{BodyLimit, BodyReadTimeout, path_error, query_error};
 use crate::middleware::{no_route, request_envelope};
 use crate::openapi::{RouteInventory, SpecJson};
 use crate::state::AppState;
@@ -26,11 +26,22 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the pools (lazily), loads keys and binds the listener of `settings.bind`.
+    /// Connects the pools (lazily), loads keys and the recent token revocations, and binds the
+    /// listener of `settings.bind`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_state(AppState::from_settings(settings)?)
+        let state = AppState::from_settings(settings)?;
+        let loaded_at = state.revocations.load(&state.db).await;
+        state.revocations.start(
+            state.db.clone(),
+            state.settings.database_url.clone(),
+            state.settings.revocation_poll_interval,
+            loaded_at,
+        );
+        Self::build_with_state(state)
     }
 
+    /// Binds and serves `state` as it is (its revocations are kept current by whoever started
+    /// them: [`Application::build`] does).
     pub fn build_with_state(state: AppState) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&state.settings.bind)
             .with_context(|| format!("cannot listen on {}", state.settings.bind))?;
@@ -74,6 +85,9 @@ fn cors(settings: &Settings) -> Cors {
             header::LOCATION,
             header::RETRY_AFTER,
             header::HeaderName::from_static("x-request-id"),
+            // Browser partners pace themselves with these too.
+            crate::ratelimit::RATELIMIT,
+            crate::ratelimit::RATELIMIT_POLICY,
         ])
         .max_age(600);
     for origin in &settings.cors_origins {
@@ -85,19 +99,26 @@ fn cors(settings: &Settings) -> Cors {
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let document = crate::openapi::document();
     let inventory = web::Data::new(RouteInventory::from_document(&document));
+    let parameter_rules = web::Data::new(crate::params::ParameterRules::from_document(
+        &serde_json::to_value(&document).context("the spec as JSON")?,
+    ));
     let metrics = web::Data::new(crate::metrics::Metrics::new(&document)?);
     let spec = web::Data::new(SpecJson(Arc::new(
         document.to_json().context("serializing the spec")?,
     )));
     let tokens = web::Data::new(state.tokens.clone());
+    let revocations = web::Data::from(state.revocations.clone());
     let rate_limits = web::Data::from(crate::ratelimit::RateLimits::start(&state.settings));
     let body_limit = BodyLimit(state.settings.json_body_limit);
+    let body_read_timeout = BodyReadTimeout(state.settings.body_read_timeout);
     let settings = state.settings.clone();
     let workers = settings.workers;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             // Inside CORS (a 429 still tells an allowed origin), preflights are not counted.
+            .wrap(from_fn(crate::params::refuse_unknown_parameters))
+            .wrap(from_fn(crate::idempotency::refuse_malformed_keys))
             .wrap(from_fn(crate::ratelimit::rate_limit))
             .wrap(cors(&settings))
             .wrap(from_fn(request_envelope))
@@ -108,15 +129,20 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .app_data(metrics.clone())
             .app_data(state.clone())
             .app_data(tokens.clone())
+            .app_data(revocations.clone())
             .app_data(rate_limits.clone())
             .app_data(inventory.clone())
+            .app_data(parameter_rules.clone())
             .app_data(spec.clone())
             .app_data(body_limit)
+            .app_data(body_read_timeout)
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .into_utoipa_app()
             .configure(crate::openapi::routes)
             .into_app()
+            // The README and the banner say `/docs`; Swagger UI answers only below `/docs/`.
+            .service(web::redirect("/docs", "/docs/").permanent())
             .service(
                 SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::new(["/api/v1/openapi.json"])),
             )
@@ -134,6 +160,13 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     if demo && settings.is_production() {
         anyhow::bail!(
             "--demo loads well-known passwords and is refused when THIDUA_ENV=production"
+        );
+    }
+    if settings.jwt_private_key_file.is_none() {
+        // Only here: the other commands build the same state but issue no token.
+        tracing::warn!(
+            "no THIDUA_JWT_PRIVATE_KEY_FILE: using an ephemeral signing key; tokens will not \
+             survive a restart and other instances will not accept them"
         );
     }
     crate::db::create_database_if_missing(&settings.database_url).await?;
@@ -164,6 +197,7 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let purge_state = application.state().clone();
     actix_web::rt::spawn(async move {
         // Keys are promised for 7 days; forget older ones hourly so the table stays small.
+        // Revocations matter only while a token issued before them can live.
         let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             every_hour.tick().await;
@@ -174,6 +208,9 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
                     }
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "purging idempotency keys failed"),
+                }
+                if let Err(error) = crate::auth::revocation::purge_expired(&mut conn).await {
+                    tracing::warn!(%error, "purging token revocations failed");
                 }
             }
         }

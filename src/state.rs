@@ -1,8 +1,10 @@
-//! What every handler shares: database pools, token keys, password hashing and settings.
+//! What every handler shares: database pools, token keys and revocations, password hashing and
+//! settings.
 
 use std::sync::Arc;
 
 use crate::auth::password::PasswordService;
+use crate::auth::revocation::Revocations;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Settings;
 use crate::db::Databases;
@@ -12,10 +14,14 @@ use crate::db::Databases;
 pub struct AppState {
     pub db: Databases,
     pub tokens: TokenKeys,
+    /// Access tokens revoked before they expire (this instance's copy).
+    pub revocations: Arc<Revocations>,
     pub passwords: PasswordService,
     pub settings: Arc<Settings>,
     /// Overviews computed by this instance, reused while the tallies are unchanged.
     pub overviews: Arc<crate::stats::cache::OverviewCache>,
+    /// Bounds the spreadsheets this instance builds at once.
+    pub exports: crate::export::ExportSlots,
 }
 
 impl AppState {
@@ -24,10 +30,12 @@ impl AppState {
         Ok(Self {
             db: Databases::connect(&settings)?,
             tokens: TokenKeys::from_settings(&settings)?,
+            revocations: Arc::new(Revocations::new()),
             passwords: PasswordService::new(settings.password_hashing)?,
             overviews: Arc::new(crate::stats::cache::OverviewCache::with_capacity(
                 settings.overview_cache_entries,
             )),
+            exports: crate::export::ExportSlots::default(),
             settings: Arc::new(settings),
         })
     }

@@ -1,9 +1,11 @@
 //! Logging: `RUST_LOG` filters, `THIDUA_LOG_FORMAT` chooses pretty lines or JSON.
 
+use std::io::IsTerminal;
+
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use crate::config::{DEFAULT_LOG_FILTER, LogFormat};
 
 /// Installs the global subscriber once; later calls (tests) are ignored.
 ///
@@ -11,15 +13,19 @@ use crate::config::LogFormat;
 /// the terminal or the log file, nor on another worker's line (one write per line under a
 /// shared lock cost the service ~5% of its CPU). Nothing is dropped: when the writer falls
 /// behind, loggers wait. Keep the guard until the process ends; dropping it flushes the rest.
-pub fn init(format: LogFormat) -> WorkerGuard {
+/// `filter` is `RUST_LOG` as `Settings` checked it. Colours only on a terminal: in a file or a
+/// pipe they are escape codes around every level.
+pub fn init(format: LogFormat, filter: Option<&str>) -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("thidua-log")
         .finish(std::io::stdout());
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,tokio_postgres=warn"));
+    let filter = filter
+        .and_then(|filter| EnvFilter::builder().parse(filter).ok())
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(writer);
     let _ = match format {
         LogFormat::Pretty => builder.with_target(false).try_init(),

@@ -1,11 +1,39 @@
-//! Text rules: stored text is NFC-normalized and free of NUL; search ignores case and
-//! Vietnamese diacritics (the database folds with `search_fold`, this module escapes patterns).
+//! Text rules: stored text is NFC-normalized and free of NUL and of invisible format
+//! characters; search ignores case and Vietnamese diacritics (the database folds with
+//! `search_fold`, this module escapes patterns); [`comparison_key`] is how names that must
+//! differ (sibling organizations) are compared.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
-/// NFC form of `input` ("Hoà" typed with a combining accent becomes the precomposed form).
+/// Whether `character` is a format character (Unicode general category Cf): zero-width space
+/// and joiners, soft hyphen, byte-order mark, bidirectional controls. They are invisible, so a
+/// name holding one looks like another name (a lookalike that passes a duplicate check) or
+/// shows in another order than it is stored (bidi spoofing). Vietnamese text needs none.
+fn is_format(character: char) -> bool {
+    character.general_category() == GeneralCategory::Format
+}
+
+/// NFC form of `input` without format characters ("Hoà" typed with a combining accent becomes
+/// the precomposed form; "Nguyễn\u{200B}Văn" becomes "NguyễnVăn"). Format characters go first,
+/// so that one standing between a letter and its accent does not keep them apart.
 pub fn nfc(input: &str) -> String {
-    input.nfc().collect()
+    input.chars().filter(|c| !is_format(*c)).nfc().collect()
+}
+
+/// How sibling names are compared: [`nfc`] (so NFD input and invisible characters make no
+/// difference), lower-case, white space collapsed. Diacritics are kept on purpose: in
+/// Vietnamese they tell letters and tones apart ("Xóm An", "Xóm Ân" and "Xóm Án" are three
+/// names, a < ă < â are distinct letters), so the accent-blind folding of search
+/// (`search_fold`) would refuse real, distinct units.
+pub fn comparison_key(input: &str) -> String {
+    squash_spaces(&nfc(input).to_lowercase())
+}
+
+/// The words of a search `q`, each escaped for `LIKE`: a row matches when its folded text
+/// contains every word, in any order ("hoa my" finds "Mỹ Hòa"; runs of spaces separate like one).
+pub fn search_words(q: &str) -> impl Iterator<Item = String> + '_ {
+    q.split_whitespace().map(like_escape)
 }
 
 /// Escapes `%`, `_` and `\` so a user's search text matches literally inside `LIKE`.
@@ -20,9 +48,9 @@ pub fn like_escape(input: &str) -> String {
     escaped
 }
 
-/// A `LIKE` pattern that finds `needle` anywhere.
+/// A `LIKE` pattern that finds `needle` anywhere (format characters dropped, as in stored text).
 pub fn contains_pattern(needle: &str) -> String {
-    format!("%{}%", like_escape(needle.trim()))
+    format!("%{}%", like_escape(nfc(needle).trim()))
 }
 
 /// Collapses runs of white space and trims, for comparing names typed by people.
@@ -75,6 +103,31 @@ mod tests {
     fn combining_and_precomposed_accents_normalize_to_one_form() {
         assert_eq!(nfc("Ho\u{0300}a"), "Hòa");
         assert_eq!(nfc("Hòa"), "Hòa");
+    }
+
+    #[test]
+    fn format_characters_are_dropped_before_composition() {
+        assert_eq!(
+            nfc("Nguy\u{200B}ễn\u{FEFF} Văn\u{00AD}A\u{202E}"),
+            "Nguyễn VănA"
+        );
+        assert_eq!(nfc("Ho\u{200D}\u{0300}a"), "Hòa");
+    }
+
+    #[test]
+    fn comparison_keys_ignore_case_form_spacing_and_invisible_characters_but_not_accents() {
+        let key = comparison_key("Xã Mỹ Hòa");
+        assert_eq!(key, "xã mỹ hòa");
+        for variant in [
+            "xã  mỹ hòa ",
+            "XÃ MỸ HÒA",
+            "Xa\u{0303} My\u{0303} Ho\u{0300}a",
+            "Xã Mỹ\u{200B} Hòa",
+        ] {
+            assert_eq!(comparison_key(variant), key, "{variant:?}");
+        }
+        assert_ne!(comparison_key("Xóm An"), comparison_key("Xóm Ân"));
+        assert_ne!(comparison_key("Xóm Dông"), comparison_key("Xóm Đông"));
     }
 
     #[test]

@@ -8,3 +8,7 @@ DROP TABLE memberships;
 DROP TABLE users;
 DROP TABLE organizations;
 DROP FUNCTION search_fold(text);
+-- up.sql created them (IF NOT EXISTS: on a database that had them already, this removes what
+-- the migration found; reverting the first migration empties the database anyway).
+DROP EXTENSION IF EXISTS pg_trgm;
+DROP EXTENSION IF EXISTS unaccent;

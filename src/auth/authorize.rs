@@ -1,11 +1,11 @@
-//! Authorization: the one place that decides who may see and do what (DESIGN.md §3).
+//! The tree rules the policy (`auth::policy`) decides with: which subtrees a caller sees and
+//! which roles it holds over a unit (docs/design.md §3).
 //!
 //! A role held in an organization applies to that organization's whole subtree. Organizations
 //! are compared by materialized path: `a` is inside `b` when `a.path` starts with `b.path`.
-//! Every service function calls one of these checks explicitly.
+//! These are facts, not decisions: services ask `auth::policy`.
 
 use super::principal::{Principal, Role, Scope};
-use crate::error::AppError;
 
 /// Which rows a caller may see: everything, or the union of some subtrees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,64 +90,6 @@ impl Principal {
     }
 }
 
-/// Fails with 404 when the caller may not see `path` (existence is not revealed).
-pub fn require_visible(principal: &Principal, path: &str) -> Result<(), AppError> {
-    if principal.can_see(path) && principal.has_scope(Scope::Read) {
-        Ok(())
-    } else {
-        Err(AppError::not_found())
-    }
-}
-
-pub fn require_admin(principal: &Principal) -> Result<(), AppError> {
-    if principal.is_admin() {
-        Ok(())
-    } else {
-        Err(AppError::forbidden("only an administrator may do this"))
-    }
-}
-
-/// Users only; partner clients never administer.
-pub fn require_user(principal: &Principal) -> Result<(), AppError> {
-    if principal.is_client() {
-        Err(AppError::forbidden("partner clients may not do this"))
-    } else {
-        Ok(())
-    }
-}
-
-/// Creating, renaming or deactivating an organization: admin, or a manager of its parent.
-pub fn require_manager_of(principal: &Principal, path: &str) -> Result<(), AppError> {
-    require_user(principal)?;
-    if principal.has_role_over(path, &[Role::Manager]) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden(
-            "only a manager of this unit or a higher one may do this",
-        ))
-    }
-}
-
-/// Granting `role` in the organization at `path`: admin, or a manager over `path` granting at
-/// most manager. Nobody changes their own memberships unless they are admin.
-pub fn require_can_grant(principal: &Principal, path: &str, role: Role) -> Result<(), AppError> {
-    require_user(principal)?;
-    if principal.is_admin() {
-        return Ok(());
-    }
-    if role == Role::Admin {
-        return Err(AppError::forbidden(
-            "only an administrator may grant the admin role",
-        ));
-    }
-    match principal.highest_role_over(path) {
-        Some(held) if held >= Role::Manager && held >= role => Ok(()),
-        _ => Err(AppError::forbidden(
-            "you may grant roles only inside your own subtree and never above your own",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,16 +129,6 @@ mod tests {
         assert!(!manager.has_role_strictly_above("1.2.", &[Role::Manager]));
         assert!(manager.has_role_strictly_above("1.2.9.", &[Role::Manager]));
         assert!(!manager.has_role_strictly_above("1.2.9.", &[Role::Reviewer]));
-    }
-
-    #[test]
-    fn granting_is_bounded_by_the_own_role_and_subtree() {
-        let manager = principal(&[("1.2.", Role::Manager)]);
-        assert!(require_can_grant(&manager, "1.2.3.", Role::Manager).is_ok());
-        assert!(require_can_grant(&manager, "1.2.3.", Role::Admin).is_err());
-        assert!(require_can_grant(&manager, "1.3.", Role::Member).is_err());
-        let reviewer = principal(&[("1.2.", Role::Reviewer)]);
-        assert!(require_can_grant(&reviewer, "1.2.3.", Role::Member).is_err());
     }
 
     #[test]

@@ -4,12 +4,25 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+crate::text_enum! {
+    /// The OAuth 2.0 grants of the token endpoint.
+    pub enum GrantType {
+        Password = "password",
+        RefreshToken = "refresh_token",
+        ClientCredentials = "client_credentials",
+    }
+}
+
+/// Longest refresh token accepted, to use or to revoke: issued ones are 43 characters.
+pub const REFRESH_TOKEN_MAX: usize = 256;
+
 /// An OAuth 2.0 token request; which members are needed depends on `grant_type`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    /// `password`, `refresh_token` or `client_credentials`.
-    #[schema(example = "password", max_length = 32)]
+    /// Another value is 400 `unsupported_grant_type` (RFC 6749 §5.2).
+    // Read as text so that another value is that error rather than a malformed body.
+    #[schema(value_type = Option<GrantType>, example = "password")]
     pub grant_type: Option<String>,
     #[schema(example = "admin", max_length = 64)]
     pub username: Option<String>,
@@ -45,6 +58,8 @@ pub struct TokenResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
+    // No minLength: an unknown token, empty included, is not an error (RFC 7009 §2.2).
+    #[schema(max_length = 256)]
     pub token: String,
     /// Accepted for RFC 7009 compatibility; only refresh tokens can be revoked.
     pub token_type_hint: Option<String>,

@@ -9,7 +9,9 @@ use diesel_async::RunQueryDsl;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::dto::{MeDto, MembershipDto, RevokeRequest, TokenRequest, TokenResponse};
+use super::dto::{
+    GrantType, MeDto, MembershipDto, REFRESH_TOKEN_MAX, RevokeRequest, TokenRequest, TokenResponse,
+};
 use super::principal::Principal;
 use super::service::{self, IssuedTokens, oauth_error};
 use crate::db::schema::{clients, memberships, organizations, users};
@@ -53,23 +55,33 @@ pub async fn token(
     payload: web::Payload,
 ) -> AppResult<HttpResponse> {
     let request: TokenRequest = read_json_or_form(&req, payload.into_inner()).await?;
-    let issued = match request.grant_type.as_deref() {
-        Some("password") => {
+    let grant = match request.grant_type.as_deref() {
+        Some(text) => GrantType::parse(text).ok_or_else(|| {
+            oauth_error(
+                "unsupported_grant_type",
+                "grant_type must be password, refresh_token or client_credentials",
+            )
+        })?,
+        None => return Err(oauth_error("invalid_request", "grant_type is required")),
+    };
+    let issued = match grant {
+        GrantType::Password => {
             let (Some(username), Some(password)) = (&request.username, &request.password) else {
                 return Err(oauth_error(
                     "invalid_request",
                     "username and password are required",
                 ));
             };
-            service::password_grant(&state, username, password).await?
+            let address = crate::ratelimit::client_address(&req);
+            service::password_grant(&state, username, password, address).await?
         }
-        Some("refresh_token") => {
+        GrantType::RefreshToken => {
             let Some(refresh_token) = &request.refresh_token else {
                 return Err(oauth_error("invalid_request", "refresh_token is required"));
             };
             service::refresh_grant(&state, refresh_token).await?
         }
-        Some("client_credentials") => {
+        GrantType::ClientCredentials => {
             let (client_id, client_secret) = match (&request.client_id, &request.client_secret) {
                 (Some(id), Some(secret)) => (id.clone(), secret.clone()),
                 _ => basic_credentials(&req).ok_or_else(|| {
@@ -84,13 +96,6 @@ pub async fn token(
             )
             .await?
         }
-        Some(_) => {
-            return Err(oauth_error(
-                "unsupported_grant_type",
-                "grant_type must be password, refresh_token or client_credentials",
-            ));
-        }
-        None => return Err(oauth_error("invalid_request", "grant_type is required")),
     };
     Ok(token_response(issued))
 }
@@ -145,13 +150,14 @@ async fn read_json_or_form<T: DeserializeOwned>(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse().ok());
+    let timeout = crate::extract::body_read_timeout(req);
     match content_type.as_str() {
         "application/json" => {
-            let bytes = read_limited(payload, length, limit).await?;
+            let bytes = read_limited(payload, length, limit, timeout).await?;
             parse_json(&bytes)
         }
         "application/x-www-form-urlencoded" => {
-            let bytes = read_limited(payload, length, limit).await?;
+            let bytes = read_limited(payload, length, limit, timeout).await?;
             serde_urlencoded::from_bytes(&bytes).map_err(|error| {
                 oauth_error_owned("invalid_request", format!("malformed form body: {error}"))
             })
@@ -178,7 +184,7 @@ fn oauth_error_owned(code: &'static str, description: String) -> AppError {
     ),
     responses(
         (status = 200, description = "Revoked (or unknown)"),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, or `token` longer than 256 characters (`invalid_request`, RFC 7009 §2.2.1)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor form", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown members", body = Problem, content_type = "application/problem+json"),
     )
@@ -190,6 +196,13 @@ pub async fn revoke(
     payload: web::Payload,
 ) -> AppResult<HttpResponse> {
     let request: RevokeRequest = read_json_or_form(&req, payload.into_inner()).await?;
+    // The bounds the document states; a longer string is no token this service issued.
+    if request.token.chars().count() > REFRESH_TOKEN_MAX {
+        return Err(oauth_error_owned(
+            "invalid_request",
+            format!("token must be at most {REFRESH_TOKEN_MAX} characters"),
+        ));
+    }
     service::revoke_refresh_token(&state, &request.token).await?;
     Ok(HttpResponse::Ok().finish())
 }

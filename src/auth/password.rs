@@ -9,7 +9,15 @@ use tokio::sync::Semaphore;
 
 use crate::config::PasswordHashing;
 use crate::error::AppError;
-use crate::text::nfc;
+use unicode_normalization::UnicodeNormalization;
+
+/// The form a password is hashed in: NFC only (RFC 8265's OpaqueString), so the same password
+/// typed with combining accents matches. Unlike stored text, nothing is removed: every
+/// character a user typed, an invisible one included, is part of the secret, and a hash made
+/// before format characters were stripped from text still verifies.
+fn normalized(password: &str) -> String {
+    password.nfc().collect()
+}
 
 /// Longest password accepted, in characters, when setting one.
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -61,7 +69,7 @@ impl PasswordService {
         }
         let exists = stored.is_some();
         let stored = stored.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
-        let password = nfc(password);
+        let password = normalized(password);
         let params = self.params;
         self.run(move || {
             let matches = verify_with(&password, &stored) && exists;
@@ -97,7 +105,9 @@ pub struct Verified {
 }
 
 pub fn validate_new_password(password: &str) -> Result<(), AppError> {
-    let length = nfc(password).chars().count();
+    // Counted as typed, as the document's minLength and maxLength count: composing accents
+    // (NFC) must not turn a schema-valid password into a refused one.
+    let length = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
         return Err(AppError::field(
             "/password",
@@ -122,7 +132,7 @@ fn argon2(params: &PasswordHashing) -> anyhow::Result<Argon2<'static>> {
 pub fn hash_with(params: &PasswordHashing, password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     argon2(params)?
-        .hash_password(nfc(password).as_bytes(), &salt)
+        .hash_password(normalized(password).as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|error| anyhow::anyhow!("hashing a password: {error}"))
 }
@@ -163,8 +173,17 @@ mod tests {
     #[test]
     fn a_hash_verifies_its_password_in_any_normal_form() {
         let hash = hash_with(&CHEAP, "Mật khẩu Hòa").unwrap();
-        assert!(verify_with(&nfc("Mật khẩu Ho\u{0300}a"), &hash));
+        assert!(verify_with(&normalized("Mật khẩu Ho\u{0300}a"), &hash));
         assert!(!verify_with("Mật khẩu Hoa", &hash));
+    }
+
+    #[test]
+    fn an_invisible_character_is_part_of_the_password() {
+        let hash = hash_with(&CHEAP, "mat\u{200B}khau2025").unwrap();
+        assert!(verify_with(&normalized("mat\u{200B}khau2025"), &hash));
+        assert!(!verify_with(&normalized("matkhau2025"), &hash));
+        // Eight characters as typed are enough, whatever NFC makes of them.
+        assert!(validate_new_password("Ho\u{0300}a1234").is_ok());
     }
 
     #[test]

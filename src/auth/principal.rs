@@ -1,73 +1,33 @@
-//! The authenticated caller, extracted from `Authorization: Bearer <access token>`.
+//! The authenticated caller, extracted from `Authorization: Bearer <access token>`: a valid
+//! token of ours that was not revoked since it was issued (see `super::revocation`).
 
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, web};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::revocation::Revocations;
 use super::tokens::{AccessClaims, TokenKeys};
 use crate::error::AppError;
 
-/// A role held in an organization; it applies to that organization's whole subtree.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Member,
-    Reviewer,
-    Manager,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Member => "member",
-            Role::Reviewer => "reviewer",
-            Role::Manager => "manager",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "member" => Some(Role::Member),
-            "reviewer" => Some(Role::Reviewer),
-            "manager" => Some(Role::Manager),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
+crate::text_enum! {
+    /// A role held in an organization; it applies to that organization's whole subtree.
+    // Declared from least to most: `Ord` is "at least".
+    pub enum Role {
+        Member = "member",
+        Reviewer = "reviewer",
+        Manager = "manager",
+        Admin = "admin",
     }
 }
 
-/// Scopes of partner clients; users hold every scope their roles allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-pub enum Scope {
-    #[serde(rename = "read")]
-    Read,
-    #[serde(rename = "progress:write")]
-    ProgressWrite,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::ProgressWrite => "progress:write",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "read" => Some(Scope::Read),
-            "progress:write" => Some(Scope::ProgressWrite),
-            _ => None,
-        }
+crate::text_enum! {
+    /// Scopes of partner clients; users hold every scope their roles allow.
+    pub enum Scope {
+        Read = "read",
+        ProgressWrite = "progress:write",
     }
 }
 
@@ -157,31 +117,65 @@ impl FromRequest for Principal {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
-    let Some(keys) = req.app_data::<web::Data<TokenKeys>>() else {
-        return Err(AppError::internal(anyhow::anyhow!(
-            "token keys are not configured"
-        )));
-    };
+/// What the `Authorization` header of a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bearer<'a> {
+    /// No `Authorization` header.
+    Missing,
+    /// One `Authorization: Bearer <token>` header (the token trimmed, not yet verified).
+    Token(&'a str),
+    /// Another scheme, unreadable bytes, or more than one header.
+    Malformed,
+}
+
+/// The bearer token of `headers`: the one parser of `Authorization` for every caller (the
+/// `Principal` extractor and the per-principal rate limit).
+pub fn bearer_token(headers: &HeaderMap) -> Bearer<'_> {
     // RFC 6750 §2.3 tokens in URIs leak into logs and histories; they are never accepted.
-    let mut headers = req.headers().get_all(header::AUTHORIZATION);
-    let Some(value) = headers.next() else {
-        return Err(AppError::unauthorized(
-            "send Authorization: Bearer <access token>",
-        ));
+    let mut values = headers.get_all(header::AUTHORIZATION);
+    let Some(value) = values.next() else {
+        return Bearer::Missing;
     };
-    if headers.next().is_some() {
-        return Err(AppError::invalid_token());
+    if values.next().is_some() {
+        return Bearer::Malformed;
     }
-    let token = value
+    value
         .to_str()
         .ok()
         .and_then(|value| {
             let (scheme, token) = value.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
-        .ok_or_else(AppError::invalid_token)?;
-    keys.verify(token)
-        .and_then(Principal::from_claims)
-        .ok_or_else(AppError::invalid_token)
+        .map_or(Bearer::Malformed, Bearer::Token)
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
+    let (Some(keys), Some(revocations)) = (
+        req.app_data::<web::Data<TokenKeys>>(),
+        req.app_data::<web::Data<Revocations>>(),
+    ) else {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "token keys or revocations are not configured"
+        )));
+    };
+    let token = match bearer_token(req.headers()) {
+        Bearer::Missing => {
+            return Err(AppError::unauthorized(
+                "send Authorization: Bearer <access token>",
+            ));
+        }
+        Bearer::Malformed => return Err(AppError::invalid_token()),
+        Bearer::Token(token) => token,
+    };
+    let claims = keys.verify(token).ok_or_else(AppError::invalid_token)?;
+    if !revocations.is_loaded() {
+        // Until this instance has read the revocations once it cannot tell a revoked token.
+        return Err(AppError::unavailable(
+            "the service is starting; retry shortly",
+        ));
+    }
+    if revocations.is_revoked(&claims) {
+        return Err(AppError::invalid_token());
+    }
+    Principal::from_claims(claims).ok_or_else(AppError::invalid_token)
 }

@@ -1,12 +1,15 @@
 //! The OAuth 2.0 grants: password, refresh token (rotating, reuse revokes the family) and
 //! client credentials; plus revocation and the grants a user's token carries.
 
+use std::net::IpAddr;
+
 use chrono::{Duration as ChronoDuration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::principal::{Role, Scope};
+use super::revocation::{self, Kind};
 use super::throttle;
 use super::tokens::{GrantClaim, random_secret, secret_digest};
 use crate::db::schema::{clients, memberships, organizations, refresh_tokens, users};
@@ -55,11 +58,12 @@ pub fn account_key(username: &str) -> String {
 /// Users scopes: everything their roles allow.
 const USER_SCOPE: &str = "read progress:write";
 
-/// `grant_type=password`.
+/// `grant_type=password`, from the client address `address`.
 pub async fn password_grant(
     state: &AppState,
     username: &str,
     password: &str,
+    address: Option<IpAddr>,
 ) -> AppResult<IssuedTokens> {
     let key = account_key(username);
     if key.is_empty() || key.len() > 256 {
@@ -67,16 +71,10 @@ pub async fn password_grant(
         let _ = state.passwords.verify(password, None).await?;
         return Err(invalid_credentials());
     }
-    let settings = &state.settings;
+    let limits = throttle::Limits::from_settings(&state.settings);
     let user: Option<UserRow> = {
         let mut conn = state.db.write().await?;
-        let attempt = throttle::begin_attempt(
-            &mut conn,
-            &key,
-            settings.login_max_failures,
-            settings.login_lockout,
-        )
-        .await?;
+        let attempt = throttle::begin_attempt(&mut conn, &key, address, limits).await?;
         if let throttle::Attempt::Refused { retry_after } = attempt {
             return Err(too_many_failures(retry_after));
         }
@@ -96,20 +94,13 @@ pub async fn password_grant(
         .await?;
     let mut conn = state.db.write().await?;
     let Some(user) = usable.filter(|_| verified.matches) else {
-        if let Some(until) = throttle::record_failure(
-            &mut conn,
-            &key,
-            settings.login_max_failures,
-            settings.login_lockout,
-        )
-        .await?
-        {
+        if let Some(until) = throttle::record_failure(&mut conn, &key, address, limits).await? {
             let seconds = (until - Utc::now()).num_seconds().max(1);
             return Err(too_many_failures(u64::try_from(seconds).unwrap_or(1)));
         }
         return Err(invalid_credentials());
     };
-    throttle::clear(&mut conn, &key).await?;
+    throttle::clear(&mut conn, &key, address).await?;
     if let Some(rehash) = verified.rehash {
         diesel::update(users::table.find(user.id))
             .set(users::password_hash.eq(rehash))
@@ -117,10 +108,17 @@ pub async fn password_grant(
             .await?;
     }
     let grants = user_grants(&mut conn, user.id).await?;
-    let refresh_token = start_refresh_family(&mut conn, state, user.id).await?;
+    let (session, refresh_token) = start_refresh_family(&mut conn, state, user.id).await?;
     let access_token = state
         .tokens
-        .issue(user.id, "user", &user.username, USER_SCOPE, grants)
+        .issue(
+            user.id,
+            Some(session),
+            "user",
+            &user.username,
+            USER_SCOPE,
+            grants,
+        )
         .map_err(AppError::internal)?;
     Ok(IssuedTokens {
         access_token,
@@ -128,6 +126,39 @@ pub async fn password_grant(
         refresh_token: Some(refresh_token),
         scope: USER_SCOPE.to_owned(),
     })
+}
+
+/// Verifies `password` against `user`'s hash for a password change, throttled exactly like a
+/// login (the same counters: guesses through either path add up). `Ok(false)`: wrong password.
+pub async fn check_current_password(
+    state: &AppState,
+    user: &UserRow,
+    password: &str,
+    address: Option<IpAddr>,
+) -> AppResult<bool> {
+    let key = account_key(&user.username);
+    let limits = throttle::Limits::from_settings(&state.settings);
+    {
+        let mut conn = state.db.write().await?;
+        let attempt = throttle::begin_attempt(&mut conn, &key, address, limits).await?;
+        if let throttle::Attempt::Refused { retry_after } = attempt {
+            return Err(too_many_failures(retry_after));
+        }
+    }
+    let verified = state
+        .passwords
+        .verify(password, Some(&user.password_hash))
+        .await?;
+    let mut conn = state.db.write().await?;
+    if verified.matches {
+        throttle::clear(&mut conn, &key, address).await?;
+        return Ok(true);
+    }
+    if let Some(until) = throttle::record_failure(&mut conn, &key, address, limits).await? {
+        let seconds = (until - Utc::now()).num_seconds().max(1);
+        return Err(too_many_failures(u64::try_from(seconds).unwrap_or(1)));
+    }
+    Ok(false)
 }
 
 fn too_many_failures(retry_after: u64) -> AppError {
@@ -159,12 +190,16 @@ pub async fn user_grants(
         .collect())
 }
 
+/// A new refresh-token family (session): its id, the `sid` of its access tokens, and its
+/// first refresh token.
 async fn start_refresh_family(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     user_id: Uuid,
-) -> QueryResult<String> {
-    insert_refresh_token(conn, state, user_id, Uuid::new_v4()).await
+) -> QueryResult<(Uuid, String)> {
+    let family = Uuid::new_v4();
+    let secret = insert_refresh_token(conn, state, user_id, family).await?;
+    Ok((family, secret))
 }
 
 async fn insert_refresh_token(
@@ -220,14 +255,15 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> AppResult<Issue
             }
             let grants = user_grants(conn, user_id).await?;
             let next = insert_refresh_token(conn, state, user_id, family_id).await?;
-            Ok(Some((user, grants, next)))
+            Ok(Some((user, grants, next, family_id)))
         })
         .await?;
     let digest_of_presented = secret_digest(presented);
-    let Some((user, grants, next)) = outcome else {
+    let Some((user, grants, next, family_id)) = outcome else {
         // Unknown, expired, revoked or already used: if it was ours, end the whole family
-        // (the legitimate holder and a thief cannot be told apart).
-        revoke_family_of(&mut conn, &digest_of_presented).await?;
+        // and the access tokens issued in it (the legitimate holder and a thief cannot be
+        // told apart).
+        revoke_family_of(state, &mut conn, &digest_of_presented).await?;
         return Err(oauth_error(
             "invalid_grant",
             "the refresh token is not valid",
@@ -235,7 +271,14 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> AppResult<Issue
     };
     let access_token = state
         .tokens
-        .issue(user.id, "user", &user.username, USER_SCOPE, grants)
+        .issue(
+            user.id,
+            Some(family_id),
+            "user",
+            &user.username,
+            USER_SCOPE,
+            grants,
+        )
         .map_err(AppError::internal)?;
     Ok(IssuedTokens {
         access_token,
@@ -302,7 +345,7 @@ pub async fn client_credentials_grant(
     }];
     let access_token = state
         .tokens
-        .issue(client.id, "client", &client.name, &scope, grants)
+        .issue(client.id, None, "client", &client.name, &scope, grants)
         .map_err(AppError::internal)?;
     Ok(IssuedTokens {
         access_token,
@@ -312,15 +355,21 @@ pub async fn client_credentials_grant(
     })
 }
 
-/// Revokes the family of a refresh token (RFC 7009: unknown tokens are not an error).
+/// Revokes the family of a refresh token and the access tokens issued in it (logout; RFC
+/// 7009: unknown tokens are not an error).
 pub async fn revoke_refresh_token(state: &AppState, token: &str) -> AppResult<()> {
     let mut conn = state.db.write().await?;
-    revoke_family_of(&mut conn, &secret_digest(token)).await?;
+    revoke_family_of(state, &mut conn, &secret_digest(token)).await?;
     Ok(())
 }
 
-/// Revokes every token of the family the token with `digest` belongs to.
-async fn revoke_family_of(conn: &mut AsyncPgConnection, digest: &[u8]) -> QueryResult<()> {
+/// Revokes every refresh token of the family the token with `digest` belongs to, and the
+/// family's access tokens on every instance.
+async fn revoke_family_of(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    digest: &[u8],
+) -> QueryResult<()> {
     let family: Option<Uuid> = refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(digest))
         .select(refresh_tokens::family_id)
@@ -328,23 +377,31 @@ async fn revoke_family_of(conn: &mut AsyncPgConnection, digest: &[u8]) -> QueryR
         .await
         .optional()?;
     if let Some(family) = family {
-        diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(family))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::revoked_at.eq(Utc::now()))
-        .execute(conn)
-        .await?;
+        let revoked = conn
+            .transaction::<_, diesel::result::Error, _>(async move |conn| {
+                diesel::update(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::family_id.eq(family))
+                        .filter(refresh_tokens::revoked_at.is_null()),
+                )
+                .set(refresh_tokens::revoked_at.eq(Utc::now()))
+                .execute(conn)
+                .await?;
+                revocation::revoke(conn, family, Kind::Session).await
+            })
+            .await?;
+        state.revocations.apply(revoked);
     }
     Ok(())
 }
 
-/// Revokes every refresh token of a user (password change, disabling).
-pub async fn revoke_all_refresh_tokens(
+/// Revokes every refresh token of a user and every access token issued to them until now
+/// (password change, disabling). Call inside the change's transaction; apply the returned
+/// revocation to this instance once it commits.
+pub async fn revoke_all_tokens_of_user(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
-) -> QueryResult<usize> {
+) -> QueryResult<revocation::Revoked> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::user_id.eq(user_id))
@@ -352,7 +409,8 @@ pub async fn revoke_all_refresh_tokens(
     )
     .set(refresh_tokens::revoked_at.eq(Utc::now()))
     .execute(conn)
-    .await
+    .await?;
+    revocation::revoke(conn, user_id, Kind::Principal).await
 }
 
 /// Hex SHA-256, the stored form of client secrets.

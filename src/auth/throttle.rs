@@ -1,10 +1,17 @@
-//! Login throttling kept in PostgreSQL, so every instance sees the same failure counts.
+//! Password-guess throttling (logins and password changes) kept in PostgreSQL, so every
+//! instance sees the same failure counts.
 //!
-//! After `max_failures` failed logins for one account within the lockout window, the account
-//! is locked for the lockout duration; the token endpoint answers 429 with `Retry-After`.
-//! An attempt is counted *before* its password is checked, so a burst of concurrent guesses
-//! gets no more checks than the limit allows.
+//! Failures are counted twice (OWASP Authentication Cheat Sheet, "account lockout"): per
+//! account *and client address* (`THIDUA_LOGIN_MAX_FAILURES`, 5 by default), so an attacker
+//! elsewhere locks only their own address out of the account, never its owner; and per account
+//! over all addresses (`THIDUA_LOGIN_MAX_FAILURES_PER_ACCOUNT`, 50 by default), the bound a
+//! distributed guesser still meets. Either count reaching its limit within the lockout window
+//! locks for the lockout duration (429 with `Retry-After`). An attempt is counted *before* its
+//! password is checked, so a burst of concurrent guesses gets no more checks than the limits
+//! allow. A success forgets the failures of its own address only: the owner logging in must not
+//! hand a distributed guesser a fresh account-wide budget.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,10 +31,79 @@ pub enum Attempt {
     },
 }
 
-/// Counts one attempt for `account_key`, unless the account is locked or the window's
-/// attempts are used up. Call before checking the password; then [`record_failure`] or
-/// [`clear`].
+/// The limits of one kind of password check.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Failures of one account from one client address.
+    pub per_address: u32,
+    /// Failures of one account from all addresses together.
+    pub per_account: u32,
+    pub lockout: Duration,
+}
+
+impl Limits {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self {
+            per_address: settings.login_max_failures,
+            per_account: settings.login_max_failures_per_account,
+            lockout: settings.login_lockout,
+        }
+    }
+}
+
+/// The two counters of `account_key` from `address`: (account and address, account alone).
+/// Valid usernames hold no `@`, so the first never equals an account's own key.
+pub fn keys(account_key: &str, address: Option<IpAddr>) -> (String, String) {
+    let address = address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    (format!("{account_key}@{address}"), account_key.to_owned())
+}
+
+/// Counts one attempt on `account_key` from `address`, unless either counter is locked or has
+/// its window's attempts used up. Call before checking the password; then [`record_failure`]
+/// or [`clear`].
 pub async fn begin_attempt(
+    conn: &mut AsyncPgConnection,
+    account_key: &str,
+    address: Option<IpAddr>,
+    limits: Limits,
+) -> QueryResult<Attempt> {
+    let (from_address, account) = keys(account_key, address);
+    // The address's own counter first: an address already locked out spends nothing of the
+    // account-wide budget.
+    let attempt = begin_key(conn, &from_address, limits.per_address, limits.lockout).await?;
+    if attempt != Attempt::Allowed {
+        return Ok(attempt);
+    }
+    begin_key(conn, &account, limits.per_account, limits.lockout).await
+}
+
+/// Records that an attempt counted by [`begin_attempt`] failed; returns the lock expiry when
+/// either counter locks now.
+pub async fn record_failure(
+    conn: &mut AsyncPgConnection,
+    account_key: &str,
+    address: Option<IpAddr>,
+    limits: Limits,
+) -> QueryResult<Option<DateTime<Utc>>> {
+    let (from_address, account) = keys(account_key, address);
+    let first = record_key_failure(conn, &from_address, limits.per_address, limits.lockout).await?;
+    let second = record_key_failure(conn, &account, limits.per_account, limits.lockout).await?;
+    Ok(first.max(second))
+}
+
+/// Forgets the failures of `account_key` from `address` after a successful check.
+pub async fn clear(
+    conn: &mut AsyncPgConnection,
+    account_key: &str,
+    address: Option<IpAddr>,
+) -> QueryResult<()> {
+    let (from_address, _) = keys(account_key, address);
+    clear_key(conn, &from_address).await
+}
+
+/// Counts one attempt for the counter `account_key`, unless it is locked or the window's
+/// attempts are used up.
+async fn begin_key(
     conn: &mut AsyncPgConnection,
     account_key: &str,
     max_failures: u32,
@@ -100,9 +176,9 @@ struct ThrottleState {
     locked_until: Option<DateTime<Utc>>,
 }
 
-/// Records that an attempt counted by [`begin_attempt`] failed: locks the account once the
-/// window's attempts are used up. Returns the lock expiry when the account is locked now.
-pub async fn record_failure(
+/// Records that an attempt counted by [`begin_key`] failed: locks the counter once the
+/// window's attempts are used up. Returns the lock expiry when it is locked now.
+async fn record_key_failure(
     conn: &mut AsyncPgConnection,
     account_key: &str,
     max_failures: u32,
@@ -126,8 +202,7 @@ pub async fn record_failure(
         .filter(|until| *until > Utc::now()))
 }
 
-/// Forgets the failures of `account_key` after a successful login.
-pub async fn clear(conn: &mut AsyncPgConnection, account_key: &str) -> QueryResult<()> {
+async fn clear_key(conn: &mut AsyncPgConnection, account_key: &str) -> QueryResult<()> {
     diesel::delete(login_throttle::table.find(account_key))
         .execute(conn)
         .await?;

@@ -1,8 +1,10 @@
 //! EdDSA access tokens (RFC 9068 profile): signing, verification and the JWKS.
 //!
 //! Verification is strict (RFC 8725): the header must say `alg: EdDSA`, `typ: at+jwt` and our
-//! `kid`; `iss`, `aud`, `sub`, `exp`, `iat` are required; `nbf` is honoured. Verified tokens are
-//! cached by their hash until they expire, so a signature check does not dominate a fast request.
+//! `kid`; `iss`, `aud`, `sub`, `exp`, `iat` are required; `nbf` is honoured and an `iat` in the
+//! future (beyond [`LEEWAY_SECONDS`]) is refused. Verified tokens are cached by their hash until
+//! they expire, so a signature check does not dominate a fast request. Whether a valid token was
+//! revoked since it was issued is `super::revocation`'s answer, from its `iat_ms` and `sid`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,8 @@ use crate::config::Settings;
 /// Longest accepted token text; anything longer is refused before it is parsed.
 pub const MAX_TOKEN_LENGTH: usize = 8 * 1024;
 const TOKEN_TYPE: &str = "at+jwt";
+/// Clock difference tolerated between instances for `exp`, `nbf` and `iat`.
+pub const LEEWAY_SECONDS: u64 = 5;
 const CACHE_CAPACITY: usize = 10_000;
 
 /// One membership as carried inside an access token.
@@ -44,8 +48,15 @@ pub struct AccessClaims {
     pub sub: Uuid,
     pub exp: i64,
     pub iat: i64,
+    /// Issue time in milliseconds (private claim): revocation compares it with a not-before
+    /// time, and whole seconds would refuse a token issued just after a password change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
     pub nbf: i64,
     pub jti: Uuid,
+    /// Session: the refresh-token family a user's token was issued in (logout ends it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
     /// `user` or `client`.
     pub kind: String,
     /// Username or client name, for logs and audit.
@@ -54,6 +65,15 @@ pub struct AccessClaims {
     pub scope: String,
     /// Memberships (users) or the bound organization (clients).
     pub grants: Vec<GrantClaim>,
+}
+
+impl AccessClaims {
+    /// When the token was issued, in milliseconds since the epoch.
+    pub fn issued_at_ms(&self) -> i64 {
+        self.iat_ms
+            .filter(|ms| ms.div_euclid(1000) == self.iat)
+            .unwrap_or_else(|| self.iat.saturating_mul(1000))
+    }
 }
 
 /// The service's signing key and everything derived from it.
@@ -87,13 +107,8 @@ impl TokenKeys {
                 "THIDUA_JWT_PRIVATE_KEY_FILE is required in production (an Ed25519 PKCS#8 PEM key, \
                  e.g. `openssl genpkey -algorithm ed25519 -out jwt.pem`)"
             ),
-            None => {
-                tracing::warn!(
-                    "no THIDUA_JWT_PRIVATE_KEY_FILE: using an ephemeral signing key; tokens will \
-                     not survive a restart and other instances will not accept them"
-                );
-                SigningKey::generate(&mut rand::rngs::OsRng)
-            }
+            // `serve` warns of it; create-admin and seed-demo sign nothing.
+            None => SigningKey::generate(&mut rand::rngs::OsRng),
         };
         Self::from_signing_key(
             &signing_key,
@@ -132,24 +147,28 @@ impl TokenKeys {
         &self.issuer
     }
 
-    /// Signs an access token for `subject` carrying `grants` and `scope`.
+    /// Signs an access token for `subject` carrying `grants` and `scope`, issued in `session`.
     pub fn issue(
         &self,
         subject: Uuid,
+        session: Option<Uuid>,
         kind: &str,
         name: &str,
         scope: &str,
         grants: Vec<GrantClaim>,
     ) -> anyhow::Result<String> {
-        let now = chrono::Utc::now().timestamp();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now = now_ms.div_euclid(1000);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.issuer.clone(),
             sub: subject,
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(900),
             iat: now,
+            iat_ms: Some(now_ms),
             nbf: now,
             jti: Uuid::new_v4(),
+            sid: session,
             kind: kind.to_owned(),
             name: name.to_owned(),
             scope: scope.to_owned(),
@@ -220,10 +239,14 @@ impl TokenKeys {
         validation.set_audience(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
-        validation.leeway = 5;
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
-            .ok()
-            .map(|data| data.claims)
+        validation.leeway = LEEWAY_SECONDS;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
+            .ok()?
+            .claims;
+        // jsonwebtoken does not look at `iat`: a token "issued" in the future would outlive
+        // every revocation made before that time (RFC 7519 §4.1.6, RFC 8725 §3.10).
+        let latest = chrono::Utc::now().timestamp() + i64::try_from(LEEWAY_SECONDS).unwrap_or(5);
+        (claims.iat <= latest).then_some(claims)
     }
 
     /// The public key as a JSON Web Key Set (RFC 7517, OKP key of RFC 8037).
@@ -270,7 +293,9 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_and_another_keys_token_does_not() {
         let keys = keys();
-        let token = keys.issue(Uuid::new_v4(), "user", "a", "", vec![]).unwrap();
+        let token = keys
+            .issue(Uuid::new_v4(), None, "user", "a", "", vec![])
+            .unwrap();
         assert!(keys.verify(&token).is_some());
         assert!(self::keys().verify(&token).is_none());
     }
@@ -278,7 +303,9 @@ mod tests {
     #[test]
     fn a_token_with_a_tampered_payload_is_refused() {
         let keys = keys();
-        let token = keys.issue(Uuid::new_v4(), "user", "a", "", vec![]).unwrap();
+        let token = keys
+            .issue(Uuid::new_v4(), None, "user", "a", "", vec![])
+            .unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let mut claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();

@@ -166,8 +166,8 @@ pub struct UpdateCampaign {
 pub struct CampaignFilter {
     /// Campaigns owned by exactly this organization.
     pub owner_organization_id: Option<Uuid>,
-    /// Search in name and code, ignoring case and Vietnamese diacritics ("dong khoi" finds
-    /// "Đồng khởi mới").
+    /// Search in name and code: every word, in any order, ignoring case and Vietnamese
+    /// diacritics ("khoi dong" finds "Đồng khởi mới").
     pub q: Option<String>,
     /// Campaigns running on this date (`starts_on` ≤ date ≤ `ends_on`).
     pub active_on: Option<NaiveDate>,

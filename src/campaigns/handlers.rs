@@ -11,8 +11,8 @@ use super::model::{CampaignChanges, CampaignRow, NewCampaign};
 use super::repo::{self, ListQuery};
 use super::rules::{self, DatePointers};
 use crate::audit::{self, Change};
-use crate::auth::authorize::require_manager_of;
-use crate::auth::principal::{Principal, Scope};
+use crate::auth::policy::{self, Operation, Target};
+use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
 use crate::db::schema::campaigns;
 use crate::error::{AppError, AppResult, Problem};
@@ -27,12 +27,8 @@ fn to_json(dto: &CampaignDto) -> Option<serde_json::Value> {
 }
 
 /// Campaigns are public within the service, but a partner client still needs scope `read`.
-fn can_read(principal: &Principal) -> bool {
-    principal.has_scope(Scope::Read)
-}
-
-fn missing_read_scope() -> AppError {
-    AppError::forbidden("this client lacks the scope `read`")
+fn require_read(principal: &Principal) -> AppResult<()> {
+    policy::require(principal, Operation::Read, Target::default())
 }
 
 fn code_conflict(error: diesel::result::Error) -> AppError {
@@ -66,9 +62,7 @@ pub async fn list_campaigns(
     principal: Principal,
     filter: web::Query<CampaignFilter>,
 ) -> AppResult<HttpResponse> {
-    if !can_read(&principal) {
-        return Err(missing_read_scope());
-    }
+    require_read(&principal)?;
     let filter = filter.into_inner();
     let limit = pagination::limit(filter.limit)?;
     let query = ListQuery {
@@ -112,9 +106,7 @@ pub async fn get_campaign(
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    if !can_read(&principal) {
-        return Err(missing_read_scope());
-    }
+    require_read(&principal)?;
     let mut conn = state.db.read().await?;
     let row = repo::find(&mut conn, *id)
         .await?
@@ -182,7 +174,11 @@ pub async fn create_campaign(
                 checks.fail("/owner_organization_id", "no such organization");
                 return Err(AppError::validation(checks.errors));
             };
-            require_manager_of(principal, &owner.path)?;
+            policy::require(
+                principal,
+                Operation::WriteCampaign,
+                Target::unit(&owner.path),
+            )?;
             if !owner.active {
                 checks.fail(
                     "/owner_organization_id",
@@ -321,7 +317,11 @@ pub async fn update_campaign(
                 .ok_or_else(|| {
                     AppError::internal(anyhow::anyhow!("campaign {id} has no owner organization"))
                 })?;
-            require_manager_of(principal, &owner_path)?;
+            policy::require(
+                principal,
+                Operation::WriteCampaign,
+                Target::unit(&owner_path),
+            )?;
             if_match.check(before.version)?;
             let dates_changed =
                 starts_on.is_some() || ends_on.is_some() || request.vision_year.is_some();

@@ -1,5 +1,5 @@
 //! Queries of campaigns. Other modules (pledges, nominations, stats) read campaigns through
-//! [`find`] and the row's `field_codes` / `years`.
+//! [`find`] and [`campaign_rules`], what a pledge or nomination must respect of its campaign.
 
 use chrono::NaiveDate;
 use diesel::dsl::sql;
@@ -10,7 +10,46 @@ use uuid::Uuid;
 
 use super::model::{CampaignRow, NewCampaign};
 use crate::db::schema::campaigns;
-use crate::text::like_escape;
+
+/// What a pledge must respect of its campaign.
+#[derive(Debug, Clone)]
+pub struct CampaignRules {
+    pub first_year: i32,
+    pub last_year: i32,
+    pub field_codes: Vec<String>,
+}
+
+pub async fn campaign_rules(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<CampaignRules>> {
+    let row: Option<(NaiveDate, NaiveDate, serde_json::Value)> = campaigns::table
+        .find(id)
+        .select((campaigns::starts_on, campaigns::ends_on, campaigns::fields))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(starts_on, ends_on, fields)| {
+        use chrono::Datelike;
+        CampaignRules {
+            first_year: starts_on.year(),
+            last_year: ends_on.year(),
+            field_codes: fields
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|item| {
+                            item.get("code")
+                                .and_then(|code| code.as_str())
+                                .map(str::to_owned)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }))
+}
 
 /// The campaign with this id, if any.
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CampaignRow>> {
@@ -65,10 +104,10 @@ pub async fn list(
             .filter(campaigns::starts_on.le(day))
             .filter(campaigns::ends_on.ge(day));
     }
-    if let Some(q) = query.q.map(str::trim).filter(|q| !q.is_empty()) {
+    for word in crate::text::search_words(query.q.unwrap_or_default()) {
         statement = statement.filter(
             sql::<Bool>("search_text LIKE '%' || search_fold(")
-                .bind::<Text, _>(like_escape(q))
+                .bind::<Text, _>(word)
                 .sql(") || '%'"),
         );
     }

@@ -136,6 +136,30 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int4,
+        submitted_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    organization_links (predecessor_id, successor_id, restructuring_id) {
+        predecessor_id -> Uuid,
+        successor_id -> Uuid,
+        restructuring_id -> Uuid,
+        effective_on -> Date,
+        change -> Text,
+        share -> Text,
+    }
+}
+
+diesel::table! {
+    organization_placements (organization_id, ended_on) {
+        organization_id -> Uuid,
+        parent_id -> Nullable<Uuid>,
+        path -> Text,
+        depth -> Int4,
+        placed_on -> Nullable<Date>,
+        ended_on -> Date,
+        restructuring_id -> Uuid,
     }
 }
 
@@ -155,6 +179,10 @@ diesel::table! {
         updated_at -> Timestamptz,
         deactivated_at -> Nullable<Timestamptz>,
         version -> Int4,
+        name_key -> Nullable<Text>,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        placed_on -> Nullable<Date>,
     }
 }
 
@@ -208,6 +236,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int4,
+        submitted_by -> Nullable<Uuid>,
     }
 }
 
@@ -221,6 +250,19 @@ diesel::table! {
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    restructurings (id) {
+        id -> Uuid,
+        effective_on -> Date,
+        legal_basis -> Text,
+        steps -> Jsonb,
+        preview -> Jsonb,
+        touched_paths -> Array<Nullable<Text>>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -261,6 +303,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    token_revocations (subject_id) {
+        subject_id -> Uuid,
+        kind -> Text,
+        not_before -> Timestamptz,
+        changed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         username -> Text,
@@ -280,11 +331,14 @@ diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(nomination_reviews -> nominations (nomination_id));
 diesel::joinable!(nominations -> campaigns (campaign_id));
+diesel::joinable!(organization_links -> restructurings (restructuring_id));
+diesel::joinable!(organization_placements -> restructurings (restructuring_id));
 diesel::joinable!(pledge_progress -> pledges (pledge_id));
 diesel::joinable!(pledges -> campaigns (campaign_id));
 diesel::joinable!(pledges -> nominations (exemplar_id));
 diesel::joinable!(pledges -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(restructurings -> users (created_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
@@ -296,12 +350,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     nomination_reviews,
     nominations,
+    organization_links,
+    organization_placements,
     organizations,
     pledge_progress,
     pledges,
     refresh_tokens,
+    restructurings,
     tallies,
     tally_deltas,
     tally_state,
+    token_revocations,
     users,
 );

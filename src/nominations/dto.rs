@@ -6,68 +6,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::model::{NominationRow, ReviewRow};
+pub use super::state::{CommendationForm, NomineeType, ReviewDecision};
 use super::state::{NominationAction, NominationStatus, allowed_actions};
-use crate::pledges::dto::ExemplarRelation;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NomineeType {
-    /// A person; `nominee_position` and `nominee_organization_id` say where they work.
-    Individual,
-    /// A group: a club, a party cell, a team; has `member_count` or is an organization.
-    Collective,
-}
-
-impl NomineeType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Individual => "individual",
-            Self::Collective => "collective",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "individual" => Some(Self::Individual),
-            "collective" => Some(Self::Collective),
-            _ => None,
-        }
-    }
-}
-
-/// Form of a commendation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CommendationForm {
-    /// Giấy khen.
-    GiayKhen,
-    /// Bằng khen.
-    BangKhen,
-    /// Cờ thi đua.
-    CoThiDua,
-    Other,
-}
-
-impl CommendationForm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::GiayKhen => "giay_khen",
-            Self::BangKhen => "bang_khen",
-            Self::CoThiDua => "co_thi_dua",
-            Self::Other => "other",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "giay_khen" => Some(Self::GiayKhen),
-            "bang_khen" => Some(Self::BangKhen),
-            "co_thi_dua" => Some(Self::CoThiDua),
-            "other" => Some(Self::Other),
-            _ => None,
-        }
-    }
-}
+use crate::pledges::state::ExemplarRelation;
 
 /// The commendation decision of a commended nomination.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -114,11 +55,9 @@ pub struct NominationDto {
 
 impl From<NominationRow> for NominationDto {
     fn from(row: NominationRow) -> Self {
-        let status = NominationStatus::parse(&row.status).unwrap_or(NominationStatus::Draft);
+        let status = row.status;
         let commendation = match (
-            row.commendation_form
-                .as_deref()
-                .and_then(CommendationForm::parse),
+            row.commendation_form,
             row.issuer_organization_id,
             row.decision_no,
             row.decided_on,
@@ -139,7 +78,7 @@ impl From<NominationRow> for NominationDto {
             campaign_id: row.campaign_id,
             nominating_organization_id: row.nominating_organization_id,
             year: row.year,
-            nominee_type: NomineeType::parse(&row.nominee_type).unwrap_or(NomineeType::Individual),
+            nominee_type: row.nominee_type,
             nominee_name: row.nominee_name,
             nominee_organization_id: row.nominee_organization_id,
             nominee_position: row.nominee_position,
@@ -253,7 +192,8 @@ pub struct NominationFilter {
     pub status: Option<NominationStatus>,
     pub nominee_type: Option<NomineeType>,
     pub field: Option<String>,
-    /// Search in nominee name, position and achievements, ignoring case and diacritics.
+    /// Search in nominee name, position and achievements: every word, in any order, ignoring
+    /// case and diacritics.
     pub q: Option<String>,
     /// Only nominations changed after this instant (delta sync).
     pub updated_since: Option<DateTime<Utc>>,
@@ -268,33 +208,6 @@ pub struct NominationFilter {
     pub limit: Option<i64>,
     /// Opaque cursor from a previous page.
     pub cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewDecision {
-    Endorse,
-    Oppose,
-    Abstain,
-}
-
-impl ReviewDecision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Endorse => "endorse",
-            Self::Oppose => "oppose",
-            Self::Abstain => "abstain",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "endorse" => Some(Self::Endorse),
-            "oppose" => Some(Self::Oppose),
-            "abstain" => Some(Self::Abstain),
-            _ => None,
-        }
-    }
 }
 
 /// A reviewer's vote on a nomination under review.
@@ -323,7 +236,7 @@ impl From<ReviewRow> for ReviewDto {
             id: row.id,
             nomination_id: row.nomination_id,
             reviewer_id: row.reviewer_id,
-            decision: ReviewDecision::parse(&row.decision).unwrap_or(ReviewDecision::Abstain),
+            decision: row.decision,
             comment: row.comment,
             created_at: row.created_at,
         }

@@ -10,22 +10,22 @@ use super::dto::{
     CommendBody, CreateNomination, CreateReview, ExemplarDto, ExemplarFilter, ExemplarPage,
     NominationDto, NominationFilter, NominationPage, ReviewDto, ReviewList, UpdateNomination,
 };
-use super::export;
+use super::export::NominationExport;
 use super::model::NominationRow;
 use super::repo::{self, ExemplarPosition, ExemplarQuery, ListQuery, SORT_KEYS, SortPosition};
 use super::service::{self, TransitionInput};
-use super::state::{NominationAction, NominationStatus};
-use crate::auth::authorize::require_visible;
-use crate::auth::principal::{Principal, Scope};
+use super::state::{NominationAction, NominationWorkflow};
+use crate::auth::policy::{self, Operation, Target};
+use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
 use crate::error::{AppError, AppResult, Problem};
+use crate::export::{self, Format};
 use crate::extract::{Body, request_digest};
 use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
 use crate::organizations::repo as organization_repo;
 use crate::pagination::{self, Direction};
-use crate::pledges::dto::ReasonBody;
-use crate::pledges::export::{Format, negotiate};
 use crate::state::AppState;
+use crate::workflow::{self, ReasonBody};
 
 fn location_of(id: Uuid) -> String {
     format!("/api/v1/nominations/{id}")
@@ -71,23 +71,7 @@ pub async fn create_nomination(
 ) -> AppResult<HttpResponse> {
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
-    let principal = &principal;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            let dto = service::create(conn, principal, request).await?;
-            idempotency
-                .record(
-                    conn,
-                    Reply::created(location_of(dto.id), dto.version, &dto)?,
-                )
-                .await
-        })
-        .await?;
-    Ok(reply.into_response())
+    workflow::create::<NominationWorkflow>(&state.db, &principal, idempotency, request).await
 }
 
 /// Reads one nomination.
@@ -125,21 +109,22 @@ pub async fn get_nomination(
 ///
 /// Every filter combines; `subtree=true` with `organization_id` covers the unit's whole subtree.
 /// Sorted by `created_at` unless `sort` says otherwise; keyset-paginated. With
-/// `Accept: text/csv` or the XLSX media type the same selection is exported (CSV is streamed,
-/// UTF-8 with BOM). Exemplars of other subtrees are listed by `GET /exemplars`.
+/// `Accept: text/csv` or the XLSX media type the same selection is exported, as by
+/// `GET /nominations/export.csv` and `GET /nominations/export.xlsx`, which generated clients
+/// should call. Exemplars of other subtrees are listed by `GET /exemplars`.
 #[utoipa::path(
     tag = "nominations",
     params(NominationFilter),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of nominations (or the export)", content(
-            (NominationPage = "application/json"),
-            (String = "text/csv"),
-            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-        )),
-        (status = 400, description = "Bad filter, sort or limit", body = Problem, content_type = "application/problem+json"),
+        // Only JSON is listed (the export media types still answer): generated clients type
+        // the page, and the exports have their own operations.
+        (status = 200, description = "A page of nominations", body = NominationPage),
+        (status = 400, description = "Bad filter, sort or limit, or `export_too_large` (an XLSX of more than 200 000 rows)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`organization_id` is outside your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every spreadsheet export slot of the instance stayed busy for 30 s (XLSX only); retry after `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
     )
 )]
 #[get("/nominations")]
@@ -154,9 +139,11 @@ pub async fn list_nominations(
         .headers()
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok());
-    match negotiate(accept) {
-        Format::Csv => export::csv_response(state.db.clone(), query).await,
-        Format::Xlsx => export::xlsx_response(state.db.clone(), query).await,
+    match export::negotiate(accept) {
+        format @ (Format::Csv | Format::Xlsx) => {
+            export::respond::<NominationExport>(state.db.clone(), &state.exports, query, format)
+                .await
+        }
         Format::Json => {
             let mut conn = state.db.read().await?;
             let rows = repo::list(&mut conn, &query).await?;
@@ -171,14 +158,65 @@ pub async fn list_nominations(
     }
 }
 
+/// Exports the nominations of the list as CSV: every page of the selection `GET /nominations` would list
+/// with the same parameters, streamed, UTF-8 with a BOM so Excel shows Vietnamese correctly.
+///
+/// A failure after the first rows breaks the download (never a short file).
+#[utoipa::path(
+    tag = "nominations",
+    params(NominationFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The nominations as CSV", body = String, content_type = "text/csv",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"nominations.csv\"`"))),
+        (status = 400, description = "Bad filter or sort", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`organization_id` is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/nominations/export.csv")]
+pub async fn export_nominations_csv(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<NominationFilter>,
+) -> AppResult<HttpResponse> {
+    let query = list_query(&state, &principal, filter.into_inner()).await?;
+    export::respond::<NominationExport>(state.db.clone(), &state.exports, query, Format::Csv).await
+}
+
+/// Exports the nominations of the list as an XLSX workbook: every row `GET /nominations` would list with
+/// the same parameters, typed (numbers, dates, booleans), with a named sheet and a bold,
+/// frozen, filtered header row.
+#[utoipa::path(
+    tag = "nominations",
+    params(NominationFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The nominations as a workbook", body = String, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"nominations.xlsx\"`"))),
+        (status = 400, description = "Bad filter or sort, or `export_too_large` (more than 200 000 rows: narrow the filters or export CSV)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`organization_id` is outside your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every spreadsheet export slot of the instance stayed busy for 30 s; retry after `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
+#[get("/nominations/export.xlsx")]
+pub async fn export_nominations_xlsx(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<NominationFilter>,
+) -> AppResult<HttpResponse> {
+    let query = list_query(&state, &principal, filter.into_inner()).await?;
+    export::respond::<NominationExport>(state.db.clone(), &state.exports, query, Format::Xlsx).await
+}
+
 async fn list_query(
     state: &AppState,
     principal: &Principal,
     filter: NominationFilter,
 ) -> AppResult<ListQuery> {
-    if !principal.has_scope(Scope::Read) {
-        return Err(AppError::forbidden("this client may not read nominations"));
-    }
+    policy::require(principal, Operation::Read, Target::default())?;
     let limit = pagination::limit(filter.limit)?;
     let sort = pagination::parse_sort(
         filter.sort.as_deref(),
@@ -196,7 +234,7 @@ async fn list_query(
         let path = organization_repo::path_of(&mut conn, organization_id)
             .await?
             .ok_or_else(AppError::not_found)?;
-        require_visible(principal, &path)?;
+        policy::require(principal, Operation::Read, Target::unit(&path))?;
         if filter.subtree.unwrap_or(false) {
             subtree_path = Some(path);
         }
@@ -246,19 +284,15 @@ pub async fn update_nomination(
     if_match: IfMatch,
     body: Body<UpdateNomination>,
 ) -> AppResult<HttpResponse> {
-    let patch = body.into_inner();
-    let id = id.into_inner();
-    let principal = &principal;
-    let if_match = &if_match;
-    let mut conn = state.db.write().await?;
-    let dto = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            let row = service::lock_visible(conn, principal, id).await?;
-            if_match.check(row.version)?;
-            service::update(conn, principal, row, patch).await
-        })
-        .await?;
-    Ok(conditional::updated(dto.version, &dto))
+    let (version, dto) = workflow::update::<NominationWorkflow>(
+        &state.db,
+        &principal,
+        *id,
+        &if_match,
+        body.into_inner(),
+    )
+    .await?;
+    Ok(conditional::updated(version, &dto))
 }
 
 /// Deletes a draft nomination.
@@ -285,44 +319,8 @@ pub async fn delete_nomination(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let principal = &principal;
-    let if_match = &if_match;
-    let mut conn = state.db.write().await?;
-    conn.transaction::<_, AppError, _>(async move |conn| {
-        let row = service::lock_visible(conn, principal, id).await?;
-        if_match.check(row.version)?;
-        service::delete(conn, principal, row).await
-    })
-    .await?;
+    workflow::delete::<NominationWorkflow>(&state.db, &principal, *id, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Shared plumbing of the six transitions.
-async fn run_transition(
-    state: &AppState,
-    principal: &Principal,
-    id: Uuid,
-    if_match: &IfMatch,
-    idempotency: Idempotency,
-    action: NominationAction,
-    input: TransitionInput,
-) -> AppResult<HttpResponse> {
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            let row = service::lock_visible(conn, principal, id).await?;
-            if_match.check(row.version)?;
-            let dto = service::transition(conn, principal, row, action, input).await?;
-            idempotency
-                .record(conn, Reply::ok(dto.version, &dto)?)
-                .await
-        })
-        .await?;
-    Ok(reply.into_response())
 }
 
 /// Submits a draft nomination to the higher units (a manager of the nominating unit).
@@ -358,8 +356,8 @@ pub async fn submit_nomination(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    run_transition(
-        &state,
+    workflow::run::<NominationWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -404,8 +402,8 @@ pub async fn start_review(
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
     let action = NominationAction::StartReview;
-    run_transition(
-        &state,
+    workflow::run::<NominationWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -435,7 +433,7 @@ pub async fn start_review(
                 ("GetExemplar" = (operation_id = "get_exemplar", parameters(("path.id" = "$response.body#/id")))),
             )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a reviewer of a higher unit (nobody recognizes their own unit's nomination)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a reviewer of a higher unit (nobody recognizes their own unit's nomination), or you created or submitted it (four eyes)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_transition`, or `insufficient_endorsements` with the `tally`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
@@ -452,8 +450,8 @@ pub async fn recognize_nomination(
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
     let action = NominationAction::Recognize;
-    run_transition(
-        &state,
+    workflow::run::<NominationWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -478,7 +476,7 @@ pub async fn recognize_nomination(
     responses(
         (status = 200, description = "Commended", body = NominationDto),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a reviewer or manager of a higher unit", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a reviewer or manager of a higher unit or of the issuer, or you created or submitted it (four eyes)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
@@ -497,8 +495,8 @@ pub async fn commend_nomination(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Commendation(request);
-    run_transition(
-        &state,
+    workflow::run::<NominationWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -542,8 +540,8 @@ pub async fn reject_nomination(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Reason(request.reason);
-    run_transition(
-        &state,
+    workflow::run::<NominationWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -587,8 +585,8 @@ pub async fn withdraw_nomination(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Reason(request.reason);
-    run_transition(
-        &state,
+    workflow::run::<NominationWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -617,7 +615,7 @@ pub async fn withdraw_nomination(
                 ("ListReviews" = (operation_id = "list_reviews", parameters(("path.id" = "$response.body#/nomination_id")))),
             )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a reviewer of a higher unit (nobody reviews their own unit's nomination)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a reviewer of a higher unit (nobody reviews their own unit's nomination), or you created or submitted it (four eyes)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not under review, or `already_reviewed`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
@@ -643,7 +641,8 @@ pub async fn create_review(
             }
             // The lock orders reviews and `recognize` on one nomination, so the tally that
             // recognition checks is the one that commits.
-            let row = service::lock_visible(conn, principal, id).await?;
+            let row =
+                service::lock_visible(conn, principal, id, Operation::ReviewNomination).await?;
             let dto = service::review(conn, principal, row, request).await?;
             let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
             reply.location = Some(format!("{}/reviews", location_of(id)));
@@ -675,7 +674,11 @@ pub async fn list_reviews(
         .await?
         .ok_or_else(AppError::not_found)?;
     // Reviews are the higher units' internal deliberation: subtree only, even for exemplars.
-    require_visible(&principal, &row.organization_path)?;
+    policy::require(
+        &principal,
+        Operation::Read,
+        Target::unit(&row.organization_path),
+    )?;
     let items = repo::reviews_of(&mut conn, row.id).await?;
     let tally = repo::tally(&mut conn, row.id).await?;
     Ok(HttpResponse::Ok().json(ReviewList { items, tally }))
@@ -724,9 +727,7 @@ pub async fn list_exemplars(
     principal: Principal,
     filter: web::Query<ExemplarFilter>,
 ) -> AppResult<HttpResponse> {
-    if !principal.has_scope(Scope::Read) {
-        return Err(AppError::forbidden("this client may not read exemplars"));
-    }
+    policy::require(&principal, Operation::Read, Target::default())?;
     let filter = filter.into_inner();
     let limit = pagination::limit(filter.limit)?;
     let after: Option<ExemplarPosition> = filter
@@ -775,15 +776,13 @@ pub async fn get_exemplar(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    if !principal.has_scope(Scope::Read) {
+    if policy::decide(&principal, Operation::Read, Target::default()).is_err() {
         return Err(AppError::not_found());
     }
     let mut conn = state.db.read_own_writes().await?;
     let row = repo::find(&mut conn, *id)
         .await?
-        .filter(|row| {
-            NominationStatus::parse(&row.status).is_some_and(NominationStatus::is_exemplar)
-        })
+        .filter(|row| row.status.is_exemplar())
         .ok_or_else(AppError::not_found)?;
     let mut items = with_followers(&mut conn, vec![row]).await?;
     let exemplar = items.pop().ok_or_else(AppError::not_found)?;

@@ -16,6 +16,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn routes(config: &mut ServiceConfig) {
     config
         .service(handlers::list_nominations)
+        // Before `/nominations/{id}`, which would otherwise take `export.csv` for an id.
+        .service(handlers::export_nominations_csv)
+        .service(handlers::export_nominations_xlsx)
         .service(handlers::create_nomination)
         .service(handlers::get_nomination)
         .service(handlers::update_nomination)

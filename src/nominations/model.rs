@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::state::{CommendationForm, NominationStatus, NomineeType, ReviewDecision};
 use crate::db::schema::{nomination_reviews, nominations};
 
 /// Every column but the generated `nominee_key` and `search_text`.
@@ -16,7 +17,7 @@ pub struct NominationRow {
     pub organization_path: String,
     pub root_organization_id: Uuid,
     pub year: i32,
-    pub nominee_type: String,
+    pub nominee_type: NomineeType,
     pub nominee_name: String,
     pub nominee_organization_id: Option<Uuid>,
     pub nominee_position: Option<String>,
@@ -24,13 +25,14 @@ pub struct NominationRow {
     pub field: String,
     pub achievements: Option<String>,
     pub evidence_urls: Vec<Option<String>>,
-    pub status: String,
+    pub status: NominationStatus,
     pub status_reason: Option<String>,
-    pub commendation_form: Option<String>,
+    pub commendation_form: Option<CommendationForm>,
     pub issuer_organization_id: Option<Uuid>,
     pub decision_no: Option<String>,
     pub decided_on: Option<NaiveDate>,
     pub submitted_at: Option<DateTime<Utc>>,
+    pub submitted_by: Option<Uuid>,
     pub review_started_at: Option<DateTime<Utc>>,
     pub recognized_at: Option<DateTime<Utc>>,
     pub commended_at: Option<DateTime<Utc>>,
@@ -49,7 +51,7 @@ pub struct NewNomination<'a> {
     pub organization_path: &'a str,
     pub root_organization_id: Uuid,
     pub year: i32,
-    pub nominee_type: &'a str,
+    pub nominee_type: NomineeType,
     pub nominee_name: &'a str,
     pub nominee_organization_id: Option<Uuid>,
     pub nominee_position: Option<&'a str>,
@@ -64,7 +66,7 @@ pub struct NewNomination<'a> {
 #[derive(AsChangeset)]
 #[diesel(table_name = nominations, treat_none_as_null = true)]
 pub struct NominationChanges {
-    pub nominee_type: String,
+    pub nominee_type: NomineeType,
     pub nominee_name: String,
     pub nominee_organization_id: Option<Uuid>,
     pub nominee_position: Option<String>,
@@ -80,7 +82,7 @@ pub struct ReviewRow {
     pub id: Uuid,
     pub nomination_id: Uuid,
     pub reviewer_id: Uuid,
-    pub decision: String,
+    pub decision: ReviewDecision,
     pub comment: Option<String>,
     pub created_at: DateTime<Utc>,
 }

@@ -15,7 +15,7 @@ use crate::auth::authorize::Visibility;
 use crate::db::schema::{nomination_reviews, nominations};
 use crate::organizations::repo::path_in_subtrees;
 use crate::pagination::Direction;
-use crate::pledges::dto::ExemplarRelation;
+use crate::pledges::state::ExemplarRelation;
 use crate::text::like_escape;
 
 /// Most following units listed per exemplar.
@@ -66,7 +66,9 @@ pub async fn live_duplicate(
         .filter(nominations::nominating_organization_id.eq(nominee.nominating_organization_id))
         .filter(nominations::campaign_id.eq(nominee.campaign_id))
         .filter(nominations::year.eq(nominee.year))
-        .filter(nominations::status.ne_all(["rejected", "withdrawn"]))
+        .filter(
+            nominations::status.ne_all([NominationStatus::Rejected, NominationStatus::Withdrawn]),
+        )
         .select(nominations::id)
         .into_boxed();
     let same_name = sql::<Bool>("nominee_key = search_fold(regexp_replace(btrim(")
@@ -75,7 +77,7 @@ pub async fn live_duplicate(
     statement = match (nominee.nominee_type, nominee.nominee_organization_id) {
         (NomineeType::Collective, Some(organization_id)) => statement.filter(
             same_name.or(nominations::nominee_type
-                .eq("collective")
+                .eq(NomineeType::Collective)
                 .and(nominations::nominee_organization_id.eq(organization_id))),
         ),
         _ => statement.filter(same_name),
@@ -148,18 +150,18 @@ pub async fn list(
         statement = statement.filter(nominations::year.eq(year));
     }
     if let Some(status) = query.status {
-        statement = statement.filter(nominations::status.eq(status.as_str()));
+        statement = statement.filter(nominations::status.eq(status));
     }
     if let Some(nominee_type) = query.nominee_type {
-        statement = statement.filter(nominations::nominee_type.eq(nominee_type.as_str()));
+        statement = statement.filter(nominations::nominee_type.eq(nominee_type));
     }
     if let Some(field) = &query.field {
         statement = statement.filter(nominations::field.eq(field.clone()));
     }
-    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    for word in crate::text::search_words(query.q.as_deref().unwrap_or_default()) {
         statement = statement.filter(
             sql::<Bool>("nominations.search_text LIKE '%' || search_fold(")
-                .bind::<Text, _>(like_escape(q))
+                .bind::<Text, _>(word)
                 .sql(") || '%'"),
         );
     }
@@ -275,7 +277,9 @@ pub async fn exemplars(
 ) -> QueryResult<Vec<NominationRow>> {
     let mut statement = nominations::table
         .select(NominationRow::as_select())
-        .filter(nominations::status.eq_any(["recognized", "commended"]))
+        .filter(
+            nominations::status.eq_any([NominationStatus::Recognized, NominationStatus::Commended]),
+        )
         .into_boxed();
     if let Some(campaign_id) = query.campaign_id {
         statement = statement.filter(nominations::campaign_id.eq(campaign_id));
@@ -320,7 +324,7 @@ struct FollowerUnit {
     #[diesel(sql_type = Text)]
     organization_name: String,
     #[diesel(sql_type = Text)]
-    relation: String,
+    relation: ExemplarRelation,
 }
 
 /// Followers of each exemplar in `ids`: the number of pledges (not withdrawn) naming it and
@@ -361,14 +365,11 @@ pub async fn followers(
     .load(conn)
     .await?;
     for unit in units {
-        if let (Some(entry), Some(relation)) = (
-            result.get_mut(&unit.exemplar_id),
-            ExemplarRelation::parse(&unit.relation),
-        ) {
+        if let Some(entry) = result.get_mut(&unit.exemplar_id) {
             entry.1.push(FollowingUnit {
                 organization_id: unit.organization_id,
                 organization_name: unit.organization_name,
-                relation,
+                relation: unit.relation,
             });
         }
     }

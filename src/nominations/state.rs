@@ -1,56 +1,34 @@
-//! The nomination state machine (DESIGN.md §3) as a pure function, tested as a table.
+//! The nomination state machine (docs/design.md §3) as a pure function, tested as a table.
 //!
 //! draft → submitted → under_review → recognized → commended;
 //! submitted | under_review → rejected; draft | submitted | under_review | recognized → withdrawn.
 //! `rejected`, `withdrawn` and `commended` are final.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use crate::text_enum;
+use crate::workflow::{self, Edge, StateMachine};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NominationStatus {
-    Draft,
-    Submitted,
-    UnderReview,
-    Recognized,
-    Commended,
-    Rejected,
-    Withdrawn,
+text_enum! {
+    /// Where a nomination stands in its workflow.
+    pub enum NominationStatus {
+        Draft = "draft",
+        Submitted = "submitted",
+        UnderReview = "under_review",
+        Recognized = "recognized",
+        Commended = "commended",
+        Rejected = "rejected",
+        Withdrawn = "withdrawn",
+    }
 }
 
 impl NominationStatus {
-    pub const ALL: [NominationStatus; 7] = [
-        Self::Draft,
-        Self::Submitted,
-        Self::UnderReview,
-        Self::Recognized,
-        Self::Commended,
-        Self::Rejected,
-        Self::Withdrawn,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Submitted => "submitted",
-            Self::UnderReview => "under_review",
-            Self::Recognized => "recognized",
-            Self::Commended => "commended",
-            Self::Rejected => "rejected",
-            Self::Withdrawn => "withdrawn",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == value)
-    }
-
     /// An exemplar: readable by everyone, may be named by pledges.
     pub fn is_exemplar(self) -> bool {
         matches!(self, Self::Recognized | Self::Commended)
+    }
+
+    /// Still in progress: a restructuring carries it to the successor of its unit.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Draft | Self::Submitted | Self::UnderReview)
     }
 
     /// Still counts as a nomination of its nominee (for duplicate detection).
@@ -59,82 +37,104 @@ impl NominationStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NominationAction {
-    Submit,
-    StartReview,
-    Recognize,
-    Commend,
-    Reject,
-    Withdraw,
-}
-
-impl NominationAction {
-    pub const ALL: [NominationAction; 6] = [
-        Self::Submit,
-        Self::StartReview,
-        Self::Recognize,
-        Self::Commend,
-        Self::Reject,
-        Self::Withdraw,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Submit => "submit",
-            Self::StartReview => "start_review",
-            Self::Recognize => "recognize",
-            Self::Commend => "commend",
-            Self::Reject => "reject",
-            Self::Withdraw => "withdraw",
-        }
+text_enum! {
+    /// The transitions of a nomination (`POST /nominations/{id}/<action>`).
+    pub enum NominationAction {
+        Submit = "submit",
+        StartReview = "start_review",
+        Recognize = "recognize",
+        Commend = "commend",
+        Reject = "reject",
+        Withdraw = "withdraw",
     }
 }
 
-/// An action that the current state does not allow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidTransition {
-    pub from: NominationStatus,
-    pub action: NominationAction,
-    pub allowed: Vec<NominationAction>,
+text_enum! {
+    /// Whom a nomination puts forward.
+    pub enum NomineeType {
+        Individual = "individual",
+        Collective = "collective",
+    }
 }
 
-/// The one table of transitions; `next_status` and `allowed_actions` both read it.
-fn target(from: NominationStatus, action: NominationAction) -> Option<NominationStatus> {
-    use NominationAction as A;
-    use NominationStatus as S;
-    match (from, action) {
-        (S::Draft, A::Submit) => Some(S::Submitted),
-        (S::Submitted, A::StartReview) => Some(S::UnderReview),
-        (S::UnderReview, A::Recognize) => Some(S::Recognized),
-        (S::Recognized, A::Commend) => Some(S::Commended),
-        (S::Submitted | S::UnderReview, A::Reject) => Some(S::Rejected),
-        (S::Draft | S::Submitted | S::UnderReview | S::Recognized, A::Withdraw) => {
-            Some(S::Withdrawn)
-        }
-        _ => None,
+text_enum! {
+    /// Form of a commendation.
+    pub enum CommendationForm {
+        /// Giấy khen.
+        GiayKhen = "giay_khen",
+        /// Bằng khen.
+        BangKhen = "bang_khen",
+        /// Cờ thi đua.
+        CoThiDua = "co_thi_dua",
+        Other = "other",
     }
+}
+
+text_enum! {
+    /// A reviewer's vote.
+    pub enum ReviewDecision {
+        Endorse = "endorse",
+        Oppose = "oppose",
+        Abstain = "abstain",
+    }
+}
+
+/// The nomination workflow's state table (its rules are in `service`).
+pub struct NominationWorkflow;
+
+impl StateMachine for NominationWorkflow {
+    const ENTITY: &'static str = "nomination";
+    type Status = NominationStatus;
+    type Action = NominationAction;
+    const EDGES: &'static [Edge<NominationStatus, NominationAction>] = {
+        use NominationAction as A;
+        use NominationStatus as S;
+        &[
+            Edge {
+                from: &[S::Draft],
+                action: A::Submit,
+                to: S::Submitted,
+            },
+            Edge {
+                from: &[S::Submitted],
+                action: A::StartReview,
+                to: S::UnderReview,
+            },
+            Edge {
+                from: &[S::UnderReview],
+                action: A::Recognize,
+                to: S::Recognized,
+            },
+            Edge {
+                from: &[S::Recognized],
+                action: A::Commend,
+                to: S::Commended,
+            },
+            Edge {
+                from: &[S::Submitted, S::UnderReview],
+                action: A::Reject,
+                to: S::Rejected,
+            },
+            Edge {
+                from: &[S::Draft, S::Submitted, S::UnderReview, S::Recognized],
+                action: A::Withdraw,
+                to: S::Withdrawn,
+            },
+        ]
+    };
 }
 
 /// The state `action` leads to from `from`, or why it cannot be taken.
 pub fn next_status(
     from: NominationStatus,
     action: NominationAction,
-) -> Result<NominationStatus, InvalidTransition> {
-    target(from, action).ok_or_else(|| InvalidTransition {
-        from,
-        action,
-        allowed: allowed_actions(from),
-    })
+) -> Result<NominationStatus, workflow::InvalidTransition> {
+    workflow::next_status::<NominationWorkflow>(from, action)
 }
 
 /// Actions the state machine allows from `from` (regardless of who asks).
 pub fn allowed_actions(from: NominationStatus) -> Vec<NominationAction> {
-    NominationAction::ALL
-        .into_iter()
-        .filter(|action| target(from, *action).is_some())
-        .collect()
+    workflow::allowed_actions::<NominationWorkflow>(from)
 }
 
 #[cfg(test)]
@@ -205,8 +205,8 @@ mod tests {
         let Err(error) = next_status(S::UnderReview, A::Commend) else {
             panic!("a nomination under review cannot be commended");
         };
-        assert_eq!(error.from, S::UnderReview);
-        assert_eq!(error.allowed, vec![A::Recognize, A::Reject, A::Withdraw]);
+        assert_eq!(error.from, "under_review");
+        assert_eq!(error.allowed, vec!["recognize", "reject", "withdraw"]);
         for last in [S::Commended, S::Rejected, S::Withdrawn] {
             assert!(allowed_actions(last).is_empty(), "{last:?} is final");
         }

@@ -194,10 +194,13 @@ fn document_operation(operation: &mut Operation, used: &mut BTreeSet<&'static st
         .get_or_insert_with(|| vec![SecurityRequirement::default()]);
 }
 
-/// The service trims text before checking a minimum length, so a required text must hold a
-/// character other than white space (Rust's `char::is_whitespace`, listed here).
+/// The service trims text and drops format characters before checking a minimum length, so a
+/// required text must hold a character that is neither white space (Rust's
+/// `char::is_whitespace`) nor a format character of the Basic Multilingual Plane.
 fn require_non_blank(schema: &mut Schema) {
-    const NON_BLANK: &str = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+    // White space and format characters (Unicode Cf, which stored text drops): a name needs one
+    // character that is neither.
+    const NON_BLANK: &str = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u2066-\\u206f\\u3000\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e\\ufeff\\ufff9-\\ufffb]";
     let Schema::Object(object) = schema else {
         return;
     };

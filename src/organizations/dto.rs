@@ -1,6 +1,6 @@
 //! Wire types of the organization endpoints.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -70,6 +70,13 @@ pub struct AncestorDto {
     pub name: String,
 }
 
+/// A unit an organization continues or is continued by (its direct lineage).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LinkedUnitDto {
+    pub id: Uuid,
+    pub name: String,
+}
+
 /// A node of the organization tree.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OrganizationDto {
@@ -78,10 +85,19 @@ pub struct OrganizationDto {
     pub kind: OrganizationKind,
     #[schema(example = "Xã Mỹ Hòa")]
     pub name: String,
-    /// Official code, unique when present.
+    /// Official code, unique among the units valid on the same day (codes are reused).
     pub code: Option<String>,
-    /// Inactive units keep their history but are no longer expected to register.
+    /// Inactive units (deactivated, or ended by a restructuring) keep their history but are no
+    /// longer expected to register.
     pub active: bool,
+    /// First day of validity; null: since before anything the service records.
+    pub valid_from: Option<NaiveDate>,
+    /// Last day of validity, inclusive; null while current.
+    pub valid_to: Option<NaiveDate>,
+    /// The units this one continues (direct; `GET /organizations/{id}/lineage` goes further).
+    pub predecessors: Vec<LinkedUnitDto>,
+    /// The units that continue this one.
+    pub successors: Vec<LinkedUnitDto>,
     /// 0 for a root.
     pub depth: i32,
     /// Root first; only on single-organization responses.
@@ -102,6 +118,10 @@ impl OrganizationDto {
             name: row.name,
             code: row.code,
             active: row.active,
+            valid_from: row.valid_from,
+            valid_to: row.valid_to,
+            predecessors: Vec::new(),
+            successors: Vec::new(),
             depth: row.depth,
             ancestors,
             created_at: row.created_at,
@@ -159,13 +179,67 @@ pub struct OrganizationFilter {
     /// Direct children of this organization.
     pub parent_id: Option<Uuid>,
     pub kind: Option<OrganizationKind>,
-    /// Search in name and code, ignoring case and Vietnamese diacritics ("my hoa" finds "Mỹ Hòa").
+    /// Search in name and code: every word, in any order, ignoring case and Vietnamese
+    /// diacritics ("hoa my" finds "Mỹ Hòa").
     pub q: Option<String>,
+    /// `false`: only inactive units (deactivated, or ended by a restructuring, on any day unless
+    /// `valid_on` is given); `true`: only active ones.
     pub active: Option<bool>,
+    /// Only the units valid on this day (YYYY-MM-DD): the tree as it stood then. Default:
+    /// today (except with `active=false`).
+    pub valid_on: Option<NaiveDate>,
     /// 1–200, default 50.
     pub limit: Option<i64>,
     /// Opaque cursor from a previous page.
     pub cursor: Option<String>,
+}
+
+/// One unit of a lineage, with the restructuring that linked it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LineageEntry {
+    pub id: Uuid,
+    pub name: String,
+    pub code: Option<String>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    pub restructuring_id: Uuid,
+    pub effective_on: NaiveDate,
+    pub legal_basis: String,
+    pub change: LinkChange,
+    pub share: LinkShare,
+    /// How many links away from the organization asked about (1: direct).
+    pub distance: i32,
+}
+
+crate::text_enum! {
+    /// What a lineage link records.
+    pub enum LinkChange {
+        Merge = "merge",
+        Split = "split",
+        Rename = "rename",
+        Transfer = "transfer",
+    }
+}
+
+crate::text_enum! {
+    /// Whether the predecessor went wholly or partly into the successor.
+    pub enum LinkShare {
+        Full = "full",
+        Partial = "partial",
+    }
+}
+
+/// The units an organization continues and is continued by, transitively.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LineageDto {
+    pub organization_id: Uuid,
+    pub name: String,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    /// Nearest first.
+    pub predecessors: Vec<LineageEntry>,
+    /// Nearest first.
+    pub successors: Vec<LineageEntry>,
 }
 
 /// Paging of `/organizations/{id}/children`.

@@ -7,13 +7,14 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::{
-    CreateOrganization, MoveOrganization, OrganizationDto, OrganizationFilter, OrganizationPage,
-    PageParams, UpdateOrganization,
+    CreateOrganization, LineageDto, LineageEntry, LinkChange, LinkShare, LinkedUnitDto,
+    MoveOrganization, OrganizationDto, OrganizationFilter, OrganizationPage, PageParams,
+    UpdateOrganization,
 };
 use super::model::{OrganizationChanges, OrganizationRow};
 use super::repo::{self, ListQuery};
 use crate::audit::{self, Change};
-use crate::auth::authorize::{require_admin, require_manager_of};
+use crate::auth::policy::{self, Operation, Target, require_admin};
 use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
 use crate::db::schema::organizations;
@@ -35,13 +36,93 @@ async fn list_page(state: &AppState, query: ListQuery<'_>) -> AppResult<Organiza
     let mut conn = state.db.read().await?;
     let rows = repo::list(&mut conn, query).await?;
     let (rows, next_cursor) = pagination::paginate(rows, limit, |row| (row.name.clone(), row.id));
-    Ok(OrganizationPage {
-        items: rows
-            .into_iter()
-            .map(|row| OrganizationDto::from_row(row, None))
-            .collect(),
-        next_cursor,
-    })
+    let mut items: Vec<OrganizationDto> = rows
+        .into_iter()
+        .map(|row| OrganizationDto::from_row(row, None))
+        .collect();
+    with_lineage(&mut conn, &mut items).await?;
+    Ok(OrganizationPage { items, next_cursor })
+}
+
+/// Fills the direct `predecessors` and `successors` of `units` (one query).
+pub async fn with_lineage(
+    conn: &mut diesel_async::AsyncPgConnection,
+    units: &mut [OrganizationDto],
+) -> AppResult<()> {
+    let ids: Vec<Uuid> = units.iter().map(|unit| unit.id).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let links = repo::direct_links(conn, &ids).await?;
+    for unit in units.iter_mut() {
+        for link in &links {
+            if link.successor_id == unit.id {
+                unit.predecessors.push(LinkedUnitDto {
+                    id: link.predecessor_id,
+                    name: link.predecessor_name.clone(),
+                });
+            }
+            if link.predecessor_id == unit.id {
+                unit.successors.push(LinkedUnitDto {
+                    id: link.successor_id,
+                    name: link.successor_name.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The predecessors and successors of an organization, transitively.
+///
+/// Each with the restructuring that linked it, its date, legal basis, change and share.
+#[utoipa::path(
+    tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The lineage, nearest first", body = LineageDto),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/organizations/{id}/lineage")]
+pub async fn get_lineage(
+    state: web::Data<AppState>,
+    _principal: Principal,
+    id: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let row = repo::find(&mut conn, *id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let entries = |rows: Vec<repo::LineageRow>| -> Vec<LineageEntry> {
+        rows.into_iter()
+            .map(|row| LineageEntry {
+                id: row.id,
+                name: row.name,
+                code: row.code,
+                valid_from: row.valid_from,
+                valid_to: row.valid_to,
+                restructuring_id: row.restructuring_id,
+                effective_on: row.effective_on,
+                legal_basis: row.legal_basis,
+                change: LinkChange::parse(&row.change).unwrap_or(LinkChange::Merge),
+                share: LinkShare::parse(&row.share).unwrap_or(LinkShare::Full),
+                distance: row.distance,
+            })
+            .collect()
+    };
+    let predecessors = entries(repo::lineage(&mut conn, row.id, true).await?);
+    let successors = entries(repo::lineage(&mut conn, row.id, false).await?);
+    Ok(HttpResponse::Ok().json(LineageDto {
+        organization_id: row.id,
+        name: row.name,
+        valid_from: row.valid_from,
+        valid_to: row.valid_to,
+        predecessors,
+        successors,
+    }))
 }
 
 /// Lists the organization directory.
@@ -70,6 +151,11 @@ pub async fn list_organizations(
         kind: filter.kind,
         q: filter.q.as_deref(),
         active: filter.active,
+        // The directory is today's tree unless a day is asked; `active=false` asks for the
+        // inactive units of any day (deactivated or ended), unless a day is given too.
+        valid_on: filter
+            .valid_on
+            .or_else(|| (filter.active != Some(false)).then(crate::clock::today)),
         after: filter
             .cursor
             .as_deref()
@@ -106,11 +192,10 @@ pub async fn get_organization(
         .ok_or_else(AppError::not_found)?;
     let ancestors = repo::ancestors(&mut conn, &row.path).await?;
     let version = row.version;
-    Ok(conditional::respond(
-        &req,
-        version,
-        &OrganizationDto::from_row(row, Some(ancestors)),
-    ))
+    let mut dto = [OrganizationDto::from_row(row, Some(ancestors))];
+    with_lineage(&mut conn, &mut dto).await?;
+    let [dto] = dto;
+    Ok(conditional::respond(&req, version, &dto))
 }
 
 /// Lists the direct children of an organization.
@@ -143,6 +228,7 @@ pub async fn list_children(
         kind: None,
         q: None,
         active: None,
+        valid_on: None,
         after: params
             .cursor
             .as_deref()
@@ -174,7 +260,7 @@ pub async fn list_children(
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager of the parent", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The code is taken, or an active sibling unit has the same name (compared without case, accents, spacing and invisible characters)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -204,15 +290,22 @@ pub async fn create_organization(
                 None => None,
             };
             match &parent {
-                Some(parent) => require_manager_of(principal, &parent.path)?,
+                Some(parent) => policy::require(
+                    principal,
+                    Operation::ManageOrganization,
+                    Target::unit(&parent.path),
+                )?,
                 None => require_admin(principal)?,
             }
-            if parent.as_ref().is_some_and(|parent| !parent.active) {
+            if let Some(parent) = parent.as_ref().filter(|parent| !parent.active) {
+                let detail = repo::inactive_detail(conn, parent.id).await?;
                 return Err(AppError::field(
                     "/parent_id",
-                    "the parent organization is inactive",
+                    format!("the parent: {detail}"),
                 ));
             }
+            let parent_id = parent.as_ref().map(|parent| parent.id);
+            refuse_sibling_named(conn, parent_id, request.name.trim(), None).await?;
             let row = repo::insert(
                 conn,
                 parent.as_ref(),
@@ -247,13 +340,56 @@ pub async fn create_organization(
     ))
 }
 
+/// The unique index behind [`refuse_sibling_named`], for writes that race past the check.
+const SIBLING_NAME_INDEX: &str = "organizations_sibling_name_key";
+
 fn code_conflict(error: diesel::result::Error) -> AppError {
     match &error {
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) if info.constraint_name() == Some(SIBLING_NAME_INDEX) => AppError::conflict(
+            "already_exists",
+            "an active sibling unit already has this name (compared without case, accents, \
+             extra spaces or invisible characters)",
+        ),
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
         ) => AppError::conflict("already_exists", "another organization has this code"),
+        // Codes are unique among the units valid on the same day (an exclusion constraint).
+        diesel::result::Error::DatabaseError(_, info)
+            if info.constraint_name() == Some("organizations_code_valid_key") =>
+        {
+            AppError::conflict(
+                "already_exists",
+                "another organization valid on the same days has this code",
+            )
+        }
         _ => error.into(),
+    }
+}
+
+/// 409 naming the active unit under `parent_id` whose name reads like `name`, if any (the
+/// unique index on `name_key` holds the same rule against concurrent writes).
+async fn refuse_sibling_named(
+    conn: &mut diesel_async::AsyncPgConnection,
+    parent_id: Option<Uuid>,
+    name: &str,
+    except: Option<Uuid>,
+) -> AppResult<()> {
+    match repo::sibling_named(conn, parent_id, name, except).await? {
+        None => Ok(()),
+        Some((id, existing)) => Err(AppError::conflict(
+            "already_exists",
+            format!(
+                "the active sibling unit \u{201c}{existing}\u{201d} ({id}) already has this name; \
+                 names under one parent must differ beyond case, accents, spacing and invisible \
+                 characters"
+            ),
+        )
+        .with_extra("existing_organization_id", id.to_string())
+        .with_extra("existing_organization_name", existing)),
     }
 }
 
@@ -274,7 +410,7 @@ fn code_conflict(error: diesel::result::Error) -> AppError {
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The code is taken, or an active sibling unit has the same name (compared without case, accents, spacing and invisible characters)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
     )
@@ -305,13 +441,24 @@ pub async fn update_organization(
             let before = repo::find_for_update(conn, id)
                 .await?
                 .ok_or_else(AppError::not_found)?;
-            require_manager_of(principal, &before.path)?;
+            policy::require(
+                principal,
+                Operation::ManageOrganization,
+                Target::unit(&before.path),
+            )?;
             if_match.check(before.version)?;
             let renamed = request
                 .name
                 .as_deref()
                 .is_some_and(|name| name.trim() != before.name);
+            if renamed && let Some(name) = request.name.as_deref() {
+                refuse_sibling_named(conn, before.parent_id, name.trim(), Some(id)).await?;
+            }
             let changes = OrganizationChanges {
+                name_key: request
+                    .name
+                    .as_deref()
+                    .map(|name| crate::text::comparison_key(name.trim())),
                 name: request.name.map(|name| name.trim().to_owned()),
                 code: request
                     .code
@@ -370,6 +517,7 @@ pub async fn update_organization(
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An active unit under the new parent has the same name", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The new parent is missing, inactive, or inside the moved subtree", body = Problem, content_type = "application/problem+json"),
     )
@@ -382,7 +530,7 @@ pub async fn move_organization(
     if_match: IfMatch,
     body: Body<MoveOrganization>,
 ) -> AppResult<HttpResponse> {
-    require_admin(&principal)?;
+    policy::require(&principal, Operation::MoveOrganization, Target::default())?;
     let request = body.into_inner();
     let id = id.into_inner();
     let principal = &principal;
@@ -406,8 +554,13 @@ pub async fn move_organization(
             if !parent.active {
                 return Err(AppError::field("/parent_id", "the new parent is inactive"));
             }
+            if node.active {
+                refuse_sibling_named(conn, Some(parent.id), &node.name, Some(node.id)).await?;
+            }
             let before_dto = OrganizationDto::from_row(node.clone(), None);
-            repo::move_subtree(conn, &node, &parent).await?;
+            repo::move_subtree(conn, &node, &parent)
+                .await
+                .map_err(code_conflict)?;
             let row = repo::find(conn, id)
                 .await?
                 .ok_or_else(AppError::not_found)?;
@@ -470,7 +623,11 @@ pub async fn deactivate_organization(
                 .ok_or_else(AppError::not_found)?;
             let parent_path = repo::ancestor_paths(&node.path).pop();
             match &parent_path {
-                Some(parent_path) => require_manager_of(principal, parent_path)?,
+                Some(parent_path) => policy::require(
+                    principal,
+                    Operation::ManageOrganization,
+                    Target::unit(parent_path),
+                )?,
                 None => require_admin(principal)?,
             }
             if_match.check(node.version)?;

@@ -16,6 +16,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(handlers::get_organization)
         .service(handlers::update_organization)
         .service(handlers::list_children)
+        .service(handlers::get_lineage)
         .service(handlers::move_organization)
         .service(handlers::deactivate_organization);
 }

@@ -1,6 +1,6 @@
 //! Diesel rows and forms of the organization tree.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -22,6 +22,24 @@ pub struct OrganizationRow {
     pub updated_at: DateTime<Utc>,
     pub deactivated_at: Option<DateTime<Utc>>,
     pub version: i32,
+    /// First day of validity (None: since before anything recorded).
+    pub valid_from: Option<NaiveDate>,
+    /// Last day of validity, inclusive (None while current).
+    pub valid_to: Option<NaiveDate>,
+    /// First day of the current place in the tree (None: since the unit exists).
+    pub placed_on: Option<NaiveDate>,
+}
+
+impl OrganizationRow {
+    /// Whether the unit exists on `day`.
+    pub fn valid_on(&self, day: NaiveDate) -> bool {
+        self.valid_from.is_none_or(|from| from <= day) && self.valid_to.is_none_or(|to| to >= day)
+    }
+
+    /// Whether a restructuring has ended the unit.
+    pub fn has_ended(&self) -> bool {
+        self.valid_to.is_some()
+    }
 }
 
 #[derive(Insertable)]
@@ -32,15 +50,20 @@ pub struct NewOrganization<'a> {
     pub parent_id: Option<Uuid>,
     pub kind: &'a str,
     pub name: &'a str,
+    /// `crate::text::comparison_key` of `name`: sibling units may not share it.
+    pub name_key: &'a str,
     pub code: Option<&'a str>,
     pub path: &'a str,
     pub depth: i32,
+    pub valid_from: Option<NaiveDate>,
 }
 
 #[derive(AsChangeset, Default)]
 #[diesel(table_name = organizations)]
 pub struct OrganizationChanges {
     pub name: Option<String>,
+    /// Set with `name`, always.
+    pub name_key: Option<String>,
     pub code: Option<Option<String>>,
     pub kind: Option<String>,
 }

@@ -95,6 +95,143 @@ pub async fn path_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Opti
         .optional()
 }
 
+/// The names of the organizations `ids` (for exports and other tables of rows).
+pub async fn names_of(
+    conn: &mut AsyncPgConnection,
+    ids: Vec<Uuid>,
+) -> QueryResult<std::collections::HashMap<Uuid, String>> {
+    let names: Vec<(Uuid, String)> = organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .select((organizations::id, organizations::name))
+        .load(conn)
+        .await?;
+    Ok(names.into_iter().collect())
+}
+
+/// Why the inactive unit `id` takes no new work, in words: ended by a restructuring (naming
+/// its successors) or deactivated.
+pub async fn inactive_detail(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<String> {
+    let valid_to: Option<chrono::NaiveDate> = organizations::table
+        .find(id)
+        .select(organizations::valid_to)
+        .first(conn)
+        .await
+        .optional()?
+        .flatten();
+    let Some(valid_to) = valid_to else {
+        return Ok("the organization is inactive".to_owned());
+    };
+    let successors: Vec<String> = direct_links(conn, &[id])
+        .await?
+        .into_iter()
+        .filter(|link| link.predecessor_id == id)
+        .map(|link| {
+            format!(
+                "\u{201c}{}\u{201d} ({})",
+                link.successor_name, link.successor_id
+            )
+        })
+        .collect();
+    Ok(if successors.is_empty() {
+        format!("the organization ended on {valid_to} and takes no new work")
+    } else {
+        format!(
+            "the organization ended on {valid_to} and takes no new work; its successor is {}",
+            successors.join(", ")
+        )
+    })
+}
+
+/// The direct lineage links touching `ids`: (predecessor, successor) pairs with both names.
+pub async fn direct_links(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<DirectLink>> {
+    diesel::sql_query(
+        "SELECT l.predecessor_id, p.name AS predecessor_name, l.successor_id, s.name AS successor_name \
+         FROM organization_links AS l \
+         JOIN organizations AS p ON p.id = l.predecessor_id \
+         JOIN organizations AS s ON s.id = l.successor_id \
+         WHERE l.predecessor_id = ANY ($1) OR l.successor_id = ANY ($1) \
+         ORDER BY l.effective_on, p.name, s.name",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+    .load(conn)
+    .await
+}
+
+/// One lineage link with the names of both ends.
+#[derive(Debug, QueryableByName)]
+pub struct DirectLink {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub predecessor_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub predecessor_name: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub successor_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub successor_name: String,
+}
+
+/// One unit of a transitive lineage.
+#[derive(Debug, QueryableByName)]
+pub struct LineageRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub code: Option<String>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+    pub valid_from: Option<chrono::NaiveDate>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+    pub valid_to: Option<chrono::NaiveDate>,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub restructuring_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub effective_on: chrono::NaiveDate,
+    #[diesel(sql_type = Text)]
+    pub legal_basis: String,
+    #[diesel(sql_type = Text)]
+    pub change: String,
+    #[diesel(sql_type = Text)]
+    pub share: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub distance: i32,
+}
+
+/// Every predecessor (`backwards`) or successor of `id`, transitively, nearest first. Links
+/// form no cycle (a link always goes from an ended unit to one valid after it), and the walk is
+/// bounded anyway.
+pub async fn lineage(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    backwards: bool,
+) -> QueryResult<Vec<LineageRow>> {
+    let (near, far) = if backwards {
+        ("successor_id", "predecessor_id")
+    } else {
+        ("predecessor_id", "successor_id")
+    };
+    diesel::sql_query(format!(
+        "WITH RECURSIVE walk (unit, restructuring_id, effective_on, change, share, distance) AS ( \
+             SELECT l.{far}, l.restructuring_id, l.effective_on, l.change, l.share, 1 \
+             FROM organization_links AS l WHERE l.{near} = $1 \
+             UNION \
+             SELECT l.{far}, l.restructuring_id, l.effective_on, l.change, l.share, w.distance + 1 \
+             FROM walk AS w JOIN organization_links AS l ON l.{near} = w.unit \
+             WHERE w.distance < 64) \
+         SELECT o.id, o.name, o.code, o.valid_from, o.valid_to, w.restructuring_id, w.effective_on, \
+                r.legal_basis, w.change, w.share, w.distance \
+         FROM walk AS w JOIN organizations AS o ON o.id = w.unit \
+         JOIN restructurings AS r ON r.id = w.restructuring_id \
+         ORDER BY w.distance, o.name COLLATE \"vi-x-icu\", o.id"
+    ))
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .load(conn)
+    .await
+}
+
 /// The strict ancestors of the node at `path`, root first (one indexed query).
 pub async fn ancestors(conn: &mut AsyncPgConnection, path: &str) -> QueryResult<Vec<AncestorDto>> {
     let prefixes = ancestor_paths(path);
@@ -127,6 +264,7 @@ pub struct ListQuery<'a> {
     pub kind: Option<OrganizationKind>,
     pub q: Option<&'a str>,
     pub active: Option<bool>,
+    pub valid_on: Option<chrono::NaiveDate>,
     pub after: Option<(String, Uuid)>,
     pub limit: i64,
 }
@@ -150,10 +288,23 @@ pub async fn list(
     if let Some(active) = query.active {
         statement = statement.filter(organizations::active.eq(active));
     }
-    if let Some(q) = query.q.map(str::trim).filter(|q| !q.is_empty()) {
+    if let Some(day) = query.valid_on {
+        statement = statement
+            .filter(
+                organizations::valid_from
+                    .is_null()
+                    .or(organizations::valid_from.le(day)),
+            )
+            .filter(
+                organizations::valid_to
+                    .is_null()
+                    .or(organizations::valid_to.ge(day)),
+            );
+    }
+    for word in crate::text::search_words(query.q.unwrap_or_default()) {
         statement = statement.filter(
             sql::<Bool>("search_text LIKE '%' || search_fold(")
-                .bind::<Text, _>(like_escape(q))
+                .bind::<Text, _>(word)
                 .sql(") || '%'"),
         );
     }
@@ -169,13 +320,49 @@ pub async fn list(
     statement.load(conn).await
 }
 
-/// Inserts a node under `parent` (None: a new root).
+/// The active unit under `parent_id` (None: among the roots) whose name reads like `name`,
+/// other than `except`: (id, name). Sibling units must have names people can tell apart.
+pub async fn sibling_named(
+    conn: &mut AsyncPgConnection,
+    parent_id: Option<Uuid>,
+    name: &str,
+    except: Option<Uuid>,
+) -> QueryResult<Option<(Uuid, String)>> {
+    let mut statement = organizations::table
+        .filter(organizations::name_key.eq(crate::text::comparison_key(name)))
+        // With validity dates: "valid on the same day" instead of active.
+        .filter(organizations::active.eq(true))
+        .select((organizations::id, organizations::name))
+        .into_boxed();
+    statement = match parent_id {
+        Some(parent_id) => statement.filter(organizations::parent_id.eq(parent_id)),
+        None => statement.filter(organizations::parent_id.is_null()),
+    };
+    if let Some(except) = except {
+        statement = statement.filter(organizations::id.ne(except));
+    }
+    statement.first(conn).await.optional()
+}
+
+/// Inserts a node under `parent` (None: a new root), valid since before anything recorded.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     parent: Option<&OrganizationRow>,
     kind: OrganizationKind,
     name: &str,
     code: Option<&str>,
+) -> QueryResult<OrganizationRow> {
+    insert_valid_from(conn, parent, kind, name, code, None).await
+}
+
+/// Inserts a node under `parent` (None: a new root), valid from `valid_from`.
+pub async fn insert_valid_from(
+    conn: &mut AsyncPgConnection,
+    parent: Option<&OrganizationRow>,
+    kind: OrganizationKind,
+    name: &str,
+    code: Option<&str>,
+    valid_from: Option<chrono::NaiveDate>,
 ) -> QueryResult<OrganizationRow> {
     let seq: i64 = diesel::select(sql::<diesel::sql_types::BigInt>(
         "nextval(pg_get_serial_sequence('organizations', 'seq'))",
@@ -187,6 +374,7 @@ pub async fn insert(
         parent.map_or("", |parent| parent.path.as_str()),
         path_label(seq)
     );
+    let name_key = crate::text::comparison_key(name);
     diesel::insert_into(organizations::table)
         .values(NewOrganization {
             id: Uuid::now_v7(),
@@ -194,21 +382,38 @@ pub async fn insert(
             parent_id: parent.map(|parent| parent.id),
             kind: kind.as_str(),
             name,
+            name_key: &name_key,
             code,
             path: &path,
             depth: parent.map_or(0, |parent| parent.depth + 1),
+            valid_from,
         })
         .returning(OrganizationRow::as_returning())
         .get_result(conn)
         .await
 }
 
-/// Re-roots the subtree at `node` under `new_parent`, rewriting every path below it.
+/// Re-roots the subtree at `node` under `new_parent`, rewriting every path below it and the
+/// paths of every record made in it (a correction: history follows the unit).
 pub async fn move_subtree(
     conn: &mut AsyncPgConnection,
     node: &OrganizationRow,
     new_parent: &OrganizationRow,
 ) -> QueryResult<usize> {
+    place_under(conn, node, new_parent, None)
+        .await
+        .map(|(_, moved)| moved)
+}
+
+/// Re-roots the subtree at `node` under `new_parent`; the records made in it follow, all of
+/// them or (`records_from_year`) those of that year and later. Returns the node's new path and
+/// the number of units moved.
+pub async fn place_under(
+    conn: &mut AsyncPgConnection,
+    node: &OrganizationRow,
+    new_parent: &OrganizationRow,
+    records_from_year: Option<i32>,
+) -> QueryResult<(String, usize)> {
     let new_path = format!("{}{}", new_parent.path, path_label(node.seq));
     let depth_change = new_parent.depth + 1 - node.depth;
     diesel::update(organizations::table.find(node.id))
@@ -222,16 +427,17 @@ pub async fn move_subtree(
     for table in ["pledges", "nominations"] {
         diesel::sql_query(format!(
             "UPDATE {table} SET organization_path = $2 || substr(organization_path, length($1) + 1), \
-             root_organization_id = $4 WHERE organization_path LIKE $3"
+             root_organization_id = $4 WHERE organization_path LIKE $3 AND year >= $5"
         ))
         .bind::<Text, _>(&node.path)
         .bind::<Text, _>(&new_path)
         .bind::<Text, _>(format!("{}%", like_escape(&node.path)))
         .bind::<diesel::sql_types::Uuid, _>(new_root)
+        .bind::<diesel::sql_types::Integer, _>(records_from_year.unwrap_or(i32::MIN))
         .execute(conn)
         .await?;
     }
-    Ok(moved)
+    Ok((new_path, moved))
 }
 
 /// Upper bound of rewrite passes of one move (each pass catches inserts that raced the last).

@@ -6,61 +6,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::model::{PledgeRow, ProgressRow};
+pub use super::state::{ExemplarRelation, PledgeKind};
 use super::state::{PledgeAction, PledgeResult, PledgeStatus, allowed_actions};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PledgeKind {
-    /// Concrete content, optionally with a numeric target.
-    Target,
-    /// The unit registers to attain a named title.
-    Title,
-}
-
-impl PledgeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Target => "target",
-            Self::Title => "title",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "target" => Some(Self::Target),
-            "title" => Some(Self::Title),
-            _ => None,
-        }
-    }
-}
-
-/// How a pledge relates to the exemplar it names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ExemplarRelation {
-    Learn,
-    CatchUp,
-    Surpass,
-}
-
-impl ExemplarRelation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Learn => "learn",
-            Self::CatchUp => "catch_up",
-            Self::Surpass => "surpass",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "learn" => Some(Self::Learn),
-            "catch_up" => Some(Self::CatchUp),
-            "surpass" => Some(Self::Surpass),
-            _ => None,
-        }
-    }
-}
 
 /// A pledge (đăng ký thi đua) of one organization for one campaign year.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -104,15 +51,14 @@ pub struct PledgeDto {
 
 impl PledgeDto {
     pub fn from_row(row: PledgeRow, today: NaiveDate) -> Self {
-        let status = PledgeStatus::parse(&row.status).unwrap_or(PledgeStatus::Draft);
         Self {
-            overdue: is_overdue(status, row.deadline, today),
-            allowed_actions: allowed_actions(status),
+            overdue: is_overdue(row.status, row.deadline, today),
+            allowed_actions: allowed_actions(row.status),
             id: row.id,
             campaign_id: row.campaign_id,
             organization_id: row.organization_id,
             year: row.year,
-            kind: PledgeKind::parse(&row.kind).unwrap_or(PledgeKind::Target),
+            kind: row.kind,
             field: row.field,
             title: row.title,
             description: row.description,
@@ -121,12 +67,9 @@ impl PledgeDto {
             title_name: row.title_name,
             deadline: row.deadline,
             exemplar_id: row.exemplar_id,
-            exemplar_relation: row
-                .exemplar_relation
-                .as_deref()
-                .and_then(ExemplarRelation::parse),
-            status,
-            result: row.result.as_deref().and_then(PledgeResult::parse),
+            exemplar_relation: row.exemplar_relation,
+            status: row.status,
+            result: row.result,
             assessment_note: row.assessment_note,
             status_reason: row.status_reason,
             progress_percent: row.progress_percent,
@@ -144,7 +87,7 @@ impl PledgeDto {
 }
 
 pub fn is_overdue(status: PledgeStatus, deadline: NaiveDate, today: NaiveDate) -> bool {
-    deadline < today && !matches!(status, PledgeStatus::Assessed | PledgeStatus::Withdrawn)
+    deadline < today && status.is_open()
 }
 
 /// A new pledge; it starts as `draft`.
@@ -208,14 +151,6 @@ pub struct UpdatePledge {
     pub exemplar_relation: Option<Option<ExemplarRelation>>,
 }
 
-/// The reason of a `return` or `withdraw`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonBody {
-    #[schema(min_length = 1, max_length = 2000)]
-    pub reason: String,
-}
-
 /// The outcome of an assessment.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -249,7 +184,8 @@ pub struct PledgeFilter {
     /// Deadline passed and neither assessed nor withdrawn.
     pub overdue: Option<bool>,
     pub exemplar_id: Option<Uuid>,
-    /// Search in title, title name and description, ignoring case and diacritics.
+    /// Search in title, title name and description: every word, in any order, ignoring case
+    /// and diacritics ("dang vien ket nap" finds "Kết nạp 2 đảng viên mới").
     pub q: Option<String>,
     /// Only pledges changed after this instant (delta sync).
     pub updated_since: Option<DateTime<Utc>>,

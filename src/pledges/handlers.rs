@@ -8,21 +8,23 @@ use uuid::Uuid;
 
 use super::dto::{
     AssessBody, CreatePledge, CreateProgress, PledgeDto, PledgeFilter, PledgePage, ProgressDto,
-    ProgressPage, ProgressParams, ReasonBody, UpdatePledge,
+    ProgressPage, ProgressParams, UpdatePledge,
 };
-use super::export::{self, Format};
+use super::export::PledgeExport;
 use super::repo::{self, ListQuery, SORT_KEYS, SortPosition};
 use super::service::{self, TransitionInput};
-use super::state::PledgeAction;
-use crate::auth::authorize::require_visible;
-use crate::auth::principal::{Principal, Scope};
+use super::state::{PledgeAction, PledgeWorkflow};
+use crate::auth::policy::{self, Operation, Target};
+use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
 use crate::error::{AppError, AppResult, Problem};
+use crate::export::{self, Format};
 use crate::extract::{Body, request_digest};
 use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
 use crate::organizations::repo as organization_repo;
 use crate::pagination::{self, Direction};
 use crate::state::AppState;
+use crate::workflow::{self, ReasonBody};
 
 fn location_of(id: Uuid) -> String {
     format!("/api/v1/pledges/{id}")
@@ -66,23 +68,7 @@ pub async fn create_pledge(
 ) -> AppResult<HttpResponse> {
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
-    let principal = &principal;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            let dto = service::create(conn, principal, request).await?;
-            idempotency
-                .record(
-                    conn,
-                    Reply::created(location_of(dto.id), dto.version, &dto)?,
-                )
-                .await
-        })
-        .await?;
-    Ok(reply.into_response())
+    workflow::create::<PledgeWorkflow>(&state.db, &principal, idempotency, request).await
 }
 
 /// Reads one pledge.
@@ -108,7 +94,11 @@ pub async fn get_pledge(
     let row = repo::find(&mut conn, *id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    require_visible(&principal, &row.organization_path)?;
+    policy::require(
+        &principal,
+        Operation::Read,
+        Target::unit(&row.organization_path),
+    )?;
     let version = row.version;
     Ok(conditional::respond(&req, version, &service::to_dto(row)))
 }
@@ -117,21 +107,21 @@ pub async fn get_pledge(
 ///
 /// Every filter combines; `subtree=true` with `organization_id` covers the unit's whole subtree.
 /// Sorted by `created_at` unless `sort` says otherwise; keyset-paginated. With
-/// `Accept: text/csv` or the XLSX media type the same selection is exported (CSV is streamed,
-/// UTF-8 with BOM).
+/// `Accept: text/csv` or the XLSX media type the same selection is exported, as by
+/// `GET /pledges/export.csv` and `GET /pledges/export.xlsx`, which generated clients should call.
 #[utoipa::path(
     tag = "pledges",
     params(PledgeFilter),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of pledges (or the export)", content(
-            (PledgePage = "application/json"),
-            (String = "text/csv"),
-            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-        )),
-        (status = 400, description = "Bad filter, sort or limit", body = Problem, content_type = "application/problem+json"),
+        // Only JSON is listed (the export media types still answer): generated clients type
+        // the page, and the exports have their own operations.
+        (status = 200, description = "A page of pledges", body = PledgePage),
+        (status = 400, description = "Bad filter, sort or limit, or `export_too_large` (an XLSX of more than 200 000 rows)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`organization_id` is outside your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every spreadsheet export slot of the instance stayed busy for 30 s (XLSX only); retry after `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
     )
 )]
 #[get("/pledges")]
@@ -147,8 +137,9 @@ pub async fn list_pledges(
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok());
     match export::negotiate(accept) {
-        Format::Csv => export::csv_response(state.db.clone(), query).await,
-        Format::Xlsx => export::xlsx_response(state.db.clone(), query).await,
+        format @ (Format::Csv | Format::Xlsx) => {
+            export::respond::<PledgeExport>(state.db.clone(), &state.exports, query, format).await
+        }
         Format::Json => {
             let mut conn = state.db.read().await?;
             let rows = repo::list(&mut conn, &query).await?;
@@ -163,14 +154,65 @@ pub async fn list_pledges(
     }
 }
 
+/// Exports the pledges of the list as CSV: every page of the selection `GET /pledges` would list
+/// with the same parameters, streamed, UTF-8 with a BOM so Excel shows Vietnamese correctly.
+///
+/// A failure after the first rows breaks the download (never a short file).
+#[utoipa::path(
+    tag = "pledges",
+    params(PledgeFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The pledges as CSV", body = String, content_type = "text/csv",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"pledges.csv\"`"))),
+        (status = 400, description = "Bad filter or sort", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`organization_id` is outside your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/pledges/export.csv")]
+pub async fn export_pledges_csv(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<PledgeFilter>,
+) -> AppResult<HttpResponse> {
+    let query = list_query(&state, &principal, filter.into_inner()).await?;
+    export::respond::<PledgeExport>(state.db.clone(), &state.exports, query, Format::Csv).await
+}
+
+/// Exports the pledges of the list as an XLSX workbook: every row `GET /pledges` would list with
+/// the same parameters, typed (numbers, dates, booleans), with a named sheet and a bold,
+/// frozen, filtered header row.
+#[utoipa::path(
+    tag = "pledges",
+    params(PledgeFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The pledges as a workbook", body = String, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"pledges.xlsx\"`"))),
+        (status = 400, description = "Bad filter or sort, or `export_too_large` (more than 200 000 rows: narrow the filters or export CSV)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`organization_id` is outside your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every spreadsheet export slot of the instance stayed busy for 30 s; retry after `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
+#[get("/pledges/export.xlsx")]
+pub async fn export_pledges_xlsx(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<PledgeFilter>,
+) -> AppResult<HttpResponse> {
+    let query = list_query(&state, &principal, filter.into_inner()).await?;
+    export::respond::<PledgeExport>(state.db.clone(), &state.exports, query, Format::Xlsx).await
+}
+
 async fn list_query(
     state: &AppState,
     principal: &Principal,
     filter: PledgeFilter,
 ) -> AppResult<ListQuery> {
-    if !principal.has_scope(Scope::Read) {
-        return Err(AppError::forbidden("this client may not read pledges"));
-    }
+    policy::require(principal, Operation::Read, Target::default())?;
     let limit = pagination::limit(filter.limit)?;
     let sort = pagination::parse_sort(
         filter.sort.as_deref(),
@@ -198,7 +240,7 @@ async fn list_query(
         let path = organization_repo::path_of(&mut conn, organization_id)
             .await?
             .ok_or_else(AppError::not_found)?;
-        require_visible(principal, &path)?;
+        policy::require(principal, Operation::Read, Target::unit(&path))?;
         if filter.subtree.unwrap_or(false) {
             subtree_path = Some(path);
         }
@@ -220,7 +262,7 @@ async fn list_query(
         sort,
         after,
         limit,
-        today: service::today(),
+        today: crate::clock::today(),
     })
 }
 
@@ -252,19 +294,15 @@ pub async fn update_pledge(
     if_match: IfMatch,
     body: Body<UpdatePledge>,
 ) -> AppResult<HttpResponse> {
-    let patch = body.into_inner();
-    let id = id.into_inner();
-    let principal = &principal;
-    let if_match = &if_match;
-    let mut conn = state.db.write().await?;
-    let dto = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            let row = service::lock_visible(conn, principal, id).await?;
-            if_match.check(row.version)?;
-            service::update(conn, principal, row, patch).await
-        })
-        .await?;
-    Ok(conditional::updated(dto.version, &dto))
+    let (version, dto) = workflow::update::<PledgeWorkflow>(
+        &state.db,
+        &principal,
+        *id,
+        &if_match,
+        body.into_inner(),
+    )
+    .await?;
+    Ok(conditional::updated(version, &dto))
 }
 
 /// Deletes a draft pledge.
@@ -291,44 +329,8 @@ pub async fn delete_pledge(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let principal = &principal;
-    let if_match = &if_match;
-    let mut conn = state.db.write().await?;
-    conn.transaction::<_, AppError, _>(async move |conn| {
-        let row = service::lock_visible(conn, principal, id).await?;
-        if_match.check(row.version)?;
-        service::delete(conn, principal, row).await
-    })
-    .await?;
+    workflow::delete::<PledgeWorkflow>(&state.db, &principal, *id, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Shared plumbing of the five transitions.
-async fn run_transition(
-    state: &AppState,
-    principal: &Principal,
-    id: Uuid,
-    if_match: &IfMatch,
-    idempotency: Idempotency,
-    action: PledgeAction,
-    input: TransitionInput,
-) -> AppResult<HttpResponse> {
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            let row = service::lock_visible(conn, principal, id).await?;
-            if_match.check(row.version)?;
-            let dto = service::transition(conn, principal, row, action, input).await?;
-            idempotency
-                .record(conn, Reply::ok(dto.version, &dto)?)
-                .await
-        })
-        .await?;
-    Ok(reply.into_response())
 }
 
 /// Submits a draft or returned pledge to the higher unit.
@@ -364,8 +366,8 @@ pub async fn submit_pledge(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    run_transition(
-        &state,
+    workflow::run::<PledgeWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -393,7 +395,7 @@ pub async fn submit_pledge(
                 ("WithdrawPledge" = (operation_id = "withdraw_pledge", parameters(("path.id" = "$response.body#/id")))),
             )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a manager of a higher unit (nobody approves their own unit's pledge)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager of a higher unit (nobody approves their own unit's pledge), or you created or submitted it (four eyes)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
@@ -409,8 +411,8 @@ pub async fn approve_pledge(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    run_transition(
-        &state,
+    workflow::run::<PledgeWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -457,8 +459,8 @@ pub async fn return_pledge(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Reason(request.reason);
-    run_transition(
-        &state,
+    workflow::run::<PledgeWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -501,8 +503,8 @@ pub async fn withdraw_pledge(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Reason(request.reason);
-    run_transition(
-        &state,
+    workflow::run::<PledgeWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -526,7 +528,7 @@ pub async fn withdraw_pledge(
     responses(
         (status = 200, description = "Assessed", body = PledgeDto),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a manager or reviewer of a higher unit", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager or reviewer of a higher unit, or you created or submitted it (four eyes)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_transition`: the state does not allow it", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
@@ -545,8 +547,8 @@ pub async fn assess_pledge(
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
     let input = TransitionInput::Assessment(request);
-    run_transition(
-        &state,
+    workflow::run::<PledgeWorkflow>(
+        &state.db,
         &principal,
         *id,
         &if_match,
@@ -601,7 +603,7 @@ pub async fn report_progress(
             if let Some(stored) = idempotency.replay(conn).await? {
                 return Ok(stored);
             }
-            let row = service::lock_visible(conn, principal, id).await?;
+            let row = service::lock_visible(conn, principal, id, Operation::ReportProgress).await?;
             let dto = service::report_progress(conn, principal, row, request).await?;
             let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
             reply.location = Some(format!("{}/progress", location_of(id)));
@@ -640,7 +642,11 @@ pub async fn list_progress(
     let row = repo::find(&mut conn, *id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    require_visible(&principal, &row.organization_path)?;
+    policy::require(
+        &principal,
+        Operation::Read,
+        Target::unit(&row.organization_path),
+    )?;
     let items = repo::progress_of(&mut conn, row.id, after, limit).await?;
     let (items, next_cursor) =
         pagination::paginate(items, limit, |item| (item.reported_on, item.id));

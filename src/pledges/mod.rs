@@ -15,6 +15,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn routes(config: &mut ServiceConfig) {
     config
         .service(handlers::list_pledges)
+        // Before `/pledges/{id}`, which would otherwise take `export.csv` for an id.
+        .service(handlers::export_pledges_csv)
+        .service(handlers::export_pledges_xlsx)
         .service(handlers::create_pledge)
         .service(handlers::get_pledge)
         .service(handlers::update_pledge)

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::state::{ExemplarRelation, PledgeKind, PledgeResult, PledgeStatus};
 use crate::db::schema::{pledge_progress, pledges};
 
 /// Every column but the generated `search_text`.
@@ -16,7 +17,7 @@ pub struct PledgeRow {
     pub organization_path: String,
     pub root_organization_id: Uuid,
     pub year: i32,
-    pub kind: String,
+    pub kind: PledgeKind,
     pub field: String,
     pub title: String,
     pub description: Option<String>,
@@ -25,12 +26,13 @@ pub struct PledgeRow {
     pub title_name: Option<String>,
     pub deadline: NaiveDate,
     pub exemplar_id: Option<Uuid>,
-    pub exemplar_relation: Option<String>,
-    pub status: String,
-    pub result: Option<String>,
+    pub exemplar_relation: Option<ExemplarRelation>,
+    pub status: PledgeStatus,
+    pub result: Option<PledgeResult>,
     pub assessment_note: Option<String>,
     pub status_reason: Option<String>,
     pub submitted_at: Option<DateTime<Utc>>,
+    pub submitted_by: Option<Uuid>,
     pub approved_at: Option<DateTime<Utc>>,
     pub approved_by: Option<Uuid>,
     pub assessed_at: Option<DateTime<Utc>>,
@@ -52,7 +54,7 @@ pub struct NewPledge<'a> {
     pub organization_path: &'a str,
     pub root_organization_id: Uuid,
     pub year: i32,
-    pub kind: &'a str,
+    pub kind: PledgeKind,
     pub field: &'a str,
     pub title: &'a str,
     pub description: Option<&'a str>,
@@ -61,7 +63,7 @@ pub struct NewPledge<'a> {
     pub title_name: Option<&'a str>,
     pub deadline: NaiveDate,
     pub exemplar_id: Option<Uuid>,
-    pub exemplar_relation: Option<&'a str>,
+    pub exemplar_relation: Option<ExemplarRelation>,
     pub created_by: Uuid,
 }
 
@@ -69,7 +71,7 @@ pub struct NewPledge<'a> {
 #[derive(AsChangeset, Default)]
 #[diesel(table_name = pledges)]
 pub struct PledgeChanges {
-    pub kind: Option<String>,
+    pub kind: Option<PledgeKind>,
     pub field: Option<String>,
     pub title: Option<String>,
     pub description: Option<Option<String>>,
@@ -78,7 +80,7 @@ pub struct PledgeChanges {
     pub title_name: Option<Option<String>>,
     pub deadline: Option<NaiveDate>,
     pub exemplar_id: Option<Option<Uuid>>,
-    pub exemplar_relation: Option<Option<String>>,
+    pub exemplar_relation: Option<Option<ExemplarRelation>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -12,69 +12,23 @@ use super::dto::{PledgeKind, ProgressDto};
 use super::model::{PledgeRow, ProgressRow};
 use super::state::{PledgeResult, PledgeStatus};
 use crate::auth::authorize::Visibility;
-use crate::db::schema::{campaigns, pledge_progress, pledges};
+use crate::db::schema::{nominations, pledge_progress, pledges};
+use crate::nominations::state::NominationStatus;
 use crate::organizations::repo::path_in_subtrees;
 use crate::pagination::Direction;
 use crate::text::like_escape;
-
-/// What a pledge must respect of its campaign.
-#[derive(Debug, Clone)]
-pub struct CampaignRules {
-    pub first_year: i32,
-    pub last_year: i32,
-    pub field_codes: Vec<String>,
-}
-
-pub async fn campaign_rules(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<CampaignRules>> {
-    let row: Option<(NaiveDate, NaiveDate, serde_json::Value)> = campaigns::table
-        .find(id)
-        .select((campaigns::starts_on, campaigns::ends_on, campaigns::fields))
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(row.map(|(starts_on, ends_on, fields)| {
-        use chrono::Datelike;
-        CampaignRules {
-            first_year: starts_on.year(),
-            last_year: ends_on.year(),
-            field_codes: fields
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|item| {
-                            item.get("code")
-                                .and_then(|code| code.as_str())
-                                .map(str::to_owned)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
-    }))
-}
-
-#[derive(QueryableByName)]
-struct NominationStatus {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    status: String,
-}
 
 /// The status of nomination `id`, if it exists (exemplars are recognized or commended).
 pub async fn nomination_status(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-) -> QueryResult<Option<String>> {
-    let row: Option<NominationStatus> =
-        diesel::sql_query("SELECT status FROM nominations WHERE id = $1")
-            .bind::<SqlUuid, _>(id)
-            .get_result(conn)
-            .await
-            .optional()?;
-    Ok(row.map(|row| row.status))
+) -> QueryResult<Option<NominationStatus>> {
+    nominations::table
+        .find(id)
+        .select(nominations::status)
+        .first(conn)
+        .await
+        .optional()
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<PledgeRow>> {
@@ -176,13 +130,13 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
         statement = statement.filter(pledges::year.eq(year));
     }
     if let Some(status) = query.status {
-        statement = statement.filter(pledges::status.eq(status.as_str()));
+        statement = statement.filter(pledges::status.eq(status));
     }
     if let Some(result) = query.result {
-        statement = statement.filter(pledges::result.eq(result.as_str()));
+        statement = statement.filter(pledges::result.eq(result));
     }
     if let Some(kind) = query.kind {
-        statement = statement.filter(pledges::kind.eq(kind.as_str()));
+        statement = statement.filter(pledges::kind.eq(kind));
     }
     if let Some(field) = &query.field {
         statement = statement.filter(pledges::field.eq(field.clone()));
@@ -191,17 +145,21 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
         statement = statement.filter(pledges::exemplar_id.eq(exemplar_id));
     }
     if let Some(overdue) = query.overdue {
-        let open = pledges::status.ne_all(["assessed", "withdrawn"]);
+        let closed: Vec<PledgeStatus> = PledgeStatus::ALL
+            .into_iter()
+            .filter(|status| !status.is_open())
+            .collect();
+        let open = pledges::status.ne_all(closed);
         if overdue {
             statement = statement.filter(pledges::deadline.lt(query.today).and(open));
         } else {
             statement = statement.filter(pledges::deadline.ge(query.today).or(open.eq(false)));
         }
     }
-    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    for word in crate::text::search_words(query.q.as_deref().unwrap_or_default()) {
         statement = statement.filter(
             sql::<Bool>("search_text LIKE '%' || search_fold(")
-                .bind::<diesel::sql_types::Text, _>(like_escape(q))
+                .bind::<diesel::sql_types::Text, _>(word)
                 .sql(") || '%'"),
         );
     }

@@ -1,180 +1,141 @@
-//! The pledge state machine (DESIGN.md §3) as a pure function, tested as a table.
+//! The pledge state machine (docs/design.md §3) as a pure function, tested as a table.
 //!
 //! draft → submitted → approved → assessed; submitted → returned → submitted;
 //! draft | submitted | returned | approved → withdrawn.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use crate::text_enum;
+use crate::workflow::{self, Edge, StateMachine};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PledgeStatus {
-    Draft,
-    Submitted,
-    Approved,
-    Assessed,
-    Returned,
-    Withdrawn,
+text_enum! {
+    /// Where a pledge stands in its workflow.
+    pub enum PledgeStatus {
+        Draft = "draft",
+        Submitted = "submitted",
+        Approved = "approved",
+        Assessed = "assessed",
+        Returned = "returned",
+        Withdrawn = "withdrawn",
+    }
 }
 
 impl PledgeStatus {
-    pub const ALL: [PledgeStatus; 6] = [
-        Self::Draft,
-        Self::Submitted,
-        Self::Approved,
-        Self::Assessed,
-        Self::Returned,
-        Self::Withdrawn,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Submitted => "submitted",
-            Self::Approved => "approved",
-            Self::Assessed => "assessed",
-            Self::Returned => "returned",
-            Self::Withdrawn => "withdrawn",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == value)
-    }
-
     /// A registered pledge counts for coverage: submitted and not withdrawn.
     pub fn is_registered(self) -> bool {
         matches!(self, Self::Submitted | Self::Approved | Self::Assessed)
     }
 
+    /// An open pledge is still expected to meet its deadline, so it can be overdue: neither
+    /// assessed nor withdrawn (`r.pledge_is_open` in SQL).
+    pub fn is_open(self) -> bool {
+        !matches!(self, Self::Assessed | Self::Withdrawn)
+    }
+
     /// Content may change only while the unit still holds the pen.
     pub fn is_editable(self) -> bool {
-        matches!(self, Self::Draft | Self::Returned)
+        Self::EDITABLE.contains(&self)
+    }
+
+    pub const EDITABLE: [PledgeStatus; 2] = [Self::Draft, Self::Returned];
+}
+
+text_enum! {
+    /// The transitions of a pledge (`POST /pledges/{id}/<action>`).
+    pub enum PledgeAction {
+        Submit = "submit",
+        Approve = "approve",
+        Return = "return",
+        Withdraw = "withdraw",
+        Assess = "assess",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PledgeAction {
-    Submit,
-    Approve,
-    Return,
-    Withdraw,
-    Assess,
-}
-
-impl PledgeAction {
-    pub const ALL: [PledgeAction; 5] = [
-        Self::Submit,
-        Self::Approve,
-        Self::Return,
-        Self::Withdraw,
-        Self::Assess,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Submit => "submit",
-            Self::Approve => "approve",
-            Self::Return => "return",
-            Self::Withdraw => "withdraw",
-            Self::Assess => "assess",
-        }
+text_enum! {
+    /// Assessment result of an approved pledge.
+    pub enum PledgeResult {
+        Exceeded = "exceeded",
+        Achieved = "achieved",
+        PartiallyAchieved = "partially_achieved",
+        NotAchieved = "not_achieved",
     }
-}
-
-/// Assessment result of an approved pledge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PledgeResult {
-    Exceeded,
-    Achieved,
-    PartiallyAchieved,
-    NotAchieved,
 }
 
 impl PledgeResult {
-    pub const ALL: [PledgeResult; 4] = [
-        Self::Exceeded,
-        Self::Achieved,
-        Self::PartiallyAchieved,
-        Self::NotAchieved,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Exceeded => "exceeded",
-            Self::Achieved => "achieved",
-            Self::PartiallyAchieved => "partially_achieved",
-            Self::NotAchieved => "not_achieved",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|result| result.as_str() == value)
-    }
-
     /// Counts as having attained a registered title.
     pub fn is_achievement(self) -> bool {
         matches!(self, Self::Exceeded | Self::Achieved)
     }
 }
 
-/// An action that the current state does not allow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidTransition {
-    pub from: PledgeStatus,
-    pub action: PledgeAction,
-    pub allowed: Vec<PledgeAction>,
+text_enum! {
+    /// What a pledge registers.
+    pub enum PledgeKind {
+        /// Concrete content, optionally with a numeric target.
+        Target = "target",
+        /// The unit registers to attain a named title.
+        Title = "title",
+    }
+}
+
+text_enum! {
+    /// How a pledge relates to the exemplar it names.
+    pub enum ExemplarRelation {
+        Learn = "learn",
+        CatchUp = "catch_up",
+        Surpass = "surpass",
+    }
+}
+
+/// The pledge workflow's state table (its rules are in `service`).
+pub struct PledgeWorkflow;
+
+impl StateMachine for PledgeWorkflow {
+    const ENTITY: &'static str = "pledge";
+    type Status = PledgeStatus;
+    type Action = PledgeAction;
+    const EDGES: &'static [Edge<PledgeStatus, PledgeAction>] = {
+        use PledgeAction as A;
+        use PledgeStatus as S;
+        &[
+            Edge {
+                from: &[S::Draft, S::Returned],
+                action: A::Submit,
+                to: S::Submitted,
+            },
+            Edge {
+                from: &[S::Submitted],
+                action: A::Approve,
+                to: S::Approved,
+            },
+            Edge {
+                from: &[S::Submitted],
+                action: A::Return,
+                to: S::Returned,
+            },
+            Edge {
+                from: &[S::Approved],
+                action: A::Assess,
+                to: S::Assessed,
+            },
+            Edge {
+                from: &[S::Draft, S::Submitted, S::Returned, S::Approved],
+                action: A::Withdraw,
+                to: S::Withdrawn,
+            },
+        ]
+    };
 }
 
 /// The state `action` leads to from `from`, or why it cannot be taken.
 pub fn next_status(
     from: PledgeStatus,
     action: PledgeAction,
-) -> Result<PledgeStatus, InvalidTransition> {
-    use PledgeAction as A;
-    use PledgeStatus as S;
-    let to = match (from, action) {
-        (S::Draft | S::Returned, A::Submit) => S::Submitted,
-        (S::Submitted, A::Approve) => S::Approved,
-        (S::Submitted, A::Return) => S::Returned,
-        (S::Approved, A::Assess) => S::Assessed,
-        (S::Draft | S::Submitted | S::Returned | S::Approved, A::Withdraw) => S::Withdrawn,
-        _ => {
-            return Err(InvalidTransition {
-                from,
-                action,
-                allowed: allowed_actions(from),
-            });
-        }
-    };
-    Ok(to)
+) -> Result<PledgeStatus, workflow::InvalidTransition> {
+    workflow::next_status::<PledgeWorkflow>(from, action)
 }
 
 /// Actions the state machine allows from `from` (regardless of who asks).
 pub fn allowed_actions(from: PledgeStatus) -> Vec<PledgeAction> {
-    PledgeAction::ALL
-        .into_iter()
-        .filter(|action| {
-            use PledgeAction as A;
-            use PledgeStatus as S;
-            matches!(
-                (from, action),
-                (S::Draft | S::Returned, A::Submit)
-                    | (S::Submitted, A::Approve | A::Return)
-                    | (S::Approved, A::Assess)
-                    | (
-                        S::Draft | S::Submitted | S::Returned | S::Approved,
-                        A::Withdraw
-                    )
-            )
-        })
-        .collect()
+    workflow::allowed_actions::<PledgeWorkflow>(from)
 }
 
 #[cfg(test)]
@@ -233,7 +194,7 @@ mod tests {
         let Err(error) = next_status(S::Submitted, A::Assess) else {
             panic!("a submitted pledge cannot be assessed");
         };
-        assert_eq!(error.allowed, vec![A::Approve, A::Return, A::Withdraw]);
+        assert_eq!(error.allowed, vec!["approve", "return", "withdraw"]);
         assert!(allowed_actions(S::Assessed).is_empty());
     }
 

@@ -16,9 +16,11 @@ use super::dto::{
     PledgeGroupParams, PledgeGrouping, PledgeGroupsDto, Scope, ScopeDto, TitleParams, TitleUnit,
     TitlesDto,
 };
+use super::history::{self, Structure, UnitAt};
 use super::repo::{self, Window};
 use super::tallies::{self, ACHIEVED, EXEMPLARS, OverviewAnswer, REGISTERED};
-use crate::auth::authorize::{Visibility, require_visible};
+use crate::auth::authorize::Visibility;
+use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::error::{AppError, AppResult, Problem};
 use crate::organizations::repo as organization_repo;
@@ -33,6 +35,95 @@ fn ratio(part: i64, whole: i64) -> Option<f64> {
 struct Resolved {
     scope: ScopeDto,
     window: Window,
+    /// A past year read on the structure it ended with (None: today's structure).
+    history: Option<Structure>,
+}
+
+impl Resolved {
+    /// One window per subtree the request covers.
+    fn windows(&self) -> Vec<Window> {
+        match &self.history {
+            None => vec![self.window.clone()],
+            Some(structure) => structure
+                .roots
+                .iter()
+                .map(|root| Window {
+                    root_path: root.path.clone(),
+                    ..self.window.clone()
+                })
+                .collect(),
+        }
+    }
+
+    /// The direct children of the subtrees, as they stood (history) or today.
+    async fn children(&self, conn: &mut AsyncPgConnection) -> AppResult<Vec<UnitAt>> {
+        match &self.history {
+            None => Ok(repo::children(conn, self.scope.organization_id)
+                .await?
+                .into_iter()
+                .map(|unit| UnitAt {
+                    unit,
+                    counted: true,
+                })
+                .collect()),
+            Some(structure) => {
+                let mut children = Vec::new();
+                for root in &structure.roots {
+                    children.extend(history::children_at(conn, root).await?);
+                }
+                Ok(children)
+            }
+        }
+    }
+
+    /// Counts of each direct child's subtree.
+    async fn children_counts(
+        &self,
+        conn: &mut AsyncPgConnection,
+    ) -> AppResult<Vec<tallies::ChildTallyRow>> {
+        if self.history.is_none() {
+            return Ok(
+                tallies::children_counts(conn, self.scope.organization_id, &self.window).await?,
+            );
+        }
+        let mut rows = Vec::new();
+        for child in self.children(conn).await? {
+            let window = Window {
+                root_path: child.unit.path.clone(),
+                ..self.window.clone()
+            };
+            for counts in tallies::subtree_counts(conn, &window).await? {
+                if counts.entity != "o" {
+                    rows.push(tallies::ChildTallyRow {
+                        child: child.unit.path.clone(),
+                        counts,
+                    });
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Counts of the whole request, organizations as they stood included.
+    async fn subtree_counts(
+        &self,
+        conn: &mut AsyncPgConnection,
+    ) -> AppResult<Vec<tallies::TallyRow>> {
+        let Some(structure) = &self.history else {
+            return Ok(tallies::subtree_counts(conn, &self.window).await?);
+        };
+        let mut rows = Vec::new();
+        for (root, window) in structure.roots.iter().zip(self.windows()) {
+            rows.extend(
+                tallies::subtree_counts(conn, &window)
+                    .await?
+                    .into_iter()
+                    .filter(|row| row.entity != "o"),
+            );
+            rows.extend(history::unit_counts_at(conn, root).await?);
+        }
+        Ok(rows)
+    }
 }
 
 /// The subtree root a request names, or the caller's own unit.
@@ -55,8 +146,16 @@ async fn resolve(
     let row = organization_repo::find(conn, organization_id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    require_visible(principal, &row.path)?;
+    policy::require(principal, Operation::Read, Target::unit(&row.path))?;
+    let today = crate::clock::today();
+    let history = match scope.year {
+        Some(year) if history::is_historical(conn, Some(year), today).await? => {
+            Some(history::structure(conn, &row, year, today).await?)
+        }
+        _ => None,
+    };
     Ok(Resolved {
+        history,
         scope: ScopeDto {
             organization_id: row.id,
             organization_name: row.name,
@@ -67,7 +166,7 @@ async fn resolve(
             root_path: row.path,
             campaign_id: scope.campaign_id,
             year: scope.year,
-            today: crate::pledges::service::today(),
+            today,
         },
     })
 }
@@ -77,13 +176,35 @@ async fn coverage_of(
     resolved: &Resolved,
     kind: Option<&str>,
 ) -> AppResult<(i64, i64, Vec<CoverageUnit>)> {
-    let units = repo::expected_units(
-        conn,
-        resolved.scope.organization_id,
-        &resolved.window.root_path,
-        kind,
-    )
-    .await?;
+    let units = match &resolved.history {
+        None => {
+            repo::expected_units(
+                conn,
+                resolved.scope.organization_id,
+                &resolved.window.root_path,
+                kind,
+            )
+            .await?
+        }
+        Some(structure) => {
+            let mut units: Vec<repo::UnitRow> = Vec::new();
+            for root in &structure.roots {
+                let found = match kind {
+                    None => history::children_at(conn, root).await?,
+                    Some(kind) => history::descendants_at(conn, root, kind).await?,
+                };
+                units.extend(
+                    found
+                        .into_iter()
+                        .filter(|unit| unit.counted)
+                        .map(|unit| unit.unit),
+                );
+            }
+            let mut seen = std::collections::HashSet::new();
+            units.retain(|unit| seen.insert(unit.id));
+            units
+        }
+    };
     let ids: Vec<Uuid> = units.iter().map(|unit| unit.id).collect();
     let counts: HashMap<Uuid, i64> = repo::registered_counts(conn, &resolved.window, &ids)
         .await?
@@ -153,9 +274,9 @@ async fn tallied(
     resolved: &Resolved,
     grouping: &str,
 ) -> AppResult<(Vec<tallies::TallyRow>, Vec<tallies::ChildTallyRow>)> {
-    let subtree = tallies::subtree_counts(conn, &resolved.window).await?;
+    let subtree = resolved.subtree_counts(conn).await?;
     let children = if grouping == "child" {
-        tallies::children_counts(conn, resolved.scope.organization_id, &resolved.window).await?
+        resolved.children_counts(conn).await?
     } else {
         Vec::new()
     };
@@ -177,10 +298,11 @@ impl GroupLabels {
         grouping: &str,
     ) -> AppResult<Self> {
         let children = if grouping == "child" {
-            repo::children(conn, resolved.scope.organization_id)
+            resolved
+                .children(conn)
                 .await?
                 .into_iter()
-                .map(|child| (child.path, (child.id, child.name)))
+                .map(|child| (child.unit.path, (child.unit.id, child.unit.name)))
                 .collect()
         } else {
             HashMap::new()
@@ -254,7 +376,11 @@ pub async fn stats_pledges(
         let (subtree, children) = tallied(&mut conn, &resolved, grouping).await?;
         tallies::pledge_groups(grouping, &subtree, &children)
     } else {
-        repo::pledge_counts(&mut conn, &resolved.window, grouping).await?
+        let mut rows = Vec::new();
+        for window in resolved.windows() {
+            rows.extend(repo::pledge_counts(&mut conn, &window, grouping).await?);
+        }
+        merge_pledge_counts(rows)
     };
     let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
     let total = rows.iter().map(|row| row.total).sum();
@@ -306,13 +432,18 @@ pub async fn stats_titles(
     let mut conn = state.db.read().await?;
     let resolved = resolve(&mut conn, &principal, &scope).await?;
     let title_name = params.title_name.as_deref().map(crate::text::nfc);
-    let rows = repo::titles(
-        &mut conn,
-        &resolved.window,
-        params.organization_kind.map(|kind| kind.as_str()),
-        title_name.as_deref().map(str::trim),
-    )
-    .await?;
+    let mut rows = Vec::new();
+    for window in resolved.windows() {
+        rows.extend(
+            repo::titles(
+                &mut conn,
+                &window,
+                params.organization_kind.map(|kind| kind.as_str()),
+                title_name.as_deref().map(str::trim),
+            )
+            .await?,
+        );
+    }
     let registered = rows.iter().map(|row| row.registered).sum();
     let achieved = rows.iter().map(|row| row.achieved).sum();
     Ok(HttpResponse::Ok().json(TitlesDto {
@@ -365,7 +496,11 @@ pub async fn stats_nominations(
         let (subtree, children) = tallied(&mut conn, &resolved, grouping).await?;
         tallies::nomination_groups(grouping, &subtree, &children)
     } else {
-        repo::nomination_counts(&mut conn, &resolved.window, grouping).await?
+        let mut rows = Vec::new();
+        for window in resolved.windows() {
+            rows.extend(repo::nomination_counts(&mut conn, &window, grouping).await?);
+        }
+        merge_nomination_counts(rows)
     };
     let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
     let total = rows.iter().map(|row| row.total).sum();
@@ -411,33 +546,32 @@ pub async fn stats_leaderboard(
     let limit = usize::try_from(pagination::limit(params.limit)?).unwrap_or(50);
     let mut conn = state.db.read().await?;
     let resolved = resolve(&mut conn, &principal, &scope).await?;
-    let children =
-        tallies::children_counts(&mut conn, resolved.scope.organization_id, &resolved.window)
-            .await?;
+    let children = resolved.children_counts(&mut conn).await?;
     let counts: HashMap<String, repo::PledgeCounts> =
         tallies::pledge_groups("child", &[], &children)
             .into_iter()
             .map(|row| (row.key.clone(), row))
             .collect();
-    let mut entries: Vec<LeaderboardEntry> =
-        repo::children(&mut conn, resolved.scope.organization_id)
-            .await?
-            .into_iter()
-            .map(|child| {
-                let (registered, achieved) = counts
-                    .get(&child.path)
-                    .map_or((0, 0), |row| (row.registered, row.achieved));
-                LeaderboardEntry {
-                    rank: 0,
-                    organization_id: child.id,
-                    name: child.name,
-                    kind: child.kind,
-                    registered,
-                    achieved,
-                    achievement_rate: ratio(achieved, registered).unwrap_or(0.0),
-                }
-            })
-            .collect();
+    let mut entries: Vec<LeaderboardEntry> = resolved
+        .children(&mut conn)
+        .await?
+        .into_iter()
+        .map(|child| child.unit)
+        .map(|child| {
+            let (registered, achieved) = counts
+                .get(&child.path)
+                .map_or((0, 0), |row| (row.registered, row.achieved));
+            LeaderboardEntry {
+                rank: 0,
+                organization_id: child.id,
+                name: child.name,
+                kind: child.kind,
+                registered,
+                achieved,
+                achievement_rate: ratio(achieved, registered).unwrap_or(0.0),
+            }
+        })
+        .collect();
     entries.sort_by(|a, b| {
         b.achievement_rate
             .total_cmp(&a.achievement_rate)
@@ -477,8 +611,18 @@ pub async fn stats_overview(
     scope: web::Query<Scope>,
 ) -> AppResult<HttpResponse> {
     let organization_id = scope_root(&principal, &scope)?;
-    if !principal.has_scope(crate::auth::principal::Scope::Read) {
+    if policy::decide(&principal, Operation::Read, Target::default()).is_err() {
         return Err(AppError::not_found());
+    }
+    if scope
+        .year
+        .is_some_and(|year| year < chrono::Datelike::year(&crate::clock::today()))
+    {
+        let mut conn = state.db.read().await?;
+        if history::is_historical(&mut conn, scope.year, crate::clock::today()).await? {
+            let resolved = resolve(&mut conn, &principal, &scope).await?;
+            return Ok(HttpResponse::Ok().json(historical_overview(&mut conn, &resolved).await?));
+        }
     }
     let visible = match principal.visibility() {
         Visibility::Everything => None,
@@ -488,7 +632,7 @@ pub async fn stats_overview(
         organization_id,
         campaign_id: scope.campaign_id,
         year: scope.year,
-        today: crate::pledges::service::today(),
+        today: crate::clock::today(),
     };
     let kept = state.overviews.get(&key);
     let mut conn = state.db.read().await?;
@@ -506,7 +650,7 @@ pub async fn stats_overview(
     let found = match (answer, kept) {
         (OverviewAnswer::Unchanged, Some(kept)) => {
             // The unit has not moved since (a move changes the version): same rule, same path.
-            require_visible(&principal, &kept.path)?;
+            policy::require(&principal, Operation::Read, Target::unit(&kept.path))?;
             return Ok(HttpResponse::Ok()
                 .content_type(ContentType::json())
                 .body(kept.body.clone()));
@@ -520,7 +664,7 @@ pub async fn stats_overview(
         }
     };
     // The function checked visibility already; this is the same rule, on the path it found.
-    require_visible(&principal, &found.path)?;
+    policy::require(&principal, Operation::Read, Target::unit(&found.path))?;
     let scope = ScopeDto {
         organization_id,
         organization_name: found.name,
@@ -542,6 +686,71 @@ pub async fn stats_overview(
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(body))
+}
+
+/// Rows of several subtrees summed by key, in key order.
+fn merge_pledge_counts(rows: Vec<repo::PledgeCounts>) -> Vec<repo::PledgeCounts> {
+    let mut merged: std::collections::BTreeMap<String, repo::PledgeCounts> =
+        std::collections::BTreeMap::new();
+    for row in rows {
+        let sum = merged.entry(row.key.clone()).or_default();
+        sum.total += row.total;
+        sum.registered += row.registered;
+        sum.assessed += row.assessed;
+        sum.achieved += row.achieved;
+        sum.overdue += row.overdue;
+    }
+    merged
+        .into_iter()
+        .map(|(key, counts)| repo::PledgeCounts { key, ..counts })
+        .collect()
+}
+
+fn merge_nomination_counts(rows: Vec<repo::NominationCounts>) -> Vec<repo::NominationCounts> {
+    let mut merged: std::collections::BTreeMap<String, repo::NominationCounts> =
+        std::collections::BTreeMap::new();
+    for row in rows {
+        let sum = merged.entry(row.key.clone()).or_default();
+        sum.total += row.total;
+        sum.exemplars += row.exemplars;
+    }
+    merged
+        .into_iter()
+        .map(|(key, counts)| repo::NominationCounts { key, ..counts })
+        .collect()
+}
+
+/// The overview of a past year on the structure it ended with (see `history`): the same
+/// answer as `r.overview_of`, assembled from the tallies of each subtree it covers.
+async fn historical_overview(
+    conn: &mut AsyncPgConnection,
+    resolved: &Resolved,
+) -> AppResult<OverviewDto> {
+    let counts = resolved.subtree_counts(conn).await?;
+    let units = resolved.children(conn).await?;
+    let ids: Vec<Uuid> = units.iter().map(|child| child.unit.id).collect();
+    let registered: HashMap<Uuid, i64> = repo::registered_counts(conn, &resolved.window, &ids)
+        .await?
+        .into_iter()
+        .map(|count| (count.organization_id, count.count))
+        .collect();
+    let mut overdue: HashMap<String, i64> = HashMap::new();
+    for row in resolved.children_counts(conn).await? {
+        *overdue.entry(row.child).or_default() += row.counts.overdue;
+    }
+    let children: Vec<tallies::ChildRow> = units
+        .into_iter()
+        .map(|child| tallies::ChildRow {
+            id: child.unit.id,
+            registered: registered
+                .get(&child.unit.id)
+                .is_some_and(|count| *count > 0),
+            overdue: overdue.get(&child.unit.path).copied().unwrap_or(0),
+            name: child.unit.name,
+            active: child.counted,
+        })
+        .collect();
+    Ok(overview(resolved.scope.clone(), &counts, &children))
 }
 
 /// Sums of `rows` by a key, in key order.

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod dto;
 pub mod handlers;
+pub mod history;
 pub mod repo;
 pub mod tallies;
 

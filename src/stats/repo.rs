@@ -1,5 +1,7 @@
 //! Aggregate queries over a subtree's pledges and nominations. Each query is one statement
 //! bounded by the materialized-path prefix of the subtree (an index range), never a tree walk.
+//! Status rules are the predicates of the replaceable schema (`r.pledge_is_registered`, …,
+//! `src/db/replaceable.sql`), inlined by the planner, never lists spelled out here.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -71,10 +73,10 @@ pub async fn pledge_counts(
     };
     let statement = format!(
         "SELECT {key} AS key, count(*) AS total, \
-           count(*) FILTER (WHERE p.status IN ('submitted', 'approved', 'assessed')) AS registered, \
+           count(*) FILTER (WHERE r.pledge_is_registered(p.status)) AS registered, \
            count(*) FILTER (WHERE p.status = 'assessed') AS assessed, \
-           count(*) FILTER (WHERE p.result IN ('achieved', 'exceeded')) AS achieved, \
-           count(*) FILTER (WHERE p.deadline < $4 AND p.status NOT IN ('assessed', 'withdrawn')) AS overdue \
+           count(*) FILTER (WHERE r.pledge_is_achieved(p.result)) AS achieved, \
+           count(*) FILTER (WHERE p.deadline < $4 AND r.pledge_is_open(p.status)) AS overdue \
          FROM pledges p {join} \
          WHERE p.organization_path LIKE $1 AND ($2::uuid IS NULL OR p.campaign_id = $2) \
            AND ($3::int IS NULL OR p.year = $3) AND length($5) > 0 \
@@ -163,7 +165,7 @@ pub async fn registered_counts(
 ) -> QueryResult<Vec<UnitCount>> {
     diesel::sql_query(
         "SELECT organization_id, count(*) AS count FROM pledges \
-         WHERE organization_id = ANY($1) AND status IN ('submitted', 'approved', 'assessed') \
+         WHERE organization_id = ANY($1) AND r.pledge_is_registered(status) \
            AND ($2::uuid IS NULL OR campaign_id = $2) AND ($3::int IS NULL OR year = $3) \
          GROUP BY organization_id",
     )
@@ -199,13 +201,13 @@ pub async fn titles(
 ) -> QueryResult<Vec<TitleRow>> {
     diesel::sql_query(
         "SELECT p.organization_id, o.name, o.kind, coalesce(p.title_name, p.title) AS title_name, \
-           count(*) FILTER (WHERE p.status IN ('submitted', 'approved', 'assessed')) AS registered, \
-           count(*) FILTER (WHERE p.result IN ('achieved', 'exceeded')) AS achieved \
+           count(*) FILTER (WHERE r.pledge_is_registered(p.status)) AS registered, \
+           count(*) FILTER (WHERE r.pledge_is_achieved(p.result)) AS achieved \
          FROM pledges p JOIN organizations o ON o.id = p.organization_id \
          WHERE p.organization_path LIKE $1 AND p.kind = 'title' \
            AND ($2::uuid IS NULL OR p.campaign_id = $2) AND ($3::int IS NULL OR p.year = $3) \
            AND ($4::text IS NULL OR o.kind = $4) AND ($5::text IS NULL OR p.title_name = $5) \
-           AND p.status IN ('submitted', 'approved', 'assessed') \
+           AND r.pledge_is_registered(p.status) \
          GROUP BY 1, 2, 3, 4 ORDER BY o.name COLLATE \"vi-x-icu\", 4",
     )
     .bind::<Text, _>(window.prefix())
@@ -244,7 +246,7 @@ pub async fn nomination_counts(
     };
     let statement = format!(
         "SELECT {key} AS key, count(*) AS total, \
-           count(*) FILTER (WHERE n.status IN ('recognized', 'commended')) AS exemplars \
+           count(*) FILTER (WHERE r.nomination_is_exemplar(n.status)) AS exemplars \
          FROM nominations n \
          WHERE n.organization_path LIKE $1 AND ($2::uuid IS NULL OR n.campaign_id = $2) \
            AND ($3::int IS NULL OR n.year = $3) AND length($4) > 0 \

@@ -1,5 +1,7 @@
-//! Subtree tallies (migration `000004_tallies`): counts per ancestor and key, kept by row
-//! triggers that append deltas and a fold that moves the deltas into the tallies.
+//! Subtree tallies (tables from migrations `000004_tallies` and `000005_overview_tallies`,
+//! functions and triggers in the replaceable schema `r`, `src/db/replaceable.sql`): counts per
+//! ancestor and key, kept by row triggers that append deltas and a fold, in bounded batches,
+//! that moves the deltas into the tallies.
 //!
 //! Writers only append (no shared counter row, so no hot root under concurrent inserts);
 //! readers sum one subtree root's tally rows plus the deltas under it that are not folded yet,
@@ -28,19 +30,52 @@ pub fn path_upper(path: &str) -> String {
     format!("{stem}/")
 }
 
+/// The most deltas one call of `r.fold_tallies` moves, in its own transaction. A fold of
+/// everything pending did not finish under the statement timeout after a bulk load of 100 000
+/// pledges (and the queue only grew while it retried); 5 000 deltas fold in well under a second
+/// at national depth, so any backlog drains batch by batch.
+pub const FOLD_BATCH: i32 = 5_000;
+
+/// Batches one [`fold`] moves at most before it lets the caller vacuum and tick again
+/// (1 000 000 deltas): writers outpacing the fold cannot keep it looping forever.
+const MAX_BATCHES_PER_FOLD: u32 = 200;
+
 #[derive(QueryableByName)]
 struct Folded {
     #[diesel(sql_type = BigInt)]
-    written: i64,
+    moved: i64,
 }
 
-/// Moves the committed deltas into the tallies; returns the tally rows written (0 when another
-/// instance is folding at this moment).
-pub async fn fold(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
-    let folded: Folded = diesel::sql_query("SELECT fold_tallies() AS written")
+/// Moves at most `max_deltas` committed deltas (the oldest) into the tallies, as one statement
+/// and so, outside a transaction, one transaction; returns how many it moved (0 when another
+/// instance is folding at this moment). Fewer than `max_deltas`: nothing was left.
+pub async fn fold_batch(conn: &mut AsyncPgConnection, max_deltas: i32) -> QueryResult<i64> {
+    let folded: Folded = diesel::sql_query("SELECT r.fold_tallies($1) AS moved")
+        .bind::<Integer, _>(max_deltas)
         .get_result(conn)
         .await?;
-    Ok(folded.written)
+    Ok(folded.moved)
+}
+
+/// Drains the deltas into the tallies in batches of `max_deltas`, each committed on its own,
+/// until a batch comes back short (or [`MAX_BATCHES_PER_FOLD`] batches); returns the deltas
+/// moved. Call it outside a transaction, or the batches commit together.
+pub async fn fold_in_batches(conn: &mut AsyncPgConnection, max_deltas: i32) -> QueryResult<i64> {
+    let mut moved = 0;
+    for _ in 0..MAX_BATCHES_PER_FOLD {
+        let batch = fold_batch(conn, max_deltas).await?;
+        moved += batch;
+        if batch < i64::from(max_deltas) {
+            break;
+        }
+    }
+    Ok(moved)
+}
+
+/// Drains the committed deltas into the tallies in batches of [`FOLD_BATCH`]; returns the
+/// deltas moved (0 when another instance is folding at this moment).
+pub async fn fold(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    fold_in_batches(conn, FOLD_BATCH).await
 }
 
 /// Folds every [`FOLD_INTERVAL`] until the process ends; errors are logged and retried.
@@ -58,7 +93,7 @@ pub async fn fold_forever(databases: Databases) {
             continue;
         };
         let vacuum = match fold(&mut conn).await {
-            Ok(written) if written > 0 => {
+            Ok(moved) if moved > 0 => {
                 folds_since_vacuum += 1;
                 folds_since_vacuum >= VACUUM_EVERY
             }
@@ -104,14 +139,14 @@ pub struct TallyRow {
 }
 
 /// Every count of the subtree in the window, by entity, kind, status and result, with the
-/// overdue ones among them (SQL function `subtree_tally`, planned once per connection). Keys
+/// overdue ones among them (SQL function `r.subtree_tally`, planned once per connection). Keys
 /// may repeat (a tally, its overdue row, its pending deltas): callers add them up, which costs
 /// less here than a GROUP BY in the database.
 pub async fn subtree_counts(
     conn: &mut AsyncPgConnection,
     window: &Window,
 ) -> QueryResult<Vec<TallyRow>> {
-    diesel::sql_query("SELECT * FROM subtree_tally($1, $2, $3, $4, $5)")
+    diesel::sql_query("SELECT * FROM r.subtree_tally($1, $2, $3, $4, $5)")
         .bind::<Text, _>(&window.root_path)
         .bind::<Text, _>(path_upper(&window.root_path))
         .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
@@ -123,7 +158,8 @@ pub async fn subtree_counts(
 
 diesel::define_sql_function! {
     /// The overview of a unit as JSON text, NULL when it does not exist or is not visible
-    /// (migration `000005_overview_tallies`).
+    /// (`r.overview_of` in `src/db/replaceable.sql`).
+    #[sql_name = "r.overview_of"]
     fn overview_of(
         root_id: SqlUuid,
         visible: Nullable<Array<Text>>,
@@ -254,7 +290,7 @@ pub async fn children_counts(
     parent_id: Uuid,
     window: &Window,
 ) -> QueryResult<Vec<ChildTallyRow>> {
-    diesel::sql_query("SELECT * FROM child_tally($1, $2, $3, $4)")
+    diesel::sql_query("SELECT * FROM r.child_tally($1, $2, $3, $4)")
         .bind::<SqlUuid, _>(parent_id)
         .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
         .bind::<Nullable<Integer>, _>(window.year)
@@ -397,7 +433,41 @@ pub fn nomination_groups(
 
 #[cfg(test)]
 mod tests {
-    use super::path_upper;
+    use super::{ACHIEVED, EXEMPLARS, REGISTERED, path_upper};
+    use crate::nominations::state::NominationStatus;
+    use crate::pledges::state::{PledgeResult, PledgeStatus};
+
+    /// The lists the tallies are summed by say what the state predicates say (and those what
+    /// the SQL predicates of `r` say: tests/api/sql_schema.rs).
+    #[test]
+    fn the_status_lists_match_the_state_predicates() {
+        let mut registered: Vec<_> = PledgeStatus::ALL
+            .into_iter()
+            .filter(|status| status.is_registered())
+            .map(PledgeStatus::as_str)
+            .collect();
+        let mut achieved: Vec<_> = PledgeResult::ALL
+            .into_iter()
+            .filter(|result| result.is_achievement())
+            .map(PledgeResult::as_str)
+            .collect();
+        let mut exemplars: Vec<_> = NominationStatus::ALL
+            .into_iter()
+            .filter(|status| status.is_exemplar())
+            .map(NominationStatus::as_str)
+            .collect();
+        let sorted = |list: &[&'static str]| {
+            let mut list = list.to_vec();
+            list.sort_unstable();
+            list
+        };
+        registered.sort_unstable();
+        achieved.sort_unstable();
+        exemplars.sort_unstable();
+        assert_eq!(registered, sorted(&REGISTERED));
+        assert_eq!(achieved, sorted(&ACHIEVED));
+        assert_eq!(exemplars, sorted(&EXEMPLARS));
+    }
 
     #[test]
     fn upper_bound_follows_every_descendant_and_nothing_else() {

@@ -106,7 +106,8 @@ pub struct UserFilter {
     pub organization_id: Option<Uuid>,
     /// With `organization_id`: also memberships anywhere below it.
     pub subtree: Option<bool>,
-    /// Search in username and display name, ignoring case and Vietnamese diacritics.
+    /// Search in username and display name: every word, in any order, ignoring case and
+    /// Vietnamese diacritics.
     pub q: Option<String>,
     pub disabled: Option<bool>,
     /// 1–200, default 50.
@@ -155,8 +156,8 @@ pub struct CreateClient {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub organization_id: Uuid,
-    /// At least one of `read`, `progress:write`.
-    #[schema(min_items = 1)]
+    /// At least one of `read`, `progress:write` (each at most once: as many items as scopes).
+    #[schema(min_items = 1, max_items = 2)]
     pub scopes: Vec<Scope>,
 }
 

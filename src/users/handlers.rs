@@ -10,7 +10,8 @@ use super::dto::{
 };
 use super::repo::{self, ClientListQuery, UserListQuery, UserScope};
 use super::service;
-use crate::auth::authorize::{is_within, require_admin, require_user};
+use crate::auth::authorize::is_within;
+use crate::auth::policy::{require_admin, require_user};
 use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
 use crate::error::{AppError, AppResult, Problem};
@@ -200,11 +201,13 @@ pub async fn get_user(
         (status = 409, description = "The last enabled administrator cannot be disabled", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid members, or a wrong current password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong current passwords for this account (throttled like logins)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/users/{id}")]
 pub async fn update_user(
     state: web::Data<AppState>,
+    req: HttpRequest,
     principal: Principal,
     id: web::Path<Uuid>,
     if_match: IfMatch,
@@ -216,6 +219,7 @@ pub async fn update_user(
         id.into_inner(),
         &if_match,
         body.into_inner(),
+        crate::ratelimit::client_address(&req),
     )
     .await?;
     Ok(conditional::updated(dto.version, &dto))

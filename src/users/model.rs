@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use crate::auth::principal::Role;
+
 use crate::db::schema::{clients, memberships, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -42,16 +44,16 @@ pub struct UserChanges {
 pub struct MembershipRow {
     pub user_id: Uuid,
     pub organization_id: Uuid,
-    pub role: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
 }
 
 #[derive(Insertable)]
 #[diesel(table_name = memberships)]
-pub struct NewMembership<'a> {
+pub struct NewMembership {
     pub user_id: Uuid,
     pub organization_id: Uuid,
-    pub role: &'a str,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

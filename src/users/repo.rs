@@ -18,7 +18,6 @@ use crate::error::AppError;
 use crate::organizations::dto::OrganizationKind;
 use crate::organizations::repo::organization_in_subtrees;
 use crate::state::AppState;
-use crate::text::like_escape;
 
 pub async fn find_by_username(
     conn: &mut AsyncPgConnection,
@@ -73,55 +72,147 @@ pub async fn ensure_user(
         .values(NewMembership {
             user_id: id,
             organization_id,
-            role: role.as_str(),
+            role,
         })
         .on_conflict((memberships::user_id, memberships::organization_id))
         .do_update()
-        .set(memberships::role.eq(role.as_str()))
+        .set(memberships::role.eq(role))
         .execute(conn)
         .await?;
     Ok(id)
 }
 
-/// `thidua create-admin`: an administrator at the first root organization (created when the
-/// tree is still empty).
+/// What `thidua create-admin` did, in the words it prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrapped {
+    /// A new administrator at the first root; `created_root` when the tree was empty and
+    /// this root was made for it.
+    Created {
+        id: Uuid,
+        root: String,
+        created_root: bool,
+    },
+    /// `--reset-password` on an existing user: its password changed and its tokens ended; its
+    /// roles are as they were (`admin`: whether one of them is administrator).
+    PasswordReset { id: Uuid, admin: bool },
+}
+
+impl std::fmt::Display for Bootstrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Created {
+                id,
+                root,
+                created_root,
+            } => {
+                write!(f, "created administrator (id {id}) at {root:?}")?;
+                if *created_root {
+                    write!(
+                        f,
+                        ", the root of the tree, created now because it was empty"
+                    )?;
+                }
+                Ok(())
+            }
+            Self::PasswordReset { id, admin: true } => write!(
+                f,
+                "password reset for administrator (id {id}); its sessions were ended, its \
+                 roles are unchanged"
+            ),
+            Self::PasswordReset { id, admin: false } => write!(
+                f,
+                "password reset (id {id}); its sessions were ended; it is NOT an administrator \
+                 and was not made one (an administrator grants roles with PUT \
+                 /api/v1/users/{{id}}/memberships)"
+            ),
+        }
+    }
+}
+
+/// `thidua create-admin`: a new administrator at the first root organization (created when the
+/// tree is still empty). An existing user is refused unless `reset_password`, and then only its
+/// password changes: running the command twice, or on someone else's name, must not silently
+/// take over or promote an account.
 pub async fn bootstrap_admin(
     state: &AppState,
     username: &str,
     password: &str,
-) -> anyhow::Result<Uuid> {
+    reset_password: bool,
+) -> anyhow::Result<Bootstrapped> {
     let username = username.trim();
     anyhow::ensure!(super::valid_username(username), "{}", super::USERNAME_RULE);
+    let mut conn = state.db.write().await?;
+    let existing = find_by_username(&mut conn, username).await?;
+    if existing.is_some() && !reset_password {
+        anyhow::bail!(
+            "user {username} already exists; nothing was changed. Pass --reset-password to set \
+             its password (its roles stay as they are)"
+        );
+    }
     let hash = state
         .passwords
         .hash(password)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let mut conn = state.db.write().await?;
-    let id = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            let root: Option<Uuid> = organizations::table
+    let username = username.to_owned();
+    conn.transaction::<_, AppError, _>(async move |conn| match existing {
+        Some(user) => {
+            diesel::update(users::table.find(user.id))
+                .set((
+                    users::password_hash.eq(&hash),
+                    users::version.eq(users::version + 1),
+                    users::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            // A reset password is the answer to a lost or stolen one: what was issued ends.
+            let revoked = crate::auth::service::revoke_all_tokens_of_user(conn, user.id).await?;
+            let admin = memberships_of_user(conn, user.id)
+                .await?
+                .iter()
+                .any(|membership| membership.role == Role::Admin);
+            audit::record(
+                conn,
+                None,
+                Change {
+                    action: "user.reset_password",
+                    entity_type: "user",
+                    entity_id: user.id,
+                    organization_id: None,
+                    before: None,
+                    after: Some(serde_json::json!({ "username": user.username })),
+                },
+            )
+            .await?;
+            Ok((
+                Bootstrapped::PasswordReset { id: user.id, admin },
+                Some(revoked),
+            ))
+        }
+        None => {
+            let root: Option<(Uuid, String)> = organizations::table
                 .filter(organizations::parent_id.is_null())
                 .order(organizations::seq.asc())
-                .select(organizations::id)
+                .select((organizations::id, organizations::name))
                 .first(conn)
                 .await
                 .optional()?;
-            let root = match root {
+            let created_root = root.is_none();
+            let (root, root_name) = match root {
                 Some(root) => root,
                 None => {
-                    crate::organizations::repo::insert(
+                    let row = crate::organizations::repo::insert(
                         conn,
                         None,
                         OrganizationKind::Other,
                         "Cả nước",
                         None,
                     )
-                    .await?
-                    .id
+                    .await?;
+                    (row.id, row.name)
                 }
             };
-            let id = ensure_user(conn, username, username, &hash, root, Role::Admin).await?;
+            let id = ensure_user(conn, &username, &username, &hash, root, Role::Admin).await?;
             audit::record(
                 conn,
                 None,
@@ -135,11 +226,23 @@ pub async fn bootstrap_admin(
                 },
             )
             .await?;
-            Ok(id)
-        })
-        .await
-        .map_err(|error| anyhow::anyhow!("{error:?}"))?;
-    Ok(id)
+            let created = Bootstrapped::Created {
+                id,
+                root: root_name,
+                created_root,
+            };
+            Ok((created, None))
+        }
+    })
+    .await
+    .map(|(done, revoked)| {
+        // Other instances learn of it from the database; this one at once.
+        if let Some(revoked) = revoked {
+            state.revocations.apply(revoked);
+        }
+        done
+    })
+    .map_err(|error| anyhow::anyhow!("{error:?}"))
 }
 
 /// A membership of a user with what authorization and responses need of its organization.
@@ -189,7 +292,7 @@ pub async fn memberships_of(
     conn: &mut AsyncPgConnection,
     user_ids: &[Uuid],
 ) -> QueryResult<HashMap<Uuid, Vec<HeldMembership>>> {
-    let rows: Vec<(Uuid, Uuid, String, String, String)> = memberships::table
+    let rows: Vec<(Uuid, Uuid, String, String, Role)> = memberships::table
         .inner_join(organizations::table)
         .filter(memberships::user_id.eq_any(user_ids))
         .select((
@@ -209,10 +312,6 @@ pub async fn memberships_of(
         .await?;
     let mut by_user: HashMap<Uuid, Vec<HeldMembership>> = HashMap::new();
     for (user_id, organization_id, organization_name, path, role) in rows {
-        // The CHECK constraint keeps roles to the four known ones.
-        let Some(role) = Role::parse(&role) else {
-            continue;
-        };
         by_user.entry(user_id).or_default().push(HeldMembership {
             organization_id,
             organization_name,
@@ -336,12 +435,12 @@ pub async fn list(
     if let Some(disabled) = query.disabled {
         statement = statement.filter(users::disabled.eq(disabled));
     }
-    if let Some(q) = query.q.map(str::trim).filter(|q| !q.is_empty()) {
+    for word in crate::text::search_words(query.q.unwrap_or_default()) {
         statement = statement.filter(
             sql::<Bool>(
                 "search_fold(users.display_name || ' ' || users.username) LIKE '%' || search_fold(",
             )
-            .bind::<Text, _>(like_escape(q))
+            .bind::<Text, _>(word)
             .sql(") || '%'"),
         );
     }
@@ -377,11 +476,11 @@ pub async fn replace_memberships(
             .values(NewMembership {
                 user_id,
                 organization_id: *organization_id,
-                role: role.as_str(),
+                role: *role,
             })
             .on_conflict((memberships::user_id, memberships::organization_id))
             .do_update()
-            .set(memberships::role.eq(role.as_str()))
+            .set(memberships::role.eq(role))
             .execute(conn)
             .await?;
     }
@@ -393,7 +492,7 @@ pub async fn enabled_admin_exists(conn: &mut AsyncPgConnection) -> QueryResult<b
     diesel::select(diesel::dsl::exists(
         memberships::table
             .inner_join(users::table)
-            .filter(memberships::role.eq(Role::Admin.as_str()))
+            .filter(memberships::role.eq(Role::Admin))
             .filter(users::disabled.eq(false)),
     ))
     .get_result(conn)

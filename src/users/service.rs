@@ -18,10 +18,12 @@ use super::dto::{
 use super::model::{ClientRow, NewClient, NewUser, UserChanges, UserRow};
 use super::repo::{self, HeldMembership, OrganizationRef};
 use crate::audit::{self, Change};
-use crate::auth::authorize::{is_within, require_admin, require_can_grant, require_user};
+use crate::auth::authorize::is_within;
 use crate::auth::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use crate::auth::policy::{require_admin, require_can_grant, require_user};
 use crate::auth::principal::{Principal, Role, Scope};
-use crate::auth::service::{hex_digest, revoke_all_refresh_tokens};
+use crate::auth::revocation::{self, Kind};
+use crate::auth::service::{check_current_password, hex_digest, revoke_all_tokens_of_user};
 use crate::auth::tokens::random_secret;
 use crate::conditional::IfMatch;
 use crate::error::{AppError, AppResult};
@@ -325,7 +327,9 @@ async fn resolve_memberships(
                     held.organization_id == organization.id && held.role == membership.role
                 });
                 if !organization.active && !unchanged {
-                    checks.fail(&pointer, "the organization is inactive");
+                    let detail =
+                        crate::organizations::repo::inactive_detail(conn, organization.id).await?;
+                    checks.fail(&pointer, detail);
                 } else {
                     resolved.push((organization, membership.role));
                 }
@@ -474,12 +478,15 @@ fn unique_as(error: diesel::result::Error, conflict: fn() -> AppError) -> AppErr
     }
 }
 
+/// Changes an account; `address` is the caller's client address (a password change by its
+/// owner is throttled like a login).
 pub async fn update_user(
     state: &AppState,
     principal: &Principal,
     id: Uuid,
     if_match: &IfMatch,
     request: UpdateUser,
+    address: Option<std::net::IpAddr>,
 ) -> AppResult<UserDto> {
     require_user(principal)?;
     let display_name = request
@@ -523,11 +530,8 @@ pub async fn update_user(
                             "give your current password to change it",
                         )
                     })?;
-                    let verified = state
-                        .passwords
-                        .verify(current, Some(&row.password_hash))
-                        .await?;
-                    if !verified.matches {
+                    let matches = check_current_password(state, &row, current, address).await?;
+                    if !matches {
                         return Err(AppError::field(
                             "/current_password",
                             "is not your current password",
@@ -540,7 +544,7 @@ pub async fn update_user(
     };
 
     let mut conn = state.db.write().await?;
-    let dto = conn
+    let (dto, revoked) = conn
         .transaction::<_, AppError, _>(async move |conn| {
             let before = repo::find_for_update(conn, id)
                 .await?
@@ -558,7 +562,7 @@ pub async fn update_user(
             require_can_update(principal, id, &memberships, change)?;
             if_match.check(before.version)?;
             if !(change.display_name || change.disabled || change.password) {
-                return Ok(user_dto(before, &memberships));
+                return Ok((user_dto(before, &memberships), None));
             }
             let disabling = change.disabled && request.disabled == Some(true);
             let changes = UserChanges {
@@ -567,9 +571,13 @@ pub async fn update_user(
                 password_hash: new_hash,
             };
             let row = repo::update_account(conn, id, &changes).await?;
-            if disabling || change.password {
-                revoke_all_refresh_tokens(conn, id).await?;
-            }
+            // Every token issued so far ends, on every instance: a disabled account (or a
+            // stolen password) must not keep writing until its access tokens expire.
+            let revoked = if disabling || change.password {
+                Some(revoke_all_tokens_of_user(conn, id).await?)
+            } else {
+                None
+            };
             if disabling
                 && memberships
                     .iter()
@@ -599,9 +607,12 @@ pub async fn update_user(
                 },
             )
             .await?;
-            Ok(dto)
+            Ok((dto, revoked))
         })
         .await?;
+    if let Some(revoked) = revoked {
+        state.revocations.apply(revoked);
+    }
     Ok(dto)
 }
 
@@ -690,6 +701,13 @@ pub async fn create_client(
     if request.scopes.is_empty() {
         checks.fail("/scopes", "give at least one scope: read, progress:write");
     }
+    // The document's `maxItems`: no more items than there are scopes.
+    if request.scopes.len() > Scope::ALL.len() {
+        checks.fail(
+            "/scopes",
+            format!("at most {} scopes: read, progress:write", Scope::ALL.len()),
+        );
+    }
     checks.finish()?;
     let mut scopes: Vec<&str> = request.scopes.iter().map(|scope| scope.as_str()).collect();
     scopes.sort_unstable();
@@ -704,10 +722,9 @@ pub async fn create_client(
                 .remove(&request.organization_id)
                 .ok_or_else(|| AppError::field("/organization_id", "no such organization"))?;
             if !organization.active {
-                return Err(AppError::field(
-                    "/organization_id",
-                    "the organization is inactive",
-                ));
+                let detail =
+                    crate::organizations::repo::inactive_detail(conn, organization.id).await?;
+                return Err(AppError::field("/organization_id", detail));
             }
             let row = repo::insert_client(
                 conn,
@@ -753,37 +770,44 @@ pub async fn revoke_client(
 ) -> AppResult<()> {
     require_admin(principal)?;
     let mut conn = state.db.write().await?;
-    conn.transaction::<_, AppError, _>(async move |conn| {
-        let before = repo::find_client_for_update(conn, id)
-            .await?
-            .ok_or_else(AppError::not_found)?;
-        if_match.check(client_version(&before))?;
-        if before.revoked_at.is_some() {
-            return Ok(());
-        }
-        let organization_id = before.organization_id;
-        let organization_name = repo::organizations_by_id(conn, &[organization_id])
-            .await?
-            .remove(&organization_id)
-            .map(|organization| organization.name)
-            .unwrap_or_default();
-        let row = repo::revoke_client(conn, id).await?;
-        audit::record(
-            conn,
-            Some(principal),
-            Change {
-                action: "client.revoke",
-                entity_type: "client",
-                entity_id: id,
-                organization_id: Some(organization_id),
-                before: to_json(&client_dto(before, organization_name.clone())),
-                after: to_json(&client_dto(row, organization_name)),
-            },
-        )
+    let revoked = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            let before = repo::find_client_for_update(conn, id)
+                .await?
+                .ok_or_else(AppError::not_found)?;
+            if_match.check(client_version(&before))?;
+            if before.revoked_at.is_some() {
+                return Ok(None);
+            }
+            let organization_id = before.organization_id;
+            let organization_name = repo::organizations_by_id(conn, &[organization_id])
+                .await?
+                .remove(&organization_id)
+                .map(|organization| organization.name)
+                .unwrap_or_default();
+            let row = repo::revoke_client(conn, id).await?;
+            // The client's access tokens end with it, on every instance.
+            let revoked = revocation::revoke(conn, id, Kind::Principal).await?;
+            audit::record(
+                conn,
+                Some(principal),
+                Change {
+                    action: "client.revoke",
+                    entity_type: "client",
+                    entity_id: id,
+                    organization_id: Some(organization_id),
+                    before: to_json(&client_dto(before, organization_name.clone())),
+                    after: to_json(&client_dto(row, organization_name)),
+                },
+            )
+            .await?;
+            Ok(Some(revoked))
+        })
         .await?;
-        Ok(())
-    })
-    .await
+    if let Some(revoked) = revoked {
+        state.revocations.apply(revoked);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Framework failures answer problem+json with the right status (API.md "Errors", SECURITY.md
+//! Framework failures answer problem+json with the right status (docs/api.md "Errors", docs/security.md
 //! API4 and API8).
 
 use reqwest::{Method, Response};

@@ -1,4 +1,4 @@
-//! SECURITY.md lines that no other suite covers: rate limits per client address and per
+//! docs/security.md lines that no other suite covers: rate limits per client address and per
 //! principal (API4), `limit`/`sort`/`q` on every list, statement timeout and pool exhaustion,
 //! HEAD, oversized headers, HTML security headers, 5xx bodies, signing keys at start-up (API8),
 //! and database connections lost under way (Faults).
@@ -47,7 +47,7 @@ fn retry_after(response: &Response) -> u64 {
         .unwrap()
 }
 
-/// Words that must never appear in an error body (SECURITY.md API8).
+/// Words that must never appear in an error body (docs/security.md API8).
 fn assert_no_internals(text: &str) {
     for leak in [
         "SELECT",
@@ -126,6 +126,69 @@ async fn a_client_address_over_its_limit_gets_429_rate_limited_with_retry_after(
             .status(),
         200
     );
+}
+
+/// A header of `response`, as text (panics when absent).
+fn header_text(response: &Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} on {}", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Partners pace themselves with the IETF headers (draft-ietf-httpapi-ratelimit-headers): both
+/// policies on every limited response, what is left of each after the request (the principal's
+/// only when a token counted), `r=0` on the 429, nothing on the exempt probes.
+#[tokio::test]
+async fn every_limited_response_states_the_policies_and_what_is_left_of_them() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.rate_limit_per_ip = limit("6000/min");
+        settings.rate_limit_per_principal = limit("3/h");
+    })
+    .await;
+    let fixture = Fixture::load(&app).await;
+    let manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let policy = r#""per-ip";q=6000;w=60, "per-principal";q=3;w=3600"#;
+
+    let anonymous = get_anonymous(&app, ANY_PAGE, None).await;
+    assert_eq!(header_text(&anonymous, "ratelimit-policy"), policy);
+    let standing = header_text(&anonymous, "ratelimit");
+    let per_ip: u32 = standing
+        .strip_prefix(r#""per-ip";r="#)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("{standing}"))
+        .parse()
+        .unwrap();
+    assert!(per_ip < 6000, "{standing}");
+    assert!(!standing.contains("per-principal"), "{standing}");
+
+    // 3 per hour: one request is 1200 s of the budget to refill.
+    for (left, full_in) in [(2, 1200), (1, 2400), (0, 3600)] {
+        let response = app.get("/api/v1/me", &manager).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header_text(&response, "ratelimit-policy"), policy);
+        let standing = header_text(&response, "ratelimit");
+        assert!(
+            standing.starts_with(r#""per-ip";r="#)
+                && standing.ends_with(&format!(r#", "per-principal";r={left};t={full_in}"#)),
+            "{standing}"
+        );
+    }
+    let refused = app.get("/api/v1/me", &manager).await;
+    assert!(
+        header_text(&refused, "ratelimit").ends_with(r#", "per-principal";r=0;t=3600"#),
+        "{:?}",
+        refused.headers()
+    );
+    assert_eq!(header_text(&refused, "ratelimit-policy"), policy);
+    problem(refused, 429, "rate_limited").await;
+
+    let probe = get_anonymous(&app, "/healthz", None).await;
+    assert!(!probe.headers().contains_key("ratelimit"));
+    assert!(!probe.headers().contains_key("ratelimit-policy"));
 }
 
 #[tokio::test]

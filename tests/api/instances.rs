@@ -16,7 +16,7 @@ const PLEDGES: &str = "/api/v1/pledges";
 const TOKEN: &str = "/api/v1/auth/token";
 const MAX_FAILURES: u32 = 3;
 
-/// Processes A and B of the real binary on one fresh database holding the SECURITY.md fixture
+/// Processes A and B of the real binary on one fresh database holding the docs/security.md fixture
 /// and a campaign; they share the signing key (as replicas behind a load balancer must).
 struct Pair {
     a: ServiceProcess,
@@ -318,4 +318,101 @@ async fn one_etag_patched_on_both_processes_at_once_lets_exactly_one_through() {
         .await,
         i64::from(1 + ROUNDS)
     );
+}
+
+/// Polls `GET /organizations` on `process` with `token` until it answers 401, at most `bound`;
+/// returns how long that took.
+async fn refused_within(
+    process: &ServiceProcess,
+    token: &str,
+    bound: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let status = process
+            .http
+            .get(process.url("/api/v1/organizations"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 401 {
+            return started.elapsed();
+        }
+        assert_eq!(status, 200, "{}", process.name);
+        assert!(
+            started.elapsed() < bound,
+            "{} still accepts the token after {:?}",
+            process.name,
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_manager_disabled_on_one_process_is_refused_by_the_other_within_the_bound() {
+    let pair = Pair::start().await;
+    let manager = access_token(&pair.b, fixture::D1_MANAGER).await;
+    let admin = access_token(&pair.a, fixture::ADMIN).await;
+    let manager_id = pair.fixture.users[fixture::D1_MANAGER];
+    // B has verified (and cached) the manager's token before the change.
+    let before = pair
+        .b
+        .http
+        .get(pair.b.url("/api/v1/organizations"))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.status(), 200);
+
+    let (status, body) = status_and_json(
+        pair.a
+            .http
+            .patch(pair.a.url(&format!("/api/v1/users/{manager_id}")))
+            .bearer_auth(&admin)
+            .json(&json!({"disabled": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The documented bound: THIDUA_REVOCATION_POLL_MS (2 s by default) even without the
+    // notification, which normally arrives within milliseconds.
+    let took = refused_within(&pair.b, &manager, std::time::Duration::from_secs(3)).await;
+    let (created, body) = status_and_json(
+        post(&pair.b, "/api/v1/users")
+            .bearer_auth(&manager)
+            .json(&json!({
+                "username": "accomplice",
+                "display_name": "Đồng phạm",
+                "password": "a long enough password",
+                "memberships": [{"organization_id": pair.fixture.tree.d1.id, "role": "manager"}],
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(created, 401, "after {took:?}: {body}");
+    assert_eq!(body["code"], "invalid_token");
+    assert_eq!(
+        pair.count("SELECT count(*) FROM users WHERE username = 'accomplice'")
+            .await,
+        0
+    );
+    // A refused on its own copy at once (it applied the revocation at commit).
+    let on_a = pair
+        .a
+        .http
+        .get(pair.a.url("/api/v1/organizations"))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_a.status(), 401);
 }

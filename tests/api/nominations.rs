@@ -1,9 +1,9 @@
 //! Nominations and exemplars: the lifecycle from draft to commendation, object-level access
-//! (SECURITY.md API1), the higher-unit rule for reviews and recognition (API5), server-owned
+//! (docs/security.md API1), the higher-unit rule for reviews and recognition (API5), server-owned
 //! properties (API3), the review tally, duplicate nominees, concurrency, idempotent retries,
 //! exemplars readable by everyone and their followers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use reqwest::header::{ACCEPT, IF_MATCH};
 use reqwest::{Method, Response};
@@ -11,78 +11,27 @@ use serde_json::{Value, json};
 use thidua::auth::principal::Role;
 use uuid::Uuid;
 
-use crate::helpers::fixture::{self, Fixture};
-use crate::helpers::{TestApp, status_and_json};
+use crate::helpers::ctx::{self, Ctx, ids, merged};
+use crate::helpers::fixture;
+use crate::helpers::status_and_json;
 
 const NOMINATIONS: &str = "/api/v1/nominations";
 const EXEMPLARS: &str = "/api/v1/exemplars";
 /// A second reviewer at the province, for votes beside D1's reviewer and the admin.
 const P_REVIEWER: &str = "p.reviewer";
 
-/// The app, the SECURITY.md fixture, a 2020–2025 campaign owned by P, and a token per user.
-struct Ctx {
-    app: TestApp,
-    fixture: Fixture,
-    campaign: Uuid,
-    tokens: HashMap<&'static str, String>,
+async fn new_ctx() -> Ctx {
+    Ctx::new(
+        &[("van_hoa", "Văn hóa"), ("xay_dung_dang", "Xây dựng Đảng")],
+        &[(P_REVIEWER, |tree| tree.p.id, Role::Reviewer)],
+    )
+    .await
 }
 
 impl Ctx {
-    async fn new() -> Self {
-        let app = TestApp::spawn().await;
-        let fixture = Fixture::load(&app).await;
-        let campaign = fixture
-            .campaign(
-                &app,
-                &[("van_hoa", "Văn hóa"), ("xay_dung_dang", "Xây dựng Đảng")],
-            )
-            .await;
-        {
-            let mut conn = app.state.db.write().await.unwrap();
-            let hash = thidua::auth::password::hash_with(
-                &crate::helpers::app::TEST_HASHING,
-                &fixture::password_of(P_REVIEWER),
-            )
-            .unwrap();
-            thidua::users::repo::ensure_user(
-                &mut conn,
-                P_REVIEWER,
-                P_REVIEWER,
-                &hash,
-                fixture.tree.p.id,
-                Role::Reviewer,
-            )
-            .await
-            .unwrap();
-        }
-        let mut tokens = HashMap::new();
-        for user in [
-            fixture::ADMIN,
-            fixture::C1_MEMBER,
-            fixture::C1_MANAGER,
-            fixture::C1_REVIEWER,
-            fixture::D1_REVIEWER,
-            fixture::D1_MANAGER,
-            fixture::C2_MANAGER,
-            P_REVIEWER,
-        ] {
-            tokens.insert(user, fixture.token(&app, user).await);
-        }
-        Self {
-            app,
-            fixture,
-            campaign,
-            tokens,
-        }
-    }
-
-    fn token(&self, user: &str) -> &str {
-        &self.tokens[user]
-    }
-
     /// A valid creation body for `organization` with `overrides` merged in (`null` removes).
-    fn body(&self, organization: Uuid, overrides: Value) -> Value {
-        let mut body = json!({
+    fn nomination_body(&self, organization: Uuid, overrides: Value) -> Value {
+        let body = json!({
             "campaign_id": self.campaign,
             "nominating_organization_id": organization,
             "year": 2022,
@@ -93,16 +42,7 @@ impl Ctx {
             "achievements": "Sinh hoạt đều đặn, nhân rộng mô hình",
             "evidence_urls": ["https://example.vn/bao-cao.pdf"]
         });
-        if let (Value::Object(body), Value::Object(overrides)) = (&mut body, overrides) {
-            for (key, value) in overrides {
-                if value.is_null() {
-                    body.remove(&key);
-                } else {
-                    body.insert(key, value);
-                }
-            }
-        }
-        body
+        merged(body, overrides)
     }
 
     async fn count(&self, sql: &str) -> i64 {
@@ -115,7 +55,7 @@ impl Ctx {
 }
 
 async fn create(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) -> (u16, Value) {
-    let body = ctx.body(organization, overrides);
+    let body = ctx.nomination_body(organization, overrides);
     status_and_json(ctx.app.post_json(NOMINATIONS, ctx.token(user), &body).await).await
 }
 
@@ -142,15 +82,7 @@ async fn act_response(
     action: &str,
     body: Option<Value>,
 ) -> Response {
-    let mut request = ctx.app.request(
-        Method::POST,
-        &format!("{NOMINATIONS}/{id}/{action}"),
-        Some(token),
-    );
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
+    ctx.post_action(NOMINATIONS, token, id, action, body).await
 }
 
 async fn ok(ctx: &Ctx, user: &str, id: &str, action: &str, body: Option<Value>) -> Value {
@@ -194,27 +126,14 @@ async fn get(ctx: &Ctx, user: &str, path: &str) -> (u16, Value) {
     status_and_json(ctx.app.get(path, ctx.token(user)).await).await
 }
 
+/// The pointers of a problem, as a set.
 fn pointers(problem: &Value) -> HashSet<String> {
-    problem["errors"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .map(|error| error["pointer"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a page: {page}"))
-        .iter()
-        .map(id_of)
-        .collect()
+    ctx::pointers(problem).into_iter().collect()
 }
 
 #[tokio::test]
 async fn a_nomination_goes_from_draft_to_commended_with_one_audit_event_per_step() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let nomination = created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     assert_eq!(nomination["status"], "draft");
     assert_eq!(nomination["allowed_actions"], json!(["submit", "withdraw"]));
@@ -256,7 +175,7 @@ async fn a_nomination_goes_from_draft_to_commended_with_one_audit_event_per_step
 
 #[tokio::test]
 async fn a_manager_of_another_district_gets_404_for_everything_on_a_nomination() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let draft = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     let reviewing = under_review(
         &ctx,
@@ -314,7 +233,7 @@ async fn a_manager_of_another_district_gets_404_for_everything_on_a_nomination()
 
 #[tokio::test]
 async fn a_district_reviewer_reads_its_communes_nominations_but_not_another_districts() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     let c2 = id_of(&created(&ctx, fixture::C2_MANAGER, ctx.fixture.tree.c2.id, json!({})).await);
 
@@ -336,7 +255,7 @@ async fn a_district_reviewer_reads_its_communes_nominations_but_not_another_dist
 
 #[tokio::test]
 async fn a_reviewer_cannot_review_or_decide_on_its_own_units_nomination() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let nomination = created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let id = id_of(&nomination);
     ok(&ctx, fixture::C1_MANAGER, &id, "submit", None).await;
@@ -372,7 +291,7 @@ async fn a_reviewer_cannot_review_or_decide_on_its_own_units_nomination() {
 
 #[tokio::test]
 async fn a_commune_reviewer_may_review_its_party_cells_nomination() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let nomination = created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.k1.id, json!({})).await;
     let id = id_of(&nomination);
     ok(&ctx, fixture::C1_MANAGER, &id, "submit", None).await;
@@ -383,7 +302,7 @@ async fn a_commune_reviewer_may_review_its_party_cells_nomination() {
 
 #[tokio::test]
 async fn a_member_cannot_write_or_submit_a_nomination() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let (status, _) = create(&ctx, fixture::C1_MEMBER, ctx.fixture.tree.c1.id, json!({})).await;
     assert_eq!(status, 403);
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
@@ -397,7 +316,7 @@ async fn a_member_cannot_write_or_submit_a_nomination() {
 
 #[tokio::test]
 async fn creating_for_a_unit_outside_the_subtree_leaves_no_row() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let (status, body) = create(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c2.id, json!({})).await;
     assert!(
         status == 403 || status == 404 || status == 422,
@@ -408,7 +327,7 @@ async fn creating_for_a_unit_outside_the_subtree_leaves_no_row() {
 
 #[tokio::test]
 async fn server_owned_members_in_a_patch_are_refused_by_name() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     let audit_before = ctx.audit_count().await;
 
@@ -457,7 +376,7 @@ async fn server_owned_members_in_a_patch_are_refused_by_name() {
 
 #[tokio::test]
 async fn a_draft_is_patched_with_if_match_and_then_no_longer_once_submitted() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     let token = ctx.token(fixture::C1_MANAGER);
     let patch = |tag: &'static str, body: Value| {
@@ -497,7 +416,7 @@ async fn a_draft_is_patched_with_if_match_and_then_no_longer_once_submitted() {
 
 #[tokio::test]
 async fn a_draft_can_be_deleted() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
 
     let response = ctx
@@ -522,7 +441,7 @@ async fn a_draft_can_be_deleted() {
 
 #[tokio::test]
 async fn a_wrong_state_names_the_current_state_and_the_allowed_actions() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
 
     let (status, problem) = act(&ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
@@ -537,7 +456,7 @@ async fn a_wrong_state_names_the_current_state_and_the_allowed_actions() {
 
 #[tokio::test]
 async fn two_concurrent_recognitions_give_one_success_and_one_audit_event() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = under_review(&ctx, json!({})).await;
     let (status, _) = review(&ctx, fixture::D1_REVIEWER, &id, "endorse").await;
     assert_eq!(status, 201);
@@ -571,7 +490,7 @@ async fn two_concurrent_recognitions_give_one_success_and_one_audit_event() {
 
 #[tokio::test]
 async fn recognition_needs_an_endorsement_and_more_endorsements_than_oppositions() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = under_review(&ctx, json!({})).await;
 
     let (status, problem) = act(&ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
@@ -616,7 +535,7 @@ async fn recognition_needs_an_endorsement_and_more_endorsements_than_oppositions
 
 #[tokio::test]
 async fn a_reviewer_reviews_a_nomination_only_once() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = under_review(&ctx, json!({})).await;
     assert_eq!(
         review(&ctx, fixture::D1_REVIEWER, &id, "endorse").await.0,
@@ -635,7 +554,7 @@ async fn a_reviewer_reviews_a_nomination_only_once() {
 
 #[tokio::test]
 async fn the_same_nominee_is_detected_despite_case_diacritics_and_spacing() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let first = created(
         &ctx,
@@ -697,7 +616,7 @@ async fn the_same_nominee_is_detected_despite_case_diacritics_and_spacing() {
 
 #[tokio::test]
 async fn a_collective_organization_is_nominated_once_and_renaming_into_a_duplicate_is_refused() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let k1 = ctx.fixture.tree.k1.id;
     created(
@@ -741,7 +660,7 @@ async fn a_collective_organization_is_nominated_once_and_renaming_into_a_duplica
 
 #[tokio::test]
 async fn nominee_rules_are_validated_against_the_type_campaign_and_tree() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let cases = [
         (json!({"member_count": null}), "/member_count"),
@@ -786,7 +705,7 @@ async fn nominee_rules_are_validated_against_the_type_campaign_and_tree() {
 
 #[tokio::test]
 async fn exemplars_are_readable_by_everyone_while_drafts_stay_in_their_subtree() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let exemplar = recognized(&ctx, json!({})).await;
     let draft = id_of(
         &created(
@@ -844,8 +763,8 @@ async fn exemplars_are_readable_by_everyone_while_drafts_stay_in_their_subtree()
 }
 
 #[tokio::test]
-async fn a_commendation_issuer_must_be_a_higher_unit_of_the_nominating_one() {
-    let ctx = Ctx::new().await;
+async fn a_commendation_is_issued_by_a_higher_unit_where_the_caller_holds_the_role() {
+    let ctx = new_ctx().await;
     let id = recognized(&ctx, json!({})).await;
     let commend = |issuer: Uuid| json!({"form": "bang_khen", "issuer_organization_id": issuer, "decision_no": "45/QĐ-UBND", "decided_on": "2023-01-15"});
     for issuer in [
@@ -873,11 +792,21 @@ async fn a_commendation_issuer_must_be_a_higher_unit_of_the_nominating_one() {
         fixture::D1_REVIEWER,
         &id,
         "commend",
-        Some(json!({"form": "bang_khen", "issuer_organization_id": ctx.fixture.tree.p.id, "decision_no": "", "decided_on": "2023-01-15"})),
+        Some(json!({"form": "bang_khen", "issuer_organization_id": ctx.fixture.tree.d1.id, "decision_no": "", "decided_on": "2023-01-15"})),
     )
     .await;
     assert_eq!(status, 422);
     assert!(pointers(&problem).contains("/decision_no"), "{problem}");
+    // A higher unit, but not one where the district reviewer holds a role: not in its name.
+    let (status, problem) = act(
+        &ctx,
+        fixture::D1_REVIEWER,
+        &id,
+        "commend",
+        Some(commend(ctx.fixture.tree.p.id)),
+    )
+    .await;
+    assert_eq!(status, 403, "{problem}");
     // The nominating unit's own managers do not commend themselves.
     let (status, _) = act(
         &ctx,
@@ -894,19 +823,19 @@ async fn a_commendation_issuer_must_be_a_higher_unit_of_the_nominating_one() {
         fixture::D1_REVIEWER,
         &id,
         "commend",
-        Some(commend(ctx.fixture.tree.p.id)),
+        Some(commend(ctx.fixture.tree.d1.id)),
     )
     .await;
     assert_eq!(body["status"], "commended");
     assert_eq!(
         body["commendation"]["issuer_organization_id"],
-        json!(ctx.fixture.tree.p.id)
+        json!(ctx.fixture.tree.d1.id)
     );
 }
 
 #[tokio::test]
 async fn a_pledge_of_another_district_follows_an_exemplar_and_is_counted() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let exemplar = recognized(&ctx, json!({})).await;
     let draft = id_of(
         &created(
@@ -980,8 +909,8 @@ async fn a_pledge_of_another_district_follows_an_exemplar_and_is_counted() {
 
 #[tokio::test]
 async fn retrying_a_creation_with_the_same_idempotency_key_creates_one_row() {
-    let ctx = Ctx::new().await;
-    let body = ctx.body(ctx.fixture.tree.c1.id, json!({}));
+    let ctx = new_ctx().await;
+    let body = ctx.nomination_body(ctx.fixture.tree.c1.id, json!({}));
     let send = || {
         ctx.app
             .request(
@@ -1007,7 +936,7 @@ async fn retrying_a_creation_with_the_same_idempotency_key_creates_one_row() {
 
 #[tokio::test]
 async fn the_list_filters_searches_without_diacritics_sorts_and_exports() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let club = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
     let cell = id_of(
@@ -1103,10 +1032,10 @@ async fn the_list_filters_searches_without_diacritics_sorts_and_exports() {
 
 #[tokio::test]
 async fn two_concurrent_nominations_of_the_same_nominee_leave_one_row() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
-    let first = ctx.body(c1, json!({"nominee_name": "Tổ tự quản Mỹ Hòa"}));
-    let second = ctx.body(c1, json!({"nominee_name": "tổ tự quản  my hoa"}));
+    let first = ctx.nomination_body(c1, json!({"nominee_name": "Tổ tự quản Mỹ Hòa"}));
+    let second = ctx.nomination_body(c1, json!({"nominee_name": "tổ tự quản  my hoa"}));
     let token = ctx.token(fixture::C1_MANAGER);
 
     let (a, b) = tokio::join!(

@@ -1,8 +1,8 @@
-//! Pledges: a commune's year end to end, object-level access (SECURITY.md API1), server-owned
+//! Pledges: a commune's year end to end, object-level access (docs/security.md API1), server-owned
 //! properties and the higher-unit rule (API3/API5), conditional requests, idempotent retries,
 //! concurrency, lists, search, exports and progress reports.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use futures_util::future::join_all;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
@@ -10,60 +10,28 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::ctx::{self, Ctx, ids, merged};
+use crate::helpers::fixture;
 use crate::helpers::{TestApp, status_and_json};
 
 const PLEDGES: &str = "/api/v1/pledges";
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-/// The app, the SECURITY.md fixture, a 2020–2025 campaign owned by P, and a token per user.
-struct Ctx {
-    app: TestApp,
-    fixture: Fixture,
-    campaign: Uuid,
-    tokens: HashMap<&'static str, String>,
+async fn new_ctx() -> Ctx {
+    Ctx::new(
+        &[
+            ("nong_thon_moi", "Nông thôn mới"),
+            ("xay_dung_dang", "Xây dựng Đảng"),
+        ],
+        &[],
+    )
+    .await
 }
 
 impl Ctx {
-    async fn new() -> Self {
-        let app = TestApp::spawn().await;
-        let fixture = Fixture::load(&app).await;
-        let campaign = fixture
-            .campaign(
-                &app,
-                &[
-                    ("nong_thon_moi", "Nông thôn mới"),
-                    ("xay_dung_dang", "Xây dựng Đảng"),
-                ],
-            )
-            .await;
-        let mut tokens = HashMap::new();
-        for user in [
-            fixture::ADMIN,
-            fixture::C1_MEMBER,
-            fixture::C1_MANAGER,
-            fixture::C1_REVIEWER,
-            fixture::D1_REVIEWER,
-            fixture::D1_MANAGER,
-            fixture::C2_MANAGER,
-        ] {
-            tokens.insert(user, fixture.token(&app, user).await);
-        }
-        Self {
-            app,
-            fixture,
-            campaign,
-            tokens,
-        }
-    }
-
-    fn token(&self, user: &str) -> &str {
-        &self.tokens[user]
-    }
-
     /// A valid creation body for `organization` with `overrides` merged in (`null` removes).
-    fn body(&self, organization: Uuid, overrides: Value) -> Value {
-        let mut body = json!({
+    fn pledge_body(&self, organization: Uuid, overrides: Value) -> Value {
+        let body = json!({
             "campaign_id": self.campaign,
             "organization_id": organization,
             "year": 2022,
@@ -74,16 +42,7 @@ impl Ctx {
             "target_unit": "km",
             "deadline": "2022-12-31"
         });
-        if let (Value::Object(body), Value::Object(overrides)) = (&mut body, overrides) {
-            for (key, value) in overrides {
-                if value.is_null() {
-                    body.remove(&key);
-                } else {
-                    body.insert(key, value);
-                }
-            }
-        }
-        body
+        merged(body, overrides)
     }
 }
 
@@ -93,7 +52,7 @@ async fn create_pledge(
     organization: Uuid,
     overrides: Value,
 ) -> (u16, Value) {
-    let body = ctx.body(organization, overrides);
+    let body = ctx.pledge_body(organization, overrides);
     status_and_json(ctx.app.post_json(PLEDGES, token, &body).await).await
 }
 
@@ -120,15 +79,7 @@ async fn act_response(
     action: &str,
     body: Option<Value>,
 ) -> Response {
-    let mut request = ctx.app.request(
-        Method::POST,
-        &format!("{PLEDGES}/{id}/{action}"),
-        Some(token),
-    );
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
+    ctx.post_action(PLEDGES, token, id, action, body).await
 }
 
 /// A C1 (or other D1-subtree) pledge created and submitted by C1's manager, approved by D1's.
@@ -173,23 +124,9 @@ async fn list(ctx: &Ctx, token: &str, query: &[(&str, String)]) -> (u16, Value) 
     status_and_json(response).await
 }
 
-/// Ids of a page of pledges, in order.
-fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a page: {page}"))
-        .iter()
-        .map(id_of)
-        .collect()
-}
-
+/// The pointers of a problem, as a set.
 fn pointers(problem: &Value) -> HashSet<String> {
-    problem["errors"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .map(|error| error["pointer"].as_str().unwrap().to_owned())
-        .collect()
+    ctx::pointers(problem).into_iter().collect()
 }
 
 fn set(items: &[&str]) -> HashSet<String> {
@@ -233,7 +170,7 @@ fn header(response: &Response, name: reqwest::header::HeaderName) -> Option<Stri
 
 #[tokio::test]
 async fn a_commune_officers_whole_year_is_recorded_and_audited() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
 
     // Register.
@@ -242,7 +179,7 @@ async fn a_commune_officers_whole_year_is_recorded_and_audited() {
         .post_json(
             PLEDGES,
             ctx.token(fixture::C1_MANAGER),
-            &ctx.body(
+            &ctx.pledge_body(
                 c1,
                 json!({"field": "xay_dung_dang", "title": "Xây dựng chi bộ vững mạnh"}),
             ),
@@ -366,7 +303,7 @@ async fn a_commune_officers_whole_year_is_recorded_and_audited() {
 
 #[tokio::test]
 async fn another_communes_pledge_is_not_found_for_every_operation() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
     let approved = id_of(&approved(&ctx, c1, json!({})).await);
@@ -452,7 +389,7 @@ async fn another_communes_pledge_is_not_found_for_every_operation() {
 
 #[tokio::test]
 async fn district_reviewer_reads_its_communes_pledge_but_not_another_districts() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1_pledge =
         id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     let c2_pledge =
@@ -479,7 +416,7 @@ async fn district_reviewer_reads_its_communes_pledge_but_not_another_districts()
 
 #[tokio::test]
 async fn lists_and_exports_never_leak_pledges_of_other_subtrees() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let tree = &ctx.fixture.tree;
     let c1 = id_of(&created(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await);
     let k1 = id_of(&created(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await);
@@ -584,7 +521,7 @@ async fn lists_and_exports_never_leak_pledges_of_other_subtrees() {
 
 #[tokio::test]
 async fn nobody_creates_a_pledge_for_a_unit_outside_their_reach() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let tree = &ctx.fixture.tree;
     let attempts = [
         (fixture::C1_MANAGER, tree.c2.id),
@@ -622,7 +559,7 @@ async fn nobody_creates_a_pledge_for_a_unit_outside_their_reach() {
 
 #[tokio::test]
 async fn patch_refuses_server_owned_members_and_changes_nothing() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let pledge = created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let id = id_of(&pledge);
     let before = row_state(&ctx.app, &id).await;
@@ -669,7 +606,7 @@ async fn patch_refuses_server_owned_members_and_changes_nothing() {
 
 #[tokio::test]
 async fn nobody_approves_or_assesses_their_own_units_pledge() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let tree = &ctx.fixture.tree;
 
     // C1 manager approving its own unit's submitted pledge.
@@ -796,7 +733,7 @@ async fn nobody_approves_or_assesses_their_own_units_pledge() {
 
 #[tokio::test]
 async fn a_transition_from_the_wrong_state_is_a_conflict_naming_the_allowed_actions() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
 
@@ -845,7 +782,7 @@ async fn a_transition_from_the_wrong_state_is_a_conflict_naming_the_allowed_acti
 
 #[tokio::test]
 async fn return_and_withdraw_need_a_reason() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     assert_eq!(
         act(&ctx, ctx.token(fixture::C1_MANAGER), &id, "submit", None)
@@ -925,7 +862,7 @@ async fn return_and_withdraw_need_a_reason() {
 
 #[tokio::test]
 async fn only_drafts_can_be_deleted() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let manager = ctx.token(fixture::C1_MANAGER);
     let submitted = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
@@ -992,7 +929,7 @@ async fn only_drafts_can_be_deleted() {
 
 #[tokio::test]
 async fn every_invalid_member_is_named_in_one_response() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
 
     let (status, body) = create_pledge(
         &ctx,
@@ -1026,7 +963,7 @@ async fn every_invalid_member_is_named_in_one_response() {
 
 #[tokio::test]
 async fn a_deadline_must_fall_within_reach_of_the_year() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let manager = ctx.token(fixture::C1_MANAGER);
 
@@ -1070,7 +1007,7 @@ async fn a_deadline_must_fall_within_reach_of_the_year() {
 
 #[tokio::test]
 async fn text_sent_with_combining_accents_is_stored_precomposed() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     // "Xây dựng" with a combining circumflex, horn and dot below.
     let decomposed = "Xa\u{0302}y du\u{031B}\u{0323}ng chi bo\u{0323}\u{0302}";
     let precomposed = "X\u{00E2}y d\u{1EF1}ng chi b\u{1ED9}";
@@ -1101,7 +1038,7 @@ async fn text_sent_with_combining_accents_is_stored_precomposed() {
 
 #[tokio::test]
 async fn twenty_concurrent_patches_with_one_etag_let_exactly_one_through() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     let manager = ctx.token(fixture::C1_MANAGER);
 
@@ -1135,9 +1072,9 @@ async fn twenty_concurrent_patches_with_one_etag_let_exactly_one_through() {
 
 #[tokio::test]
 async fn a_retried_creation_with_the_same_key_replays_the_first_reply() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let manager = ctx.token(fixture::C1_MANAGER);
-    let body = ctx.body(ctx.fixture.tree.c1.id, json!({}));
+    let body = ctx.pledge_body(ctx.fixture.tree.c1.id, json!({}));
     let send = |key: &'static str, token: &str, body: &Value| {
         ctx.app
             .request(Method::POST, PLEDGES, Some(token))
@@ -1184,7 +1121,7 @@ async fn a_retried_creation_with_the_same_key_replays_the_first_reply() {
     assert_eq!(pledge_count(&ctx.app).await, 2);
 
     // Same key, another body.
-    let other = ctx.body(ctx.fixture.tree.c1.id, json!({"title": "Nội dung khác"}));
+    let other = ctx.pledge_body(ctx.fixture.tree.c1.id, json!({"title": "Nội dung khác"}));
     let (status, problem) = status_and_json(send("retry-1", manager, &other).await.unwrap()).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["code"], "idempotency_key_reused");
@@ -1212,7 +1149,7 @@ async fn a_retried_creation_with_the_same_key_replays_the_first_reply() {
 
 #[tokio::test]
 async fn a_request_refused_by_validation_stores_nothing_under_its_key() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let manager = ctx.token(fixture::C1_MANAGER);
     let send = |body: Value| {
         ctx.app
@@ -1223,7 +1160,7 @@ async fn a_request_refused_by_validation_stores_nothing_under_its_key() {
     };
 
     let (status, body) = status_and_json(
-        send(ctx.body(ctx.fixture.tree.c1.id, json!({"field": "khong_co"})))
+        send(ctx.pledge_body(ctx.fixture.tree.c1.id, json!({"field": "khong_co"})))
             .await
             .unwrap(),
     )
@@ -1237,7 +1174,7 @@ async fn a_request_refused_by_validation_stores_nothing_under_its_key() {
         0
     );
 
-    let response = send(ctx.body(ctx.fixture.tree.c1.id, json!({})))
+    let response = send(ctx.pledge_body(ctx.fixture.tree.c1.id, json!({})))
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
@@ -1247,7 +1184,7 @@ async fn a_request_refused_by_validation_stores_nothing_under_its_key() {
 
 #[tokio::test]
 async fn a_retried_transition_with_the_same_key_replays_instead_of_conflicting() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     let submit = || {
         ctx.app
@@ -1276,7 +1213,7 @@ async fn a_retried_transition_with_the_same_key_replays_instead_of_conflicting()
 
 #[tokio::test]
 async fn two_concurrent_approvals_approve_once() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     assert_eq!(
         act(&ctx, ctx.token(fixture::C1_MANAGER), &id, "submit", None)
@@ -1308,7 +1245,7 @@ async fn two_concurrent_approvals_approve_once() {
 
 #[tokio::test]
 async fn a_get_with_the_current_etag_is_not_modified() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
     let manager = ctx.token(fixture::C1_MANAGER);
     let path = format!("{PLEDGES}/{id}");
@@ -1346,7 +1283,7 @@ async fn a_get_with_the_current_etag_is_not_modified() {
 
 #[tokio::test]
 async fn sorting_and_limits_accept_only_documented_values() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let march = id_of(
         &created(
@@ -1402,7 +1339,7 @@ async fn sorting_and_limits_accept_only_documented_values() {
 
 #[tokio::test]
 async fn search_ignores_diacritics_and_matches_wildcards_literally() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let building = id_of(
         &created(
@@ -1458,7 +1395,7 @@ async fn search_ignores_diacritics_and_matches_wildcards_literally() {
 
 #[tokio::test]
 async fn keyset_pagination_walks_every_pledge_exactly_once() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let mut expected = Vec::new();
     for month in 1..=5 {
@@ -1514,7 +1451,7 @@ async fn keyset_pagination_walks_every_pledge_exactly_once() {
 
 #[tokio::test]
 async fn updated_since_returns_only_pledges_changed_afterwards() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let changed = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
     let untouched = created(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
@@ -1533,7 +1470,7 @@ async fn updated_since_returns_only_pledges_changed_afterwards() {
 
 #[tokio::test]
 async fn overdue_lists_open_pledges_whose_deadline_passed() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let late = id_of(
         &created(
@@ -1586,7 +1523,7 @@ async fn overdue_lists_open_pledges_whose_deadline_passed() {
 
 #[tokio::test]
 async fn progress_reports_are_validated_and_listed_newest_first() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let member = ctx.token(fixture::C1_MEMBER);
     let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
@@ -1680,7 +1617,7 @@ async fn progress_reports_are_validated_and_listed_newest_first() {
 
 #[tokio::test]
 async fn pledges_follow_their_unit_when_it_moves_to_another_district() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     let tree = &ctx.fixture.tree;
     let c1_pledge = id_of(&created(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await);
     let k1_pledge = id_of(&created(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await);
@@ -1760,40 +1697,8 @@ async fn bulk_insert(
 
 #[tokio::test]
 async fn a_csv_export_spans_every_page_and_a_failure_midway_is_never_a_short_file() {
-    let ctx = Ctx::new().await;
+    let ctx = new_ctx().await;
     bulk_insert(&ctx, &ctx.fixture.tree.c2, 10_000).await;
-    let token = ctx.token(fixture::C2_MANAGER);
-    let export = || {
-        ctx.app
-            .request(Method::GET, PLEDGES, Some(token))
-            .header(ACCEPT, "text/csv")
-            .send()
-    };
-
-    let complete = export().await.unwrap().bytes().await.unwrap();
-    assert_eq!(
-        std::str::from_utf8(&complete).unwrap().lines().count(),
-        10_001
-    );
-
-    // The first page is answered; then the database stops answering (a lock outlasting the
-    // lock timeout) while the client has not read the rest.
-    let mut blocker = ctx.app.db.client().await;
-    let response = export().await.unwrap();
-    assert_eq!(response.status(), 200);
-    let lock = blocker.transaction().await.unwrap();
-    lock.batch_execute("LOCK TABLE organizations IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    let body = response.bytes().await;
-    lock.rollback().await.unwrap();
-
-    match body {
-        Err(_) => {}
-        Ok(bytes) => assert_eq!(
-            std::str::from_utf8(&bytes).unwrap().lines().count(),
-            10_001,
-            "a short CSV was delivered as if complete"
-        ),
-    }
+    ctx.assert_a_csv_failing_midway_is_never_short(PLEDGES, ctx.token(fixture::C2_MANAGER), 10_001)
+        .await;
 }

@@ -2,7 +2,7 @@
 //! grouping, and a property test comparing every number of every endpoint with a brute-force
 //! count over randomly generated trees and pledges.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -687,6 +687,7 @@ async fn every_aggregate_equals_a_brute_force_count_over_random_trees() {
             };
             let window = Window {
                 root: &root,
+                roots: vec![root.clone()],
                 campaign,
                 year,
             };
@@ -711,6 +712,290 @@ async fn every_aggregate_equals_a_brute_force_count_over_random_trees() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// The rule of docs/design.md § Restructuring with lineage, against the raw rows: after random
+/// restructurings at random dates of 2024 (merges into new and existing units, splits, moves,
+/// dissolutions, through `POST /restructurings`), every aggregate of 2021–2023 of every unit is
+/// the brute-force count over the tree those years ended with (the generated one), and a unit
+/// created by a restructuring answers for the subtrees of its predecessors (transitively, the
+/// nested ones once).
+#[tokio::test]
+async fn past_years_read_on_their_structure_after_random_restructurings() {
+    let app = TestApp::spawn().await;
+    let mut failures = Vec::new();
+    for seed in 21..=24_u64 {
+        let world = World::generate(&app, seed).await;
+        let token = app.token(&world.username, &world.password).await;
+        let mut rng = StdRng::seed_from_u64(seed ^ 0xbeef);
+        let lineage = Lineage::restructure(&app, &world, &mut rng).await;
+        for query in 0..8 {
+            let asked = if query % 2 == 0 && !lineage.created.is_empty() {
+                lineage.created[rng.gen_range(0..lineage.created.len())].clone()
+            } else {
+                world.units[rng.gen_range(0..world.units.len())].clone()
+            };
+            let campaign = match rng.gen_range(0..3) {
+                0 => None,
+                index => Some(world.campaigns[index - 1]),
+            };
+            let window = Window {
+                roots: lineage.roots_of(&world, asked.id),
+                root: &asked,
+                campaign,
+                year: Some(rng.gen_range(2021..=2023)),
+            };
+            let mut check = Check {
+                seed,
+                failures: &mut failures,
+                context: String::new(),
+            };
+            world
+                .check_all(&app, &token, &window, &mut rng, &mut check)
+                .await;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches; first ones:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The restructurings applied to a generated world, as the brute force models them.
+struct Lineage {
+    /// Units the restructurings created (not in the generated tree).
+    created: Vec<Unit>,
+    /// (predecessor, successor, whether the successor was created by that step).
+    links: Vec<(Uuid, Uuid, bool)>,
+}
+
+impl Lineage {
+    /// Applies one to three restructurings of one to three random steps each.
+    async fn restructure(app: &TestApp, world: &World, rng: &mut StdRng) -> Lineage {
+        let admin = format!("prop.admin.{}", world.root.id);
+        let password = format!("password-{admin}");
+        {
+            let mut conn = app.state.db.write().await.unwrap();
+            let hash = thidua::auth::password::hash_with(&TEST_HASHING, &password).unwrap();
+            thidua::users::repo::ensure_user(
+                &mut conn,
+                &admin,
+                &admin,
+                &hash,
+                world.root.id,
+                Role::Admin,
+            )
+            .await
+            .unwrap();
+        }
+        let token = app.token(&admin, &password).await;
+        // Today's tree as the model sees it: parent, and whether a step may name the unit.
+        let mut parent: HashMap<Uuid, Option<Uuid>> = world
+            .units
+            .iter()
+            .map(|unit| (unit.id, unit.parent))
+            .collect();
+        let mut usable: HashSet<Uuid> = world
+            .units
+            .iter()
+            .filter(|unit| unit.active)
+            .map(|unit| unit.id)
+            .collect();
+        let mut lineage = Lineage {
+            created: Vec::new(),
+            links: Vec::new(),
+        };
+        let below = |parent: &HashMap<Uuid, Option<Uuid>>, unit: Uuid, ancestor: Uuid| {
+            let mut at = Some(unit);
+            while let Some(id) = at {
+                if id == ancestor {
+                    return true;
+                }
+                at = parent.get(&id).copied().flatten();
+            }
+            false
+        };
+        let mut day = date(2024, 1, 2);
+        for restructuring in 0..rng.gen_range(1..=3) {
+            day += Duration::days(rng.gen_range(1..100));
+            let mut steps = Vec::new();
+            let mut pending_links: Vec<(Uuid, String, bool)> = Vec::new();
+            let mut pending_units: Vec<(String, Uuid)> = Vec::new();
+            for step in 0..rng.gen_range(1..=3) {
+                let candidates: Vec<Uuid> = usable
+                    .iter()
+                    .copied()
+                    .filter(|id| *id != world.root.id)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                if candidates.len() < 3 {
+                    break;
+                }
+                let unit = candidates[rng.gen_range(0..candidates.len())];
+                // A place outside `unit`'s subtree (the root is always one).
+                let outside: Vec<Uuid> = usable
+                    .iter()
+                    .copied()
+                    .filter(|id| !below(&parent, *id, unit))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let place = outside[rng.gen_range(0..outside.len())];
+                let name = format!("Mới {}-{restructuring}-{step}", world.root.name);
+                let reference = format!("n{restructuring}-{step}");
+                let children: Vec<Uuid> = parent
+                    .iter()
+                    .filter(|(_, p)| **p == Some(unit))
+                    .map(|(id, _)| *id)
+                    .collect();
+                match rng.gen_range(0..5) {
+                    // Into a new unit.
+                    0 => {
+                        steps.push(json!({ "op": "merge", "from": [{ "id": unit }],
+                            "into": { "ref": reference, "name": name, "kind": "commune", "parent": { "id": place } } }));
+                        pending_units.push((name.clone(), place));
+                        pending_links.push((unit, name, true));
+                        usable.remove(&unit);
+                        for child in children {
+                            parent.insert(child, None);
+                            pending_units.push((format!("child of {reference}"), child));
+                        }
+                    }
+                    // Into an existing unit, or dissolved into one.
+                    op @ (1 | 2) => {
+                        steps.push(if op == 1 {
+                            json!({ "op": "merge", "from": [{ "id": unit }], "into": { "id": place } })
+                        } else {
+                            json!({ "op": "dissolve", "unit": { "id": unit }, "successor": { "id": place } })
+                        });
+                        lineage.links.push((unit, place, false));
+                        usable.remove(&unit);
+                        for child in children {
+                            parent.insert(child, Some(place));
+                        }
+                    }
+                    // Placed elsewhere.
+                    3 => {
+                        if parent[&unit] == Some(place) {
+                            continue;
+                        }
+                        steps.push(json!({ "op": "move", "unit": { "id": unit }, "parent": { "id": place } }));
+                        parent.insert(unit, Some(place));
+                    }
+                    // Split into two new units.
+                    _ => {
+                        let other = format!("{name} bis");
+                        steps.push(json!({ "op": "create", "ref": reference, "name": name, "kind": "commune", "parent": { "id": place } }));
+                        steps.push(json!({ "op": "create", "ref": format!("{reference}b"), "name": other, "kind": "commune", "parent": { "id": place } }));
+                        steps.push(json!({ "op": "split", "from": { "id": unit },
+                            "into": [{ "ref": reference }, { "ref": format!("{reference}b") }], "primary": { "ref": reference } }));
+                        pending_units.push((name.clone(), place));
+                        pending_units.push((other.clone(), place));
+                        pending_links.push((unit, name, true));
+                        pending_links.push((unit, other, true));
+                        usable.remove(&unit);
+                        for child in children {
+                            parent.insert(child, None);
+                            pending_units.push((format!("child of {reference}"), child));
+                        }
+                    }
+                }
+            }
+            if steps.is_empty() {
+                continue;
+            }
+            let (status, applied) = status_and_json(
+                app.post_json(
+                    "/api/v1/restructurings",
+                    &token,
+                    &json!({ "effective_on": day, "legal_basis": "Quyết định thử", "steps": steps }),
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(status, 201, "{steps:?}: {applied}");
+            let created: HashMap<String, Uuid> = applied["preview"]["created"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|unit| {
+                    (
+                        unit["name"].as_str().unwrap().to_owned(),
+                        unit["id"].as_str().unwrap().parse().unwrap(),
+                    )
+                })
+                .collect();
+            // New units join the model; children of a unit merged into or split off to a new
+            // unit follow the (primary) new unit.
+            let mut last_new = None;
+            for (name, place) in pending_units {
+                match created.get(&name) {
+                    Some(id) => {
+                        parent.insert(*id, Some(place));
+                        usable.insert(*id);
+                        lineage.created.push(Unit {
+                            id: *id,
+                            name: name.clone(),
+                            kind: "commune",
+                            path: String::new(),
+                            parent: Some(place),
+                            active: true,
+                        });
+                        if !name.ends_with(" bis") {
+                            last_new = Some(*id);
+                        }
+                    }
+                    None => {
+                        parent.insert(place, last_new);
+                    }
+                }
+            }
+            for (predecessor, name, created_by_it) in pending_links {
+                lineage
+                    .links
+                    .push((predecessor, created[&name], created_by_it));
+            }
+        }
+        lineage
+    }
+
+    /// The generated units `asked` answers for in 2021–2023: itself if it existed then, else
+    /// the predecessors of the steps that created it, transitively; nested ones once.
+    fn roots_of(&self, world: &World, asked: Uuid) -> Vec<Unit> {
+        let mut roots: Vec<Unit> = Vec::new();
+        let mut pending = vec![asked];
+        let mut seen = HashSet::new();
+        while let Some(id) = pending.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            match world.by_id.get(&id) {
+                Some(unit) => roots.push(unit.clone()),
+                None => pending.extend(
+                    self.links
+                        .iter()
+                        .filter(|(_, successor, created_by_it)| *successor == id && *created_by_it)
+                        .map(|(predecessor, _, _)| *predecessor),
+                ),
+            }
+        }
+        roots.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut kept: Vec<Unit> = Vec::new();
+        for root in roots {
+            if !kept.iter().any(|outer| root.path.starts_with(&outer.path)) {
+                kept.push(root);
+            }
+        }
+        kept
+    }
 }
 
 /// A unit of the generated tree, as the brute force sees it.
@@ -765,7 +1050,11 @@ struct World {
 }
 
 struct Window<'a> {
+    /// The unit asked about.
     root: &'a Unit,
+    /// The subtrees it answers for, in the generated (pre-restructuring) tree: itself, or the
+    /// predecessors it answers for (see the restructuring property test).
+    roots: Vec<Unit>,
     campaign: Option<Uuid>,
     year: Option<i32>,
 }
@@ -779,7 +1068,16 @@ impl Window<'_> {
     }
 
     fn contains(&self, pledge: &PledgeRow) -> bool {
-        pledge.path.starts_with(&self.root.path) && self.matches(pledge)
+        self.covers(&pledge.path) && self.matches(pledge)
+    }
+
+    /// Whether `path` is in one of the subtrees.
+    fn covers(&self, path: &str) -> bool {
+        self.roots.iter().any(|root| path.starts_with(&root.path))
+    }
+
+    fn is_root(&self, id: Uuid) -> bool {
+        self.roots.iter().any(|root| root.id == id)
     }
 
     fn params(&self) -> Vec<(&'static str, String)> {
@@ -974,8 +1272,9 @@ impl World {
             });
         }
         // The aggregates read folded tallies plus the deltas not folded yet: insert in two
-        // halves and change some statuses afterwards, folding in between or not depending on
-        // the seed, so every mix of folded and pending changes is compared with the raw rows.
+        // halves and change some statuses afterwards, folding all, part or nothing in between
+        // depending on the seed, so every mix of folded and pending changes is compared with
+        // the raw rows.
         // Odd seeds also start from a horizon more than a year old, as if the service had
         // not folded for that long: their first fold keeps the deadlines after that horizon as
         // they are, then moves the horizon and merges the deadlines older than two days into
@@ -994,6 +1293,11 @@ impl World {
         insert_pledges(conn, root_row.id, &pledges_rows[half..]).await;
         if seed % 4 == 1 {
             tallies::fold(conn).await.unwrap();
+        }
+        // Seeds 3 and 7 fold only the oldest few deltas (the fold goes in bounded batches):
+        // part of the second half folded, the rest pending, and seed 7 stays so.
+        if seed % 4 == 3 {
+            assert_eq!(tallies::fold_batch(conn, 7).await.unwrap(), 7);
         }
         for _ in 0..10 {
             let index = rng.gen_range(0..pledges_rows.len());
@@ -1053,11 +1357,12 @@ impl World {
             .filter(move |pledge| window.contains(pledge))
     }
 
-    /// The direct child of `root` whose subtree holds `path` (None for `root` itself).
-    fn child_holding(&self, root: &Unit, path: &str) -> Option<&Unit> {
-        self.units
-            .iter()
-            .find(|unit| unit.parent == Some(root.id) && path.starts_with(&unit.path))
+    /// The direct child of a root of `window` whose subtree holds `path` (None for a root
+    /// itself).
+    fn child_holding(&self, window: &Window<'_>, path: &str) -> Option<&Unit> {
+        self.units.iter().find(|unit| {
+            unit.parent.is_some_and(|parent| window.is_root(parent)) && path.starts_with(&unit.path)
+        })
     }
 
     fn field_name(code: &str) -> &'static str {
@@ -1084,7 +1389,7 @@ impl World {
             "organization_kind" => unit.kind.to_owned(),
             "month" => pledge.deadline.format("%Y-%m").to_string(),
             "child" => {
-                return match self.child_holding(window.root, &pledge.path) {
+                return match self.child_holding(window, &pledge.path) {
                     None => ("self".to_owned(), window.root.name.clone()),
                     Some(child) => (child.id.to_string(), child.name.clone()),
                 };
@@ -1104,11 +1409,9 @@ impl World {
             .iter()
             .filter(|unit| unit.active)
             .filter(|unit| match kind {
-                None => unit.parent == Some(window.root.id),
+                None => unit.parent.is_some_and(|parent| window.is_root(parent)),
                 Some(kind) => {
-                    unit.kind == kind
-                        && unit.path.starts_with(&window.root.path)
-                        && unit.path != window.root.path
+                    unit.kind == kind && window.covers(&unit.path) && !window.is_root(unit.id)
                 }
             })
             .collect()
@@ -1418,7 +1721,7 @@ impl World {
         let mut expected: Vec<(&Unit, i64, i64, f64)> = self
             .units
             .iter()
-            .filter(|unit| unit.parent == Some(window.root.id))
+            .filter(|unit| unit.parent.is_some_and(|parent| window.is_root(parent)))
             .map(|child| {
                 let (registered, achieved) = self
                     .in_window(window)
@@ -1490,7 +1793,7 @@ impl World {
         let organizations = self
             .units
             .iter()
-            .filter(|unit| unit.active && unit.path.starts_with(&window.root.path))
+            .filter(|unit| unit.active && window.covers(&unit.path))
             .count() as i64;
         check.int("organizations", &body["organizations"], organizations);
 
@@ -1568,7 +1871,7 @@ impl World {
         let mut overdue_by_unit: HashMap<Uuid, i64> = HashMap::new();
         for pledge in in_window.iter().filter(|pledge| pledge.overdue(today)) {
             let holder = self
-                .child_holding(window.root, &pledge.path)
+                .child_holding(window, &pledge.path)
                 .map_or(window.root.id, |child| child.id);
             *overdue_by_unit.entry(holder).or_default() += 1;
         }

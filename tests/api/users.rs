@@ -1,5 +1,5 @@
 //! Administration: users, memberships and partner clients — the role × relation × operation
-//! matrix of SECURITY.md (API1, API3, API5) and the token revocations of API2.
+//! matrix of docs/security.md (API1, API3, API5) and the token revocations of API2.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -1231,4 +1231,25 @@ async fn a_client_needs_a_known_scope_and_organization() {
     assert_eq!((no_scope, bad_scope, no_org), (422, 422, 422));
     assert_eq!(body["errors"][0]["pointer"], "/organization_id");
     assert_eq!(app.db.count("SELECT count(*) FROM clients").await, before);
+}
+
+/// `CreateClient.scopes` is documented with at most as many items as there are scopes; the
+/// service refuses more, naming `/scopes`, as it refuses none.
+#[tokio::test]
+async fn a_client_with_more_scopes_than_there_are_is_422_naming_scopes() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (status, problem) = status_and_json(
+        app.post_json(
+            "/api/v1/clients",
+            &admin,
+            &json!({"name": "Cổng dịch vụ công", "organization_id": fixture.tree.c1.id,
+                    "scopes": ["read", "progress:write", "read"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(crate::helpers::ctx::pointers(&problem), vec!["/scopes"]);
 }

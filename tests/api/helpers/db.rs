@@ -17,7 +17,8 @@ fn url_for(database: &str) -> String {
     url.to_string()
 }
 
-/// The template's name changes whenever a migration changes, so a stale one is never used.
+/// The template's name changes whenever a migration or the replaceable schema changes, so a
+/// stale one is never used.
 fn template_name() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
     NAME.get_or_init(|| {
@@ -25,6 +26,10 @@ fn template_name() -> &'static str {
         let mut entries: Vec<_> = walk(std::path::Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/migrations"
+        )));
+        entries.push(std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/db/replaceable.sql"
         )));
         entries.sort();
         for path in entries {
@@ -141,6 +146,21 @@ impl TestDb {
                 Err(error) => panic!("cannot create test database: {error}"),
             }
         }
+        Self {
+            url: url_for(&name),
+            name,
+            owned: true,
+        }
+    }
+
+    /// An empty database (no migration applied), dropped when this value is dropped.
+    pub async fn empty() -> Self {
+        let name = format!("thidua_test_{}", uuid::Uuid::new_v4().simple());
+        maintenance()
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create an empty database");
         Self {
             url: url_for(&name),
             name,

@@ -1,4 +1,4 @@
-//! The SECURITY.md fixture: province P ─ district D1 ─ communes C1 (party cell K1), C3;
+//! The docs/security.md fixture: province P ─ district D1 ─ communes C1 (party cell K1), C3;
 //! district D2 ─ commune C2; an unrelated province P9; one user per role and relation, a
 //! disabled user, and a partner client bound to D1 with scope `read`.
 

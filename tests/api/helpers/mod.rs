@@ -1,7 +1,8 @@
-//! Test support: a database per test, the real app on a random port, the SECURITY.md fixture.
+//! Test support: a database per test, the real app on a random port, the docs/security.md fixture.
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
+pub mod ctx;
 pub mod db;
 pub mod fixture;
 pub mod process;

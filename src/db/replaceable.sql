@@ -1,0 +1,460 @@
+-- The replaceable schema: the current definition of every SQL function and trigger of thidua,
+-- in this one file. Edit it in place; never copy a function into a migration again.
+--
+-- How it is applied (src/db/mod.rs, `run_migrations`, at `serve`, `migrate` and for the test
+-- template): under the migrations' advisory lock and in ONE transaction, when migrations are
+-- pending or the SHA-256 of this file differs from the one stored as the comment of schema
+-- `r`, the migrator drops schema `r` with CASCADE, applies the pending migrations, runs this
+-- file and stores its hash. Otherwise it touches nothing, so instances starting together or
+-- one after another in a rolling deploy recreate it once, and callers (old instances
+-- included) see either the old definitions or the new ones, never none. Why so:
+--
+-- * A dedicated schema, dropped with CASCADE (Lemmy's model): a function or trigger removed
+--   from this file disappears without a DROP written by hand, and the triggers, which depend
+--   on their functions, go and come back with them. Migrations run while `r` is absent, so
+--   they may alter any column a trigger's WHEN clause names.
+-- * Nothing outside `r` may depend on `r`: no index, generated column, CHECK or view uses a
+--   function from here (CASCADE would drop it silently). That is why `search_fold()` (used by
+--   generated columns and trigram indexes) stays in migration 000001 in `public`, and why the
+--   partial indexes on statuses spell their lists out in the migrations; the predicates below
+--   are inlined into queries, where the planner still proves those indexes usable.
+-- * Tables stay in `public` and are named unqualified; functions of `r` are named qualified
+--   (`r.tally_version()`), here and in the Rust code (`sql_query`, `define_sql_function!` with
+--   `sql_name`), so no connection depends on its search_path including `r`, and no function
+--   needs a SET search_path clause (which would keep SQL functions from being inlined).
+-- * Function settings are part of the definition: the readers keep `SET plan_cache_mode =
+--   force_generic_plan` (planned once per connection; see each function).
+-- * The tables these functions use (tally_deltas, tallies, deadline_tallies, tally_state,
+--   audit_events, …) belong to the migrations; the functions of migrations 000001-000005
+--   were dropped from `public` by migration 000020, whose down.sql puts back 000005's state.
+-- * Old instances of a rolling deploy call these functions too: change a signature or an
+--   answer only compatibly (a new function beside the old one, removed a release later).
+
+CREATE SCHEMA r;
+
+-- Domain predicates, written once. Plain SQL, IMMUTABLE, no SET clause and not STRICT, so
+-- the planner inlines each call into the query that makes it: a partial index whose WHERE
+-- spells the same list (nominations_exemplars_idx, nominations_nominee_key_unique) still
+-- serves `WHERE r.nomination_is_exemplar(status)`. The Rust predicates with the same names
+-- (PledgeStatus::is_registered, …) must agree: tests/api/sql_schema.rs checks every value.
+
+-- A registered pledge counts for coverage: submitted and not withdrawn
+-- (PledgeStatus::is_registered).
+CREATE FUNCTION r.pledge_is_registered(status text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN status IN ('submitted', 'approved', 'assessed');
+
+-- An open pledge is still expected to meet its deadline, so it can be overdue: neither
+-- assessed nor withdrawn (PledgeStatus::is_open, used by pledges::dto::is_overdue).
+CREATE FUNCTION r.pledge_is_open(status text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN status NOT IN ('assessed', 'withdrawn');
+
+-- An assessed pledge whose result attains what it registered (PledgeResult::is_achievement).
+-- NULL for a pledge without a result, like the IN list it replaces (false in FILTER/WHERE).
+CREATE FUNCTION r.pledge_is_achieved(result text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN result IN ('achieved', 'exceeded');
+
+-- An exemplar: recognized or commended (NominationStatus::is_exemplar).
+CREATE FUNCTION r.nomination_is_exemplar(status text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN status IN ('recognized', 'commended');
+
+-- Still a nomination of its nominee, for duplicate detection: neither rejected nor withdrawn
+-- (NominationStatus::is_live; the unique indexes of migration 000003 spell it out).
+CREATE FUNCTION r.nomination_is_live(status text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN status NOT IN ('rejected', 'withdrawn');
+
+-- Still in progress, so a restructuring carries it to the successor of its unit: drafted,
+-- submitted or under review (NominationStatus::is_open).
+CREATE FUNCTION r.nomination_is_open(status text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN status IN ('draft', 'submitted', 'under_review');
+
+-- The tree as it stood on a day (restructurings, migration 000100). A unit's place on `day`
+-- is its current one when it was placed there on or before `day` (`placed_on` NULL: since it
+-- exists), else the row of organization_placements covering `day`. Validity is not checked
+-- here: callers that want the units *valid* on `day` add r.unit_valid_on.
+CREATE FUNCTION r.placements_on(day date)
+RETURNS TABLE (organization_id uuid, parent_id uuid, path text, depth integer)
+LANGUAGE sql STABLE AS $$
+    SELECT o.id, o.parent_id, o.path, o.depth
+    FROM organizations AS o
+    WHERE o.placed_on IS NULL OR o.placed_on <= day
+    UNION ALL
+    SELECT h.organization_id, h.parent_id, h.path, h.depth
+    FROM organization_placements AS h
+    WHERE (h.placed_on IS NULL OR h.placed_on <= day) AND h.ended_on >= day
+$$;
+
+-- The place of one unit on `day` (no row: it was not placed then).
+CREATE FUNCTION r.placement_on(unit uuid, day date)
+RETURNS TABLE (parent_id uuid, path text, depth integer)
+LANGUAGE sql STABLE AS $$
+    SELECT p.parent_id, p.path, p.depth FROM r.placements_on(day) AS p WHERE p.organization_id = unit
+$$;
+
+-- Whether a unit with this validity exists on `day` (OrganizationRow::valid_on).
+CREATE FUNCTION r.unit_valid_on(valid_from date, valid_to date, day date) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (valid_from IS NULL OR valid_from <= day) AND (valid_to IS NULL OR valid_to >= day);
+
+-- The append-only tables: audit_events (migration 000001), pledge_progress (000002) and
+-- nomination_reviews (000003) refuse every update and delete, the application's included.
+CREATE FUNCTION r.append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION r.append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION r.append_only();
+CREATE TRIGGER pledge_progress_no_update BEFORE UPDATE OR DELETE ON pledge_progress
+    FOR EACH ROW EXECUTE FUNCTION r.append_only();
+CREATE TRIGGER nomination_reviews_no_update BEFORE UPDATE OR DELETE ON nomination_reviews
+    FOR EACH ROW EXECUTE FUNCTION r.append_only();
+
+-- Subtree tallies (README › Architecture; tables from migrations 000004 and 000005).
+--
+-- Every write to pledges, nominations or organizations appends its change of counts to
+-- `tally_deltas` (row triggers below): one small insert, no shared row, so concurrent writers
+-- never queue on a hot root counter. The fold (`r.fold_tallies()`, called every second by the
+-- service, at most one at a time) moves the deltas into `tallies` and `deadline_tallies`, one
+-- row per ancestor and key. A reader sums the tallies of its subtree root plus the deltas not
+-- folded yet under that root, in one statement: one snapshot sees every change exactly once,
+-- folded or not, so the figures equal a count over the raw rows at any moment.
+--
+-- Keys of a delta: entity ('p' pledge, 'n' nomination, 'o' organization), campaign and year
+-- (nil uuid and 0 for organizations), kind (pledge kind, nominee type or organization kind),
+-- status (active or inactive for organizations), result ('none' when unset), and the deadline
+-- of open pledges ('infinity' for the others), which makes "overdue" exact for any day.
+
+-- Row triggers: one insert into the deltas per changed row (a statement trigger with transition
+-- tables costs more for the single-row writes the API makes); updates that leave every key
+-- column alone (progress reports, edits of a draft's text) do not even call the function.
+CREATE FUNCTION r.tally_pledge() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
+        VALUES (OLD.organization_path, 'p', OLD.campaign_id, OLD.year, OLD.kind, OLD.status, coalesce(OLD.result, 'none'),
+                CASE WHEN r.pledge_is_open(OLD.status) THEN OLD.deadline ELSE 'infinity'::date END, -1);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
+        VALUES (NEW.organization_path, 'p', NEW.campaign_id, NEW.year, NEW.kind, NEW.status, coalesce(NEW.result, 'none'),
+                CASE WHEN r.pledge_is_open(NEW.status) THEN NEW.deadline ELSE 'infinity'::date END, 1);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION r.tally_nomination() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
+        VALUES (OLD.organization_path, 'n', OLD.campaign_id, OLD.year, OLD.nominee_type, OLD.status, 'none', 'infinity', -1);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
+        VALUES (NEW.organization_path, 'n', NEW.campaign_id, NEW.year, NEW.nominee_type, NEW.status, 'none', 'infinity', 1);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION r.tally_organization() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
+        VALUES (OLD.path, 'o', '00000000-0000-0000-0000-000000000000', 0, OLD.kind,
+                CASE WHEN OLD.active THEN 'active' ELSE 'inactive' END, 'none', 'infinity', -1);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
+        VALUES (NEW.path, 'o', '00000000-0000-0000-0000-000000000000', 0, NEW.kind,
+                CASE WHEN NEW.active THEN 'active' ELSE 'inactive' END, 'none', 'infinity', 1);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER pledges_tally_insert AFTER INSERT ON pledges
+    FOR EACH ROW EXECUTE FUNCTION r.tally_pledge();
+CREATE TRIGGER pledges_tally_update AFTER UPDATE ON pledges
+    FOR EACH ROW WHEN (OLD.organization_path IS DISTINCT FROM NEW.organization_path
+        OR OLD.campaign_id IS DISTINCT FROM NEW.campaign_id OR OLD.year IS DISTINCT FROM NEW.year
+        OR OLD.kind IS DISTINCT FROM NEW.kind OR OLD.status IS DISTINCT FROM NEW.status
+        OR OLD.result IS DISTINCT FROM NEW.result OR OLD.deadline IS DISTINCT FROM NEW.deadline)
+    EXECUTE FUNCTION r.tally_pledge();
+CREATE TRIGGER pledges_tally_delete AFTER DELETE ON pledges
+    FOR EACH ROW EXECUTE FUNCTION r.tally_pledge();
+CREATE TRIGGER nominations_tally_insert AFTER INSERT ON nominations
+    FOR EACH ROW EXECUTE FUNCTION r.tally_nomination();
+CREATE TRIGGER nominations_tally_update AFTER UPDATE ON nominations
+    FOR EACH ROW WHEN (OLD.organization_path IS DISTINCT FROM NEW.organization_path
+        OR OLD.campaign_id IS DISTINCT FROM NEW.campaign_id OR OLD.year IS DISTINCT FROM NEW.year
+        OR OLD.nominee_type IS DISTINCT FROM NEW.nominee_type OR OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION r.tally_nomination();
+CREATE TRIGGER nominations_tally_delete AFTER DELETE ON nominations
+    FOR EACH ROW EXECUTE FUNCTION r.tally_nomination();
+CREATE TRIGGER organizations_tally_insert AFTER INSERT ON organizations
+    FOR EACH ROW EXECUTE FUNCTION r.tally_organization();
+-- A rename or a move changes what the overview says about a unit: it queues a (net zero)
+-- delta too, so the tally version moves.
+CREATE TRIGGER organizations_tally_update AFTER UPDATE ON organizations
+    FOR EACH ROW WHEN (OLD.path IS DISTINCT FROM NEW.path OR OLD.kind IS DISTINCT FROM NEW.kind
+        OR OLD.active IS DISTINCT FROM NEW.active OR OLD.name IS DISTINCT FROM NEW.name
+        OR OLD.parent_id IS DISTINCT FROM NEW.parent_id)
+    EXECUTE FUNCTION r.tally_organization();
+CREATE TRIGGER organizations_tally_delete AFTER DELETE ON organizations
+    FOR EACH ROW EXECUTE FUNCTION r.tally_organization();
+
+-- The campaign and year slices that count a row of `entity` in `campaign` and `year`: its
+-- campaign and year, its campaign in all years (year 0), all campaigns in its year (the nil
+-- campaign), all campaigns in all years; organizations only in the nil campaign and year 0.
+CREATE FUNCTION r.tally_slices(in_entity text, in_campaign uuid, in_year integer)
+RETURNS TABLE (campaign_id uuid, year integer) LANGUAGE sql IMMUTABLE AS $$
+    SELECT s.campaign_id, s.year
+    FROM (VALUES (in_campaign, in_year, true),
+                 ('00000000-0000-0000-0000-000000000000'::uuid, in_year, in_entity <> 'o'),
+                 (in_campaign, 0, in_entity <> 'o'),
+                 ('00000000-0000-0000-0000-000000000000'::uuid, 0, in_entity <> 'o'))
+         AS s (campaign_id, year, wanted)
+    WHERE s.wanted
+$$;
+
+-- Moves at most `max_deltas` committed deltas, the oldest by id, into the tallies of every
+-- ancestor of their unit (the unit included), in every slice; once a day it then moves the
+-- horizon and merges the deadlines that fell behind it. Returns the number of deltas moved:
+-- fewer than `max_deltas` means the queue was drained as this snapshot saw it; 0 also when
+-- another fold holds the lock.
+--
+-- Bounded, because one fold of everything pending did not finish under the service's
+-- statement timeout after a bulk load of 100 000 pledges, failed, and left an ever larger
+-- queue for the next attempt. The caller (src/stats/tallies.rs) calls it again, each call its
+-- own transaction, until a call moves fewer than `max_deltas`. Readers stay exact in between:
+-- they add every delta still queued, whichever were folded. Each call that moves anything
+-- increments `tally_state.generation` in the same transaction, so `r.tally_version()` moves
+-- with every partial fold as it did with whole ones.
+CREATE FUNCTION r.fold_tallies(max_deltas integer DEFAULT 5000) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    horizon date;
+    moved_count bigint;
+    changed boolean;
+BEGIN
+    -- One folder at a time across every instance; the others skip this round.
+    IF NOT pg_try_advisory_xact_lock(7246150) THEN
+        RETURN 0;
+    END IF;
+
+    SELECT collapsed_before INTO horizon FROM tally_state;
+
+    WITH moved AS (
+        DELETE FROM tally_deltas
+        WHERE id = ANY (ARRAY(SELECT q.id FROM tally_deltas AS q ORDER BY q.id LIMIT max_deltas))
+        RETURNING *
+    ), expanded AS (
+        SELECT left(m.organization_path, position) AS ancestor_path, m.entity, s.campaign_id,
+               s.year, m.kind, m.status, m.result, m.open_deadline, m.delta
+        FROM moved AS m
+        CROSS JOIN LATERAL r.tally_slices(m.entity, m.campaign_id, m.year) AS s
+        CROSS JOIN LATERAL generate_series(1, length(m.organization_path)) AS position
+        WHERE substr(m.organization_path, position, 1) = '.'
+    ), counted AS (
+        INSERT INTO tallies AS t (ancestor_path, entity, campaign_id, year, kind, status, result, count)
+        SELECT ancestor_path, entity, campaign_id, year, kind, status, result, sum(delta)
+        FROM expanded
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        HAVING sum(delta) <> 0
+        ORDER BY 1, 2, 3, 4, 5, 6, 7
+        ON CONFLICT (ancestor_path, entity, campaign_id, year, kind, status, result)
+        DO UPDATE SET count = t.count + excluded.count
+    ), dated AS (
+        INSERT INTO deadline_tallies AS t (ancestor_path, campaign_id, year, deadline, kind, status, result, count)
+        SELECT ancestor_path, campaign_id, year,
+               CASE WHEN open_deadline < horizon THEN '-infinity'::date ELSE open_deadline END,
+               kind, status, result, sum(delta)
+        FROM expanded
+        WHERE entity = 'p' AND open_deadline <> 'infinity'
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        HAVING sum(delta) <> 0
+        ORDER BY 1, 2, 3, 4, 5, 6, 7
+        ON CONFLICT (ancestor_path, campaign_id, year, deadline, kind, status, result)
+        DO UPDATE SET count = t.count + excluded.count
+    )
+    -- Data-modifying CTEs always run to completion, read or not.
+    SELECT count(*) INTO moved_count FROM moved;
+    changed := moved_count > 0;
+
+    -- Once a day: the deadlines that fell behind the new horizon join the -infinity rows.
+    IF horizon < current_date - 2 THEN
+        horizon := current_date - 2;
+        WITH passed AS (
+            DELETE FROM deadline_tallies
+            WHERE deadline > '-infinity' AND deadline < horizon
+            RETURNING *
+        )
+        INSERT INTO deadline_tallies AS t (ancestor_path, campaign_id, year, deadline, kind, status, result, count)
+        SELECT ancestor_path, campaign_id, year, '-infinity'::date, kind, status, result, sum(count)
+        FROM passed
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        ORDER BY 1, 2, 3, 4, 5, 6, 7
+        ON CONFLICT (ancestor_path, campaign_id, year, deadline, kind, status, result)
+        DO UPDATE SET count = t.count + excluded.count;
+        UPDATE tally_state SET collapsed_before = horizon;
+        changed := true;
+    END IF;
+    IF changed THEN
+        UPDATE tally_state SET generation = generation + 1;
+    END IF;
+
+    -- Keys nobody holds any more (both indexes are partial: only such rows).
+    DELETE FROM tallies WHERE count = 0;
+    DELETE FROM deadline_tallies WHERE count = 0;
+    RETURN moved_count;
+END
+$$;
+
+-- The version of everything the tallies say, as seen by the current snapshot: it changes
+-- whenever any count, any unit's name, place or state, or any pending delta changes. Answers
+-- computed from the tallies can be kept under it and reused while it stays the same.
+-- Why it is exact: `generation` moves in the transaction of every fold that deleted deltas
+-- (whole or partial) or merged deadlines; between two such folds the deltas table only grows
+-- (triggers insert, nothing else deletes), and every snapshot sees a prefix of the commits, so
+-- (generation, number of visible deltas) names one state of every count.
+-- PL/pgSQL: its query is planned once per connection (an SQL function with subqueries is not
+-- inlined, and would be planned on every call).
+CREATE FUNCTION r.tally_version() RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT s.generation || '.' || (SELECT count(*) FROM tally_deltas) FROM tally_state AS s);
+END
+$$;
+
+-- What readers ask. A subtree is the range [root, upper) of paths (upper: the root's path with
+-- its last '.' turned into '/'). A NULL campaign or year means all of them: the nil campaign
+-- and year 0 slices.
+
+-- Every count of the subtree `root` in the window, by entity and key, with the overdue ones
+-- among them; keys may repeat (a tally, its overdue row, its pending deltas): the caller adds
+-- them up. A single SELECT in SQL, so the planner inlines it into the query that calls it;
+-- called from outside a function, it would be planned on every call (see r.subtree_tally).
+CREATE FUNCTION r.subtree_tally_rows(root text, upper text, in_campaign uuid, in_year integer, today date)
+RETURNS TABLE (entity text, kind text, status text, result text, count bigint, overdue bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT t.entity, t.kind, t.status, t.result, t.count, 0::bigint
+    FROM tallies AS t
+    WHERE t.ancestor_path = root AND t.entity = 'o'
+    UNION ALL
+    SELECT t.entity, t.kind, t.status, t.result, t.count, 0::bigint
+    FROM tallies AS t
+    WHERE t.ancestor_path = root AND t.entity IN ('n', 'p')
+      AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
+      AND t.year = coalesce(in_year, 0)
+    UNION ALL
+    SELECT 'p', t.kind, t.status, t.result, 0::bigint, t.count
+    FROM deadline_tallies AS t
+    WHERE t.ancestor_path = root
+      AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
+      AND t.year = coalesce(in_year, 0)
+      AND t.deadline < today
+    UNION ALL
+    SELECT d.entity, d.kind, d.status, d.result, d.delta,
+           CASE WHEN d.open_deadline < today THEN d.delta ELSE 0 END
+    FROM tally_deltas AS d
+    WHERE d.organization_path >= root AND d.organization_path < upper
+      AND (d.entity = 'o' OR ((in_campaign IS NULL OR d.campaign_id = in_campaign)
+                              AND (in_year IS NULL OR d.year = in_year)))
+$$;
+
+-- r.subtree_tally_rows for the service: PL/pgSQL with the generic plan, so each connection
+-- plans it once (planning the inlined query cost ~0.35 ms per call, more than running it).
+CREATE FUNCTION r.subtree_tally(root text, upper text, in_campaign uuid, in_year integer, today date)
+RETURNS TABLE (entity text, kind text, status text, result text, count bigint, overdue bigint)
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM r.subtree_tally_rows(root, upper, in_campaign, in_year, today);
+END
+$$;
+
+-- The counts of each direct child's subtree (pledges and nominations); keys may repeat.
+-- PL/pgSQL with the generic plan, so each connection plans it once.
+CREATE FUNCTION r.child_tally(parent uuid, in_campaign uuid, in_year integer, today date)
+RETURNS TABLE (child text, entity text, kind text, status text, result text, count bigint, overdue bigint)
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+    RETURN QUERY
+    SELECT c.path::text, x.entity, x.kind, x.status, x.result, x.count, x.overdue
+    FROM organizations AS c
+    CROSS JOIN LATERAL r.subtree_tally_rows(c.path, left(c.path, -1) || '/', in_campaign, in_year, today) AS x
+    WHERE c.parent_id = parent AND x.entity <> 'o';
+END
+$$;
+
+-- The overview of the unit `root_id` as JSON text, or NULL when no such unit exists or none of
+-- the subtrees `visible` holds it (NULL: every unit is visible):
+--   {"version", "path", "name",
+--    "counts": [[entity, kind, status, result, count, overdue], …],
+--    "children": [[id, name, active, registered, overdue], …]}   (children in name order)
+-- `registered`: the child has a registered pledge of its own in the window; `overdue`: open
+-- pledges past their deadline in the child's whole subtree.
+-- When `known_version` is the current `r.tally_version()`, nothing is computed nor checked:
+-- the answer is {"version", "unchanged": true}, and the caller reuses the overview it computed
+-- under that version (it checks visibility against the path that overview came with).
+-- PL/pgSQL, so each connection plans it once, and always with the generic plan: the custom
+-- plans PostgreSQL would otherwise keep choosing cost a planning per call (+50% in all) and
+-- are no better. One statement computes the answer; STABLE, so the version and the answer
+-- come from the caller's one snapshot.
+CREATE FUNCTION r.overview_of(root_id uuid, visible text[], in_campaign uuid, in_year integer, today date,
+                              known_version text)
+RETURNS text LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    root_path text;
+    root_name text;
+    version text := r.tally_version();
+BEGIN
+    IF version = known_version THEN
+        RETURN json_build_object('version', version, 'unchanged', true)::text;
+    END IF;
+    SELECT o.path, o.name INTO root_path, root_name FROM organizations AS o WHERE o.id = root_id;
+    IF NOT FOUND OR NOT (visible IS NULL
+                         OR EXISTS (SELECT 1 FROM unnest(visible) AS v(prefix)
+                                    WHERE starts_with(root_path, v.prefix))) THEN
+        RETURN NULL;
+    END IF;
+    RETURN json_build_object(
+        'version', version,
+        'path', root_path,
+        'name', root_name,
+        'counts', (
+            SELECT coalesce(json_agg(json_build_array(s.entity, s.kind, s.status, s.result, s.count, s.overdue)), '[]')
+            FROM (SELECT x.entity, x.kind, x.status, x.result, sum(x.count) AS count, sum(x.overdue) AS overdue
+                  FROM r.subtree_tally_rows(root_path, left(root_path, -1) || '/', in_campaign, in_year, today) AS x
+                  GROUP BY 1, 2, 3, 4) AS s),
+        'children', (
+            SELECT coalesce(json_agg(json_build_array(c.id, c.name, c.active, c.registered, c.overdue)
+                                     ORDER BY c.name COLLATE "vi-x-icu", c.id), '[]')
+            FROM (SELECT c.id, c.name, c.active,
+                         EXISTS (SELECT 1 FROM pledges AS p
+                                 WHERE p.organization_id = c.id
+                                   AND (in_campaign IS NULL OR p.campaign_id = in_campaign)
+                                   AND (in_year IS NULL OR p.year = in_year)
+                                   AND r.pledge_is_registered(p.status)) AS registered,
+                         -- The overdue branches of subtree_tally_rows alone: summing its
+                         -- overdue column would scan every count of the child too.
+                         coalesce((SELECT sum(t.count) FROM deadline_tallies AS t
+                                   WHERE t.ancestor_path = c.path
+                                     AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
+                                     AND t.year = coalesce(in_year, 0)
+                                     AND t.deadline < today), 0)
+                         + coalesce((SELECT sum(d.delta) FROM tally_deltas AS d
+                                     WHERE d.organization_path >= c.path
+                                       AND d.organization_path < left(c.path, -1) || '/'
+                                       AND d.entity = 'p' AND d.open_deadline < today
+                                       AND (in_campaign IS NULL OR d.campaign_id = in_campaign)
+                                       AND (in_year IS NULL OR d.year = in_year)), 0) AS overdue
+                  FROM organizations AS c
+                  WHERE c.parent_id = root_id) AS c))::text;
+END
+$$;

@@ -1,0 +1,221 @@
+//! Aggregates of a past year after restructurings (docs/design.md § Restructuring with
+//! lineage):
+//!
+//! - a year is reported on the structure as it stood at the end of that year (today for the
+//!   current year), so a past report reads the same after any later restructuring;
+//! - a unit answers for its predecessors: asked about a year before it existed, or the year it
+//!   absorbed them, it covers their subtrees as they then stood.
+//!
+//! Records never move for this: a record carries the path of its unit at the end of its year
+//! (restructurings move only the records of the year they take effect and later, see
+//! `restructurings::repo::place_subtree`), so the subtree of a unit *as it stood on a day* is a
+//! path prefix over the records of that year, and the tallies answer it as they answer today's.
+//! What changes is which prefixes (the roots) and which units (the children, the expected
+//! ones) a request means; this module finds them.
+
+use chrono::{Datelike, NaiveDate};
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Date, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::repo::UnitRow;
+use super::tallies::TallyRow;
+use crate::db::schema::restructurings;
+use crate::organizations::model::OrganizationRow;
+use crate::text::like_escape;
+
+/// One subtree a request covers: a unit and its path on `day` (the end of the year, or the
+/// unit's last day when it ended within the year).
+#[derive(Debug, Clone)]
+pub struct RootAt {
+    pub id: Uuid,
+    pub name: String,
+    pub path: String,
+    pub day: NaiveDate,
+}
+
+/// The structure a past year is reported on.
+#[derive(Debug, Clone)]
+pub struct Structure {
+    pub roots: Vec<RootAt>,
+}
+
+/// Whether `year` must be read on a structure other than today's: a past year with a
+/// restructuring in force after it began.
+pub async fn is_historical(
+    conn: &mut AsyncPgConnection,
+    year: Option<i32>,
+    today: NaiveDate,
+) -> QueryResult<bool> {
+    // Years PostgreSQL cannot hold as dates (before 1 AD here) have no restructuring either.
+    let Some(year) = year.filter(|year| (1..today.year()).contains(year)) else {
+        return Ok(false);
+    };
+    let Some(start) = NaiveDate::from_ymd_opt(year, 1, 1) else {
+        return Ok(false);
+    };
+    diesel::select(diesel::dsl::exists(
+        restructurings::table.filter(restructurings::effective_on.gt(start)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// The roots `unit` answers for in `year` (see the module documentation).
+pub async fn structure(
+    conn: &mut AsyncPgConnection,
+    unit: &OrganizationRow,
+    year: i32,
+    today: NaiveDate,
+) -> QueryResult<Structure> {
+    let start = NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(today);
+    let end = NaiveDate::from_ymd_opt(year, 12, 31)
+        .unwrap_or(today)
+        .min(today);
+    let mut roots: Vec<RootAt> = Vec::new();
+    let mut pending: Vec<OrganizationRow> = vec![unit.clone()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(unit) = pending.pop() {
+        if !seen.insert(unit.id) || seen.len() > 4096 {
+            continue;
+        }
+        let existed = unit.valid_from.is_none_or(|from| from <= end)
+            && unit.valid_to.is_none_or(|to| to >= start);
+        if existed {
+            let day = unit.valid_to.map_or(end, |to| to.min(end));
+            if let Some(path) = path_on(conn, &unit, day).await? {
+                roots.push(RootAt {
+                    id: unit.id,
+                    name: unit.name.clone(),
+                    path,
+                    day,
+                });
+            }
+        }
+        for (predecessor, effective_on) in predecessors(conn, unit.id).await? {
+            // A link in force after the year began: the unit was created by it (so it answers
+            // for what the predecessor did before), or absorbed the predecessor within the year.
+            let created_by_it = unit.valid_from == Some(effective_on);
+            if effective_on > start && (created_by_it || effective_on <= end) {
+                pending.push(predecessor);
+            }
+        }
+    }
+    // A root inside another root's subtree on the same structure would count twice.
+    roots.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut kept: Vec<RootAt> = Vec::with_capacity(roots.len());
+    for root in roots {
+        if !kept.iter().any(|outer| root.path.starts_with(&outer.path)) {
+            kept.push(root);
+        }
+    }
+    Ok(Structure { roots: kept })
+}
+
+/// The path of `unit` on `day`.
+async fn path_on(
+    conn: &mut AsyncPgConnection,
+    unit: &OrganizationRow,
+    day: NaiveDate,
+) -> QueryResult<Option<String>> {
+    if unit.placed_on.is_none_or(|placed| placed <= day) {
+        return Ok(Some(unit.path.clone()));
+    }
+    crate::restructurings::repo::path_on(conn, unit.id, day).await
+}
+
+/// The direct predecessors of `id`, with the date of each link.
+async fn predecessors(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Vec<(OrganizationRow, NaiveDate)>> {
+    use crate::db::schema::{organization_links, organizations};
+    organization_links::table
+        .inner_join(
+            organizations::table.on(organizations::id.eq(organization_links::predecessor_id)),
+        )
+        .filter(organization_links::successor_id.eq(id))
+        .select((
+            OrganizationRow::as_select(),
+            organization_links::effective_on,
+        ))
+        .load(conn)
+        .await
+}
+
+/// A unit of the tree on a day, with whether it counted then (valid, not deactivated).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct UnitAt {
+    #[diesel(embed)]
+    pub unit: UnitRow,
+    #[diesel(sql_type = Bool)]
+    pub counted: bool,
+}
+
+/// The direct children of `root` as they stood on its day, valid then, by name.
+pub async fn children_at(conn: &mut AsyncPgConnection, root: &RootAt) -> QueryResult<Vec<UnitAt>> {
+    diesel::sql_query(
+        "SELECT o.id, o.name, o.kind, p.path, \
+                (o.active OR o.valid_to IS NOT NULL) AS counted \
+         FROM r.placements_on($2) AS p JOIN organizations AS o ON o.id = p.organization_id \
+         WHERE p.parent_id = $1 AND r.unit_valid_on(o.valid_from, o.valid_to, $2) \
+         ORDER BY o.name COLLATE \"vi-x-icu\", o.id",
+    )
+    .bind::<SqlUuid, _>(root.id)
+    .bind::<Date, _>(root.day)
+    .load(conn)
+    .await
+}
+
+/// The units of `kind` strictly below `root` as it stood on its day, valid then.
+pub async fn descendants_at(
+    conn: &mut AsyncPgConnection,
+    root: &RootAt,
+    kind: &str,
+) -> QueryResult<Vec<UnitAt>> {
+    diesel::sql_query(
+        "SELECT o.id, o.name, o.kind, p.path, \
+                (o.active OR o.valid_to IS NOT NULL) AS counted \
+         FROM r.placements_on($3) AS p JOIN organizations AS o ON o.id = p.organization_id \
+         WHERE p.path LIKE $1 AND p.path <> $2 AND o.kind = $4 \
+           AND r.unit_valid_on(o.valid_from, o.valid_to, $3) \
+         ORDER BY o.name COLLATE \"vi-x-icu\", o.id",
+    )
+    .bind::<Text, _>(format!("{}%", like_escape(&root.path)))
+    .bind::<Text, _>(&root.path)
+    .bind::<Date, _>(root.day)
+    .bind::<Text, _>(kind)
+    .load(conn)
+    .await
+}
+
+/// The organization rows of the counts (`entity` 'o') of `root`'s subtree on its day: units
+/// valid then, by kind, `active` unless deactivated.
+pub async fn unit_counts_at(
+    conn: &mut AsyncPgConnection,
+    root: &RootAt,
+) -> QueryResult<Vec<TallyRow>> {
+    diesel::sql_query(
+        "SELECT 'o'::text AS entity, o.kind, \
+                CASE WHEN o.active OR o.valid_to IS NOT NULL THEN 'active' ELSE 'inactive' END AS status, \
+                'none'::text AS result, count(*)::bigint AS count, 0::bigint AS overdue \
+         FROM r.placements_on($2) AS p JOIN organizations AS o ON o.id = p.organization_id \
+         WHERE p.path LIKE $1 AND r.unit_valid_on(o.valid_from, o.valid_to, $2) \
+         GROUP BY 2, 3",
+    )
+    .bind::<Text, _>(format!("{}%", like_escape(&root.path)))
+    .bind::<Date, _>(root.day)
+    .load(conn)
+    .await
+}
+
+/// The root of a request on today's structure.
+pub fn current_root(unit: &OrganizationRow, today: NaiveDate) -> RootAt {
+    RootAt {
+        id: unit.id,
+        name: unit.name.clone(),
+        path: unit.path.clone(),
+        day: today,
+    }
+}

@@ -1,0 +1,462 @@
+//! The one transition runner that every workflow (pledges, nominations, and whatever comes next)
+//! runs on, and the one problem for an action its state does not allow.
+//!
+//! A workflow is written as three things and nothing else:
+//! - its **state table** ([`StateMachine::EDGES`]): from which states an action leads where; both
+//!   [`next_status`] and [`allowed_actions`] read it, so what a resource advertises in
+//!   `allowed_actions` is exactly what it accepts;
+//! - its **rules** ([`Workflow`]): how to lock a row, what the policy calls each action, how to
+//!   validate an action's input and write the new state;
+//! - its **handlers**, which parse HTTP and call [`run`].
+//!
+//! [`run`] does the rest, in this order, inside one transaction: replay of an `Idempotency-Key`
+//! (a retry answers what the first request answered) → lock the row the caller may see (404
+//! otherwise) → `If-Match` (412) → the policy (`auth::policy`, 403) → the state table (409
+//! `invalid_transition`) → apply → audit event → the stored reply.
+
+use std::future::Future;
+
+use actix_web::HttpResponse;
+use diesel::QueryResult;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::audit::{self, Change};
+use crate::auth::policy::{self, Operation, Target};
+use crate::auth::principal::Principal;
+use crate::conditional::IfMatch;
+use crate::db::Databases;
+use crate::error::{AppError, AppResult};
+use crate::idempotency::{Idempotency, Reply};
+use crate::text_enum::TextValue;
+
+/// One row of a state table: from any state of `from`, `action` leads to `to`.
+#[derive(Debug)]
+pub struct Edge<S: 'static, A: 'static> {
+    pub from: &'static [S],
+    pub action: A,
+    pub to: S,
+}
+
+/// A workflow's states, actions and the table between them.
+pub trait StateMachine {
+    /// The entity's name in problems and audit events (`pledge`, `nomination`).
+    const ENTITY: &'static str;
+    type Status: TextValue;
+    type Action: TextValue;
+    /// The transitions; an action absent from a state's rows is refused there.
+    const EDGES: &'static [Edge<Self::Status, Self::Action>];
+}
+
+/// The state `action` leads to from `from`, or why it cannot be taken.
+pub fn next_status<M: StateMachine>(
+    from: M::Status,
+    action: M::Action,
+) -> Result<M::Status, InvalidTransition> {
+    edge_target::<M>(from, action)
+        .ok_or_else(|| InvalidTransition::new::<M>(from, action.name(), None))
+}
+
+fn edge_target<M: StateMachine>(from: M::Status, action: M::Action) -> Option<M::Status> {
+    M::EDGES
+        .iter()
+        .find(|edge| edge.action == action && edge.from.contains(&from))
+        .map(|edge| edge.to)
+}
+
+/// The actions the table allows from `from` (whoever asks), in declaration order.
+pub fn allowed_actions<M: StateMachine>(from: M::Status) -> Vec<M::Action> {
+    M::Action::VALUES
+        .iter()
+        .copied()
+        .filter(|action| edge_target::<M>(from, *action).is_some())
+        .collect()
+}
+
+/// An operation that is not a transition but is only possible in some states (editing a draft,
+/// reporting progress on an approved pledge): refused with the same problem as a transition.
+pub fn require_state<M: StateMachine>(
+    status: M::Status,
+    allowed_in: &[M::Status],
+    operation: &'static str,
+) -> Result<(), InvalidTransition> {
+    if allowed_in.contains(&status) {
+        Ok(())
+    } else {
+        Err(InvalidTransition::new::<M>(
+            status,
+            operation,
+            Some(allowed_in.iter().map(|state| state.name()).collect()),
+        ))
+    }
+}
+
+/// An action or operation that the current state does not allow: 409 `invalid_transition`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidTransition {
+    pub entity: &'static str,
+    pub from: &'static str,
+    pub attempted: &'static str,
+    /// For operations other than transitions: the states that allow it.
+    pub only_in: Option<Vec<&'static str>>,
+    /// The transitions the current state allows.
+    pub allowed: Vec<&'static str>,
+}
+
+impl InvalidTransition {
+    fn new<M: StateMachine>(
+        from: M::Status,
+        attempted: &'static str,
+        only_in: Option<Vec<&'static str>>,
+    ) -> Self {
+        Self {
+            entity: M::ENTITY,
+            from: from.name(),
+            attempted,
+            only_in,
+            allowed: allowed_actions::<M>(from)
+                .into_iter()
+                .map(TextValue::name)
+                .collect(),
+        }
+    }
+}
+
+impl From<InvalidTransition> for AppError {
+    fn from(refusal: InvalidTransition) -> Self {
+        let only_in = refusal
+            .only_in
+            .as_ref()
+            .map(|states| format!(" (only in {})", states.join(", ")))
+            .unwrap_or_default();
+        let allowed = if refusal.allowed.is_empty() {
+            "nothing (final state)".to_owned()
+        } else {
+            refusal.allowed.join(", ")
+        };
+        AppError::conflict(
+            "invalid_transition",
+            format!(
+                "a {} in state {} does not allow {}{only_in}; allowed: {allowed}",
+                refusal.entity, refusal.from, refusal.attempted
+            ),
+        )
+        .with_extra("current_status", refusal.from)
+        .with_extra("allowed_actions", refusal.allowed)
+    }
+}
+
+/// The body of every transition that needs a reason (return, withdraw, reject).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reason: String,
+}
+
+/// What the runner needs to know of a locked row.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'r, S> {
+    pub id: Uuid,
+    /// Materialized path of the unit the row belongs to.
+    pub path: &'r str,
+    pub organization_id: Uuid,
+    pub status: S,
+    pub version: i32,
+    pub created_by: Uuid,
+    pub submitted_by: Option<Uuid>,
+}
+
+/// A workflow's rules: everything the runner cannot know by itself.
+pub trait Workflow: StateMachine {
+    /// The locked diesel row.
+    type Row: Clone + Send;
+    /// What the endpoints answer.
+    type Dto: Serialize + Send;
+    /// What an action carries besides its name (a reason, an assessment, …).
+    type Input: Send;
+
+    /// Locks the row (`SELECT … FOR UPDATE`), visible or not: the runner checks visibility.
+    fn lock(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
+
+    fn facts(row: &Self::Row) -> Facts<'_, Self::Status>;
+
+    /// The policy's name of `action`.
+    fn operation(action: Self::Action) -> Operation;
+
+    /// The path of the unit in whose name `input` acts on `row`, when the policy must check
+    /// it (a commendation's issuer); most actions have none. An issuer that cannot act on the
+    /// row at all is a 422 here, before the policy asks whether the caller may use it.
+    fn issuer_path(
+        conn: &mut AsyncPgConnection,
+        row: &Self::Row,
+        input: &Self::Input,
+    ) -> impl Future<Output = AppResult<Option<String>>> + Send {
+        let _ = (conn, row, input);
+        async { Ok(None) }
+    }
+
+    /// Validates `input` and writes the transition to `to`: status, version, timestamps and
+    /// whatever the action records. Runs after the policy and the state table agreed.
+    fn apply(
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+        row: Self::Row,
+        action: Self::Action,
+        to: Self::Status,
+        input: Self::Input,
+    ) -> impl Future<Output = AppResult<Self::Row>> + Send;
+
+    fn to_dto(row: Self::Row) -> Self::Dto;
+}
+
+/// A workflow whose rows callers create (`POST /…`), each starting in its first state.
+pub trait Creatable: Workflow {
+    /// The creation body.
+    type New: Send;
+    /// Where the created row is read (`Location`).
+    fn location(id: Uuid) -> String;
+    /// Authorizes, validates and inserts the row.
+    fn create(
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+        new: Self::New,
+    ) -> impl Future<Output = AppResult<Self::Row>> + Send;
+}
+
+/// Creates a row of `W`: `Idempotency-Key` replay → create → audit event → stored 201 reply
+/// with `Location` and `ETag`.
+pub async fn create<W: Creatable>(
+    db: &Databases,
+    principal: &Principal,
+    idempotency: Idempotency,
+    new: W::New,
+) -> AppResult<HttpResponse> {
+    let mut conn = db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            let row = W::create(conn, principal, new).await?;
+            let (id, version, organization_id) = {
+                let facts = W::facts(&row);
+                (facts.id, facts.version, facts.organization_id)
+            };
+            let dto = W::to_dto(row);
+            let action = format!("{}.create", W::ENTITY);
+            audit::record(
+                conn,
+                Some(principal),
+                Change {
+                    action: &action,
+                    entity_type: W::ENTITY,
+                    entity_id: id,
+                    organization_id: Some(organization_id),
+                    before: None,
+                    after: snapshot(&dto),
+                },
+            )
+            .await?;
+            idempotency
+                .record(conn, Reply::created(W::location(id), version, &dto)?)
+                .await
+        })
+        .await?;
+    Ok(reply.into_response())
+}
+
+/// A workflow whose content its unit edits (merge patch) and whose drafts it deletes.
+pub trait Editable: Workflow {
+    /// The merge patch of `PATCH /…/{id}`.
+    type Patch: Send;
+    /// The policy's name of writing the content.
+    const WRITE: Operation;
+    /// The states in which the content may change, and those in which the row may go.
+    const EDITABLE: &'static [Self::Status];
+    const DELETABLE: &'static [Self::Status];
+
+    /// Validates the content after `patch` and writes it (version and `updated_at` too).
+    fn edit(
+        conn: &mut AsyncPgConnection,
+        row: &Self::Row,
+        patch: Self::Patch,
+    ) -> impl Future<Output = AppResult<Self::Row>> + Send;
+
+    /// Deletes the row.
+    fn remove(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> impl Future<Output = QueryResult<usize>> + Send;
+}
+
+/// Applies a merge patch to row `id` of `W`: lock the visible row → `If-Match` → policy →
+/// editable state → validate and write → audit. Answers the new version and resource.
+pub async fn update<W: Editable>(
+    db: &Databases,
+    principal: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+    patch: W::Patch,
+) -> AppResult<(i32, W::Dto)> {
+    let mut conn = db.write().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let row = lock_visible::<W>(conn, principal, id, W::WRITE).await?;
+        let organization_id = authorize_write::<W>(principal, &row, if_match, W::EDITABLE, "edit")?;
+        let updated = W::edit(conn, &row, patch).await?;
+        let version = W::facts(&updated).version;
+        let before = W::to_dto(row);
+        let dto = W::to_dto(updated);
+        let action = format!("{}.update", W::ENTITY);
+        audit::record(
+            conn,
+            Some(principal),
+            Change {
+                action: &action,
+                entity_type: W::ENTITY,
+                entity_id: id,
+                organization_id: Some(organization_id),
+                before: snapshot(&before),
+                after: snapshot(&dto),
+            },
+        )
+        .await?;
+        Ok((version, dto))
+    })
+    .await
+}
+
+/// Deletes row `id` of `W` in a deletable state (a draft; anything submitted is withdrawn
+/// instead and stays on record), with its audit event.
+pub async fn delete<W: Editable>(
+    db: &Databases,
+    principal: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> AppResult<()> {
+    let mut conn = db.write().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let row = lock_visible::<W>(conn, principal, id, W::WRITE).await?;
+        let organization_id =
+            authorize_write::<W>(principal, &row, if_match, W::DELETABLE, "delete")?;
+        W::remove(conn, id).await?;
+        let action = format!("{}.delete", W::ENTITY);
+        audit::record(
+            conn,
+            Some(principal),
+            Change {
+                action: &action,
+                entity_type: W::ENTITY,
+                entity_id: id,
+                organization_id: Some(organization_id),
+                before: snapshot(&W::to_dto(row)),
+                after: None,
+            },
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// `If-Match`, the policy's write rule and the state, in that order; the row's organization.
+fn authorize_write<W: Editable>(
+    principal: &Principal,
+    row: &W::Row,
+    if_match: &IfMatch,
+    allowed_in: &[W::Status],
+    operation: &'static str,
+) -> AppResult<Uuid> {
+    let facts = W::facts(row);
+    if_match.check(facts.version)?;
+    policy::require(
+        principal,
+        W::WRITE,
+        Target::item(facts.path, facts.created_by, facts.submitted_by),
+    )?;
+    require_state::<W>(facts.status, allowed_in, operation)?;
+    Ok(facts.organization_id)
+}
+
+/// Locks a row of `W` that the caller may see for `operation` (404 otherwise).
+pub async fn lock_visible<W: Workflow>(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: Uuid,
+    operation: Operation,
+) -> AppResult<W::Row> {
+    let row = W::lock(conn, id).await?.ok_or_else(AppError::not_found)?;
+    let facts = W::facts(&row);
+    // Only visibility here: whether the caller may do `operation` is decided with the input.
+    if let Err(policy::Denial::Invisible) =
+        policy::decide(principal, operation, Target::unit(facts.path))
+    {
+        return Err(AppError::not_found());
+    }
+    Ok(row)
+}
+
+/// The audit snapshot of a resource.
+pub fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(value).ok()
+}
+
+/// Takes `action` on the row `id` of workflow `W` and answers the resource (or the reply an
+/// earlier request with the same `Idempotency-Key` got).
+pub async fn run<W: Workflow>(
+    db: &Databases,
+    principal: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+    idempotency: Idempotency,
+    action: W::Action,
+    input: W::Input,
+) -> AppResult<HttpResponse> {
+    let mut conn = db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            let operation = W::operation(action);
+            let row = lock_visible::<W>(conn, principal, id, operation).await?;
+            let (status, organization_id) = {
+                let facts = W::facts(&row);
+                if_match.check(facts.version)?;
+                let issuer = W::issuer_path(conn, &row, &input).await?;
+                policy::require(
+                    principal,
+                    operation,
+                    Target::item(facts.path, facts.created_by, facts.submitted_by)
+                        .issued_by(issuer.as_deref()),
+                )?;
+                (facts.status, facts.organization_id)
+            };
+            let to = next_status::<W>(status, action)?;
+            let before = W::to_dto(row.clone());
+            let updated = W::apply(conn, principal, row, action, to, input).await?;
+            let version = W::facts(&updated).version;
+            let dto = W::to_dto(updated);
+            let audit_action = format!("{}.{}", W::ENTITY, action.name());
+            audit::record(
+                conn,
+                Some(principal),
+                Change {
+                    action: &audit_action,
+                    entity_type: W::ENTITY,
+                    entity_id: id,
+                    organization_id: Some(organization_id),
+                    before: snapshot(&before),
+                    after: snapshot(&dto),
+                },
+            )
+            .await?;
+            idempotency.record(conn, Reply::ok(version, &dto)?).await
+        })
+        .await?;
+    Ok(reply.into_response())
+}

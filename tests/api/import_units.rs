@@ -1,0 +1,225 @@
+//! `thidua import-units` over the real data of data/vn-admin-2025: the whole country on an
+//! empty database, and the reform of Tỉnh Vĩnh Long applied to the Ba Tri demo, whose units
+//! carry their real old codes.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::Value;
+use thidua::restructurings::import::{self, Options};
+
+use crate::helpers::{TestApp, status_and_json};
+
+const MERGES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/vn-admin-2025/merges.json"
+);
+
+async fn import(
+    app: &TestApp,
+    province: Option<&str>,
+    dry_run: bool,
+) -> Vec<import::ProvinceOutcome> {
+    let mut conn = app.state.db.write().await.expect("connection");
+    let options = Options {
+        merges: Path::new(MERGES),
+        province,
+        dry_run,
+    };
+    import::run(&mut conn, &options).await.expect("import")
+}
+
+async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
+    let (status, body) = status_and_json(app.get(path, token).await).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+async fn unit(app: &TestApp, token: &str, code: &str, valid_on: &str) -> Value {
+    let page = get_ok(
+        app,
+        token,
+        &format!("/api/v1/organizations?limit=200&q={code}&valid_on={valid_on}"),
+    )
+    .await;
+    let found: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|unit| unit["code"] == code)
+        .collect();
+    assert_eq!(found.len(), 1, "{code} on {valid_on}: {page}");
+    found[0].clone()
+}
+
+#[tokio::test]
+async fn an_empty_database_gets_the_34_provinces_and_3321_communes_once() {
+    let app = TestApp::spawn().await;
+    let started = Instant::now();
+    let outcomes = import(&app, None, false).await;
+    println!("national import: {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(outcomes.len(), 34);
+    let count = |sql: &'static str| {
+        let app = &app;
+        async move { app.db.count(sql).await }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM organizations WHERE kind = 'province'").await,
+        34
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM organizations WHERE kind IN ('commune', 'ward')").await,
+        3321
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM organizations WHERE kind = 'ward'").await,
+        687
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM organizations WHERE valid_from <> '2025-07-01' OR valid_to IS NOT NULL").await,
+        0
+    );
+    assert_eq!(count("SELECT count(*) FROM restructurings").await, 34);
+    // Every commune sits under its province.
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM organizations c JOIN organizations p ON p.id = c.parent_id \
+             WHERE c.kind IN ('commune', 'ward') AND p.kind = 'province'"
+        )
+        .await,
+        3321
+    );
+
+    // Again: every province was imported before.
+    let again = import(&app, None, false).await;
+    assert!(again.iter().all(|outcome| outcome.preview.is_none()));
+    assert_eq!(count("SELECT count(*) FROM organizations").await, 34 + 3321);
+}
+
+#[tokio::test]
+async fn the_reform_of_vinh_long_merges_the_demo_units_found_by_old_code() {
+    let app = TestApp::spawn().await;
+    thidua::demo::seed(&app.state).await.unwrap();
+    let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
+    let ba_tri = unit(&app, &admin, "836", "2025-06-30").await;
+    let ben_tre = unit(&app, &admin, "83", "2025-06-30").await;
+    let coverage = |id: Value| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            get_ok(
+                app,
+                admin,
+                &format!(
+                    "/api/v1/stats/coverage?organization_id={}&year=2022",
+                    id.as_str().unwrap()
+                ),
+            )
+            .await
+        }
+    };
+    let overview = |id: Value| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            get_ok(
+                app,
+                admin,
+                &format!(
+                    "/api/v1/stats/overview?organization_id={}&year=2022",
+                    id.as_str().unwrap()
+                ),
+            )
+            .await
+        }
+    };
+    let ba_tri_before = coverage(ba_tri["id"].clone()).await;
+    let province_before = overview(ben_tre["id"].clone()).await;
+
+    // A dry run writes nothing and says what would happen.
+    let before = app.db.count("SELECT count(*) FROM organizations").await;
+    let preview = import(&app, Some("86"), true).await;
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM organizations").await,
+        before
+    );
+    let ended = &preview[0].preview.as_ref().unwrap().ended;
+    // Bến Tre, Ba Tri and its seven communes.
+    assert_eq!(ended.len(), 9, "{ended:?}");
+    let line = import::summary(&preview[0], true);
+    assert!(
+        line.starts_with("Tỉnh Vĩnh Long (86): would create 125 units, ended 9"),
+        "{line}"
+    );
+
+    let applied = import(&app, Some("86"), false).await;
+    assert!(applied[0].restructuring_id.is_some());
+
+    // Old and new codes meet only across the reform day: 29137 is Xã Tân Xuân from 1/7/2025,
+    // whose old code was 29119; 29125 is Xã Bảo Thạnh before and after.
+    assert_eq!(
+        unit(&app, &admin, "29137", "2025-07-01").await["name"],
+        "Xã Tân Xuân"
+    );
+    assert_eq!(
+        unit(&app, &admin, "29119", "2025-06-30").await["name"],
+        "Xã Tân Xuân"
+    );
+    let old_bao_thanh = unit(&app, &admin, "29125", "2025-06-30").await;
+    let new_bao_thanh = unit(&app, &admin, "29125", "2025-07-01").await;
+    assert_ne!(old_bao_thanh["id"], new_bao_thanh["id"]);
+
+    // Mỹ Hòa continues in Xã Mỹ Chánh Hòa, Bến Tre in Tỉnh Vĩnh Long; Ba Tri is gone.
+    let my_hoa = unit(&app, &admin, "29116", "2025-06-30").await;
+    let my_chanh_hoa = unit(&app, &admin, "29122", "2025-07-01").await;
+    assert_eq!(my_hoa["valid_to"], "2025-06-30");
+    assert_eq!(
+        my_hoa["successors"][0]["id"], my_chanh_hoa["id"],
+        "{my_hoa}"
+    );
+    let vinh_long = unit(&app, &admin, "86", "2025-07-01").await;
+    let lineage = get_ok(
+        &app,
+        &admin,
+        &format!(
+            "/api/v1/organizations/{}/lineage",
+            vinh_long["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert!(
+        lineage["predecessors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|link| link["id"] == ben_tre["id"]),
+        "{lineage}"
+    );
+    assert_eq!(
+        app.db
+            .count(&format!(
+                "SELECT count(*) FROM organizations WHERE parent_id = '{}' AND kind IN ('commune', 'ward')",
+                vinh_long["id"].as_str().unwrap()
+            ))
+            .await,
+        124
+    );
+    assert_eq!(
+        unit(&app, &admin, "836", "2025-06-30").await["valid_to"],
+        "2025-06-30"
+    );
+
+    // 2022 reads as it did, and the new province answers for Bến Tre.
+    let ba_tri_after = coverage(ba_tri["id"].clone()).await;
+    assert_eq!(ba_tri_after["units"], ba_tri_before["units"]);
+    assert_eq!(
+        (&ba_tri_after["expected"], &ba_tri_after["registered"]),
+        (&7.into(), &7.into())
+    );
+    let province_after = overview(vinh_long["id"].clone()).await;
+    crate::restructurings::assert_same_counts(&province_after, &province_before);
+
+    // Running it again changes nothing.
+    let again = import(&app, Some("86"), false).await;
+    assert!(again[0].preview.is_none());
+}

@@ -1,0 +1,611 @@
+//! Restructurings with lineage (docs/api.md § Restructurings): the 2025 reform applied to the Ba
+//! Tri demo keeps 2022 as it was while the new units answer for their predecessors; bad steps
+//! are refused with the pointer of the step and leave no trace; dry runs write nothing; codes
+//! are unique among units valid on the same day; managers read the restructurings of their
+//! subtree only.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::ctx::pointers;
+use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::{TestApp, status_and_json};
+
+const REFORM_DAY: &str = "2025-07-01";
+const LEGAL_BASIS: &str = "Nghị quyết 1687/NQ-UBTVQH15";
+
+async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    status_and_json(app.post_json(path, token, body).await).await
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    status_and_json(app.get(path, token).await).await
+}
+
+async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
+    let (status, body) = get(app, token, path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+/// The id of the unit with `code` valid today or, with `valid_on`, that day.
+async fn unit_by_code(app: &TestApp, token: &str, code: &str, valid_on: Option<&str>) -> Uuid {
+    let day = valid_on
+        .map(|d| format!("&valid_on={d}"))
+        .unwrap_or_default();
+    let page = get_ok(app, token, &format!("/api/v1/organizations?limit=200{day}")).await;
+    let found: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|unit| unit["code"] == code)
+        .collect();
+    assert_eq!(found.len(), 1, "{code}: {page}");
+    found[0]["id"].as_str().unwrap().parse().unwrap()
+}
+
+fn id(unit: Uuid) -> Value {
+    json!({ "id": unit })
+}
+
+fn reform(steps: Value) -> Value {
+    json!({ "effective_on": REFORM_DAY, "legal_basis": LEGAL_BASIS, "steps": steps })
+}
+
+/// The 2025 reform of the demo tree as Resolution 1687/NQ-UBTVQH15 did it (data/vn-admin-2025,
+/// clauses 81–86): Bến Tre continues in Tỉnh Vĩnh Long, the district Ba Tri is gone, its
+/// communes merge into the new ones (the codes are the new ones: 29137 is now Xã Tân Xuân).
+async fn ba_tri_reform(app: &TestApp, token: &str) -> Value {
+    let code = |c: &'static str| async move { id(unit_by_code(app, token, c, None).await) };
+    json!({
+        "effective_on": REFORM_DAY,
+        "legal_basis": LEGAL_BASIS,
+        "steps": [
+            { "op": "create", "ref": "vl", "name": "Tỉnh Vĩnh Long", "kind": "province", "code": "86" },
+            { "op": "merge", "from": [code("29116").await],
+              "into": { "ref": "mch", "name": "Xã Mỹ Chánh Hòa", "kind": "commune", "code": "29122", "parent": { "ref": "vl" } } },
+            { "op": "merge", "from": [code("29131").await, code("29128").await],
+              "into": { "ref": "ant", "name": "Xã An Ngãi Trung", "kind": "commune", "code": "29143", "parent": { "ref": "vl" } } },
+            { "op": "merge", "from": [code("29173").await],
+              "into": { "ref": "bt", "name": "Xã Ba Tri", "kind": "commune", "code": "29110", "parent": { "ref": "vl" } } },
+            { "op": "merge", "from": [code("29176").await],
+              "into": { "ref": "tt", "name": "Xã Tân Thủy", "kind": "commune", "code": "29167", "parent": { "ref": "vl" } } },
+            { "op": "merge", "from": [code("29119").await],
+              "into": { "ref": "tx", "name": "Xã Tân Xuân", "kind": "commune", "code": "29137", "parent": { "ref": "vl" } } },
+            { "op": "merge", "from": [code("29125").await],
+              "into": { "ref": "bth", "name": "Xã Bảo Thạnh", "kind": "commune", "code": "29125", "parent": { "ref": "vl" } } },
+            { "op": "dissolve", "unit": code("836").await, "successor": { "ref": "vl" } },
+            { "op": "merge", "from": [code("83").await], "into": { "ref": "vl" } },
+        ]
+    })
+}
+
+/// The counts of two overviews that must agree (a unit and what it answers for).
+pub fn assert_same_counts(actual: &Value, expected: &Value) {
+    for field in [
+        "pledges_total",
+        "titles_registered",
+        "titles_achieved",
+        "nominations_total",
+    ] {
+        assert_eq!(actual[field], expected[field], "{field}: {actual}");
+    }
+}
+
+async fn demo_admin(app: &TestApp) -> String {
+    thidua::demo::seed(&app.state).await.unwrap();
+    app.token("admin", thidua::demo::ADMIN_PASSWORD).await
+}
+
+async fn stats(app: &TestApp, token: &str, endpoint: &str, unit: Uuid, year: i32) -> Value {
+    get_ok(
+        app,
+        token,
+        &format!("/api/v1/stats/{endpoint}?organization_id={unit}&year={year}"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predecessors() {
+    let app = TestApp::spawn().await;
+    let admin = demo_admin(&app).await;
+    let ba_tri = unit_by_code(&app, &admin, "836", None).await;
+    let my_hoa = unit_by_code(&app, &admin, "29116", None).await;
+    let ben_tre = unit_by_code(&app, &admin, "83", None).await;
+
+    let before = |endpoint: &'static str, unit: Uuid| {
+        let app = &app;
+        let admin = &admin;
+        async move { stats(app, admin, endpoint, unit, 2022).await }
+    };
+    let coverage_before = before("coverage", ba_tri).await;
+    assert_eq!(
+        (&coverage_before["expected"], &coverage_before["registered"]),
+        (&json!(7), &json!(7))
+    );
+    let my_hoa_overview_before = before("overview", my_hoa).await;
+    let province_overview_before = before("overview", ben_tre).await;
+    let province_coverage_before = before("coverage", ben_tre).await;
+    let cell_titles_before = get_ok(
+        &app,
+        &admin,
+        &format!(
+            "/api/v1/stats/titles?organization_id={my_hoa}&year=2022&organization_kind=party_cell"
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            &cell_titles_before["registered"],
+            &cell_titles_before["achieved"]
+        ),
+        (&json!(5), &json!(4))
+    );
+
+    let request = ba_tri_reform(&app, &admin).await;
+    let (status, applied) = post(&app, &admin, "/api/v1/restructurings", &request).await;
+    assert_eq!(status, 201, "{applied}");
+    let ended = applied["preview"]["ended"].as_array().unwrap();
+    assert_eq!(
+        ended.len(),
+        9,
+        "7 communes, the district, the province: {applied}"
+    );
+    assert!(
+        ended.iter().all(|unit| unit["valid_to"] == "2025-06-30"),
+        "{applied}"
+    );
+    assert_eq!(applied["preview"]["created"].as_array().unwrap().len(), 7);
+    // Mỹ Hòa's five cells and the two other pilot cells follow their communes.
+    assert_eq!(
+        applied["preview"]["carried"]["children_reparented"], 7,
+        "{applied}"
+    );
+
+    // 2022 reads as it did: Ba Tri 7/7, Mỹ Hòa's cells 4/5, the same overviews.
+    let coverage_after = before("coverage", ba_tri).await;
+    assert_eq!(coverage_after["expected"], coverage_before["expected"]);
+    assert_eq!(coverage_after["registered"], coverage_before["registered"]);
+    assert_eq!(coverage_after["ratio"], 1.0);
+    let cell_titles_after = get_ok(
+        &app,
+        &admin,
+        &format!(
+            "/api/v1/stats/titles?organization_id={my_hoa}&year=2022&organization_kind=party_cell"
+        ),
+    )
+    .await;
+    assert_eq!(
+        cell_titles_after["registered"],
+        cell_titles_before["registered"]
+    );
+    assert_eq!(
+        cell_titles_after["achieved"],
+        cell_titles_before["achieved"]
+    );
+    let my_hoa_overview_after = before("overview", my_hoa).await;
+    assert_same_counts(&my_hoa_overview_after, &my_hoa_overview_before);
+
+    // The new commune answers 2022 for Mỹ Hòa, the new province for Bến Tre.
+    let my_chanh_hoa = unit_by_code(&app, &admin, "29122", None).await;
+    let vinh_long = unit_by_code(&app, &admin, "86", None).await;
+    let new_commune_2022 = stats(&app, &admin, "overview", my_chanh_hoa, 2022).await;
+    assert!(my_hoa_overview_before["pledges_total"].as_i64().unwrap() > 0);
+    assert_same_counts(&new_commune_2022, &my_hoa_overview_before);
+    let new_province_2022 = stats(&app, &admin, "overview", vinh_long, 2022).await;
+    assert_same_counts(&new_province_2022, &province_overview_before);
+    let new_province_coverage = stats(&app, &admin, "coverage", vinh_long, 2022).await;
+    assert_eq!(
+        new_province_coverage["units"],
+        province_coverage_before["units"]
+    );
+    assert_eq!(new_province_coverage["units"][0]["name"], "Huyện Ba Tri");
+
+    // This year, the new communes are what the province expects.
+    let this_year = chrono::Utc::now().date_naive().format("%Y").to_string();
+    let coverage_now = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/stats/coverage?organization_id={vinh_long}&year={this_year}"),
+    )
+    .await;
+    let names: Vec<&str> = coverage_now["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|unit| unit["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(coverage_now["expected"], 6, "{coverage_now}");
+    for name in [
+        "Xã Mỹ Chánh Hòa",
+        "Xã An Ngãi Trung",
+        "Xã Ba Tri",
+        "Xã Tân Xuân",
+    ] {
+        assert!(names.contains(&name), "{name}: {coverage_now}");
+    }
+
+    // Lineage, both ways, with the restructuring.
+    let lineage = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/organizations/{vinh_long}/lineage"),
+    )
+    .await;
+    let predecessors = lineage["predecessors"].as_array().unwrap();
+    let ben_tre_link = predecessors
+        .iter()
+        .find(|link| link["id"] == ben_tre.to_string())
+        .unwrap_or_else(|| panic!("{lineage}"));
+    assert_eq!(ben_tre_link["legal_basis"], LEGAL_BASIS);
+    assert_eq!(ben_tre_link["effective_on"], REFORM_DAY);
+    assert_eq!(ben_tre_link["change"], "merge");
+    assert_eq!(ben_tre_link["restructuring_id"], applied["id"]);
+    let my_hoa_unit = get_ok(&app, &admin, &format!("/api/v1/organizations/{my_hoa}")).await;
+    assert_eq!(my_hoa_unit["valid_to"], "2025-06-30", "{my_hoa_unit}");
+    assert_eq!(my_hoa_unit["successors"][0]["id"], my_chanh_hoa.to_string());
+
+    // A continuing party cell now sits under the new commune.
+    let cell = unit_by_code(&app, &admin, "29116-CB-MYHOA", None).await;
+    let cell = get_ok(&app, &admin, &format!("/api/v1/organizations/{cell}")).await;
+    assert_eq!(cell["parent_id"], my_chanh_hoa.to_string(), "{cell}");
+
+    // The directory of a day before the reform lists the old units, today's the new ones.
+    let old_day = get_ok(
+        &app,
+        &admin,
+        "/api/v1/organizations?limit=200&valid_on=2025-06-30",
+    )
+    .await;
+    let codes = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|unit| unit["code"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(codes(&old_day).contains(&"29116".to_owned()));
+    assert!(!codes(&old_day).contains(&"29122".to_owned()));
+    let today = get_ok(&app, &admin, "/api/v1/organizations?limit=200").await;
+    assert!(codes(&today).contains(&"29122".to_owned()));
+    assert!(!codes(&today).contains(&"29116".to_owned()));
+
+    // An ended unit takes no new pledge, and says where its work went.
+    let campaign = get_ok(&app, &admin, "/api/v1/campaigns").await["items"][0]["id"].clone();
+    let (status, problem) = post(
+        &app,
+        &admin,
+        "/api/v1/pledges",
+        &json!({
+            "campaign_id": campaign, "organization_id": my_hoa, "year": 2025,
+            "kind": "target", "field": "xay_dung_dang", "title": "Một cam kết mới",
+            "deadline": "2025-12-31"
+        }),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Xã Mỹ Chánh Hòa"),
+        "{problem}"
+    );
+
+    // The district's manager now holds the role at the successor, and reads the restructuring.
+    let manager = app.token("bt.manager", "manager-demo-2022").await;
+    let listed = get_ok(&app, &manager, "/api/v1/restructurings").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["items"][0]["id"], applied["id"]);
+}
+
+#[tokio::test]
+async fn a_dry_run_previews_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = demo_admin(&app).await;
+    let mut request = ba_tri_reform(&app, &admin).await;
+    request["dry_run"] = json!(true);
+    let tables = [
+        "organizations",
+        "organization_links",
+        "organization_placements",
+        "restructurings",
+        "memberships",
+        "audit_events",
+    ];
+    let mut before = Vec::new();
+    for table in tables {
+        before.push(app.db.count(&format!("SELECT count(*) FROM {table}")).await);
+    }
+    let (status, preview) = post(&app, &admin, "/api/v1/restructurings", &request).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["dry_run"], true);
+    assert!(preview["id"].is_null());
+    assert_eq!(preview["preview"]["ended"].as_array().unwrap().len(), 9);
+    let mut after = Vec::new();
+    for table in tables {
+        after.push(app.db.count(&format!("SELECT count(*) FROM {table}")).await);
+    }
+    assert_eq!(after, before, "{tables:?}");
+
+    // The preview is what applying does.
+    request["dry_run"] = json!(false);
+    let (status, applied) = post(&app, &admin, "/api/v1/restructurings", &request).await;
+    assert_eq!(status, 201, "{applied}");
+    let names = |body: &Value, list: &str| -> Vec<String> {
+        let mut names: Vec<String> = body["preview"][list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|unit| unit["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for list in ["created", "ended", "moved"] {
+        assert_eq!(names(&preview, list), names(&applied, list), "{list}");
+    }
+    assert_eq!(preview["preview"]["carried"], applied["preview"]["carried"]);
+}
+
+#[tokio::test]
+async fn a_failing_step_300_of_400_leaves_no_trace() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let mut steps = Vec::new();
+    for i in 0..400 {
+        let parent = if i == 300 {
+            json!({ "ref": "no-such-unit" })
+        } else {
+            id(fixture.tree.d1.id)
+        };
+        steps.push(json!({
+            "op": "create", "ref": format!("u{i}"), "name": format!("Ấp {i}"),
+            "kind": "hamlet", "code": format!("H{i}"), "parent": parent
+        }));
+    }
+    let before = app.db.count("SELECT count(*) FROM organizations").await;
+    let (status, problem) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!(steps)),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/steps/300/parent"], "{problem}");
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM organizations").await,
+        before
+    );
+    assert_eq!(app.db.count("SELECT count(*) FROM restructurings").await, 0);
+}
+
+#[tokio::test]
+async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let refused = |steps: Value| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let (status, problem) =
+                post(app, admin, "/api/v1/restructurings", &reform(steps)).await;
+            assert_eq!(status, 422, "{problem}");
+            pointers(&problem)
+        }
+    };
+
+    // An unknown ref.
+    assert_eq!(
+        refused(json!([{ "op": "merge", "from": [id(tree.c1.id)], "into": { "ref": "nowhere" } }]))
+            .await,
+        ["/steps/0/into"]
+    );
+    // A unit into its own subtree.
+    assert_eq!(
+        refused(json!([{ "op": "move", "unit": id(tree.d1.id), "parent": id(tree.k1.id) }])).await,
+        ["/steps/0/parent"]
+    );
+    // A code already valid that day.
+    assert_eq!(
+        refused(json!([
+            { "op": "create", "ref": "x", "name": "Xã mới", "kind": "commune", "code": "C2", "parent": id(tree.d2.id) }
+        ]))
+        .await,
+        ["/steps/0/code"]
+    );
+    // Too many steps.
+    let many: Vec<Value> = (0..2001)
+        .map(|i| json!({ "op": "rename", "unit": id(tree.c1.id), "name": format!("Xã {i}") }))
+        .collect();
+    assert_eq!(refused(json!(many)).await, ["/steps"]);
+    // A date in the future.
+    let (status, problem) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &json!({
+            "effective_on": "2999-01-01", "legal_basis": LEGAL_BASIS,
+            "steps": [{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }]
+        }),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/effective_on"], "{problem}");
+
+    // Merging a unit that has already ended names its successor.
+    let (status, body) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, problem) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([
+            { "op": "rename", "unit": id(tree.c2.id), "name": "Xã C2 mới" },
+            { "op": "merge", "from": [id(tree.c2.id), id(tree.c3.id)], "into": id(tree.c1.id) }
+        ])),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/steps/1/from/1"], "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&tree.c1.name),
+        "{problem}"
+    );
+    // Nothing of the refused request stayed: C2 keeps its name.
+    let c2 = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/organizations/{}", tree.c2.id),
+    )
+    .await;
+    assert_eq!(c2["name"], tree.c2.name);
+
+    // A date before the unit existed: Xã Tân Xuân (new) is valid from the reform day.
+    let (status, body) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([
+            { "op": "create", "ref": "tx", "name": "Xã Tân Xuân", "kind": "commune", "code": "29137", "parent": id(tree.d2.id) }
+        ])),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let tan_xuan = unit_by_code(&app, &admin, "29137", None).await;
+    let (status, problem) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &json!({
+            "effective_on": "2024-01-01", "legal_basis": LEGAL_BASIS,
+            "steps": [{ "op": "merge", "from": [id(tan_xuan)], "into": id(tree.c2.id) }]
+        }),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/steps/0/from/0"], "{problem}");
+
+    // Only administrators apply restructurings.
+    let manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (status, _) = post(
+        &app,
+        &manager,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "rename", "unit": id(tree.c1.id), "name": "Xã khác" }])),
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_code_can_be_reused_once_its_unit_has_ended() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    // C3 (code "C3") merges into C1; from the reform day a new unit may carry "C3".
+    let (status, body) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([
+            { "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) },
+            { "op": "create", "ref": "n", "name": "Xã Tân Xuân", "kind": "commune", "code": "C3", "parent": id(tree.d2.id) }
+        ])),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let new_c3 = unit_by_code(&app, &admin, "C3", None).await;
+    assert_ne!(new_c3, tree.c3.id);
+    assert_eq!(
+        unit_by_code(&app, &admin, "C3", Some("2025-06-30")).await,
+        tree.c3.id
+    );
+    // Another unit cannot take the code while the new one holds it.
+    let response = app
+        .patch_json(
+            &format!("/api/v1/organizations/{}", tree.c2.id),
+            &admin,
+            &json!({ "code": "C3" }),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 409);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_applies_a_restructuring_once() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let body = reform(
+        json!([{ "op": "merge", "from": [id(fixture.tree.c3.id)], "into": id(fixture.tree.c1.id) }]),
+    );
+    let key = Uuid::new_v4().to_string();
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        let response = app
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/restructurings",
+                Some(&admin),
+            )
+            .header("Idempotency-Key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        replies.push(status_and_json(response).await);
+    }
+    assert_eq!(replies[0].0, 201, "{}", replies[0].1);
+    assert_eq!(replies[0], replies[1]);
+    assert_eq!(app.db.count("SELECT count(*) FROM restructurings").await, 1);
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM audit_events WHERE action = 'restructuring.apply'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn managers_read_only_the_restructurings_of_their_subtree() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let path = format!("/api/v1/restructurings/{}", applied["id"].as_str().unwrap());
+
+    let d1 = fixture.token(&app, fixture::D1_MANAGER).await;
+    assert_eq!(get(&app, &d1, &path).await.0, 200);
+    let listed = get_ok(&app, &d1, "/api/v1/restructurings").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+
+    let c2 = fixture.token(&app, fixture::C2_MANAGER).await;
+    assert_eq!(get(&app, &c2, &path).await.0, 404);
+    let listed = get_ok(&app, &c2, "/api/v1/restructurings").await;
+    assert_eq!(listed["items"], json!([]));
+
+    let member = fixture.token(&app, fixture::C1_MEMBER).await;
+    assert_eq!(get(&app, &member, "/api/v1/restructurings").await.0, 403);
+}
