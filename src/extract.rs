@@ -367,8 +367,17 @@ pub fn query_error(
     crate::params::query_problem(req, clean_serde_message(&error.to_string())).into()
 }
 
-/// Error handler of actix's `Path` extractor: a malformed id is a 400 naming the segment.
+/// Error handler of actix's `Path` extractor: a malformed id is a 400 naming the segment. A
+/// literal route of its own (`/pledges/export.csv`) reached with another method falls through
+/// to `/pledges/{id}`: that is a 405 of the literal route, never a bad id.
 pub fn path_error(error: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    if let Some(inventory) = req.app_data::<actix_web::web::Data<crate::openapi::RouteInventory>>()
+    {
+        let methods = inventory.methods_for(req.path());
+        if !methods.is_empty() && !methods.iter().any(|method| method == req.method().as_str()) {
+            return crate::middleware::method_not_allowed(req.method(), &methods).into();
+        }
+    }
     crate::params::path_problem(req, error.to_string()).into()
 }
 

@@ -206,15 +206,15 @@ pub async fn no_route(req: HttpRequest, inventory: web::Data<RouteInventory>) ->
             .insert_header((header::ALLOW, methods.join(", ")))
             .finish();
     }
+    method_not_allowed(req.method(), &methods).error_response()
+}
+
+/// 405 naming the methods served at the path, in `Allow` too.
+pub fn method_not_allowed(method: &Method, methods: &[String]) -> AppError {
     AppError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!(
-            "{} is not allowed here; use {}",
-            req.method(),
-            methods.join(", ")
-        ),
+        format!("{method} is not allowed here; use {}", methods.join(", ")),
     )
     .with_header(header::ALLOW, methods.join(", "))
-    .error_response()
 }

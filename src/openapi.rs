@@ -295,12 +295,28 @@ impl RouteInventory {
         Self { routes }
     }
 
-    /// Methods served at `path`, HEAD included where GET is (empty: no such route).
+    /// Methods served at `path`, HEAD included where GET is (empty: no such route). Where
+    /// several templates match, the most literal ones win, as in the router:
+    /// `/pledges/export.csv` is that resource, never `/pledges/{id}`.
     pub fn methods_for(&self, path: &str) -> Vec<String> {
-        let mut methods: Vec<String> = self
+        let dynamic = |resource: &ResourceDef| {
+            resource
+                .pattern()
+                .map_or(0, |pattern| pattern.matches('{').count())
+        };
+        let matching: Vec<&(ResourceDef, Vec<String>)> = self
             .routes
             .iter()
             .filter(|(resource, _)| resource.is_match(path))
+            .collect();
+        let fewest = matching
+            .iter()
+            .map(|(resource, _)| dynamic(resource))
+            .min()
+            .unwrap_or(0);
+        let mut methods: Vec<String> = matching
+            .into_iter()
+            .filter(|(resource, _)| dynamic(resource) == fewest)
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect();
         // HEAD is answered wherever GET is (`crate::middleware::request_envelope`).

@@ -500,6 +500,14 @@ pub async fn update_user(
     if let Some(password) = &request.password {
         check_password(&mut checks, "/password", password);
     }
+    if let Some(current) = &request.current_password
+        && current.chars().count() > MAX_PASSWORD_CHARS
+    {
+        checks.fail(
+            "/current_password",
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        );
+    }
     if request.current_password.is_some() && request.password.is_none() {
         checks.fail("/current_password", "only goes with a new password");
     }

@@ -154,6 +154,42 @@ async fn a_wrong_method_is_405_with_allow() {
     assert!(allow.contains("GET") && allow.contains("PATCH"), "{allow}");
 }
 
+/// An export path is a resource of its own: another method there is 405 with its `Allow`, never
+/// the `/{id}` route beside it refusing `export.csv` as an id.
+#[tokio::test]
+async fn another_method_on_an_export_path_is_405_of_that_path() {
+    let admin = Admin::new().await;
+    let app = &admin.app;
+    for path in [
+        "/api/v1/pledges/export.csv",
+        "/api/v1/pledges/export.xlsx",
+        "/api/v1/nominations/export.csv",
+        "/api/v1/nominations/export.xlsx",
+    ] {
+        for method in [reqwest::Method::PATCH, reqwest::Method::DELETE] {
+            let response = app
+                .http
+                .request(method.clone(), app.url(path))
+                .bearer_auth(&admin.token)
+                .header("Content-Type", "application/merge-patch+json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+            assert_eq!(allow, "GET, HEAD", "{method} {path}");
+            assert_problem(app, response, 405, "method_not_allowed").await;
+        }
+        let response = app
+            .http
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["allow"], "GET, HEAD", "OPTIONS {path}");
+    }
+}
+
 #[tokio::test]
 async fn malformed_json_is_400() {
     let admin = Admin::new().await;

@@ -827,6 +827,21 @@ async fn a_user_changes_its_own_password_only_with_the_current_one_and_cannot_di
     assert_eq!(changed, 200, "{body}");
     assert_eq!(body["display_name"], "Lê Thị Mai");
     app.token(fixture::C1_MEMBER, "my new passphrase").await;
+
+    // `current_password` keeps its documented bound even where it is not needed (an
+    // administrator setting another user's password).
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (overlong, body) = status_and_json(
+        app.patch_json(
+            &me,
+            &admin,
+            &json!({"password": "set by the admin", "current_password": "x".repeat(129)}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(overlong, 422, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/current_password");
 }
 
 #[tokio::test]
