@@ -29,7 +29,7 @@ pub enum Command {
         /// Address to listen on (overrides THIDUA_BIND).
         #[arg(long)]
         bind: Option<String>,
-        /// Load the Ba Tri demonstration data first (development only).
+        /// Load the demonstration data first: Ba Tri in 2022, the reform of 1/7/2025, 2026 (development only).
         #[arg(long)]
         demo: bool,
     },
@@ -46,7 +46,7 @@ pub enum Command {
         #[arg(long)]
         reset_password: bool,
     },
-    /// Load the Ba Tri demonstration data (idempotent; development only).
+    /// Load the demonstration data: Ba Tri in 2022, the reform of 1/7/2025, 2026 (idempotent; development only).
     SeedDemo,
     /// Print the OpenAPI 3.1 document.
     Openapi,

@@ -1,9 +1,19 @@
-//! The Ba Tri demonstration data of docs/design.md §1: Bến Tre → Ba Tri → its communes and hamlet
-//! party cells, the "Đồng khởi mới" campaign, and one user per role. Loading is idempotent:
-//! every organization is found by its code before it is created. The province, the district and
-//! the communes carry their real codes of before 1/7/2025 (data/vn-admin-2025), so that
-//! `thidua import-units --province 86` finds them and applies the reform to the demo.
+//! The demonstration data, in two halves.
+//!
+//! 1. The Ba Tri story of 2022 (docs/design.md §1): Bến Tre → Ba Tri → its communes and hamlet
+//!    party cells, the "Đồng khởi mới" campaign, and one user per role. The province, the
+//!    district and the communes carry their real codes of before 1/7/2025.
+//! 2. The reform of 1/7/2025, applied through the same code path as `thidua import-units`
+//!    (`restructurings::import`, hence `POST /restructurings`) over the new Tỉnh Vĩnh Long's part
+//!    of data/vn-admin-2025/merges.json (`src/demo/vinh-long-2025.json`, made with
+//!    `jq -c '{data: [.data[] | select(.level1_id == "86")]}' merges.json`): Bến Tre ends with
+//!    successor Tỉnh Vĩnh Long, Ba Tri is dissolved, Mỹ Hòa goes into Xã Mỹ Chánh Hòa, and so on;
+//!    then the province's 2026 campaign with a few pledges of the new communes.
+//!
+//! Loading is idempotent: every organization is found by its code before it is created, and a
+//! reform applied before is not applied again.
 
+use anyhow::Context;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -22,6 +32,11 @@ pub const ADMIN_PASSWORD: &str = "admin-demo-2022";
 pub const CAMPAIGN_CODE: &str = "DONG-KHOI-MOI";
 /// The year of the Ba Tri report.
 pub const DEMO_YEAR: i32 = 2022;
+/// The campaign of the new province, and the year of its pledges.
+pub const NEW_CAMPAIGN_CODE: &str = "VINH-LONG-2026-2030";
+pub const NEW_YEAR: i32 = 2026;
+/// The new Tỉnh Vĩnh Long's part of data/vn-admin-2025/merges.json.
+const VINH_LONG_2025: &str = include_str!("demo/vinh-long-2025.json");
 
 /// (code, parent code, kind, name)
 const TREE: &[(&str, Option<&str>, OrganizationKind, &str)] = &[
@@ -149,8 +164,81 @@ pub const USERS: &[(&str, &str, &str, &str, Role)] = &[
     ),
 ];
 
-/// Loads (or completes) the demo data.
+/// Loads (or completes) the demo data: the 2022 story, the reform of 1/7/2025, and 2026.
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
+    seed_before_reform(state).await?;
+    let mut conn = state.db.write().await?;
+    for outcome in
+        crate::restructurings::import::run_json(&mut conn, VINH_LONG_2025, Some("86"), false)
+            .await
+            .context("applying the reform of 1/7/2025 to the demo")?
+    {
+        tracing::info!(
+            "{}",
+            crate::restructurings::import::summary(&outcome, false)
+        );
+    }
+    conn.transaction::<_, AppError, _>(async move |conn| seed_after_reform(conn).await)
+        .await
+        .map_err(|error| anyhow::anyhow!("loading the demo's 2026: {error:?}"))?;
+    tracing::info!("demo data loaded");
+    Ok(())
+}
+
+/// The 2026 pledges of three new communes: (code, field, title, status). Xã Mỹ Chánh Hòa, where
+/// the demo's commune officer works now, is left for the README's walkthrough to register.
+const NEW_PLEDGES: &[(&str, &str, &str, &str)] = &[
+    (
+        "29167",
+        "xay_dung_dang",
+        "Nhân rộng câu lạc bộ gương điển hình ra toàn xã Tân Thủy",
+        "approved",
+    ),
+    (
+        "29143",
+        "nong_thon_moi",
+        "Giữ vững tiêu chí nông thôn mới nâng cao sau sáp nhập",
+        "submitted",
+    ),
+    ("29110", "giam_ngheo", "Giảm 1% hộ nghèo", "approved"),
+];
+
+/// The new province's campaign and the 2026 pledges of its new communes.
+async fn seed_after_reform(conn: &mut AsyncPgConnection) -> Result<(), AppError> {
+    let missing = |what: &str| AppError::internal(anyhow::anyhow!("demo: no {what}"));
+    let province = new_unit(conn, "86")
+        .await?
+        .ok_or_else(|| missing("Tỉnh Vĩnh Long"))?;
+    let root = repo::root_of(conn, &province.path).await?;
+    let campaign = ensure_campaign(conn, province.id, &NEW_CAMPAIGN).await?;
+    let admin = crate::users::repo::find_by_username(conn, "admin")
+        .await?
+        .map(|user| user.id)
+        .ok_or_else(|| missing("admin"))?;
+    for &(code, field, title, status) in NEW_PLEDGES {
+        let commune = new_unit(conn, code).await?.ok_or_else(|| missing(code))?;
+        let pledge = target(code, field, title, status);
+        ensure_pledge(conn, campaign, &commune, root, admin, &pledge, NEW_YEAR).await?;
+    }
+    Ok(())
+}
+
+/// The unit of the reform holding `code` (valid from 1/7/2025).
+async fn new_unit(
+    conn: &mut AsyncPgConnection,
+    code: &str,
+) -> Result<Option<OrganizationRow>, AppError> {
+    Ok(organizations::table
+        .filter(organizations::code.eq(code))
+        .filter(organizations::valid_from.eq(crate::restructurings::import::reform_day()))
+        .select(OrganizationRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Loads (or completes) the 2022 story only: the tree as it stood before 1/7/2025.
+pub async fn seed_before_reform(state: &AppState) -> anyhow::Result<()> {
     let mut hashes = Vec::with_capacity(USERS.len());
     for (_, _, password, _, _) in USERS {
         hashes.push(
@@ -180,14 +268,21 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("no province")))?;
         let owner = province.id;
         let root = repo::root_of(conn, &province.path).await?;
-        let campaign = ensure_campaign(conn, owner).await?;
+        let campaign = ensure_campaign(conn, owner, &OLD_CAMPAIGN).await?;
         for ((username, display_name, _, organization_code, role), hash) in
             USERS.iter().zip(&hashes)
         {
             let organization = ids.get(organization_code).ok_or_else(|| {
                 AppError::internal(anyhow::anyhow!("unknown code {organization_code}"))
             })?;
-            ensure_user(conn, username, display_name, hash, organization.id, *role).await?;
+            // After the reform the user's membership went to the successor: keep it there.
+            let moved_on = organization.valid_to.is_some()
+                && crate::users::repo::find_by_username(conn, username)
+                    .await?
+                    .is_some();
+            if !moved_on {
+                ensure_user(conn, username, display_name, hash, organization.id, *role).await?;
+            }
         }
         let admin = crate::users::repo::find_by_username(conn, "admin")
             .await?
@@ -197,7 +292,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             let organization = ids.get(pledge.organization).ok_or_else(|| {
                 AppError::internal(anyhow::anyhow!("unknown code {}", pledge.organization))
             })?;
-            ensure_pledge(conn, campaign, organization, root, admin, pledge).await?;
+            ensure_pledge(conn, campaign, organization, root, admin, pledge, DEMO_YEAR).await?;
         }
         let club = ensure_club(conn, campaign, &ids, root, admin).await?;
         for (code, relation, title) in FOLLOWERS {
@@ -213,7 +308,16 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
                 status: "approved",
                 result: None,
             };
-            ensure_pledge(conn, campaign, organization, root, admin, &pledge).await?;
+            ensure_pledge(
+                conn,
+                campaign,
+                organization,
+                root,
+                admin,
+                &pledge,
+                DEMO_YEAR,
+            )
+            .await?;
             use crate::db::schema::pledges;
             diesel::update(
                 pledges::table
@@ -231,7 +335,6 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     })
     .await
     .map_err(|error| anyhow::anyhow!("loading demo data: {error:?}"))?;
-    tracing::info!("demo data loaded");
     Ok(())
 }
 
@@ -355,13 +458,14 @@ async fn ensure_pledge(
     root: Uuid,
     creator: Uuid,
     pledge: &DemoPledge,
+    year: i32,
 ) -> Result<(), AppError> {
     use crate::db::schema::pledges;
     let exists: bool = diesel::select(diesel::dsl::exists(
         pledges::table
             .filter(pledges::organization_id.eq(organization.id))
             .filter(pledges::campaign_id.eq(campaign))
-            .filter(pledges::year.eq(DEMO_YEAR))
+            .filter(pledges::year.eq(year))
             .filter(pledges::title.eq(pledge.title)),
     ))
     .get_result(conn)
@@ -379,12 +483,12 @@ async fn ensure_pledge(
             pledges::organization_id.eq(organization.id),
             pledges::organization_path.eq(&organization.path),
             pledges::root_organization_id.eq(root),
-            pledges::year.eq(DEMO_YEAR),
+            pledges::year.eq(year),
             pledges::kind.eq(pledge.kind),
             pledges::field.eq(pledge.field),
             pledges::title.eq(pledge.title),
             pledges::title_name.eq(pledge.title_name),
-            pledges::deadline.eq(NaiveDate::from_ymd_opt(DEMO_YEAR, 12, 15).unwrap_or_default()),
+            pledges::deadline.eq(NaiveDate::from_ymd_opt(year, 12, 15).unwrap_or_default()),
             pledges::status.eq(pledge.status),
             pledges::result.eq(pledge.result),
             pledges::submitted_at.eq(submitted.then_some(now)),
@@ -475,6 +579,7 @@ async fn first_root(conn: &mut AsyncPgConnection) -> Result<Option<OrganizationR
     Ok(organizations::table
         .filter(organizations::parent_id.is_null())
         .filter(organizations::code.is_distinct_from("83"))
+        .filter(organizations::valid_from.is_null())
         .order(organizations::seq.asc())
         .select(OrganizationRow::as_select())
         .first(conn)
@@ -489,8 +594,11 @@ async fn ensure_organization(
     kind: OrganizationKind,
     name: &str,
 ) -> Result<OrganizationRow, AppError> {
+    // The unit of the 2022 tree (valid since before the reform), never the new unit that
+    // reuses its code (new Xã Bảo Thạnh is 29125 too).
     let existing: Option<OrganizationRow> = organizations::table
         .filter(organizations::code.eq(code))
+        .filter(organizations::valid_from.is_null())
         .select(OrganizationRow::as_select())
         .first(conn)
         .await
@@ -501,9 +609,41 @@ async fn ensure_organization(
     }
 }
 
-async fn ensure_campaign(conn: &mut AsyncPgConnection, owner: Uuid) -> Result<Uuid, AppError> {
+/// A campaign of the demo.
+struct DemoCampaign {
+    code: &'static str,
+    name: &'static str,
+    directive: &'static str,
+    starts_on: (i32, u32, u32),
+    ends_on: (i32, u32, u32),
+    description: &'static str,
+}
+
+const OLD_CAMPAIGN: DemoCampaign = DemoCampaign {
+    code: CAMPAIGN_CODE,
+    name: "Phong trào thi đua \"Đồng khởi mới\"",
+    directive: "Chỉ thị 01-CT/TU ngày 17/10/2020 của Tỉnh ủy Bến Tre",
+    starts_on: (2020, 10, 17),
+    ends_on: (2025, 12, 31),
+    description: "Xây dựng, học tập, bắt kịp, vượt qua điển hình. Trọng tâm \"Hai chân\" và \"Ba mũi\".",
+};
+
+const NEW_CAMPAIGN: DemoCampaign = DemoCampaign {
+    code: NEW_CAMPAIGN_CODE,
+    name: "Phong trào thi đua yêu nước tỉnh Vĩnh Long giai đoạn 2026–2030",
+    directive: "Kế hoạch thi đua của Ủy ban nhân dân tỉnh Vĩnh Long (tỉnh mới từ 1/7/2025)",
+    starts_on: (2026, 1, 1),
+    ends_on: (2030, 12, 31),
+    description: "Đoàn kết, đổi mới sau sáp nhập: chính quyền hai cấp gần dân, xã mới vững mạnh.",
+};
+
+async fn ensure_campaign(
+    conn: &mut AsyncPgConnection,
+    owner: Uuid,
+    campaign: &DemoCampaign,
+) -> Result<Uuid, AppError> {
     let existing: Option<Uuid> = campaigns::table
-        .filter(campaigns::code.eq(CAMPAIGN_CODE))
+        .filter(campaigns::code.eq(campaign.code))
         .select(campaigns::id)
         .first(conn)
         .await
@@ -520,23 +660,23 @@ async fn ensure_campaign(conn: &mut AsyncPgConnection, owner: Uuid) -> Result<Uu
         {"code": "cong_nghiep", "name": "Công nghiệp và thu hút đầu tư"},
     ]);
     let id = Uuid::now_v7();
-    let starts_on = NaiveDate::from_ymd_opt(2020, 10, 17)
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("date")))?;
-    let ends_on = NaiveDate::from_ymd_opt(2025, 12, 31)
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("date")))?;
+    let date = |(year, month, day): (i32, u32, u32)| {
+        NaiveDate::from_ymd_opt(year, month, day)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("date")))
+    };
+    let starts_on = date(campaign.starts_on)?;
+    let ends_on = date(campaign.ends_on)?;
     diesel::insert_into(campaigns::table)
         .values((
             campaigns::id.eq(id),
-            campaigns::code.eq(CAMPAIGN_CODE),
-            campaigns::name.eq("Phong trào thi đua \"Đồng khởi mới\""),
-            campaigns::directive.eq("Chỉ thị 01-CT/TU ngày 17/10/2020 của Tỉnh ủy Bến Tre"),
+            campaigns::code.eq(campaign.code),
+            campaigns::name.eq(campaign.name),
+            campaigns::directive.eq(campaign.directive),
             campaigns::owner_organization_id.eq(owner),
             campaigns::starts_on.eq(starts_on),
             campaigns::ends_on.eq(ends_on),
             campaigns::vision_year.eq(2030),
-            campaigns::description.eq(
-                "Xây dựng, học tập, bắt kịp, vượt qua điển hình. Trọng tâm \"Hai chân\" và \"Ba mũi\".",
-            ),
+            campaigns::description.eq(campaign.description),
             campaigns::fields.eq(fields),
         ))
         .execute(conn)

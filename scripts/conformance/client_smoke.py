@@ -4,8 +4,9 @@ Usage: client_smoke.py GENERATED_DIR BASE_URL
 
 GENERATED_DIR holds the package `thidua_client` that openapi-python-client generated from the
 committed document (scripts/conformance/run does that); BASE_URL is a live service with the
-demo data. The commune manager of Mỹ Hòa registers and submits a pledge, the district manager
-approves it, the commune reports progress, and the district reads coverage before and after.
+demo data. The commune manager of Xã Mỹ Chánh Hòa registers and submits a 2026 pledge, the
+province manager approves it, the commune reports progress, and the province reads coverage
+before and after.
 Every call goes through the generated functions and models; any status the document does not
 list raises (`raise_on_unexpected_status`).
 """
@@ -44,10 +45,12 @@ from thidua_client.models import (  # noqa: E402
     TokenResponse,
 )
 
-CAMPAIGN_CODE = "DONG-KHOI-MOI"
-COMMUNE = "Xã Mỹ Hòa"
-# A year of the campaign (2020-10-17 … 2025-12-31) that the demo data leaves empty.
-YEAR = 2024
+# The demo after the reform of 1/7/2025: Mỹ Hòa went into Xã Mỹ Chánh Hòa (myhoa.manager's
+# membership with it) and Ba Tri's staff (bt.manager) into Tỉnh Vĩnh Long.
+CAMPAIGN_CODE = "VINH-LONG-2026-2030"
+COMMUNE = "Xã Mỹ Chánh Hòa"
+# A year of the campaign (2026 … 2030) in which the demo leaves this commune unregistered.
+YEAR = 2026
 
 checks = 0
 
@@ -81,29 +84,29 @@ def log_in(username, password):
     return AuthenticatedClient(base_url=BASE_URL, token=issued.access_token, raise_on_unexpected_status=True)
 
 
-def coverage_of(reader, district_id, campaign_id, commune_id):
+def coverage_of(reader, province_id, campaign_id, commune_id):
     coverage = parsed(
-        stats_coverage.sync_detailed(client=reader, organization_id=district_id, campaign_id=campaign_id, year=YEAR),
+        stats_coverage.sync_detailed(client=reader, organization_id=province_id, campaign_id=campaign_id, year=YEAR),
         200,
         CoverageDto,
-        "coverage of the district",
+        "coverage of the province",
     )
     units = [unit for unit in coverage.units if unit.organization_id == commune_id]
-    check(len(units) == 1, "the commune is an expected unit of its district")
+    check(len(units) == 1, "the commune is an expected unit of its province")
     check(coverage.registered == sum(1 for unit in coverage.units if unit.registered), "registered counts the units")
     return coverage, units[0]
 
 
 def main():
     manager = log_in("myhoa.manager", "manager-demo-2022")
-    district_manager = log_in("bt.manager", "manager-demo-2022")
+    province_manager = log_in("bt.manager", "manager-demo-2022")
 
     caller = parsed(me.sync_detailed(client=manager), 200, MeDto, "who am I")
     communes = [m for m in caller.memberships if m.organization_name == COMMUNE and m.role == "manager"]
-    check(len(communes) == 1, "myhoa.manager manages Mỹ Hòa")
+    check(len(communes) == 1, "myhoa.manager manages Mỹ Chánh Hòa")
     commune_id = communes[0].organization_id
     commune = parsed(get_organization.sync_detailed(commune_id, client=manager), 200, OrganizationDto, "the commune")
-    district_id = commune.parent_id
+    province_id = commune.parent_id
 
     page = parsed(list_campaigns.sync_detailed(client=manager, q=CAMPAIGN_CODE), 200, CampaignPage, "find the campaign")
     campaigns = [c for c in page.items if c.code == CAMPAIGN_CODE]
@@ -111,8 +114,8 @@ def main():
     campaign = campaigns[0]
     field = campaign.fields[0].code
 
-    before, unit_before = coverage_of(district_manager, district_id, campaign.id, commune_id)
-    check(not unit_before.registered, f"Mỹ Hòa has not registered for {YEAR} yet")
+    before, unit_before = coverage_of(province_manager, province_id, campaign.id, commune_id)
+    check(not unit_before.registered, f"Mỹ Chánh Hòa has not registered for {YEAR} yet")
 
     body = CreatePledge(
         campaign_id=campaign.id,
@@ -139,13 +142,13 @@ def main():
     )
     check(pledge.status == PledgeStatus.SUBMITTED, "submitted")
 
-    after, unit_after = coverage_of(district_manager, district_id, campaign.id, commune_id)
-    check(unit_after.registered and unit_after.pledge_count >= 1, "Mỹ Hòa has registered once submitted")
+    after, unit_after = coverage_of(province_manager, province_id, campaign.id, commune_id)
+    check(unit_after.registered and unit_after.pledge_count >= 1, "Mỹ Chánh Hòa has registered once submitted")
     check(after.registered == before.registered + 1 and after.expected == before.expected, "one more unit registered")
     check(after.ratio is not None and abs(after.ratio - after.registered / after.expected) < 1e-9, "ratio = registered / expected")
 
-    pledge = parsed(approve_pledge.sync_detailed(pledge.id, client=district_manager), 200, PledgeDto, "approve")
-    check(pledge.status == PledgeStatus.APPROVED, "approved by the district")
+    pledge = parsed(approve_pledge.sync_detailed(pledge.id, client=province_manager), 200, PledgeDto, "approve")
+    check(pledge.status == PledgeStatus.APPROVED, "approved by the province")
 
     reported_on = datetime.date(YEAR, 6, 30)
     progress = parsed(

@@ -73,19 +73,20 @@ login() {
         -d "{\"grant_type\":\"password\",\"username\":\"$2\",\"password\":\"$3\"}" | jq -er .access_token
 }
 
-# demo_ids BASE TOKEN: sets MYHOA (Xã Mỹ Hòa) and CAMPAIGN (Đồng Khởi) from the demo data.
+# demo_ids BASE TOKEN: sets COMMUNE (Xã Mỹ Chánh Hòa, where myhoa.manager works since the
+# reform of 1/7/2025) and CAMPAIGN (Vĩnh Long 2026–2030) from the demo data.
 demo_ids() {
     local base=$1 token=$2
-    MYHOA=$(curl -sS --max-time 30 "$base/organizations?q=xa%20my%20hoa" -H "Authorization: Bearer $token" | jq -er '.items[0].id')
-    CAMPAIGN=$(curl -sS --max-time 30 "$base/campaigns?q=dong%20khoi" -H "Authorization: Bearer $token" | jq -er '.items[0].id')
+    COMMUNE=$(curl -sS --max-time 30 "$base/organizations?q=my%20chanh%20hoa" -H "Authorization: Bearer $token" | jq -er '.items[0].id')
+    CAMPAIGN=$(curl -sS --max-time 30 "$base/campaigns?q=vinh%20long" -H "Authorization: Bearer $token" | jq -er '.items[0].id')
 }
 
-# pledge_body TITLE [PADDING]: a valid pledge of Mỹ Hòa for 2023; PADDING spaces are added
+# pledge_body TITLE [PADDING]: a valid pledge of Mỹ Chánh Hòa for 2026; PADDING spaces are added
 # inside the JSON (insignificant whitespace) to make the body as large as wanted.
 pledge_body() {
     local title=$1 padding=${2:-0}
-    printf '{"campaign_id":"%s","organization_id":"%s","year":2023,"kind":"target","field":"giam_ngheo","title":"%s","target_value":1,"target_unit":"%%","deadline":"2023-12-31"%*s}' \
-        "$CAMPAIGN" "$MYHOA" "$title" "$padding" ''
+    printf '{"campaign_id":"%s","organization_id":"%s","year":2026,"kind":"target","field":"giam_ngheo","title":"%s","target_value":1,"target_unit":"%%","deadline":"2026-12-31"%*s}' \
+        "$CAMPAIGN" "$COMMUNE" "$title" "$padding" ''
 }
 
 uuid() {

@@ -80,7 +80,7 @@ reader() {
     local deadline=$1 answer retry
     while (($(date +%s%N) < deadline)); do
         answer=$(curl -s -o /dev/null -D "$work/head.r" --max-time 10 -w '%{http_code} %{time_total}' \
-            "$SERVICE_BASE/pledges?organization_id=$MYHOA&limit=5" -H "Authorization: Bearer $token") || true
+            "$SERVICE_BASE/pledges?organization_id=$COMMUNE&limit=5" -H "Authorization: Bearer $token") || true
         retry=$(tr -d '\r' <"$work/head.r" 2>/dev/null | awk 'tolower($1) == "retry-after:" {print $2}')
         printf '%s %s %s\n' "$answer" "${retry:--}" "$(date +%s%N)" >>"$work/reads"
         sleep 0.05

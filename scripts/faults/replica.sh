@@ -21,7 +21,7 @@ source scripts/lib/cluster.sh
 # shellcheck source=scripts/faults/lib.sh
 source scripts/faults/lib.sh
 
-YEAR=2024        # the demo data holds 2022; this script writes 2024 only
+YEAR=2026        # the demo leaves Mỹ Chánh Hòa without 2026 pledges; this script writes them
 WRITES=3
 READS=20
 
@@ -85,9 +85,9 @@ commits() { # committed transactions in database thidua on SERVER
 wait_replay # the demo data
 token=$(login "$SERVICE_BASE" bt.manager manager-demo-2022)
 demo_ids "$SERVICE_BASE" "$token"
-pledges_path="/pledges?organization_id=$MYHOA&year=$YEAR&limit=200"
+pledges_path="/pledges?organization_id=$COMMUNE&year=$YEAR&limit=200"
 listed() { get "$pledges_path" | jq -er '.items | length'; }
-stats_total() { get "/stats/pledges?organization_id=$MYHOA&campaign_id=$CAMPAIGN&year=$YEAR&group_by=status" | jq -er '[.groups[].total] | add // 0'; }
+stats_total() { get "/stats/pledges?organization_id=$COMMUNE&campaign_id=$CAMPAIGN&year=$YEAR&group_by=status" | jq -er '[.groups[].total] | add // 0'; }
 
 # 1. Which server each pool talks to.
 for ((i = 0; i < 3; i++)); do listed >/dev/null; done
@@ -144,11 +144,11 @@ for ((i = 1; i <= WRITES; i++)); do
     answer=$(curl -sS --max-time 30 -o "$work/created.$i" -w '%{http_code}' -X POST "$SERVICE_BASE/pledges" \
         -H "Authorization: Bearer $manager" -H 'Content-Type: application/json' \
         -H "Idempotency-Key: $(uuid)" \
-        -d "{\"campaign_id\":\"$CAMPAIGN\",\"organization_id\":\"$MYHOA\",\"year\":$YEAR,\"kind\":\"target\",\"field\":\"giam_ngheo\",\"title\":\"replica-$i\",\"deadline\":\"$YEAR-12-31\"}")
+        -d "{\"campaign_id\":\"$CAMPAIGN\",\"organization_id\":\"$COMMUNE\",\"year\":$YEAR,\"kind\":\"target\",\"field\":\"giam_ngheo\",\"title\":\"replica-$i\",\"deadline\":\"$YEAR-12-31\"}")
     [[ "$answer" == 201 ]] || fail "creation $i while replay is paused → $answer $(cat "$work/created.$i")"
 done
-on_primary_rows=$(cluster_psql "$primary" thidua "SELECT count(*) FROM pledges WHERE year = $YEAR AND organization_id = '$MYHOA'")
-on_replica_rows=$(cluster_psql "$replica" thidua "SELECT count(*) FROM pledges WHERE year = $YEAR AND organization_id = '$MYHOA'")
+on_primary_rows=$(cluster_psql "$primary" thidua "SELECT count(*) FROM pledges WHERE year = $YEAR AND organization_id = '$COMMUNE'")
+on_replica_rows=$(cluster_psql "$replica" thidua "SELECT count(*) FROM pledges WHERE year = $YEAR AND organization_id = '$COMMUNE'")
 listed_paused=$(listed)
 stats_paused=$(stats_total)
 first_id=$(jq -r .id "$work/created.1")

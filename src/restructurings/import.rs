@@ -90,6 +90,7 @@ pub struct ProvinceOutcome {
 #[derive(Debug, Clone)]
 struct Found {
     id: Uuid,
+    parent_id: Option<Uuid>,
     kind: String,
     valid_from: Option<NaiveDate>,
 }
@@ -102,32 +103,32 @@ pub async fn run(
 ) -> anyhow::Result<Vec<ProvinceOutcome>> {
     let text = std::fs::read_to_string(options.merges)
         .with_context(|| format!("reading {}", options.merges.display()))?;
-    let file: MergesFile = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not the merges.json of data/vn-admin-2025",
-            options.merges.display()
-        )
-    })?;
+    run_json(conn, &text, options.province, options.dry_run)
+        .await
+        .with_context(|| format!("importing {}", options.merges.display()))
+}
+
+/// [`run`] over the text of a `merges.json` (the demo carries the part of one province).
+pub async fn run_json(
+    conn: &mut AsyncPgConnection,
+    text: &str,
+    province: Option<&str>,
+    dry_run: bool,
+) -> anyhow::Result<Vec<ProvinceOutcome>> {
+    let file: MergesFile =
+        serde_json::from_str(text).context("this is not the merges.json of data/vn-admin-2025")?;
     let provinces: Vec<&NewProvince> = file
         .data
         .iter()
-        .filter(|province| {
-            options
-                .province
-                .is_none_or(|code| province.level1_id == code)
-        })
+        .filter(|candidate| province.is_none_or(|code| candidate.level1_id == code))
         .collect();
     if provinces.is_empty() {
-        anyhow::bail!(
-            "no new province with code {} in {}",
-            options.province.unwrap_or("?"),
-            options.merges.display()
-        );
+        anyhow::bail!("no new province with code {}", province.unwrap_or("?"));
     }
     let mut outcomes = Vec::with_capacity(provinces.len());
     for province in provinces {
         outcomes.push(
-            import_province(conn, province, options.dry_run)
+            import_province(conn, province, dry_run)
                 .await
                 .with_context(|| format!("{} ({})", province.name, province.level1_id))?,
         );
@@ -216,18 +217,23 @@ async fn plan(
     }
 
     let province_ref = format!("p{}", province.level1_id);
-    let new_province = NewUnit {
-        reference: province_ref.clone(),
-        name: province.name.clone(),
-        kind: OrganizationKind::Province,
-        code: Some(province.level1_id.clone()),
-        parent: None,
-    };
     let old_provinces: Vec<&Found> = province
         .merges
         .iter()
         .filter_map(|part| old(&part.old_id, true))
         .collect();
+    // The new province takes the place of the old ones: a root, or under the country unit the
+    // old ones stood under.
+    let new_province = NewUnit {
+        reference: province_ref.clone(),
+        name: province.name.clone(),
+        kind: OrganizationKind::Province,
+        code: Some(province.level1_id.clone()),
+        parent: old_provinces
+            .iter()
+            .find_map(|unit| unit.parent_id)
+            .map(existing),
+    };
     let mut steps = Vec::new();
     if old_provinces.is_empty() {
         steps.push(create_step(new_province));
@@ -380,17 +386,27 @@ fn commune_kind(name: &str) -> OrganizationKind {
     }
 }
 
+/// id, parent, code, kind, valid_from.
+type FoundRow = (
+    Uuid,
+    Option<Uuid>,
+    Option<String>,
+    String,
+    Option<NaiveDate>,
+);
+
 /// Current (not ended, active) units holding one of `codes`, by code.
 async fn current_units_by_code(
     conn: &mut AsyncPgConnection,
     codes: &[String],
 ) -> QueryResult<HashMap<String, Vec<Found>>> {
-    let rows: Vec<(Uuid, Option<String>, String, Option<NaiveDate>)> = organizations::table
+    let rows: Vec<FoundRow> = organizations::table
         .filter(organizations::code.eq_any(codes))
         .filter(organizations::valid_to.is_null())
         .filter(organizations::active.eq(true))
         .select((
             organizations::id,
+            organizations::parent_id,
             organizations::code,
             organizations::kind,
             organizations::valid_from,
@@ -398,10 +414,11 @@ async fn current_units_by_code(
         .load(conn)
         .await?;
     let mut by_code: HashMap<String, Vec<Found>> = HashMap::new();
-    for (id, code, kind, valid_from) in rows {
+    for (id, parent_id, code, kind, valid_from) in rows {
         let Some(code) = code else { continue };
         by_code.entry(code).or_default().push(Found {
             id,
+            parent_id,
             kind,
             valid_from,
         });

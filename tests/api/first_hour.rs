@@ -236,7 +236,7 @@ async fn found(app: &TestApp, token: &str, list: &str, q: &str, field: &str) -> 
 #[tokio::test]
 async fn every_search_matches_each_word_in_any_order_across_spaces() {
     let app = TestApp::spawn().await;
-    thidua::demo::seed(&app.state).await.unwrap();
+    thidua::demo::seed_before_reform(&app.state).await.unwrap();
     let token = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
     let organizations = "/api/v1/organizations";
     for q in ["hoa my", "  HOA   mỹ ", "xa\tmy hoa"] {

@@ -99,7 +99,7 @@ async fn an_empty_database_gets_the_34_provinces_and_3321_communes_once() {
 #[tokio::test]
 async fn the_reform_of_vinh_long_merges_the_demo_units_found_by_old_code() {
     let app = TestApp::spawn().await;
-    thidua::demo::seed(&app.state).await.unwrap();
+    thidua::demo::seed_before_reform(&app.state).await.unwrap();
     let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
     let ba_tri = unit(&app, &admin, "836", "2025-06-30").await;
     let ben_tre = unit(&app, &admin, "83", "2025-06-30").await;

@@ -93,7 +93,7 @@ pub fn assert_same_counts(actual: &Value, expected: &Value) {
 }
 
 async fn demo_admin(app: &TestApp) -> String {
-    thidua::demo::seed(&app.state).await.unwrap();
+    thidua::demo::seed_before_reform(&app.state).await.unwrap();
     app.token("admin", thidua::demo::ADMIN_PASSWORD).await
 }
 
@@ -608,4 +608,92 @@ async fn managers_read_only_the_restructurings_of_their_subtree() {
 
     let member = fixture.token(&app, fixture::C1_MEMBER).await;
     assert_eq!(get(&app, &member, "/api/v1/restructurings").await.0, 403);
+}
+
+/// The demo tells both halves: the 2022 story, then the reform of 1/7/2025 applied through the
+/// import's code path, then 2026 on the new communes; loading it again changes nothing.
+#[tokio::test]
+async fn the_demo_tells_the_2022_story_and_the_reform_after_it() {
+    let app = TestApp::spawn().await;
+    thidua::demo::seed(&app.state).await.unwrap();
+    let counts = "SELECT (SELECT count(*) FROM organizations) * 1000000 \
+                  + (SELECT count(*) FROM pledges) * 1000 + (SELECT count(*) FROM restructurings)";
+    let loaded = app.db.count(counts).await;
+    thidua::demo::seed(&app.state).await.unwrap();
+    assert_eq!(
+        app.db.count(counts).await,
+        loaded,
+        "loading twice adds nothing"
+    );
+
+    let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
+    let on_2022 = Some("2022-12-31");
+    let ba_tri = unit_by_code(&app, &admin, "836", on_2022).await;
+    let my_hoa = unit_by_code(&app, &admin, "29116", on_2022).await;
+    let ben_tre = unit_by_code(&app, &admin, "83", on_2022).await;
+    let vinh_long = unit_by_code(&app, &admin, "86", None).await;
+    let my_chanh_hoa = unit_by_code(&app, &admin, "29122", None).await;
+
+    // 2022 reads as the report did.
+    let coverage = stats(&app, &admin, "coverage", ba_tri, 2022).await;
+    assert_eq!(
+        (
+            &coverage["registered"],
+            &coverage["expected"],
+            &coverage["ratio"]
+        ),
+        (&json!(7), &json!(7), &json!(1.0)),
+        "{coverage}"
+    );
+    let cells = get_ok(
+        &app,
+        &admin,
+        &format!(
+            "/api/v1/stats/titles?organization_id={my_hoa}&year=2022&organization_kind=party_cell"
+        ),
+    )
+    .await;
+    assert_eq!(
+        (&cells["achieved"], &cells["registered"]),
+        (&json!(4), &json!(5))
+    );
+    // The new commune answers 2022 for Mỹ Hòa, the new province for Bến Tre.
+    let my_hoa_2022 = stats(&app, &admin, "overview", my_hoa, 2022).await;
+    assert!(my_hoa_2022["pledges_total"].as_i64().unwrap() > 0);
+    assert_same_counts(
+        &stats(&app, &admin, "overview", my_chanh_hoa, 2022).await,
+        &my_hoa_2022,
+    );
+    assert_same_counts(
+        &stats(&app, &admin, "overview", vinh_long, 2022).await,
+        &stats(&app, &admin, "overview", ben_tre, 2022).await,
+    );
+    let lineage = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/organizations/{vinh_long}/lineage"),
+    )
+    .await;
+    assert!(
+        lineage["predecessors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|link| link["id"] == ben_tre.to_string() && link["change"] == "merge"),
+        "{lineage}"
+    );
+
+    // 2026: the demo users work in the new units; three new communes registered.
+    let manager = app.token("myhoa.manager", "manager-demo-2022").await;
+    let me = get_ok(&app, &manager, "/api/v1/me").await;
+    assert_eq!(
+        me["memberships"][0]["organization_name"], "Xã Mỹ Chánh Hòa",
+        "{me}"
+    );
+    let coverage_2026 = stats(&app, &admin, "coverage", vinh_long, 2026).await;
+    assert_eq!(coverage_2026["registered"], 3, "{coverage_2026}");
+    assert_eq!(
+        coverage_2026["expected"], 124,
+        "the new province's 124 communes and wards: {coverage_2026}"
+    );
 }

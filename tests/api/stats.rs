@@ -64,7 +64,7 @@ const FIELDS: [(&str, &str); 2] = [
 #[tokio::test]
 async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
     let app = TestApp::spawn().await;
-    thidua::demo::seed(&app.state).await.unwrap();
+    thidua::demo::seed_before_reform(&app.state).await.unwrap();
     let token = app.token("bt.manager", "manager-demo-2022").await;
     let ba_tri = organization_named(&app, &token, "Huyện Ba Tri").await;
     let my_hoa = organization_named(&app, &token, "Xã Mỹ Hòa").await;
@@ -180,7 +180,7 @@ async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
 #[tokio::test]
 async fn demo_loader_is_idempotent() {
     let app = TestApp::spawn().await;
-    thidua::demo::seed(&app.state).await.unwrap();
+    thidua::demo::seed_before_reform(&app.state).await.unwrap();
     let counts_before = demo_counts(&app).await;
     let token = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
     let ba_tri = organization_named(&app, &token, "Huyện Ba Tri").await;
@@ -190,7 +190,7 @@ async fn demo_loader_is_idempotent() {
     ];
     let overview_before = stats(&app, &token, "overview", &scope).await;
 
-    thidua::demo::seed(&app.state).await.unwrap();
+    thidua::demo::seed_before_reform(&app.state).await.unwrap();
 
     assert_eq!(demo_counts(&app).await, counts_before);
     assert_eq!(counts_before[1], 16, "16 organizations");
