@@ -348,3 +348,74 @@ async fn a_422_names_every_missing_and_invalid_member_at_once() {
     assert_eq!(problem["detail"], "5 members of the request are invalid");
     assert_eq!(app.db.count("SELECT count(*) FROM pledges").await, 0);
 }
+
+/// The token request's string members have the `maxLength` the document states, enforced for
+/// JSON and form bodies alike (422 naming each), and so has the revoke request's hint.
+#[tokio::test]
+async fn the_token_and_revoke_requests_refuse_members_longer_than_documented() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({
+            "grant_type": "password", "username": "u".repeat(65), "password": "p".repeat(129)
+        }))
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/username", "/password"], "{problem}");
+    assert_eq!(
+        detail_at(&problem, "/username"),
+        "must be at most 64 characters"
+    );
+
+    let scope = "read ".repeat(60);
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "someone"),
+            ("client_secret", "secret"),
+            ("scope", scope.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/scope"], "{problem}");
+
+    // Within the bounds, the same requests are the grants' own refusals.
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({
+            "grant_type": "password", "username": "u".repeat(64), "password": "p".repeat(128)
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    let revoke = |hint: String| {
+        let app = &app;
+        async move {
+            status_and_json(
+                app.http
+                    .post(app.url("/api/v1/auth/revoke"))
+                    .json(&json!({"token": "unknown", "token_type_hint": hint}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, problem) = revoke("h".repeat(65)).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["error"], "invalid_request", "{problem}");
+    assert_eq!(revoke("refresh_token".to_owned()).await.0, 200);
+}
