@@ -124,14 +124,13 @@ fn refusal_words(
     value: &Value,
     name_got: bool,
 ) -> String {
-    let format = schema.get("format").and_then(Value::as_str);
-    if let (Some(integer), Some((min, max))) = (value.as_i64(), int_range(format))
+    if let (Some(integer), Some((min, max))) = (value.as_i64(), int_range(schema))
         && types(schema).contains(&"integer")
         && !(min..=max).contains(&integer)
     {
         return format!("must be an integer from {min} to {max}");
     }
-    if value.is_u64() && value.as_i64().is_none() && int_range(format).is_some() {
+    if value.is_u64() && value.as_i64().is_none() && int_range(schema).is_some() {
         return "must be a 32-bit integer".to_owned();
     }
     let expected = noun(schema, document, 0);
@@ -253,9 +252,18 @@ fn noun(schema: &Value, document: &Value, depth: usize) -> String {
     nouns.join(" or ")
 }
 
-fn int_range(format: Option<&str>) -> Option<(i64, i64)> {
-    match format {
+/// The integers an `int32` (or `int16`) member holds. utoipa documents an unsigned Rust type
+/// as the signed format with `minimum: 0`: then its whole unsigned range, so that nothing serde
+/// would read is refused here.
+fn int_range(schema: &Value) -> Option<(i64, i64)> {
+    let unsigned = schema
+        .get("minimum")
+        .and_then(Value::as_f64)
+        .is_some_and(|minimum| minimum >= 0.0);
+    match schema.get("format").and_then(Value::as_str) {
+        Some("int32") if unsigned => Some((0, u32::MAX.into())),
         Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+        Some("int16") if unsigned => Some((0, u16::MAX.into())),
         Some("int16") => Some((i16::MIN.into(), i16::MAX.into())),
         _ => None,
     }
@@ -271,7 +279,7 @@ fn matches_type(kind: &str, schema: &Value, value: &Value) -> bool {
         | ("object", Value::Object(_)) => true,
         ("integer", Value::Number(number)) => {
             let format = schema.get("format").and_then(Value::as_str);
-            match (int_range(format), number.as_i64()) {
+            match (int_range(schema), number.as_i64()) {
                 (Some((min, max)), Some(integer)) => (min..=max).contains(&integer),
                 (Some(_), None) => false,
                 (None, _) => number.is_i64() || (format != Some("int64") && number.is_u64()),
@@ -555,6 +563,25 @@ mod tests {
                 "/memberships/1/organization_id",
                 "/memberships/1/role"
             ]
+        );
+    }
+
+    #[test]
+    fn an_integer_is_checked_against_the_range_of_its_format() {
+        let document = document();
+        let signed = json!({"type": "integer", "format": "int32"});
+        let unsigned = json!({"type": "integer", "format": "int32", "minimum": 0});
+        let errors = shape_errors(&signed, &document, &json!(3_000_000_000_u64));
+        assert_eq!(
+            errors[0].detail,
+            "must be an integer from -2147483648 to 2147483647"
+        );
+        assert!(shape_errors(&unsigned, &document, &json!(3_000_000_000_u64)).is_empty());
+        assert!(shape_errors(&signed, &document, &json!(-5)).is_empty());
+        let errors = shape_errors(&signed, &document, &json!(2.5));
+        assert_eq!(
+            errors[0].detail,
+            "expected an integer (not a fractional number)"
         );
     }
 
