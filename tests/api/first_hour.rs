@@ -427,8 +427,11 @@ async fn the_test_template_is_shared_by_checkouts_and_a_stale_one_is_dropped() {
         .batch_execute(&format!("DROP DATABASE IF EXISTS {recent}"))
         .await
         .unwrap();
-    assert!(dropped.contains(&stale), "{dropped:?}");
-    assert!(!stale_left);
+    // (Another test process starting meanwhile may be the one that dropped it.)
+    assert!(
+        !stale_left,
+        "a template unused for hours is dropped: {dropped:?}"
+    );
     assert!(recent_left, "a template used lately is kept");
     assert!(exists(ours).await, "the run's own template is kept");
 }
