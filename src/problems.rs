@@ -212,6 +212,7 @@ pub async fn problem_page(code: web::Path<String>) -> AppResult<HttpResponse> {
         .iter()
         .find(|(known, _, _)| *known == code.as_str())
         .ok_or_else(AppError::not_found)?;
+    let (title, text) = (html_text(title), html_text(text));
     let page = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
          <body><h1>{title}</h1><p><code>{code}</code></p><p>{text}</p></body></html>"
@@ -225,9 +226,51 @@ pub async fn problem_page(code: web::Path<String>) -> AppResult<HttpResponse> {
         .body(page))
 }
 
+/// The catalogue's text as HTML: escaped, and each `code span` (Markdown's backticks, as the
+/// catalogue is written) rendered as `<code>`, not shown as literal backticks.
+fn html_text(text: &str) -> String {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    let mut html = String::with_capacity(escaped.len() + 32);
+    let mut parts = escaped.split('`');
+    if let Some(first) = parts.next() {
+        html.push_str(first);
+    }
+    let rest: Vec<&str> = parts.collect();
+    let mut pairs = rest.chunks_exact(2);
+    for pair in pairs.by_ref() {
+        html.push_str("<code>");
+        html.push_str(pair[0]);
+        html.push_str("</code>");
+        html.push_str(pair[1]);
+    }
+    // An unpaired backtick is kept as typed.
+    for part in pairs.remainder() {
+        html.push('`');
+        html.push_str(part);
+    }
+    html
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_spans_are_html_code_and_text_is_escaped() {
+        assert_eq!(
+            html_text("ask for `text/csv` or <b> & `sort`"),
+            "ask for <code>text/csv</code> or &lt;b&gt; &amp; <code>sort</code>"
+        );
+        assert_eq!(html_text("one ` alone"), "one ` alone");
+        for (_, title, text) in CATALOGUE {
+            assert!(!html_text(title).contains('`'), "{title}");
+            assert!(!html_text(text).contains('`'), "{text}");
+        }
+    }
 
     #[test]
     fn every_code_is_snake_case_and_unique() {

@@ -494,6 +494,19 @@ async fn a_problem_page_is_html_with_a_content_security_policy() {
     let page = response.text().await.unwrap();
     assert!(page.contains("validation_failed"));
 
+    // The catalogue's `code spans` are HTML code, not literal backticks.
+    let page = app
+        .http
+        .get(app.url("/problems/service_unavailable"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<code>Retry-After</code>"), "{page}");
+    assert!(!page.contains('`'), "{page}");
+
     let response = app
         .http
         .get(app.url("/problems/no_such_problem"))
