@@ -22,6 +22,8 @@ pub struct AppState {
     pub overviews: Arc<crate::stats::cache::OverviewCache>,
     /// Bounds the spreadsheets this instance builds at once.
     pub exports: crate::export::ExportSlots,
+    /// Whether any unit has lineage yet (the all-years overview's fast path until then).
+    pub lineage: Arc<crate::stats::history::LineageFlag>,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
                 settings.overview_cache_entries,
             )),
             exports: crate::export::ExportSlots::default(),
+            lineage: Arc::default(),
             settings: Arc::new(settings),
         })
     }

@@ -582,6 +582,7 @@ pub async fn move_organization(
             Ok(dto)
         })
         .await?;
+    state.lineage.set();
     Ok(conditional::updated(dto.version, &dto))
 }
 

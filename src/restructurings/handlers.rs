@@ -120,7 +120,10 @@ pub async fn create_restructuring(
         })
         .await;
     match outcome {
-        Ok(reply) => Ok(reply.into_response()),
+        Ok(reply) => {
+            state.lineage.set();
+            Ok(reply.into_response())
+        }
         Err(Ending::DryRun(dto)) => Ok(HttpResponse::Ok().json(dto)),
         Err(Ending::Failed(error)) => Err(error),
     }

@@ -37,6 +37,9 @@ struct Resolved {
     window: Window,
     /// A past year read on the structure it ended with (None: today's structure).
     history: Option<Structure>,
+    /// All years over a subtree with lineage: each year on its own structure (empty: the
+    /// request is one year, or the subtree has no lineage and today's tree answers them all).
+    per_year: Vec<Resolved>,
 }
 
 impl Resolved {
@@ -109,6 +112,23 @@ impl Resolved {
         &self,
         conn: &mut AsyncPgConnection,
     ) -> AppResult<Vec<tallies::TallyRow>> {
+        if !self.per_year.is_empty() {
+            // Today's organizations, and every year's records as that year's structure holds them.
+            let mut rows: Vec<tallies::TallyRow> = tallies::subtree_counts(conn, &self.window)
+                .await?
+                .into_iter()
+                .filter(|row| row.entity == "o")
+                .collect();
+            for year in &self.per_year {
+                rows.extend(
+                    Box::pin(year.subtree_counts(conn))
+                        .await?
+                        .into_iter()
+                        .filter(|row| row.entity != "o"),
+                );
+            }
+            return Ok(rows);
+        }
         let Some(structure) = &self.history else {
             return Ok(tallies::subtree_counts(conn, &self.window).await?);
         };
@@ -154,8 +174,35 @@ async fn resolve(
         }
         _ => None,
     };
+    let mut per_year = Vec::new();
+    if scope.year.is_none() && history::spans_lineage(conn, &row).await? {
+        for year in history::record_years(conn, scope.campaign_id, today).await? {
+            let history = if history::is_historical(conn, Some(year), today).await? {
+                Some(history::structure(conn, &row, year, today).await?)
+            } else {
+                None
+            };
+            per_year.push(Resolved {
+                history,
+                per_year: Vec::new(),
+                scope: ScopeDto {
+                    organization_id: row.id,
+                    organization_name: row.name.clone(),
+                    campaign_id: scope.campaign_id,
+                    year: Some(year),
+                },
+                window: Window {
+                    root_path: row.path.clone(),
+                    campaign_id: scope.campaign_id,
+                    year: Some(year),
+                    today,
+                },
+            });
+        }
+    }
     Ok(Resolved {
         history,
+        per_year,
         scope: ScopeDto {
             organization_id: row.id,
             organization_name: row.name,
@@ -622,6 +669,18 @@ pub async fn stats_overview(
         if history::is_historical(&mut conn, scope.year, crate::clock::today()).await? {
             let resolved = resolve(&mut conn, &principal, &scope).await?;
             return Ok(HttpResponse::Ok().json(historical_overview(&mut conn, &resolved).await?));
+        }
+    }
+    if scope.year.is_none() {
+        // All years: where the subtree has lineage, each year is read on its own structure.
+        let mut conn = state.db.read().await?;
+        if state.lineage.any(&mut conn).await? {
+            let resolved = resolve(&mut conn, &principal, &scope).await?;
+            if !resolved.per_year.is_empty() {
+                return Ok(
+                    HttpResponse::Ok().json(historical_overview(&mut conn, &resolved).await?)
+                );
+            }
         }
     }
     let visible = match principal.visibility() {

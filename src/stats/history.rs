@@ -219,3 +219,103 @@ pub fn current_root(unit: &OrganizationRow, today: NaiveDate) -> RootAt {
         day: today,
     }
 }
+
+/// Whether any unit has a predecessor or an earlier place: until then every aggregate over all
+/// years is today's tree, and the overview's fast path needs no look at lineage. Once true it
+/// stays true; while false it is asked again at most every [`LINEAGE_RECHECK`] (another
+/// instance's first restructuring shows here within that bound; this instance's at once).
+#[derive(Debug, Default)]
+pub struct LineageFlag {
+    seen: std::sync::atomic::AtomicBool,
+    checked: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+pub const LINEAGE_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl LineageFlag {
+    /// Marks that lineage exists (a restructuring or a move was applied here).
+    pub fn set(&self) {
+        self.seen.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub async fn any(&self, conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+        if std::sync::atomic::AtomicBool::load(&self.seen, std::sync::atomic::Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let due = {
+            let mut checked = self
+                .checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = checked.is_none_or(|at| at.elapsed() >= LINEAGE_RECHECK);
+            if due {
+                *checked = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if !due {
+            return Ok(false);
+        }
+        let any: bool = diesel::select(
+            diesel::dsl::exists(
+                crate::db::schema::organization_links::table
+                    .select(crate::db::schema::organization_links::predecessor_id),
+            )
+            .or(diesel::dsl::exists(
+                crate::db::schema::organization_placements::table
+                    .select(crate::db::schema::organization_placements::organization_id),
+            )),
+        )
+        .get_result(conn)
+        .await?;
+        if any {
+            self.set();
+        }
+        Ok(any)
+    }
+}
+
+/// Whether a unit of `unit`'s subtree took over another or stood elsewhere before: then an
+/// aggregate over all years is the sum of every year read on its own structure.
+pub async fn spans_lineage(
+    conn: &mut AsyncPgConnection,
+    unit: &OrganizationRow,
+) -> QueryResult<bool> {
+    let pattern = format!("{}%", like_escape(&unit.path));
+    diesel::select(diesel::dsl::sql::<Bool>(
+        "EXISTS (SELECT 1 FROM organization_links l JOIN organizations o ON o.id = l.successor_id \
+           WHERE o.path LIKE ",
+    )
+    .bind::<Text, _>(pattern.clone())
+    .sql(") OR EXISTS (SELECT 1 FROM organization_placements p JOIN organizations o \
+           ON o.id = p.organization_id WHERE o.path LIKE ")
+    .bind::<Text, _>(pattern)
+    .sql(")"))
+    .get_result(conn)
+    .await
+}
+
+/// The years records can hold: those of the campaigns (of `campaign`, when named), up to the
+/// current year.
+pub async fn record_years(
+    conn: &mut AsyncPgConnection,
+    campaign: Option<Uuid>,
+    today: NaiveDate,
+) -> QueryResult<std::ops::RangeInclusive<i32>> {
+    use crate::db::schema::campaigns;
+    let mut query = campaigns::table
+        .select((
+            diesel::dsl::min(campaigns::starts_on),
+            diesel::dsl::max(campaigns::ends_on),
+        ))
+        .into_boxed();
+    if let Some(campaign) = campaign {
+        query = query.filter(campaigns::id.eq(campaign));
+    }
+    let (first, last): (Option<NaiveDate>, Option<NaiveDate>) = query.first(conn).await?;
+    let first = first.map_or(today.year(), |day| day.year());
+    let last = last
+        .map_or(today.year(), |day| day.year())
+        .min(today.year());
+    Ok(first..=last.max(first))
+}

@@ -683,6 +683,25 @@ async fn the_demo_tells_the_2022_story_and_the_reform_after_it() {
         "{lineage}"
     );
 
+    // All years at the new province: every year read on its own structure, summed.
+    let all_years = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/stats/overview?organization_id={vinh_long}"),
+    )
+    .await;
+    let mut by_year = 0;
+    for year in 2020..=2026 {
+        by_year += stats(&app, &admin, "overview", vinh_long, year).await["pledges_total"]
+            .as_i64()
+            .unwrap();
+    }
+    assert!(
+        by_year > 18,
+        "Bến Tre's 2022 and the 2026 pledges: {by_year}"
+    );
+    assert_eq!(all_years["pledges_total"], by_year, "{all_years}");
+
     // 2026: the demo users work in the new units; three new communes registered.
     let manager = app.token("myhoa.manager", "manager-demo-2022").await;
     let me = get_ok(&app, &manager, "/api/v1/me").await;
