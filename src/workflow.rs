@@ -16,7 +16,8 @@
 
 use std::future::Future;
 
-use actix_web::HttpResponse;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use diesel::QueryResult;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
@@ -28,7 +29,8 @@ use crate::auth::principal::Principal;
 use crate::conditional::IfMatch;
 use crate::db::Databases;
 use crate::error::{AppError, AppResult};
-use crate::idempotency::{Idempotency, Reply};
+use crate::extract::{Body, request_digest};
+use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
 use crate::text_enum::TextValue;
 
 /// One row of a state table: from any state of `from`, `action` leads to `to`.
@@ -459,4 +461,118 @@ pub async fn run<W: Workflow>(
         })
         .await?;
     Ok(reply.into_response())
+}
+
+/// What every transition endpoint (`POST /…/{id}/<action>`) receives besides its body: the
+/// caller, the row's id, `If-Match` and `Idempotency-Key`, extracted in that order.
+pub struct Act {
+    principal: Principal,
+    id: Uuid,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    req: HttpRequest,
+}
+
+impl FromRequest for Act {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        std::future::ready((|| {
+            let principal = Principal::from_request(req, payload).into_inner()?;
+            let id = web::Path::<Uuid>::from_request(req, payload)
+                .into_inner()?
+                .into_inner();
+            let if_match = IfMatch::from_request(req, payload).into_inner()?;
+            let key = IdempotencyKey::from_request(req, payload).into_inner()?;
+            Ok(Self {
+                principal,
+                id,
+                if_match,
+                key,
+                req: req.clone(),
+            })
+        })())
+    }
+}
+
+impl Act {
+    /// Takes `action`, which carries no body, on the row (see [`run`]).
+    pub async fn run<W: Workflow>(
+        self,
+        db: &Databases,
+        action: W::Action,
+        input: W::Input,
+    ) -> AppResult<HttpResponse> {
+        let digest = request_digest(&self.req, b"");
+        self.run_digested::<W>(db, digest, action, input).await
+    }
+
+    /// Takes `action` with the input its `body` makes (see [`run`]).
+    pub async fn run_with<W: Workflow, B>(
+        self,
+        db: &Databases,
+        body: Body<B>,
+        action: W::Action,
+        input: impl FnOnce(B) -> W::Input,
+    ) -> AppResult<HttpResponse> {
+        let (request, digest) = body.into_parts();
+        self.run_digested::<W>(db, digest, action, input(request))
+            .await
+    }
+
+    async fn run_digested<W: Workflow>(
+        self,
+        db: &Databases,
+        digest: Vec<u8>,
+        action: W::Action,
+        input: W::Input,
+    ) -> AppResult<HttpResponse> {
+        let idempotency = Idempotency::new(&self.principal, self.key, digest);
+        run::<W>(
+            db,
+            &self.principal,
+            self.id,
+            &self.if_match,
+            idempotency,
+            action,
+            input,
+        )
+        .await
+    }
+}
+
+/// The transition that `action` without its input reached: a bug of the handler, not the
+/// caller's (a 500).
+pub fn missing_input<M: StateMachine>(action: M::Action) -> AppError {
+    AppError::internal(anyhow::anyhow!(
+        "{} transition {} without its input",
+        M::ENTITY,
+        action.name()
+    ))
+}
+
+/// One expected outcome of a state table: from a state, an action leads to a state or nowhere.
+#[cfg(test)]
+pub type TableRow<M> = (
+    <M as StateMachine>::Status,
+    <M as StateMachine>::Action,
+    Option<<M as StateMachine>::Status>,
+);
+
+/// Checks a state table against `expected` (state, action, outcome), which must name every
+/// pair: the unit test each workflow writes for its table.
+#[cfg(test)]
+pub fn assert_table<M: StateMachine>(expected: &[TableRow<M>]) {
+    assert_eq!(
+        expected.len(),
+        M::Status::VALUES.len() * M::Action::VALUES.len()
+    );
+    for (from, action, outcome) in expected {
+        assert_eq!(
+            next_status::<M>(*from, *action).ok(),
+            *outcome,
+            "{from:?} --{action:?}-->"
+        );
+    }
 }

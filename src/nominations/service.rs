@@ -565,11 +565,7 @@ impl Workflow for NominationWorkflow {
                     .get_result(conn)
                     .await?
             }
-            _ => {
-                return Err(AppError::internal(anyhow::anyhow!(
-                    "nomination transition {action} without its input"
-                )));
-            }
+            _ => return Err(workflow::missing_input::<Self>(action)),
         };
         Ok(updated)
     }

@@ -413,11 +413,7 @@ impl Workflow for PledgeWorkflow {
                     .get_result(conn)
                     .await?
             }
-            _ => {
-                return Err(AppError::internal(anyhow::anyhow!(
-                    "pledge transition {action} without its input"
-                )));
-            }
+            _ => return Err(workflow::missing_input::<Self>(action)),
         };
         Ok(updated)
     }
