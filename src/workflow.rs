@@ -463,6 +463,99 @@ pub async fn run<W: Workflow>(
     Ok(reply.into_response())
 }
 
+/// A workflow whose rows are read one by one (`GET /…/{id}`).
+pub trait Readable: Workflow {
+    /// The row, visible or not (no lock).
+    fn find(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
+
+    /// What reading `row` is decided on: by default its unit (the caller's subtree).
+    fn read_target(row: &Self::Row) -> Target<'_> {
+        Target::unit(Self::facts(row).path)
+    }
+}
+
+/// Row `id` of `W` if the caller may read its unit (404 otherwise): for what hangs below a
+/// row (progress reports, reviews), which stays in the subtree whatever `read_target` says.
+pub async fn find_in_subtree<W: Readable>(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<W::Row> {
+    let row = W::find(conn, id).await?.ok_or_else(AppError::not_found)?;
+    policy::require(
+        principal,
+        Operation::Read,
+        Target::unit(W::facts(&row).path),
+    )?;
+    Ok(row)
+}
+
+/// Answers `GET /…/{id}` of `W`: the row the caller may read, with its `ETag` (or 304).
+pub async fn read<W: Readable>(
+    db: &Databases,
+    principal: &Principal,
+    id: Uuid,
+    req: &HttpRequest,
+) -> AppResult<HttpResponse> {
+    let mut conn = db.read_own_writes().await?;
+    let row = W::find(&mut conn, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    policy::require(principal, Operation::Read, W::read_target(&row))?;
+    let version = W::facts(&row).version;
+    Ok(crate::conditional::respond(req, version, &W::to_dto(row)))
+}
+
+/// A record appended to a row of a workflow (a progress report, a review): written under the
+/// row's lock, replayed by `Idempotency-Key`, answered 201 with the collection's `Location`.
+pub trait Appended: Send + Sized {
+    type Workflow: Creatable;
+    type Dto: Serialize + Send;
+    /// The policy's name of appending it; the caller must see the row for it (404).
+    const OPERATION: Operation;
+    /// The collection below the row (`progress`, `reviews`).
+    const COLLECTION: &'static str;
+
+    /// Authorizes, validates and writes the record; the row is locked and visible.
+    fn append(
+        self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+        row: <Self::Workflow as Workflow>::Row,
+    ) -> impl Future<Output = AppResult<Self::Dto>> + Send;
+}
+
+/// Appends the record of `body` to row `id`: `Idempotency-Key` replay → lock the visible row →
+/// [`Appended::append`] → stored 201 reply.
+pub async fn append<R: Appended>(
+    db: &Databases,
+    principal: &Principal,
+    id: Uuid,
+    key: IdempotencyKey,
+    body: Body<R>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(principal, key, digest);
+    let mut conn = db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            let row = lock_visible::<R::Workflow>(conn, principal, id, R::OPERATION).await?;
+            let dto = request.append(conn, principal, row).await?;
+            let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
+            let location = <R::Workflow as Creatable>::location(id);
+            reply.location = Some(format!("{location}/{}", R::COLLECTION));
+            idempotency.record(conn, reply).await
+        })
+        .await?;
+    Ok(reply.into_response())
+}
+
 /// What every transition endpoint (`POST /…/{id}/<action>`) receives besides its body: the
 /// caller, the row's id, `If-Match` and `Idempotency-Key`, extracted in that order.
 pub struct Act {

@@ -2,7 +2,6 @@
 //! requests around the rules of `service`.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::dto::{
@@ -20,16 +19,12 @@ use crate::conditional::{self, IfMatch};
 use crate::error::{AppError, AppResult, Problem};
 use crate::export::{self, Format};
 use crate::extract::Body;
-use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
+use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::listing::{self, Scope, ScopeParams};
 use crate::organizations::repo as organization_repo;
 use crate::pagination::{self};
 use crate::state::AppState;
 use crate::workflow::{self, Act, ReasonBody};
-
-fn location_of(id: Uuid) -> String {
-    format!("/api/v1/nominations/{id}")
-}
 
 /// Nominates an exemplar (starts as `draft`).
 ///
@@ -96,13 +91,7 @@ pub async fn get_nomination(
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read_own_writes().await?;
-    let row = repo::find(&mut conn, *id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    service::require_readable(&principal, &row)?;
-    let version = row.version;
-    Ok(conditional::respond(&req, version, &service::to_dto(row)))
+    workflow::read::<NominationWorkflow>(&state.db, &principal, *id, &req).await
 }
 
 /// Lists the nominations inside the caller's subtree.
@@ -514,27 +503,7 @@ pub async fn create_review(
     key: IdempotencyKey,
     body: Body<CreateReview>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let id = id.into_inner();
-    let principal = &principal;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            // The lock orders reviews and `recognize` on one nomination, so the tally that
-            // recognition checks is the one that commits.
-            let row =
-                service::lock_visible(conn, principal, id, Operation::ReviewNomination).await?;
-            let dto = service::review(conn, principal, row, request).await?;
-            let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
-            reply.location = Some(format!("{}/reviews", location_of(id)));
-            idempotency.record(conn, reply).await
-        })
-        .await?;
-    Ok(reply.into_response())
+    workflow::append::<CreateReview>(&state.db, &principal, *id, key, body).await
 }
 
 /// Lists a nomination's reviews, oldest first, with their tally.
@@ -555,15 +524,8 @@ pub async fn list_reviews(
     id: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read_own_writes().await?;
-    let row = repo::find(&mut conn, *id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
     // Reviews are the higher units' internal deliberation: subtree only, even for exemplars.
-    policy::require(
-        &principal,
-        Operation::Read,
-        Target::unit(&row.organization_path),
-    )?;
+    let row = workflow::find_in_subtree::<NominationWorkflow>(&mut conn, &principal, *id).await?;
     let items = repo::reviews_of(&mut conn, row.id).await?;
     let tally = repo::tally(&mut conn, row.id).await?;
     Ok(HttpResponse::Ok().json(ReviewList { items, tally }))

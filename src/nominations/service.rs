@@ -23,7 +23,9 @@ use crate::db::schema::{nomination_reviews, nominations, organizations};
 use crate::error::{AppError, AppResult};
 use crate::organizations::repo as organization_repo;
 use crate::text::{Checks, squash_spaces};
-use crate::workflow::{self, Creatable, Editable, Facts, Workflow, require_state, snapshot};
+use crate::workflow::{
+    self, Appended, Creatable, Editable, Facts, Readable, Workflow, require_state, snapshot,
+};
 
 const NAME_MAX: usize = 300;
 const POSITION_MAX: usize = 200;
@@ -82,17 +84,6 @@ fn already_reviewed() -> AppError {
         "already_reviewed",
         "you already reviewed this nomination; reviews are not edited",
     )
-}
-
-/// Reading one nomination: inside the caller's subtree, or anywhere once it is an exemplar
-/// (exemplars exist to be learned from).
-pub fn require_readable(principal: &Principal, row: &NominationRow) -> AppResult<()> {
-    let target = if row.status.is_exemplar() {
-        Target::default()
-    } else {
-        Target::unit(&row.organization_path)
-    };
-    policy::require(principal, Operation::Read, target)
 }
 
 /// The content of a nomination after a create or a merge patch, to validate as a whole.
@@ -572,6 +563,40 @@ impl Workflow for NominationWorkflow {
 
     fn to_dto(row: NominationRow) -> NominationDto {
         to_dto(row)
+    }
+}
+
+impl Readable for NominationWorkflow {
+    async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<NominationRow>> {
+        repo::find(conn, id).await
+    }
+
+    /// Inside the caller's subtree, or anywhere once it is an exemplar (exemplars exist to be
+    /// learned from).
+    fn read_target(row: &NominationRow) -> Target<'_> {
+        if row.status.is_exemplar() {
+            Target::default()
+        } else {
+            Target::unit(&row.organization_path)
+        }
+    }
+}
+
+impl Appended for CreateReview {
+    type Workflow = NominationWorkflow;
+    type Dto = ReviewDto;
+    // The row's lock orders reviews and `recognize` on one nomination, so the tally that
+    // recognition checks is the one that commits.
+    const OPERATION: Operation = Operation::ReviewNomination;
+    const COLLECTION: &'static str = "reviews";
+
+    async fn append(
+        self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+        row: NominationRow,
+    ) -> AppResult<ReviewDto> {
+        review(conn, principal, row, self).await
     }
 }
 

@@ -2,7 +2,6 @@
 //! rules of `service`.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::dto::{
@@ -11,23 +10,18 @@ use super::dto::{
 };
 use super::export::PledgeExport;
 use super::repo::{self, ListQuery, SORT_KEYS};
-use super::service::{self, TransitionInput};
+use super::service::TransitionInput;
 use super::state::{PledgeAction, PledgeWorkflow};
-use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppResult, Problem};
 use crate::export::{self, Format};
 use crate::extract::Body;
-use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
+use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::listing::{self, Scope, ScopeParams};
 use crate::pagination::{self};
 use crate::state::AppState;
 use crate::workflow::{self, Act, ReasonBody};
-
-fn location_of(id: Uuid) -> String {
-    format!("/api/v1/pledges/{id}")
-}
 
 /// Registers a pledge (starts as `draft`).
 ///
@@ -89,17 +83,7 @@ pub async fn get_pledge(
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read_own_writes().await?;
-    let row = repo::find(&mut conn, *id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    policy::require(
-        &principal,
-        Operation::Read,
-        Target::unit(&row.organization_path),
-    )?;
-    let version = row.version;
-    Ok(conditional::respond(&req, version, &service::to_dto(row)))
+    workflow::read::<PledgeWorkflow>(&state.db, &principal, *id, &req).await
 }
 
 /// Lists the pledges the caller may see.
@@ -478,24 +462,7 @@ pub async fn report_progress(
     key: IdempotencyKey,
     body: Body<CreateProgress>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let id = id.into_inner();
-    let principal = &principal;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            let row = service::lock_visible(conn, principal, id, Operation::ReportProgress).await?;
-            let dto = service::report_progress(conn, principal, row, request).await?;
-            let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
-            reply.location = Some(format!("{}/progress", location_of(id)));
-            idempotency.record(conn, reply).await
-        })
-        .await?;
-    Ok(reply.into_response())
+    workflow::append::<CreateProgress>(&state.db, &principal, *id, key, body).await
 }
 
 /// Lists a pledge's progress reports, newest first.
@@ -524,14 +491,7 @@ pub async fn list_progress(
         .map(pagination::decode_cursor)
         .transpose()?;
     let mut conn = state.db.read_own_writes().await?;
-    let row = repo::find(&mut conn, *id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    policy::require(
-        &principal,
-        Operation::Read,
-        Target::unit(&row.organization_path),
-    )?;
+    let row = workflow::find_in_subtree::<PledgeWorkflow>(&mut conn, &principal, *id).await?;
     let items = repo::progress_of(&mut conn, row.id, after, limit).await?;
     let (items, next_cursor) =
         pagination::paginate(items, limit, |item| (item.reported_on, item.id));

@@ -19,7 +19,9 @@ use crate::db::schema::{organizations, pledge_progress, pledges};
 use crate::error::{AppError, AppResult};
 use crate::organizations::repo as organization_repo;
 use crate::text::Checks;
-use crate::workflow::{self, Creatable, Editable, Facts, Workflow, require_state};
+use crate::workflow::{
+    self, Appended, Creatable, Editable, Facts, Readable, Workflow, require_state,
+};
 
 const TITLE_MAX: usize = 300;
 const DESCRIPTION_MAX: usize = 10_000;
@@ -420,6 +422,28 @@ impl Workflow for PledgeWorkflow {
 
     fn to_dto(row: PledgeRow) -> PledgeDto {
         to_dto(row)
+    }
+}
+
+impl Readable for PledgeWorkflow {
+    async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<PledgeRow>> {
+        repo::find(conn, id).await
+    }
+}
+
+impl Appended for CreateProgress {
+    type Workflow = PledgeWorkflow;
+    type Dto = ProgressDto;
+    const OPERATION: Operation = Operation::ReportProgress;
+    const COLLECTION: &'static str = "progress";
+
+    async fn append(
+        self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+        row: PledgeRow,
+    ) -> AppResult<ProgressDto> {
+        report_progress(conn, principal, row, self).await
     }
 }
 
