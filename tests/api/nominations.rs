@@ -997,6 +997,16 @@ async fn the_list_filters_searches_without_diacritics_sorts_and_exports() {
     )
     .await;
     assert_eq!(ids(&page), vec![cell.clone(), club.clone()]);
+    // An `updated_at` cursor under the `created_at` order would skip rows: refused, as for
+    // pledges (both lists share one scope).
+    let (status, problem) = get(
+        &ctx,
+        user,
+        &format!("{NOMINATIONS}?limit=5&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["code"], "invalid_query");
     let (status, _) = get(&ctx, user, &format!("{NOMINATIONS}?sort=nominee_key")).await;
     assert_eq!(status, 400);
 
