@@ -24,7 +24,7 @@ use crate::auth::authorize::Visibility;
 use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::db::Databases;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ProblemCode};
 use crate::export::{self, Cell, Export, Format, PAGE, Page};
 use crate::organizations::repo::{self as organization_repo, path_in_subtrees};
 use crate::pagination::{self, Direction};
@@ -94,7 +94,7 @@ impl Scope {
             .is_some_and(|position| position.key() != sort.0)
         {
             return Err(AppError::bad_request(
-                "invalid_query",
+                ProblemCode::InvalidQuery,
                 "the cursor belongs to another sort order",
             ));
         }

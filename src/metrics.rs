@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use utoipa::openapi::OpenApi as OpenApiDocument;
 
 use crate::db::schema::{nominations, pledges};
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::nominations::state::NominationStatus;
 use crate::pledges::state::PledgeStatus;
 use crate::state::AppState;
@@ -589,7 +589,7 @@ pub async fn prometheus_metrics(
     let Some(expected) = state.settings.metrics_token.as_deref() else {
         return Err(AppError::new(
             actix_web::http::StatusCode::NOT_FOUND,
-            "not_found",
+            ProblemCode::NotFound,
             "metrics are disabled on this instance (THIDUA_METRICS_TOKEN is not set)",
         ));
     };

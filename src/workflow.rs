@@ -28,7 +28,7 @@ use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::conditional::IfMatch;
 use crate::db::Databases;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ProblemCode};
 use crate::extract::{Body, request_digest};
 use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
 use crate::text_enum::TextValue;
@@ -138,7 +138,7 @@ impl From<InvalidTransition> for AppError {
             refusal.allowed.join(", ")
         };
         AppError::conflict(
-            "invalid_transition",
+            ProblemCode::InvalidTransition,
             format!(
                 "a {} in state {} does not allow {}{only_in}; allowed: {allowed}",
                 refusal.entity, refusal.from, refusal.attempted

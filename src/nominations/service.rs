@@ -20,7 +20,7 @@ use crate::auth::principal::Principal;
 use crate::campaigns::repo::{CampaignRules, campaign_rules};
 use crate::clock::today;
 use crate::db::schema::{nomination_reviews, nominations, organizations};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ProblemCode};
 use crate::organizations::repo as organization_repo;
 use crate::text::{Checks, squash_spaces};
 use crate::workflow::{
@@ -53,7 +53,7 @@ fn target(row: &NominationRow) -> Target<'_> {
 
 fn duplicate(existing: Option<Uuid>) -> AppError {
     let error = AppError::conflict(
-        "duplicate_nomination",
+        ProblemCode::DuplicateNomination,
         "this unit already nominated the same nominee for this campaign year",
     );
     match existing {
@@ -81,7 +81,7 @@ fn map_write_error(error: diesel::result::Error) -> AppError {
 
 fn already_reviewed() -> AppError {
     AppError::conflict(
-        "already_reviewed",
+        ProblemCode::AlreadyReviewed,
         "you already reviewed this nomination; reviews are not edited",
     )
 }
@@ -486,7 +486,7 @@ impl Workflow for NominationWorkflow {
             let tally = repo::tally(conn, row.id).await?;
             if !tally.allows_recognition() {
                 return Err(AppError::conflict(
-                    "insufficient_endorsements",
+                    ProblemCode::InsufficientEndorsements,
                     format!(
                         "recognition needs at least one endorsement and more endorsements than oppositions \
                          ({} endorse, {} oppose, {} abstain)",
