@@ -5,6 +5,7 @@ use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -66,15 +67,6 @@ async fn patch(
         request = request.header(IF_MATCH, tag);
     }
     request.send().await.unwrap()
-}
-
-fn pointers(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .map(|error| error["pointer"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn names(page: &Value) -> Vec<String> {

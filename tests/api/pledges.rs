@@ -10,7 +10,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::{self, Ctx, ids, merged};
+use crate::helpers::ctx::{Ctx, ids, merged, pointer_set};
 use crate::helpers::fixture;
 use crate::helpers::{TestApp, status_and_json};
 
@@ -122,11 +122,6 @@ async fn list(ctx: &Ctx, token: &str, query: &[(&str, String)]) -> (u16, Value) 
         .await
         .unwrap();
     status_and_json(response).await
-}
-
-/// The pointers of a problem, as a set.
-fn pointers(problem: &Value) -> HashSet<String> {
-    ctx::pointers(problem).into_iter().collect()
 }
 
 fn set(items: &[&str]) -> HashSet<String> {
@@ -537,7 +532,7 @@ async fn nobody_creates_a_pledge_for_a_unit_outside_their_reach() {
         assert!([403, 404, 422].contains(&status), "{user}: {status} {body}");
         if status == 422 {
             assert_eq!(
-                pointers(&body),
+                pointer_set(&body),
                 set(&["/organization_id"]),
                 "{user}: {body}"
             );
@@ -583,7 +578,7 @@ async fn patch_refuses_server_owned_members_and_changes_nothing() {
 
     assert_eq!(status, 422, "{body}");
     assert_eq!(
-        pointers(&body),
+        pointer_set(&body),
         set(&[
             "/status",
             "/organization_id",
@@ -810,7 +805,7 @@ async fn return_and_withdraw_need_a_reason() {
     )
     .await;
     assert_eq!(blank, 422, "{body}");
-    assert_eq!(pointers(&body), set(&["/reason"]));
+    assert_eq!(pointer_set(&body), set(&["/reason"]));
     let (missing, _) = act(
         &ctx,
         ctx.token(fixture::C1_MANAGER),
@@ -949,7 +944,7 @@ async fn every_invalid_member_is_named_in_one_response() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["code"], "validation_failed", "{body}");
     assert_eq!(
-        pointers(&body),
+        pointer_set(&body),
         set(&[
             "/field",
             "/year",
@@ -975,7 +970,7 @@ async fn a_deadline_must_fall_within_reach_of_the_year() {
     )
     .await;
     assert_eq!(early, 422);
-    assert_eq!(pointers(&body), set(&["/deadline"]));
+    assert_eq!(pointer_set(&body), set(&["/deadline"]));
     let (late, _) = create_pledge(
         &ctx,
         manager,
@@ -1546,7 +1541,7 @@ async fn progress_reports_are_validated_and_listed_newest_first() {
     )
     .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(pointers(&body), set(&["/percent"]));
+    assert_eq!(pointer_set(&body), set(&["/percent"]));
     let (status, body) = report(
         &ctx,
         member,
@@ -1556,7 +1551,7 @@ async fn progress_reports_are_validated_and_listed_newest_first() {
     )
     .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(pointers(&body), set(&["/evidence_urls/1"]));
+    assert_eq!(pointer_set(&body), set(&["/evidence_urls/1"]));
     let (status, _) = report(&ctx, member, &id, json!({"reported_on": "2022-06-30"})).await;
     assert_eq!(status, 422);
     assert_eq!(
