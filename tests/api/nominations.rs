@@ -48,7 +48,7 @@ impl Ctx {
     }
 
     async fn audit_count(&self) -> i64 {
-        self.count("SELECT count(*) FROM audit_events").await
+        crate::helpers::audit_count(&self.app, None, None).await
     }
 }
 
