@@ -518,8 +518,12 @@ pub trait Appended: Send + Sized {
     const OPERATION: Operation;
     /// The collection below the row (`progress`, `reviews`).
     const COLLECTION: &'static str;
+    /// The states of the row that take records, and what a refusal calls them.
+    const ALLOWED_IN: &'static [<Self::Workflow as StateMachine>::Status];
+    const NAME: &'static str;
 
-    /// Authorizes, validates and writes the record; the row is locked and visible.
+    /// Validates and writes the record; the row is locked and visible, the policy and the
+    /// state agreed.
     fn append(
         self,
         conn: &mut AsyncPgConnection,
@@ -529,7 +533,7 @@ pub trait Appended: Send + Sized {
 }
 
 /// Appends the record of `body` to row `id`: `Idempotency-Key` replay → lock the visible row →
-/// [`Appended::append`] → stored 201 reply.
+/// the policy (403) → the state (409) → [`Appended::append`] → stored 201 reply.
 pub async fn append<R: Appended>(
     db: &Databases,
     principal: &Principal,
@@ -546,6 +550,15 @@ pub async fn append<R: Appended>(
                 return Ok(stored);
             }
             let row = lock_visible::<R::Workflow>(conn, principal, id, R::OPERATION).await?;
+            {
+                let facts = R::Workflow::facts(&row);
+                policy::require(
+                    principal,
+                    R::OPERATION,
+                    Target::item(facts.path, facts.created_by, facts.submitted_by),
+                )?;
+                require_state::<R::Workflow>(facts.status, R::ALLOWED_IN, R::NAME)?;
+            }
             let dto = request.append(conn, principal, row).await?;
             let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
             let location = <R::Workflow as Creatable>::location(id);

@@ -23,9 +23,7 @@ use crate::db::schema::{nomination_reviews, nominations, organizations};
 use crate::error::{AppError, AppResult, ProblemCode};
 use crate::organizations::repo as organization_repo;
 use crate::text::{Checks, squash_spaces};
-use crate::workflow::{
-    self, Appended, Creatable, Editable, Facts, Readable, Workflow, require_state, snapshot,
-};
+use crate::workflow::{self, Appended, Creatable, Editable, Facts, Readable, Workflow, snapshot};
 
 const NAME_MAX: usize = 300;
 const POSITION_MAX: usize = 200;
@@ -45,10 +43,6 @@ const DUPLICATE_INDEXES: [&str; 2] = [
 
 pub fn to_dto(row: NominationRow) -> NominationDto {
     NominationDto::from(row)
-}
-
-fn target(row: &NominationRow) -> Target<'_> {
-    Target::item(&row.organization_path, row.created_by, row.submitted_by)
 }
 
 fn duplicate(existing: Option<Uuid>) -> AppError {
@@ -582,12 +576,15 @@ impl Readable for NominationWorkflow {
     }
 }
 
+/// A review, recorded on a nomination under review.
 impl Appended for CreateReview {
     type Workflow = NominationWorkflow;
     type Dto = ReviewDto;
     // The row's lock orders reviews and `recognize` on one nomination, so the tally that
     // recognition checks is the one that commits.
     const OPERATION: Operation = Operation::ReviewNomination;
+    const ALLOWED_IN: &'static [NominationStatus] = &[NominationStatus::UnderReview];
+    const NAME: &'static str = "reviews";
     const COLLECTION: &'static str = "reviews";
 
     async fn append(
@@ -596,52 +593,40 @@ impl Appended for CreateReview {
         principal: &Principal,
         row: NominationRow,
     ) -> AppResult<ReviewDto> {
-        review(conn, principal, row, self).await
+        let mut checks = Checks::default();
+        if let Some(comment) = &self.comment {
+            checks.length("/comment", comment, 0, COMMENT_MAX);
+        }
+        checks.finish()?;
+        if repo::has_reviewed(conn, row.id, principal.id).await? {
+            return Err(already_reviewed());
+        }
+        let review: ReviewRow = diesel::insert_into(nomination_reviews::table)
+            .values((
+                nomination_reviews::id.eq(Uuid::now_v7()),
+                nomination_reviews::nomination_id.eq(row.id),
+                nomination_reviews::reviewer_id.eq(principal.id),
+                nomination_reviews::decision.eq(self.decision),
+                nomination_reviews::comment.eq(trimmed(self.comment)),
+            ))
+            .returning(ReviewRow::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(map_write_error)?;
+        let dto = ReviewDto::from(review);
+        audit::record(
+            conn,
+            Some(principal),
+            Change {
+                action: "nomination.review",
+                entity_type: "nomination",
+                entity_id: row.id,
+                organization_id: Some(row.nominating_organization_id),
+                before: None,
+                after: snapshot(&dto),
+            },
+        )
+        .await?;
+        Ok(dto)
     }
-}
-
-/// Records a review of a locked nomination under review.
-pub async fn review(
-    conn: &mut AsyncPgConnection,
-    principal: &Principal,
-    row: NominationRow,
-    request: CreateReview,
-) -> AppResult<ReviewDto> {
-    policy::require(principal, Operation::ReviewNomination, target(&row))?;
-    require_state::<NominationWorkflow>(row.status, &[NominationStatus::UnderReview], "reviews")?;
-    let mut checks = Checks::default();
-    if let Some(comment) = &request.comment {
-        checks.length("/comment", comment, 0, COMMENT_MAX);
-    }
-    checks.finish()?;
-    if repo::has_reviewed(conn, row.id, principal.id).await? {
-        return Err(already_reviewed());
-    }
-    let review: ReviewRow = diesel::insert_into(nomination_reviews::table)
-        .values((
-            nomination_reviews::id.eq(Uuid::now_v7()),
-            nomination_reviews::nomination_id.eq(row.id),
-            nomination_reviews::reviewer_id.eq(principal.id),
-            nomination_reviews::decision.eq(request.decision),
-            nomination_reviews::comment.eq(trimmed(request.comment)),
-        ))
-        .returning(ReviewRow::as_returning())
-        .get_result(conn)
-        .await
-        .map_err(map_write_error)?;
-    let dto = ReviewDto::from(review);
-    audit::record(
-        conn,
-        Some(principal),
-        Change {
-            action: "nomination.review",
-            entity_type: "nomination",
-            entity_id: row.id,
-            organization_id: Some(row.nominating_organization_id),
-            before: None,
-            after: snapshot(&dto),
-        },
-    )
-    .await?;
-    Ok(dto)
 }
