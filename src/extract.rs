@@ -2,7 +2,9 @@
 //!
 //! [`Body<T>`] is the JSON body extractor of every write: it enforces the size limit before
 //! parsing (413), the media type (415), JSON syntax and depth (400), refuses NUL characters,
-//! NFC-normalizes every string, and names *every* unknown or server-owned member in one 422.
+//! NFC-normalizes every string, and names *every* missing, mistyped, unknown or server-owned
+//! member in one 422, in plain words, by checking the body against its operation's schema in the
+//! OpenAPI document first ([`shape`], app data [`BodyRules`]) and only then reading it with serde.
 //! Every body is read within [`BodyReadTimeout`] (408 beyond it), so a client that trickles a
 //! byte a second cannot hold a worker's connection open for ever.
 
@@ -19,6 +21,10 @@ use serde_json::Value;
 
 use crate::error::{AppError, FieldError, ProblemCode};
 use crate::text::nfc;
+
+mod shape;
+
+pub use shape::{BodyRules, shape_errors};
 
 /// Maximum accepted JSON body, in bytes (app data; defaults to 256 KiB).
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +92,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
                 return Err(unsupported_media_type());
             }
             let bytes = read_limited(payload, declared_length, limit, timeout).await?;
-            let value = parse_json(&bytes)?;
+            let rules = req.app_data::<web::Data<BodyRules>>();
+            let value = parse_json_checked(&bytes, |value| {
+                rules.map_or_else(Vec::new, |rules| {
+                    rules.check(req.path(), req.method().as_str(), value)
+                })
+            })?;
             Ok(Body {
                 value,
                 digest: request_digest(&req, &bytes),
@@ -144,6 +155,16 @@ async fn read_all(
 
 /// Parses, cleans and deserializes a JSON document into `T`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    parse_json_checked(bytes, |_| Vec::new())
+}
+
+/// [`parse_json`], with the cleaned document first checked by `shape` (the errors of its
+/// documented schema, [`BodyRules`]): every error found there is reported at once, before
+/// serde, which would stop at the first.
+pub fn parse_json_checked<T: DeserializeOwned>(
+    bytes: &[u8],
+    shape: impl FnOnce(&Value) -> Vec<FieldError>,
+) -> Result<T, AppError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::bad_request(
             ProblemCode::MalformedJson,
@@ -158,6 +179,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     })?;
     let mut errors = Vec::new();
     clean_strings(&mut value, &mut String::new(), &mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::validation(errors));
+    }
+    let errors = shape(&value);
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
@@ -203,7 +228,7 @@ pub fn deserialize_value<T: DeserializeOwned>(mut value: Value) -> Result<T, App
                 }
                 return Err(AppError::field(
                     if parent.is_empty() { "/" } else { &parent },
-                    clean_serde_message(&message),
+                    plain_serde_message(&clean_serde_message(&message)),
                 ));
             }
         }
@@ -226,6 +251,47 @@ fn clean_serde_message(message: &str) -> String {
         Some(index) => message[..index].to_owned(),
         None => message.to_owned(),
     }
+}
+
+/// serde's "invalid type: map, expected a sequence" as "must be an array (not an object)": what
+/// was expected first, in the words of JSON rather than of Rust. A message of another form is
+/// kept as it is.
+fn plain_serde_message(message: &str) -> String {
+    fn json_words(serde_words: &str) -> String {
+        let words = serde_words.trim();
+        let plain = match words {
+            "map" | "a map" => "an object",
+            "sequence" | "a sequence" => "an array",
+            "a boolean" | "boolean" => "true or false",
+            "null" | "unit value" => "null",
+            "a string" | "a borrowed string" | "string" => "a string",
+            "i8" | "i16" | "i32" | "i64" | "isize" | "an integer" => "an integer",
+            "u8" | "u16" | "u32" | "u64" | "usize" => "an integer of at least 0",
+            "f32" | "f64" | "a number" => "a number",
+            "a UUID string" => "a UUID",
+            _ if words.starts_with("struct ") => "an object",
+            _ if words.starts_with("string \"") || words.starts_with("string `") => "a string",
+            _ if words.starts_with("integer ") => "an integer",
+            _ if words.starts_with("floating point ") => "a fractional number",
+            _ if words.starts_with("boolean ") => "a boolean",
+            _ => return words.to_owned(),
+        };
+        plain.to_owned()
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `")
+        && let Some((_, expected)) = rest.split_once(", expected ")
+    {
+        let values = expected.trim_start_matches("one of ").replace('`', "");
+        return format!("must be one of {values}");
+    }
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((got, expected)) = rest.split_once(", expected ")
+        {
+            return format!("must be {} (not {})", json_words(expected), json_words(got));
+        }
+    }
+    message.to_owned()
 }
 
 fn pointer_of(path: &serde_path_to_error::Path) -> String {
@@ -436,6 +502,16 @@ mod tests {
     fn a_wrong_type_names_its_member() {
         let error = parse_json::<Sample>(br#"{"name":"a","count":"many"}"#).unwrap_err();
         assert_eq!(error.field_errors()[0].pointer, "/count");
+        assert_eq!(
+            error.field_errors()[0].detail,
+            "must be an integer of at least 0 (not a string)"
+        );
+        // Without a schema to check against, serde's own words are still put in JSON's.
+        let error = parse_json::<Vec<u32>>(br#"{"a":1}"#).unwrap_err();
+        assert_eq!(
+            error.field_errors()[0].detail,
+            "must be an array (not an object)"
+        );
     }
 
     #[test]

@@ -217,6 +217,21 @@ pub async fn refuse_unknown_parameters<B: MessageBody + 'static>(
         .app_data::<web::Data<ParameterRules>>()
         .filter(|_| !req.query_string().is_empty())
         .and_then(|rules| {
+            // A method the path does not serve is a 405 whatever its query: the parameters
+            // of `/pledges/{id}` are not asked of `PATCH /pledges/export.csv`.
+            if let Some(inventory) = req.app_data::<web::Data<crate::openapi::RouteInventory>>()
+                && req.method() != actix_web::http::Method::OPTIONS
+            {
+                let methods = inventory.methods_for(req.path());
+                if !methods.is_empty()
+                    && !methods.iter().any(|method| method == req.method().as_str())
+                {
+                    return Some(crate::middleware::method_not_allowed(
+                        req.method(),
+                        &methods,
+                    ));
+                }
+            }
             rules.unknown_query_parameter(req.path(), req.method().as_str(), req.query_string())
         });
     match refusal {

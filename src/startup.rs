@@ -99,9 +99,10 @@ fn cors(settings: &Settings) -> Cors {
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let document = crate::openapi::document();
     let inventory = web::Data::new(RouteInventory::from_document(&document));
-    let parameter_rules = web::Data::new(crate::params::ParameterRules::from_document(
-        &serde_json::to_value(&document).context("the spec as JSON")?,
-    ));
+    let document_json = serde_json::to_value(&document).context("the spec as JSON")?;
+    let parameter_rules =
+        web::Data::new(crate::params::ParameterRules::from_document(&document_json));
+    let body_rules = web::Data::new(crate::extract::BodyRules::from_document(&document_json));
     let metrics = web::Data::new(crate::metrics::Metrics::new(&document)?);
     let spec = web::Data::new(SpecJson(Arc::new(
         document.to_json().context("serializing the spec")?,
@@ -133,6 +134,7 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .app_data(rate_limits.clone())
             .app_data(inventory.clone())
             .app_data(parameter_rules.clone())
+            .app_data(body_rules.clone())
             .app_data(spec.clone())
             .app_data(body_limit)
             .app_data(body_read_timeout)

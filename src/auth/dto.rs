@@ -39,6 +39,47 @@ pub struct TokenRequest {
     pub scope: Option<String>,
 }
 
+impl TokenRequest {
+    /// The documented `maxLength` of each string member (kept equal to the `#[schema]`
+    /// attributes above by `the_token_request_bounds_are_the_documented_ones`).
+    pub const MAX_LENGTHS: [(&'static str, usize); 6] = [
+        ("username", 64),
+        ("password", 128),
+        ("refresh_token", REFRESH_TOKEN_MAX),
+        ("client_id", 64),
+        ("client_secret", 256),
+        ("scope", 256),
+    ];
+
+    /// Every member longer than documented, at its pointer (characters, as JSON Schema counts).
+    pub fn length_errors(&self) -> Vec<crate::error::FieldError> {
+        let values = [
+            &self.username,
+            &self.password,
+            &self.refresh_token,
+            &self.client_id,
+            &self.client_secret,
+            &self.scope,
+        ];
+        Self::MAX_LENGTHS
+            .iter()
+            .zip(values)
+            .filter_map(|((name, max), value)| {
+                let value = value.as_deref()?;
+                (value.chars().count() > *max).then(|| {
+                    crate::error::FieldError::new(
+                        format!("/{name}"),
+                        format!("must be at most {max} characters"),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// Longest `token_type_hint` accepted (RFC 7009's hints are `refresh_token` and `access_token`).
+pub const TOKEN_TYPE_HINT_MAX: usize = 64;
+
 /// Issued tokens.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
@@ -62,6 +103,7 @@ pub struct RevokeRequest {
     #[schema(max_length = 256)]
     pub token: String,
     /// Accepted for RFC 7009 compatibility; only refresh tokens can be revoked.
+    #[schema(max_length = 64)]
     pub token_type_hint: Option<String>,
 }
 
@@ -85,4 +127,25 @@ pub struct MeDto {
     pub display_name: String,
     pub memberships: Vec<MembershipDto>,
     pub scopes: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_request_bounds_are_the_documented_ones() {
+        let document = serde_json::to_value(crate::openapi::document()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        for (name, max) in TokenRequest::MAX_LENGTHS {
+            assert_eq!(
+                schemas["TokenRequest"]["properties"][name]["maxLength"], max,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            schemas["RevokeRequest"]["properties"]["token_type_hint"]["maxLength"],
+            TOKEN_TYPE_HINT_MAX
+        );
+    }
 }

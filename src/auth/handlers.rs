@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::dto::{
-    GrantType, MeDto, MembershipDto, REFRESH_TOKEN_MAX, RevokeRequest, TokenRequest, TokenResponse,
+    GrantType, MeDto, MembershipDto, REFRESH_TOKEN_MAX, RevokeRequest, TOKEN_TYPE_HINT_MAX,
+    TokenRequest, TokenResponse,
 };
 use super::principal::Principal;
 use super::service::{self, IssuedTokens, oauth_error};
@@ -44,7 +45,7 @@ const TOKEN_BODY_LIMIT: usize = 16 * 1024;
         (status = 401, description = "Invalid credentials, refresh token or client (`error` is `invalid_grant` or `invalid_client`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor form", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown members in a JSON body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown members in a JSON body, or a member longer than its `maxLength` (`errors` names each)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins for this account", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -55,6 +56,11 @@ pub async fn token(
     payload: web::Payload,
 ) -> AppResult<HttpResponse> {
     let request: TokenRequest = read_json_or_form(&req, payload.into_inner()).await?;
+    // The bounds the document states, for JSON and form bodies alike.
+    let too_long = request.length_errors();
+    if !too_long.is_empty() {
+        return Err(AppError::validation(too_long));
+    }
     let grant = match request.grant_type.as_deref() {
         Some(text) => GrantType::parse(text).ok_or_else(|| {
             oauth_error(
@@ -198,7 +204,7 @@ fn oauth_error_owned(code: ProblemCode, description: String) -> AppError {
     ),
     responses(
         (status = 200, description = "Revoked (or unknown)"),
-        (status = 400, description = "Malformed body, or `token` longer than 256 characters (`invalid_request`, RFC 7009 §2.2.1)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, or `token` longer than 256 characters or `token_type_hint` longer than 64 (`invalid_request`, RFC 7009 §2.2.1)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor form", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown members", body = Problem, content_type = "application/problem+json"),
     )
@@ -215,6 +221,16 @@ pub async fn revoke(
         return Err(oauth_error_owned(
             ProblemCode::InvalidRequest,
             format!("token must be at most {REFRESH_TOKEN_MAX} characters"),
+        ));
+    }
+    if request
+        .token_type_hint
+        .as_ref()
+        .is_some_and(|hint| hint.chars().count() > TOKEN_TYPE_HINT_MAX)
+    {
+        return Err(oauth_error_owned(
+            ProblemCode::InvalidRequest,
+            format!("token_type_hint must be at most {TOKEN_TYPE_HINT_MAX} characters"),
         ));
     }
     service::revoke_refresh_token(&state, &request.token).await?;

@@ -450,13 +450,31 @@ impl Workflow for NominationWorkflow {
         let TransitionInput::Commendation(body) = input else {
             return Ok(None);
         };
-        match organization_repo::path_of(conn, body.issuer_organization_id).await? {
-            Some(issuer) if is_strictly_below(&row.organization_path, &issuer) => Ok(Some(issuer)),
-            _ => Err(AppError::field(
+        let refusal = || {
+            AppError::field(
                 "/issuer_organization_id",
-                "must be a higher unit of the nominating organization",
-            )),
+                "must be a higher unit of the nominating organization or of its successor",
+            )
+        };
+        let Some(issuer) = organization_repo::path_of(conn, body.issuer_organization_id).await?
+        else {
+            return Err(refusal());
+        };
+        if is_strictly_below(&row.organization_path, &issuer) {
+            return Ok(Some(issuer));
         }
+        // The work of a unit that has ended is decided by the higher units of its successors
+        // (a nomination of Mỹ Hòa, ended 30/6/2025, is commended by Tỉnh Vĩnh Long).
+        let successors =
+            crate::restructurings::repo::successor_paths(conn, row.nominating_organization_id)
+                .await?;
+        if successors
+            .iter()
+            .any(|successor| is_strictly_below(successor, &issuer))
+        {
+            return Ok(Some(issuer));
+        }
+        Err(refusal())
     }
 
     async fn apply(

@@ -134,6 +134,25 @@ pub async fn successor_names(conn: &mut AsyncPgConnection, id: Uuid) -> QueryRes
         .collect())
 }
 
+/// The paths of every unit that continues `id`, through any number of restructurings.
+pub async fn successor_paths(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct PathRow {
+        #[diesel(sql_type = Text)]
+        path: String,
+    }
+    let rows: Vec<PathRow> = diesel::sql_query(
+        "WITH RECURSIVE later(id) AS ( \
+           SELECT successor_id FROM organization_links WHERE predecessor_id = $1 \
+           UNION SELECT l.successor_id FROM organization_links l JOIN later ON l.predecessor_id = later.id) \
+         SELECT o.path FROM later JOIN organizations o ON o.id = later.id",
+    )
+    .bind::<SqlUuid, _>(id)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.path).collect())
+}
+
 /// The unit (other than `except`) holding `code` on some day from `from` on.
 pub async fn code_holder(
     conn: &mut AsyncPgConnection,

@@ -161,7 +161,8 @@ async fn another_method_on_an_export_path_is_405_of_that_path() {
         for method in [reqwest::Method::PATCH, reqwest::Method::DELETE] {
             let response = app
                 .http
-                .request(method.clone(), app.url(path))
+                // With the export's own query too: `/{id}` takes none, but this is not `/{id}`.
+                .request(method.clone(), app.url(&format!("{path}?year=2026")))
                 .bearer_auth(&admin.token)
                 .header("Content-Type", "application/merge-patch+json")
                 .body("{}")
@@ -484,6 +485,19 @@ async fn a_problem_page_is_html_with_a_content_security_policy() {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let page = response.text().await.unwrap();
     assert!(page.contains("validation_failed"));
+
+    // The catalogue's `code spans` are HTML code, not literal backticks.
+    let page = app
+        .http
+        .get(app.url("/problems/service_unavailable"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<code>Retry-After</code>"), "{page}");
+    assert!(!page.contains('`'), "{page}");
 
     let response = app
         .http

@@ -357,3 +357,81 @@ async fn create_admin_says_what_it_did_without_the_signing_key_warning() {
         "no colour codes into a pipe: {all}"
     );
 }
+
+/// Every checkout of the same migrations shares one template database (its name no longer
+/// follows the checkout's path), and a template no run has used for hours is dropped by the
+/// next run instead of being left behind for ever.
+#[tokio::test]
+async fn the_test_template_is_shared_by_checkouts_and_a_stale_one_is_dropped() {
+    use crate::helpers::db;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = std::env::temp_dir().join(format!("thidua-checkout-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(copy.join("src/db")).unwrap();
+    std::fs::copy(
+        root.join("src/db/replaceable.sql"),
+        copy.join("src/db/replaceable.sql"),
+    )
+    .unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(root.join("migrations"))
+        .arg(copy.join("migrations"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ours = db::template_name_of(root);
+    assert_eq!(db::template_name_of(&copy), ours);
+    std::fs::remove_dir_all(&copy).unwrap();
+
+    let client = db::maintenance().await;
+    let stale = format!(
+        "thidua_template_stale{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let recent = format!(
+        "thidua_template_recent{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    for name in [&stale, &recent] {
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    }
+    let long_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 2 * db::STALE_AFTER_SECS as u64;
+    client
+        .batch_execute(&format!(
+            "COMMENT ON DATABASE {stale} IS 'thidua test template, last used {long_ago}'"
+        ))
+        .await
+        .unwrap();
+    db::mark_template_used(&client, &recent).await;
+    let dropped = db::drop_stale_templates(&client, &ours).await;
+    let exists = |name: String| {
+        let client = &client;
+        async move {
+            client
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    let (stale_left, recent_left) = (exists(stale.clone()).await, exists(recent.clone()).await);
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {recent}"))
+        .await
+        .unwrap();
+    // (Another test process starting meanwhile may be the one that dropped it.)
+    assert!(
+        !stale_left,
+        "a template unused for hours is dropped: {dropped:?}"
+    );
+    assert!(recent_left, "a template used lately is kept");
+    assert!(exists(ours).await, "the run's own template is kept");
+}

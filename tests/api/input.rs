@@ -206,3 +206,216 @@ async fn a_bad_query_or_path_value_names_its_parameter_and_what_it_accepts() {
         );
     }
 }
+
+/// The pointers of a 422's `errors[]`.
+fn pointers(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|error| error["pointer"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The detail of the error at `pointer` in a 422's `errors[]`.
+fn detail_at(problem: &Value, pointer: &str) -> String {
+    problem["errors"]
+        .as_array()
+        .and_then(|errors| errors.iter().find(|error| error["pointer"] == pointer))
+        .and_then(|error| error["detail"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let user = fixture.users[fixture::C1_MEMBER];
+    // A bare array where an object with `memberships` is expected.
+    let response = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/users/{user}/memberships"),
+            Some(&admin),
+        )
+        .json(&json!([{"organization_id": fixture.tree.c1.id, "role": "member"}]))
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/"], "{problem}");
+    let detail = detail_at(&problem, "/");
+    assert!(
+        detail.starts_with("expected an object with `memberships`"),
+        "{problem}"
+    );
+    assert!(
+        !detail.contains("sequence") && !detail.contains("map"),
+        "{problem}"
+    );
+
+    let manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
+    let response = app
+        .post_json(
+            "/api/v1/pledges",
+            &manager,
+            &json!({
+                "campaign_id": campaign, "organization_id": fixture.tree.c1.id,
+                "year": "2022", "kind": "target", "field": "van_hoa", "title": "Sai kiểu",
+                "deadline": "2022-12-31"
+            }),
+        )
+        .await;
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/year"], "{problem}");
+    assert_eq!(
+        detail_at(&problem, "/year"),
+        "must be an integer (not a string)"
+    );
+}
+
+#[tokio::test]
+async fn a_422_names_every_missing_and_invalid_member_at_once() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let response = app
+        .post_json("/api/v1/pledges", &manager, &json!({"year": 2024}))
+        .await;
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    let mut missing = pointers(&problem);
+    missing.sort();
+    assert_eq!(
+        missing,
+        [
+            "/campaign_id",
+            "/deadline",
+            "/field",
+            "/kind",
+            "/organization_id"
+        ],
+        "{problem}"
+    );
+    assert!(
+        problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|error| error["detail"] == "is required"),
+        "{problem}"
+    );
+
+    // Four bad members and an unknown one: all five named, each at its pointer.
+    let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
+    let response = app
+        .post_json(
+            "/api/v1/pledges",
+            &manager,
+            &json!({
+                "campaign_id": campaign, "organization_id": "c1", "year": 2022.5,
+                "kind": "promise", "field": "van_hoa", "title": "Bốn lỗi",
+                "deadline": "31/12/2022", "status": "approved"
+            }),
+        )
+        .await;
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    let mut invalid = pointers(&problem);
+    invalid.sort();
+    assert_eq!(
+        invalid,
+        ["/deadline", "/kind", "/organization_id", "/status", "/year"],
+        "{problem}"
+    );
+    assert_eq!(
+        detail_at(&problem, "/deadline"),
+        "must be a date YYYY-MM-DD"
+    );
+    assert_eq!(detail_at(&problem, "/organization_id"), "must be a UUID");
+    assert!(
+        detail_at(&problem, "/kind").starts_with("must be one of "),
+        "{problem}"
+    );
+    assert_eq!(problem["detail"], "5 members of the request are invalid");
+    assert_eq!(app.db.count("SELECT count(*) FROM pledges").await, 0);
+}
+
+/// The token request's string members have the `maxLength` the document states, enforced for
+/// JSON and form bodies alike (422 naming each), and so has the revoke request's hint.
+#[tokio::test]
+async fn the_token_and_revoke_requests_refuse_members_longer_than_documented() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({
+            "grant_type": "password", "username": "u".repeat(65), "password": "p".repeat(129)
+        }))
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/username", "/password"], "{problem}");
+    assert_eq!(
+        detail_at(&problem, "/username"),
+        "must be at most 64 characters"
+    );
+
+    let scope = "read ".repeat(60);
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "someone"),
+            ("client_secret", "secret"),
+            ("scope", scope.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/scope"], "{problem}");
+
+    // Within the bounds, the same requests are the grants' own refusals.
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({
+            "grant_type": "password", "username": "u".repeat(64), "password": "p".repeat(128)
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    let revoke = |hint: String| {
+        let app = &app;
+        async move {
+            status_and_json(
+                app.http
+                    .post(app.url("/api/v1/auth/revoke"))
+                    .json(&json!({"token": "unknown", "token_type_hint": hint}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, problem) = revoke("h".repeat(65)).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["error"], "invalid_request", "{problem}");
+    assert_eq!(revoke("refresh_token".to_owned()).await.0, 200);
+}

@@ -697,3 +697,58 @@ async fn the_demo_tells_the_2022_story_and_the_reform_after_it() {
         "the new province's 124 communes and wards: {coverage_2026}"
     );
 }
+
+/// A nomination of a unit that has since ended is commended in the name of a higher unit of
+/// its successor: Mỹ Hòa's 2024 nomination, decided after 1/7/2025, by Tỉnh Vĩnh Long.
+#[tokio::test]
+async fn an_ended_units_nomination_is_commended_by_a_higher_unit_of_its_successor() {
+    let app = TestApp::spawn().await;
+    let admin = demo_admin(&app).await;
+    let my_hoa = unit_by_code(&app, &admin, "29116", None).await;
+    let campaign =
+        get_ok(&app, &admin, "/api/v1/campaigns?q=dong%20khoi").await["items"][0]["id"].clone();
+    // Four eyes: the commune's officer files it, the administrator decides.
+    let officer = app.token("myhoa.manager", "manager-demo-2022").await;
+    let (status, nomination) = post(
+        &app,
+        &officer,
+        "/api/v1/nominations",
+        &json!({
+            "campaign_id": campaign, "nominating_organization_id": my_hoa, "year": 2024,
+            "nominee_type": "individual", "nominee_name": "Nguyễn Văn Mười",
+            "field": "xay_dung_dang", "achievements": "Bí thư chi bộ gương mẫu"
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{nomination}");
+    let path = format!("/api/v1/nominations/{}", nomination["id"].as_str().unwrap());
+    let (status, body) = post(&app, &officer, &format!("{path}/submit"), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&app, &admin, &format!("{path}/start-review"), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &app,
+        &admin,
+        &format!("{path}/reviews"),
+        &json!({"decision": "endorse"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(&app, &admin, &format!("{path}/recognize"), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+
+    let request = ba_tri_reform(&app, &admin).await;
+    let (status, applied) = post(&app, &admin, "/api/v1/restructurings", &request).await;
+    assert_eq!(status, 201, "{applied}");
+    let vinh_long = unit_by_code(&app, &admin, "86", None).await;
+    let (status, body) = post(
+        &app,
+        &admin,
+        &format!("{path}/commend"),
+        &json!({"form": "giay_khen", "issuer_organization_id": vinh_long,
+                "decision_no": "12/QĐ-UBND", "decided_on": "2025-09-29"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "commended");
+}

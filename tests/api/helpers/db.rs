@@ -18,34 +18,99 @@ fn url_for(database: &str) -> String {
 }
 
 /// The template's name changes whenever a migration or the replaceable schema changes, so a
-/// stale one is never used.
+/// stale one is never used; it does not depend on where the checkout is, so every checkout of
+/// the same migrations shares one template (see [`drop_stale_templates`] for the others).
 fn template_name() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
-    NAME.get_or_init(|| {
-        let mut hasher = Sha256::new();
-        let mut entries: Vec<_> = walk(std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/migrations"
-        )));
-        entries.push(std::path::PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/src/db/replaceable.sql"
-        )));
-        entries.sort();
-        for path in entries {
-            hasher.update(path.to_string_lossy().as_bytes());
-            hasher.update(std::fs::read(&path).unwrap_or_default());
-        }
-        let digest = hasher.finalize();
-        format!(
-            "thidua_template_{}",
-            digest
-                .iter()
-                .take(6)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+    NAME.get_or_init(|| template_name_of(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))))
+}
+
+/// The template name of the checkout at `root`: a hash of the migrations and the replaceable
+/// schema, their paths taken relative to `root`.
+pub fn template_name_of(root: &std::path::Path) -> String {
+    let mut hasher = Sha256::new();
+    let mut entries: Vec<_> = walk(&root.join("migrations"));
+    entries.push(root.join("src/db/replaceable.sql"));
+    entries.sort();
+    for path in entries {
+        let relative = path.strip_prefix(root).unwrap_or(&path);
+        hasher.update(relative.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&path).unwrap_or_default());
+    }
+    let digest = hasher.finalize();
+    format!(
+        "{TEMPLATE_PREFIX}{}",
+        digest
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+const TEMPLATE_PREFIX: &str = "thidua_template_";
+
+/// A template no run has used for this long is dropped by the next run. No run lasts that
+/// long, so a template is never dropped under a run (in this checkout or another) using it.
+pub const STALE_AFTER_SECS: i64 = 6 * 3600;
+
+/// Drops every `thidua_template_*` database but `keep` that no test run has used for
+/// [`STALE_AFTER_SECS`]: the templates of migrations since changed, and those of checkouts
+/// since deleted. A run marks its template used (its comment) when it starts; a template
+/// without that mark (made before it existed) counts from its creation. The test harness has
+/// no "end of run" to drop a template at, and another run may still be using it then: the next
+/// run cleans up instead, so at most one template per set of migrations in use remains.
+pub async fn drop_stale_templates(client: &tokio_postgres::Client, keep: &str) -> Vec<String> {
+    let rows = client
+        .query(
+            "SELECT datname, \
+                    coalesce(substring(shobj_description(oid, 'pg_database') \
+                                       FROM '^thidua test template, last used (\\d+)$')::bigint, \
+                             extract(epoch FROM (pg_stat_file('base/' || oid || '/PG_VERSION')).modification)::bigint) \
+               FROM pg_database WHERE starts_with(datname, $1) AND datname <> $2",
+            &[&TEMPLATE_PREFIX, &keep],
         )
-    })
+        .await;
+    // pg_stat_file needs a superuser (or pg_read_server_files): without it nothing is dropped.
+    let Ok(rows) = rows else {
+        return Vec::new();
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    let mut dropped = Vec::new();
+    for row in rows {
+        let name: String = row.get(0);
+        let used: Option<i64> = row.get(1);
+        if used.is_some_and(|used| now - used < STALE_AFTER_SECS) {
+            continue;
+        }
+        let _ = client
+            .batch_execute(&format!("ALTER DATABASE \"{name}\" WITH IS_TEMPLATE false"))
+            .await;
+        // Without FORCE: a database someone is connected to is left for a later run.
+        if client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+            .await
+            .is_ok()
+        {
+            dropped.push(name);
+        }
+    }
+    dropped
+}
+
+/// Marks `name` as used now (see [`drop_stale_templates`]).
+pub async fn mark_template_used(client: &tokio_postgres::Client, name: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    client
+        .batch_execute(&format!(
+            "COMMENT ON DATABASE {name} IS 'thidua test template, last used {now}'"
+        ))
+        .await
+        .expect("mark template used");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -63,7 +128,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-async fn maintenance() -> tokio_postgres::Client {
+pub async fn maintenance() -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(&server_url(), NoTls)
         .await
         .expect("PostgreSQL is reachable at TEST_DATABASE_URL (start it with scripts/test)");
@@ -106,6 +171,8 @@ async fn ensure_template() {
             .await
             .expect("mark template");
     }
+    mark_template_used(&client, name).await;
+    drop_stale_templates(&client, name).await;
     client
         .execute("SELECT pg_advisory_unlock(88120431)", &[])
         .await
