@@ -30,7 +30,7 @@ use futures_util::stream;
 use tokio::sync::Semaphore;
 
 use crate::db::Databases;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ProblemCode};
 
 pub const CSV: &str = "text/csv";
 pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -285,7 +285,7 @@ async fn xlsx<E: Export>(
             rows = rows.saturating_add(u32::try_from(page.len()).unwrap_or(u32::MAX));
             if rows > XLSX_MAX_ROWS {
                 return Err(AppError::bad_request(
-                    "export_too_large",
+                    ProblemCode::ExportTooLarge,
                     format!(
                         "more than {XLSX_MAX_ROWS} rows for XLSX; narrow the filters or ask for text/csv"
                     ),

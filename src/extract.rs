@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{AppError, FieldError};
+use crate::error::{AppError, FieldError, ProblemCode};
 use crate::text::nfc;
 
 mod shape;
@@ -119,7 +119,7 @@ pub async fn read_limited(
         .unwrap_or_else(|_| {
             Err(AppError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
+                ProblemCode::RequestTimeout,
                 format!(
                     "the request body did not arrive within {} ms",
                     timeout.as_millis()
@@ -141,7 +141,7 @@ async fn read_all(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| {
             AppError::bad_request(
-                "malformed_json",
+                ProblemCode::MalformedJson,
                 format!("the request body could not be read: {error}"),
             )
         })?;
@@ -167,13 +167,13 @@ pub fn parse_json_checked<T: DeserializeOwned>(
 ) -> Result<T, AppError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::bad_request(
-            "malformed_json",
+            ProblemCode::MalformedJson,
             "the request body is empty",
         ));
     }
     let mut value: Value = serde_json::from_slice(bytes).map_err(|error| {
         AppError::bad_request(
-            "malformed_json",
+            ProblemCode::MalformedJson,
             format!("the request body is not valid JSON: {error}"),
         )
     })?;
@@ -411,7 +411,7 @@ fn declared_length(req: &HttpRequest) -> Option<usize> {
 pub fn unsupported_media_type() -> AppError {
     AppError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        ProblemCode::UnsupportedMediaType,
         "send the body as application/json",
     )
 }
@@ -419,7 +419,7 @@ pub fn unsupported_media_type() -> AppError {
 pub fn payload_too_large(limit: usize) -> AppError {
     AppError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ProblemCode::PayloadTooLarge,
         format!("the request body exceeds {limit} bytes"),
     )
 }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::principal::Principal;
 use crate::conditional::etag;
 use crate::db::schema::idempotency_keys;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ProblemCode};
 
 pub const HEADER: &str = "idempotency-key";
 /// Keys older than this are forgotten (the contract promises at least 7 days).
@@ -73,7 +73,8 @@ fn key_of(headers: &header::HeaderMap) -> Result<Option<String>, AppError> {
 }
 
 fn malformed_key(detail: &str) -> AppError {
-    AppError::bad_request("invalid_header", detail).with_extra("header", "Idempotency-Key")
+    AppError::bad_request(ProblemCode::InvalidHeader, detail)
+        .with_extra("header", "Idempotency-Key")
 }
 
 /// Middleware: a request with a malformed `Idempotency-Key` is refused with 400 on any route.
@@ -251,7 +252,7 @@ async fn claim(
     if stored.request_digest != digest {
         return Err(AppError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
+            ProblemCode::IdempotencyKeyReused,
             "this Idempotency-Key was used with a different request",
         ));
     }
@@ -261,7 +262,7 @@ async fn claim(
         .and_then(|status| StatusCode::from_u16(status).ok())
         .ok_or_else(|| {
             AppError::conflict(
-                "idempotency_key_in_use",
+                ProblemCode::IdempotencyKeyInUse,
                 "a request with this Idempotency-Key is still running",
             )
         })?;
@@ -296,7 +297,7 @@ async fn store(
 fn lock_timeout_is_in_use(error: AppError) -> AppError {
     if error.code() == "concurrent_update" {
         AppError::conflict(
-            "idempotency_key_in_use",
+            ProblemCode::IdempotencyKeyInUse,
             "a request with this Idempotency-Key is still running",
         )
         .with_header(header::RETRY_AFTER, "1")

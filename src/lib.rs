@@ -33,6 +33,8 @@ pub mod generate;
 pub mod health;
 /// `Idempotency-Key` on POST: claimed and answered inside the write's transaction.
 pub mod idempotency;
+/// The one list of a workflow resource: shared filters, keyset page, JSON page and exports.
+pub mod listing;
 /// Prometheus metrics: requests by route pattern, database pools, business counts; `/metrics`.
 pub mod metrics;
 /// Request id, security headers and the conversion of framework errors to problem+json.

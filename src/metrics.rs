@@ -32,8 +32,9 @@ use prometheus::{
 use sha2::{Digest, Sha256};
 use utoipa::openapi::OpenApi as OpenApiDocument;
 
+use crate::auth::principal::{Bearer, bearer_token};
 use crate::db::schema::{nominations, pledges};
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::nominations::state::NominationStatus;
 use crate::pledges::state::PledgeStatus;
 use crate::state::AppState;
@@ -546,14 +547,7 @@ where
 
 /// Constant-time comparison of the presented bearer token with the configured one.
 fn token_matches(request: &HttpRequest, expected: &str) -> bool {
-    let Some(presented) = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-    else {
+    let Bearer::Token(presented) = bearer_token(request.headers()) else {
         return false;
     };
     let presented = Sha256::digest(presented.as_bytes());
@@ -589,7 +583,7 @@ pub async fn prometheus_metrics(
     let Some(expected) = state.settings.metrics_token.as_deref() else {
         return Err(AppError::new(
             actix_web::http::StatusCode::NOT_FOUND,
-            "not_found",
+            ProblemCode::NotFound,
             "metrics are disabled on this instance (THIDUA_METRICS_TOKEN is not set)",
         ));
     };

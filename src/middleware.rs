@@ -15,7 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::error::{AppError, PROBLEM_JSON, REQUEST_CONTEXT, RequestContext};
+use crate::error::{AppError, PROBLEM_JSON, ProblemCode, REQUEST_CONTEXT, RequestContext};
 use crate::openapi::RouteInventory;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -82,7 +82,7 @@ pub async fn request_envelope(
     let outcome = if req.query_string().contains("%00") {
         let problem = REQUEST_CONTEXT.sync_scope(context.clone(), || {
             crate::error::AppError::bad_request(
-                "invalid_query",
+                ProblemCode::InvalidQuery,
                 "the query string contains a NUL character (%00)",
             )
             .error_response()
@@ -165,22 +165,32 @@ fn into_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> 
     let status = response.status();
     let (code, detail) = match status {
         // Not necessarily a body: actix and its middleware (CORS) answer 400 for other reasons.
-        StatusCode::BAD_REQUEST => ("bad_request", "the request was refused"),
-        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed here"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("unsupported_media_type", "unsupported content type")
+        StatusCode::BAD_REQUEST => (ProblemCode::BadRequest, "the request was refused"),
+        StatusCode::NOT_FOUND => (ProblemCode::NotFound, "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ProblemCode::MethodNotAllowed,
+            "this method is not allowed here",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ProblemCode::PayloadTooLarge,
+            "the request body is too large",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            ProblemCode::UnsupportedMediaType,
+            "unsupported content type",
+        ),
+        StatusCode::UNAUTHORIZED => (ProblemCode::Unauthorized, "authentication required"),
+        StatusCode::FORBIDDEN => (ProblemCode::Forbidden, "not allowed"),
+        StatusCode::NOT_ACCEPTABLE => (ProblemCode::NotAcceptable, "no acceptable representation"),
+        StatusCode::TOO_MANY_REQUESTS => (ProblemCode::TooManyRequests, "slow down"),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            (ProblemCode::ServiceUnavailable, "temporarily unavailable")
         }
-        StatusCode::UNAUTHORIZED => ("unauthorized", "authentication required"),
-        StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
-        StatusCode::NOT_ACCEPTABLE => ("not_acceptable", "no acceptable representation"),
-        StatusCode::TOO_MANY_REQUESTS => ("too_many_requests", "slow down"),
-        StatusCode::SERVICE_UNAVAILABLE => ("service_unavailable", "temporarily unavailable"),
-        status if status.is_server_error() => {
-            ("internal_error", "the service failed to handle the request")
-        }
-        _ => ("bad_request", "the request was refused"),
+        status if status.is_server_error() => (
+            ProblemCode::InternalError,
+            "the service failed to handle the request",
+        ),
+        _ => (ProblemCode::BadRequest, "the request was refused"),
     };
     let problem = AppError::new(status, code, detail);
     let mut replacement = problem.error_response();
@@ -199,7 +209,12 @@ fn into_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> 
 pub async fn no_route(req: HttpRequest, inventory: web::Data<RouteInventory>) -> HttpResponse {
     let methods = inventory.methods_for(req.path());
     if methods.is_empty() {
-        return AppError::new(StatusCode::NOT_FOUND, "not_found", "no such route").error_response();
+        return AppError::new(
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+            "no such route",
+        )
+        .error_response();
     }
     if req.method() == Method::OPTIONS {
         return HttpResponse::NoContent()
@@ -213,7 +228,7 @@ pub async fn no_route(req: HttpRequest, inventory: web::Data<RouteInventory>) ->
 pub fn method_not_allowed(method: &Method, methods: &[String]) -> AppError {
     AppError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ProblemCode::MethodNotAllowed,
         format!("{method} is not allowed here; use {}", methods.join(", ")),
     )
     .with_header(header::ALLOW, methods.join(", "))

@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::error::AppError;
+use crate::error::{AppError, ProblemCode};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -16,7 +16,7 @@ pub fn limit(requested: Option<i64>) -> Result<i64, AppError> {
         None => Ok(DEFAULT_LIMIT),
         Some(value) if (1..=MAX_LIMIT).contains(&value) => Ok(value),
         Some(value) => Err(AppError::bad_request(
-            "invalid_query",
+            ProblemCode::InvalidQuery,
             format!("limit must be between 1 and {MAX_LIMIT}, not {value}"),
         )),
     }
@@ -34,7 +34,10 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, AppError> {
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| {
-            AppError::bad_request("invalid_query", "cursor is not one this service issued")
+            AppError::bad_request(
+                ProblemCode::InvalidQuery,
+                "cursor is not one this service issued",
+            )
         })
 }
 
@@ -82,7 +85,7 @@ pub fn parse_sort<'k>(
         .map(|key| (*key, direction))
         .ok_or_else(|| {
             AppError::bad_request(
-                "invalid_query",
+                ProblemCode::InvalidQuery,
                 format!(
                     "sort must be one of {} (optionally with _desc), not {raw:?}",
                     keys.join(", ")

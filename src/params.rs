@@ -13,7 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, ResponseError, web};
 use serde_json::Value;
 
-use crate::error::AppError;
+use crate::error::{AppError, ProblemCode};
 
 /// What a parameter's schema accepts, as far as a value can be checked on its own.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,14 +196,14 @@ impl ParameterRules {
             format!("it accepts {}", known.join(", "))
         };
         Some(parameter_problem(
-            "invalid_query",
+            ProblemCode::InvalidQuery,
             name,
             &format!("is not a query parameter of this operation; {accepted}"),
         ))
     }
 }
 
-fn parameter_problem(code: &'static str, name: &str, detail: &str) -> AppError {
+fn parameter_problem(code: ProblemCode, name: &str, detail: &str) -> AppError {
     AppError::bad_request(code, format!("{name} {detail}")).with_extra("parameter", name)
 }
 
@@ -258,12 +258,12 @@ pub fn query_problem(req: &HttpRequest, fallback: String) -> AppError {
                     .iter()
                     .find(|parameter| !parameter.in_path && parameter.name == *name)?;
                 let refusal = parameter.accepts.refusal(value)?;
-                Some(parameter_problem("invalid_query", name, &refusal))
+                Some(parameter_problem(ProblemCode::InvalidQuery, name, &refusal))
             })
         });
     named.unwrap_or_else(|| match missing_field(&fallback) {
-        Some(name) => parameter_problem("invalid_query", &name, "is required"),
-        None => AppError::bad_request("invalid_query", fallback),
+        Some(name) => parameter_problem(ProblemCode::InvalidQuery, &name, "is required"),
+        None => AppError::bad_request(ProblemCode::InvalidQuery, fallback),
     })
 }
 
@@ -278,10 +278,10 @@ pub fn path_problem(req: &HttpRequest, fallback: String) -> AppError {
                     .iter()
                     .find(|parameter| parameter.in_path && parameter.name == name)?;
                 let refusal = parameter.accepts.refusal(value)?;
-                Some(parameter_problem("invalid_path", name, &refusal))
+                Some(parameter_problem(ProblemCode::InvalidPath, name, &refusal))
             })
         });
-    named.unwrap_or_else(|| AppError::bad_request("invalid_path", fallback))
+    named.unwrap_or_else(|| AppError::bad_request(ProblemCode::InvalidPath, fallback))
 }
 
 fn missing_field(message: &str) -> Option<String> {

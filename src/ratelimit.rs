@@ -44,7 +44,7 @@ use crate::auth::principal::{Bearer, bearer_token};
 use crate::auth::tokens::TokenKeys;
 use crate::config::Settings;
 pub use crate::config::{RateLimit, parse_networks};
-use crate::error::AppError;
+use crate::error::{AppError, ProblemCode};
 
 /// Paths that are never limited: orchestrators probe them.
 const EXEMPT: [&str; 2] = ["/healthz", "/readyz"];
@@ -337,7 +337,7 @@ fn refusal(wait: Duration, whom: &str) -> AppError {
     let seconds = seconds_up(wait).max(1);
     AppError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        ProblemCode::RateLimited,
         format!("too many requests {whom}; retry in {seconds} s"),
     )
     .with_header(header::RETRY_AFTER, seconds.to_string())

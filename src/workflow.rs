@@ -16,7 +16,8 @@
 
 use std::future::Future;
 
-use actix_web::HttpResponse;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use diesel::QueryResult;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
@@ -27,8 +28,9 @@ use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::conditional::IfMatch;
 use crate::db::Databases;
-use crate::error::{AppError, AppResult};
-use crate::idempotency::{Idempotency, Reply};
+use crate::error::{AppError, AppResult, ProblemCode};
+use crate::extract::{Body, request_digest};
+use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
 use crate::text_enum::TextValue;
 
 /// One row of a state table: from any state of `from`, `action` leads to `to`.
@@ -136,7 +138,7 @@ impl From<InvalidTransition> for AppError {
             refusal.allowed.join(", ")
         };
         AppError::conflict(
-            "invalid_transition",
+            ProblemCode::InvalidTransition,
             format!(
                 "a {} in state {} does not allow {}{only_in}; allowed: {allowed}",
                 refusal.entity, refusal.from, refusal.attempted
@@ -459,4 +461,224 @@ pub async fn run<W: Workflow>(
         })
         .await?;
     Ok(reply.into_response())
+}
+
+/// A workflow whose rows are read one by one (`GET /…/{id}`).
+pub trait Readable: Workflow {
+    /// The row, visible or not (no lock).
+    fn find(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
+
+    /// What reading `row` is decided on: by default its unit (the caller's subtree).
+    fn read_target(row: &Self::Row) -> Target<'_> {
+        Target::unit(Self::facts(row).path)
+    }
+}
+
+/// Row `id` of `W` if the caller may read its unit (404 otherwise): for what hangs below a
+/// row (progress reports, reviews), which stays in the subtree whatever `read_target` says.
+pub async fn find_in_subtree<W: Readable>(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<W::Row> {
+    let row = W::find(conn, id).await?.ok_or_else(AppError::not_found)?;
+    policy::require(
+        principal,
+        Operation::Read,
+        Target::unit(W::facts(&row).path),
+    )?;
+    Ok(row)
+}
+
+/// Answers `GET /…/{id}` of `W`: the row the caller may read, with its `ETag` (or 304).
+pub async fn read<W: Readable>(
+    db: &Databases,
+    principal: &Principal,
+    id: Uuid,
+    req: &HttpRequest,
+) -> AppResult<HttpResponse> {
+    let mut conn = db.read_own_writes().await?;
+    let row = W::find(&mut conn, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    policy::require(principal, Operation::Read, W::read_target(&row))?;
+    let version = W::facts(&row).version;
+    Ok(crate::conditional::respond(req, version, &W::to_dto(row)))
+}
+
+/// A record appended to a row of a workflow (a progress report, a review): written under the
+/// row's lock, replayed by `Idempotency-Key`, answered 201 with the collection's `Location`.
+pub trait Appended: Send + Sized {
+    type Workflow: Creatable;
+    type Dto: Serialize + Send;
+    /// The policy's name of appending it; the caller must see the row for it (404).
+    const OPERATION: Operation;
+    /// The collection below the row (`progress`, `reviews`).
+    const COLLECTION: &'static str;
+    /// The states of the row that take records, and what a refusal calls them.
+    const ALLOWED_IN: &'static [<Self::Workflow as StateMachine>::Status];
+    const NAME: &'static str;
+
+    /// Validates and writes the record; the row is locked and visible, the policy and the
+    /// state agreed.
+    fn append(
+        self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+        row: <Self::Workflow as Workflow>::Row,
+    ) -> impl Future<Output = AppResult<Self::Dto>> + Send;
+}
+
+/// Appends the record of `body` to row `id`: `Idempotency-Key` replay → lock the visible row →
+/// the policy (403) → the state (409) → [`Appended::append`] → stored 201 reply.
+pub async fn append<R: Appended>(
+    db: &Databases,
+    principal: &Principal,
+    id: Uuid,
+    key: IdempotencyKey,
+    body: Body<R>,
+) -> AppResult<HttpResponse> {
+    let (request, digest) = body.into_parts();
+    let idempotency = Idempotency::new(principal, key, digest);
+    let mut conn = db.write().await?;
+    let reply = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            if let Some(stored) = idempotency.replay(conn).await? {
+                return Ok(stored);
+            }
+            let row = lock_visible::<R::Workflow>(conn, principal, id, R::OPERATION).await?;
+            {
+                let facts = R::Workflow::facts(&row);
+                policy::require(
+                    principal,
+                    R::OPERATION,
+                    Target::item(facts.path, facts.created_by, facts.submitted_by),
+                )?;
+                require_state::<R::Workflow>(facts.status, R::ALLOWED_IN, R::NAME)?;
+            }
+            let dto = request.append(conn, principal, row).await?;
+            let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
+            let location = <R::Workflow as Creatable>::location(id);
+            reply.location = Some(format!("{location}/{}", R::COLLECTION));
+            idempotency.record(conn, reply).await
+        })
+        .await?;
+    Ok(reply.into_response())
+}
+
+/// What every transition endpoint (`POST /…/{id}/<action>`) receives besides its body: the
+/// caller, the row's id, `If-Match` and `Idempotency-Key`, extracted in that order.
+pub struct Act {
+    principal: Principal,
+    id: Uuid,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    req: HttpRequest,
+}
+
+impl FromRequest for Act {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        std::future::ready((|| {
+            let principal = Principal::from_request(req, payload).into_inner()?;
+            let id = web::Path::<Uuid>::from_request(req, payload)
+                .into_inner()?
+                .into_inner();
+            let if_match = IfMatch::from_request(req, payload).into_inner()?;
+            let key = IdempotencyKey::from_request(req, payload).into_inner()?;
+            Ok(Self {
+                principal,
+                id,
+                if_match,
+                key,
+                req: req.clone(),
+            })
+        })())
+    }
+}
+
+impl Act {
+    /// Takes `action`, which carries no body, on the row (see [`run`]).
+    pub async fn run<W: Workflow>(
+        self,
+        db: &Databases,
+        action: W::Action,
+        input: W::Input,
+    ) -> AppResult<HttpResponse> {
+        let digest = request_digest(&self.req, b"");
+        self.run_digested::<W>(db, digest, action, input).await
+    }
+
+    /// Takes `action` with the input its `body` makes (see [`run`]).
+    pub async fn run_with<W: Workflow, B>(
+        self,
+        db: &Databases,
+        body: Body<B>,
+        action: W::Action,
+        input: impl FnOnce(B) -> W::Input,
+    ) -> AppResult<HttpResponse> {
+        let (request, digest) = body.into_parts();
+        self.run_digested::<W>(db, digest, action, input(request))
+            .await
+    }
+
+    async fn run_digested<W: Workflow>(
+        self,
+        db: &Databases,
+        digest: Vec<u8>,
+        action: W::Action,
+        input: W::Input,
+    ) -> AppResult<HttpResponse> {
+        let idempotency = Idempotency::new(&self.principal, self.key, digest);
+        run::<W>(
+            db,
+            &self.principal,
+            self.id,
+            &self.if_match,
+            idempotency,
+            action,
+            input,
+        )
+        .await
+    }
+}
+
+/// The transition that `action` without its input reached: a bug of the handler, not the
+/// caller's (a 500).
+pub fn missing_input<M: StateMachine>(action: M::Action) -> AppError {
+    AppError::internal(anyhow::anyhow!(
+        "{} transition {} without its input",
+        M::ENTITY,
+        action.name()
+    ))
+}
+
+/// One expected outcome of a state table: from a state, an action leads to a state or nowhere.
+#[cfg(test)]
+pub type TableRow<M> = (
+    <M as StateMachine>::Status,
+    <M as StateMachine>::Action,
+    Option<<M as StateMachine>::Status>,
+);
+
+/// Checks a state table against `expected` (state, action, outcome), which must name every
+/// pair: the unit test each workflow writes for its table.
+#[cfg(test)]
+pub fn assert_table<M: StateMachine>(expected: &[TableRow<M>]) {
+    assert_eq!(
+        expected.len(),
+        M::Status::VALUES.len() * M::Action::VALUES.len()
+    );
+    for (from, action, outcome) in expected {
+        assert_eq!(
+            next_status::<M>(*from, *action).ok(),
+            *outcome,
+            "{from:?} --{action:?}-->"
+        );
+    }
 }

@@ -16,7 +16,7 @@ use super::dto::{
 use super::principal::Principal;
 use super::service::{self, IssuedTokens, oauth_error};
 use crate::db::schema::{clients, memberships, organizations, users};
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::extract::{BodyLimit, parse_json, read_limited, unsupported_media_type};
 use crate::state::AppState;
 
@@ -64,17 +64,22 @@ pub async fn token(
     let grant = match request.grant_type.as_deref() {
         Some(text) => GrantType::parse(text).ok_or_else(|| {
             oauth_error(
-                "unsupported_grant_type",
+                ProblemCode::UnsupportedGrantType,
                 "grant_type must be password, refresh_token or client_credentials",
             )
         })?,
-        None => return Err(oauth_error("invalid_request", "grant_type is required")),
+        None => {
+            return Err(oauth_error(
+                ProblemCode::InvalidRequest,
+                "grant_type is required",
+            ));
+        }
     };
     let issued = match grant {
         GrantType::Password => {
             let (Some(username), Some(password)) = (&request.username, &request.password) else {
                 return Err(oauth_error(
-                    "invalid_request",
+                    ProblemCode::InvalidRequest,
                     "username and password are required",
                 ));
             };
@@ -83,7 +88,10 @@ pub async fn token(
         }
         GrantType::RefreshToken => {
             let Some(refresh_token) = &request.refresh_token else {
-                return Err(oauth_error("invalid_request", "refresh_token is required"));
+                return Err(oauth_error(
+                    ProblemCode::InvalidRequest,
+                    "refresh_token is required",
+                ));
             };
             service::refresh_grant(&state, refresh_token).await?
         }
@@ -91,7 +99,10 @@ pub async fn token(
             let (client_id, client_secret) = match (&request.client_id, &request.client_secret) {
                 (Some(id), Some(secret)) => (id.clone(), secret.clone()),
                 _ => basic_credentials(&req).ok_or_else(|| {
-                    oauth_error("invalid_client", "client_id and client_secret are required")
+                    oauth_error(
+                        ProblemCode::InvalidClient,
+                        "client_id and client_secret are required",
+                    )
                 })?,
             };
             service::client_credentials_grant(
@@ -165,14 +176,17 @@ async fn read_json_or_form<T: DeserializeOwned>(
         "application/x-www-form-urlencoded" => {
             let bytes = read_limited(payload, length, limit, timeout).await?;
             serde_urlencoded::from_bytes(&bytes).map_err(|error| {
-                oauth_error_owned("invalid_request", format!("malformed form body: {error}"))
+                oauth_error_owned(
+                    ProblemCode::InvalidRequest,
+                    format!("malformed form body: {error}"),
+                )
             })
         }
         _ => Err(unsupported_media_type()),
     }
 }
 
-fn oauth_error_owned(code: &'static str, description: String) -> AppError {
+fn oauth_error_owned(code: ProblemCode, description: String) -> AppError {
     oauth_error(code, &description)
 }
 
@@ -205,7 +219,7 @@ pub async fn revoke(
     // The bounds the document states; a longer string is no token this service issued.
     if request.token.chars().count() > REFRESH_TOKEN_MAX {
         return Err(oauth_error_owned(
-            "invalid_request",
+            ProblemCode::InvalidRequest,
             format!("token must be at most {REFRESH_TOKEN_MAX} characters"),
         ));
     }
@@ -215,7 +229,7 @@ pub async fn revoke(
         .is_some_and(|hint| hint.chars().count() > TOKEN_TYPE_HINT_MAX)
     {
         return Err(oauth_error_owned(
-            "invalid_request",
+            ProblemCode::InvalidRequest,
             format!("token_type_hint must be at most {TOKEN_TYPE_HINT_MAX} characters"),
         ));
     }

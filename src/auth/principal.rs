@@ -129,7 +129,7 @@ pub enum Bearer<'a> {
 }
 
 /// The bearer token of `headers`: the one parser of `Authorization` for every caller (the
-/// `Principal` extractor and the per-principal rate limit).
+/// `Principal` extractor, the per-principal rate limit and the metrics token).
 pub fn bearer_token(headers: &HeaderMap) -> Bearer<'_> {
     // RFC 6750 §2.3 tokens in URIs leak into logs and histories; they are never accepted.
     let mut values = headers.get_all(header::AUTHORIZATION);

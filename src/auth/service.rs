@@ -13,7 +13,7 @@ use super::revocation::{self, Kind};
 use super::throttle;
 use super::tokens::{GrantClaim, random_secret, secret_digest};
 use crate::db::schema::{clients, memberships, organizations, refresh_tokens, users};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ProblemCode};
 use crate::state::AppState;
 use crate::text::nfc;
 use crate::users::model::{ClientRow, UserRow};
@@ -31,13 +31,15 @@ pub struct IssuedTokens {
 }
 
 /// An OAuth error (RFC 6749 §5.2) carried as a problem.
-pub fn oauth_error(code: &'static str, description: &str) -> AppError {
+pub fn oauth_error(code: ProblemCode, description: &str) -> AppError {
     let status = match code {
-        "invalid_client" | "invalid_grant" => actix_web::http::StatusCode::UNAUTHORIZED,
+        ProblemCode::InvalidClient | ProblemCode::InvalidGrant => {
+            actix_web::http::StatusCode::UNAUTHORIZED
+        }
         _ => actix_web::http::StatusCode::BAD_REQUEST,
     };
     let error = AppError::new(status, code, description)
-        .with_extra("error", code)
+        .with_extra("error", code.as_str())
         .with_extra("error_description", description);
     if status == actix_web::http::StatusCode::UNAUTHORIZED {
         error.with_header(actix_web::http::header::WWW_AUTHENTICATE, "Bearer")
@@ -47,7 +49,10 @@ pub fn oauth_error(code: &'static str, description: &str) -> AppError {
 }
 
 fn invalid_credentials() -> AppError {
-    oauth_error("invalid_grant", "the username or password is not correct")
+    oauth_error(
+        ProblemCode::InvalidGrant,
+        "the username or password is not correct",
+    )
 }
 
 /// The throttling key of a username: case-folded, NFC.
@@ -265,7 +270,7 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> AppResult<Issue
         // told apart).
         revoke_family_of(state, &mut conn, &digest_of_presented).await?;
         return Err(oauth_error(
-            "invalid_grant",
+            ProblemCode::InvalidGrant,
             "the refresh token is not valid",
         ));
     };
@@ -295,7 +300,12 @@ pub async fn client_credentials_grant(
     client_secret: &str,
     requested_scope: Option<&str>,
 ) -> AppResult<IssuedTokens> {
-    let invalid_client = || oauth_error("invalid_client", "the client id or secret is not correct");
+    let invalid_client = || {
+        oauth_error(
+            ProblemCode::InvalidClient,
+            "the client id or secret is not correct",
+        )
+    };
     let Ok(client_id) = Uuid::parse_str(client_id.trim()) else {
         return Err(invalid_client());
     };
@@ -330,7 +340,7 @@ pub async fn client_credentials_grant(
                 .any(|scope| !granted.iter().any(|granted| granted == scope))
             {
                 return Err(oauth_error(
-                    "invalid_scope",
+                    ProblemCode::InvalidScope,
                     "the client was not granted that scope",
                 ));
             }

@@ -15,7 +15,7 @@ use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
 use crate::db::schema::campaigns;
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::extract::Body;
 use crate::organizations;
 use crate::pagination;
@@ -36,7 +36,7 @@ fn code_conflict(error: diesel::result::Error) -> AppError {
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        ) => AppError::conflict("already_exists", "another campaign has this code"),
+        ) => AppError::conflict(ProblemCode::AlreadyExists, "another campaign has this code"),
         _ => error.into(),
     }
 }

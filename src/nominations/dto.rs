@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{NominationRow, ReviewRow};
 pub use super::state::{CommendationForm, NomineeType, ReviewDecision};
-use super::state::{NominationAction, NominationStatus, allowed_actions};
+use super::state::{NominationAction, NominationStatus};
 use crate::pledges::state::ExemplarRelation;
 
 /// The commendation decision of a commended nomination.
@@ -73,7 +73,9 @@ impl From<NominationRow> for NominationDto {
             _ => None,
         };
         Self {
-            allowed_actions: allowed_actions(status),
+            allowed_actions: crate::workflow::allowed_actions::<super::state::NominationWorkflow>(
+                status,
+            ),
             id: row.id,
             campaign_id: row.campaign_id,
             nominating_organization_id: row.nominating_organization_id,

@@ -1,12 +1,18 @@
 //! The nomination list as a spreadsheet: its columns and pages for the one export
 //! (`crate::export`).
 
-use super::repo::{self, ListQuery, SortPosition};
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
+use uuid::Uuid;
+
+use super::dto::NominationPage;
+use super::model::NominationRow;
+use super::repo::{self, ListQuery};
 use super::service::to_dto;
 use crate::db::Databases;
 use crate::error::AppResult;
-use crate::export::{Cell, Column, Export, PAGE, Page};
-use crate::organizations::repo as organization_repo;
+use crate::export::{Cell, Column, Export, Page};
+use crate::listing::{self, Listed, Position, Scope};
 
 pub struct NominationExport;
 
@@ -34,54 +40,65 @@ impl Export for NominationExport {
     ];
     type Query = ListQuery;
 
-    async fn page(db: &Databases, mut query: ListQuery) -> AppResult<Page<ListQuery>> {
-        let mut conn = db.read().await?;
-        query.limit = PAGE;
-        let mut rows = repo::list(&mut conn, &query).await?;
-        let page = usize::try_from(PAGE).unwrap_or(usize::MAX);
-        let more = rows.len() > page;
-        rows.truncate(page);
-        let names = organization_repo::names_of(
-            &mut conn,
-            rows.iter()
-                .map(|row| row.nominating_organization_id)
-                .collect(),
-        )
-        .await?;
-        let next = match (more, rows.last()) {
-            (true, Some(last)) => {
-                query.after = Some(SortPosition::of(query.sort.0, last));
-                Some(query)
-            }
-            _ => None,
-        };
-        let cells = rows
-            .into_iter()
-            .map(|row| {
-                let name = names.get(&row.nominating_organization_id).cloned();
-                let dto = to_dto(row);
-                let commendation = dto.commendation;
-                vec![
-                    Cell::Text(dto.id.to_string()),
-                    Cell::Text(dto.nominating_organization_id.to_string()),
-                    Cell::text(name),
-                    Cell::Text(dto.campaign_id.to_string()),
-                    Cell::Integer(dto.year.into()),
-                    Cell::Text(dto.nominee_type.as_str().to_owned()),
-                    Cell::Text(dto.nominee_name),
-                    Cell::text(dto.nominee_position),
-                    Cell::integer(dto.member_count),
-                    Cell::Text(dto.field),
-                    Cell::Text(dto.status.as_str().to_owned()),
-                    Cell::text(commendation.as_ref().map(|c| c.form.as_str())),
-                    Cell::text(commendation.as_ref().map(|c| c.decision_no.clone())),
-                    Cell::date(commendation.as_ref().map(|c| c.decided_on)),
-                    Cell::instant(dto.submitted_at),
-                    Cell::instant(dto.recognized_at),
-                    Cell::text(dto.achievements),
-                ]
-            })
-            .collect();
-        Ok((cells, next))
+    async fn page(db: &Databases, query: ListQuery) -> AppResult<Page<ListQuery>> {
+        listing::export_page::<Self>(db, query).await
+    }
+}
+
+impl Listed for NominationExport {
+    type Row = NominationRow;
+    type JsonPage = NominationPage;
+
+    fn scope(query: &mut ListQuery) -> &mut Scope {
+        &mut query.scope
+    }
+
+    async fn fetch(
+        conn: &mut AsyncPgConnection,
+        query: &ListQuery,
+    ) -> QueryResult<Vec<NominationRow>> {
+        repo::list(conn, query).await
+    }
+
+    fn position(key: &str, row: &NominationRow) -> Position {
+        match key {
+            "updated_at" => Position::UpdatedAt(row.updated_at, row.id),
+            _ => Position::CreatedAt(row.created_at, row.id),
+        }
+    }
+
+    fn organization(row: &NominationRow) -> Uuid {
+        row.nominating_organization_id
+    }
+
+    fn cells(row: NominationRow, name: Option<String>) -> Vec<Cell> {
+        let dto = to_dto(row);
+        let commendation = dto.commendation;
+        vec![
+            Cell::Text(dto.id.to_string()),
+            Cell::Text(dto.nominating_organization_id.to_string()),
+            Cell::text(name),
+            Cell::Text(dto.campaign_id.to_string()),
+            Cell::Integer(dto.year.into()),
+            Cell::Text(dto.nominee_type.as_str().to_owned()),
+            Cell::Text(dto.nominee_name),
+            Cell::text(dto.nominee_position),
+            Cell::integer(dto.member_count),
+            Cell::Text(dto.field),
+            Cell::Text(dto.status.as_str().to_owned()),
+            Cell::text(commendation.as_ref().map(|c| c.form.as_str())),
+            Cell::text(commendation.as_ref().map(|c| c.decision_no.clone())),
+            Cell::date(commendation.as_ref().map(|c| c.decided_on)),
+            Cell::instant(dto.submitted_at),
+            Cell::instant(dto.recognized_at),
+            Cell::text(dto.achievements),
+        ]
+    }
+
+    fn json_page(rows: Vec<NominationRow>, next_cursor: Option<String>) -> NominationPage {
+        NominationPage {
+            items: rows.into_iter().map(to_dto).collect(),
+            next_cursor,
+        }
     }
 }

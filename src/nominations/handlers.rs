@@ -1,9 +1,7 @@
 //! HTTP handlers of `/nominations` and `/exemplars`: transactions, idempotency and conditional
 //! requests around the rules of `service`.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::dto::{
@@ -12,7 +10,7 @@ use super::dto::{
 };
 use super::export::NominationExport;
 use super::model::NominationRow;
-use super::repo::{self, ExemplarPosition, ExemplarQuery, ListQuery, SORT_KEYS, SortPosition};
+use super::repo::{self, ExemplarPosition, ExemplarQuery, ListQuery, SORT_KEYS};
 use super::service::{self, TransitionInput};
 use super::state::{NominationAction, NominationWorkflow};
 use crate::auth::policy::{self, Operation, Target};
@@ -20,16 +18,13 @@ use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
 use crate::error::{AppError, AppResult, Problem};
 use crate::export::{self, Format};
-use crate::extract::{Body, request_digest};
-use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
+use crate::extract::Body;
+use crate::idempotency::{Idempotency, IdempotencyKey};
+use crate::listing::{self, Scope, ScopeParams};
 use crate::organizations::repo as organization_repo;
-use crate::pagination::{self, Direction};
+use crate::pagination::{self};
 use crate::state::AppState;
-use crate::workflow::{self, ReasonBody};
-
-fn location_of(id: Uuid) -> String {
-    format!("/api/v1/nominations/{id}")
-}
+use crate::workflow::{self, Act, ReasonBody};
 
 /// Nominates an exemplar (starts as `draft`).
 ///
@@ -96,13 +91,7 @@ pub async fn get_nomination(
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read_own_writes().await?;
-    let row = repo::find(&mut conn, *id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    service::require_readable(&principal, &row)?;
-    let version = row.version;
-    Ok(conditional::respond(&req, version, &service::to_dto(row)))
+    workflow::read::<NominationWorkflow>(&state.db, &principal, *id, &req).await
 }
 
 /// Lists the nominations inside the caller's subtree.
@@ -135,27 +124,7 @@ pub async fn list_nominations(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let query = list_query(&state, &principal, filter.into_inner()).await?;
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok());
-    match export::negotiate(accept) {
-        format @ (Format::Csv | Format::Xlsx) => {
-            export::respond::<NominationExport>(state.db.clone(), &state.exports, query, format)
-                .await
-        }
-        Format::Json => {
-            let mut conn = state.db.read().await?;
-            let rows = repo::list(&mut conn, &query).await?;
-            let key = query.sort.0;
-            let (rows, next_cursor) =
-                pagination::paginate(rows, query.limit, |row| SortPosition::of(key, row));
-            Ok(HttpResponse::Ok().json(NominationPage {
-                items: rows.into_iter().map(service::to_dto).collect(),
-                next_cursor,
-            }))
-        }
-    }
+    listing::respond::<NominationExport>(&state, query, &req).await
 }
 
 /// Exports the nominations of the list as CSV: every page of the selection `GET /nominations` would list
@@ -216,43 +185,23 @@ async fn list_query(
     principal: &Principal,
     filter: NominationFilter,
 ) -> AppResult<ListQuery> {
-    policy::require(principal, Operation::Read, Target::default())?;
-    let limit = pagination::limit(filter.limit)?;
-    let sort = pagination::parse_sort(
-        filter.sort.as_deref(),
-        &SORT_KEYS,
-        ("created_at", Direction::Asc),
-    )?;
-    let after: Option<SortPosition> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
-    let mut subtree_path = None;
-    if let Some(organization_id) = filter.organization_id {
-        let mut conn = state.db.read().await?;
-        let path = organization_repo::path_of(&mut conn, organization_id)
-            .await?
-            .ok_or_else(AppError::not_found)?;
-        policy::require(principal, Operation::Read, Target::unit(&path))?;
-        if filter.subtree.unwrap_or(false) {
-            subtree_path = Some(path);
-        }
-    }
-    Ok(ListQuery {
-        visibility: principal.visibility(),
-        campaign_id: filter.campaign_id,
+    let params = ScopeParams {
         organization_id: filter.organization_id,
-        subtree_path,
+        subtree: filter.subtree,
+        campaign_id: filter.campaign_id,
+        sort: filter.sort.as_deref(),
+        cursor: filter.cursor.as_deref(),
+        limit: filter.limit,
+    };
+    let scope = Scope::parse(&state.db, principal, params, &SORT_KEYS).await?;
+    Ok(ListQuery {
+        scope,
         year: filter.year,
         status: filter.status,
         nominee_type: filter.nominee_type,
         field: filter.field,
         q: filter.q,
         updated_since: filter.updated_since,
-        sort,
-        after,
-        limit,
     })
 }
 
@@ -347,25 +296,9 @@ pub async fn delete_nomination(
     )
 )]
 #[post("/nominations/{id}/submit")]
-pub async fn submit_nomination(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
-    req: HttpRequest,
-) -> AppResult<HttpResponse> {
-    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    workflow::run::<NominationWorkflow>(
-        &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
-        NominationAction::Submit,
-        TransitionInput::None,
-    )
-    .await
+pub async fn submit_nomination(state: web::Data<AppState>, act: Act) -> AppResult<HttpResponse> {
+    act.run::<NominationWorkflow>(&state.db, NominationAction::Submit, TransitionInput::None)
+        .await
 }
 
 /// Opens the review of a submitted nomination (a reviewer of a strictly higher unit).
@@ -392,23 +325,10 @@ pub async fn submit_nomination(
     )
 )]
 #[post("/nominations/{id}/start-review")]
-pub async fn start_review(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
-    req: HttpRequest,
-) -> AppResult<HttpResponse> {
-    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    let action = NominationAction::StartReview;
-    workflow::run::<NominationWorkflow>(
+pub async fn start_review(state: web::Data<AppState>, act: Act) -> AppResult<HttpResponse> {
+    act.run::<NominationWorkflow>(
         &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
-        action,
+        NominationAction::StartReview,
         TransitionInput::None,
     )
     .await
@@ -440,23 +360,10 @@ pub async fn start_review(
     )
 )]
 #[post("/nominations/{id}/recognize")]
-pub async fn recognize_nomination(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
-    req: HttpRequest,
-) -> AppResult<HttpResponse> {
-    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    let action = NominationAction::Recognize;
-    workflow::run::<NominationWorkflow>(
+pub async fn recognize_nomination(state: web::Data<AppState>, act: Act) -> AppResult<HttpResponse> {
+    act.run::<NominationWorkflow>(
         &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
-        action,
+        NominationAction::Recognize,
         TransitionInput::None,
     )
     .await
@@ -486,23 +393,14 @@ pub async fn recognize_nomination(
 #[post("/nominations/{id}/commend")]
 pub async fn commend_nomination(
     state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
+    act: Act,
     body: Body<CommendBody>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let input = TransitionInput::Commendation(request);
-    workflow::run::<NominationWorkflow>(
+    act.run_with::<NominationWorkflow, _>(
         &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
+        body,
         NominationAction::Commend,
-        input,
+        TransitionInput::Commendation,
     )
     .await
 }
@@ -531,24 +429,12 @@ pub async fn commend_nomination(
 #[post("/nominations/{id}/reject")]
 pub async fn reject_nomination(
     state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
+    act: Act,
     body: Body<ReasonBody>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let input = TransitionInput::Reason(request.reason);
-    workflow::run::<NominationWorkflow>(
-        &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
-        NominationAction::Reject,
-        input,
-    )
+    act.run_with::<NominationWorkflow, _>(&state.db, body, NominationAction::Reject, |body| {
+        TransitionInput::Reason(body.reason)
+    })
     .await
 }
 
@@ -576,24 +462,12 @@ pub async fn reject_nomination(
 #[post("/nominations/{id}/withdraw")]
 pub async fn withdraw_nomination(
     state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
+    act: Act,
     body: Body<ReasonBody>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let input = TransitionInput::Reason(request.reason);
-    workflow::run::<NominationWorkflow>(
-        &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
-        NominationAction::Withdraw,
-        input,
-    )
+    act.run_with::<NominationWorkflow, _>(&state.db, body, NominationAction::Withdraw, |body| {
+        TransitionInput::Reason(body.reason)
+    })
     .await
 }
 
@@ -629,27 +503,7 @@ pub async fn create_review(
     key: IdempotencyKey,
     body: Body<CreateReview>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let id = id.into_inner();
-    let principal = &principal;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            // The lock orders reviews and `recognize` on one nomination, so the tally that
-            // recognition checks is the one that commits.
-            let row =
-                service::lock_visible(conn, principal, id, Operation::ReviewNomination).await?;
-            let dto = service::review(conn, principal, row, request).await?;
-            let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
-            reply.location = Some(format!("{}/reviews", location_of(id)));
-            idempotency.record(conn, reply).await
-        })
-        .await?;
-    Ok(reply.into_response())
+    workflow::append::<CreateReview>(&state.db, &principal, *id, key, body).await
 }
 
 /// Lists a nomination's reviews, oldest first, with their tally.
@@ -670,15 +524,8 @@ pub async fn list_reviews(
     id: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read_own_writes().await?;
-    let row = repo::find(&mut conn, *id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
     // Reviews are the higher units' internal deliberation: subtree only, even for exemplars.
-    policy::require(
-        &principal,
-        Operation::Read,
-        Target::unit(&row.organization_path),
-    )?;
+    let row = workflow::find_in_subtree::<NominationWorkflow>(&mut conn, &principal, *id).await?;
     let items = repo::reviews_of(&mut conn, row.id).await?;
     let tally = repo::tally(&mut conn, row.id).await?;
     Ok(HttpResponse::Ok().json(ReviewList { items, tally }))

@@ -5,16 +5,13 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::dto::{FollowingUnit, NomineeType, ReviewDto, Tally};
 use super::model::{NominationRow, ReviewRow};
 use super::state::NominationStatus;
-use crate::auth::authorize::Visibility;
 use crate::db::schema::{nomination_reviews, nominations};
-use crate::organizations::repo::path_in_subtrees;
-use crate::pagination::Direction;
+use crate::listing::Scope;
 use crate::pledges::state::ExemplarRelation;
 use crate::text::like_escape;
 
@@ -91,39 +88,16 @@ pub async fn live_duplicate(
 /// The documented sort keys.
 pub const SORT_KEYS: [&str; 2] = ["created_at", "updated_at"];
 
-/// Position of the last row of a page, for the next one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum SortPosition {
-    CreatedAt(DateTime<Utc>, Uuid),
-    UpdatedAt(DateTime<Utc>, Uuid),
-}
-
-impl SortPosition {
-    pub fn of(key: &str, row: &NominationRow) -> Self {
-        match key {
-            "updated_at" => Self::UpdatedAt(row.updated_at, row.id),
-            _ => Self::CreatedAt(row.created_at, row.id),
-        }
-    }
-}
-
 /// A validated list query.
 #[derive(Debug, Clone)]
 pub struct ListQuery {
-    pub visibility: Visibility,
-    pub campaign_id: Option<Uuid>,
-    pub organization_id: Option<Uuid>,
-    /// Path of `organization_id` when the whole subtree is asked for.
-    pub subtree_path: Option<String>,
+    pub scope: Scope,
     pub year: Option<i32>,
     pub status: Option<NominationStatus>,
     pub nominee_type: Option<NomineeType>,
     pub field: Option<String>,
     pub q: Option<String>,
     pub updated_since: Option<DateTime<Utc>>,
-    pub sort: (&'static str, Direction),
-    pub after: Option<SortPosition>,
-    pub limit: i64,
 }
 
 /// One page (`limit + 1` rows, for the cursor) of the nominations `query` selects.
@@ -134,17 +108,11 @@ pub async fn list(
     // A deferred join, as for pledges: the page's ids come from the path index, then only
     // those rows are read.
     let mut statement = nominations::table.select(nominations::id).into_boxed();
-    if let Visibility::Subtrees(roots) = &query.visibility {
-        statement = statement.filter(path_in_subtrees("nominations.organization_path", roots));
-    }
-    if let Some(path) = &query.subtree_path {
-        statement = statement
-            .filter(nominations::organization_path.like(format!("{}%", like_escape(path))));
-    } else if let Some(organization_id) = query.organization_id {
-        statement = statement.filter(nominations::nominating_organization_id.eq(organization_id));
-    }
-    if let Some(campaign_id) = query.campaign_id {
-        statement = statement.filter(nominations::campaign_id.eq(campaign_id));
+    for condition in query
+        .scope
+        .conditions("nominations", "nominating_organization_id")
+    {
+        statement = statement.filter(condition);
     }
     if let Some(year) = query.year {
         statement = statement.filter(nominations::year.eq(year));
@@ -168,37 +136,8 @@ pub async fn list(
     if let Some(since) = query.updated_since {
         statement = statement.filter(nominations::updated_at.gt(since));
     }
-    let (key, direction) = query.sort;
-    let comparison = if direction == Direction::Asc {
-        ">"
-    } else {
-        "<"
-    };
-    if let Some(after) = &query.after {
-        let (column, at, id) = match after {
-            SortPosition::CreatedAt(at, id) => ("created_at", at, id),
-            SortPosition::UpdatedAt(at, id) => ("updated_at", at, id),
-        };
-        statement = statement.filter(
-            sql::<Bool>(&format!(
-                "(nominations.{column}, nominations.id) {comparison} ("
-            ))
-            .bind::<Timestamptz, _>(*at)
-            .sql(", ")
-            .bind::<SqlUuid, _>(*id)
-            .sql(")"),
-        );
-    }
-    // `key` is one of the sort whitelist's columns.
-    let order = sql::<Bool>(&format!(
-        "nominations.{key} {direction}, nominations.id {direction}",
-        direction = if direction == Direction::Asc {
-            "ASC"
-        } else {
-            "DESC"
-        }
-    ));
-    let page = statement.order(order.clone()).limit(query.limit + 1);
+    let order = query.scope.order("nominations");
+    let page = statement.order(order.clone()).limit(query.scope.limit + 1);
     nominations::table
         .select(NominationRow::as_select())
         .filter(nominations::id.eq_any(page))

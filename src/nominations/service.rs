@@ -20,10 +20,10 @@ use crate::auth::principal::Principal;
 use crate::campaigns::repo::{CampaignRules, campaign_rules};
 use crate::clock::today;
 use crate::db::schema::{nomination_reviews, nominations, organizations};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ProblemCode};
 use crate::organizations::repo as organization_repo;
 use crate::text::{Checks, squash_spaces};
-use crate::workflow::{self, Creatable, Editable, Facts, Workflow, require_state, snapshot};
+use crate::workflow::{self, Appended, Creatable, Editable, Facts, Readable, Workflow, snapshot};
 
 const NAME_MAX: usize = 300;
 const POSITION_MAX: usize = 200;
@@ -45,13 +45,9 @@ pub fn to_dto(row: NominationRow) -> NominationDto {
     NominationDto::from(row)
 }
 
-fn target(row: &NominationRow) -> Target<'_> {
-    Target::item(&row.organization_path, row.created_by, row.submitted_by)
-}
-
 fn duplicate(existing: Option<Uuid>) -> AppError {
     let error = AppError::conflict(
-        "duplicate_nomination",
+        ProblemCode::DuplicateNomination,
         "this unit already nominated the same nominee for this campaign year",
     );
     match existing {
@@ -79,20 +75,9 @@ fn map_write_error(error: diesel::result::Error) -> AppError {
 
 fn already_reviewed() -> AppError {
     AppError::conflict(
-        "already_reviewed",
+        ProblemCode::AlreadyReviewed,
         "you already reviewed this nomination; reviews are not edited",
     )
-}
-
-/// Reading one nomination: inside the caller's subtree, or anywhere once it is an exemplar
-/// (exemplars exist to be learned from).
-pub fn require_readable(principal: &Principal, row: &NominationRow) -> AppResult<()> {
-    let target = if row.status.is_exemplar() {
-        Target::default()
-    } else {
-        Target::unit(&row.organization_path)
-    };
-    policy::require(principal, Operation::Read, target)
 }
 
 /// The content of a nomination after a create or a merge patch, to validate as a whole.
@@ -513,7 +498,7 @@ impl Workflow for NominationWorkflow {
             let tally = repo::tally(conn, row.id).await?;
             if !tally.allows_recognition() {
                 return Err(AppError::conflict(
-                    "insufficient_endorsements",
+                    ProblemCode::InsufficientEndorsements,
                     format!(
                         "recognition needs at least one endorsement and more endorsements than oppositions \
                          ({} endorse, {} oppose, {} abstain)",
@@ -583,11 +568,7 @@ impl Workflow for NominationWorkflow {
                     .get_result(conn)
                     .await?
             }
-            _ => {
-                return Err(AppError::internal(anyhow::anyhow!(
-                    "nomination transition {action} without its input"
-                )));
-            }
+            _ => return Err(workflow::missing_input::<Self>(action)),
         };
         Ok(updated)
     }
@@ -597,48 +578,73 @@ impl Workflow for NominationWorkflow {
     }
 }
 
-/// Records a review of a locked nomination under review.
-pub async fn review(
-    conn: &mut AsyncPgConnection,
-    principal: &Principal,
-    row: NominationRow,
-    request: CreateReview,
-) -> AppResult<ReviewDto> {
-    policy::require(principal, Operation::ReviewNomination, target(&row))?;
-    require_state::<NominationWorkflow>(row.status, &[NominationStatus::UnderReview], "reviews")?;
-    let mut checks = Checks::default();
-    if let Some(comment) = &request.comment {
-        checks.length("/comment", comment, 0, COMMENT_MAX);
+impl Readable for NominationWorkflow {
+    async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<NominationRow>> {
+        repo::find(conn, id).await
     }
-    checks.finish()?;
-    if repo::has_reviewed(conn, row.id, principal.id).await? {
-        return Err(already_reviewed());
+
+    /// Inside the caller's subtree, or anywhere once it is an exemplar (exemplars exist to be
+    /// learned from).
+    fn read_target(row: &NominationRow) -> Target<'_> {
+        if row.status.is_exemplar() {
+            Target::default()
+        } else {
+            Target::unit(&row.organization_path)
+        }
     }
-    let review: ReviewRow = diesel::insert_into(nomination_reviews::table)
-        .values((
-            nomination_reviews::id.eq(Uuid::now_v7()),
-            nomination_reviews::nomination_id.eq(row.id),
-            nomination_reviews::reviewer_id.eq(principal.id),
-            nomination_reviews::decision.eq(request.decision),
-            nomination_reviews::comment.eq(trimmed(request.comment)),
-        ))
-        .returning(ReviewRow::as_returning())
-        .get_result(conn)
-        .await
-        .map_err(map_write_error)?;
-    let dto = ReviewDto::from(review);
-    audit::record(
-        conn,
-        Some(principal),
-        Change {
-            action: "nomination.review",
-            entity_type: "nomination",
-            entity_id: row.id,
-            organization_id: Some(row.nominating_organization_id),
-            before: None,
-            after: snapshot(&dto),
-        },
-    )
-    .await?;
-    Ok(dto)
+}
+
+/// A review, recorded on a nomination under review.
+impl Appended for CreateReview {
+    type Workflow = NominationWorkflow;
+    type Dto = ReviewDto;
+    // The row's lock orders reviews and `recognize` on one nomination, so the tally that
+    // recognition checks is the one that commits.
+    const OPERATION: Operation = Operation::ReviewNomination;
+    const ALLOWED_IN: &'static [NominationStatus] = &[NominationStatus::UnderReview];
+    const NAME: &'static str = "reviews";
+    const COLLECTION: &'static str = "reviews";
+
+    async fn append(
+        self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+        row: NominationRow,
+    ) -> AppResult<ReviewDto> {
+        let mut checks = Checks::default();
+        if let Some(comment) = &self.comment {
+            checks.length("/comment", comment, 0, COMMENT_MAX);
+        }
+        checks.finish()?;
+        if repo::has_reviewed(conn, row.id, principal.id).await? {
+            return Err(already_reviewed());
+        }
+        let review: ReviewRow = diesel::insert_into(nomination_reviews::table)
+            .values((
+                nomination_reviews::id.eq(Uuid::now_v7()),
+                nomination_reviews::nomination_id.eq(row.id),
+                nomination_reviews::reviewer_id.eq(principal.id),
+                nomination_reviews::decision.eq(self.decision),
+                nomination_reviews::comment.eq(trimmed(self.comment)),
+            ))
+            .returning(ReviewRow::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(map_write_error)?;
+        let dto = ReviewDto::from(review);
+        audit::record(
+            conn,
+            Some(principal),
+            Change {
+                action: "nomination.review",
+                entity_type: "nomination",
+                entity_id: row.id,
+                organization_id: Some(row.nominating_organization_id),
+                before: None,
+                after: snapshot(&dto),
+            },
+        )
+        .await?;
+        Ok(dto)
+    }
 }

@@ -18,7 +18,7 @@ use crate::auth::policy::{self, Operation, Target, require_admin};
 use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
 use crate::db::schema::organizations;
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::extract::Body;
 use crate::pagination;
 use crate::state::AppState;
@@ -349,20 +349,23 @@ fn code_conflict(error: diesel::result::Error) -> AppError {
             diesel::result::DatabaseErrorKind::UniqueViolation,
             info,
         ) if info.constraint_name() == Some(SIBLING_NAME_INDEX) => AppError::conflict(
-            "already_exists",
+            ProblemCode::AlreadyExists,
             "an active sibling unit already has this name (compared without case, accents, \
              extra spaces or invisible characters)",
         ),
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        ) => AppError::conflict("already_exists", "another organization has this code"),
+        ) => AppError::conflict(
+            ProblemCode::AlreadyExists,
+            "another organization has this code",
+        ),
         // Codes are unique among the units valid on the same day (an exclusion constraint).
         diesel::result::Error::DatabaseError(_, info)
             if info.constraint_name() == Some("organizations_code_valid_key") =>
         {
             AppError::conflict(
-                "already_exists",
+                ProblemCode::AlreadyExists,
                 "another organization valid on the same days has this code",
             )
         }
@@ -381,7 +384,7 @@ async fn refuse_sibling_named(
     match repo::sibling_named(conn, parent_id, name, except).await? {
         None => Ok(()),
         Some((id, existing)) => Err(AppError::conflict(
-            "already_exists",
+            ProblemCode::AlreadyExists,
             format!(
                 "the active sibling unit \u{201c}{existing}\u{201d} ({id}) already has this name; \
                  names under one parent must differ beyond case, accents, spacing and invisible \
@@ -634,13 +637,13 @@ pub async fn deactivate_organization(
             if_match.check(node.version)?;
             if !node.active {
                 return Err(AppError::conflict(
-                    "invalid_transition",
+                    ProblemCode::InvalidTransition,
                     "the organization is already inactive",
                 ));
             }
             if repo::has_active_children(conn, id).await? {
                 return Err(AppError::conflict(
-                    "invalid_transition",
+                    ProblemCode::InvalidTransition,
                     "move or deactivate the active children of this organization first",
                 ));
             }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{PledgeRow, ProgressRow};
 pub use super::state::{ExemplarRelation, PledgeKind};
-use super::state::{PledgeAction, PledgeResult, PledgeStatus, allowed_actions};
+use super::state::{PledgeAction, PledgeResult, PledgeStatus};
 
 /// A pledge (đăng ký thi đua) of one organization for one campaign year.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -53,7 +53,9 @@ impl PledgeDto {
     pub fn from_row(row: PledgeRow, today: NaiveDate) -> Self {
         Self {
             overdue: is_overdue(row.status, row.deadline, today),
-            allowed_actions: allowed_actions(row.status),
+            allowed_actions: crate::workflow::allowed_actions::<super::state::PledgeWorkflow>(
+                row.status,
+            ),
             id: row.id,
             campaign_id: row.campaign_id,
             organization_id: row.organization_id,

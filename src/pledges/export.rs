@@ -1,11 +1,17 @@
 //! The pledge list as a spreadsheet: its columns and pages for the one export (`crate::export`).
 
-use super::repo::{self, ListQuery, SortPosition};
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
+use uuid::Uuid;
+
+use super::dto::PledgePage;
+use super::model::PledgeRow;
+use super::repo::{self, ListQuery};
 use super::service::to_dto;
 use crate::db::Databases;
 use crate::error::AppResult;
-use crate::export::{Cell, Column, Export, PAGE, Page};
-use crate::organizations::repo as organization_repo;
+use crate::export::{Cell, Column, Export, Page};
+use crate::listing::{self, Listed, Position, Scope};
 
 pub struct PledgeExport;
 
@@ -34,52 +40,63 @@ impl Export for PledgeExport {
     ];
     type Query = ListQuery;
 
-    async fn page(db: &Databases, mut query: ListQuery) -> AppResult<Page<ListQuery>> {
-        let mut conn = db.read().await?;
-        query.limit = PAGE;
-        let mut rows = repo::list(&mut conn, &query).await?;
-        let page = usize::try_from(PAGE).unwrap_or(usize::MAX);
-        let more = rows.len() > page;
-        rows.truncate(page);
-        let names = organization_repo::names_of(
-            &mut conn,
-            rows.iter().map(|row| row.organization_id).collect(),
-        )
-        .await?;
-        let next = match (more, rows.last()) {
-            (true, Some(last)) => {
-                query.after = Some(SortPosition::of(query.sort.0, last));
-                Some(query)
-            }
-            _ => None,
-        };
-        let cells = rows
-            .into_iter()
-            .map(|row| {
-                let name = names.get(&row.organization_id).cloned();
-                let dto = to_dto(row);
-                vec![
-                    Cell::Text(dto.id.to_string()),
-                    Cell::Text(dto.organization_id.to_string()),
-                    Cell::text(name),
-                    Cell::Text(dto.campaign_id.to_string()),
-                    Cell::Integer(dto.year.into()),
-                    Cell::Text(dto.kind.as_str().to_owned()),
-                    Cell::Text(dto.field),
-                    Cell::Text(dto.title),
-                    Cell::text(dto.title_name),
-                    Cell::number(dto.target_value),
-                    Cell::text(dto.target_unit),
-                    Cell::Date(dto.deadline),
-                    Cell::Text(dto.status.as_str().to_owned()),
-                    Cell::text(dto.result.map(|result| result.as_str())),
-                    Cell::number(dto.progress_percent),
-                    Cell::number(dto.current_value),
-                    Cell::date(dto.last_reported_on),
-                    Cell::Bool(dto.overdue),
-                ]
-            })
-            .collect();
-        Ok((cells, next))
+    async fn page(db: &Databases, query: ListQuery) -> AppResult<Page<ListQuery>> {
+        listing::export_page::<Self>(db, query).await
+    }
+}
+
+impl Listed for PledgeExport {
+    type Row = PledgeRow;
+    type JsonPage = PledgePage;
+
+    fn scope(query: &mut ListQuery) -> &mut Scope {
+        &mut query.scope
+    }
+
+    async fn fetch(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResult<Vec<PledgeRow>> {
+        repo::list(conn, query).await
+    }
+
+    fn position(key: &str, row: &PledgeRow) -> Position {
+        match key {
+            "updated_at" => Position::UpdatedAt(row.updated_at, row.id),
+            "deadline" => Position::Deadline(row.deadline, row.id),
+            _ => Position::CreatedAt(row.created_at, row.id),
+        }
+    }
+
+    fn organization(row: &PledgeRow) -> Uuid {
+        row.organization_id
+    }
+
+    fn cells(row: PledgeRow, name: Option<String>) -> Vec<Cell> {
+        let dto = to_dto(row);
+        vec![
+            Cell::Text(dto.id.to_string()),
+            Cell::Text(dto.organization_id.to_string()),
+            Cell::text(name),
+            Cell::Text(dto.campaign_id.to_string()),
+            Cell::Integer(dto.year.into()),
+            Cell::Text(dto.kind.as_str().to_owned()),
+            Cell::Text(dto.field),
+            Cell::Text(dto.title),
+            Cell::text(dto.title_name),
+            Cell::number(dto.target_value),
+            Cell::text(dto.target_unit),
+            Cell::Date(dto.deadline),
+            Cell::Text(dto.status.as_str().to_owned()),
+            Cell::text(dto.result.map(|result| result.as_str())),
+            Cell::number(dto.progress_percent),
+            Cell::number(dto.current_value),
+            Cell::date(dto.last_reported_on),
+            Cell::Bool(dto.overdue),
+        ]
+    }
+
+    fn json_page(rows: Vec<PledgeRow>, next_cursor: Option<String>) -> PledgePage {
+        PledgePage {
+            items: rows.into_iter().map(to_dto).collect(),
+            next_cursor,
+        }
     }
 }

@@ -1,9 +1,7 @@
 //! HTTP handlers of `/pledges`: transactions, idempotency and conditional requests around the
 //! rules of `service`.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::dto::{
@@ -11,24 +9,19 @@ use super::dto::{
     ProgressPage, ProgressParams, UpdatePledge,
 };
 use super::export::PledgeExport;
-use super::repo::{self, ListQuery, SORT_KEYS, SortPosition};
-use super::service::{self, TransitionInput};
+use super::repo::{self, ListQuery, SORT_KEYS};
+use super::service::TransitionInput;
 use super::state::{PledgeAction, PledgeWorkflow};
-use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppResult, Problem};
 use crate::export::{self, Format};
-use crate::extract::{Body, request_digest};
-use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
-use crate::organizations::repo as organization_repo;
-use crate::pagination::{self, Direction};
+use crate::extract::Body;
+use crate::idempotency::{Idempotency, IdempotencyKey};
+use crate::listing::{self, Scope, ScopeParams};
+use crate::pagination::{self};
 use crate::state::AppState;
-use crate::workflow::{self, ReasonBody};
-
-fn location_of(id: Uuid) -> String {
-    format!("/api/v1/pledges/{id}")
-}
+use crate::workflow::{self, Act, ReasonBody};
 
 /// Registers a pledge (starts as `draft`).
 ///
@@ -90,17 +83,7 @@ pub async fn get_pledge(
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read_own_writes().await?;
-    let row = repo::find(&mut conn, *id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    policy::require(
-        &principal,
-        Operation::Read,
-        Target::unit(&row.organization_path),
-    )?;
-    let version = row.version;
-    Ok(conditional::respond(&req, version, &service::to_dto(row)))
+    workflow::read::<PledgeWorkflow>(&state.db, &principal, *id, &req).await
 }
 
 /// Lists the pledges the caller may see.
@@ -132,26 +115,7 @@ pub async fn list_pledges(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let query = list_query(&state, &principal, filter.into_inner()).await?;
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok());
-    match export::negotiate(accept) {
-        format @ (Format::Csv | Format::Xlsx) => {
-            export::respond::<PledgeExport>(state.db.clone(), &state.exports, query, format).await
-        }
-        Format::Json => {
-            let mut conn = state.db.read().await?;
-            let rows = repo::list(&mut conn, &query).await?;
-            let key = query.sort.0;
-            let (rows, next_cursor) =
-                pagination::paginate(rows, query.limit, |row| SortPosition::of(key, row));
-            Ok(HttpResponse::Ok().json(PledgePage {
-                items: rows.into_iter().map(service::to_dto).collect(),
-                next_cursor,
-            }))
-        }
-    }
+    listing::respond::<PledgeExport>(&state, query, &req).await
 }
 
 /// Exports the pledges of the list as CSV: every page of the selection `GET /pledges` would list
@@ -212,44 +176,17 @@ async fn list_query(
     principal: &Principal,
     filter: PledgeFilter,
 ) -> AppResult<ListQuery> {
-    policy::require(principal, Operation::Read, Target::default())?;
-    let limit = pagination::limit(filter.limit)?;
-    let sort = pagination::parse_sort(
-        filter.sort.as_deref(),
-        &SORT_KEYS,
-        ("created_at", Direction::Asc),
-    )?;
-    let after: Option<SortPosition> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
-    // A cursor of another sort key would compare one column and order by another: rows skipped.
-    if after
-        .as_ref()
-        .is_some_and(|position| position.key() != sort.0)
-    {
-        return Err(AppError::bad_request(
-            "invalid_query",
-            "the cursor belongs to another sort order",
-        ));
-    }
-    let mut subtree_path = None;
-    if let Some(organization_id) = filter.organization_id {
-        let mut conn = state.db.read().await?;
-        let path = organization_repo::path_of(&mut conn, organization_id)
-            .await?
-            .ok_or_else(AppError::not_found)?;
-        policy::require(principal, Operation::Read, Target::unit(&path))?;
-        if filter.subtree.unwrap_or(false) {
-            subtree_path = Some(path);
-        }
-    }
-    Ok(ListQuery {
-        visibility: principal.visibility(),
-        campaign_id: filter.campaign_id,
+    let params = ScopeParams {
         organization_id: filter.organization_id,
-        subtree_path,
+        subtree: filter.subtree,
+        campaign_id: filter.campaign_id,
+        sort: filter.sort.as_deref(),
+        cursor: filter.cursor.as_deref(),
+        limit: filter.limit,
+    };
+    let scope = Scope::parse(&state.db, principal, params, &SORT_KEYS).await?;
+    Ok(ListQuery {
+        scope,
         year: filter.year,
         status: filter.status,
         result: filter.result,
@@ -259,9 +196,6 @@ async fn list_query(
         exemplar_id: filter.exemplar_id,
         q: filter.q,
         updated_since: filter.updated_since,
-        sort,
-        after,
-        limit,
         today: crate::clock::today(),
     })
 }
@@ -357,25 +291,9 @@ pub async fn delete_pledge(
     )
 )]
 #[post("/pledges/{id}/submit")]
-pub async fn submit_pledge(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
-    req: HttpRequest,
-) -> AppResult<HttpResponse> {
-    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    workflow::run::<PledgeWorkflow>(
-        &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
-        PledgeAction::Submit,
-        TransitionInput::None,
-    )
-    .await
+pub async fn submit_pledge(state: web::Data<AppState>, act: Act) -> AppResult<HttpResponse> {
+    act.run::<PledgeWorkflow>(&state.db, PledgeAction::Submit, TransitionInput::None)
+        .await
 }
 
 /// Approves a submitted pledge (a manager of a strictly higher unit).
@@ -402,25 +320,9 @@ pub async fn submit_pledge(
     )
 )]
 #[post("/pledges/{id}/approve")]
-pub async fn approve_pledge(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
-    req: HttpRequest,
-) -> AppResult<HttpResponse> {
-    let idempotency = Idempotency::new(&principal, key, request_digest(&req, b""));
-    workflow::run::<PledgeWorkflow>(
-        &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
-        PledgeAction::Approve,
-        TransitionInput::None,
-    )
-    .await
+pub async fn approve_pledge(state: web::Data<AppState>, act: Act) -> AppResult<HttpResponse> {
+    act.run::<PledgeWorkflow>(&state.db, PledgeAction::Approve, TransitionInput::None)
+        .await
 }
 
 /// Returns a submitted pledge to its unit for changes, with a reason.
@@ -450,24 +352,12 @@ pub async fn approve_pledge(
 #[post("/pledges/{id}/return")]
 pub async fn return_pledge(
     state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
+    act: Act,
     body: Body<ReasonBody>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let input = TransitionInput::Reason(request.reason);
-    workflow::run::<PledgeWorkflow>(
-        &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
-        PledgeAction::Return,
-        input,
-    )
+    act.run_with::<PledgeWorkflow, _>(&state.db, body, PledgeAction::Return, |body| {
+        TransitionInput::Reason(body.reason)
+    })
     .await
 }
 
@@ -494,24 +384,12 @@ pub async fn return_pledge(
 #[post("/pledges/{id}/withdraw")]
 pub async fn withdraw_pledge(
     state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
+    act: Act,
     body: Body<ReasonBody>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let input = TransitionInput::Reason(request.reason);
-    workflow::run::<PledgeWorkflow>(
-        &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
-        PledgeAction::Withdraw,
-        input,
-    )
+    act.run_with::<PledgeWorkflow, _>(&state.db, body, PledgeAction::Withdraw, |body| {
+        TransitionInput::Reason(body.reason)
+    })
     .await
 }
 
@@ -538,23 +416,14 @@ pub async fn withdraw_pledge(
 #[post("/pledges/{id}/assess")]
 pub async fn assess_pledge(
     state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
+    act: Act,
     body: Body<AssessBody>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let input = TransitionInput::Assessment(request);
-    workflow::run::<PledgeWorkflow>(
+    act.run_with::<PledgeWorkflow, _>(
         &state.db,
-        &principal,
-        *id,
-        &if_match,
-        idempotency,
+        body,
         PledgeAction::Assess,
-        input,
+        TransitionInput::Assessment,
     )
     .await
 }
@@ -593,24 +462,7 @@ pub async fn report_progress(
     key: IdempotencyKey,
     body: Body<CreateProgress>,
 ) -> AppResult<HttpResponse> {
-    let (request, digest) = body.into_parts();
-    let idempotency = Idempotency::new(&principal, key, digest);
-    let id = id.into_inner();
-    let principal = &principal;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            let row = service::lock_visible(conn, principal, id, Operation::ReportProgress).await?;
-            let dto = service::report_progress(conn, principal, row, request).await?;
-            let mut reply = Reply::plain(actix_web::http::StatusCode::CREATED, &dto)?;
-            reply.location = Some(format!("{}/progress", location_of(id)));
-            idempotency.record(conn, reply).await
-        })
-        .await?;
-    Ok(reply.into_response())
+    workflow::append::<CreateProgress>(&state.db, &principal, *id, key, body).await
 }
 
 /// Lists a pledge's progress reports, newest first.
@@ -639,14 +491,7 @@ pub async fn list_progress(
         .map(pagination::decode_cursor)
         .transpose()?;
     let mut conn = state.db.read_own_writes().await?;
-    let row = repo::find(&mut conn, *id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    policy::require(
-        &principal,
-        Operation::Read,
-        Target::unit(&row.organization_path),
-    )?;
+    let row = workflow::find_in_subtree::<PledgeWorkflow>(&mut conn, &principal, *id).await?;
     let items = repo::progress_of(&mut conn, row.id, after, limit).await?;
     let (items, next_cursor) =
         pagination::paginate(items, limit, |item| (item.reported_on, item.id));

@@ -3,20 +3,16 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Date, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Bool, Date, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::dto::{PledgeKind, ProgressDto};
 use super::model::{PledgeRow, ProgressRow};
 use super::state::{PledgeResult, PledgeStatus};
-use crate::auth::authorize::Visibility;
 use crate::db::schema::{nominations, pledge_progress, pledges};
+use crate::listing::Scope;
 use crate::nominations::state::NominationStatus;
-use crate::organizations::repo::path_in_subtrees;
-use crate::pagination::Direction;
-use crate::text::like_escape;
 
 /// The status of nomination `id`, if it exists (exemplars are recognized or commended).
 pub async fn nomination_status(
@@ -56,41 +52,10 @@ pub async fn find_for_update(
 /// The documented sort keys.
 pub const SORT_KEYS: [&str; 3] = ["created_at", "updated_at", "deadline"];
 
-/// Position of the last row of a page, for the next one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum SortPosition {
-    CreatedAt(DateTime<Utc>, Uuid),
-    UpdatedAt(DateTime<Utc>, Uuid),
-    Deadline(NaiveDate, Uuid),
-}
-
-impl SortPosition {
-    pub fn of(key: &str, row: &PledgeRow) -> Self {
-        match key {
-            "updated_at" => Self::UpdatedAt(row.updated_at, row.id),
-            "deadline" => Self::Deadline(row.deadline, row.id),
-            _ => Self::CreatedAt(row.created_at, row.id),
-        }
-    }
-
-    /// The sort key this position belongs to.
-    pub fn key(&self) -> &'static str {
-        match self {
-            Self::CreatedAt(..) => "created_at",
-            Self::UpdatedAt(..) => "updated_at",
-            Self::Deadline(..) => "deadline",
-        }
-    }
-}
-
 /// A validated list query.
 #[derive(Debug, Clone)]
 pub struct ListQuery {
-    pub visibility: Visibility,
-    pub campaign_id: Option<Uuid>,
-    pub organization_id: Option<Uuid>,
-    /// Path of `organization_id` when the whole subtree is asked for.
-    pub subtree_path: Option<String>,
+    pub scope: Scope,
     pub year: Option<i32>,
     pub status: Option<PledgeStatus>,
     pub result: Option<PledgeResult>,
@@ -100,9 +65,6 @@ pub struct ListQuery {
     pub exemplar_id: Option<Uuid>,
     pub q: Option<String>,
     pub updated_since: Option<DateTime<Utc>>,
-    pub sort: (&'static str, Direction),
-    pub after: Option<SortPosition>,
-    pub limit: i64,
     pub today: NaiveDate,
 }
 
@@ -114,17 +76,8 @@ pub struct ListQuery {
 /// of the subtree from the heap before sorting them.
 pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResult<Vec<PledgeRow>> {
     let mut statement = pledges::table.select(pledges::id).into_boxed();
-    if let Visibility::Subtrees(roots) = &query.visibility {
-        statement = statement.filter(path_in_subtrees("pledges.organization_path", roots));
-    }
-    if let Some(path) = &query.subtree_path {
-        statement =
-            statement.filter(pledges::organization_path.like(format!("{}%", like_escape(path))));
-    } else if let Some(organization_id) = query.organization_id {
-        statement = statement.filter(pledges::organization_id.eq(organization_id));
-    }
-    if let Some(campaign_id) = query.campaign_id {
-        statement = statement.filter(pledges::campaign_id.eq(campaign_id));
+    for condition in query.scope.conditions("pledges", "organization_id") {
+        statement = statement.filter(condition);
     }
     if let Some(year) = query.year {
         statement = statement.filter(pledges::year.eq(year));
@@ -166,47 +119,8 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
     if let Some(since) = query.updated_since {
         statement = statement.filter(pledges::updated_at.gt(since));
     }
-    let (key, direction) = query.sort;
-    let comparison = if direction == Direction::Asc {
-        ">"
-    } else {
-        "<"
-    };
-    if let Some(after) = &query.after {
-        statement = match after {
-            SortPosition::CreatedAt(at, id) => statement.filter(
-                sql::<Bool>(&format!("(pledges.created_at, pledges.id) {comparison} ("))
-                    .bind::<Timestamptz, _>(*at)
-                    .sql(", ")
-                    .bind::<SqlUuid, _>(*id)
-                    .sql(")"),
-            ),
-            SortPosition::UpdatedAt(at, id) => statement.filter(
-                sql::<Bool>(&format!("(pledges.updated_at, pledges.id) {comparison} ("))
-                    .bind::<Timestamptz, _>(*at)
-                    .sql(", ")
-                    .bind::<SqlUuid, _>(*id)
-                    .sql(")"),
-            ),
-            SortPosition::Deadline(deadline, id) => statement.filter(
-                sql::<Bool>(&format!("(pledges.deadline, pledges.id) {comparison} ("))
-                    .bind::<Date, _>(*deadline)
-                    .sql(", ")
-                    .bind::<SqlUuid, _>(*id)
-                    .sql(")"),
-            ),
-        };
-    }
-    // `key` is one of the sort whitelist's columns.
-    let order = sql::<Bool>(&format!(
-        "pledges.{key} {direction}, pledges.id {direction}",
-        direction = if direction == Direction::Asc {
-            "ASC"
-        } else {
-            "DESC"
-        }
-    ));
-    let page = statement.order(order.clone()).limit(query.limit + 1);
+    let order = query.scope.order("pledges");
+    let page = statement.order(order.clone()).limit(query.scope.limit + 1);
     pledges::table
         .select(PledgeRow::as_select())
         .filter(pledges::id.eq_any(page))

@@ -19,7 +19,7 @@ use crate::db::schema::{organizations, pledge_progress, pledges};
 use crate::error::{AppError, AppResult};
 use crate::organizations::repo as organization_repo;
 use crate::text::Checks;
-use crate::workflow::{self, Creatable, Editable, Facts, Workflow, require_state};
+use crate::workflow::{self, Appended, Creatable, Editable, Facts, Readable, Workflow};
 
 const TITLE_MAX: usize = 300;
 const DESCRIPTION_MAX: usize = 10_000;
@@ -31,10 +31,6 @@ const URL_MAX: usize = 2_000;
 
 pub fn to_dto(row: PledgeRow) -> PledgeDto {
     PledgeDto::from_row(row, today())
-}
-
-fn target(row: &PledgeRow) -> Target<'_> {
-    Target::item(&row.organization_path, row.created_by, row.submitted_by)
 }
 
 /// The content of a pledge after a create or a merge patch, to validate as a whole.
@@ -413,11 +409,7 @@ impl Workflow for PledgeWorkflow {
                     .get_result(conn)
                     .await?
             }
-            _ => {
-                return Err(AppError::internal(anyhow::anyhow!(
-                    "pledge transition {action} without its input"
-                )));
-            }
+            _ => return Err(workflow::missing_input::<Self>(action)),
         };
         Ok(updated)
     }
@@ -427,99 +419,112 @@ impl Workflow for PledgeWorkflow {
     }
 }
 
-/// Appends a progress report to an approved pledge and refreshes its latest figures.
-pub async fn report_progress(
-    conn: &mut AsyncPgConnection,
-    principal: &Principal,
-    row: PledgeRow,
-    request: CreateProgress,
-) -> AppResult<ProgressDto> {
-    policy::require(principal, Operation::ReportProgress, target(&row))?;
-    require_state::<PledgeWorkflow>(row.status, &[PledgeStatus::Approved], "progress reports")?;
-    let mut checks = Checks::default();
-    if request.percent.is_none() && request.value.is_none() {
-        checks.fail("/percent", "give percent and/or value");
+impl Readable for PledgeWorkflow {
+    async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<PledgeRow>> {
+        repo::find(conn, id).await
     }
-    if request
-        .percent
-        .is_some_and(|percent| !(0.0..=100.0).contains(&percent))
-    {
-        checks.fail("/percent", "must be between 0 and 100");
-    }
-    if request.value.is_some_and(|value| !value.is_finite()) {
-        checks.fail("/value", "must be a finite number");
-    }
-    if request.reported_on > today() + chrono::Duration::days(1) {
-        checks.fail("/reported_on", "must not be in the future");
-    }
-    if request.reported_on.year() < row.year - 1 {
-        checks.fail("/reported_on", "is long before the pledge's year");
-    }
-    if let Some(note) = &request.note {
-        checks.length("/note", note, 0, NOTE_MAX);
-    }
-    if request.evidence_urls.len() > MAX_EVIDENCE {
-        checks.fail("/evidence_urls", format!("at most {MAX_EVIDENCE} links"));
-    }
-    for (index, link) in request.evidence_urls.iter().enumerate() {
-        let valid = link.len() <= URL_MAX
-            && url::Url::parse(link)
-                .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
-        if !valid {
-            checks.fail(
-                &format!("/evidence_urls/{index}"),
-                "must be an http(s) URL of at most 2000 characters",
-            );
+}
+
+/// A progress report, appended to an approved pledge; it refreshes the pledge's latest figures.
+impl Appended for CreateProgress {
+    type Workflow = PledgeWorkflow;
+    type Dto = ProgressDto;
+    const OPERATION: Operation = Operation::ReportProgress;
+    const ALLOWED_IN: &'static [PledgeStatus] = &[PledgeStatus::Approved];
+    const NAME: &'static str = "progress reports";
+    const COLLECTION: &'static str = "progress";
+
+    async fn append(
+        self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+        row: PledgeRow,
+    ) -> AppResult<ProgressDto> {
+        let mut checks = Checks::default();
+        if self.percent.is_none() && self.value.is_none() {
+            checks.fail("/percent", "give percent and/or value");
         }
-    }
-    checks.finish()?;
-    let id = Uuid::now_v7();
-    let progress: super::model::ProgressRow = diesel::insert_into(pledge_progress::table)
-        .values((
-            pledge_progress::id.eq(id),
-            pledge_progress::pledge_id.eq(row.id),
-            pledge_progress::root_organization_id.eq(row.root_organization_id),
-            pledge_progress::reported_on.eq(request.reported_on),
-            pledge_progress::percent.eq(request.percent),
-            pledge_progress::value.eq(request.value),
-            pledge_progress::note.eq(request.note.as_deref().map(str::trim)),
-            pledge_progress::evidence_urls.eq(&request.evidence_urls),
-            pledge_progress::reported_by.eq(principal.id),
-            pledge_progress::reporter_kind.eq(principal.kind_name()),
-        ))
-        .returning(super::model::ProgressRow::as_returning())
-        .get_result(conn)
-        .await?;
-    // The pledge shows the latest report by date; an older, late-arriving report is kept but
-    // does not overwrite newer figures.
-    let is_latest = row
-        .last_reported_on
-        .is_none_or(|last| request.reported_on >= last);
-    if is_latest {
-        diesel::update(pledges::table.find(row.id))
-            .set((
-                pledges::progress_percent.eq(request.percent.or(row.progress_percent)),
-                pledges::current_value.eq(request.value.or(row.current_value)),
-                pledges::last_reported_on.eq(request.reported_on),
-                pledges::version.eq(pledges::version + 1),
-                pledges::updated_at.eq(diesel::dsl::now),
+        if self
+            .percent
+            .is_some_and(|percent| !(0.0..=100.0).contains(&percent))
+        {
+            checks.fail("/percent", "must be between 0 and 100");
+        }
+        if self.value.is_some_and(|value| !value.is_finite()) {
+            checks.fail("/value", "must be a finite number");
+        }
+        if self.reported_on > today() + chrono::Duration::days(1) {
+            checks.fail("/reported_on", "must not be in the future");
+        }
+        if self.reported_on.year() < row.year - 1 {
+            checks.fail("/reported_on", "is long before the pledge's year");
+        }
+        if let Some(note) = &self.note {
+            checks.length("/note", note, 0, NOTE_MAX);
+        }
+        if self.evidence_urls.len() > MAX_EVIDENCE {
+            checks.fail("/evidence_urls", format!("at most {MAX_EVIDENCE} links"));
+        }
+        for (index, link) in self.evidence_urls.iter().enumerate() {
+            let valid = link.len() <= URL_MAX
+                && url::Url::parse(link)
+                    .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
+            if !valid {
+                checks.fail(
+                    &format!("/evidence_urls/{index}"),
+                    "must be an http(s) URL of at most 2000 characters",
+                );
+            }
+        }
+        checks.finish()?;
+        let id = Uuid::now_v7();
+        let progress: super::model::ProgressRow = diesel::insert_into(pledge_progress::table)
+            .values((
+                pledge_progress::id.eq(id),
+                pledge_progress::pledge_id.eq(row.id),
+                pledge_progress::root_organization_id.eq(row.root_organization_id),
+                pledge_progress::reported_on.eq(self.reported_on),
+                pledge_progress::percent.eq(self.percent),
+                pledge_progress::value.eq(self.value),
+                pledge_progress::note.eq(self.note.as_deref().map(str::trim)),
+                pledge_progress::evidence_urls.eq(&self.evidence_urls),
+                pledge_progress::reported_by.eq(principal.id),
+                pledge_progress::reporter_kind.eq(principal.kind_name()),
             ))
-            .execute(conn)
+            .returning(super::model::ProgressRow::as_returning())
+            .get_result(conn)
             .await?;
+        // The pledge shows the latest report by date; an older, late-arriving report is kept but
+        // does not overwrite newer figures.
+        let is_latest = row
+            .last_reported_on
+            .is_none_or(|last| self.reported_on >= last);
+        if is_latest {
+            diesel::update(pledges::table.find(row.id))
+                .set((
+                    pledges::progress_percent.eq(self.percent.or(row.progress_percent)),
+                    pledges::current_value.eq(self.value.or(row.current_value)),
+                    pledges::last_reported_on.eq(self.reported_on),
+                    pledges::version.eq(pledges::version + 1),
+                    pledges::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        let dto = ProgressDto::from(progress);
+        audit::record(
+            conn,
+            Some(principal),
+            Change {
+                action: "pledge.progress",
+                entity_type: "pledge",
+                entity_id: row.id,
+                organization_id: Some(row.organization_id),
+                before: None,
+                after: serde_json::to_value(&dto).ok(),
+            },
+        )
+        .await?;
+        Ok(dto)
     }
-    let dto = ProgressDto::from(progress);
-    audit::record(
-        conn,
-        Some(principal),
-        Change {
-            action: "pledge.progress",
-            entity_type: "pledge",
-            entity_id: row.id,
-            organization_id: Some(row.organization_id),
-            before: None,
-            after: serde_json::to_value(&dto).ok(),
-        },
-    )
-    .await?;
-    Ok(dto)
 }

@@ -25,7 +25,7 @@ use super::dto::{
 use super::repo;
 use crate::audit::{self, Change};
 use crate::auth::principal::Principal;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ProblemCode};
 use crate::organizations::dto::{LinkChange, LinkShare};
 use crate::organizations::model::OrganizationRow;
 use crate::organizations::repo as organization_repo;
@@ -645,13 +645,13 @@ pub fn conflict_of(error: diesel::result::Error) -> AppError {
         match info.constraint_name() {
             Some("organizations_code_valid_key") => {
                 return AppError::conflict(
-                    "already_exists",
+                    ProblemCode::AlreadyExists,
                     "another unit valid on the same day holds this code",
                 );
             }
             Some("organizations_sibling_name_key") => {
                 return AppError::conflict(
-                    "already_exists",
+                    ProblemCode::AlreadyExists,
                     "an active sibling unit already has this name",
                 );
             }

@@ -22,7 +22,7 @@ use super::tallies::{self, ACHIEVED, EXEMPLARS, OverviewAnswer, REGISTERED};
 use crate::auth::authorize::Visibility;
 use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::organizations::repo as organization_repo;
 use crate::pagination;
 use crate::state::AppState;
@@ -153,7 +153,9 @@ fn scope_root(principal: &Principal, scope: &Scope) -> AppResult<Uuid> {
         None => principal
             .home_organization()
             .map(|grant| grant.organization_id)
-            .ok_or_else(|| AppError::bad_request("invalid_query", "organization_id is required")),
+            .ok_or_else(|| {
+                AppError::bad_request(ProblemCode::InvalidQuery, "organization_id is required")
+            }),
     }
 }
 

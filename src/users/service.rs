@@ -26,7 +26,7 @@ use crate::auth::revocation::{self, Kind};
 use crate::auth::service::{check_current_password, hex_digest, revoke_all_tokens_of_user};
 use crate::auth::tokens::random_secret;
 use crate::conditional::IfMatch;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ProblemCode};
 use crate::state::AppState;
 use crate::text::Checks;
 
@@ -342,7 +342,7 @@ async fn resolve_memberships(
 
 fn last_admin() -> AppError {
     AppError::conflict(
-        "last_admin",
+        ProblemCode::LastAdmin,
         "this would leave no enabled administrator; make someone else administrator first",
     )
 }
@@ -465,7 +465,7 @@ pub async fn create_user(
 }
 
 fn username_taken() -> AppError {
-    AppError::conflict("already_exists", "another user has this username")
+    AppError::conflict(ProblemCode::AlreadyExists, "another user has this username")
 }
 
 fn unique_as(error: diesel::result::Error, conflict: fn() -> AppError) -> AppError {

@@ -5,8 +5,9 @@ use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
-use crate::helpers::{TestApp, status_and_json};
+use crate::helpers::{TestApp, audit_count, status_and_json};
 
 const CAMPAIGNS: &str = "/api/v1/campaigns";
 
@@ -44,14 +45,6 @@ async fn campaign_count(app: &TestApp) -> i64 {
     app.db.count("SELECT count(*) FROM campaigns").await
 }
 
-async fn audit_count(app: &TestApp, action: &str) -> i64 {
-    app.db
-        .count(&format!(
-            "SELECT count(*) FROM audit_events WHERE entity_type = 'campaign' AND action = '{action}'"
-        ))
-        .await
-}
-
 async fn patch(
     app: &TestApp,
     token: &str,
@@ -66,15 +59,6 @@ async fn patch(
         request = request.header(IF_MATCH, tag);
     }
     request.send().await.unwrap()
-}
-
-fn pointers(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .map(|error| error["pointer"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn names(page: &Value) -> Vec<String> {
@@ -142,7 +126,7 @@ async fn district_manager_creates_campaigns_only_for_its_own_subtree() {
     assert_eq!(higher_body["code"], "forbidden");
     assert_eq!(sibling, 403);
     assert_eq!(campaign_count(&app).await, 2);
-    assert_eq!(audit_count(&app, "campaign.create").await, 2);
+    assert_eq!(audit_count(&app, None, Some("campaign.create")).await, 2);
 }
 
 #[tokio::test]
@@ -301,7 +285,7 @@ async fn duplicate_code_is_a_conflict() {
     assert_eq!(status, 409);
     assert_eq!(problem["code"], "already_exists");
     assert_eq!(campaign_count(&app).await, 1);
-    assert_eq!(audit_count(&app, "campaign.create").await, 1);
+    assert_eq!(audit_count(&app, None, Some("campaign.create")).await, 1);
 }
 
 #[tokio::test]
@@ -348,7 +332,7 @@ async fn patch_with_a_stale_etag_is_refused_and_changes_nothing() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "Lần một");
     assert_eq!(row.get::<_, i32>(1), 2);
-    assert_eq!(audit_count(&app, "campaign.update").await, 1);
+    assert_eq!(audit_count(&app, None, Some("campaign.update")).await, 1);
 }
 
 #[tokio::test]
@@ -446,7 +430,7 @@ async fn patch_refuses_immutable_and_invalid_members_without_changing_anything()
             .await,
         1
     );
-    assert_eq!(audit_count(&app, "campaign.update").await, 0);
+    assert_eq!(audit_count(&app, None, Some("campaign.update")).await, 0);
 }
 
 #[tokio::test]
@@ -472,7 +456,7 @@ async fn only_managers_of_the_current_owner_may_patch() {
     let allowed = patch(&app, &manager, &id, None, &json!({"name": "Đổi tên"})).await;
 
     assert_eq!(allowed.status(), 200);
-    assert_eq!(audit_count(&app, "campaign.update").await, 1);
+    assert_eq!(audit_count(&app, None, Some("campaign.update")).await, 1);
 }
 
 #[tokio::test]

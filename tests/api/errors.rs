@@ -5,6 +5,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
+use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
 
 /// Asserts that `response` is an RFC 9457 problem with `status` and `code`; returns its body.
@@ -36,15 +37,6 @@ async fn assert_problem(app: &TestApp, response: Response, status: u16, code: &s
         .unwrap();
     assert_eq!(page.status(), 200, "no page for /problems/{code}");
     body
-}
-
-fn pointers(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors in {body}"))
-        .iter()
-        .map(|error| error["pointer"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 struct Admin {

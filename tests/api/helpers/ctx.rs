@@ -159,6 +159,11 @@ pub fn pointers(problem: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The JSON Pointers a validation problem names, as a set (order-free assertions).
+pub fn pointer_set(problem: &Value) -> std::collections::HashSet<String> {
+    pointers(problem).into_iter().collect()
+}
+
 /// The ids of a page, in order.
 pub fn ids(page: &Value) -> Vec<String> {
     page["items"]

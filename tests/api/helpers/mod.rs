@@ -9,3 +9,15 @@ pub mod process;
 
 pub use app::{TestApp, status_and_json};
 pub use fixture::Fixture;
+
+/// The audit events recorded, for one entity and/or one action (`pledge.update`) when given.
+pub async fn audit_count(app: &TestApp, entity_id: Option<&str>, action: Option<&str>) -> i64 {
+    let mut sql = "SELECT count(*) FROM audit_events WHERE true".to_owned();
+    if let Some(id) = entity_id {
+        sql.push_str(&format!(" AND entity_id = '{id}'"));
+    }
+    if let Some(action) = action {
+        sql.push_str(&format!(" AND action = '{action}'"));
+    }
+    app.db.count(&sql).await
+}

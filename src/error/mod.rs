@@ -12,6 +12,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+mod codes;
+pub use codes::ProblemCode;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 tokio::task_local! {
@@ -76,7 +79,7 @@ pub struct AppError(Box<ErrorParts>);
 /// The parts of an [`AppError`].
 pub struct ErrorParts {
     status: StatusCode,
-    code: &'static str,
+    code: ProblemCode,
     detail: String,
     errors: Vec<FieldError>,
     extra: Map<String, Value>,
@@ -100,7 +103,7 @@ impl std::ops::DerefMut for AppError {
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Self {
         Self(Box::new(ErrorParts {
             status,
             code,
@@ -112,7 +115,7 @@ impl AppError {
         }))
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ProblemCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
@@ -124,7 +127,7 @@ impl AppError {
         };
         let mut error = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            ProblemCode::ValidationFailed,
             detail,
         );
         error.errors = errors;
@@ -136,7 +139,7 @@ impl AppError {
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+        Self::new(StatusCode::UNAUTHORIZED, ProblemCode::Unauthorized, detail)
             .with_header(header::WWW_AUTHENTICATE, "Bearer")
     }
 
@@ -144,29 +147,33 @@ impl AppError {
     pub fn invalid_token() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            ProblemCode::InvalidToken,
             "the access token is missing, malformed, expired or revoked",
         )
         .with_header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Self::new(StatusCode::FORBIDDEN, ProblemCode::Forbidden, detail)
     }
 
     /// 404 that does not reveal whether the resource exists outside the caller's subtree.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+            "no such resource",
+        )
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: ProblemCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, detail)
     }
 
     pub fn precondition_failed(current_etag: &str) -> Self {
         Self::new(
             StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
+            ProblemCode::PreconditionFailed,
             "the resource changed since you read it; re-read it and retry",
         )
         .with_extra("current_etag", current_etag)
@@ -174,14 +181,18 @@ impl AppError {
     }
 
     pub fn too_many_requests(retry_after_secs: u64, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", detail)
-            .with_header(header::RETRY_AFTER, retry_after_secs.max(1).to_string())
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ProblemCode::TooManyRequests,
+            detail,
+        )
+        .with_header(header::RETRY_AFTER, retry_after_secs.max(1).to_string())
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
+            ProblemCode::ServiceUnavailable,
             detail,
         )
         .with_header(header::RETRY_AFTER, "1")
@@ -191,7 +202,7 @@ impl AppError {
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         let mut error = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ProblemCode::InternalError,
             "the service failed to handle the request; it has been logged",
         );
         error.source = Some(source.into());
@@ -211,7 +222,7 @@ impl AppError {
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.code.as_str()
     }
 
     pub fn status(&self) -> StatusCode {
@@ -227,10 +238,10 @@ impl AppError {
         let context = REQUEST_CONTEXT.try_with(Clone::clone).ok();
         let mut body = json!({
             "type": format!("/problems/{}", self.code),
-            "title": crate::problems::title(self.code),
+            "title": self.code.title(),
             "status": self.status.as_u16(),
             "detail": self.detail,
-            "code": self.code,
+            "code": self.code.as_str(),
             "instance": context.as_ref().map(|c| c.path.clone()),
             "request_id": context.map(|c| c.request_id),
         });
@@ -288,17 +299,17 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 let constraint = info.constraint_name().unwrap_or("unique").to_owned();
                 Self::conflict(
-                    "already_exists",
+                    ProblemCode::AlreadyExists,
                     "a resource with the same key already exists",
                 )
                 .with_extra("constraint", constraint)
             }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => Self::conflict(
-                "concurrent_update",
+                ProblemCode::ConcurrentUpdate,
                 "another request changed the same data at the same time; retry",
             ),
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => Self::conflict(
-                "still_referenced",
+                ProblemCode::StillReferenced,
                 "the resource is referenced by others or references a missing one",
             ),
             // diesel-async reports a connection that died under the query (PostgreSQL restarted,
@@ -321,7 +332,7 @@ impl From<diesel::result::Error> for AppError {
             }
             Error::DatabaseError(_, info) if info.message().contains("lock timeout") => {
                 Self::conflict(
-                    "concurrent_update",
+                    ProblemCode::ConcurrentUpdate,
                     "another request holds the same data; retry shortly",
                 )
                 .with_header(header::RETRY_AFTER, "1")
