@@ -161,6 +161,7 @@ fn scope_root(principal: &Principal, scope: &Scope) -> AppResult<Uuid> {
 
 async fn resolve(
     conn: &mut AsyncPgConnection,
+    lineage: &history::LineageFlag,
     principal: &Principal,
     scope: &Scope,
 ) -> AppResult<Resolved> {
@@ -177,7 +178,7 @@ async fn resolve(
         _ => None,
     };
     let mut per_year = Vec::new();
-    if scope.year.is_none() && history::spans_lineage(conn, &row).await? {
+    if scope.year.is_none() && lineage.any(conn).await? && lineage.spans(conn, &row).await? {
         for year in history::record_years(conn, scope.campaign_id, today).await? {
             let history = if history::is_historical(conn, Some(year), today).await? {
                 Some(history::structure(conn, &row, year, today).await?)
@@ -305,7 +306,7 @@ pub async fn stats_coverage(
     params: web::Query<CoverageParams>,
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let kind = params.kind.map(|kind| kind.as_str());
     let (expected, registered, units) = coverage_of(&mut conn, &resolved, kind).await?;
     Ok(HttpResponse::Ok().json(CoverageDto {
@@ -411,7 +412,7 @@ pub async fn stats_pledges(
     params: web::Query<PledgeGroupParams>,
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let grouping = match params.group_by.unwrap_or(PledgeGrouping::Status) {
         PledgeGrouping::Status => "status",
         PledgeGrouping::Result => "result",
@@ -479,7 +480,7 @@ pub async fn stats_titles(
     params: web::Query<TitleParams>,
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let title_name = params.title_name.as_deref().map(crate::text::nfc);
     let mut rows = Vec::new();
     for window in resolved.windows() {
@@ -534,7 +535,7 @@ pub async fn stats_nominations(
     params: web::Query<NominationGroupParams>,
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let grouping = match params.group_by.unwrap_or(NominationGrouping::Status) {
         NominationGrouping::Status => "status",
         NominationGrouping::NomineeType => "nominee_type",
@@ -594,7 +595,7 @@ pub async fn stats_leaderboard(
 ) -> AppResult<HttpResponse> {
     let limit = usize::try_from(pagination::limit(params.limit)?).unwrap_or(50);
     let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &principal, &scope).await?;
+    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let children = resolved.children_counts(&mut conn).await?;
     let counts: HashMap<String, repo::PledgeCounts> =
         tallies::pledge_groups("child", &[], &children)
@@ -669,7 +670,7 @@ pub async fn stats_overview(
     {
         let mut conn = state.db.read().await?;
         if history::is_historical(&mut conn, scope.year, crate::clock::today()).await? {
-            let resolved = resolve(&mut conn, &principal, &scope).await?;
+            let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
             return Ok(HttpResponse::Ok().json(historical_overview(&mut conn, &resolved).await?));
         }
     }
@@ -677,7 +678,7 @@ pub async fn stats_overview(
         // All years: where the subtree has lineage, each year is read on its own structure.
         let mut conn = state.db.read().await?;
         if state.lineage.any(&mut conn).await? {
-            let resolved = resolve(&mut conn, &principal, &scope).await?;
+            let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
             if !resolved.per_year.is_empty() {
                 return Ok(
                     HttpResponse::Ok().json(historical_overview(&mut conn, &resolved).await?)

@@ -228,14 +228,50 @@ pub fn current_root(unit: &OrganizationRow, today: NaiveDate) -> RootAt {
 pub struct LineageFlag {
     seen: std::sync::atomic::AtomicBool,
     checked: std::sync::Mutex<Option<std::time::Instant>>,
+    /// [`spans_lineage`] by unit, each answer reused for [`LINEAGE_RECHECK`].
+    spans: std::sync::Mutex<std::collections::HashMap<Uuid, (std::time::Instant, bool)>>,
 }
+
+/// Units whose [`spans_lineage`] answer is kept at most.
+const SPANS_KEPT: usize = 20_000;
 
 pub const LINEAGE_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl LineageFlag {
-    /// Marks that lineage exists (a restructuring or a move was applied here).
+    /// Marks that lineage exists (a restructuring or a move was applied here): every kept
+    /// answer of [`Self::spans`] is asked again.
     pub fn set(&self) {
         self.seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.spans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// [`spans_lineage`], kept for [`LINEAGE_RECHECK`] (another instance's restructuring shows
+    /// within that bound, this instance's at once).
+    pub async fn spans(
+        &self,
+        conn: &mut AsyncPgConnection,
+        unit: &OrganizationRow,
+    ) -> QueryResult<bool> {
+        let lock = || {
+            self.spans
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((at, spans)) = lock().get(&unit.id).copied()
+            && at.elapsed() < LINEAGE_RECHECK
+        {
+            return Ok(spans);
+        }
+        let spans = spans_lineage(conn, unit).await?;
+        let mut kept = lock();
+        if kept.len() >= SPANS_KEPT {
+            kept.clear();
+        }
+        kept.insert(unit.id, (std::time::Instant::now(), spans));
+        Ok(spans)
     }
 
     pub async fn any(&self, conn: &mut AsyncPgConnection) -> QueryResult<bool> {
