@@ -94,6 +94,10 @@ async fn validate(
     if let Some(title) = &content.title {
         checks.length("/title", title, 1, TITLE_MAX);
     }
+    // A target pledge may carry a title name too: it keeps the documented bound.
+    if let (PledgeKind::Target, Some(name)) = (&content.kind, &content.title_name) {
+        checks.length("/title_name", name, 1, TITLE_MAX);
+    }
     if let Some(description) = &content.description {
         checks.length("/description", description, 0, DESCRIPTION_MAX);
     }

@@ -1700,3 +1700,29 @@ async fn a_csv_export_spans_every_page_and_a_failure_midway_is_never_a_short_fil
     ctx.assert_a_csv_failing_midway_is_never_short(PLEDGES, ctx.token(fixture::C2_MANAGER), 10_001)
         .await;
 }
+
+/// `title_name` keeps its documented bound on a target pledge too (Schemathesis found a
+/// 300-character one accepted there).
+#[tokio::test]
+async fn an_overlong_title_name_is_refused_on_every_kind() {
+    let ctx = new_ctx().await;
+    let c1 = ctx.fixture.tree.c1.id;
+    for kind in ["target", "title"] {
+        let (status, body) = create_pledge(
+            &ctx,
+            ctx.token(fixture::C1_MANAGER),
+            c1,
+            json!({"kind": kind, "title_name": "x".repeat(301)}),
+        )
+        .await;
+        assert_eq!(status, 422, "{kind}: {body}");
+        assert!(
+            body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|error| error["pointer"] == "/title_name"),
+            "{kind}: {body}"
+        );
+    }
+}
