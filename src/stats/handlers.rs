@@ -179,8 +179,9 @@ async fn resolve(
     };
     let mut per_year = Vec::new();
     if scope.year.is_none() && lineage.any(conn).await? && lineage.spans(conn, &row).await? {
+        let latest = history::latest_restructuring(conn).await?;
         for year in history::record_years(conn, scope.campaign_id, today).await? {
-            let history = if history::is_historical(conn, Some(year), today).await? {
+            let history = if history::historical_after(Some(year), latest, today) {
                 Some(history::structure(conn, &row, year, today).await?)
             } else {
                 None

@@ -48,18 +48,34 @@ pub async fn is_historical(
     year: Option<i32>,
     today: NaiveDate,
 ) -> QueryResult<bool> {
+    if year.is_none_or(|year| !(1..today.year()).contains(&year)) {
+        return Ok(false);
+    }
+    Ok(historical_after(
+        year,
+        latest_restructuring(conn).await?,
+        today,
+    ))
+}
+
+/// The day the latest restructuring took effect (None: there was none).
+pub async fn latest_restructuring(conn: &mut AsyncPgConnection) -> QueryResult<Option<NaiveDate>> {
+    restructurings::table
+        .select(diesel::dsl::max(restructurings::effective_on))
+        .first(conn)
+        .await
+}
+
+/// [`is_historical`] given the latest restructuring's day (several years asked at once).
+pub fn historical_after(year: Option<i32>, latest: Option<NaiveDate>, today: NaiveDate) -> bool {
     // Years PostgreSQL cannot hold as dates (before 1 AD here) have no restructuring either.
     let Some(year) = year.filter(|year| (1..today.year()).contains(year)) else {
-        return Ok(false);
+        return false;
     };
     let Some(start) = NaiveDate::from_ymd_opt(year, 1, 1) else {
-        return Ok(false);
+        return false;
     };
-    diesel::select(diesel::dsl::exists(
-        restructurings::table.filter(restructurings::effective_on.gt(start)),
-    ))
-    .get_result(conn)
-    .await
+    latest.is_some_and(|latest| latest > start)
 }
 
 /// The roots `unit` answers for in `year` (see the module documentation).
@@ -354,4 +370,36 @@ pub async fn record_years(
         .map_or(today.year(), |day| day.year())
         .min(today.year());
     Ok(first..=last.max(first))
+}
+
+#[cfg(test)]
+mod historical_tests {
+    use super::*;
+
+    fn day(year: i32, month: u32, date: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(year, month, date).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_past_year_is_historical_only_with_a_restructuring_in_force_after_it_began() {
+        let today = day(2026, 12, 2);
+        let reform = Some(day(2025, 7, 1));
+        assert!(historical_after(Some(2024), reform, today));
+        assert!(historical_after(Some(2025), reform, today));
+        assert!(
+            !historical_after(Some(2026), reform, today),
+            "the current year"
+        );
+        assert!(
+            !historical_after(Some(2024), None, today),
+            "no restructuring"
+        );
+        assert!(!historical_after(Some(2026), Some(day(2026, 3, 1)), today));
+        assert!(!historical_after(None, reform, today));
+        assert!(!historical_after(Some(-8220), reform, today));
+        assert!(
+            !historical_after(Some(2025), Some(day(2025, 1, 1)), today),
+            "in force from its start"
+        );
+    }
 }
