@@ -206,3 +206,8 @@ pub async fn list_audit_events(
         .collect();
     Ok(HttpResponse::Ok().json(AuditEventPage { items, next_cursor }))
 }
+
+/// The JSON snapshot of a resource for `before`/`after` (None if it cannot be serialized).
+pub fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(value).ok()
+}

@@ -28,6 +28,9 @@ use crate::organizations::repo;
 use crate::state::AppState;
 use crate::users::repo::ensure_user;
 
+/// The title cycle of Xã Mỹ Chánh Hòa at the end of 2025.
+pub mod titles;
+
 pub const ADMIN_PASSWORD: &str = "admin-demo-2022";
 pub const CAMPAIGN_CODE: &str = "DONG-KHOI-MOI";
 /// The year of the Ba Tri report.
@@ -220,7 +223,10 @@ async fn seed_after_reform(conn: &mut AsyncPgConnection) -> Result<(), AppError>
         let pledge = target(code, field, title, status);
         ensure_pledge(conn, campaign, &commune, root, admin, &pledge, NEW_YEAR).await?;
     }
-    Ok(())
+    let commune = new_unit(conn, titles::COMMUNE_CODE)
+        .await?
+        .ok_or_else(|| missing("Xã Mỹ Chánh Hòa"))?;
+    titles::seed(conn, &commune).await
 }
 
 /// The unit of the reform holding `code` (valid from 1/7/2025).

@@ -49,6 +49,8 @@ pub mod organizations;
 pub mod pagination;
 /// Query and path parameters checked against the OpenAPI document (unknown ones, bad values).
 pub mod params;
+/// Persons of units and the year records of persons and units (subjects of the title cycle).
+pub mod persons;
 /// Pledges (đăng ký thi đua): state machine, progress reports, exports.
 pub mod pledges;
 /// The `/problems/{code}` pages that problem `type` URIs point to.
@@ -69,6 +71,8 @@ pub mod telemetry;
 pub mod text;
 /// Domain enums stored as text: wire names, OpenAPI schema and diesel mapping in one place.
 pub mod text_enum;
+/// The annual title cycle: rule sets as data, base salaries, registrations, eligibility.
+pub mod titles;
 /// Users, their memberships and partner clients (administration).
 pub mod users;
 /// The one transition runner of every workflow, and its `invalid_transition` problem.

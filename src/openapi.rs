@@ -40,6 +40,7 @@ pub mod shared;
         (name = "pledges", description = "Pledges (đăng ký thi đua), their state machine and progress reports"),
         (name = "stats", description = "Aggregates over a subtree: coverage, counts, titles, leaderboard"),
         (name = "nominations", description = "Nominations of exemplars (điển hình tiên tiến), their reviews, commendation, and the exemplars pledges follow"),
+        (name = "titles", description = "The annual title cycle of the Law on Emulation and Commendation 2022: rule sets as data, base salaries, persons and their year records, title registrations, eligibility"),
         (name = "operations", description = "Health, readiness, documentation"),
     ),
     components(schemas(Problem, FieldError)),
@@ -101,7 +102,9 @@ pub fn routes(config: &mut ServiceConfig) {
                 .configure(crate::campaigns::routes)
                 .configure(crate::pledges::routes)
                 .configure(crate::nominations::routes)
-                .configure(crate::stats::routes),
+                .configure(crate::stats::routes)
+                .configure(crate::persons::routes)
+                .configure(crate::titles::routes),
         );
 }
 

@@ -55,6 +55,12 @@ pub enum Operation {
     ReadAudit,
     /// Create or change users of the target unit's subtree.
     ManageUsers,
+    /// Create or change a person of the target unit, or their year records.
+    WritePerson,
+    /// Record a unit's year (its rating, initiative, discipline): a higher unit's decision.
+    RateOrganization,
+    /// Register a person of the target unit, or the unit itself, for a title of a year.
+    RegisterTitle,
     /// Partner clients and anything else reserved to administrators.
     Administer,
 }
@@ -239,6 +245,14 @@ pub fn decide(
             over(&[Role::Manager]),
             "only managers read the audit log of their subtree",
         ),
+        O::WritePerson | O::RegisterTitle => (
+            over(&[Role::Manager]),
+            "only a manager of the unit or of a higher one may record its persons, their years and registrations",
+        ),
+        O::RateOrganization => (
+            above(&[Role::Manager]),
+            "only a manager of a higher unit records a unit's year",
+        ),
         O::MoveOrganization | O::Administer => {
             (principal.is_admin(), "only an administrator may do this")
         }
@@ -402,7 +416,10 @@ mod tests {
             | O::ManageOrganization
             | O::WriteCampaign
             | O::ManageUsers
-            | O::ReadAudit => role == Role::Manager,
+            | O::ReadAudit
+            | O::WritePerson
+            | O::RegisterTitle => role == Role::Manager,
+            O::RateOrganization => above && role == Role::Manager,
             O::ApprovePledge | O::ReturnPledge => above && role == Role::Manager,
             O::AssessPledge => above && matches!(role, Role::Manager | Role::Reviewer),
             O::ReportProgress => matches!(role, Role::Member | Role::Manager),
@@ -415,7 +432,7 @@ mod tests {
         if allowed { 'A' } else { 'F' }
     }
 
-    const OPERATIONS: [Operation; 22] = [
+    const OPERATIONS: [Operation; 25] = [
         O::Read,
         O::WritePledge,
         O::SubmitPledge,
@@ -437,6 +454,9 @@ mod tests {
         O::WriteCampaign,
         O::ReadAudit,
         O::ManageUsers,
+        O::WritePerson,
+        O::RateOrganization,
+        O::RegisterTitle,
         O::Administer,
     ];
 

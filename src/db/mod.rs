@@ -223,6 +223,7 @@ pub async fn migrate_with(url: &str, replaceable: &str) -> anyhow::Result<Vec<St
         )?;
         let applied = migrate_locked(&mut connection, &replaceable).and_then(|applied| {
             fill_name_keys(&mut connection)?;
+            crate::titles::shipped::load(&mut connection)?;
             Ok(applied)
         });
         diesel::RunQueryDsl::execute(

@@ -17,6 +17,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    awards (id) {
+        id -> Uuid,
+        person_id -> Nullable<Uuid>,
+        organization_id -> Nullable<Uuid>,
+        subject_id -> Nullable<Uuid>,
+        title_code -> Text,
+        year -> Int4,
+        rule_set_id -> Nullable<Uuid>,
+        issuer_organization_id -> Nullable<Uuid>,
+        decision_no -> Nullable<Text>,
+        decided_on -> Nullable<Date>,
+        reward_amount -> Nullable<Int8>,
+        revoked_at -> Nullable<Timestamptz>,
+        revocation_reason -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    base_salaries (effective_from) {
+        effective_from -> Date,
+        amount -> Int8,
+        legal_basis -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     campaigns (id) {
         id -> Uuid,
         code -> Text,
@@ -187,6 +217,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    persons (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        full_name -> Text,
+        position -> Nullable<Text>,
+        gender -> Nullable<Text>,
+        search_text -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
     pledge_progress (id) {
         id -> Uuid,
         pledge_id -> Uuid,
@@ -267,6 +312,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    rule_sets (id) {
+        id -> Uuid,
+        code -> Text,
+        version -> Int4,
+        name -> Text,
+        legal_basis -> Array<Nullable<Text>>,
+        effective_from -> Date,
+        effective_to -> Nullable<Date>,
+        titles -> Jsonb,
+        notes -> Nullable<Text>,
+        current -> Bool,
+        supersedes -> Nullable<Uuid>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tallies (ancestor_path, entity, campaign_id, year, kind, status, result) {
         ancestor_path -> Text,
         entity -> Text,
@@ -303,6 +366,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    title_registrations (id) {
+        id -> Uuid,
+        person_id -> Nullable<Uuid>,
+        organization_id -> Nullable<Uuid>,
+        subject_id -> Nullable<Uuid>,
+        title_code -> Text,
+        year -> Int4,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     token_revocations (subject_id) {
         subject_id -> Uuid,
         kind -> Text,
@@ -324,6 +400,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    year_records (subject_id, year) {
+        person_id -> Nullable<Uuid>,
+        organization_id -> Nullable<Uuid>,
+        subject_id -> Uuid,
+        year -> Int4,
+        completion_rating -> Nullable<Text>,
+        initiative -> Nullable<Text>,
+        discipline -> Text,
+        updated_by -> Nullable<Uuid>,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::joinable!(awards -> persons (person_id));
+diesel::joinable!(awards -> rule_sets (rule_set_id));
+diesel::joinable!(awards -> users (created_by));
+diesel::joinable!(base_salaries -> users (created_by));
 diesel::joinable!(campaigns -> organizations (owner_organization_id));
 diesel::joinable!(clients -> organizations (organization_id));
 diesel::joinable!(clients -> users (created_by));
@@ -333,15 +428,26 @@ diesel::joinable!(nomination_reviews -> nominations (nomination_id));
 diesel::joinable!(nominations -> campaigns (campaign_id));
 diesel::joinable!(organization_links -> restructurings (restructuring_id));
 diesel::joinable!(organization_placements -> restructurings (restructuring_id));
+diesel::joinable!(persons -> organizations (organization_id));
+diesel::joinable!(persons -> users (created_by));
 diesel::joinable!(pledge_progress -> pledges (pledge_id));
 diesel::joinable!(pledges -> campaigns (campaign_id));
 diesel::joinable!(pledges -> nominations (exemplar_id));
 diesel::joinable!(pledges -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(restructurings -> users (created_by));
+diesel::joinable!(rule_sets -> users (created_by));
+diesel::joinable!(title_registrations -> organizations (organization_id));
+diesel::joinable!(title_registrations -> persons (person_id));
+diesel::joinable!(title_registrations -> users (created_by));
+diesel::joinable!(year_records -> organizations (organization_id));
+diesel::joinable!(year_records -> persons (person_id));
+diesel::joinable!(year_records -> users (updated_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
+    awards,
+    base_salaries,
     campaigns,
     clients,
     deadline_tallies,
@@ -353,13 +459,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     organization_links,
     organization_placements,
     organizations,
+    persons,
     pledge_progress,
     pledges,
     refresh_tokens,
     restructurings,
+    rule_sets,
     tallies,
     tally_deltas,
     tally_state,
+    title_registrations,
     token_revocations,
     users,
+    year_records,
 );

@@ -121,6 +121,12 @@ problem_codes! {
     InsufficientEndorsements = "insufficient_endorsements",
         "Insufficient endorsements",
         "Recognition needs at least one endorsement and more endorsements than oppositions; `tally` gives the current counts.";
+    RuleSetInUse = "rule_set_in_use",
+        "Rule set in use",
+        "Awards were conferred under the current version of this rule set, so it is not superseded: a decision is judged by the rules of its day forever. Publish the correction under a new code from the day it applies.";
+    RuleSetOverlap = "rule_set_overlap",
+        "Rule sets overlap",
+        "Another current rule set is in force on one of the days of this one; only one rule set decides a given day. End the other first (publish its next version with an `effective_to`).";
     IdempotencyKeyInUse = "idempotency_key_in_use",
         "Idempotency key in use",
         "A request with the same `Idempotency-Key` is still being processed; retry later.";

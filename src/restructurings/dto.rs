@@ -172,6 +172,9 @@ pub struct Carried {
     pub nominations: i64,
     pub memberships: i64,
     pub clients: i64,
+    /// Persons (the staff of the title cycle), with their records and awards.
+    #[serde(default)]
+    pub persons: i64,
     /// Continuing children placed under a successor.
     pub children_reparented: i64,
 }

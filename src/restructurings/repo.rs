@@ -285,10 +285,11 @@ pub struct CarriedCounts {
     pub nominations: i64,
     pub memberships: i64,
     pub clients: i64,
+    pub persons: i64,
 }
 
 /// Gives the ended unit `from`'s open work of `year`, all its work of later years, its
-/// memberships and its partner clients to `to`.
+/// memberships, its partner clients and its persons to `to`.
 pub async fn carry_work(
     conn: &mut AsyncPgConnection,
     from: Uuid,
@@ -341,12 +342,21 @@ pub async fn carry_work(
     .bind::<SqlUuid, _>(to.id)
     .execute(conn)
     .await?;
+    let persons = diesel::sql_query(
+        "UPDATE persons SET organization_id = $2, updated_at = now(), version = version + 1 \
+         WHERE organization_id = $1",
+    )
+    .bind::<SqlUuid, _>(from)
+    .bind::<SqlUuid, _>(to.id)
+    .execute(conn)
+    .await?;
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(CarriedCounts {
         pledges: count(pledges),
         nominations: count(nominations),
         memberships: count(memberships),
         clients: count(clients),
+        persons: count(persons),
     })
 }
 

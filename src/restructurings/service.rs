@@ -537,6 +537,7 @@ impl Run {
         self.preview.carried.nominations += carried.nominations;
         self.preview.carried.memberships += carried.memberships;
         self.preview.carried.clients += carried.clients;
+        self.preview.carried.persons += carried.persons;
         for child in repo::continuing_children(conn, from.id).await? {
             self.place(conn, pointer, &child, to, reason).await?;
             self.preview.carried.children_reparented += 1;

@@ -25,5 +25,6 @@ mod restructurings;
 mod revocation;
 mod sql_schema;
 mod stats;
+mod titles;
 mod users;
 mod workflow;

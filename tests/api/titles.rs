@@ -1,0 +1,814 @@
+//! The annual title cycle, part 1 (docs/api.md § Titles and awards): the shipped rule sets and
+//! base salaries, persons visible within their subtree, year records, registrations, and
+//! eligibility — the demo's answers of Xã Mỹ Chánh Hòa at the end of 2025, and every refusal.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::ctx::pointers;
+use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::{TestApp, audit_count, status_and_json};
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    status_and_json(app.get(path, token).await).await
+}
+
+async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
+    let (status, body) = get(app, token, path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    status_and_json(app.post_json(path, token, body).await).await
+}
+
+async fn put(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .request(reqwest::Method::PUT, path, Some(token))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    status_and_json(response).await
+}
+
+fn id_of(value: &Value) -> Uuid {
+    value["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// The demo loaded, and the admin's token.
+async fn demo(app: &TestApp) -> String {
+    thidua::demo::seed(&app.state).await.unwrap();
+    app.token("admin", thidua::demo::ADMIN_PASSWORD).await
+}
+
+async fn person_named(app: &TestApp, token: &str, name: &str) -> Uuid {
+    let page = get_ok(
+        app,
+        token,
+        &format!("/api/v1/persons?q={}", urlencode(name)),
+    )
+    .await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{name}: {page}");
+    id_of(&items[0])
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+async fn unit_coded(app: &TestApp, token: &str, code: &str) -> Uuid {
+    let page = get_ok(
+        app,
+        token,
+        &format!("/api/v1/organizations?q={code}&limit=200"),
+    )
+    .await;
+    let found: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|unit| unit["code"] == code)
+        .collect();
+    assert_eq!(found.len(), 1, "{code}: {page}");
+    id_of(found[0])
+}
+
+async fn eligibility(app: &TestApp, token: &str, kind: &str, id: Uuid, title: &str) -> Value {
+    get_ok(
+        app,
+        token,
+        &format!(
+            "/api/v1/eligibility?subject_type={kind}&subject_id={id}&title_code={title}&year=2025"
+        ),
+    )
+    .await
+}
+
+fn check_of<'a>(answer: &'a Value, kind: &str) -> &'a Value {
+    answer["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["condition"]["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} check in {answer}"))
+}
+
+#[tokio::test]
+async fn the_shipped_rule_sets_and_base_salaries_are_there_after_migrate() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let token = fixture.token(&app, fixture::C1_MEMBER).await;
+    let all = get_ok(&app, &token, "/api/v1/rule-sets").await;
+    let codes: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|set| set["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["nd-98-2023", "nd-152-2025"]);
+    for (day, code) in [
+        ("2025-06-30", "nd-98-2023"),
+        ("2025-07-01", "nd-152-2025"),
+        ("2026-12-06", "nd-152-2025"),
+    ] {
+        let on = get_ok(&app, &token, &format!("/api/v1/rule-sets?on={day}")).await;
+        assert_eq!(on["items"].as_array().unwrap().len(), 1, "{day}: {on}");
+        assert_eq!(on["items"][0]["code"], code, "{day}");
+    }
+    let none = get_ok(&app, &token, "/api/v1/rule-sets?on=2023-06-01").await;
+    assert_eq!(none["items"], json!([]));
+    // The figures of the issue's table, with the secondary sources marked.
+    let decree = &all["items"][1];
+    let title = |code: &str| {
+        decree["titles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|title| title["code"] == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {code}"))
+    };
+    for (code, multiple) in [
+        ("lao_dong_tien_tien", 0.3),
+        ("chien_si_thi_dua_co_so", 1.0),
+        ("chien_si_thi_dua_tinh", 3.0),
+        ("tap_the_lao_dong_tien_tien", 0.8),
+        ("tap_the_lao_dong_xuat_sac", 1.5),
+        ("co_thi_dua_tinh", 8.0),
+    ] {
+        assert_eq!(title(code)["reward_multiple"], json!(multiple), "{code}");
+    }
+    assert_eq!(
+        title("chien_si_thi_dua_tinh")["vote"],
+        json!({"threshold": {"numerator": 9, "denominator": 10}, "of": "members",
+               "quorum": {"numerator": 2, "denominator": 3}, "secret_ballot": true})
+    );
+    assert!(
+        title("chien_si_thi_dua_co_so")["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|source| source["figure"] == "vote threshold and quorum"
+                && source["secondary"] == true)
+    );
+    let one = get_ok(
+        &app,
+        &token,
+        &format!("/api/v1/rule-sets/{}", decree["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(one["code"], "nd-152-2025");
+    let salaries = get_ok(&app, &token, "/api/v1/base-salaries").await;
+    let last = salaries["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last["effective_from"], "2024-07-01");
+    assert_eq!(last["amount"], 2_340_000);
+}
+
+#[tokio::test]
+async fn the_demo_answers_who_may_be_proposed_at_the_end_of_2025() {
+    let app = TestApp::spawn().await;
+    let admin = demo(&app).await;
+    let lan = person_named(&app, &admin, "Nguyễn Thị Lan").await;
+    let hung = person_named(&app, &admin, "tran van hung").await;
+
+    // Lan: CSTĐCS awarded 2023 and 2024, eligible in 2025 → chiến sĩ thi đua cấp tỉnh.
+    let answer = eligibility(&app, &admin, "person", lan, "chien_si_thi_dua_tinh").await;
+    assert_eq!(answer["eligible"], true, "{answer}");
+    assert_eq!(answer["registered"], true);
+    assert_eq!(answer["rule_set"]["code"], "nd-152-2025");
+    assert_eq!(
+        answer["rule_set"]["legal_basis"],
+        json!([
+            "Luật Thi đua, khen thưởng số 06/2022/QH15",
+            "Nghị định 152/2025/NĐ-CP"
+        ])
+    );
+    assert_eq!(
+        check_of(&answer, "consecutive_years")["detail"],
+        "chien_si_thi_dua_co_so in 3 of 3 consecutive years: 2023, 2024, 2025"
+    );
+
+    // Hùng: only 2024.
+    let answer = eligibility(&app, &admin, "person", hung, "chien_si_thi_dua_tinh").await;
+    assert_eq!(answer["eligible"], false, "{answer}");
+    let chain = check_of(&answer, "consecutive_years");
+    assert_eq!(chain["passed"], false);
+    assert_eq!(
+        chain["detail"],
+        "chien_si_thi_dua_co_so in 2 of 3 consecutive years: 2024, 2025"
+    );
+    assert_eq!(chain["found"]["years_held"], json!([2024, 2025]));
+
+    // The offices: one meets tập thể lao động xuất sắc, the other misses the 70 %.
+    let office = unit_coded(&app, &admin, thidua::demo::titles::OFFICE_CODE).await;
+    let economy = unit_coded(&app, &admin, thidua::demo::titles::ECONOMY_CODE).await;
+    let answer = eligibility(
+        &app,
+        &admin,
+        "organization",
+        office,
+        "tap_the_lao_dong_xuat_sac",
+    )
+    .await;
+    assert_eq!(answer["eligible"], true, "{answer}");
+    assert!(
+        answer["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|check| check["passed"] == true)
+    );
+    let answer = eligibility(
+        &app,
+        &admin,
+        "organization",
+        economy,
+        "tap_the_lao_dong_xuat_sac",
+    )
+    .await;
+    assert_eq!(answer["eligible"], false, "{answer}");
+    let failed: Vec<&Value> = answer["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["passed"] == false)
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|check| check["detail"].as_str().unwrap().starts_with(
+                "3 of 5 members (60%) hold lao_dong_tien_tien in 2025; at least 70% required"
+            )),
+        "{answer}"
+    );
+
+    // The candidates of the commune: CSTĐCS for Lan and Hùng (both rated excellent), CSTĐ tỉnh
+    // for Lan alone, and Hùng among those who are not, with what fails.
+    let commune = unit_coded(&app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
+    let names = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["subject_name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let base = format!("/api/v1/eligibility/candidates?organization_id={commune}&year=2025");
+    let page = get_ok(
+        &app,
+        &admin,
+        &format!("{base}&title_code=chien_si_thi_dua_co_so"),
+    )
+    .await;
+    assert_eq!(names(&page), ["Nguyễn Thị Lan", "Trần Văn Hùng"], "{page}");
+    let page = get_ok(
+        &app,
+        &admin,
+        &format!("{base}&title_code=chien_si_thi_dua_tinh"),
+    )
+    .await;
+    assert_eq!(names(&page), ["Nguyễn Thị Lan"]);
+    assert_eq!(page["next_cursor"], Value::Null);
+    let page = get_ok(
+        &app,
+        &admin,
+        &format!("{base}&title_code=chien_si_thi_dua_tinh&eligible=false"),
+    )
+    .await;
+    assert_eq!(names(&page), ["Trần Văn Hùng"]);
+    // Lao động tiên tiến: 7 of the 10 rated at least hoàn thành tốt; pages of 3 walk them all.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let after = cursor
+            .as_deref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let page = get_ok(
+            &app,
+            &admin,
+            &format!("{base}&title_code=lao_dong_tien_tien&limit=3{after}"),
+        )
+        .await;
+        assert!(page["items"].as_array().unwrap().len() <= 3);
+        seen.extend(names(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    let collective = get_ok(
+        &app,
+        &admin,
+        &format!("{base}&title_code=tap_the_lao_dong_xuat_sac"),
+    )
+    .await;
+    assert_eq!(
+        names(&collective),
+        ["Văn phòng HĐND và UBND xã Mỹ Chánh Hòa"]
+    );
+
+    // Loading the demo again adds nothing.
+    let before = app.db.count("SELECT count(*) FROM persons").await
+        + app
+            .db
+            .count("SELECT count(*) FROM title_registrations")
+            .await
+        + app.db.count("SELECT count(*) FROM awards").await;
+    thidua::demo::seed(&app.state).await.unwrap();
+    let after = app.db.count("SELECT count(*) FROM persons").await
+        + app
+            .db
+            .count("SELECT count(*) FROM title_registrations")
+            .await
+        + app.db.count("SELECT count(*) FROM awards").await;
+    assert_eq!(before, after);
+    assert_eq!(app.db.count("SELECT count(*) FROM persons").await, 10);
+}
+
+#[tokio::test]
+async fn a_revoked_award_breaks_the_chain_of_consecutive_years() {
+    let app = TestApp::spawn().await;
+    let admin = demo(&app).await;
+    let lan = person_named(&app, &admin, "Nguyễn Thị Lan").await;
+    let revoked = app
+        .db
+        .count(&format!(
+            "WITH r AS (UPDATE awards SET revoked_at = now(), revocation_reason = 'criteria_not_met' \
+             WHERE person_id = '{lan}' AND year = 2023 AND title_code = 'chien_si_thi_dua_co_so' RETURNING 1) \
+             SELECT count(*) FROM r"
+        ))
+        .await;
+    assert_eq!(revoked, 1);
+    let answer = eligibility(&app, &admin, "person", lan, "chien_si_thi_dua_tinh").await;
+    assert_eq!(answer["eligible"], false, "{answer}");
+    assert_eq!(
+        check_of(&answer, "consecutive_years")["detail"],
+        "chien_si_thi_dua_co_so in 2 of 3 consecutive years: 2024, 2025"
+    );
+}
+
+#[tokio::test]
+async fn persons_are_seen_and_written_within_their_subtree_only() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let c1_member = fixture.token(&app, fixture::C1_MEMBER).await;
+    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let c2_manager = fixture.token(&app, fixture::C2_MANAGER).await;
+    let c1 = fixture.tree.c1.id;
+    let body = json!({"organization_id": c1, "full_name": "  Nguyễn   Văn An ", "position": "Công chức", "gender": "male"});
+
+    let (status, problem) = post(&app, &c1_member, "/api/v1/persons", &body).await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, problem) = post(&app, &c2_manager, "/api/v1/persons", &body).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/organization_id"]);
+    let (status, created) = post(&app, &c1_manager, "/api/v1/persons", &body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["full_name"], "Nguyễn Văn An");
+    let person = id_of(&created);
+    assert_eq!(
+        audit_count(&app, Some(&person.to_string()), Some("person.create")).await,
+        1
+    );
+
+    let path = format!("/api/v1/persons/{person}");
+    assert_eq!(get(&app, &d1_manager, &path).await.0, 200);
+    assert_eq!(get(&app, &c1_member, &path).await.0, 200);
+    assert_eq!(get(&app, &c2_manager, &path).await.0, 404);
+    let (status, _) = get(&app, &c2_manager, &format!("{path}/years/2025")).await;
+    assert_eq!(status, 404);
+
+    // Lists: the district sees it in its subtree, the other district does not, q finds it.
+    let page = get_ok(
+        &app,
+        &d1_manager,
+        &format!(
+            "/api/v1/persons?organization_id={}&subtree=true",
+            fixture.tree.d1.id
+        ),
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let page = get_ok(
+        &app,
+        &d1_manager,
+        &format!("/api/v1/persons?organization_id={}", fixture.tree.d1.id),
+    )
+    .await;
+    assert_eq!(page["items"], json!([]));
+    let page = get_ok(&app, &c2_manager, "/api/v1/persons").await;
+    assert_eq!(page["items"], json!([]));
+    let page = get_ok(&app, &c1_member, "/api/v1/persons?q=van%20nguyen").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (status, _) = get(
+        &app,
+        &c2_manager,
+        &format!("/api/v1/persons?organization_id={c1}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // PATCH with If-Match; moving to a unit outside the caller's subtree is refused.
+    let stale = app
+        .request(reqwest::Method::PATCH, &path, Some(&c1_manager))
+        .header("If-Match", "\"7\"")
+        .header("Content-Type", "application/merge-patch+json")
+        .body(r#"{"position": "Phó Chủ tịch"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let (status, updated) = status_and_json(
+        app.patch_json(
+            &path,
+            &c1_manager,
+            &json!({"position": null, "gender": null}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["position"], Value::Null);
+    assert_eq!(updated["version"], 2);
+    let (status, problem) = status_and_json(
+        app.patch_json(
+            &path,
+            &c1_manager,
+            &json!({"organization_id": fixture.tree.c2.id}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/organization_id"]);
+}
+
+#[tokio::test]
+async fn year_records_are_written_by_the_right_hands_and_refuse_values_outside_the_lists() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let c2_manager = fixture.token(&app, fixture::C2_MANAGER).await;
+    let (_, created) = post(
+        &app,
+        &c1_manager,
+        "/api/v1/persons",
+        &json!({"organization_id": fixture.tree.c1.id, "full_name": "Lê Thị Bình"}),
+    )
+    .await;
+    let person = id_of(&created);
+    let path = format!("/api/v1/persons/{person}/years/2025");
+    let record =
+        json!({"completion_rating": "hoan_thanh_tot", "initiative": null, "discipline": "none"});
+
+    let (status, body) = put(&app, &c1_manager, &path, &record).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["subject_type"], "person");
+    assert_eq!(body["completion_rating"], "hoan_thanh_tot");
+    let (status, body) = put(
+        &app,
+        &c1_manager,
+        &path,
+        &json!({"completion_rating": "hoan_thanh_xuat_sac"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["discipline"], "none");
+    assert_eq!(
+        get_ok(&app, &d1_manager, &path).await["completion_rating"],
+        "hoan_thanh_xuat_sac"
+    );
+
+    // Outside the lists, outside the subtree, outside the years.
+    let (status, problem) = put(
+        &app,
+        &c1_manager,
+        &path,
+        &json!({"completion_rating": "xuat_sac_lam"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/completion_rating"]);
+    let (status, problem) = put(&app, &c1_manager, &path, &json!({"discipline": "phe_binh"})).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/discipline"]);
+    let (status, _) = put(&app, &c2_manager, &path, &record).await;
+    assert_eq!(status, 404);
+    let (status, _) = put(
+        &app,
+        &c1_manager,
+        &format!("/api/v1/persons/{person}/years/1999"),
+        &record,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        get(
+            &app,
+            &c1_manager,
+            &format!("/api/v1/persons/{person}/years/2024")
+        )
+        .await
+        .0,
+        404
+    );
+
+    // A unit's year is recorded by a higher unit, never by the unit itself.
+    let unit_path = format!("/api/v1/organizations/{}/years/2025", fixture.tree.c1.id);
+    let (status, problem) = put(&app, &c1_manager, &unit_path, &record).await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, body) = put(&app, &d1_manager, &unit_path, &record).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["subject_type"], "organization");
+    assert_eq!(
+        get_ok(&app, &c1_manager, &unit_path).await["completion_rating"],
+        "hoan_thanh_tot"
+    );
+}
+
+#[tokio::test]
+async fn registrations_are_checked_against_the_rule_set_in_force() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let c2_manager = fixture.token(&app, fixture::C2_MANAGER).await;
+    let (_, created) = post(
+        &app,
+        &c1_manager,
+        "/api/v1/persons",
+        &json!({"organization_id": fixture.tree.c1.id, "full_name": "Trương Văn Cường"}),
+    )
+    .await;
+    let person = id_of(&created);
+    let register = |title: &str, year: i32| json!({"subject_type": "person", "subject_id": person, "title_code": title, "year": year});
+    let (status, body) = post(
+        &app,
+        &c1_manager,
+        "/api/v1/title-registrations",
+        &register("lao_dong_tien_tien", 2025),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, problem) = post(
+        &app,
+        &c1_manager,
+        "/api/v1/title-registrations",
+        &register("lao_dong_tien_tien", 2025),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "already_exists");
+
+    let (status, problem) = post(
+        &app,
+        &c1_manager,
+        "/api/v1/title-registrations",
+        &register("huan_chuong_lao_dong", 2025),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/title_code"]);
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nd-152-2025"),
+        "{problem}"
+    );
+    let (status, problem) = post(
+        &app,
+        &c1_manager,
+        "/api/v1/title-registrations",
+        &register("tap_the_lao_dong_xuat_sac", 2025),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("collective"),
+        "{problem}"
+    );
+    let (status, problem) = post(
+        &app,
+        &c1_manager,
+        "/api/v1/title-registrations",
+        &register("lao_dong_tien_tien", 2010),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/year"]);
+    let (status, problem) = post(
+        &app,
+        &c2_manager,
+        "/api/v1/title-registrations",
+        &register("lao_dong_tien_tien", 2026),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/subject_id"]);
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM title_registrations")
+            .await,
+        1
+    );
+
+    // Registered, not yet rated: not eligible, and the check says why.
+    let answer = eligibility(&app, &c1_manager, "person", person, "lao_dong_tien_tien").await;
+    assert_eq!(answer["eligible"], false);
+    assert_eq!(
+        check_of(&answer, "rating_at_least")["detail"],
+        "no completion rating recorded for 2025; at least hoan_thanh_tot required"
+    );
+    let (status, _) = put(
+        &app,
+        &c1_manager,
+        &format!("/api/v1/persons/{person}/years/2025"),
+        &json!({"completion_rating": "hoan_thanh_tot"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let answer = eligibility(&app, &c1_manager, "person", person, "lao_dong_tien_tien").await;
+    assert_eq!(answer["eligible"], true, "{answer}");
+    // Judged on a day of Decree 98/2023, the same year reads the older rule set.
+    let older = get_ok(&app, &c1_manager, &format!("/api/v1/eligibility?subject_type=person&subject_id={person}&title_code=lao_dong_tien_tien&year=2025&on=2025-06-30")).await;
+    assert_eq!(older["rule_set"]["code"], "nd-98-2023");
+    let (status, _) = get(&app, &c2_manager, &format!("/api/v1/eligibility?subject_type=person&subject_id={person}&title_code=lao_dong_tien_tien&year=2025")).await;
+    assert_eq!(status, 404);
+    let page = get_ok(
+        &app,
+        &c1_manager,
+        &format!("/api/v1/title-registrations?subject_id={person}"),
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let page = get_ok(&app, &c2_manager, "/api/v1/title-registrations").await;
+    assert_eq!(page["items"], json!([]));
+}
+
+fn custom_rule_set(code: &str, from: &str, to: Option<&str>) -> Value {
+    json!({
+        "code": code,
+        "name": "Quy chế thi đua, khen thưởng thử nghiệm",
+        "legal_basis": ["Luật Thi đua, khen thưởng số 06/2022/QH15"],
+        "effective_from": from,
+        "effective_to": to,
+        "titles": [
+            {"code": "lao_dong_tien_tien", "name": "Lao động tiên tiến", "subject": "individual",
+             "conferred_by": ["commune"], "conditions": [{"kind": "rating_at_least", "rating": "hoan_thanh"}],
+             "vote": null, "quota": null, "reward_multiple": 0.3}
+        ],
+        "notes": null
+    })
+}
+
+#[tokio::test]
+async fn rule_sets_are_published_as_versions_and_bad_ones_are_refused() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+
+    let (status, _) = post(
+        &app,
+        &d1_manager,
+        "/api/v1/rule-sets",
+        &custom_rule_set("qc-2030", "2030-01-01", None),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // A condition outside the closed set, a title unknown to the set.
+    let mut bad = custom_rule_set("qc-2030", "2030-01-01", None);
+    bad["titles"][0]["conditions"] = json!([{"kind": "likes_the_chairman"}]);
+    let (status, problem) = post(&app, &admin, "/api/v1/rule-sets", &bad).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        pointers(&problem)
+            .iter()
+            .all(|p| p.starts_with("/titles/0/conditions/0")),
+        "{problem}"
+    );
+    let mut bad = custom_rule_set("qc-2030", "2030-01-01", None);
+    bad["titles"][0]["conditions"] = json!([{"kind": "holds_title", "title": "anh_hung_lao_dong"}]);
+    let (status, problem) = post(&app, &admin, "/api/v1/rule-sets", &bad).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/titles/0/conditions/0/title"]);
+    // Overlapping the current Decree 152/2025.
+    let (status, problem) = post(
+        &app,
+        &admin,
+        "/api/v1/rule-sets",
+        &custom_rule_set("qc-2030", "2030-01-01", None),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "rule_set_overlap");
+    assert_eq!(app.db.count("SELECT count(*) FROM rule_sets").await, 2);
+
+    // A corrected version of Decree 152/2025 ending in 2029, then the new rules from 2030.
+    let current = get_ok(&app, &admin, "/api/v1/rule-sets?on=2026-01-01").await["items"][0].clone();
+    let mut corrected = current.clone();
+    for member in ["id", "version", "current", "supersedes", "created_at"] {
+        corrected.as_object_mut().unwrap().remove(member);
+    }
+    corrected["effective_to"] = json!("2029-12-31");
+    let (status, v2) = post(&app, &admin, "/api/v1/rule-sets", &corrected).await;
+    assert_eq!(status, 201, "{v2}");
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["supersedes"], current["id"]);
+    let (status, created) = post(
+        &app,
+        &admin,
+        "/api/v1/rule-sets",
+        &custom_rule_set("qc-2030", "2030-01-01", None),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let listed = get_ok(&app, &admin, "/api/v1/rule-sets?include_superseded=true").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        get_ok(
+            &app,
+            &admin,
+            &format!("/api/v1/rule-sets/{}", current["id"].as_str().unwrap())
+        )
+        .await["current"],
+        false
+    );
+
+    // Once an award was decided under version 2, it is not superseded any more.
+    app.db
+        .count(&format!(
+            "WITH a AS (INSERT INTO awards (id, organization_id, title_code, year, rule_set_id) \
+             VALUES (gen_random_uuid(), '{}', 'giay_khen_tap_the', 2026, '{}') RETURNING 1) SELECT count(*) FROM a",
+            fixture.tree.c1.id,
+            v2["id"].as_str().unwrap()
+        ))
+        .await;
+    corrected["notes"] = json!("a third version");
+    let (status, problem) = post(&app, &admin, "/api/v1/rule-sets", &corrected).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "rule_set_in_use");
+}
+
+#[tokio::test]
+async fn a_restructuring_carries_the_persons_of_an_ended_unit_to_its_successor() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (status, created) = post(
+        &app,
+        &admin,
+        "/api/v1/persons",
+        &json!({"organization_id": fixture.tree.c3.id, "full_name": "Phan Thị Dung"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let reform = json!({
+        "effective_on": "2025-07-01",
+        "legal_basis": "Nghị quyết thử nghiệm",
+        "steps": [{"op": "merge", "from": [{"id": fixture.tree.c3.id}],
+                   "into": {"ref": "n", "name": "Xã Hợp Nhất", "kind": "commune", "code": "C13", "parent": {"id": fixture.tree.d1.id}}}]
+    });
+    let (status, applied) = post(&app, &admin, "/api/v1/restructurings", &reform).await;
+    assert_eq!(status, 201, "{applied}");
+    assert_eq!(applied["preview"]["carried"]["persons"], 1, "{applied}");
+    let person = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/persons/{}", created["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_ne!(person["organization_id"], json!(fixture.tree.c3.id));
+    // An ended unit takes no new persons, and says who took over.
+    let (status, problem) = post(
+        &app,
+        &admin,
+        "/api/v1/persons",
+        &json!({"organization_id": fixture.tree.c3.id, "full_name": "Người mới"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Xã Hợp Nhất"),
+        "{problem}"
+    );
+}
