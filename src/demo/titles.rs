@@ -6,9 +6,11 @@
 //!   for chien_si_thi_dua_tinh (three consecutive years, 2025 by eligibility);
 //! - Trần Văn Hùng, chiến sĩ thi đua cơ sở in 2024 only: not (2 of 3);
 //! - the commune office meets tap_the_lao_dong_xuat_sac (4 of 5 advanced, one CSTĐCS);
-//! - the economic office misses its 70 % (3 of 5 advanced).
+//! - the economic office misses its 70 % (3 of 5 advanced), and only that.
 //!
-//! Every row has an id derived from its content, so loading twice adds nothing.
+//! Persons, records and awards have ids derived from their content and registrations are unique
+//! per subject, title and year, so loading twice adds nothing; registrations get time-ordered
+//! ids, so candidates list in the order they registered.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -109,10 +111,10 @@ const PERSONS: &[DemoPerson] = &[
         name: "Huỳnh Văn Phúc",
         position: "Trưởng phòng Kinh tế",
         gender: "male",
-        ratings: [HTT, HTT, HTT],
-        initiative: None,
+        ratings: [HTT, HTT, XS],
+        initiative: Some("Mô hình tổ hợp tác trồng dừa hữu cơ liên xã"),
         awarded: &[(2023, LDTT), (2024, LDTT)],
-        registers: &[LDTT],
+        registers: &[LDTT, CSTDCS],
     },
     DemoPerson {
         unit: ECONOMY_CODE,
@@ -230,12 +232,11 @@ async fn register(
     organization: Option<Uuid>,
     title: &str,
 ) -> Result<(), AppError> {
-    let subject = person.or(organization).unwrap_or_default();
     diesel::sql_query(
         "INSERT INTO title_registrations (id, person_id, organization_id, title_code, year) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )
-    .bind::<SqlUuid, _>(id_of(&format!("registration:{subject}:{title}:{YEAR}")))
+    .bind::<SqlUuid, _>(Uuid::now_v7())
     .bind::<Nullable<SqlUuid>, _>(person)
     .bind::<Nullable<SqlUuid>, _>(organization)
     .bind::<Text, _>(title)
