@@ -771,3 +771,160 @@ async fn an_ended_units_nomination_is_commended_by_a_higher_unit_of_its_successo
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "commended");
 }
+
+/// A pledge of `organization` in `campaign` and `year` created by `token` (201 asserted);
+/// returns its id.
+async fn pledge(
+    app: &TestApp,
+    token: &str,
+    campaign: Uuid,
+    organization: Uuid,
+    year: i32,
+) -> String {
+    let (status, body) = post(
+        app,
+        token,
+        "/api/v1/pledges",
+        &json!({
+            "campaign_id": campaign, "organization_id": organization, "year": year,
+            "kind": "target", "field": "nong_thon_moi", "title": "Bê tông hóa đường giao thông",
+            "target_value": 10, "target_unit": "km", "deadline": format!("{year}-12-31")
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// A split with partial shares: both successors name the ended unit as a `partial` `split`
+/// predecessor and it names both, its own history reads as before, the open work goes to the
+/// primary successor; a bad split is refused at the pointer of what is wrong.
+#[tokio::test]
+async fn a_partial_split_links_both_successors_and_keeps_the_ended_units_history() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let campaign = fixture
+        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+        .await;
+    pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
+    pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
+    let open = pledge(&app, &admin, campaign, tree.c3.id, 2025).await;
+    let before = stats(&app, &admin, "overview", tree.c3.id, 2024).await;
+    assert_eq!(before["pledges_total"], 2, "{before}");
+
+    // Bad splits: nothing is applied, and the pointer names the step's member.
+    let refused = |steps: Value| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let (status, problem) =
+                post(app, admin, "/api/v1/restructurings", &reform(steps)).await;
+            assert_eq!(status, 422, "{problem}");
+            pointers(&problem)
+        }
+    };
+    let west = json!({ "op": "create", "ref": "w", "name": "Xã Tây", "kind": "commune", "code": "CW", "parent": id(tree.d1.id) });
+    assert_eq!(
+        refused(json!([west, { "op": "split", "from": id(tree.c3.id),
+            "into": [{ "ref": "w" }, { "ref": "nowhere" }], "primary": { "ref": "w" } }]))
+        .await,
+        ["/steps/1/into/1"]
+    );
+    assert_eq!(
+        refused(json!([{ "op": "split", "from": id(tree.c3.id), "into": [], "primary": id(tree.c1.id) }]))
+            .await,
+        ["/steps/0/into"]
+    );
+    assert_eq!(
+        refused(json!([west, { "op": "split", "from": { "ref": "nowhere" },
+            "into": [{ "ref": "w" }], "primary": { "ref": "w" } }]))
+        .await,
+        ["/steps/1/from"]
+    );
+    assert_eq!(
+        refused(json!([west, { "op": "split", "from": id(tree.c3.id),
+            "into": [{ "ref": "w" }], "primary": id(tree.c1.id) }]))
+        .await,
+        ["/steps/1/primary"]
+    );
+    assert_eq!(
+        refused(json!([west, { "op": "split", "from": id(tree.c3.id),
+            "into": [{ "ref": "w" }, id(tree.c3.id)], "primary": { "ref": "w" } }]))
+        .await,
+        ["/steps/1/into/1"]
+    );
+    let unchanged = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/organizations/{}", tree.c3.id),
+    )
+    .await;
+    assert!(unchanged["valid_to"].is_null(), "{unchanged}");
+
+    // The split: part of C3 goes to a new commune of D1, part to C2 of D2 (the primary).
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([west, { "op": "split", "from": id(tree.c3.id),
+            "into": [{ "ref": "w" }, id(tree.c2.id)], "primary": id(tree.c2.id) }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let west_id = unit_by_code(&app, &admin, "CW", None).await;
+
+    for successor in [west_id, tree.c2.id] {
+        let lineage = get_ok(
+            &app,
+            &admin,
+            &format!("/api/v1/organizations/{successor}/lineage"),
+        )
+        .await;
+        let predecessors = lineage["predecessors"].as_array().unwrap();
+        assert_eq!(predecessors.len(), 1, "{lineage}");
+        assert_eq!(predecessors[0]["id"], tree.c3.id.to_string(), "{lineage}");
+        assert_eq!(predecessors[0]["change"], "split", "{lineage}");
+        assert_eq!(predecessors[0]["share"], "partial", "{lineage}");
+        assert_eq!(predecessors[0]["effective_on"], REFORM_DAY, "{lineage}");
+    }
+    let lineage = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/organizations/{}/lineage", tree.c3.id),
+    )
+    .await;
+    assert_eq!(lineage["valid_to"], "2025-06-30", "{lineage}");
+    let mut successors: Vec<(String, String)> = lineage["successors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            assert_eq!(entry["change"], "split", "{lineage}");
+            (
+                entry["id"].as_str().unwrap().to_owned(),
+                entry["share"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    successors.sort();
+    let mut expected = vec![
+        (west_id.to_string(), "partial".to_owned()),
+        (tree.c2.id.to_string(), "partial".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(successors, expected, "{lineage}");
+
+    // The ended unit's 2024 reads as before; its open 2025 work is the primary's now.
+    let after = stats(&app, &admin, "overview", tree.c3.id, 2024).await;
+    assert_same_counts(&after, &before);
+    let moved = get_ok(&app, &admin, &format!("/api/v1/pledges/{open}")).await;
+    assert_eq!(moved["organization_id"], tree.c2.id.to_string(), "{moved}");
+    // The new successor did not exist in 2024: it answers for C3 (a partial share counts the
+    // whole predecessor, as no record says which part it was). C2 existed: its 2024 is its own.
+    let west_2024 = stats(&app, &admin, "overview", west_id, 2024).await;
+    assert_same_counts(&west_2024, &before);
+    let c2_2024 = stats(&app, &admin, "overview", tree.c2.id, 2024).await;
+    assert_eq!(c2_2024["pledges_total"], 0, "{c2_2024}");
+}
