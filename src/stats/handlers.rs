@@ -79,26 +79,64 @@ impl Resolved {
         }
     }
 
-    /// Counts of each direct child's subtree.
+    /// Counts of each direct child's subtree, and of the ended units it answers for whose
+    /// records would otherwise fall under `self` (see [`history::taken_predecessors`]).
     async fn children_counts(
         &self,
         conn: &mut AsyncPgConnection,
     ) -> AppResult<Vec<tallies::ChildTallyRow>> {
-        if self.history.is_none() {
-            return Ok(
-                tallies::children_counts(conn, self.scope.organization_id, &self.window).await?,
-            );
-        }
+        let children = self.children(conn).await?;
         let mut rows = Vec::new();
-        for child in self.children(conn).await? {
+        if self.history.is_none() {
+            rows = tallies::children_counts(conn, self.scope.organization_id, &self.window).await?;
+        } else {
+            for child in &children {
+                let window = Window {
+                    root_path: child.unit.path.clone(),
+                    ..self.window.clone()
+                };
+                for counts in tallies::subtree_counts(conn, &window).await? {
+                    if counts.entity != "o" {
+                        rows.push(tallies::ChildTallyRow {
+                            child: child.unit.path.clone(),
+                            counts,
+                        });
+                    }
+                }
+            }
+        }
+        let ids: Vec<Uuid> = children.iter().map(|child| child.unit.id).collect();
+        let path_of: HashMap<Uuid, &str> = children
+            .iter()
+            .map(|child| (child.unit.id, child.unit.path.as_str()))
+            .collect();
+        let led: Vec<(String, String)> = history::ended_predecessors_of(conn, &ids)
+            .await?
+            .into_iter()
+            .filter_map(|(child, predecessor)| {
+                path_of
+                    .get(&child)
+                    .map(|path| ((*path).to_owned(), predecessor))
+            })
+            .collect();
+        if led.is_empty() {
+            return Ok(rows);
+        }
+        let roots: Vec<String> = self
+            .windows()
+            .into_iter()
+            .map(|window| window.root_path)
+            .collect();
+        let child_paths: Vec<String> = children.into_iter().map(|child| child.unit.path).collect();
+        for (predecessor, child) in history::taken_predecessors(&roots, &child_paths, &led) {
             let window = Window {
-                root_path: child.unit.path.clone(),
+                root_path: predecessor,
                 ..self.window.clone()
             };
             for counts in tallies::subtree_counts(conn, &window).await? {
                 if counts.entity != "o" {
                     rows.push(tallies::ChildTallyRow {
-                        child: child.unit.path.clone(),
+                        child: child.clone(),
                         counts,
                     });
                 }
@@ -392,7 +430,8 @@ impl GroupLabels {
 ///
 /// Each group has `total`, `registered` (submitted, approved or assessed), `assessed`,
 /// `achieved` (assessed achieved or exceeded) and `overdue`. `child` groups by the direct child
-/// unit holding the pledge (`self` for the organization's own pledges); `month` by the month
+/// unit holding the pledge (`self` for the organization's own pledges; the pledges an ended unit
+/// kept count under the child that answers for it); `month` by the month
 /// of the deadline.
 #[utoipa::path(
     tag = "stats",

@@ -796,6 +796,33 @@ async fn pledge(
     body["id"].as_str().unwrap().to_owned()
 }
 
+/// `group_by=child` of `/stats/pledges` as key → total.
+async fn pledges_by_child(
+    app: &TestApp,
+    token: &str,
+    unit: Uuid,
+    year: Option<i32>,
+) -> std::collections::BTreeMap<String, i64> {
+    let year = year.map(|year| format!("&year={year}")).unwrap_or_default();
+    let body = get_ok(
+        app,
+        token,
+        &format!("/api/v1/stats/pledges?organization_id={unit}&group_by=child{year}"),
+    )
+    .await;
+    body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| {
+            (
+                group["key"].as_str().unwrap().to_owned(),
+                group["total"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// A split with partial shares: both successors name the ended unit as a `partial` `split`
 /// predecessor and it names both, its own history reads as before, the open work goes to the
 /// primary successor; a bad split is refused at the pointer of what is wrong.
@@ -927,4 +954,69 @@ async fn a_partial_split_links_both_successors_and_keeps_the_ended_units_history
     assert_same_counts(&west_2024, &before);
     let c2_2024 = stats(&app, &admin, "overview", tree.c2.id, 2024).await;
     assert_eq!(c2_2024["pledges_total"], 0, "{c2_2024}");
+}
+
+/// `group_by=child` of a year a restructuring ended a child in: the records the ended child
+/// kept (closed ones of that year) are counted under the child that answers for it, not under
+/// the asked unit's `self`; before that year they are the ended child's own group.
+#[tokio::test]
+async fn an_ended_childs_own_records_go_to_the_child_that_answers_for_it() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let campaign = fixture
+        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+        .await;
+    // C1 (with its party cell K1) and C3 of D1 merge into a new commune on 2025-07-01.
+    pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
+    pledge(&app, &admin, campaign, tree.c1.id, 2025).await;
+    let closed = pledge(&app, &admin, campaign, tree.c1.id, 2025).await;
+    let (status, body) = post(
+        &app,
+        &admin,
+        &format!("/api/v1/pledges/{closed}/withdraw"),
+        &json!({ "reason": "Đơn vị sắp xếp" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    pledge(&app, &admin, campaign, tree.k1.id, 2025).await;
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "merge", "from": [id(tree.c1.id), id(tree.c3.id)],
+            "into": { "ref": "n", "name": "Xã Hợp Nhất", "kind": "commune", "code": "CN", "parent": id(tree.d1.id) } }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let merged = unit_by_code(&app, &admin, "CN", None).await.to_string();
+
+    // 2025 on the structure it ended with: D1's only child is the new commune, which answers
+    // for the withdrawn pledge C1 kept, the open one it carried and K1's.
+    let groups = pledges_by_child(&app, &admin, tree.d1.id, Some(2025)).await;
+    assert_eq!(groups, [(merged.clone(), 3)].into(), "{groups:?}");
+    // 2024 as it stood: C3 was D1's child.
+    let groups = pledges_by_child(&app, &admin, tree.d1.id, Some(2024)).await;
+    assert_eq!(groups, [(tree.c3.id.to_string(), 1)].into(), "{groups:?}");
+    // The leaderboard of 2025 counts the same under the new commune.
+    let board = get_ok(
+        &app,
+        &admin,
+        &format!(
+            "/api/v1/stats/leaderboard?organization_id={}&year=2025",
+            tree.d1.id
+        ),
+    )
+    .await;
+    let entries = board["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .all(|entry| entry["organization_id"] == merged.as_str()),
+        "{board}"
+    );
+    // The province's 2025: everything under D1, nothing under `self`.
+    let groups = pledges_by_child(&app, &admin, tree.p.id, Some(2025)).await;
+    assert_eq!(groups, [(tree.d1.id.to_string(), 3)].into(), "{groups:?}");
 }
