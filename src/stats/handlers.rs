@@ -86,24 +86,28 @@ impl Resolved {
         conn: &mut AsyncPgConnection,
     ) -> AppResult<Vec<tallies::ChildTallyRow>> {
         let children = self.children(conn).await?;
+        self.counts_of(conn, &children).await
+    }
+
+    /// [`Self::children_counts`] of `children` (those of [`Self::children`]): today's children
+    /// in one query, a past year's (keyed by their path on the day read) and the ended units
+    /// they answer for in one more.
+    async fn counts_of(
+        &self,
+        conn: &mut AsyncPgConnection,
+        children: &[UnitAt],
+    ) -> AppResult<Vec<tallies::ChildTallyRow>> {
         let mut rows = Vec::new();
+        // (key: the child's path, the path of a subtree counted under it)
+        let mut subtrees: Vec<(String, String)> = Vec::new();
         if self.history.is_none() {
             rows = tallies::children_counts(conn, self.scope.organization_id, &self.window).await?;
         } else {
-            for child in &children {
-                let window = Window {
-                    root_path: child.unit.path.clone(),
-                    ..self.window.clone()
-                };
-                for counts in tallies::subtree_counts(conn, &window).await? {
-                    if counts.entity != "o" {
-                        rows.push(tallies::ChildTallyRow {
-                            child: child.unit.path.clone(),
-                            counts,
-                        });
-                    }
-                }
-            }
+            subtrees.extend(
+                children
+                    .iter()
+                    .map(|child| (child.unit.path.clone(), child.unit.path.clone())),
+            );
         }
         let ids: Vec<Uuid> = children.iter().map(|child| child.unit.id).collect();
         let path_of: HashMap<Uuid, &str> = children
@@ -119,29 +123,23 @@ impl Resolved {
                     .map(|path| ((*path).to_owned(), predecessor))
             })
             .collect();
-        if led.is_empty() {
-            return Ok(rows);
+        if !led.is_empty() {
+            let roots: Vec<String> = self
+                .windows()
+                .into_iter()
+                .map(|window| window.root_path)
+                .collect();
+            let child_paths: Vec<String> = children
+                .iter()
+                .map(|child| child.unit.path.clone())
+                .collect();
+            subtrees.extend(
+                history::taken_predecessors(&roots, &child_paths, &led)
+                    .into_iter()
+                    .map(|(predecessor, child)| (child, predecessor)),
+            );
         }
-        let roots: Vec<String> = self
-            .windows()
-            .into_iter()
-            .map(|window| window.root_path)
-            .collect();
-        let child_paths: Vec<String> = children.into_iter().map(|child| child.unit.path).collect();
-        for (predecessor, child) in history::taken_predecessors(&roots, &child_paths, &led) {
-            let window = Window {
-                root_path: predecessor,
-                ..self.window.clone()
-            };
-            for counts in tallies::subtree_counts(conn, &window).await? {
-                if counts.entity != "o" {
-                    rows.push(tallies::ChildTallyRow {
-                        child: child.clone(),
-                        counts,
-                    });
-                }
-            }
-        }
+        rows.extend(tallies::subtrees_counts(conn, &subtrees, &self.window).await?);
         Ok(rows)
     }
 
@@ -837,7 +835,7 @@ async fn historical_overview(
         .map(|count| (count.organization_id, count.count))
         .collect();
     let mut overdue: HashMap<String, i64> = HashMap::new();
-    for row in resolved.children_counts(conn).await? {
+    for row in resolved.counts_of(conn, &units).await? {
         *overdue.entry(row.child).or_default() += row.counts.overdue;
     }
     let children: Vec<tallies::ChildRow> = units
