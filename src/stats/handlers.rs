@@ -708,8 +708,39 @@ pub async fn stats_overview(
     {
         let mut conn = state.db.read().await?;
         if history::is_historical(&mut conn, scope.year, crate::clock::today()).await? {
+            // A past year changes rarely: its answer is kept like today's, under a version
+            // checked on every request (history::kept_version), so it is never stale.
+            let key = OverviewKey {
+                organization_id,
+                campaign_id: scope.campaign_id,
+                year: scope.year,
+                today: crate::clock::today(),
+            };
+            let version = history::kept_version(&mut conn).await?;
+            if let Some(kept) = state.overviews.get(&key)
+                && kept.version == version
+            {
+                policy::require(&principal, Operation::Read, Target::unit(&kept.path))?;
+                return Ok(HttpResponse::Ok()
+                    .content_type(ContentType::json())
+                    .body(kept.body.clone()));
+            }
             let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
-            return Ok(HttpResponse::Ok().json(historical_overview(&mut conn, &resolved).await?));
+            let body = Bytes::from(
+                serde_json::to_vec(&historical_overview(&mut conn, &resolved).await?)
+                    .map_err(AppError::internal)?,
+            );
+            state.overviews.put(
+                key,
+                KeptOverview {
+                    version,
+                    path: resolved.window.root_path.clone(),
+                    body: body.clone(),
+                },
+            );
+            return Ok(HttpResponse::Ok()
+                .content_type(ContentType::json())
+                .body(body));
         }
     }
     if scope.year.is_none() {

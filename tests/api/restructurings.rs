@@ -1020,3 +1020,61 @@ async fn an_ended_childs_own_records_go_to_the_child_that_answers_for_it() {
     let groups = pledges_by_child(&app, &admin, tree.p.id, Some(2025)).await;
     assert_eq!(groups, [(tree.d1.id.to_string(), 3)].into(), "{groups:?}");
 }
+
+/// A past year's overview after a restructuring is kept like today's, and never served stale:
+/// the same answer twice, then a new record of that year (or another restructuring) shows at
+/// once.
+#[tokio::test]
+async fn a_kept_past_year_overview_follows_every_change() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let campaign = fixture
+        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+        .await;
+    pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let first = stats(&app, &admin, "overview", tree.d1.id, 2024).await;
+    assert_eq!(first["pledges_total"], 1, "{first}");
+    assert_eq!(
+        stats(&app, &admin, "overview", tree.d1.id, 2024).await,
+        first
+    );
+
+    // A new 2024 pledge of D1 itself.
+    pledge(&app, &admin, campaign, tree.d1.id, 2024).await;
+    let second = stats(&app, &admin, "overview", tree.d1.id, 2024).await;
+    assert_eq!(second["pledges_total"], 2, "{second}");
+
+    // Another restructuring (a rename: no count moves) is a new structure too.
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "rename", "unit": id(tree.c1.id), "name": "Xã Mỹ Hòa Mới" }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let third = stats(&app, &admin, "overview", tree.d1.id, 2024).await;
+    assert_eq!(third["pledges_total"], 2, "{third}");
+    // A manager of another district does not read it, kept or not.
+    let other = fixture.token(&app, fixture::C2_MANAGER).await;
+    let (status, _) = get(
+        &app,
+        &other,
+        &format!(
+            "/api/v1/stats/overview?organization_id={}&year=2024",
+            tree.d1.id
+        ),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
