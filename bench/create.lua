@@ -1,4 +1,4 @@
--- wrk script: POST /api/v1/pledges, a draft target pledge of a random district (a line of
+-- wrk script: POST /api/v1/pledges, a draft target pledge of a random commune (a line of
 -- BENCH_IDS) in campaign BENCH_CAMPAIGN, each with its own Idempotency-Key
 -- (BENCH_NONCE-thread-counter, so reruns never replay). Token from BENCH_TOKEN_FILE.
 

@@ -33,9 +33,9 @@ start_service
 refresh_token
 
 # The reform: the first three provinces merge into a new one under the root on 2025-07-01
-# (their districts continue under it), through POST /restructurings like any client.
+# (their communes continue under it), through POST /restructurings like any client.
 if [ "$(psql_bench -c "SELECT count(*) FROM organizations WHERE code = 'REFORM-$SEED'")" = 0 ]; then
-  # Three provinces whose districts have distinct names (the generator's random names repeat,
+  # Three provinces whose communes have distinct names (real names repeat across provinces,
   # and one parent takes one child of a name).
   merged=()
   declare -A taken=()

@@ -81,17 +81,17 @@ INSERT INTO bench_pledge_ids
 CREATE TABLE bench_orgs (level text, i int, id uuid NOT NULL, path text COLLATE "C" NOT NULL,
   PRIMARY KEY (level, i));
 INSERT INTO bench_orgs
-  SELECT CASE depth WHEN 0 THEN 'root' WHEN 1 THEN 'province' ELSE 'district' END,
+  SELECT CASE depth WHEN 0 THEN 'root' WHEN 1 THEN 'province' ELSE 'commune' END,
     row_number() OVER (PARTITION BY depth ORDER BY id), id, path
   FROM organizations WHERE path LIKE '$ROOT_PATH%' AND depth <= 2;
 ANALYZE bench_pledge_ids, bench_orgs;
 SQL
   psql_bench -c "SELECT id FROM bench_pledge_ids ORDER BY i" > "$OUT/pledge_ids.txt"
-  for level in root province district; do
+  for level in root province commune; do
     psql_bench -c "SELECT id FROM bench_orgs WHERE level = '$level' ORDER BY i" > "$OUT/$level.txt"
   done
   NIDS=$(wc -l < "$OUT/pledge_ids.txt")
-  NDISTRICTS=$(wc -l < "$OUT/district.txt")
+  NCOMMUNES=$(wc -l < "$OUT/commune.txt")
   DATASET=$(psql_bench -c "SELECT (SELECT count(*) FROM organizations WHERE path LIKE '$ROOT_PATH%') || ' organizations, '
       || (SELECT count(*) FROM pledges WHERE campaign_id = '$CAMPAIGN' AND title <> 'Benchmark pledge') || ' pledges (+ '
       || (SELECT count(*) FROM pledges WHERE campaign_id = '$CAMPAIGN' AND title = 'Benchmark pledge') || ' created by benchmark runs), '

@@ -127,7 +127,7 @@ run_pgbench() {
   local file="$OUT/$name.$RUN.pgbench.txt" prefix="$OUT/pgbench_log_$name"
   rm -f "$prefix".*
   pgbench -n -M prepared -c "$POOL" -j 2 -T "$SECONDS_PER_RUN" -f "$script" \
-    -D nids="$NIDS" -D ndistricts="$NDISTRICTS" "$@" -l --log-prefix="$prefix" \
+    -D nids="$NIDS" -D ncommunes="$NCOMMUNES" "$@" -l --log-prefix="$prefix" \
     "$DB_URL" > "$file" 2>&1 || true
   local tps latencies p50 p99 failed
   tps=$(awk '/^tps = / {print $3}' "$file")
@@ -171,11 +171,11 @@ run_all() {
   BENCH_PATH="/api/v1/pledges/{id}" BENCH_IDS="$OUT/pledge_ids.txt" \
     scenario read_pool "$POOL" "" "" 0 -- -s bench/get.lua "$BASE"
   # list: the unit's path, then the page (two transactions).
-  BENCH_PATH="/api/v1/pledges?organization_id={id}&subtree=true&limit=50" BENCH_IDS="$OUT/district.txt" \
+  BENCH_PATH="/api/v1/pledges?organization_id={id}&subtree=true&limit=50" BENCH_IDS="$OUT/commune.txt" \
     scenario list "$CONNECTIONS" list bench/pgbench/list.sql 2 -- -s bench/get.lua "$BASE"
   # create: one transaction.
   PG_ARGS=(-D campaign="$CAMPAIGN" -D root="$ROOT_ID" -D admin="$ADMIN_ID" -D body="$(cat bench/pgbench/body.json)")
-  BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/district.txt" \
+  BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/commune.txt" \
     scenario create "$CONNECTIONS" create bench/pgbench/create.sql 1 -- -s bench/create.lua "$BASE"
   # create without the aggregate machinery (the tally trigger of pledge inserts off), to show
   # what the tallies cost writers; the pledges it creates get their deltas afterwards.
@@ -183,13 +183,13 @@ run_all() {
   untallied_since=$(psql_bench -c "SELECT now()")
   psql_bench -c "ALTER TABLE pledges DISABLE TRIGGER pledges_tally_insert"
   PG_ARGS=()
-  BENCH_NONCE="$BENCH_NONCE-untallied" BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/district.txt" \
+  BENCH_NONCE="$BENCH_NONCE-untallied" BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/commune.txt" \
     scenario create_untallied "$CONNECTIONS" "" "" 0 -- -s bench/create.lua "$BASE" || true
   untally_restore "$untallied_since"
   # aggregates, with as many connections as the pool (more would only queue for a connection);
   # the partner is the naive GROUP BY over a unit of the same level (two transactions).
   local level count
-  for level in root province district; do
+  for level in root province commune; do
     count=$(wc -l < "$OUT/$level.txt")
     PG_ARGS=(-D level="$level" -D nlevel="$count")
     BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" \
@@ -201,7 +201,7 @@ run_all() {
     stop_service
     OVERVIEW_CACHE_ENTRIES=0 start_service
     PG_ARGS=()
-    for level in root province district; do
+    for level in root province commune; do
       BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" \
         scenario "overview_${level}_computed" "$POOL" "" "" 0 -- -s bench/get.lua "$BASE"
     done
@@ -262,12 +262,12 @@ report() {
     row "read one" read read "$ratio" "≥ 1.0 (req/s ÷ tps)" "$(verdict "$ratio" ">=" 1.0)"
     row "↳ read one at $POOL connections (the aggregates' concurrency)" read_pool "" "–" "(reference)" ""
     ratio=$(ratio "$(median list svc_rps)" "$(median list pg_tps)")
-    row "list (district subtree, limit 50)" list list "$ratio" "≥ 0.8" "$(verdict "$ratio" ">=" 0.8)"
+    row "list (commune subtree, limit 50)" list list "$ratio" "≥ 0.8" "$(verdict "$ratio" ">=" 0.8)"
     ratio=$(ratio "$(median create svc_rps)" "$(median create pg_tps)")
     row "create (Idempotency-Key, audit)" create create "$ratio" "≥ 0.8" "$(verdict "$ratio" ">=" 0.8)"
     ratio=$(ratio "$(median create svc_rps)" "$(median create_untallied svc_rps)")
     row "↳ create with tallies ÷ create without (tally trigger off)" create_untallied "" "$ratio" "≥ 0.8 (no hot root row)" "$(verdict "$ratio" ">=" 0.8)"
-    for level in root province district; do
+    for level in root province commune; do
       ratio=$(ratio "$(median "overview_$level" svc_p50)" "$ref")
       row "overview at $(article "$level") $level (pgbench: naive GROUP BY)" "overview_$level" "naive_$level" "$ratio" \
         "≤ 3 (p50 ÷ read-one pgbench p50 $ref ms)" "$(verdict "$ratio" "<=" 3)"

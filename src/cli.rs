@@ -66,9 +66,17 @@ pub enum Command {
     },
     /// Fill the database with a deterministic benchmark data set (resumable; development only).
     Generate {
-        /// Organizations, five levels deep.
+        /// Organizations in all, on the real 2025 structure: a root, the first provinces of the
+        /// data that fit (all 34 from 6,677 on), their real communes and wards, and hamlets and
+        /// party cells below the communes for the rest.
         #[arg(long)]
         organizations: u32,
+        /// Only the first this many of the 34 provinces (default: as many as fit).
+        #[arg(long)]
+        provinces: Option<u32>,
+        /// The real 2025 structure (merges.json of data/vn-admin-2025).
+        #[arg(long, default_value = "data/vn-admin-2025/merges.json")]
+        merges: std::path::PathBuf,
         /// Pledges over 2021–2025.
         #[arg(long)]
         pledges: u64,
@@ -161,6 +169,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Generate {
             organizations,
+            provinces,
+            merges,
             pledges,
             nominations,
             seed,
@@ -172,11 +182,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let sizes = crate::generate::Sizes {
                 organizations,
+                provinces,
                 pledges,
                 nominations,
                 seed,
             };
-            runtime.block_on(crate::generate::run(&settings, sizes))
+            runtime.block_on(crate::generate::run(&settings, sizes, &merges))
         }
         Command::ImportUnits {
             merges,

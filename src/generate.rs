@@ -10,6 +10,7 @@
 //! a chunk a smaller run filled in part is completed (rows are inserted `ON CONFLICT (id) DO
 //! NOTHING`).
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -21,6 +22,8 @@ use rand::{Rng, RngCore, SeedableRng};
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::organizations::dto::OrganizationKind;
+use crate::restructurings::import::{MergesFile, commune_kind};
 
 /// Pledges (and nominations) per statement: big enough to amortize, small enough to resume.
 pub const CHUNK: u64 = 100_000;
@@ -28,7 +31,7 @@ pub const CHUNK: u64 = 100_000;
 const ORGANIZATION_BATCH: usize = 1_000;
 pub const ADMIN_USERNAME: &str = "bench.admin";
 pub const ADMIN_PASSWORD: &str = "bench-admin-pass";
-pub const MANAGER_USERNAME: &str = "bench.district";
+pub const MANAGER_USERNAME: &str = "bench.province";
 pub const MANAGER_PASSWORD: &str = "bench-manager-pass";
 pub const FIRST_YEAR: i32 = 2021;
 pub const YEARS: i32 = 5;
@@ -36,17 +39,16 @@ pub const YEARS: i32 = 5;
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
 pub struct Sizes {
+    /// Every unit of the tree: the root, the provinces and communes taken from the real 2025
+    /// structure, and hamlets and party cells below the communes for the rest.
     pub organizations: u32,
+    /// Only the first this many of the 34 provinces (in the order of the data); None: as many as
+    /// fit in `organizations` with at least one hamlet or party cell per commune.
+    pub provinces: Option<u32>,
     pub pledges: u64,
     pub nominations: u64,
     pub seed: u64,
 }
-
-/// Syllables of Vietnamese place names (the data only has to look plausible).
-const SYLLABLES: &[&str] = &[
-    "An", "Bình", "Hòa", "Phú", "Mỹ", "Tân", "Thạnh", "Long", "Phước", "Thới", "Hưng", "Lợi",
-    "Đức", "Thuận", "Vĩnh", "Xuân", "Hiệp", "Trung", "Đông", "Tây", "Nam", "Bắc", "Sơn", "Giang",
-];
 
 const FIELDS: &[(&str, &str)] = &[
     ("xay_dung_dang", "Xây dựng Đảng và hệ thống chính trị"),
@@ -121,23 +123,61 @@ struct PlannedOrganization {
     code: String,
 }
 
-/// How many organizations each of the five levels holds for `total` organizations.
-fn level_sizes(total: u32) -> anyhow::Result<[usize; 5]> {
-    if total < 5 {
-        bail!("--organizations must be at least 5 (one per level)");
-    }
+/// The provinces of the plan and how many of each one's communes (its first ones, in the order
+/// of the data) it keeps: whole provinces while 1 + provinces + 2 × communes fits in `total`
+/// (every commune gets at least one unit below it), or the first communes of the first province
+/// when not even that one fits.
+fn shape(
+    units: &MergesFile,
+    total: u32,
+    provinces: Option<u32>,
+) -> anyhow::Result<Vec<(usize, usize)>> {
     let total = total as usize;
-    let share = |divisor: usize| total.div_ceil(divisor);
-    let provinces = share(1_000).max(1);
-    let districts = share(125).max(provinces);
-    let communes = share(12).max(districts);
-    let Some(hamlets) = total
-        .checked_sub(1 + provinces + districts + communes)
-        .filter(|h| *h >= 1)
-    else {
-        bail!("--organizations {total} is too small for five levels");
+    if total < 4 {
+        bail!("--organizations must be at least 4 (a root, a province, a commune, a hamlet)");
+    }
+    let available = units.data.len();
+    if available == 0
+        || units
+            .data
+            .iter()
+            .any(|province| province.level2s.is_empty())
+    {
+        bail!("the units file has no province, or a province without communes");
+    }
+    let needed = |count: usize| {
+        let communes: usize = units.data[..count]
+            .iter()
+            .map(|province| province.level2s.len())
+            .sum();
+        1 + count + 2 * communes
     };
-    Ok([1, provinces, districts, communes, hamlets])
+    let whole = |count: usize| -> Vec<(usize, usize)> {
+        (0..count)
+            .map(|index| (index, units.data[index].level2s.len()))
+            .collect()
+    };
+    if let Some(asked) = provinces {
+        let asked = asked as usize;
+        if asked == 0 || asked > available {
+            bail!("--provinces must be between 1 and {available}");
+        }
+        if needed(asked) > total {
+            bail!(
+                "{asked} province(s) need --organizations {} at least (a root, the provinces, \
+                 their communes and one unit below each commune)",
+                needed(asked)
+            );
+        }
+        return Ok(whole(asked));
+    }
+    let fitting = (1..=available)
+        .take_while(|&count| needed(count) <= total)
+        .last();
+    Ok(match fitting {
+        Some(count) => whole(count),
+        None => vec![(0, (total - 2) / 2)],
+    })
 }
 
 fn random_uuid(rng: &mut StdRng) -> Uuid {
@@ -146,68 +186,90 @@ fn random_uuid(rng: &mut StdRng) -> Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
-fn place_name(rng: &mut StdRng) -> String {
-    let first = SYLLABLES[rng.gen_range(0..SYLLABLES.len())];
-    let second = SYLLABLES[rng.gen_range(0..SYLLABLES.len())];
-    format!("{first} {second}")
-}
-
-/// The whole tree, deterministic in `seed`: root (national agency) → provinces → districts →
-/// communes or wards → hamlets or party cells. Every parent gets at least one child when the
-/// level is large enough; the rest are spread at random.
-fn plan_organizations(rng: &mut StdRng, sizes: &Sizes) -> anyhow::Result<Vec<PlannedOrganization>> {
-    let levels = level_sizes(sizes.organizations)?;
+/// The whole tree, deterministic in `seed`, on Vietnam's real 2025 shape: root (national
+/// agency) → the provinces of [`shape`] (real names) → their communes, wards and special zones
+/// (real names) → hamlets (`Ấp n`, `Khu phố n` in a ward) and party cells (`Chi bộ ấp n`…),
+/// one per commune and the rest spread at random. Codes are `BENCH-<seed>-<real 2025 code>`
+/// (below a commune: its code and the ordinal), so several seeds can share one database. The
+/// units have no validity dates: the 2025 shape stands for every year of the data set.
+fn plan_organizations(
+    rng: &mut StdRng,
+    units: &MergesFile,
+    sizes: &Sizes,
+) -> anyhow::Result<Vec<PlannedOrganization>> {
     let seed = sizes.seed;
+    let taken = shape(units, sizes.organizations, sizes.provinces)?;
     let mut plan = vec![PlannedOrganization {
         id: random_uuid(rng),
         parent: None,
         depth: 0,
-        kind: "agency",
+        kind: OrganizationKind::Agency.as_str(),
         name: format!("Hội đồng Thi đua - Khen thưởng (benchmark {seed})"),
         code: format!("BENCH-{seed}"),
     }];
-    // Plan indexes of the previous level, and each node's ordinal among its siblings.
-    let mut parents: Vec<usize> = vec![0];
-    let mut ordinals: Vec<usize> = vec![0];
-    for (depth, &count) in levels.iter().enumerate().skip(1) {
-        let mut assigned: Vec<usize> = (0..count)
-            .map(|i| {
-                if i < parents.len() {
-                    i
-                } else {
-                    rng.gen_range(0..parents.len())
-                }
-            })
-            .collect();
-        assigned.sort_unstable();
-        let mut level = Vec::with_capacity(count);
-        let mut next_ordinal = vec![0usize; parents.len()];
-        for parent_slot in assigned {
-            let parent = parents[parent_slot];
-            next_ordinal[parent_slot] += 1;
-            let ordinal = next_ordinal[parent_slot];
-            let (kind, prefix) = match depth {
-                1 => ("province", "Tỉnh"),
-                2 => ("district", "Huyện"),
-                3 if rng.gen_range(0..5) == 0 => ("ward", "Phường"),
-                3 => ("commune", "Xã"),
-                _ if rng.gen_range(0..5) < 2 => ("party_cell", "Chi bộ ấp"),
-                _ => ("hamlet", "Ấp"),
-            };
-            let name = format!("{prefix} {}", place_name(rng));
-            let code = format!("{}-{ordinal:02}", plan[parent].code);
-            level.push(plan.len());
-            ordinals.push(ordinal);
+    for &(index, _) in &taken {
+        let province = &units.data[index];
+        plan.push(PlannedOrganization {
+            id: random_uuid(rng),
+            parent: Some(0),
+            depth: 1,
+            kind: OrganizationKind::Province.as_str(),
+            name: province.name.clone(),
+            code: format!("BENCH-{seed}-{}", province.level1_id),
+        });
+    }
+    let mut communes: Vec<usize> = Vec::new();
+    for (slot, &(index, count)) in taken.iter().enumerate() {
+        for commune in &units.data[index].level2s[..count] {
+            communes.push(plan.len());
             plan.push(PlannedOrganization {
                 id: random_uuid(rng),
-                parent: Some(parent),
-                depth: i32::try_from(depth).unwrap_or(4),
-                kind,
-                name,
-                code,
+                parent: Some(1 + slot),
+                depth: 2,
+                kind: commune_kind(&commune.name).as_str(),
+                name: commune.name.clone(),
+                code: format!("BENCH-{seed}-{}", commune.level2_id),
             });
         }
-        parents = level;
+    }
+    let below = (sizes.organizations as usize)
+        .checked_sub(plan.len())
+        .filter(|count| *count >= communes.len())
+        .context("the tree does not fit in --organizations")?;
+    let mut assigned: Vec<usize> = (0..below)
+        .map(|i| {
+            if i < communes.len() {
+                i
+            } else {
+                rng.gen_range(0..communes.len())
+            }
+        })
+        .collect();
+    assigned.sort_unstable();
+    let mut ordinals = vec![0usize; communes.len()];
+    for slot in assigned {
+        let parent = communes[slot];
+        ordinals[slot] += 1;
+        let ordinal = ordinals[slot];
+        let ward = plan[parent].kind == OrganizationKind::Ward.as_str();
+        let (kind, name) = match (rng.gen_range(0..5) < 2, ward) {
+            (true, true) => (
+                OrganizationKind::PartyCell,
+                format!("Chi bộ khu phố {ordinal}"),
+            ),
+            (true, false) => (OrganizationKind::PartyCell, format!("Chi bộ ấp {ordinal}")),
+            (false, true) => (OrganizationKind::Hamlet, format!("Khu phố {ordinal}")),
+            (false, false) => (OrganizationKind::Hamlet, format!("Ấp {ordinal}")),
+        };
+        let code = format!("{}-{ordinal:02}", plan[parent].code);
+        plan.push(PlannedOrganization {
+            id: random_uuid(rng),
+            parent: Some(parent),
+            depth: 3,
+            kind: kind.as_str(),
+            name,
+            code,
+        });
     }
     Ok(plan)
 }
@@ -763,9 +825,14 @@ async fn count(
     Ok(row.count)
 }
 
-/// Fills the database of `settings` (created and migrated first) with the data set of `sizes`.
-pub async fn run(settings: &Settings, sizes: Sizes) -> anyhow::Result<()> {
+/// Fills the database of `settings` (created and migrated first) with the data set of `sizes`,
+/// its tree taken from `merges` (merges.json of data/vn-admin-2025).
+pub async fn run(settings: &Settings, sizes: Sizes, merges: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
+    let text =
+        std::fs::read_to_string(merges).with_context(|| format!("reading {}", merges.display()))?;
+    let units = crate::restructurings::import::parse(&text)
+        .with_context(|| format!("reading {}", merges.display()))?;
     crate::db::create_database_if_missing(&settings.database_url).await?;
     crate::db::run_migrations(&settings.database_url).await?;
     // A connection of its own, outside the pool: chunks run far longer than the service's
@@ -779,14 +846,20 @@ pub async fn run(settings: &Settings, sizes: Sizes) -> anyhow::Result<()> {
         .await?;
 
     let mut rng = StdRng::seed_from_u64(sizes.seed);
-    let plan = plan_organizations(&mut rng, &sizes)?;
+    let plan = plan_organizations(&mut rng, &units, &sizes)?;
     let campaign_id = random_uuid(&mut rng);
     let admin_id = random_uuid(&mut rng);
     let manager_id = random_uuid(&mut rng);
-    let first_district = plan
+    let first_province = plan
         .iter()
-        .position(|node| node.depth == 2)
-        .context("the plan has no district")?;
+        .position(|node| node.depth == 1)
+        .context("the plan has no province")?;
+    println!(
+        "tree: {} provinces, {} communes and wards, {} hamlets and party cells (2025 structure)",
+        plan.iter().filter(|node| node.depth == 1).count(),
+        plan.iter().filter(|node| node.depth == 2).count(),
+        plan.iter().filter(|node| node.depth == 3).count()
+    );
 
     let organizations_started = Instant::now();
     let paths = insert_organizations(&mut conn, &plan).await?;
@@ -813,14 +886,14 @@ pub async fn run(settings: &Settings, sizes: Sizes) -> anyhow::Result<()> {
         manager_id,
         MANAGER_USERNAME,
         &manager_hash,
-        plan[first_district].id,
+        plan[first_province].id,
         "manager",
     )
     .await?;
     println!(
         "campaign BENCH-{} ({campaign}); users {ADMIN_USERNAME} (admin at the root), \
          {MANAGER_USERNAME} (manager of {})",
-        sizes.seed, plan[first_district].name
+        sizes.seed, plan[first_province].name
     );
 
     let context = ChunkContext {
@@ -935,29 +1008,81 @@ pub async fn run(settings: &Settings, sizes: Sizes) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn ten_thousand_organizations_spread_over_five_levels() {
-        let sizes = level_sizes(10_000).unwrap();
-        assert_eq!(sizes.iter().sum::<usize>(), 10_000);
-        assert_eq!(sizes[..4], [1, 10, 80, 834]);
+    fn units() -> MergesFile {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/vn-admin-2025/merges.json"
+        ))
+        .unwrap();
+        crate::restructurings::import::parse(&text).unwrap()
+    }
+
+    fn sizes(organizations: u32, provinces: Option<u32>, seed: u64) -> Sizes {
+        Sizes {
+            organizations,
+            provinces,
+            pledges: 0,
+            nominations: 0,
+            seed,
+        }
+    }
+
+    fn count(plan: &[PlannedOrganization], depth: i32) -> usize {
+        plan.iter().filter(|node| node.depth == depth).count()
     }
 
     #[test]
-    fn fewer_than_five_organizations_are_refused() {
-        assert!(level_sizes(4).is_err());
+    fn ten_thousand_organizations_hold_the_34_provinces_and_3321_communes() {
+        let plan = plan_organizations(
+            &mut StdRng::seed_from_u64(1),
+            &units(),
+            &sizes(10_000, None, 1),
+        )
+        .unwrap();
+        assert_eq!(plan.len(), 10_000);
+        assert_eq!(count(&plan, 1), 34);
+        assert_eq!(count(&plan, 2), 3_321);
+        assert_eq!(count(&plan, 3), 10_000 - 1 - 34 - 3_321);
+        let wards = plan.iter().filter(|node| node.kind == "ward").count();
+        assert_eq!(wards, 687);
+        assert!(plan.iter().any(|node| node.name == "Xã Mỹ Chánh Hòa"));
+        assert!(plan.iter().any(|node| node.code == "BENCH-1-86"));
+    }
+
+    #[test]
+    fn small_runs_take_the_first_provinces_that_fit_or_part_of_one() {
+        let units = units();
+        // Hà Nội (126 communes) and Cao Bằng (56): 1 + 2 + 2 × 182 = 367.
+        let plan = plan_organizations(&mut StdRng::seed_from_u64(1), &units, &sizes(400, None, 1))
+            .unwrap();
+        assert_eq!(
+            (plan.len(), count(&plan, 1), count(&plan, 2)),
+            (400, 2, 182)
+        );
+        let plan =
+            plan_organizations(&mut StdRng::seed_from_u64(1), &units, &sizes(50, None, 1)).unwrap();
+        assert_eq!((plan.len(), count(&plan, 1), count(&plan, 2)), (50, 1, 24));
+        let plan = plan_organizations(
+            &mut StdRng::seed_from_u64(1),
+            &units,
+            &sizes(1_000, Some(1), 1),
+        )
+        .unwrap();
+        assert_eq!((count(&plan, 1), count(&plan, 2)), (1, 126));
+        assert!(shape(&units, 300, Some(2)).is_err(), "2 provinces need 367");
+        assert!(shape(&units, 3, None).is_err());
+        assert!(shape(&units, 10_000, Some(35)).is_err());
     }
 
     #[test]
     fn the_same_seed_plans_the_same_tree_and_another_seed_does_not() {
-        let sizes = Sizes {
-            organizations: 200,
-            pledges: 0,
-            nominations: 0,
-            seed: 7,
-        };
-        let first = plan_organizations(&mut StdRng::seed_from_u64(7), &sizes).unwrap();
-        let again = plan_organizations(&mut StdRng::seed_from_u64(7), &sizes).unwrap();
-        let other = plan_organizations(&mut StdRng::seed_from_u64(8), &sizes).unwrap();
+        let units = units();
+        let first = plan_organizations(&mut StdRng::seed_from_u64(7), &units, &sizes(500, None, 7))
+            .unwrap();
+        let again = plan_organizations(&mut StdRng::seed_from_u64(7), &units, &sizes(500, None, 7))
+            .unwrap();
+        let other = plan_organizations(&mut StdRng::seed_from_u64(8), &units, &sizes(500, None, 8))
+            .unwrap();
         let ids =
             |plan: &[PlannedOrganization]| plan.iter().map(|node| node.id).collect::<Vec<_>>();
         assert_eq!(ids(&first), ids(&again));
@@ -965,21 +1090,34 @@ mod tests {
     }
 
     #[test]
-    fn every_planned_parent_comes_before_its_children_one_level_up() {
-        let sizes = Sizes {
-            organizations: 500,
-            pledges: 0,
-            nominations: 0,
-            seed: 1,
-        };
-        let plan = plan_organizations(&mut StdRng::seed_from_u64(1), &sizes).unwrap();
+    fn every_planned_parent_comes_first_and_codes_and_sibling_names_are_unique() {
+        let plan = plan_organizations(
+            &mut StdRng::seed_from_u64(1),
+            &units(),
+            &sizes(8_000, None, 1),
+        )
+        .unwrap();
+        let mut siblings = std::collections::HashSet::new();
         for (position, node) in plan.iter().enumerate() {
             if let Some(parent) = node.parent {
                 assert!(parent < position);
                 assert_eq!(plan[parent].depth + 1, node.depth);
             }
+            assert!(
+                siblings.insert((node.parent, crate::text::comparison_key(&node.name))),
+                "{} repeats under its parent",
+                node.name
+            );
         }
         let codes: std::collections::HashSet<_> = plan.iter().map(|node| &node.code).collect();
         assert_eq!(codes.len(), plan.len(), "codes are unique");
+        let parents: std::collections::HashSet<usize> =
+            plan.iter().filter_map(|node| node.parent).collect();
+        assert!(
+            (0..plan.len())
+                .filter(|&position| plan[position].depth == 2)
+                .all(|position| parents.contains(&position)),
+            "every commune has a unit below it"
+        );
     }
 }

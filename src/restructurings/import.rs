@@ -39,23 +39,29 @@ pub fn reform_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2025, 7, 1).unwrap_or_default()
 }
 
+/// `merges.json` of data/vn-admin-2025: the 34 new provinces, in the order of the data (and of
+/// `provinces-2025.csv`). Also read by `thidua generate` for its benchmark tree.
 #[derive(Debug, Deserialize)]
-struct MergesFile {
-    data: Vec<NewProvince>,
+pub struct MergesFile {
+    pub data: Vec<NewProvince>,
 }
 
+/// One new province (or city) and the new communes and wards under it.
 #[derive(Debug, Deserialize)]
-struct NewProvince {
-    level1_id: String,
-    name: String,
+pub struct NewProvince {
+    /// Its 2025 code, e.g. `86`.
+    pub level1_id: String,
+    pub name: String,
     merges: Vec<OldPart>,
-    level2s: Vec<NewCommune>,
+    pub level2s: Vec<NewCommune>,
 }
 
+/// One new commune, ward or special zone.
 #[derive(Debug, Deserialize)]
-struct NewCommune {
-    level2_id: String,
-    name: String,
+pub struct NewCommune {
+    /// Its 2025 code, e.g. `29122`.
+    pub level2_id: String,
+    pub name: String,
     merges: Vec<OldPart>,
 }
 
@@ -64,6 +70,11 @@ struct OldPart {
     old_id: String,
     #[serde(rename = "type")]
     share: String,
+}
+
+/// Parses the text of a `merges.json`.
+pub fn parse(text: &str) -> anyhow::Result<MergesFile> {
+    serde_json::from_str(text).context("this is not the merges.json of data/vn-admin-2025")
 }
 
 /// What `import-units` was asked.
@@ -115,8 +126,7 @@ pub async fn run_json(
     province: Option<&str>,
     dry_run: bool,
 ) -> anyhow::Result<Vec<ProvinceOutcome>> {
-    let file: MergesFile =
-        serde_json::from_str(text).context("this is not the merges.json of data/vn-admin-2025")?;
+    let file = parse(text)?;
     let provinces: Vec<&NewProvince> = file
         .data
         .iter()
@@ -378,7 +388,7 @@ fn existing(id: Uuid) -> UnitRef {
 }
 
 /// A ward (`Phường …`) or a commune (`Xã …`, and the 13 special zones, `Đặc khu …`).
-fn commune_kind(name: &str) -> OrganizationKind {
+pub fn commune_kind(name: &str) -> OrganizationKind {
     if name.starts_with("Phường") {
         OrganizationKind::Ward
     } else {

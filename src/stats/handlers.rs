@@ -79,31 +79,67 @@ impl Resolved {
         }
     }
 
-    /// Counts of each direct child's subtree.
+    /// Counts of each direct child's subtree, and of the ended units it answers for whose
+    /// records would otherwise fall under `self` (see [`history::taken_predecessors`]).
     async fn children_counts(
         &self,
         conn: &mut AsyncPgConnection,
     ) -> AppResult<Vec<tallies::ChildTallyRow>> {
+        let children = self.children(conn).await?;
+        self.counts_of(conn, &children).await
+    }
+
+    /// [`Self::children_counts`] of `children` (those of [`Self::children`]): today's children
+    /// in one query, a past year's (keyed by their path on the day read) and the ended units
+    /// they answer for in one more.
+    async fn counts_of(
+        &self,
+        conn: &mut AsyncPgConnection,
+        children: &[UnitAt],
+    ) -> AppResult<Vec<tallies::ChildTallyRow>> {
+        let mut rows = Vec::new();
+        // (key: the child's path, the path of a subtree counted under it)
+        let mut subtrees: Vec<(String, String)> = Vec::new();
         if self.history.is_none() {
-            return Ok(
-                tallies::children_counts(conn, self.scope.organization_id, &self.window).await?,
+            rows = tallies::children_counts(conn, self.scope.organization_id, &self.window).await?;
+        } else {
+            subtrees.extend(
+                children
+                    .iter()
+                    .map(|child| (child.unit.path.clone(), child.unit.path.clone())),
             );
         }
-        let mut rows = Vec::new();
-        for child in self.children(conn).await? {
-            let window = Window {
-                root_path: child.unit.path.clone(),
-                ..self.window.clone()
-            };
-            for counts in tallies::subtree_counts(conn, &window).await? {
-                if counts.entity != "o" {
-                    rows.push(tallies::ChildTallyRow {
-                        child: child.unit.path.clone(),
-                        counts,
-                    });
-                }
-            }
+        let ids: Vec<Uuid> = children.iter().map(|child| child.unit.id).collect();
+        let path_of: HashMap<Uuid, &str> = children
+            .iter()
+            .map(|child| (child.unit.id, child.unit.path.as_str()))
+            .collect();
+        let led: Vec<(String, String)> = history::ended_predecessors_of(conn, &ids)
+            .await?
+            .into_iter()
+            .filter_map(|(child, predecessor)| {
+                path_of
+                    .get(&child)
+                    .map(|path| ((*path).to_owned(), predecessor))
+            })
+            .collect();
+        if !led.is_empty() {
+            let roots: Vec<String> = self
+                .windows()
+                .into_iter()
+                .map(|window| window.root_path)
+                .collect();
+            let child_paths: Vec<String> = children
+                .iter()
+                .map(|child| child.unit.path.clone())
+                .collect();
+            subtrees.extend(
+                history::taken_predecessors(&roots, &child_paths, &led)
+                    .into_iter()
+                    .map(|(predecessor, child)| (child, predecessor)),
+            );
         }
+        rows.extend(tallies::subtrees_counts(conn, &subtrees, &self.window).await?);
         Ok(rows)
     }
 
@@ -392,7 +428,8 @@ impl GroupLabels {
 ///
 /// Each group has `total`, `registered` (submitted, approved or assessed), `assessed`,
 /// `achieved` (assessed achieved or exceeded) and `overdue`. `child` groups by the direct child
-/// unit holding the pledge (`self` for the organization's own pledges); `month` by the month
+/// unit holding the pledge (`self` for the organization's own pledges; the pledges an ended unit
+/// kept count under the child that answers for it); `month` by the month
 /// of the deadline.
 #[utoipa::path(
     tag = "stats",
@@ -671,8 +708,39 @@ pub async fn stats_overview(
     {
         let mut conn = state.db.read().await?;
         if history::is_historical(&mut conn, scope.year, crate::clock::today()).await? {
+            // A past year changes rarely: its answer is kept like today's, under a version
+            // checked on every request (history::kept_version), so it is never stale.
+            let key = OverviewKey {
+                organization_id,
+                campaign_id: scope.campaign_id,
+                year: scope.year,
+                today: crate::clock::today(),
+            };
+            let version = history::kept_version(&mut conn).await?;
+            if let Some(kept) = state.overviews.get(&key)
+                && kept.version == version
+            {
+                policy::require(&principal, Operation::Read, Target::unit(&kept.path))?;
+                return Ok(HttpResponse::Ok()
+                    .content_type(ContentType::json())
+                    .body(kept.body.clone()));
+            }
             let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
-            return Ok(HttpResponse::Ok().json(historical_overview(&mut conn, &resolved).await?));
+            let body = Bytes::from(
+                serde_json::to_vec(&historical_overview(&mut conn, &resolved).await?)
+                    .map_err(AppError::internal)?,
+            );
+            state.overviews.put(
+                key,
+                KeptOverview {
+                    version,
+                    path: resolved.window.root_path.clone(),
+                    body: body.clone(),
+                },
+            );
+            return Ok(HttpResponse::Ok()
+                .content_type(ContentType::json())
+                .body(body));
         }
     }
     if scope.year.is_none() {
@@ -798,7 +866,7 @@ async fn historical_overview(
         .map(|count| (count.organization_id, count.count))
         .collect();
     let mut overdue: HashMap<String, i64> = HashMap::new();
-    for row in resolved.children_counts(conn).await? {
+    for row in resolved.counts_of(conn, &units).await? {
         *overdue.entry(row.child).or_default() += row.counts.overdue;
     }
     let children: Vec<tallies::ChildRow> = units

@@ -78,6 +78,18 @@ pub fn historical_after(year: Option<i32>, latest: Option<NaiveDate>, today: Nai
     latest.is_some_and(|latest| latest > start)
 }
 
+/// What a kept past-year overview depends on: the tallies' version (every count, pending
+/// delta, and unit's name, place or state) and the restructurings applied (lineage, placements
+/// and validity change only through them). Prefixed so that it never equals a version of
+/// today's overviews, which share the cache.
+pub async fn kept_version(conn: &mut AsyncPgConnection) -> QueryResult<String> {
+    diesel::select(diesel::dsl::sql::<Text>(
+        "'h:' || r.tally_version() || '/' || (SELECT count(*) FROM restructurings)",
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// The roots `unit` answers for in `year` (see the module documentation).
 pub async fn structure(
     conn: &mut AsyncPgConnection,
@@ -158,6 +170,86 @@ async fn predecessors(
         ))
         .load(conn)
         .await
+}
+
+#[derive(QueryableByName)]
+struct LedPredecessor {
+    #[diesel(sql_type = SqlUuid)]
+    child_id: Uuid,
+    #[diesel(sql_type = Text)]
+    path: String,
+}
+
+/// The ended units each of `children` answers for (its predecessors, transitively), as
+/// (child, the predecessor's path): an ended unit keeps the path it ended with, and so do the
+/// records it kept (the closed ones of its last year and of the years before).
+pub async fn ended_predecessors_of(
+    conn: &mut AsyncPgConnection,
+    children: &[Uuid],
+) -> QueryResult<Vec<(Uuid, String)>> {
+    if children.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<LedPredecessor> = diesel::sql_query(
+        "WITH RECURSIVE led (child_id, id) AS ( \
+           SELECT l.successor_id, l.predecessor_id FROM organization_links l \
+           WHERE l.successor_id = ANY($1) \
+           UNION \
+           SELECT led.child_id, l.predecessor_id FROM led \
+           JOIN organization_links l ON l.successor_id = led.id) \
+         SELECT DISTINCT led.child_id, o.path FROM led JOIN organizations o ON o.id = led.id \
+         WHERE o.valid_to IS NOT NULL",
+    )
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(children)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.child_id, row.path))
+        .collect())
+}
+
+/// Which child takes the records of which ended predecessor in a `group_by=child` answer:
+/// `led` are (child path, predecessor path) pairs of [`ended_predecessors_of`]. A predecessor
+/// is taken when its records would otherwise fall under `self`: its path lies strictly inside
+/// one of the request's `roots` and inside none of `children`; and when it leads to exactly one
+/// child (a unit split between several children keeps its own closed records under `self`, as
+/// no single one answers for them). A predecessor nested in another taken one goes with it.
+/// Returns (predecessor path, child path), by predecessor path.
+pub fn taken_predecessors(
+    roots: &[String],
+    children: &[String],
+    led: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut by_path: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+        std::collections::BTreeMap::new();
+    for (child, predecessor) in led {
+        by_path
+            .entry(predecessor.as_str())
+            .or_default()
+            .insert(child.as_str());
+    }
+    let mut taken: Vec<(String, String)> = Vec::new();
+    for (predecessor, leading) in by_path {
+        let inside_a_root = roots
+            .iter()
+            .any(|root| predecessor.starts_with(root.as_str()) && predecessor != root);
+        let inside_a_child = children
+            .iter()
+            .any(|child| predecessor.starts_with(child.as_str()));
+        let nested = taken
+            .iter()
+            .any(|(outer, _)| predecessor.starts_with(outer.as_str()));
+        if leading.len() == 1
+            && inside_a_root
+            && !inside_a_child
+            && !nested
+            && let Some(child) = leading.into_iter().next()
+        {
+            taken.push((predecessor.to_owned(), child.to_owned()));
+        }
+    }
+    taken
 }
 
 /// A unit of the tree on a day, with whether it counted then (valid, not deactivated).
@@ -375,6 +467,31 @@ pub async fn record_years(
 #[cfg(test)]
 mod historical_tests {
     use super::*;
+
+    #[test]
+    fn an_ended_predecessor_goes_to_the_one_child_it_leads_to_when_it_would_be_self() {
+        let owned = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let pair = |child: &str, predecessor: &str| (child.to_owned(), predecessor.to_owned());
+        let roots = owned(&["r."]);
+        let children = owned(&["r.x.", "r.y."]);
+        let led = vec![
+            // Merged into x: taken by x, with the unit nested in it.
+            pair("r.x.", "r.a."),
+            pair("r.x.", "r.a.n."),
+            // Split between x and y: no single child answers for it.
+            pair("r.x.", "r.b."),
+            pair("r.y.", "r.b."),
+            // Still inside y's subtree on the day read: y's records already.
+            pair("r.x.", "r.y.c."),
+            // Outside the request, or the root itself: never taken.
+            pair("r.x.", "s.d."),
+            pair("r.y.", "r."),
+        ];
+        assert_eq!(
+            taken_predecessors(&roots, &children, &led),
+            vec![("r.a.".to_owned(), "r.x.".to_owned())]
+        );
+    }
 
     fn day(year: i32, month: u32, date: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(year, month, date).unwrap_or_default()

@@ -223,3 +223,89 @@ async fn the_reform_of_vinh_long_merges_the_demo_units_found_by_old_code() {
     let again = import(&app, Some("86"), false).await;
     assert!(again[0].preview.is_none());
 }
+
+/// `thidua import-units` as an operator runs it: the built binary, its own configuration from
+/// the environment only, on a database that does not exist yet (the command creates and
+/// migrates it). Returns the exit status's success, standard output and standard error.
+fn import_units_binary(database_url: &str, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thidua"))
+        .arg("import-units")
+        .args(["--merges", MERGES])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("THIDUA_ENV", "development")
+        .env("RUST_LOG", "warn")
+        // No `.env` of the checkout.
+        .current_dir(std::env::temp_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the thidua binary");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_binary_previews_with_dry_run_then_imports_one_province_once() {
+    let db = crate::helpers::db::TestDb::empty().await;
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move { db.count(sql).await }
+    };
+
+    // --dry-run: the preview on standard output, nothing written (the schema is, by migrate).
+    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "86", "--dry-run"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Tỉnh Vĩnh Long (86): would create 125 units, ended 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 province(s) previewed, nothing written"),
+        "{stdout}"
+    );
+    assert_eq!(count("SELECT count(*) FROM organizations").await, 0);
+    assert_eq!(count("SELECT count(*) FROM restructurings").await, 0);
+
+    // For real: the province and its 124 communes and wards, one restructuring.
+    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "86"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Tỉnh Vĩnh Long (86): created 125 units"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("; restructuring "), "{stdout}");
+    assert!(stdout.contains("1 province(s) done"), "{stdout}");
+    assert_eq!(
+        count("SELECT count(*) FROM organizations WHERE kind = 'province' AND code = '86'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM organizations c JOIN organizations p ON p.id = c.parent_id \
+             WHERE c.kind IN ('commune', 'ward') AND p.code = '86' AND c.valid_from = '2025-07-01'"
+        )
+        .await,
+        124
+    );
+    assert_eq!(count("SELECT count(*) FROM organizations").await, 125);
+    assert_eq!(count("SELECT count(*) FROM restructurings").await, 1);
+
+    // Again: imported before, skipped, nothing added.
+    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "86"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Tỉnh Vĩnh Long (86): imported before, skipped"),
+        "{stdout}"
+    );
+    assert_eq!(count("SELECT count(*) FROM organizations").await, 125);
+
+    // A province code the data does not have fails, saying so.
+    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "99"]);
+    assert!(!ok, "{stdout}\n{stderr}");
+    assert!(stderr.contains("no new province with code 99"), "{stderr}");
+}

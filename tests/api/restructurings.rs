@@ -771,3 +771,310 @@ async fn an_ended_units_nomination_is_commended_by_a_higher_unit_of_its_successo
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "commended");
 }
+
+/// A pledge of `organization` in `campaign` and `year` created by `token` (201 asserted);
+/// returns its id.
+async fn pledge(
+    app: &TestApp,
+    token: &str,
+    campaign: Uuid,
+    organization: Uuid,
+    year: i32,
+) -> String {
+    let (status, body) = post(
+        app,
+        token,
+        "/api/v1/pledges",
+        &json!({
+            "campaign_id": campaign, "organization_id": organization, "year": year,
+            "kind": "target", "field": "nong_thon_moi", "title": "Bê tông hóa đường giao thông",
+            "target_value": 10, "target_unit": "km", "deadline": format!("{year}-12-31")
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// `group_by=child` of `/stats/pledges` as key → total.
+async fn pledges_by_child(
+    app: &TestApp,
+    token: &str,
+    unit: Uuid,
+    year: Option<i32>,
+) -> std::collections::BTreeMap<String, i64> {
+    let year = year.map(|year| format!("&year={year}")).unwrap_or_default();
+    let body = get_ok(
+        app,
+        token,
+        &format!("/api/v1/stats/pledges?organization_id={unit}&group_by=child{year}"),
+    )
+    .await;
+    body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| {
+            (
+                group["key"].as_str().unwrap().to_owned(),
+                group["total"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A split with partial shares: both successors name the ended unit as a `partial` `split`
+/// predecessor and it names both, its own history reads as before, the open work goes to the
+/// primary successor; a bad split is refused at the pointer of what is wrong.
+#[tokio::test]
+async fn a_partial_split_links_both_successors_and_keeps_the_ended_units_history() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let campaign = fixture
+        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+        .await;
+    pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
+    pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
+    let open = pledge(&app, &admin, campaign, tree.c3.id, 2025).await;
+    let before = stats(&app, &admin, "overview", tree.c3.id, 2024).await;
+    assert_eq!(before["pledges_total"], 2, "{before}");
+
+    // Bad splits: nothing is applied, and the pointer names the step's member.
+    let refused = |steps: Value| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let (status, problem) =
+                post(app, admin, "/api/v1/restructurings", &reform(steps)).await;
+            assert_eq!(status, 422, "{problem}");
+            pointers(&problem)
+        }
+    };
+    let west = json!({ "op": "create", "ref": "w", "name": "Xã Tây", "kind": "commune", "code": "CW", "parent": id(tree.d1.id) });
+    assert_eq!(
+        refused(json!([west, { "op": "split", "from": id(tree.c3.id),
+            "into": [{ "ref": "w" }, { "ref": "nowhere" }], "primary": { "ref": "w" } }]))
+        .await,
+        ["/steps/1/into/1"]
+    );
+    assert_eq!(
+        refused(json!([{ "op": "split", "from": id(tree.c3.id), "into": [], "primary": id(tree.c1.id) }]))
+            .await,
+        ["/steps/0/into"]
+    );
+    assert_eq!(
+        refused(json!([west, { "op": "split", "from": { "ref": "nowhere" },
+            "into": [{ "ref": "w" }], "primary": { "ref": "w" } }]))
+        .await,
+        ["/steps/1/from"]
+    );
+    assert_eq!(
+        refused(json!([west, { "op": "split", "from": id(tree.c3.id),
+            "into": [{ "ref": "w" }], "primary": id(tree.c1.id) }]))
+        .await,
+        ["/steps/1/primary"]
+    );
+    assert_eq!(
+        refused(json!([west, { "op": "split", "from": id(tree.c3.id),
+            "into": [{ "ref": "w" }, id(tree.c3.id)], "primary": { "ref": "w" } }]))
+        .await,
+        ["/steps/1/into/1"]
+    );
+    let unchanged = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/organizations/{}", tree.c3.id),
+    )
+    .await;
+    assert!(unchanged["valid_to"].is_null(), "{unchanged}");
+
+    // The split: part of C3 goes to a new commune of D1, part to C2 of D2 (the primary).
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([west, { "op": "split", "from": id(tree.c3.id),
+            "into": [{ "ref": "w" }, id(tree.c2.id)], "primary": id(tree.c2.id) }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let west_id = unit_by_code(&app, &admin, "CW", None).await;
+
+    for successor in [west_id, tree.c2.id] {
+        let lineage = get_ok(
+            &app,
+            &admin,
+            &format!("/api/v1/organizations/{successor}/lineage"),
+        )
+        .await;
+        let predecessors = lineage["predecessors"].as_array().unwrap();
+        assert_eq!(predecessors.len(), 1, "{lineage}");
+        assert_eq!(predecessors[0]["id"], tree.c3.id.to_string(), "{lineage}");
+        assert_eq!(predecessors[0]["change"], "split", "{lineage}");
+        assert_eq!(predecessors[0]["share"], "partial", "{lineage}");
+        assert_eq!(predecessors[0]["effective_on"], REFORM_DAY, "{lineage}");
+    }
+    let lineage = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/organizations/{}/lineage", tree.c3.id),
+    )
+    .await;
+    assert_eq!(lineage["valid_to"], "2025-06-30", "{lineage}");
+    let mut successors: Vec<(String, String)> = lineage["successors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            assert_eq!(entry["change"], "split", "{lineage}");
+            (
+                entry["id"].as_str().unwrap().to_owned(),
+                entry["share"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    successors.sort();
+    let mut expected = vec![
+        (west_id.to_string(), "partial".to_owned()),
+        (tree.c2.id.to_string(), "partial".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(successors, expected, "{lineage}");
+
+    // The ended unit's 2024 reads as before; its open 2025 work is the primary's now.
+    let after = stats(&app, &admin, "overview", tree.c3.id, 2024).await;
+    assert_same_counts(&after, &before);
+    let moved = get_ok(&app, &admin, &format!("/api/v1/pledges/{open}")).await;
+    assert_eq!(moved["organization_id"], tree.c2.id.to_string(), "{moved}");
+    // The new successor did not exist in 2024: it answers for C3 (a partial share counts the
+    // whole predecessor, as no record says which part it was). C2 existed: its 2024 is its own.
+    let west_2024 = stats(&app, &admin, "overview", west_id, 2024).await;
+    assert_same_counts(&west_2024, &before);
+    let c2_2024 = stats(&app, &admin, "overview", tree.c2.id, 2024).await;
+    assert_eq!(c2_2024["pledges_total"], 0, "{c2_2024}");
+}
+
+/// `group_by=child` of a year a restructuring ended a child in: the records the ended child
+/// kept (closed ones of that year) are counted under the child that answers for it, not under
+/// the asked unit's `self`; before that year they are the ended child's own group.
+#[tokio::test]
+async fn an_ended_childs_own_records_go_to_the_child_that_answers_for_it() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let campaign = fixture
+        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+        .await;
+    // C1 (with its party cell K1) and C3 of D1 merge into a new commune on 2025-07-01.
+    pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
+    pledge(&app, &admin, campaign, tree.c1.id, 2025).await;
+    let closed = pledge(&app, &admin, campaign, tree.c1.id, 2025).await;
+    let (status, body) = post(
+        &app,
+        &admin,
+        &format!("/api/v1/pledges/{closed}/withdraw"),
+        &json!({ "reason": "Đơn vị sắp xếp" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    pledge(&app, &admin, campaign, tree.k1.id, 2025).await;
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "merge", "from": [id(tree.c1.id), id(tree.c3.id)],
+            "into": { "ref": "n", "name": "Xã Hợp Nhất", "kind": "commune", "code": "CN", "parent": id(tree.d1.id) } }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let merged = unit_by_code(&app, &admin, "CN", None).await.to_string();
+
+    // 2025 on the structure it ended with: D1's only child is the new commune, which answers
+    // for the withdrawn pledge C1 kept, the open one it carried and K1's.
+    let groups = pledges_by_child(&app, &admin, tree.d1.id, Some(2025)).await;
+    assert_eq!(groups, [(merged.clone(), 3)].into(), "{groups:?}");
+    // 2024 as it stood: C3 was D1's child.
+    let groups = pledges_by_child(&app, &admin, tree.d1.id, Some(2024)).await;
+    assert_eq!(groups, [(tree.c3.id.to_string(), 1)].into(), "{groups:?}");
+    // The leaderboard of 2025 counts the same under the new commune.
+    let board = get_ok(
+        &app,
+        &admin,
+        &format!(
+            "/api/v1/stats/leaderboard?organization_id={}&year=2025",
+            tree.d1.id
+        ),
+    )
+    .await;
+    let entries = board["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .all(|entry| entry["organization_id"] == merged.as_str()),
+        "{board}"
+    );
+    // The province's 2025: everything under D1, nothing under `self`.
+    let groups = pledges_by_child(&app, &admin, tree.p.id, Some(2025)).await;
+    assert_eq!(groups, [(tree.d1.id.to_string(), 3)].into(), "{groups:?}");
+}
+
+/// A past year's overview after a restructuring is kept like today's, and never served stale:
+/// the same answer twice, then a new record of that year (or another restructuring) shows at
+/// once.
+#[tokio::test]
+async fn a_kept_past_year_overview_follows_every_change() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let campaign = fixture
+        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+        .await;
+    pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let first = stats(&app, &admin, "overview", tree.d1.id, 2024).await;
+    assert_eq!(first["pledges_total"], 1, "{first}");
+    assert_eq!(
+        stats(&app, &admin, "overview", tree.d1.id, 2024).await,
+        first
+    );
+
+    // A new 2024 pledge of D1 itself.
+    pledge(&app, &admin, campaign, tree.d1.id, 2024).await;
+    let second = stats(&app, &admin, "overview", tree.d1.id, 2024).await;
+    assert_eq!(second["pledges_total"], 2, "{second}");
+
+    // Another restructuring (a rename: no count moves) is a new structure too.
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "rename", "unit": id(tree.c1.id), "name": "Xã Mỹ Hòa Mới" }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let third = stats(&app, &admin, "overview", tree.d1.id, 2024).await;
+    assert_eq!(third["pledges_total"], 2, "{third}");
+    // A manager of another district does not read it, kept or not.
+    let other = fixture.token(&app, fixture::C2_MANAGER).await;
+    let (status, _) = get(
+        &app,
+        &other,
+        &format!(
+            "/api/v1/stats/overview?organization_id={}&year=2024",
+            tree.d1.id
+        ),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
