@@ -226,7 +226,8 @@ async fn seed_after_reform(conn: &mut AsyncPgConnection) -> Result<(), AppError>
     let commune = new_unit(conn, titles::COMMUNE_CODE)
         .await?
         .ok_or_else(|| missing("Xã Mỹ Chánh Hòa"))?;
-    titles::seed(conn, &commune).await
+    titles::seed(conn, &commune).await?;
+    titles::seed_decisions(conn, &commune).await
 }
 
 /// The unit of the reform holding `code` (valid from 1/7/2025).

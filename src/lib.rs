@@ -7,6 +7,8 @@
 pub mod audit;
 /// Access tokens, passwords, the `Principal` extractor and the authorization rules.
 pub mod auth;
+/// Council sessions, award decisions, rewards and revocation (the title cycle, part 2).
+pub mod awards;
 /// Campaigns (movements) and their fields.
 pub mod campaigns;
 /// Command-line interface of the `thidua` binary.

@@ -104,7 +104,8 @@ pub fn routes(config: &mut ServiceConfig) {
                 .configure(crate::nominations::routes)
                 .configure(crate::stats::routes)
                 .configure(crate::persons::routes)
-                .configure(crate::titles::routes),
+                .configure(crate::titles::routes)
+                .configure(crate::awards::routes),
         );
 }
 

@@ -61,6 +61,9 @@ pub enum Operation {
     RateOrganization,
     /// Register a person of the target unit, or the unit itself, for a title of a year.
     RegisterTitle,
+    /// Record the target unit's council sessions and ballots, issue and revoke its award
+    /// decisions (the head of the unit signs them).
+    DecideAwards,
     /// Partner clients and anything else reserved to administrators.
     Administer,
 }
@@ -245,6 +248,10 @@ pub fn decide(
             over(&[Role::Manager]),
             "only managers read the audit log of their subtree",
         ),
+        O::DecideAwards => (
+            over(&[Role::Manager]),
+            "only a manager of the issuing unit or of a higher one records its council's votes and decisions",
+        ),
         O::WritePerson | O::RegisterTitle => (
             over(&[Role::Manager]),
             "only a manager of the unit or of a higher one may record its persons, their years and registrations",
@@ -418,7 +425,8 @@ mod tests {
             | O::ManageUsers
             | O::ReadAudit
             | O::WritePerson
-            | O::RegisterTitle => role == Role::Manager,
+            | O::RegisterTitle
+            | O::DecideAwards => role == Role::Manager,
             O::RateOrganization => above && role == Role::Manager,
             O::ApprovePledge | O::ReturnPledge => above && role == Role::Manager,
             O::AssessPledge => above && matches!(role, Role::Manager | Role::Reviewer),
@@ -432,7 +440,7 @@ mod tests {
         if allowed { 'A' } else { 'F' }
     }
 
-    const OPERATIONS: [Operation; 25] = [
+    const OPERATIONS: [Operation; 26] = [
         O::Read,
         O::WritePledge,
         O::SubmitPledge,
@@ -457,6 +465,7 @@ mod tests {
         O::WritePerson,
         O::RateOrganization,
         O::RegisterTitle,
+        O::DecideAwards,
         O::Administer,
     ];
 

@@ -17,6 +17,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    award_decisions (id) {
+        id -> Uuid,
+        issuer_organization_id -> Uuid,
+        decision_no -> Text,
+        year -> Int4,
+        decided_on -> Date,
+        signer_name -> Text,
+        council_session_id -> Nullable<Uuid>,
+        rule_set_id -> Uuid,
+        base_salary -> Int8,
+        reward_total -> Int8,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     awards (id) {
         id -> Uuid,
         person_id -> Nullable<Uuid>,
@@ -31,6 +48,26 @@ diesel::table! {
         reward_amount -> Nullable<Int8>,
         revoked_at -> Nullable<Timestamptz>,
         revocation_reason -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        decision_id -> Nullable<Uuid>,
+        recovery_amount -> Nullable<Int8>,
+        revocation_note -> Nullable<Text>,
+        revoked_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    ballots (id) {
+        id -> Uuid,
+        session_id -> Uuid,
+        person_id -> Nullable<Uuid>,
+        organization_id -> Nullable<Uuid>,
+        subject_id -> Nullable<Uuid>,
+        title_code -> Text,
+        approve -> Int4,
+        disapprove -> Int4,
+        invalid -> Int4,
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
     }
@@ -76,6 +113,19 @@ diesel::table! {
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    council_sessions (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        year -> Int4,
+        held_on -> Date,
+        members_total -> Int4,
+        members_present -> Int4,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -415,13 +465,23 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(award_decisions -> council_sessions (council_session_id));
+diesel::joinable!(award_decisions -> organizations (issuer_organization_id));
+diesel::joinable!(award_decisions -> rule_sets (rule_set_id));
+diesel::joinable!(award_decisions -> users (created_by));
+diesel::joinable!(awards -> award_decisions (decision_id));
 diesel::joinable!(awards -> persons (person_id));
 diesel::joinable!(awards -> rule_sets (rule_set_id));
-diesel::joinable!(awards -> users (created_by));
+diesel::joinable!(ballots -> council_sessions (session_id));
+diesel::joinable!(ballots -> organizations (organization_id));
+diesel::joinable!(ballots -> persons (person_id));
+diesel::joinable!(ballots -> users (created_by));
 diesel::joinable!(base_salaries -> users (created_by));
 diesel::joinable!(campaigns -> organizations (owner_organization_id));
 diesel::joinable!(clients -> organizations (organization_id));
 diesel::joinable!(clients -> users (created_by));
+diesel::joinable!(council_sessions -> organizations (organization_id));
+diesel::joinable!(council_sessions -> users (created_by));
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(nomination_reviews -> nominations (nomination_id));
@@ -446,10 +506,13 @@ diesel::joinable!(year_records -> users (updated_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
+    award_decisions,
     awards,
+    ballots,
     base_salaries,
     campaigns,
     clients,
+    council_sessions,
     deadline_tallies,
     idempotency_keys,
     login_throttle,

@@ -8,6 +8,13 @@
 //! - the commune office meets tap_the_lao_dong_xuat_sac (4 of 5 advanced, one CSTĐCS);
 //! - the economic office misses its 70 % (3 of 5 advanced), and only that.
 //!
+//! Then the year is decided through the same code as `POST /award-decisions`: the 2025 session
+//! of the commune council (9 members, 8 present) votes chiến sĩ thi đua cơ sở — Lan and Phúc
+//! 8/9, Hùng 7/9, below the 80 % of all members — and decision 215/QĐ-UBND of the commune
+//! chairman confers lao động tiên tiến on the seven eligible, chiến sĩ thi đua cơ sở on Lan
+//! (the 15 % quota of seven allows one) and tập thể lao động tiên tiến on the commune office;
+//! decision 216/QĐ-UBND gives Đặng Thị Thu a giấy khen, revoked for criteria not met.
+//!
 //! Persons, records and awards have ids derived from their content and registrations are unique
 //! per subject, title and year, so loading twice adds nothing; registrations get time-ordered
 //! ids, so candidates list in the order they registered.
@@ -124,7 +131,7 @@ const PERSONS: &[DemoPerson] = &[
         ratings: [HTT, HTT, HTT],
         initiative: None,
         awarded: &[(2024, LDTT)],
-        registers: &[LDTT],
+        registers: &[LDTT, "giay_khen"],
     },
     DemoPerson {
         unit: ECONOMY_CODE,
@@ -317,4 +324,139 @@ pub async fn seed(conn: &mut AsyncPgConnection, commune: &OrganizationRow) -> Re
         }
     }
     Ok(())
+}
+
+/// The chairman of Xã Mỹ Chánh Hòa who signs the demo's decisions.
+pub const SIGNER: &str = "Nguyễn Văn Bình";
+/// The decision of the year, and the one revoked.
+pub const DECISION_NO: &str = "215/QĐ-UBND";
+pub const REVOKED_NO: &str = "216/QĐ-UBND";
+
+/// The council session, the decisions and the revocation of 2025 (see the module
+/// documentation); nothing when decision 215 exists.
+pub async fn seed_decisions(
+    conn: &mut AsyncPgConnection,
+    commune: &OrganizationRow,
+) -> Result<(), AppError> {
+    use crate::awards::dto::{AwardRequest, CreateDecision, CreateSession, RevocationReason};
+    use crate::awards::repo as awards_repo;
+    use crate::titles::rules::SubjectType;
+    let exists: i64 = diesel::sql_query(
+        "SELECT count(*) AS count FROM award_decisions WHERE issuer_organization_id = $1 AND decision_no = $2",
+    )
+    .bind::<SqlUuid, _>(commune.id)
+    .bind::<Text, _>(DECISION_NO)
+    .get_result::<Count>(conn)
+    .await?
+    .count;
+    if exists > 0 {
+        return Ok(());
+    }
+    let session_id = Uuid::now_v7();
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(YEAR, m, d).unwrap_or_default();
+    awards_repo::insert_session(
+        conn,
+        session_id,
+        &CreateSession {
+            organization_id: commune.id,
+            year: YEAR,
+            held_on: day(12, 22),
+            members_total: 9,
+            members_present: 8,
+        },
+        None,
+    )
+    .await?;
+    let person = |name: &str| id_of(&format!("person:{name}"));
+    for (name, approve, disapprove) in [(LAN, 8, 0), (HUNG, 7, 1), ("Huỳnh Văn Phúc", 8, 0)] {
+        awards_repo::insert_ballot(
+            conn,
+            awards_repo::NewBallot {
+                session: session_id,
+                subject: (SubjectType::Person, person(name)),
+                title_code: CSTDCS,
+                approve,
+                disapprove,
+                invalid: 0,
+                created_by: None,
+            },
+        )
+        .await?;
+    }
+    let office = organizations::table
+        .filter(organizations::code.eq(OFFICE_CODE))
+        .select(organizations::id)
+        .first::<Uuid>(conn)
+        .await?;
+    let award = |subject_type, subject_id, title: &str| AwardRequest {
+        subject_type,
+        subject_id,
+        title_code: title.to_owned(),
+    };
+    let mut awards: Vec<AwardRequest> = [
+        LAN,
+        HUNG,
+        "Lê Thị Mai",
+        "Phạm Văn Tâm",
+        "Huỳnh Văn Phúc",
+        "Đặng Thị Thu",
+        "Bùi Văn Nam",
+    ]
+    .iter()
+    .map(|name| award(SubjectType::Person, person(name), LDTT))
+    .collect();
+    awards.push(award(SubjectType::Person, person(LAN), CSTDCS));
+    awards.push(award(
+        SubjectType::Organization,
+        office,
+        "tap_the_lao_dong_tien_tien",
+    ));
+    crate::awards::handlers::issue(
+        conn,
+        None,
+        &CreateDecision {
+            issuer_organization_id: commune.id,
+            decision_no: DECISION_NO.to_owned(),
+            decided_on: day(12, 26),
+            year: Some(YEAR),
+            signer_name: SIGNER.to_owned(),
+            council_session_id: Some(session_id),
+            awards,
+        },
+    )
+    .await?;
+    let revoked = crate::awards::handlers::issue(
+        conn,
+        None,
+        &CreateDecision {
+            issuer_organization_id: commune.id,
+            decision_no: REVOKED_NO.to_owned(),
+            decided_on: day(12, 26),
+            year: Some(YEAR),
+            signer_name: SIGNER.to_owned(),
+            council_session_id: None,
+            awards: vec![award(
+                SubjectType::Person,
+                person("Đặng Thị Thu"),
+                "giay_khen",
+            )],
+        },
+    )
+    .await?;
+    awards_repo::revoke(
+        conn,
+        revoked.id,
+        None,
+        RevocationReason::CriteriaNotMet,
+        "Hồ sơ kê khai thành tích không đúng thực tế",
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
 }

@@ -121,6 +121,9 @@ problem_codes! {
     InsufficientEndorsements = "insufficient_endorsements",
         "Insufficient endorsements",
         "Recognition needs at least one endorsement and more endorsements than oppositions; `tally` gives the current counts.";
+    AwardNotAllowed = "award_not_allowed",
+        "Award not allowed",
+        "A decision confers only titles that may be conferred: each award must be eligible, have passed the council vote the title needs, be conferred by that kind of unit, fit the title's quota over the issuer's decisions of the year and not repeat a title held that year. `errors` names every refused award (`/awards/2`) and `refused` lists its failed checks; nothing was stored.";
     RuleSetInUse = "rule_set_in_use",
         "Rule set in use",
         "Awards were conferred under the current version of this rule set, so it is not superseded: a decision is judged by the rules of its day forever. Publish the correction under a new code from the day it applies.";

@@ -134,6 +134,17 @@ impl AppError {
         error
     }
 
+    /// 422 `award_not_allowed`: the refused awards of a decision, each at its pointer.
+    pub fn award_not_allowed(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemCode::AwardNotAllowed,
+            detail,
+        );
+        error.errors = errors;
+        error
+    }
+
     pub fn field(pointer: &str, detail: impl Into<String>) -> Self {
         Self::validation(vec![FieldError::new(pointer, detail)])
     }

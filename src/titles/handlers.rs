@@ -309,8 +309,9 @@ fn registration_dto(row: RegistrationRow) -> RegistrationDto {
 /// Registers a person or a unit for a title of a year (đăng ký danh hiệu).
 ///
 /// Managers of the subject's unit or of a higher one. The title must be one of the rule set
-/// in force at the end of `year`, for the subject's kind (individual or collective). A second
-/// registration of the same title and year is a 409 `already_exists`.
+/// in force at the end of `year`, for the subject's kind (individual or collective); a unit
+/// ended before `year` takes none (422 naming its successor). A second registration of the
+/// same title and year is a 409 `already_exists`.
 #[utoipa::path(
     tag = "titles",
     request_body = CreateRegistration,
@@ -359,6 +360,15 @@ pub async fn create_registration(
                 Operation::RegisterTitle,
                 Target::unit(&subject.path),
             )?;
+            if request.subject_type == SubjectType::Organization
+                && let Some(unit) = organization_repo::find(conn, subject.id).await?
+                && unit
+                    .valid_to
+                    .is_some_and(|to| to < service::start_of(request.year))
+            {
+                let detail = organization_repo::inactive_detail(conn, subject.id).await?;
+                return Err(AppError::field("/subject_id", detail));
+            }
             let rules = service::in_force(conn, end_of(request.year), "/year").await?;
             let title = rules.title(&request.title_code, "/title_code")?;
             if title.subject != request.subject_type.title_subject() {

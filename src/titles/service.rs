@@ -94,6 +94,11 @@ pub fn end_of(year: i32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(NaiveDate::MAX)
 }
 
+/// The first day of `year`.
+pub fn start_of(year: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
 /// The rule set in force on `day`, or a 422 at `pointer`.
 pub async fn in_force(
     conn: &mut AsyncPgConnection,

@@ -6,6 +6,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod awards;
 mod campaigns;
 mod errors;
 mod first_hour;

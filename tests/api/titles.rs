@@ -791,6 +791,23 @@ async fn a_restructuring_carries_the_persons_of_an_ended_unit_to_its_successor()
     let (status, applied) = post(&app, &admin, "/api/v1/restructurings", &reform).await;
     assert_eq!(status, 201, "{applied}");
     assert_eq!(applied["preview"]["carried"]["persons"], 1, "{applied}");
+    // An ended unit is registered for no title of a year after its end (2024 is still its own).
+    let register = |year: i32| {
+        json!({"subject_type": "organization", "subject_id": fixture.tree.c3.id,
+               "title_code": "tap_the_lao_dong_tien_tien", "year": year})
+    };
+    let (status, problem) =
+        post(&app, &admin, "/api/v1/title-registrations", &register(2026)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Xã Hợp Nhất"),
+        "{problem}"
+    );
+    let (status, body) = post(&app, &admin, "/api/v1/title-registrations", &register(2024)).await;
+    assert_eq!(status, 201, "{body}");
     let person = get_ok(
         &app,
         &admin,

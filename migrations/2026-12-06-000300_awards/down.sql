@@ -1,0 +1,10 @@
+DROP INDEX awards_issuer_idx;
+DROP INDEX awards_decision_idx;
+ALTER TABLE awards
+    DROP COLUMN revoked_by,
+    DROP COLUMN revocation_note,
+    DROP COLUMN recovery_amount,
+    DROP COLUMN decision_id;
+DROP TABLE award_decisions;
+DROP TABLE ballots;
+DROP TABLE council_sessions;

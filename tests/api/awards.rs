@@ -1,0 +1,597 @@
+//! The annual title cycle, part 2 (docs/api.md § Titles): council votes, award decisions with
+//! every check, rewards from the base salary, quotas under concurrency, revocation breaking a
+//! chain of consecutive years, the awards of a subject and `/stats/awards`.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::ctx::pointers;
+use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::{TestApp, status_and_json};
+
+async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
+    let (status, body) = status_and_json(app.get(path, token).await).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    status_and_json(app.post_json(path, token, body).await).await
+}
+
+fn id_of(value: &Value) -> String {
+    value["id"].as_str().unwrap().to_owned()
+}
+
+async fn person_named(app: &TestApp, token: &str, name: &str) -> String {
+    let q: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    let page = get_ok(app, token, &format!("/api/v1/persons?q={q}")).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{name}: {page}");
+    id_of(&page["items"][0])
+}
+
+async fn unit_coded(app: &TestApp, token: &str, code: &str) -> String {
+    let page = get_ok(
+        app,
+        token,
+        &format!("/api/v1/organizations?q={code}&limit=200"),
+    )
+    .await;
+    let found: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["code"] == code)
+        .collect();
+    assert_eq!(found.len(), 1, "{code}: {page}");
+    id_of(found[0])
+}
+
+#[tokio::test]
+async fn the_demo_decides_2025_by_vote_decision_and_one_revocation() {
+    let app = TestApp::spawn().await;
+    thidua::demo::seed(&app.state).await.unwrap();
+    let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
+    let commune = unit_coded(&app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
+
+    // The session: 9 members, 8 present; Hùng's 7 of 9 fails the 80 % of all members.
+    let sessions = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/council-sessions?organization_id={commune}&year=2025"),
+    )
+    .await;
+    let session = &sessions["items"][0];
+    assert_eq!(
+        (
+            session["members_total"].as_i64(),
+            session["members_present"].as_i64()
+        ),
+        (Some(9), Some(8))
+    );
+    let results: Vec<(String, bool, bool)> = session["ballots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["subject_name"].as_str().unwrap().to_owned(),
+                b["quorum_met"] == true,
+                b["passed"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("Nguyễn Thị Lan".to_owned(), true, true),
+            ("Trần Văn Hùng".to_owned(), true, false),
+            ("Huỳnh Văn Phúc".to_owned(), true, true)
+        ]
+    );
+    let hung = &session["ballots"][1];
+    assert_eq!(
+        hung["detail"],
+        "7 of 9 (77.8%) approve; at least 80% of all members required"
+    );
+
+    // The decision of the commune chairman with its reward total (base salary 2 340 000).
+    let decisions = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/award-decisions?organization_id={commune}&year=2025"),
+    )
+    .await;
+    let decision = decisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["decision_no"] == thidua::demo::titles::DECISION_NO)
+        .cloned()
+        .unwrap();
+    assert_eq!(decision["base_salary"], 2_340_000);
+    assert_eq!(decision["rule_set_code"], "nd-152-2025");
+    assert_eq!(decision["awards"].as_array().unwrap().len(), 9);
+    // 7 × 0.3 + 1.0 + 0.8 base salaries.
+    assert_eq!(
+        decision["reward_total"],
+        7 * 702_000 + 2_340_000 + 1_872_000
+    );
+    let revoked = decisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["decision_no"] == thidua::demo::titles::REVOKED_NO)
+        .cloned()
+        .unwrap();
+    assert_eq!(revoked["awards"][0]["state"], "revoked");
+    assert_eq!(
+        revoked["awards"][0]["revocation_reason"],
+        "criteria_not_met"
+    );
+    assert_eq!(revoked["recovery_total"], 702_000);
+
+    // The awards of a person, and the aggregates of the commune.
+    let lan = person_named(&app, &admin, "Nguyễn Thị Lan").await;
+    let held = get_ok(&app, &admin, &format!("/api/v1/persons/{lan}/awards")).await;
+    let titles: Vec<(i64, String)> = held["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["year"].as_i64().unwrap(),
+                a["title_code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .filter(|(year, _)| *year == 2025)
+        .collect();
+    assert_eq!(titles.len(), 2, "{held}");
+    let stats = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/stats/awards?organization_id={commune}&year=2025"),
+    )
+    .await;
+    assert_eq!(stats["awards"], 9, "{stats}");
+    assert_eq!(stats["reward_total"], 7 * 702_000 + 2_340_000 + 1_872_000);
+    let giay_khen = stats["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "giay_khen")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (
+            giay_khen["awards"].as_i64(),
+            giay_khen["revoked"].as_i64(),
+            giay_khen["recovery_total"].as_i64()
+        ),
+        (Some(0), Some(1), Some(702_000))
+    );
+    let by_type = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/stats/awards?organization_id={commune}&year=2025&group_by=subject_type"),
+    )
+    .await;
+    let keys: Vec<&str> = by_type["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["organization", "person"]);
+    let by_child = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/stats/awards?organization_id={commune}&year=2025&group_by=child"),
+    )
+    .await;
+    assert_eq!(
+        by_child["groups"].as_array().unwrap().len(),
+        2,
+        "{by_child}"
+    );
+
+    // Loading the demo again decides nothing twice.
+    thidua::demo::seed(&app.state).await.unwrap();
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM award_decisions").await,
+        2
+    );
+}
+
+/// A unit with a council and persons registered and rated for 2025: the commune C1 of the
+/// fixture, its manager's token, and the persons' ids.
+struct Year {
+    app: TestApp,
+    fixture: Fixture,
+    manager: String,
+    persons: Vec<String>,
+}
+
+async fn a_year_of_c1(count: usize, rating: &str, titles: &[&str]) -> Year {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let mut persons = Vec::new();
+    for index in 0..count {
+        let (status, person) = post(
+            &app,
+            &manager,
+            "/api/v1/persons",
+            &json!({
+            "organization_id": fixture.tree.c1.id, "full_name": format!("Cán bộ {index}")}),
+        )
+        .await;
+        assert_eq!(status, 201, "{person}");
+        let id = id_of(&person);
+        let response = app
+            .request(
+                reqwest::Method::PUT,
+                &format!("/api/v1/persons/{id}/years/2025"),
+                Some(&manager),
+            )
+            .json(&json!({"completion_rating": rating, "initiative": "Sáng kiến"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        for title in titles {
+            let (status, body) = post(
+                &app,
+                &manager,
+                "/api/v1/title-registrations",
+                &json!({
+                "subject_type": "person", "subject_id": id, "title_code": title, "year": 2025}),
+            )
+            .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        persons.push(id);
+    }
+    Year {
+        app,
+        fixture,
+        manager,
+        persons,
+    }
+}
+
+fn decision(issuer: Uuid, number: &str, awards: Vec<Value>, session: Option<&str>) -> Value {
+    json!({"issuer_organization_id": issuer, "decision_no": number, "decided_on": "2025-12-20",
+           "signer_name": "Chủ tịch", "council_session_id": session, "awards": awards})
+}
+
+fn award(person: &str, title: &str) -> Value {
+    json!({"subject_type": "person", "subject_id": person, "title_code": title})
+}
+
+#[tokio::test]
+async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stored() {
+    let year = a_year_of_c1(
+        2,
+        "hoan_thanh_tot",
+        &["lao_dong_tien_tien", "chien_si_thi_dua_co_so"],
+    )
+    .await;
+    let (app, manager) = (&year.app, &year.manager);
+    let c1 = year.fixture.tree.c1.id;
+    let d2_person = {
+        let admin = year.fixture.token(app, fixture::ADMIN).await;
+        let (_, person) = post(
+            app,
+            &admin,
+            "/api/v1/persons",
+            &json!({"organization_id": year.fixture.tree.c2.id, "full_name": "Người huyện khác"}),
+        )
+        .await;
+        id_of(&person)
+    };
+    // 0: fine; 1: CSTĐCS without a vote; 2: a title of the province; 3: outside the subtree;
+    // 4: the same title twice.
+    let body = decision(
+        c1,
+        "1/QĐ-UBND",
+        vec![
+            award(&year.persons[0], "lao_dong_tien_tien"),
+            award(&year.persons[0], "chien_si_thi_dua_co_so"),
+            award(&year.persons[1], "chien_si_thi_dua_tinh"),
+            award(&d2_person, "lao_dong_tien_tien"),
+            award(&year.persons[0], "lao_dong_tien_tien"),
+        ],
+        None,
+    );
+    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &body).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "award_not_allowed");
+    assert_eq!(
+        pointers(&problem),
+        ["/awards/1", "/awards/2", "/awards/3", "/awards/4"]
+    );
+    let refused = problem["refused"].as_array().unwrap();
+    let failed = |index: usize| {
+        refused[index]["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    assert!(failed(0).contains("needs a council vote"), "{problem}");
+    assert!(
+        failed(1).contains("does not confer chien_si_thi_dua_tinh"),
+        "{problem}"
+    );
+    assert!(
+        failed(2).contains("outside the issuer's subtree"),
+        "{problem}"
+    );
+    assert!(failed(3).contains("conferred twice"), "{problem}");
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM award_decisions").await,
+        0
+    );
+    assert_eq!(app.db.count("SELECT count(*) FROM awards").await, 0);
+
+    // A session below quorum carries nobody; bad ballot counts are refused.
+    let (status, session) = post(app, manager, "/api/v1/council-sessions", &json!({
+        "organization_id": c1, "year": 2025, "held_on": "2025-12-15", "members_total": 9, "members_present": 5})).await;
+    assert_eq!(status, 201, "{session}");
+    let session_id = id_of(&session);
+    let ballots = format!("/api/v1/council-sessions/{session_id}/ballots");
+    let ballot = |approve: i64, disapprove: i64| {
+        json!({"subject_type": "person", "subject_id": year.persons[0],
+        "title_code": "chien_si_thi_dua_co_so", "approve": approve, "disapprove": disapprove})
+    };
+    let (status, problem) = post(app, manager, &ballots, &ballot(6, 0)).await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, problem) = post(app, manager, &ballots, &ballot(3, 1)).await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, problem) = post(
+        app,
+        manager,
+        &ballots,
+        &json!({"subject_type": "person", "subject_id": year.persons[0],
+        "title_code": "lao_dong_tien_tien", "approve": 5, "disapprove": 0}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("needs no council vote"),
+        "{problem}"
+    );
+    let (status, body) = post(app, manager, &ballots, &ballot(5, 0)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["ballots"][0]["quorum_met"], false);
+    assert_eq!(body["ballots"][0]["passed"], false);
+    let (status, _) = post(app, manager, &ballots, &ballot(5, 0)).await;
+    assert_eq!(status, 409);
+    let (status, problem) = post(app, manager, "/api/v1/council-sessions", &json!({
+        "organization_id": c1, "year": 2025, "held_on": "2025-12-15", "members_total": 9, "members_present": 10})).await;
+    assert_eq!(status, 422, "{problem}");
+
+    let body = decision(
+        c1,
+        "2/QĐ-UBND",
+        vec![
+            award(&year.persons[0], "lao_dong_tien_tien"),
+            award(&year.persons[0], "chien_si_thi_dua_co_so"),
+        ],
+        Some(&session_id),
+    );
+    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &body).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["refused"][0]["failed"][0]
+            .as_str()
+            .unwrap()
+            .contains("below the quorum"),
+        "{problem}"
+    );
+
+    // A decision date outside every rule set; a duplicate number.
+    let mut early = decision(
+        c1,
+        "3/QĐ-UBND",
+        vec![award(&year.persons[0], "lao_dong_tien_tien")],
+        None,
+    );
+    early["decided_on"] = json!("2023-12-20");
+    early["year"] = json!(2023);
+    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &early).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/decided_on"]);
+    let ok = decision(
+        c1,
+        "4/QĐ-UBND",
+        vec![award(&year.persons[0], "lao_dong_tien_tien")],
+        None,
+    );
+    let (status, created) = post(app, manager, "/api/v1/award-decisions", &ok).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["awards"][0]["reward_amount"], 702_000);
+    let again = decision(
+        c1,
+        "4/QĐ-UBND",
+        vec![award(&year.persons[1], "lao_dong_tien_tien")],
+        None,
+    );
+    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &again).await;
+    assert_eq!(status, 409, "{problem}");
+    // The same title to the same subject in a later decision of the year.
+    let twice = decision(
+        c1,
+        "5/QĐ-UBND",
+        vec![award(&year.persons[0], "lao_dong_tien_tien")],
+        None,
+    );
+    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &twice).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["refused"][0]["failed"][0]
+            .as_str()
+            .unwrap()
+            .contains("already holds"),
+        "{problem}"
+    );
+    // Another commune's manager may not decide for C1.
+    let other = year.fixture.token(app, fixture::C2_MANAGER).await;
+    let (status, _) = post(
+        app,
+        &other,
+        "/api/v1/award-decisions",
+        &decision(
+            c1,
+            "6/QĐ-UBND",
+            vec![award(&year.persons[1], "lao_dong_tien_tien")],
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn two_concurrent_decisions_that_together_break_a_quota_exactly_one_succeeds() {
+    // Seven advanced workers allow one chiến sĩ thi đua cơ sở (15 %); two decisions, each
+    // conferring one on a different person, race.
+    let year = a_year_of_c1(
+        7,
+        "hoan_thanh_xuat_sac",
+        &["lao_dong_tien_tien", "chien_si_thi_dua_co_so"],
+    )
+    .await;
+    let (app, manager) = (&year.app, &year.manager);
+    let c1 = year.fixture.tree.c1.id;
+    let all: Vec<Value> = year
+        .persons
+        .iter()
+        .map(|p| award(p, "lao_dong_tien_tien"))
+        .collect();
+    let (status, body) = post(
+        app,
+        manager,
+        "/api/v1/award-decisions",
+        &decision(c1, "10/QĐ-UBND", all, None),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, session) = post(app, manager, "/api/v1/council-sessions", &json!({
+        "organization_id": c1, "year": 2025, "held_on": "2025-12-15", "members_total": 9, "members_present": 9})).await;
+    let session_id = id_of(&session);
+    for person in &year.persons[..2] {
+        let (status, body) = post(app, manager, &format!("/api/v1/council-sessions/{session_id}/ballots"), &json!({
+            "subject_type": "person", "subject_id": person, "title_code": "chien_si_thi_dua_co_so", "approve": 9, "disapprove": 0})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let first = decision(
+        c1,
+        "11/QĐ-UBND",
+        vec![award(&year.persons[0], "chien_si_thi_dua_co_so")],
+        Some(&session_id),
+    );
+    let second = decision(
+        c1,
+        "12/QĐ-UBND",
+        vec![award(&year.persons[1], "chien_si_thi_dua_co_so")],
+        Some(&session_id),
+    );
+    let (a, b) = tokio::join!(
+        post(app, manager, "/api/v1/award-decisions", &first),
+        post(app, manager, "/api/v1/award-decisions", &second)
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 422], "{} {}", a.1, b.1);
+    let refused = if a.0 == 422 { &a.1 } else { &b.1 };
+    assert!(
+        refused["refused"][0]["failed"][0]
+            .as_str()
+            .unwrap()
+            .contains("over the quota"),
+        "{refused}"
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM awards WHERE title_code = 'chien_si_thi_dua_co_so'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_records_what_to_recover_and_is_not_repeated() {
+    let app = TestApp::spawn().await;
+    thidua::demo::seed(&app.state).await.unwrap();
+    let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
+    let commune = unit_coded(&app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
+    let lan = person_named(&app, &admin, "Nguyễn Thị Lan").await;
+    let eligibility = format!(
+        "/api/v1/eligibility?subject_type=person&subject_id={lan}&title_code=chien_si_thi_dua_tinh&year=2025"
+    );
+    assert_eq!(get_ok(&app, &admin, &eligibility).await["eligible"], true);
+    let decisions = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/award-decisions?organization_id={commune}&year=2025"),
+    )
+    .await;
+    let decision = decisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["decision_no"] == "215/QĐ-UBND")
+        .cloned()
+        .unwrap();
+    let cstdcs = decision["awards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title_code"] == "chien_si_thi_dua_co_so")
+        .cloned()
+        .unwrap();
+    let path = format!("/api/v1/award-decisions/{}/revoke", id_of(&decision));
+    let (status, problem) = post(
+        &app,
+        &admin,
+        &path,
+        &json!({"reason": "lying", "note": "x"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, body) = post(
+        &app,
+        &admin,
+        &path,
+        &json!({"reason": "false_documents", "note": "Sáng kiến không có thật",
+        "award_ids": [id_of(&cstdcs)]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recovery_total"], 2_340_000);
+    // Revoked once: a second revocation of the same award names nothing held.
+    let (status, _) = post(
+        &app,
+        &admin,
+        &path,
+        &json!({"reason": "fraud", "note": "again", "award_ids": [id_of(&cstdcs)]}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let awards = get_ok(&app, &admin, &format!("/api/v1/persons/{lan}/awards")).await;
+    let revoked: Vec<&Value> = awards["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["recovery_amount"], 2_340_000);
+}
