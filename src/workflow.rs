@@ -7,7 +7,8 @@
 //!   `allowed_actions` is exactly what it accepts;
 //! - its **rules** ([`Workflow`]): how to lock a row, what the policy calls each action, how to
 //!   validate an action's input and write the new state;
-//! - its **handlers**, which parse HTTP and call [`run`].
+//! - its **handlers**, which parse HTTP and call [`run`]; the ones every workflow has are stamped
+//!   out by the macros of [`handlers`].
 //!
 //! [`run`] does the rest, in this order, inside one transaction: replay of an `Idempotency-Key`
 //! (a retry answers what the first request answered) → lock the row the caller may see (404
@@ -32,6 +33,8 @@ use crate::error::{AppError, AppResult, ProblemCode};
 use crate::extract::{Body, request_digest};
 use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
 use crate::text_enum::TextValue;
+
+pub mod handlers;
 
 /// One row of a state table: from any state of `from`, `action` leads to `to`.
 #[derive(Debug)]
