@@ -16,18 +16,17 @@ use super::state::{NominationAction, NominationWorkflow};
 use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::error::{AppError, AppResult, Problem};
-use crate::extract::Body;
-use crate::idempotency::IdempotencyKey;
 use crate::organizations::repo as organization_repo;
 use crate::pagination::{self};
 use crate::state::AppState;
-use crate::workflow::handlers::{resource_handlers, transition_handlers};
+use crate::workflow::handlers::{appended_handler, resource_handlers, transition_handlers};
 use crate::workflow::{self, ReasonBody};
 
 resource_handlers! {
-    workflow: NominationWorkflow, dto: NominationDto, export: NominationExport,
-    tag: "nominations", one: "nomination", id: "Nomination id",
-    links: ["GetNomination", "UpdateNomination", "DeleteNomination", "SubmitNomination" submit_nomination,
+    NominationWorkflow, NominationDto, NominationExport, tag "nominations", one "nomination",
+        id "Nomination id", routes "/nominations", "/nominations/{id}", "/nominations/export.csv",
+        "/nominations/export.xlsx",
+    links ["GetNomination", "UpdateNomination", "DeleteNomination", "SubmitNomination" submit_nomination,
         "WithdrawNomination" withdraw_nomination, "ListReviews" list_reviews];
 
     /// Nominates an exemplar (starts as `draft`).
@@ -38,14 +37,14 @@ resource_handlers! {
     /// year and field. One unit nominates one nominee once per campaign year: the same name
     /// (ignoring case, diacritics and spacing) or the same collective organization, while the
     /// earlier nomination is neither rejected nor withdrawn, is a `duplicate_nomination`.
-    create create_nomination("/nominations", CreateNomination) "Nominated as a draft",
-        location "URL of the nomination", conflict "`duplicate_nomination`, or the same Idempotency-Key is in use";
+    create create_nomination(CreateNomination) "Nominated as a draft", location "URL of the nomination",
+        conflict "`duplicate_nomination`, or the same Idempotency-Key is in use";
 
     /// Reads one nomination.
     ///
     /// Inside the caller's subtree in any state; recognized and commended nominations (exemplars)
     /// for every authenticated caller.
-    get get_nomination("/nominations/{id}") not found "No such nomination in your subtree, and no such exemplar";
+    get get_nomination not found "No such nomination in your subtree, and no such exemplar";
 
     /// Lists the nominations inside the caller's subtree.
     ///
@@ -54,24 +53,13 @@ resource_handlers! {
     /// `Accept: text/csv` or the XLSX media type the same selection is exported, as by
     /// `GET /nominations/export.csv` and `GET /nominations/export.xlsx`, which generated clients
     /// should call. Exemplars of other subtrees are listed by `GET /exemplars`.
-    list list_nominations("/nominations", NominationFilter) NominationPage;
-
-    /// Exports the nominations of the list as CSV: every page of the selection `GET /nominations` would list
-    /// with the same parameters, streamed, UTF-8 with a BOM so Excel shows Vietnamese correctly.
-    ///
-    /// A failure after the first rows breaks the download (never a short file).
-    csv export_nominations_csv("/nominations/export.csv") "`attachment; filename=\"nominations.csv\"`";
-
-    /// Exports the nominations of the list as an XLSX workbook: every row `GET /nominations` would list with
-    /// the same parameters, typed (numbers, dates, booleans), with a named sheet and a bold,
-    /// frozen, filtered header row.
-    xlsx export_nominations_xlsx("/nominations/export.xlsx") "`attachment; filename=\"nominations.xlsx\"`";
+    list list_nominations(NominationFilter) NominationPage,
+        csv export_nominations_csv "`attachment; filename=\"nominations.csv\"`",
+        xlsx export_nominations_xlsx "`attachment; filename=\"nominations.xlsx\"`";
 
     /// Changes a draft nomination (JSON merge patch).
-    update update_nomination("/nominations/{id}", UpdateNomination) conflict "Not a draft, or `duplicate_nomination`";
-
-    /// Deletes a draft nomination.
-    delete delete_nomination("/nominations/{id}");
+    update update_nomination(UpdateNomination) conflict "Not a draft, or `duplicate_nomination`",
+        delete delete_nomination;
 }
 
 transition_handlers! {
@@ -114,39 +102,15 @@ transition_handlers! {
         ok "Withdrawn", forbidden "Not a manager of the unit", invalid "Missing reason";
 }
 
-/// Reviews a nomination under review: `endorse`, `oppose` or `abstain` with a comment.
-///
-/// Only reviewers of a strictly higher unit; one review per reviewer (a second one is 409
-/// `already_reviewed`); reviews are never edited.
-#[utoipa::path(
-    tag = "nominations",
-    request_body = CreateReview,
-    params(
-        ("id" = Uuid, Path, description = "Nomination id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
-    ),
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "Recorded", body = ReviewDto, headers(("Location" = String, description = "The nomination's reviews")),
-            links(
-                ("ListReviews" = (operation_id = "list_reviews", parameters(("path.id" = "$response.body#/nomination_id")))),
-            )),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a reviewer of a higher unit (nobody reviews their own unit's nomination), or you created or submitted it (four eyes)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such nomination in your subtree", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not under review, or `already_reviewed`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[post("/nominations/{id}/reviews")]
-pub async fn create_review(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    key: IdempotencyKey,
-    body: Body<CreateReview>,
-) -> AppResult<HttpResponse> {
-    workflow::append::<CreateReview>(&state.db, &principal, *id, key, body).await
+appended_handler! {
+    /// Reviews a nomination under review: `endorse`, `oppose` or `abstain` with a comment.
+    ///
+    /// Only reviewers of a strictly higher unit; one review per reviewer (a second one is 409
+    /// `already_reviewed`); reviews are never edited.
+    create_review("/nominations/{id}/reviews", CreateReview) ReviewDto, tag "nominations", id "Nomination id",
+        location "The nomination's reviews", links ["ListReviews" list_reviews] on "$response.body#/nomination_id",
+        forbidden "Not a reviewer of a higher unit (nobody reviews their own unit's nomination), or you created or submitted it (four eyes)",
+        not found "No such nomination in your subtree", conflict "Not under review, or `already_reviewed`";
 }
 
 /// Lists a nomination's reviews, oldest first, with their tally.

@@ -14,17 +14,15 @@ use super::service::TransitionInput;
 use super::state::{PledgeAction, PledgeWorkflow};
 use crate::auth::principal::Principal;
 use crate::error::{AppResult, Problem};
-use crate::extract::Body;
-use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self};
 use crate::state::AppState;
-use crate::workflow::handlers::{resource_handlers, transition_handlers};
+use crate::workflow::handlers::{appended_handler, resource_handlers, transition_handlers};
 use crate::workflow::{self, ReasonBody};
 
 resource_handlers! {
-    workflow: PledgeWorkflow, dto: PledgeDto, export: PledgeExport,
-    tag: "pledges", one: "pledge", id: "Pledge id",
-    links: ["GetPledge", "UpdatePledge", "DeletePledge", "SubmitPledge" submit_pledge,
+    PledgeWorkflow, PledgeDto, PledgeExport, tag "pledges", one "pledge", id "Pledge id",
+        routes "/pledges", "/pledges/{id}", "/pledges/export.csv", "/pledges/export.xlsx",
+    links ["GetPledge", "UpdatePledge", "DeletePledge", "SubmitPledge" submit_pledge,
         "WithdrawPledge" withdraw_pledge, "ListProgress" list_progress];
 
     /// Registers a pledge (starts as `draft`).
@@ -33,11 +31,11 @@ resource_handlers! {
     /// title to attain (`kind: title`) for a campaign year. `field` must be one of the campaign's
     /// field codes; `deadline` must fall in the year or the next; `exemplar_id` names a recognized
     /// or commended exemplar to `learn` from, `catch_up` with or `surpass`.
-    create create_pledge("/pledges", CreatePledge) "Registered as a draft",
-        location "URL of the pledge", conflict "The same Idempotency-Key is in use";
+    create create_pledge(CreatePledge) "Registered as a draft", location "URL of the pledge",
+        conflict "The same Idempotency-Key is in use";
 
     /// Reads one pledge.
-    get get_pledge("/pledges/{id}");
+    get get_pledge;
 
     /// Lists the pledges the caller may see.
     ///
@@ -45,24 +43,11 @@ resource_handlers! {
     /// Sorted by `created_at` unless `sort` says otherwise; keyset-paginated. With
     /// `Accept: text/csv` or the XLSX media type the same selection is exported, as by
     /// `GET /pledges/export.csv` and `GET /pledges/export.xlsx`, which generated clients should call.
-    list list_pledges("/pledges", PledgeFilter) PledgePage;
-
-    /// Exports the pledges of the list as CSV: every page of the selection `GET /pledges` would list
-    /// with the same parameters, streamed, UTF-8 with a BOM so Excel shows Vietnamese correctly.
-    ///
-    /// A failure after the first rows breaks the download (never a short file).
-    csv export_pledges_csv("/pledges/export.csv") "`attachment; filename=\"pledges.csv\"`";
-
-    /// Exports the pledges of the list as an XLSX workbook: every row `GET /pledges` would list with
-    /// the same parameters, typed (numbers, dates, booleans), with a named sheet and a bold,
-    /// frozen, filtered header row.
-    xlsx export_pledges_xlsx("/pledges/export.xlsx") "`attachment; filename=\"pledges.xlsx\"`";
+    list list_pledges(PledgeFilter) PledgePage, csv export_pledges_csv "`attachment; filename=\"pledges.csv\"`",
+        xlsx export_pledges_xlsx "`attachment; filename=\"pledges.xlsx\"`";
 
     /// Changes a pledge in `draft` or `returned` (JSON merge patch).
-    update update_pledge("/pledges/{id}", UpdatePledge) conflict "Not editable in its current state";
-
-    /// Deletes a draft pledge.
-    delete delete_pledge("/pledges/{id}");
+    update update_pledge(UpdatePledge) conflict "Not editable in its current state", delete delete_pledge;
 }
 
 transition_handlers! {
@@ -70,65 +55,32 @@ transition_handlers! {
     dto: PledgeDto, tag: "pledges", one: "pledge", id: "Pledge id";
 
     /// Submits a draft or returned pledge to the higher unit.
-    submit_pledge: Submit at "/pledges/{id}/submit",
-        ok "Submitted" ["ApprovePledge" approve_pledge, "ReturnPledge" return_pledge, "WithdrawPledge" withdraw_pledge],
-        forbidden "Not a manager of the unit";
+    submit_pledge: Submit at "/pledges/{id}/submit", ok "Submitted" ["ApprovePledge" approve_pledge, "ReturnPledge" return_pledge, "WithdrawPledge" withdraw_pledge], forbidden "Not a manager of the unit";
 
     /// Approves a submitted pledge (a manager of a strictly higher unit).
-    approve_pledge: Approve at "/pledges/{id}/approve",
-        ok "Approved" ["ReportProgress" report_progress, "AssessPledge" assess_pledge, "WithdrawPledge" withdraw_pledge],
+    approve_pledge: Approve at "/pledges/{id}/approve", ok "Approved" ["ReportProgress" report_progress, "AssessPledge" assess_pledge, "WithdrawPledge" withdraw_pledge],
         forbidden "Not a manager of a higher unit (nobody approves their own unit's pledge), or you created or submitted it (four eyes)";
 
     /// Returns a submitted pledge to its unit for changes, with a reason.
-    return_pledge: Return at "/pledges/{id}/return" with ReasonBody => |body| TransitionInput::Reason(body.reason),
-        ok "Returned" ["UpdatePledge" update_pledge, "SubmitPledge" submit_pledge],
-        forbidden "Not a manager of a higher unit", invalid "Missing reason";
+    return_pledge: Return at "/pledges/{id}/return" with ReasonBody => |body| TransitionInput::Reason(body.reason), ok "Returned" ["UpdatePledge" update_pledge, "SubmitPledge" submit_pledge], forbidden "Not a manager of a higher unit", invalid "Missing reason";
 
     /// Withdraws a pledge that is not yet assessed, with a reason.
-    withdraw_pledge: Withdraw at "/pledges/{id}/withdraw" with ReasonBody => |body| TransitionInput::Reason(body.reason),
-        ok "Withdrawn", forbidden "Not a manager of the unit", invalid "Missing reason";
+    withdraw_pledge: Withdraw at "/pledges/{id}/withdraw" with ReasonBody => |body| TransitionInput::Reason(body.reason), ok "Withdrawn", forbidden "Not a manager of the unit", invalid "Missing reason";
 
     /// Assesses an approved pledge (a manager or reviewer of a strictly higher unit).
-    assess_pledge: Assess at "/pledges/{id}/assess" with AssessBody => TransitionInput::Assessment,
-        ok "Assessed", forbidden "Not a manager or reviewer of a higher unit, or you created or submitted it (four eyes)",
-        invalid "Missing or unknown result";
+    assess_pledge: Assess at "/pledges/{id}/assess" with AssessBody => TransitionInput::Assessment, ok "Assessed",
+        forbidden "Not a manager or reviewer of a higher unit, or you created or submitted it (four eyes)", invalid "Missing or unknown result";
 }
 
-/// Reports progress on an approved pledge (append-only).
-///
-/// Members and managers of the unit, or a partner client with `progress:write`, report a
-/// `percent` (0–100) and/or a `value` with evidence links; the pledge then shows the latest
-/// figures by `reported_on`.
-#[utoipa::path(
-    tag = "pledges",
-    request_body = CreateProgress,
-    params(
-        ("id" = Uuid, Path, description = "Pledge id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
-    ),
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "Recorded", body = ProgressDto, headers(("Location" = String, description = "The pledge's progress list")),
-            links(
-                ("ListProgress" = (operation_id = "list_progress", parameters(("path.id" = "$response.body#/pledge_id")))),
-                ("GetPledge" = (operation_id = "get_pledge", parameters(("path.id" = "$response.body#/pledge_id")))),
-            )),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member or manager of the unit", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such pledge in your subtree", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The pledge is not approved", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[post("/pledges/{id}/progress")]
-pub async fn report_progress(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    key: IdempotencyKey,
-    body: Body<CreateProgress>,
-) -> AppResult<HttpResponse> {
-    workflow::append::<CreateProgress>(&state.db, &principal, *id, key, body).await
+appended_handler! {
+    /// Reports progress on an approved pledge (append-only).
+    ///
+    /// Members and managers of the unit, or a partner client with `progress:write`, report a
+    /// `percent` (0–100) and/or a `value` with evidence links; the pledge then shows the latest
+    /// figures by `reported_on`.
+    report_progress("/pledges/{id}/progress", CreateProgress) ProgressDto, tag "pledges", id "Pledge id",
+        location "The pledge's progress list", links ["ListProgress" list_progress, "GetPledge" get_pledge] on "$response.body#/pledge_id",
+        forbidden "Not a member or manager of the unit", not found "No such pledge in your subtree", conflict "The pledge is not approved";
 }
 
 /// Lists a pledge's progress reports, newest first.

@@ -5,6 +5,7 @@
 //!
 //! - [`resource_handlers!`]: create, read, list (JSON or an export by `Accept`), the CSV and
 //!   XLSX exports, the merge patch and the deletion of a draft.
+//! - [`appended_handler!`]: `POST /…/{id}/<collection>`, a record appended to a row.
 //! - [`transition_handlers!`]: one `POST /…/{id}/<action>` per action of the state table, each
 //!   a call of [`Act::run`](super::Act::run) or [`Act::run_with`](super::Act::run_with).
 //!
@@ -30,33 +31,26 @@ pub(crate) use given_or;
 /// [`crate::listing::Query`] of it.
 macro_rules! resource_handlers {
     (
-        workflow: $workflow:ident, dto: $dto:ident, export: $export:ident,
-        tag: $tag:literal, one: $one:literal, id: $id_doc:literal,
-        links: [$get_link:literal, $update_link:literal, $delete_link:literal,
+        $workflow:ident, $dto:ident, $export:ident, tag $tag:literal, one $one:literal,
+            id $id_doc:literal, routes $list_route:literal, $item_route:literal, $csv_route:literal,
+            $xlsx_route:literal,
+        links [$get_link:literal, $update_link:literal, $delete_link:literal,
             $submit_link:literal $submit:ident, $withdraw_link:literal $withdraw:ident,
             $below_link:literal $below:ident];
 
         $(#[$create_doc:meta])*
-        create $create:ident($create_route:literal, $new:ident) $created:literal,
-            location $location:literal, conflict $create_conflict:literal;
+        create $create:ident($new:ident) $created:literal, location $location:literal,
+            conflict $create_conflict:literal;
 
         $(#[$get_doc:meta])*
-        get $get:ident($get_route:literal) $(not found $get_not_found:literal)?;
+        get $get:ident $(not found $get_not_found:literal)?;
 
         $(#[$list_doc:meta])*
-        list $list:ident($list_route:literal, $filter:ident) $page:ident;
-
-        $(#[$csv_doc:meta])*
-        csv $csv:ident($csv_route:literal) $csv_file:literal;
-
-        $(#[$xlsx_doc:meta])*
-        xlsx $xlsx:ident($xlsx_route:literal) $xlsx_file:literal;
+        list $list:ident($filter:ident) $page:ident, csv $csv:ident $csv_file:literal,
+            xlsx $xlsx:ident $xlsx_file:literal;
 
         $(#[$update_doc:meta])*
-        update $update:ident($update_route:literal, $patch:ident) conflict $update_conflict:literal;
-
-        $(#[$delete_doc:meta])*
-        delete $delete:ident($delete_route:literal);
+        update $update:ident($patch:ident) conflict $update_conflict:literal, delete $delete:ident;
     ) => {
         $(#[$create_doc])*
         #[utoipa::path(
@@ -82,7 +76,7 @@ macro_rules! resource_handlers {
                 (status = 422, description = "Invalid members, or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
             )
         )]
-        #[post($create_route)]
+        #[post($list_route)]
         pub async fn $create(
             state: web::Data<crate::state::AppState>,
             principal: crate::auth::principal::Principal,
@@ -106,7 +100,7 @@ macro_rules! resource_handlers {
                 (status = 404, description = crate::workflow::handlers::given_or!($($get_not_found)?; concat!("No such ", $one, " in your subtree")), body = Problem, content_type = "application/problem+json"),
             )
         )]
-        #[get($get_route)]
+        #[get($item_route)]
         pub async fn $get(
             state: web::Data<crate::state::AppState>,
             principal: crate::auth::principal::Principal,
@@ -144,9 +138,16 @@ macro_rules! resource_handlers {
             crate::listing::respond::<$export>(&state, query, &req).await
         }
 
-        $(#[$csv_doc])*
+        crate::workflow::handlers::resource_handlers!(@export [
+        #[doc = concat!("Exports the ", $tag, " of the list as CSV: every page of the selection `GET ", $list_route, "` would list")]
+        #[doc = "with the same parameters, streamed, UTF-8 with a BOM so Excel shows Vietnamese correctly."]
+        #[doc = ""]
+        #[doc = "A failure after the first rows breaks the download (never a short file)."]
         #[utoipa::path(
             tag = $tag,
+            summary = concat!("Exports the ", $tag, " of the list as CSV: every page of the selection `GET ", $list_route, "` would list\n",
+                "with the same parameters, streamed, UTF-8 with a BOM so Excel shows Vietnamese correctly."),
+            description = "A failure after the first rows breaks the download (never a short file).",
             params($filter),
             security(("bearer" = [])),
             responses(
@@ -158,25 +159,17 @@ macro_rules! resource_handlers {
             )
         )]
         #[get($csv_route)]
-        pub async fn $csv(
-            state: web::Data<crate::state::AppState>,
-            principal: crate::auth::principal::Principal,
-            filter: web::Query<$filter>,
-        ) -> crate::error::AppResult<HttpResponse> {
-            let query =
-                crate::listing::Query::parse(&state.db, &principal, filter.into_inner()).await?;
-            crate::export::respond::<$export>(
-                state.db.clone(),
-                &state.exports,
-                query,
-                crate::export::Format::Csv,
-            )
-            .await
-        }
+        ] $csv, $filter, $export, Csv);
 
-        $(#[$xlsx_doc])*
+        crate::workflow::handlers::resource_handlers!(@export [
+        #[doc = concat!("Exports the ", $tag, " of the list as an XLSX workbook: every row `GET ", $list_route, "` would list with")]
+        #[doc = "the same parameters, typed (numbers, dates, booleans), with a named sheet and a bold,"]
+        #[doc = "frozen, filtered header row."]
         #[utoipa::path(
             tag = $tag,
+            summary = concat!("Exports the ", $tag, " of the list as an XLSX workbook: every row `GET ", $list_route, "` would list with\n",
+                "the same parameters, typed (numbers, dates, booleans), with a named sheet and a bold,\n",
+                "frozen, filtered header row."),
             params($filter),
             security(("bearer" = [])),
             responses(
@@ -190,21 +183,7 @@ macro_rules! resource_handlers {
             )
         )]
         #[get($xlsx_route)]
-        pub async fn $xlsx(
-            state: web::Data<crate::state::AppState>,
-            principal: crate::auth::principal::Principal,
-            filter: web::Query<$filter>,
-        ) -> crate::error::AppResult<HttpResponse> {
-            let query =
-                crate::listing::Query::parse(&state.db, &principal, filter.into_inner()).await?;
-            crate::export::respond::<$export>(
-                state.db.clone(),
-                &state.exports,
-                query,
-                crate::export::Format::Xlsx,
-            )
-            .await
-        }
+        ] $xlsx, $filter, $export, Xlsx);
 
         $(#[$update_doc])*
         #[utoipa::path(
@@ -226,7 +205,7 @@ macro_rules! resource_handlers {
                 (status = 422, description = "Invalid, unknown or server-owned members", body = Problem, content_type = "application/problem+json"),
             )
         )]
-        #[patch($update_route)]
+        #[patch($item_route)]
         pub async fn $update(
             state: web::Data<crate::state::AppState>,
             principal: crate::auth::principal::Principal,
@@ -245,9 +224,10 @@ macro_rules! resource_handlers {
             Ok(crate::conditional::updated(version, &dto))
         }
 
-        $(#[$delete_doc])*
+        #[doc = concat!("Deletes a draft ", $one, ".")]
         #[utoipa::path(
             tag = $tag,
+            summary = concat!("Deletes a draft ", $one, "."),
             params(
                 ("id" = Uuid, Path, description = $id_doc),
                 ("If-Match" = Option<String>, Header, description = "ETag the deletion is based on"),
@@ -262,7 +242,7 @@ macro_rules! resource_handlers {
                 (status = 412, description = "The ETag does not match", body = Problem, content_type = "application/problem+json"),
             )
         )]
-        #[delete($delete_route)]
+        #[delete($item_route)]
         pub async fn $delete(
             state: web::Data<crate::state::AppState>,
             principal: crate::auth::principal::Principal,
@@ -271,6 +251,19 @@ macro_rules! resource_handlers {
         ) -> crate::error::AppResult<HttpResponse> {
             crate::workflow::delete::<$workflow>(&state.db, &principal, *id, &if_match).await?;
             Ok(HttpResponse::NoContent().finish())
+        }
+    };
+    (@export [$($attr:tt)*] $name:ident, $filter:ident, $export:ident, $format:ident) => {
+        $($attr)*
+        pub async fn $name(
+            state: web::Data<crate::state::AppState>,
+            principal: crate::auth::principal::Principal,
+            filter: web::Query<$filter>,
+        ) -> crate::error::AppResult<HttpResponse> {
+            let query =
+                crate::listing::Query::parse(&state.db, &principal, filter.into_inner()).await?;
+            let format = crate::export::Format::$format;
+            crate::export::respond::<$export>(state.db.clone(), &state.exports, query, format).await
         }
     };
 }
@@ -340,3 +333,44 @@ macro_rules! transition_handlers {
     };
 }
 pub(crate) use transition_handlers;
+
+/// The `POST /…/{id}/<collection>` handler that appends a record ([`super::Appended`]) to a row.
+macro_rules! appended_handler {
+    (
+        $(#[$doc:meta])*
+        $name:ident($route:literal, $new:ident) $dto:ident, tag $tag:literal, id $id_doc:literal,
+            location $location:literal, links [$($link:literal $op:ident),+] on $on:literal,
+            forbidden $forbidden:literal, not found $not_found:literal, conflict $conflict:literal;
+    ) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            tag = $tag,
+            request_body = $new,
+            params(
+                ("id" = Uuid, Path, description = $id_doc),
+                ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+            ),
+            security(("bearer" = [])),
+            responses(
+                (status = 201, description = "Recorded", body = $dto, headers(("Location" = String, description = $location)),
+                    links($(($link = (operation_id = stringify!($op), parameters(("path.id" = $on)))),)+)),
+                (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = $forbidden, body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = $not_found, body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = $conflict, body = Problem, content_type = "application/problem+json"),
+                (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        #[post($route)]
+        pub async fn $name(
+            state: web::Data<crate::state::AppState>,
+            principal: crate::auth::principal::Principal,
+            id: web::Path<Uuid>,
+            key: crate::idempotency::IdempotencyKey,
+            body: crate::extract::Body<$new>,
+        ) -> crate::error::AppResult<HttpResponse> {
+            crate::workflow::append::<$new>(&state.db, &principal, *id, key, body).await
+        }
+    };
+}
+pub(crate) use appended_handler;
