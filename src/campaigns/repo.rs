@@ -51,29 +51,7 @@ pub async fn campaign_rules(
     }))
 }
 
-/// The campaign with this id, if any.
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CampaignRow>> {
-    campaigns::table
-        .find(id)
-        .select(CampaignRow::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// Locks the row for the rest of the transaction.
-pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<CampaignRow>> {
-    campaigns::table
-        .find(id)
-        .select(CampaignRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
+crate::db::row_by_id!(campaigns, CampaignRow);
 
 /// Filters of a campaign listing, already validated.
 pub struct ListQuery<'a> {

@@ -18,27 +18,7 @@ use crate::text::like_escape;
 /// Most following units listed per exemplar.
 pub const FOLLOWING_UNITS_MAX: i64 = 50;
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<NominationRow>> {
-    nominations::table
-        .find(id)
-        .select(NominationRow::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<NominationRow>> {
-    nominations::table
-        .find(id)
-        .select(NominationRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
+crate::db::row_by_id!(nominations, NominationRow);
 
 /// The nominee that a new or changed nomination names, for duplicate detection.
 pub struct Nominee<'a> {

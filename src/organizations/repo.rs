@@ -62,28 +62,7 @@ pub fn subtree_condition(
     condition
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<OrganizationRow>> {
-    organizations::table
-        .find(id)
-        .select(OrganizationRow::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// Locks the row for the rest of the transaction.
-pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<OrganizationRow>> {
-    organizations::table
-        .find(id)
-        .select(OrganizationRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
+crate::db::row_by_id!(organizations, OrganizationRow);
 
 /// The path of an organization, for authorization checks.
 pub async fn path_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<String>> {

@@ -27,27 +27,7 @@ pub async fn nomination_status(
         .optional()
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<PledgeRow>> {
-    pledges::table
-        .find(id)
-        .select(PledgeRow::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<PledgeRow>> {
-    pledges::table
-        .find(id)
-        .select(PledgeRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
+crate::db::row_by_id!(pledges, PledgeRow);
 
 /// The documented sort keys.
 pub const SORT_KEYS: [&str; 3] = ["created_at", "updated_at", "deadline"];
