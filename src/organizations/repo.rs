@@ -9,7 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::{AncestorDto, OrganizationKind};
-use super::model::{NewOrganization, OrganizationRow, path_label};
+use super::model::{NewOrganization, OrganizationChanges, OrganizationRow, path_label};
 use crate::db::schema::organizations;
 use crate::text::like_escape;
 
@@ -505,4 +505,35 @@ mod tests {
         );
         assert!(ancestor_paths("1.").is_empty());
     }
+}
+
+/// Writes `changes` to organization `id` with the next version.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    changes: &OrganizationChanges,
+) -> QueryResult<OrganizationRow> {
+    diesel::update(organizations::table.find(id))
+        .set((
+            changes,
+            organizations::version.eq(organizations::version + 1),
+            organizations::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(OrganizationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Marks organization `id` inactive from now, with the next version.
+pub async fn deactivate(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<OrganizationRow> {
+    diesel::update(organizations::table.find(id))
+        .set((
+            organizations::active.eq(false),
+            organizations::deactivated_at.eq(diesel::dsl::now),
+            organizations::updated_at.eq(diesel::dsl::now),
+            organizations::version.eq(organizations::version + 1),
+        ))
+        .returning(OrganizationRow::as_returning())
+        .get_result(conn)
+        .await
 }
