@@ -133,7 +133,11 @@ pub async fn list_reviews(
     let mut conn = state.db.read_own_writes().await?;
     // Reviews are the higher units' internal deliberation: subtree only, even for exemplars.
     let row = workflow::find_in_subtree::<NominationWorkflow>(&mut conn, &principal, *id).await?;
-    let items = repo::reviews_of(&mut conn, row.id).await?;
+    let items = repo::reviews_of(&mut conn, row.id)
+        .await?
+        .into_iter()
+        .map(ReviewDto::from)
+        .collect();
     let tally = repo::tally(&mut conn, row.id).await?;
     Ok(HttpResponse::Ok().json(ReviewList { items, tally }))
 }

@@ -7,7 +7,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Text, Timestamptz, Uuid as
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::dto::{FollowingUnit, NominationFilter, NomineeType, ReviewDto, Tally};
+use super::dto::{FollowingUnit, NominationFilter, NomineeType, Tally};
 use super::model::{NominationRow, ReviewRow};
 use super::state::NominationStatus;
 use crate::db::schema::{nomination_reviews, nominations};
@@ -123,8 +123,8 @@ pub async fn list(
 pub async fn reviews_of(
     conn: &mut AsyncPgConnection,
     nomination_id: Uuid,
-) -> QueryResult<Vec<ReviewDto>> {
-    let rows: Vec<ReviewRow> = nomination_reviews::table
+) -> QueryResult<Vec<ReviewRow>> {
+    nomination_reviews::table
         .filter(nomination_reviews::nomination_id.eq(nomination_id))
         .select(ReviewRow::as_select())
         .order((
@@ -132,8 +132,7 @@ pub async fn reviews_of(
             nomination_reviews::id.asc(),
         ))
         .load(conn)
-        .await?;
-    Ok(rows.into_iter().map(ReviewDto::from).collect())
+        .await
 }
 
 pub async fn has_reviewed(

@@ -6,9 +6,8 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::dto::{
-    CreateOrganization, LineageDto, LineageEntry, LinkChange, LinkShare, LinkedUnitDto,
-    MoveOrganization, OrganizationDto, OrganizationFilter, OrganizationPage, PageParams,
-    UpdateOrganization,
+    CreateOrganization, LineageDto, LineageEntry, LinkedUnitDto, MoveOrganization, OrganizationDto,
+    OrganizationFilter, OrganizationPage, PageParams, UpdateOrganization,
 };
 use super::repo::{self, ListQuery};
 use super::service;
@@ -95,8 +94,8 @@ pub async fn get_lineage(
                 restructuring_id: row.restructuring_id,
                 effective_on: row.effective_on,
                 legal_basis: row.legal_basis,
-                change: LinkChange::parse(&row.change).unwrap_or(LinkChange::Merge),
-                share: LinkShare::parse(&row.share).unwrap_or(LinkShare::Full),
+                change: row.change,
+                share: row.share,
                 distance: row.distance,
             })
             .collect()

@@ -8,7 +8,7 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::dto::{AncestorDto, OrganizationKind};
+use super::dto::{AncestorDto, LinkChange, LinkShare, OrganizationKind};
 use super::model::{NewOrganization, OrganizationChanges, OrganizationRow, path_label};
 use crate::db::schema::organizations;
 use crate::text::like_escape;
@@ -172,9 +172,9 @@ pub struct LineageRow {
     #[diesel(sql_type = Text)]
     pub legal_basis: String,
     #[diesel(sql_type = Text)]
-    pub change: String,
+    pub change: LinkChange,
     #[diesel(sql_type = Text)]
-    pub share: String,
+    pub share: LinkShare,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub distance: i32,
 }
@@ -359,7 +359,7 @@ pub async fn insert_valid_from(
             id: Uuid::now_v7(),
             seq,
             parent_id: parent.map(|parent| parent.id),
-            kind: kind.as_str(),
+            kind,
             name,
             name_key: &name_key,
             code,

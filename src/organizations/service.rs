@@ -196,7 +196,7 @@ pub async fn update(
         code: request
             .code
             .map(|code| code.map(|code| code.trim().to_owned())),
-        kind: request.kind.map(|kind| kind.as_str().to_owned()),
+        kind: request.kind,
     };
     let row = repo::update(conn, id, &changes)
         .await

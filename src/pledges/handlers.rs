@@ -110,8 +110,8 @@ pub async fn list_progress(
         .transpose()?;
     let mut conn = state.db.read_own_writes().await?;
     let row = workflow::find_in_subtree::<PledgeWorkflow>(&mut conn, &principal, *id).await?;
-    let items = repo::progress_of(&mut conn, row.id, after, limit).await?;
-    let (items, next_cursor) =
-        pagination::paginate(items, limit, |item| (item.reported_on, item.id));
+    let rows = repo::progress_of(&mut conn, row.id, after, limit).await?;
+    let (rows, next_cursor) = pagination::paginate(rows, limit, |row| (row.reported_on, row.id));
+    let items = rows.into_iter().map(ProgressDto::from).collect();
     Ok(HttpResponse::Ok().json(ProgressPage { items, next_cursor }))
 }

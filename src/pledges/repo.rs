@@ -7,7 +7,7 @@ use diesel::sql_types::{Bool, Date, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::dto::{PledgeFilter, ProgressDto};
+use super::dto::PledgeFilter;
 use super::model::{PledgeRow, ProgressRow};
 use super::state::PledgeStatus;
 use crate::db::schema::{nominations, pledge_progress, pledges};
@@ -103,7 +103,7 @@ pub async fn progress_of(
     pledge_id: Uuid,
     after: Option<(NaiveDate, Uuid)>,
     limit: i64,
-) -> QueryResult<Vec<ProgressDto>> {
+) -> QueryResult<Vec<ProgressRow>> {
     let mut statement = pledge_progress::table
         .filter(pledge_progress::pledge_id.eq(pledge_id))
         .select(ProgressRow::as_select())
@@ -122,10 +122,5 @@ pub async fn progress_of(
                 .sql(")"),
         );
     }
-    Ok(statement
-        .load(conn)
-        .await?
-        .into_iter()
-        .map(ProgressDto::from)
-        .collect())
+    statement.load(conn).await
 }

@@ -1204,11 +1204,7 @@ impl World {
             .map(|row| Unit {
                 id: row.id,
                 name: row.name.clone(),
-                kind: OrganizationKind::ALL
-                    .into_iter()
-                    .find(|kind| kind.as_str() == row.kind)
-                    .unwrap()
-                    .as_str(),
+                kind: row.kind.as_str(),
                 path: row.path.clone(),
                 parent: row.parent_id,
                 active: true,
