@@ -493,20 +493,6 @@ pub async fn has_active_children(conn: &mut AsyncPgConnection, id: Uuid) -> Quer
     .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ancestor_paths_are_the_strict_prefixes() {
-        assert_eq!(
-            ancestor_paths("1.7.42."),
-            vec!["1.".to_owned(), "1.7.".to_owned()]
-        );
-        assert!(ancestor_paths("1.").is_empty());
-    }
-}
-
 /// Writes `changes` to organization `id` with the next version.
 pub async fn update(
     conn: &mut AsyncPgConnection,
@@ -536,4 +522,18 @@ pub async fn deactivate(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<O
         .returning(OrganizationRow::as_returning())
         .get_result(conn)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ancestor_paths_are_the_strict_prefixes() {
+        assert_eq!(
+            ancestor_paths("1.7.42."),
+            vec!["1.".to_owned(), "1.7.".to_owned()]
+        );
+        assert!(ancestor_paths("1.").is_empty());
+    }
 }
