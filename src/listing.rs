@@ -25,7 +25,7 @@ use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::db::Databases;
 use crate::error::{AppError, AppResult, ProblemCode};
-use crate::export::{self, Cell, Export, Format, PAGE, Page};
+use crate::export::{self, Cell, Column, Export, Format, PAGE, Page};
 use crate::organizations::repo::{self as organization_repo, path_in_subtrees};
 use crate::pagination::{self, Direction};
 use crate::state::AppState;
@@ -72,6 +72,58 @@ pub struct ScopeParams<'f> {
     pub sort: Option<&'f str>,
     pub cursor: Option<&'f str>,
     pub limit: Option<i64>,
+}
+
+/// A validated list request: the scope every list shares and the resource's own filter.
+#[derive(Debug, Clone)]
+pub struct Query<F> {
+    pub scope: Scope,
+    pub filter: F,
+    /// The day the list is judged on (what is overdue), the same for every page of an export.
+    pub today: NaiveDate,
+}
+
+/// A resource's list filter: the members of [`ScopeParams`] and its own ones
+/// (see [`scoped_filter!`]).
+pub trait Filter: Clone + Send + 'static {
+    /// The documented sort keys.
+    const SORT_KEYS: &'static [&'static str];
+
+    fn scope_params(&self) -> ScopeParams<'_>;
+}
+
+/// Implements [`Filter`] for a filter type with the shared members (`organization_id`,
+/// `subtree`, `campaign_id`, `sort`, `cursor`, `limit`) and the sort keys `$sort_keys`.
+macro_rules! scoped_filter {
+    ($filter:ty, $sort_keys:expr) => {
+        impl $crate::listing::Filter for $filter {
+            const SORT_KEYS: &'static [&'static str] = &$sort_keys;
+
+            fn scope_params(&self) -> $crate::listing::ScopeParams<'_> {
+                $crate::listing::ScopeParams {
+                    organization_id: self.organization_id,
+                    subtree: self.subtree,
+                    campaign_id: self.campaign_id,
+                    sort: self.sort.as_deref(),
+                    cursor: self.cursor.as_deref(),
+                    limit: self.limit,
+                }
+            }
+        }
+    };
+}
+pub(crate) use scoped_filter;
+
+impl<F: Filter> Query<F> {
+    /// Validates the shared members of `filter` (see [`Scope::parse`]) and keeps the rest.
+    pub async fn parse(db: &Databases, principal: &Principal, filter: F) -> AppResult<Self> {
+        let scope = Scope::parse(db, principal, filter.scope_params(), F::SORT_KEYS).await?;
+        Ok(Self {
+            scope,
+            filter,
+            today: crate::clock::today(),
+        })
+    }
 }
 
 impl Scope {
@@ -198,19 +250,23 @@ impl Scope {
     }
 }
 
-/// A resource's list: its rows, its page of them, its cells. Its [`Export`] names the file,
-/// the sheet and the columns, and pages with [`export_page`].
-pub trait Listed: Export<Query: Clone> {
+/// A resource's list: its filter, its rows, its page of them, its cells. It is an [`Export`]
+/// (file, sheet and columns here; pages by [`export_page`]) without writing one.
+pub trait Listed: Send + Sync + 'static {
+    /// File name of the export without extension (`pledges`).
+    const FILE_NAME: &'static str;
+    /// The sheet's name in the workbook.
+    const SHEET_NAME: &'static str;
+    const COLUMNS: &'static [Column];
+    type Filter: Filter;
     type Row: Send;
     /// The JSON page of `GET /<resource>`.
     type JsonPage: Serialize;
 
-    fn scope(query: &mut Self::Query) -> &mut Scope;
-
     /// `limit + 1` rows after the query's position (the extra one tells a next page exists).
     fn fetch(
         conn: &mut AsyncPgConnection,
-        query: &Self::Query,
+        query: &Query<Self::Filter>,
     ) -> impl Future<Output = diesel::QueryResult<Vec<Self::Row>>> + Send;
 
     /// The position of `row` under sort key `key`.
@@ -225,11 +281,22 @@ pub trait Listed: Export<Query: Clone> {
     fn json_page(rows: Vec<Self::Row>, next_cursor: Option<String>) -> Self::JsonPage;
 }
 
+impl<L: Listed> Export for L {
+    const FILE_NAME: &'static str = L::FILE_NAME;
+    const SHEET_NAME: &'static str = L::SHEET_NAME;
+    const COLUMNS: &'static [Column] = L::COLUMNS;
+    type Query = Query<L::Filter>;
+
+    async fn page(db: &Databases, query: Self::Query) -> AppResult<Page<Self::Query>> {
+        export_page::<L>(db, query).await
+    }
+}
+
 /// Answers `GET /<resource>`: a JSON page, or the whole selection as CSV or XLSX when the
 /// `Accept` header asks for it.
 pub async fn respond<L: Listed>(
     state: &AppState,
-    mut query: L::Query,
+    query: Query<L::Filter>,
     req: &HttpRequest,
 ) -> AppResult<HttpResponse> {
     let accept = req
@@ -243,10 +310,9 @@ pub async fn respond<L: Listed>(
         Format::Json => {
             let mut conn = state.db.read().await?;
             let rows = L::fetch(&mut conn, &query).await?;
-            let scope = L::scope(&mut query);
-            let key = scope.sort.0;
+            let key = query.scope.sort.0;
             let (rows, next_cursor) =
-                pagination::paginate(rows, scope.limit, |row| L::position(key, row));
+                pagination::paginate(rows, query.scope.limit, |row| L::position(key, row));
             Ok(HttpResponse::Ok().json(L::json_page(rows, next_cursor)))
         }
     }
@@ -256,10 +322,10 @@ pub async fn respond<L: Listed>(
 /// and the query of the next page.
 pub async fn export_page<L: Listed>(
     db: &Databases,
-    mut query: L::Query,
-) -> AppResult<Page<L::Query>> {
+    mut query: Query<L::Filter>,
+) -> AppResult<Page<Query<L::Filter>>> {
     let mut conn = db.read().await?;
-    L::scope(&mut query).limit = PAGE;
+    query.scope.limit = PAGE;
     let mut rows = L::fetch(&mut conn, &query).await?;
     let page = usize::try_from(PAGE).unwrap_or(usize::MAX);
     let more = rows.len() > page;
@@ -268,8 +334,7 @@ pub async fn export_page<L: Listed>(
         organization_repo::names_of(&mut conn, rows.iter().map(L::organization).collect()).await?;
     let next = match (more, rows.last()) {
         (true, Some(last)) => {
-            let scope = L::scope(&mut query);
-            scope.after = Some(L::position(scope.sort.0, last));
+            query.scope.after = Some(L::position(query.scope.sort.0, last));
             Some(query)
         }
         _ => None,

@@ -53,6 +53,14 @@ pub fn contains_pattern(needle: &str) -> String {
     format!("%{}%", like_escape(nfc(needle).trim()))
 }
 
+/// The text without surrounding white space, or nothing when that leaves it empty (an optional
+/// member sent blank is cleared).
+pub fn trimmed(value: Option<String>) -> Option<String> {
+    value
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
 /// Collapses runs of white space and trims, for comparing names typed by people.
 pub fn squash_spaces(input: &str) -> String {
     input.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -7,7 +7,8 @@
 //!   `allowed_actions` is exactly what it accepts;
 //! - its **rules** ([`Workflow`]): how to lock a row, what the policy calls each action, how to
 //!   validate an action's input and write the new state;
-//! - its **handlers**, which parse HTTP and call [`run`].
+//! - its **handlers**, which parse HTTP and call [`run`]; the ones every workflow has are stamped
+//!   out by the macros of [`handlers`].
 //!
 //! [`run`] does the rest, in this order, inside one transaction: replay of an `Idempotency-Key`
 //! (a retry answers what the first request answered) → lock the row the caller may see (404
@@ -26,12 +27,17 @@ use uuid::Uuid;
 use crate::audit::{self, Change};
 use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
+use crate::campaigns::repo::{CampaignRules, campaign_rules};
 use crate::conditional::IfMatch;
 use crate::db::Databases;
+use crate::db::schema::organizations;
 use crate::error::{AppError, AppResult, ProblemCode};
 use crate::extract::{Body, request_digest};
 use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
+use crate::organizations::repo as organization_repo;
 use crate::text_enum::TextValue;
+
+pub mod handlers;
 
 /// One row of a state table: from any state of `from`, `action` leads to `to`.
 #[derive(Debug)]
@@ -50,6 +56,45 @@ pub trait StateMachine {
     /// The transitions; an action absent from a state's rows is refused there.
     const EDGES: &'static [Edge<Self::Status, Self::Action>];
 }
+
+/// Declares a workflow's type and its state table, one line an edge:
+/// `[from states] action => to`; and the unit test that checks the table against the `design`,
+/// the full matrix of outcomes (see [`assert_table`]).
+macro_rules! state_machine {
+    (
+        $(#[$doc:meta])*
+        $vis:vis struct $name:ident($entity:literal): $status:ident, $action:ident {
+            $([$($from:ident),+] $act:ident => $to:ident),+ $(,)?
+        }
+        design $design:literal;
+    ) => {
+        $(#[$doc])*
+        $vis struct $name;
+
+        impl $crate::workflow::StateMachine for $name {
+            const ENTITY: &'static str = $entity;
+            type Status = $status;
+            type Action = $action;
+            const EDGES: &'static [$crate::workflow::Edge<$status, $action>] = &[$(
+                $crate::workflow::Edge {
+                    from: &[$($status::$from),+],
+                    action: $action::$act,
+                    to: $status::$to,
+                }
+            ),+];
+        }
+
+        #[cfg(test)]
+        mod state_table {
+            /// Every (state, action) pair and its expected outcome.
+            #[test]
+            fn the_transition_table_is_exactly_the_design() {
+                $crate::workflow::assert_table::<super::$name>($design);
+            }
+        }
+    };
+}
+pub(crate) use state_machine;
 
 /// The state `action` leads to from `from`, or why it cannot be taken.
 pub fn next_status<M: StateMachine>(
@@ -228,6 +273,49 @@ pub trait Creatable: Workflow {
         principal: &Principal,
         new: Self::New,
     ) -> impl Future<Output = AppResult<Self::Row>> + Send;
+}
+
+/// Where a new row goes: the unit's materialized path and the campaign's rules.
+pub struct Placement {
+    pub path: String,
+    pub rules: CampaignRules,
+}
+
+/// The unit `organization_id` (named by the request member `pointer`) and the campaign a new
+/// row of a workflow is created in, checked in this order: the unit exists and the caller sees
+/// it (a 422 on `pointer` either way, so units outside the subtree are not revealed), the policy
+/// lets the caller do `operation` there (403), the unit is active, the campaign exists (422).
+/// The unit's row is locked `FOR SHARE`: a move of it waits for the creation (and the creation
+/// for the move), so the stored path is current.
+pub async fn place_new(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    operation: Operation,
+    (pointer, organization_id): (&'static str, Uuid),
+    campaign_id: Uuid,
+) -> AppResult<Placement> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+
+    let unit: Option<(String, bool)> = organizations::table
+        .find(organization_id)
+        .select((organizations::path, organizations::active))
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((path, active)) = unit.filter(|(path, _)| principal.can_see(path)) else {
+        return Err(AppError::field(pointer, "no such organization"));
+    };
+    policy::require(principal, operation, Target::unit(&path))?;
+    if !active {
+        let detail = organization_repo::inactive_detail(conn, organization_id).await?;
+        return Err(AppError::field(pointer, detail));
+    }
+    let rules = campaign_rules(conn, campaign_id)
+        .await?
+        .ok_or_else(|| AppError::field("/campaign_id", "no such campaign"))?;
+    Ok(Placement { path, rules })
 }
 
 /// Creates a row of `W`: `Idempotency-Key` replay → create → audit event → stored 201 reply
@@ -658,27 +746,51 @@ pub fn missing_input<M: StateMachine>(action: M::Action) -> AppError {
     ))
 }
 
-/// One expected outcome of a state table: from a state, an action leads to a state or nowhere.
+/// The value of `values` named `name` (a test's table names states and actions as stored).
 #[cfg(test)]
-pub type TableRow<M> = (
-    <M as StateMachine>::Status,
-    <M as StateMachine>::Action,
-    Option<<M as StateMachine>::Status>,
-);
+fn named<T: TextValue>(name: &str) -> T {
+    T::VALUES
+        .iter()
+        .copied()
+        .find(|value| value.name() == name)
+        .unwrap_or_else(|| panic!("no value named {name:?}"))
+}
 
-/// Checks a state table against `expected` (state, action, outcome), which must name every
-/// pair: the unit test each workflow writes for its table.
+/// Checks a state table against `expected`, written as the design draws it: a header row
+/// `from` and every action, then a row per state with the state each action leads to (`-`:
+/// refused). Every state and every action must have its row and column: the unit test each
+/// workflow writes for its table.
 #[cfg(test)]
-pub fn assert_table<M: StateMachine>(expected: &[TableRow<M>]) {
+pub fn assert_table<M: StateMachine>(expected: &str) {
+    let mut rows = expected
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|words| !words.is_empty());
+    let header = rows.next().unwrap_or_default();
+    assert_eq!(header.first(), Some(&"from"));
+    let actions: Vec<M::Action> = header[1..].iter().map(|name| named(name)).collect();
     assert_eq!(
-        expected.len(),
-        M::Status::VALUES.len() * M::Action::VALUES.len()
+        actions.len(),
+        M::Action::VALUES.len(),
+        "one column per action"
     );
-    for (from, action, outcome) in expected {
+    let mut states = 0;
+    for row in rows {
+        let from: M::Status = named(row[0]);
         assert_eq!(
-            next_status::<M>(*from, *action).ok(),
-            *outcome,
-            "{from:?} --{action:?}-->"
+            row.len(),
+            actions.len() + 1,
+            "{from:?}: one outcome per action"
         );
+        for (action, outcome) in actions.iter().zip(&row[1..]) {
+            let expected = (*outcome != "-").then(|| named::<M::Status>(outcome));
+            assert_eq!(
+                next_status::<M>(from, *action).ok(),
+                expected,
+                "{from:?} --{action:?}-->"
+            );
+        }
+        states += 1;
     }
+    assert_eq!(states, M::Status::VALUES.len(), "one row per state");
 }

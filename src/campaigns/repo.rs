@@ -8,7 +8,7 @@ use diesel::sql_types::{Bool, Date, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::model::{CampaignRow, NewCampaign};
+use super::model::{CampaignChanges, CampaignRow, NewCampaign};
 use crate::db::schema::campaigns;
 
 /// What a pledge must respect of its campaign.
@@ -51,29 +51,7 @@ pub async fn campaign_rules(
     }))
 }
 
-/// The campaign with this id, if any.
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CampaignRow>> {
-    campaigns::table
-        .find(id)
-        .select(CampaignRow::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// Locks the row for the rest of the transaction.
-pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<CampaignRow>> {
-    campaigns::table
-        .find(id)
-        .select(CampaignRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
+crate::db::row_by_id!(campaigns, CampaignRow);
 
 /// Filters of a campaign listing, already validated.
 pub struct ListQuery<'a> {
@@ -129,6 +107,23 @@ pub async fn insert(
 ) -> QueryResult<CampaignRow> {
     diesel::insert_into(campaigns::table)
         .values(campaign)
+        .returning(CampaignRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Writes `changes` to campaign `id` with the next version.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    changes: &CampaignChanges,
+) -> QueryResult<CampaignRow> {
+    diesel::update(campaigns::table.find(id))
+        .set((
+            changes,
+            campaigns::version.eq(campaigns::version + 1),
+            campaigns::updated_at.eq(diesel::dsl::now),
+        ))
         .returning(CampaignRow::as_returning())
         .get_result(conn)
         .await

@@ -8,6 +8,45 @@
 
 pub mod schema;
 
+/// Writes a repo's `find` (the row with this id, if any) and `find_for_update` (the same, locked
+/// for the rest of the transaction) for a table keyed by a uuid `id` and its selectable row.
+macro_rules! row_by_id {
+    ($table:ident, $row:ident) => {
+        /// The row with this id, if any.
+        pub async fn find(
+            conn: &mut diesel_async::AsyncPgConnection,
+            id: uuid::Uuid,
+        ) -> diesel::QueryResult<Option<$row>> {
+            use diesel::prelude::*;
+            use diesel_async::RunQueryDsl;
+            $table::table
+                .find(id)
+                .select($row::as_select())
+                .first(conn)
+                .await
+                .optional()
+        }
+
+        /// The row with this id, if any, locked for the rest of the transaction (serializes
+        /// the writes to it).
+        pub async fn find_for_update(
+            conn: &mut diesel_async::AsyncPgConnection,
+            id: uuid::Uuid,
+        ) -> diesel::QueryResult<Option<$row>> {
+            use diesel::prelude::*;
+            use diesel_async::RunQueryDsl;
+            $table::table
+                .find(id)
+                .select($row::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()
+        }
+    };
+}
+pub(crate) use row_by_id;
+
 use std::time::Duration;
 
 use anyhow::Context;

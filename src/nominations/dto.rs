@@ -182,7 +182,7 @@ pub struct NominationPage {
 }
 
 /// Filters of the nomination list; only nominations inside the caller's subtree are returned.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct NominationFilter {
     pub campaign_id: Option<Uuid>,

@@ -5,18 +5,16 @@ use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
-use super::dto::NominationPage;
+use super::dto::{NominationFilter, NominationPage};
 use super::model::NominationRow;
 use super::repo::{self, ListQuery};
 use super::service::to_dto;
-use crate::db::Databases;
-use crate::error::AppResult;
-use crate::export::{Cell, Column, Export, Page};
-use crate::listing::{self, Listed, Position, Scope};
+use crate::export::{Cell, Column};
+use crate::listing::{Listed, Position};
 
 pub struct NominationExport;
 
-impl Export for NominationExport {
+impl Listed for NominationExport {
     const FILE_NAME: &'static str = "nominations";
     const SHEET_NAME: &'static str = "Điển hình";
     const COLUMNS: &'static [Column] = &[
@@ -38,20 +36,9 @@ impl Export for NominationExport {
         Column::new("recognized_at", 17.0),
         Column::new("achievements", 60.0),
     ];
-    type Query = ListQuery;
-
-    async fn page(db: &Databases, query: ListQuery) -> AppResult<Page<ListQuery>> {
-        listing::export_page::<Self>(db, query).await
-    }
-}
-
-impl Listed for NominationExport {
+    type Filter = NominationFilter;
     type Row = NominationRow;
     type JsonPage = NominationPage;
-
-    fn scope(query: &mut ListQuery) -> &mut Scope {
-        &mut query.scope
-    }
 
     async fn fetch(
         conn: &mut AsyncPgConnection,

@@ -7,38 +7,18 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Text, Timestamptz, Uuid as
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::dto::{FollowingUnit, NomineeType, ReviewDto, Tally};
+use super::dto::{FollowingUnit, NominationFilter, NomineeType, Tally};
 use super::model::{NominationRow, ReviewRow};
 use super::state::NominationStatus;
 use crate::db::schema::{nomination_reviews, nominations};
-use crate::listing::Scope;
+use crate::listing;
 use crate::pledges::state::ExemplarRelation;
 use crate::text::like_escape;
 
 /// Most following units listed per exemplar.
 pub const FOLLOWING_UNITS_MAX: i64 = 50;
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<NominationRow>> {
-    nominations::table
-        .find(id)
-        .select(NominationRow::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<NominationRow>> {
-    nominations::table
-        .find(id)
-        .select(NominationRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
+crate::db::row_by_id!(nominations, NominationRow);
 
 /// The nominee that a new or changed nomination names, for duplicate detection.
 pub struct Nominee<'a> {
@@ -89,16 +69,9 @@ pub async fn live_duplicate(
 pub const SORT_KEYS: [&str; 2] = ["created_at", "updated_at"];
 
 /// A validated list query.
-#[derive(Debug, Clone)]
-pub struct ListQuery {
-    pub scope: Scope,
-    pub year: Option<i32>,
-    pub status: Option<NominationStatus>,
-    pub nominee_type: Option<NomineeType>,
-    pub field: Option<String>,
-    pub q: Option<String>,
-    pub updated_since: Option<DateTime<Utc>>,
-}
+pub type ListQuery = listing::Query<NominationFilter>;
+
+listing::scoped_filter!(NominationFilter, SORT_KEYS);
 
 /// One page (`limit + 1` rows, for the cursor) of the nominations `query` selects.
 pub async fn list(
@@ -114,26 +87,26 @@ pub async fn list(
     {
         statement = statement.filter(condition);
     }
-    if let Some(year) = query.year {
+    if let Some(year) = query.filter.year {
         statement = statement.filter(nominations::year.eq(year));
     }
-    if let Some(status) = query.status {
+    if let Some(status) = query.filter.status {
         statement = statement.filter(nominations::status.eq(status));
     }
-    if let Some(nominee_type) = query.nominee_type {
+    if let Some(nominee_type) = query.filter.nominee_type {
         statement = statement.filter(nominations::nominee_type.eq(nominee_type));
     }
-    if let Some(field) = &query.field {
+    if let Some(field) = &query.filter.field {
         statement = statement.filter(nominations::field.eq(field.clone()));
     }
-    for word in crate::text::search_words(query.q.as_deref().unwrap_or_default()) {
+    for word in crate::text::search_words(query.filter.q.as_deref().unwrap_or_default()) {
         statement = statement.filter(
             sql::<Bool>("nominations.search_text LIKE '%' || search_fold(")
                 .bind::<Text, _>(word)
                 .sql(") || '%'"),
         );
     }
-    if let Some(since) = query.updated_since {
+    if let Some(since) = query.filter.updated_since {
         statement = statement.filter(nominations::updated_at.gt(since));
     }
     let order = query.scope.order("nominations");
@@ -150,8 +123,8 @@ pub async fn list(
 pub async fn reviews_of(
     conn: &mut AsyncPgConnection,
     nomination_id: Uuid,
-) -> QueryResult<Vec<ReviewDto>> {
-    let rows: Vec<ReviewRow> = nomination_reviews::table
+) -> QueryResult<Vec<ReviewRow>> {
+    nomination_reviews::table
         .filter(nomination_reviews::nomination_id.eq(nomination_id))
         .select(ReviewRow::as_select())
         .order((
@@ -159,8 +132,7 @@ pub async fn reviews_of(
             nomination_reviews::id.asc(),
         ))
         .load(conn)
-        .await?;
-    Ok(rows.into_iter().map(ReviewDto::from).collect())
+        .await
 }
 
 pub async fn has_reviewed(

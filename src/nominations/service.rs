@@ -15,14 +15,14 @@ use super::repo::{self, Nominee};
 use super::state::{NominationAction, NominationStatus, NominationWorkflow, NomineeType};
 use crate::audit::{self, Change};
 use crate::auth::authorize::{is_strictly_below, is_within};
-use crate::auth::policy::{self, Operation, Target};
+use crate::auth::policy::{Operation, Target};
 use crate::auth::principal::Principal;
 use crate::campaigns::repo::{CampaignRules, campaign_rules};
 use crate::clock::today;
 use crate::db::schema::{nomination_reviews, nominations, organizations};
 use crate::error::{AppError, AppResult, ProblemCode};
 use crate::organizations::repo as organization_repo;
-use crate::text::{Checks, squash_spaces};
+use crate::text::{Checks, squash_spaces, trimmed};
 use crate::workflow::{self, Appended, Creatable, Editable, Facts, Readable, Workflow, snapshot};
 
 const NAME_MAX: usize = 300;
@@ -90,12 +90,6 @@ struct Content {
     field: String,
     achievements: Option<String>,
     evidence_urls: Vec<String>,
-}
-
-fn trimmed(value: Option<String>) -> Option<String> {
-    value
-        .map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
 }
 
 /// Validates `content` for a nomination of the unit at `unit_path`.
@@ -209,39 +203,17 @@ impl Creatable for NominationWorkflow {
         principal: &Principal,
         request: CreateNomination,
     ) -> AppResult<NominationRow> {
-        let organization: Option<(String, bool)> = organizations::table
-            .find(request.nominating_organization_id)
-            .select((organizations::path, organizations::active))
-            // A move of this unit waits for us (and we for it), so the stored path is current.
-            .for_share()
-            .first(conn)
-            .await
-            .optional()?;
-        let Some((path, active)) = organization else {
-            return Err(AppError::field(
+        let workflow::Placement { path, rules } = workflow::place_new(
+            conn,
+            principal,
+            Operation::WriteNomination,
+            (
                 "/nominating_organization_id",
-                "no such organization",
-            ));
-        };
-        if !principal.can_see(&path) {
-            // Do not reveal units outside the caller's subtree.
-            return Err(AppError::field(
-                "/nominating_organization_id",
-                "no such organization",
-            ));
-        }
-        policy::require(principal, Operation::WriteNomination, Target::unit(&path))?;
-        if !active {
-            let detail = crate::organizations::repo::inactive_detail(
-                conn,
                 request.nominating_organization_id,
-            )
-            .await?;
-            return Err(AppError::field("/nominating_organization_id", detail));
-        }
-        let rules = campaign_rules(conn, request.campaign_id)
-            .await?
-            .ok_or_else(|| AppError::field("/campaign_id", "no such campaign"))?;
+            ),
+            request.campaign_id,
+        )
+        .await?;
         validate_year(&rules, request.year)?;
         let content = Content {
             nominee_type: request.nominee_type,
@@ -292,17 +264,6 @@ impl Creatable for NominationWorkflow {
             .map_err(map_write_error)?;
         Ok(row)
     }
-}
-
-/// Locks a nomination inside the caller's subtree (404 otherwise, also for foreign
-/// exemplars: reading them is public, acting on them is not).
-pub async fn lock_visible(
-    conn: &mut AsyncPgConnection,
-    principal: &Principal,
-    id: Uuid,
-    operation: Operation,
-) -> AppResult<NominationRow> {
-    workflow::lock_visible::<NominationWorkflow>(conn, principal, id, operation).await
 }
 
 impl Editable for NominationWorkflow {

@@ -5,7 +5,7 @@
 //! `rejected`, `withdrawn` and `commended` are final.
 
 use crate::text_enum;
-use crate::workflow::{Edge, StateMachine};
+use crate::workflow::state_machine;
 
 text_enum! {
     /// Where a nomination stands in its workflow.
@@ -79,49 +79,26 @@ text_enum! {
     }
 }
 
-/// The nomination workflow's state table (its rules are in `service`).
-pub struct NominationWorkflow;
-
-impl StateMachine for NominationWorkflow {
-    const ENTITY: &'static str = "nomination";
-    type Status = NominationStatus;
-    type Action = NominationAction;
-    const EDGES: &'static [Edge<NominationStatus, NominationAction>] = {
-        use NominationAction as A;
-        use NominationStatus as S;
-        &[
-            Edge {
-                from: &[S::Draft],
-                action: A::Submit,
-                to: S::Submitted,
-            },
-            Edge {
-                from: &[S::Submitted],
-                action: A::StartReview,
-                to: S::UnderReview,
-            },
-            Edge {
-                from: &[S::UnderReview],
-                action: A::Recognize,
-                to: S::Recognized,
-            },
-            Edge {
-                from: &[S::Recognized],
-                action: A::Commend,
-                to: S::Commended,
-            },
-            Edge {
-                from: &[S::Submitted, S::UnderReview],
-                action: A::Reject,
-                to: S::Rejected,
-            },
-            Edge {
-                from: &[S::Draft, S::Submitted, S::UnderReview, S::Recognized],
-                action: A::Withdraw,
-                to: S::Withdrawn,
-            },
-        ]
-    };
+state_machine! {
+    /// The nomination workflow's state table (its rules are in `service`).
+    pub struct NominationWorkflow("nomination"): NominationStatus, NominationAction {
+        [Draft] Submit => Submitted,
+        [Submitted] StartReview => UnderReview,
+        [UnderReview] Recognize => Recognized,
+        [Recognized] Commend => Commended,
+        [Submitted, UnderReview] Reject => Rejected,
+        [Draft, Submitted, UnderReview, Recognized] Withdraw => Withdrawn,
+    }
+    design "
+        from          submit     start_review  recognize   commend    reject    withdraw
+        draft         submitted  -             -           -          -         withdrawn
+        submitted     -          under_review  -           -          rejected  withdrawn
+        under_review  -          -             recognized  -          rejected  withdrawn
+        recognized    -          -             -           commended  -         withdrawn
+        commended     -          -             -           -          -         -
+        rejected      -          -             -           -          -         -
+        withdrawn     -          -             -           -          -         -
+    ";
 }
 
 #[cfg(test)]
@@ -130,56 +107,6 @@ mod tests {
     use super::NominationStatus as S;
     use super::*;
     use crate::workflow;
-
-    /// Every (state, action) pair and its expected outcome.
-    #[test]
-    fn the_transition_table_is_exactly_the_design() {
-        let table: &[(S, A, Option<S>)] = &[
-            (S::Draft, A::Submit, Some(S::Submitted)),
-            (S::Draft, A::StartReview, None),
-            (S::Draft, A::Recognize, None),
-            (S::Draft, A::Commend, None),
-            (S::Draft, A::Reject, None),
-            (S::Draft, A::Withdraw, Some(S::Withdrawn)),
-            (S::Submitted, A::Submit, None),
-            (S::Submitted, A::StartReview, Some(S::UnderReview)),
-            (S::Submitted, A::Recognize, None),
-            (S::Submitted, A::Commend, None),
-            (S::Submitted, A::Reject, Some(S::Rejected)),
-            (S::Submitted, A::Withdraw, Some(S::Withdrawn)),
-            (S::UnderReview, A::Submit, None),
-            (S::UnderReview, A::StartReview, None),
-            (S::UnderReview, A::Recognize, Some(S::Recognized)),
-            (S::UnderReview, A::Commend, None),
-            (S::UnderReview, A::Reject, Some(S::Rejected)),
-            (S::UnderReview, A::Withdraw, Some(S::Withdrawn)),
-            (S::Recognized, A::Submit, None),
-            (S::Recognized, A::StartReview, None),
-            (S::Recognized, A::Recognize, None),
-            (S::Recognized, A::Commend, Some(S::Commended)),
-            (S::Recognized, A::Reject, None),
-            (S::Recognized, A::Withdraw, Some(S::Withdrawn)),
-            (S::Commended, A::Submit, None),
-            (S::Commended, A::StartReview, None),
-            (S::Commended, A::Recognize, None),
-            (S::Commended, A::Commend, None),
-            (S::Commended, A::Reject, None),
-            (S::Commended, A::Withdraw, None),
-            (S::Rejected, A::Submit, None),
-            (S::Rejected, A::StartReview, None),
-            (S::Rejected, A::Recognize, None),
-            (S::Rejected, A::Commend, None),
-            (S::Rejected, A::Reject, None),
-            (S::Rejected, A::Withdraw, None),
-            (S::Withdrawn, A::Submit, None),
-            (S::Withdrawn, A::StartReview, None),
-            (S::Withdrawn, A::Recognize, None),
-            (S::Withdrawn, A::Commend, None),
-            (S::Withdrawn, A::Reject, None),
-            (S::Withdrawn, A::Withdraw, None),
-        ];
-        workflow::assert_table::<NominationWorkflow>(table);
-    }
 
     #[test]
     fn a_refused_action_names_the_allowed_ones() {

@@ -7,59 +7,21 @@ use uuid::Uuid;
 
 use super::model::OrganizationRow;
 
-/// The kinds of node in the one typed tree (state, party and front units alike).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrganizationKind {
-    Province,
-    District,
-    Commune,
-    Ward,
-    Hamlet,
-    Agency,
-    PartyCommittee,
-    PartyCell,
-    Association,
-    School,
-    Enterprise,
-    Other,
-}
-
-impl OrganizationKind {
-    pub const ALL: [OrganizationKind; 12] = [
-        Self::Province,
-        Self::District,
-        Self::Commune,
-        Self::Ward,
-        Self::Hamlet,
-        Self::Agency,
-        Self::PartyCommittee,
-        Self::PartyCell,
-        Self::Association,
-        Self::School,
-        Self::Enterprise,
-        Self::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Province => "province",
-            Self::District => "district",
-            Self::Commune => "commune",
-            Self::Ward => "ward",
-            Self::Hamlet => "hamlet",
-            Self::Agency => "agency",
-            Self::PartyCommittee => "party_committee",
-            Self::PartyCell => "party_cell",
-            Self::Association => "association",
-            Self::School => "school",
-            Self::Enterprise => "enterprise",
-            Self::Other => "other",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+crate::text_enum! {
+    /// The kinds of node in the one typed tree (state, party and front units alike).
+    pub enum OrganizationKind {
+        Province = "province",
+        District = "district",
+        Commune = "commune",
+        Ward = "ward",
+        Hamlet = "hamlet",
+        Agency = "agency",
+        PartyCommittee = "party_committee",
+        PartyCell = "party_cell",
+        Association = "association",
+        School = "school",
+        Enterprise = "enterprise",
+        Other = "other",
     }
 }
 
@@ -114,7 +76,7 @@ impl OrganizationDto {
         Self {
             id: row.id,
             parent_id: row.parent_id,
-            kind: OrganizationKind::parse(&row.kind).unwrap_or(OrganizationKind::Other),
+            kind: row.kind,
             name: row.name,
             code: row.code,
             active: row.active,

@@ -1,35 +1,22 @@
 //! HTTP handlers of `/organizations`: the directory is readable by every authenticated caller;
-//! writes follow the rules of `auth::authorize`.
+//! writes follow the rules of `service`.
 
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::dto::{
-    CreateOrganization, LineageDto, LineageEntry, LinkChange, LinkShare, LinkedUnitDto,
-    MoveOrganization, OrganizationDto, OrganizationFilter, OrganizationPage, PageParams,
-    UpdateOrganization,
+    CreateOrganization, LineageDto, LineageEntry, LinkedUnitDto, MoveOrganization, OrganizationDto,
+    OrganizationFilter, OrganizationPage, PageParams, UpdateOrganization,
 };
-use super::model::{OrganizationChanges, OrganizationRow};
 use super::repo::{self, ListQuery};
-use crate::audit::{self, Change};
-use crate::auth::policy::{self, Operation, Target, require_admin};
+use super::service;
 use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
-use crate::db::schema::organizations;
-use crate::error::{AppError, AppResult, Problem, ProblemCode};
+use crate::error::{AppError, AppResult, Problem};
 use crate::extract::Body;
 use crate::pagination;
 use crate::state::AppState;
-use crate::text::Checks;
-
-const NAME_MAX: usize = 200;
-const CODE_MAX: usize = 64;
-
-fn to_json(dto: &OrganizationDto) -> Option<serde_json::Value> {
-    serde_json::to_value(dto).ok()
-}
 
 async fn list_page(state: &AppState, query: ListQuery<'_>) -> AppResult<OrganizationPage> {
     let limit = query.limit;
@@ -107,8 +94,8 @@ pub async fn get_lineage(
                 restructuring_id: row.restructuring_id,
                 effective_on: row.effective_on,
                 legal_basis: row.legal_basis,
-                change: LinkChange::parse(&row.change).unwrap_or(LinkChange::Merge),
-                share: LinkShare::parse(&row.share).unwrap_or(LinkShare::Full),
+                change: row.change,
+                share: row.share,
                 distance: row.distance,
             })
             .collect()
@@ -271,66 +258,12 @@ pub async fn create_organization(
     body: Body<CreateOrganization>,
 ) -> AppResult<HttpResponse> {
     let request = body.into_inner();
-    let mut checks = Checks::default();
-    checks.length("/name", &request.name, 1, NAME_MAX);
-    if let Some(code) = &request.code {
-        checks.length("/code", code, 1, CODE_MAX);
-    }
-    checks.finish()?;
+    service::check_new(&request)?;
     let mut conn = state.db.write().await?;
     let principal = &principal;
     let dto = conn
         .transaction::<_, AppError, _>(async move |conn| {
-            let parent = match request.parent_id {
-                Some(parent_id) => Some(
-                    repo::find_for_update(conn, parent_id)
-                        .await?
-                        .ok_or_else(|| AppError::field("/parent_id", "no such organization"))?,
-                ),
-                None => None,
-            };
-            match &parent {
-                Some(parent) => policy::require(
-                    principal,
-                    Operation::ManageOrganization,
-                    Target::unit(&parent.path),
-                )?,
-                None => require_admin(principal)?,
-            }
-            if let Some(parent) = parent.as_ref().filter(|parent| !parent.active) {
-                let detail = repo::inactive_detail(conn, parent.id).await?;
-                return Err(AppError::field(
-                    "/parent_id",
-                    format!("the parent: {detail}"),
-                ));
-            }
-            let parent_id = parent.as_ref().map(|parent| parent.id);
-            refuse_sibling_named(conn, parent_id, request.name.trim(), None).await?;
-            let row = repo::insert(
-                conn,
-                parent.as_ref(),
-                request.kind,
-                request.name.trim(),
-                request.code.as_deref().map(str::trim),
-            )
-            .await
-            .map_err(code_conflict)?;
-            let ancestors = repo::ancestors(conn, &row.path).await?;
-            let dto = OrganizationDto::from_row(row, Some(ancestors));
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: "organization.create",
-                    entity_type: "organization",
-                    entity_id: dto.id,
-                    organization_id: Some(dto.id),
-                    before: None,
-                    after: to_json(&dto),
-                },
-            )
-            .await?;
-            Ok(dto)
+            service::create(conn, principal, request).await
         })
         .await?;
     Ok(conditional::created(
@@ -338,62 +271,6 @@ pub async fn create_organization(
         dto.version,
         &dto,
     ))
-}
-
-/// The unique index behind [`refuse_sibling_named`], for writes that race past the check.
-const SIBLING_NAME_INDEX: &str = "organizations_sibling_name_key";
-
-fn code_conflict(error: diesel::result::Error) -> AppError {
-    match &error {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            info,
-        ) if info.constraint_name() == Some(SIBLING_NAME_INDEX) => AppError::conflict(
-            ProblemCode::AlreadyExists,
-            "an active sibling unit already has this name (compared without case, accents, \
-             extra spaces or invisible characters)",
-        ),
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => AppError::conflict(
-            ProblemCode::AlreadyExists,
-            "another organization has this code",
-        ),
-        // Codes are unique among the units valid on the same day (an exclusion constraint).
-        diesel::result::Error::DatabaseError(_, info)
-            if info.constraint_name() == Some("organizations_code_valid_key") =>
-        {
-            AppError::conflict(
-                ProblemCode::AlreadyExists,
-                "another organization valid on the same days has this code",
-            )
-        }
-        _ => error.into(),
-    }
-}
-
-/// 409 naming the active unit under `parent_id` whose name reads like `name`, if any (the
-/// unique index on `name_key` holds the same rule against concurrent writes).
-async fn refuse_sibling_named(
-    conn: &mut diesel_async::AsyncPgConnection,
-    parent_id: Option<Uuid>,
-    name: &str,
-    except: Option<Uuid>,
-) -> AppResult<()> {
-    match repo::sibling_named(conn, parent_id, name, except).await? {
-        None => Ok(()),
-        Some((id, existing)) => Err(AppError::conflict(
-            ProblemCode::AlreadyExists,
-            format!(
-                "the active sibling unit \u{201c}{existing}\u{201d} ({id}) already has this name; \
-                 names under one parent must differ beyond case, accents, spacing and invisible \
-                 characters"
-            ),
-        )
-        .with_extra("existing_organization_id", id.to_string())
-        .with_extra("existing_organization_name", existing)),
-    }
 }
 
 /// Updates name, code or kind (JSON merge patch).
@@ -427,77 +304,14 @@ pub async fn update_organization(
     body: Body<UpdateOrganization>,
 ) -> AppResult<HttpResponse> {
     let request = body.into_inner();
-    let mut checks = Checks::default();
-    if let Some(name) = &request.name {
-        checks.length("/name", name, 1, NAME_MAX);
-    }
-    if let Some(Some(code)) = &request.code {
-        checks.length("/code", code, 1, CODE_MAX);
-    }
-    checks.finish()?;
+    service::check_patch(&request)?;
     let id = id.into_inner();
     let principal = &principal;
     let if_match = &if_match;
     let mut conn = state.db.write().await?;
     let dto = conn
         .transaction::<_, AppError, _>(async move |conn| {
-            let before = repo::find_for_update(conn, id)
-                .await?
-                .ok_or_else(AppError::not_found)?;
-            policy::require(
-                principal,
-                Operation::ManageOrganization,
-                Target::unit(&before.path),
-            )?;
-            if_match.check(before.version)?;
-            let renamed = request
-                .name
-                .as_deref()
-                .is_some_and(|name| name.trim() != before.name);
-            if renamed && let Some(name) = request.name.as_deref() {
-                refuse_sibling_named(conn, before.parent_id, name.trim(), Some(id)).await?;
-            }
-            let changes = OrganizationChanges {
-                name_key: request
-                    .name
-                    .as_deref()
-                    .map(|name| crate::text::comparison_key(name.trim())),
-                name: request.name.map(|name| name.trim().to_owned()),
-                code: request
-                    .code
-                    .map(|code| code.map(|code| code.trim().to_owned())),
-                kind: request.kind.map(|kind| kind.as_str().to_owned()),
-            };
-            let row: OrganizationRow = diesel::update(organizations::table.find(id))
-                .set((
-                    &changes,
-                    organizations::version.eq(organizations::version + 1),
-                    organizations::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(OrganizationRow::as_returning())
-                .get_result(conn)
-                .await
-                .map_err(code_conflict)?;
-            if renamed {
-                repo::touch_descendants(conn, &row.path).await?;
-            }
-            let ancestors = repo::ancestors(conn, &row.path).await?;
-            let before_dto = OrganizationDto::from_row(before, None);
-            let dto = OrganizationDto::from_row(row, Some(ancestors));
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: "organization.update",
-                    entity_type: "organization",
-                    entity_id: id,
-                    organization_id: Some(id),
-                    before: to_json(&before_dto),
-                    after: to_json(&dto),
-                },
-            )
-            .await?;
-            Ok(dto)
+            service::update(conn, principal, id, if_match, request).await
         })
         .await?;
     Ok(conditional::updated(dto.version, &dto))
@@ -533,7 +347,7 @@ pub async fn move_organization(
     if_match: IfMatch,
     body: Body<MoveOrganization>,
 ) -> AppResult<HttpResponse> {
-    policy::require(&principal, Operation::MoveOrganization, Target::default())?;
+    service::require_move(&principal)?;
     let request = body.into_inner();
     let id = id.into_inner();
     let principal = &principal;
@@ -541,48 +355,7 @@ pub async fn move_organization(
     let mut conn = state.db.write().await?;
     let dto = conn
         .transaction::<_, AppError, _>(async move |conn| {
-            let node = repo::find_for_update(conn, id)
-                .await?
-                .ok_or_else(AppError::not_found)?;
-            if_match.check(node.version)?;
-            let parent = repo::find_for_update(conn, request.parent_id)
-                .await?
-                .ok_or_else(|| AppError::field("/parent_id", "no such organization"))?;
-            if parent.path.starts_with(&node.path) {
-                return Err(AppError::field(
-                    "/parent_id",
-                    "an organization cannot move inside its own subtree",
-                ));
-            }
-            if !parent.active {
-                return Err(AppError::field("/parent_id", "the new parent is inactive"));
-            }
-            if node.active {
-                refuse_sibling_named(conn, Some(parent.id), &node.name, Some(node.id)).await?;
-            }
-            let before_dto = OrganizationDto::from_row(node.clone(), None);
-            repo::move_subtree(conn, &node, &parent)
-                .await
-                .map_err(code_conflict)?;
-            let row = repo::find(conn, id)
-                .await?
-                .ok_or_else(AppError::not_found)?;
-            let ancestors = repo::ancestors(conn, &row.path).await?;
-            let dto = OrganizationDto::from_row(row, Some(ancestors));
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: "organization.move",
-                    entity_type: "organization",
-                    entity_id: id,
-                    organization_id: Some(id),
-                    before: to_json(&before_dto),
-                    after: to_json(&dto),
-                },
-            )
-            .await?;
-            Ok(dto)
+            service::move_subtree(conn, principal, id, if_match, request).await
         })
         .await?;
     state.lineage.set();
@@ -622,58 +395,7 @@ pub async fn deactivate_organization(
     let mut conn = state.db.write().await?;
     let dto = conn
         .transaction::<_, AppError, _>(async move |conn| {
-            let node = repo::find_for_update(conn, id)
-                .await?
-                .ok_or_else(AppError::not_found)?;
-            let parent_path = repo::ancestor_paths(&node.path).pop();
-            match &parent_path {
-                Some(parent_path) => policy::require(
-                    principal,
-                    Operation::ManageOrganization,
-                    Target::unit(parent_path),
-                )?,
-                None => require_admin(principal)?,
-            }
-            if_match.check(node.version)?;
-            if !node.active {
-                return Err(AppError::conflict(
-                    ProblemCode::InvalidTransition,
-                    "the organization is already inactive",
-                ));
-            }
-            if repo::has_active_children(conn, id).await? {
-                return Err(AppError::conflict(
-                    ProblemCode::InvalidTransition,
-                    "move or deactivate the active children of this organization first",
-                ));
-            }
-            let before_dto = OrganizationDto::from_row(node, None);
-            let row: OrganizationRow = diesel::update(organizations::table.find(id))
-                .set((
-                    organizations::active.eq(false),
-                    organizations::deactivated_at.eq(diesel::dsl::now),
-                    organizations::updated_at.eq(diesel::dsl::now),
-                    organizations::version.eq(organizations::version + 1),
-                ))
-                .returning(OrganizationRow::as_returning())
-                .get_result(conn)
-                .await?;
-            let ancestors = repo::ancestors(conn, &row.path).await?;
-            let dto = OrganizationDto::from_row(row, Some(ancestors));
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: "organization.deactivate",
-                    entity_type: "organization",
-                    entity_id: id,
-                    organization_id: Some(id),
-                    before: to_json(&before_dto),
-                    after: to_json(&dto),
-                },
-            )
-            .await?;
-            Ok(dto)
+            service::deactivate(conn, principal, id, if_match).await
         })
         .await?;
     Ok(conditional::updated(dto.version, &dto))

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::dto::OrganizationKind;
 use crate::db::schema::organizations;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -12,7 +13,7 @@ pub struct OrganizationRow {
     pub id: Uuid,
     pub seq: i64,
     pub parent_id: Option<Uuid>,
-    pub kind: String,
+    pub kind: OrganizationKind,
     pub name: String,
     pub code: Option<String>,
     pub active: bool,
@@ -48,7 +49,7 @@ pub struct NewOrganization<'a> {
     pub id: Uuid,
     pub seq: i64,
     pub parent_id: Option<Uuid>,
-    pub kind: &'a str,
+    pub kind: OrganizationKind,
     pub name: &'a str,
     /// `crate::text::comparison_key` of `name`: sibling units may not share it.
     pub name_key: &'a str,
@@ -65,7 +66,7 @@ pub struct OrganizationChanges {
     /// Set with `name`, always.
     pub name_key: Option<String>,
     pub code: Option<Option<String>>,
-    pub kind: Option<String>,
+    pub kind: Option<OrganizationKind>,
 }
 
 /// The path segment of an organization with sequence number `seq`.

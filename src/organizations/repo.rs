@@ -8,8 +8,8 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::dto::{AncestorDto, OrganizationKind};
-use super::model::{NewOrganization, OrganizationRow, path_label};
+use super::dto::{AncestorDto, LinkChange, LinkShare, OrganizationKind};
+use super::model::{NewOrganization, OrganizationChanges, OrganizationRow, path_label};
 use crate::db::schema::organizations;
 use crate::text::like_escape;
 
@@ -62,28 +62,7 @@ pub fn subtree_condition(
     condition
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<OrganizationRow>> {
-    organizations::table
-        .find(id)
-        .select(OrganizationRow::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// Locks the row for the rest of the transaction.
-pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<OrganizationRow>> {
-    organizations::table
-        .find(id)
-        .select(OrganizationRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
+crate::db::row_by_id!(organizations, OrganizationRow);
 
 /// The path of an organization, for authorization checks.
 pub async fn path_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<String>> {
@@ -193,9 +172,9 @@ pub struct LineageRow {
     #[diesel(sql_type = Text)]
     pub legal_basis: String,
     #[diesel(sql_type = Text)]
-    pub change: String,
+    pub change: LinkChange,
     #[diesel(sql_type = Text)]
-    pub share: String,
+    pub share: LinkShare,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub distance: i32,
 }
@@ -380,7 +359,7 @@ pub async fn insert_valid_from(
             id: Uuid::now_v7(),
             seq,
             parent_id: parent.map(|parent| parent.id),
-            kind: kind.as_str(),
+            kind,
             name,
             name_key: &name_key,
             code,
@@ -512,6 +491,37 @@ pub async fn has_active_children(conn: &mut AsyncPgConnection, id: Uuid) -> Quer
     ))
     .get_result(conn)
     .await
+}
+
+/// Writes `changes` to organization `id` with the next version.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    changes: &OrganizationChanges,
+) -> QueryResult<OrganizationRow> {
+    diesel::update(organizations::table.find(id))
+        .set((
+            changes,
+            organizations::version.eq(organizations::version + 1),
+            organizations::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(OrganizationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Marks organization `id` inactive from now, with the next version.
+pub async fn deactivate(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<OrganizationRow> {
+    diesel::update(organizations::table.find(id))
+        .set((
+            organizations::active.eq(false),
+            organizations::deactivated_at.eq(diesel::dsl::now),
+            organizations::updated_at.eq(diesel::dsl::now),
+            organizations::version.eq(organizations::version + 1),
+        ))
+        .returning(OrganizationRow::as_returning())
+        .get_result(conn)
+        .await
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ pub struct PledgePage {
 }
 
 /// Filters of the pledge list; only pledges the caller may see are returned.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PledgeFilter {
     pub campaign_id: Option<Uuid>,

@@ -4,18 +4,16 @@ use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
-use super::dto::PledgePage;
+use super::dto::{PledgeFilter, PledgePage};
 use super::model::PledgeRow;
 use super::repo::{self, ListQuery};
 use super::service::to_dto;
-use crate::db::Databases;
-use crate::error::AppResult;
-use crate::export::{Cell, Column, Export, Page};
-use crate::listing::{self, Listed, Position, Scope};
+use crate::export::{Cell, Column};
+use crate::listing::{Listed, Position};
 
 pub struct PledgeExport;
 
-impl Export for PledgeExport {
+impl Listed for PledgeExport {
     const FILE_NAME: &'static str = "pledges";
     const SHEET_NAME: &'static str = "Đăng ký thi đua";
     const COLUMNS: &'static [Column] = &[
@@ -38,20 +36,9 @@ impl Export for PledgeExport {
         Column::new("last_reported_on", 12.0),
         Column::new("overdue", 9.0),
     ];
-    type Query = ListQuery;
-
-    async fn page(db: &Databases, query: ListQuery) -> AppResult<Page<ListQuery>> {
-        listing::export_page::<Self>(db, query).await
-    }
-}
-
-impl Listed for PledgeExport {
+    type Filter = PledgeFilter;
     type Row = PledgeRow;
     type JsonPage = PledgePage;
-
-    fn scope(query: &mut ListQuery) -> &mut Scope {
-        &mut query.scope
-    }
 
     async fn fetch(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResult<Vec<PledgeRow>> {
         repo::list(conn, query).await

@@ -1,17 +1,17 @@
 //! Queries of pledges and progress reports.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Date, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::dto::{PledgeKind, ProgressDto};
+use super::dto::PledgeFilter;
 use super::model::{PledgeRow, ProgressRow};
-use super::state::{PledgeResult, PledgeStatus};
+use super::state::PledgeStatus;
 use crate::db::schema::{nominations, pledge_progress, pledges};
-use crate::listing::Scope;
+use crate::listing;
 use crate::nominations::state::NominationStatus;
 
 /// The status of nomination `id`, if it exists (exemplars are recognized or commended).
@@ -27,46 +27,15 @@ pub async fn nomination_status(
         .optional()
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<PledgeRow>> {
-    pledges::table
-        .find(id)
-        .select(PledgeRow::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<PledgeRow>> {
-    pledges::table
-        .find(id)
-        .select(PledgeRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
+crate::db::row_by_id!(pledges, PledgeRow);
 
 /// The documented sort keys.
 pub const SORT_KEYS: [&str; 3] = ["created_at", "updated_at", "deadline"];
 
 /// A validated list query.
-#[derive(Debug, Clone)]
-pub struct ListQuery {
-    pub scope: Scope,
-    pub year: Option<i32>,
-    pub status: Option<PledgeStatus>,
-    pub result: Option<PledgeResult>,
-    pub kind: Option<PledgeKind>,
-    pub field: Option<String>,
-    pub overdue: Option<bool>,
-    pub exemplar_id: Option<Uuid>,
-    pub q: Option<String>,
-    pub updated_since: Option<DateTime<Utc>>,
-    pub today: NaiveDate,
-}
+pub type ListQuery = listing::Query<PledgeFilter>;
+
+listing::scoped_filter!(PledgeFilter, SORT_KEYS);
 
 /// One page (`limit + 1` rows, for the cursor) of the pledges `query` selects.
 ///
@@ -79,25 +48,25 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
     for condition in query.scope.conditions("pledges", "organization_id") {
         statement = statement.filter(condition);
     }
-    if let Some(year) = query.year {
+    if let Some(year) = query.filter.year {
         statement = statement.filter(pledges::year.eq(year));
     }
-    if let Some(status) = query.status {
+    if let Some(status) = query.filter.status {
         statement = statement.filter(pledges::status.eq(status));
     }
-    if let Some(result) = query.result {
+    if let Some(result) = query.filter.result {
         statement = statement.filter(pledges::result.eq(result));
     }
-    if let Some(kind) = query.kind {
+    if let Some(kind) = query.filter.kind {
         statement = statement.filter(pledges::kind.eq(kind));
     }
-    if let Some(field) = &query.field {
+    if let Some(field) = &query.filter.field {
         statement = statement.filter(pledges::field.eq(field.clone()));
     }
-    if let Some(exemplar_id) = query.exemplar_id {
+    if let Some(exemplar_id) = query.filter.exemplar_id {
         statement = statement.filter(pledges::exemplar_id.eq(exemplar_id));
     }
-    if let Some(overdue) = query.overdue {
+    if let Some(overdue) = query.filter.overdue {
         let closed: Vec<PledgeStatus> = PledgeStatus::ALL
             .into_iter()
             .filter(|status| !status.is_open())
@@ -109,14 +78,14 @@ pub async fn list(conn: &mut AsyncPgConnection, query: &ListQuery) -> QueryResul
             statement = statement.filter(pledges::deadline.ge(query.today).or(open.eq(false)));
         }
     }
-    for word in crate::text::search_words(query.q.as_deref().unwrap_or_default()) {
+    for word in crate::text::search_words(query.filter.q.as_deref().unwrap_or_default()) {
         statement = statement.filter(
             sql::<Bool>("search_text LIKE '%' || search_fold(")
                 .bind::<diesel::sql_types::Text, _>(word)
                 .sql(") || '%'"),
         );
     }
-    if let Some(since) = query.updated_since {
+    if let Some(since) = query.filter.updated_since {
         statement = statement.filter(pledges::updated_at.gt(since));
     }
     let order = query.scope.order("pledges");
@@ -134,7 +103,7 @@ pub async fn progress_of(
     pledge_id: Uuid,
     after: Option<(NaiveDate, Uuid)>,
     limit: i64,
-) -> QueryResult<Vec<ProgressDto>> {
+) -> QueryResult<Vec<ProgressRow>> {
     let mut statement = pledge_progress::table
         .filter(pledge_progress::pledge_id.eq(pledge_id))
         .select(ProgressRow::as_select())
@@ -153,10 +122,5 @@ pub async fn progress_of(
                 .sql(")"),
         );
     }
-    Ok(statement
-        .load(conn)
-        .await?
-        .into_iter()
-        .map(ProgressDto::from)
-        .collect())
+    statement.load(conn).await
 }

@@ -11,14 +11,14 @@ use super::model::{NewPledge, PledgeChanges, PledgeRow};
 use super::repo;
 use super::state::{ExemplarRelation, PledgeAction, PledgeKind, PledgeStatus, PledgeWorkflow};
 use crate::audit::{self, Change};
-use crate::auth::policy::{self, Operation, Target};
+use crate::auth::policy::Operation;
 use crate::auth::principal::Principal;
 use crate::campaigns::repo::{CampaignRules, campaign_rules};
 use crate::clock::today;
-use crate::db::schema::{organizations, pledge_progress, pledges};
+use crate::db::schema::{pledge_progress, pledges};
 use crate::error::{AppError, AppResult};
 use crate::organizations::repo as organization_repo;
-use crate::text::Checks;
+use crate::text::{Checks, trimmed};
 use crate::workflow::{self, Appended, Creatable, Editable, Facts, Readable, Workflow};
 
 const TITLE_MAX: usize = 300;
@@ -45,12 +45,6 @@ struct Content {
     deadline: NaiveDate,
     exemplar_id: Option<Uuid>,
     exemplar_relation: Option<ExemplarRelation>,
-}
-
-fn trimmed(value: Option<String>) -> Option<String> {
-    value
-        .map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
 }
 
 /// `new_year`: the year of a pledge being created, checked against the campaign in the same
@@ -149,30 +143,14 @@ impl Creatable for PledgeWorkflow {
         principal: &Principal,
         request: CreatePledge,
     ) -> AppResult<PledgeRow> {
-        let organization: Option<(String, bool)> = organizations::table
-            .find(request.organization_id)
-            .select((organizations::path, organizations::active))
-            // A move of this unit waits for us (and we for it), so the stored path is current.
-            .for_share()
-            .first(conn)
-            .await
-            .optional()?;
-        let Some((path, active)) = organization else {
-            return Err(AppError::field("/organization_id", "no such organization"));
-        };
-        if !principal.can_see(&path) {
-            // Do not reveal units outside the caller's subtree.
-            return Err(AppError::field("/organization_id", "no such organization"));
-        }
-        policy::require(principal, Operation::WritePledge, Target::unit(&path))?;
-        if !active {
-            let detail =
-                crate::organizations::repo::inactive_detail(conn, request.organization_id).await?;
-            return Err(AppError::field("/organization_id", detail));
-        }
-        let rules = campaign_rules(conn, request.campaign_id)
-            .await?
-            .ok_or_else(|| AppError::field("/campaign_id", "no such campaign"))?;
+        let workflow::Placement { path, rules } = workflow::place_new(
+            conn,
+            principal,
+            Operation::WritePledge,
+            ("/organization_id", request.organization_id),
+            request.campaign_id,
+        )
+        .await?;
         let content = Content {
             kind: request.kind,
             field: request.field.trim().to_owned(),
@@ -221,16 +199,6 @@ impl Creatable for PledgeWorkflow {
             .await?;
         Ok(row)
     }
-}
-
-/// Locks a pledge the caller may see for `operation` (404 otherwise).
-pub async fn lock_visible(
-    conn: &mut AsyncPgConnection,
-    principal: &Principal,
-    id: Uuid,
-    operation: Operation,
-) -> AppResult<PledgeRow> {
-    workflow::lock_visible::<PledgeWorkflow>(conn, principal, id, operation).await
 }
 
 impl Editable for PledgeWorkflow {

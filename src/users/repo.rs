@@ -264,28 +264,7 @@ pub struct OrganizationRef {
     pub active: bool,
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<UserRow>> {
-    users::table
-        .find(id)
-        .select(UserRow::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// Locks the user row for the rest of the transaction (serializes writes to one user).
-pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<UserRow>> {
-    users::table
-        .find(id)
-        .select(UserRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
+crate::db::row_by_id!(users, UserRow);
 
 /// The memberships of each of `user_ids`, highest units first (one query for a whole page).
 pub async fn memberships_of(

@@ -2,22 +2,19 @@
 
 use diesel_async::RunQueryDsl;
 
+use crate::helpers::TestApp;
 use crate::helpers::fixture::{self, Fixture};
-use crate::helpers::{TestApp, status_and_json};
 
 #[tokio::test]
 async fn audit_events_cannot_be_updated_or_deleted_through_the_application_pool() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
-    let (status, _) = status_and_json(
-        app.post_json(
+    let (status, _) = app.post_for_json(
             "/api/v1/organizations",
             &admin,
             &serde_json::json!({"parent_id": fixture.tree.c3.id, "kind": "hamlet", "name": "Ấp Mới"}),
         )
-        .await,
-    )
     .await;
     assert_eq!(status, 201);
     let before = app.db.count("SELECT count(*) FROM audit_events").await;
@@ -58,23 +55,19 @@ async fn managers_read_the_audit_log_of_their_subtree_only() {
         (fixture.tree.c1.id, "Ấp của C1"),
         (fixture.tree.c2.id, "Ấp của C2"),
     ] {
-        let (status, _) = status_and_json(
-            app.post_json(
+        let (status, _) = app
+            .post_for_json(
                 "/api/v1/organizations",
                 &admin,
                 &serde_json::json!({"parent_id": parent, "kind": "hamlet", "name": name}),
             )
-            .await,
-        )
-        .await;
+            .await;
         assert_eq!(status, 201);
     }
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
-    let (status, body) = status_and_json(
-        app.get("/api/v1/audit-events?entity_type=organization", &d1_manager)
-            .await,
-    )
-    .await;
+    let (status, body) = app
+        .get_json("/api/v1/audit-events?entity_type=organization", &d1_manager)
+        .await;
     assert_eq!(status, 200);
     let names: Vec<String> = body["items"]
         .as_array()
@@ -89,11 +82,11 @@ async fn managers_read_the_audit_log_of_their_subtree_only() {
         .collect();
     assert_eq!(names, vec!["Ấp của C1".to_owned()]);
 
-    let (status, body) = status_and_json(app.get("/api/v1/audit-events", &admin).await).await;
+    let (status, body) = app.get_json("/api/v1/audit-events", &admin).await;
     assert_eq!(status, 200);
     assert_eq!(body["items"].as_array().unwrap().len(), 2);
 
     let member = fixture.token(&app, fixture::C1_MEMBER).await;
-    let (status, _) = status_and_json(app.get("/api/v1/audit-events", &member).await).await;
+    let (status, _) = app.get_json("/api/v1/audit-events", &member).await;
     assert_eq!(status, 403);
 }

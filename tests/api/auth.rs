@@ -19,7 +19,7 @@ async fn a_user_logs_in_and_reads_me() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
     let token = fixture.token(&app, fixture::C1_MANAGER).await;
-    let (status, body) = status_and_json(app.get("/api/v1/me", &token).await).await;
+    let (status, body) = app.get_json("/api/v1/me", &token).await;
     assert_eq!(status, 200);
     assert_eq!(body["username"], fixture::C1_MANAGER);
     assert_eq!(body["memberships"][0]["role"], "manager");
@@ -238,20 +238,14 @@ async fn an_unknown_user_costs_as_much_time_as_a_wrong_password() {
     };
     let app = TestApp::spawn_with(|settings| settings.password_hashing = slow).await;
     let fixture = Fixture::load(&app).await;
-    let hash = thidua::auth::password::hash_with(&slow, "the slow pass phrase").unwrap();
-    {
-        let mut conn = app.state.db.write().await.unwrap();
-        thidua::users::repo::ensure_user(
-            &mut conn,
-            "slow.hash",
-            "Slow hash",
-            &hash,
-            fixture.tree.c1.id,
-            Role::Member,
-        )
-        .await
-        .unwrap();
-    }
+    fixture::member_hashed_with(
+        &app,
+        fixture.tree.c1.id,
+        ("slow.hash", "Slow hash"),
+        &slow,
+        "the slow pass phrase",
+    )
+    .await;
     let median_time = |username: &'static str| {
         let app = &app;
         async move {
@@ -425,20 +419,14 @@ async fn a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit() {
         parallelism: 1,
     };
     let password = "the slow pass phrase";
-    let hash = thidua::auth::password::hash_with(&slow, password).unwrap();
-    {
-        let mut conn = app.state.db.write().await.unwrap();
-        thidua::users::repo::ensure_user(
-            &mut conn,
-            "slow.hash",
-            "Slow hash",
-            &hash,
-            fixture.tree.c1.id,
-            Role::Member,
-        )
-        .await
-        .unwrap();
-    }
+    fixture::member_hashed_with(
+        &app,
+        fixture.tree.c1.id,
+        ("slow.hash", "Slow hash"),
+        &slow,
+        password,
+    )
+    .await;
     let guesses = (0..16).map(|n| {
         let app = &app;
         async move { login_json(app, "slow.hash", &format!("guess-{n}")).await.0 }
@@ -1095,11 +1083,9 @@ async fn a_partner_client_gets_a_token_with_a_form_body_or_http_basic() {
         assert_eq!(status, 200, "{what}: {body}");
         assert_eq!(body["scope"], "read", "{what}");
         assert!(body.get("refresh_token").is_none(), "{what}");
-        let (status, me) = status_and_json(
-            app.get("/api/v1/me", body["access_token"].as_str().unwrap())
-                .await,
-        )
-        .await;
+        let (status, me) = app
+            .get_json("/api/v1/me", body["access_token"].as_str().unwrap())
+            .await;
         assert_eq!(status, 200, "{what}");
         assert_eq!(me["kind"], "client");
         assert_eq!(me["id"], json!(fixture.client_id));
@@ -1198,20 +1184,14 @@ async fn a_hash_with_old_parameters_is_rewritten_on_login() {
         parallelism: 1,
     };
     let password = "an old pass phrase";
-    let hash = thidua::auth::password::hash_with(&old, password).unwrap();
-    {
-        let mut conn = app.state.db.write().await.unwrap();
-        thidua::users::repo::ensure_user(
-            &mut conn,
-            "old.hash",
-            "Old hash",
-            &hash,
-            fixture.tree.c1.id,
-            Role::Member,
-        )
-        .await
-        .unwrap();
-    }
+    fixture::member_hashed_with(
+        &app,
+        fixture.tree.c1.id,
+        ("old.hash", "Old hash"),
+        &old,
+        password,
+    )
+    .await;
     let stored = |client: tokio_postgres::Client| async move {
         client
             .query_one(
@@ -1245,20 +1225,14 @@ async fn a_wrong_password_does_not_rewrite_an_old_hash() {
         iterations: 1,
         parallelism: 1,
     };
-    let hash = thidua::auth::password::hash_with(&old, "an old pass phrase").unwrap();
-    {
-        let mut conn = app.state.db.write().await.unwrap();
-        thidua::users::repo::ensure_user(
-            &mut conn,
-            "old.hash",
-            "Old hash",
-            &hash,
-            fixture.tree.c1.id,
-            Role::Member,
-        )
-        .await
-        .unwrap();
-    }
+    let hash = fixture::member_hashed_with(
+        &app,
+        fixture.tree.c1.id,
+        ("old.hash", "Old hash"),
+        &old,
+        "an old pass phrase",
+    )
+    .await;
     let (status, _) = login_json(&app, "old.hash", "not the pass phrase").await;
     assert_eq!(status, 401);
     let client = app.db.client().await;
@@ -1278,22 +1252,14 @@ async fn a_password_matches_in_any_unicode_normal_form() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
     // Stored from the composed form, presented decomposed.
-    let hash =
-        thidua::auth::password::hash_with(&crate::helpers::app::TEST_HASHING, "Mật khẩu Hòa 2025")
-            .unwrap();
-    {
-        let mut conn = app.state.db.write().await.unwrap();
-        thidua::users::repo::ensure_user(
-            &mut conn,
-            "nfc.user",
-            "NFC",
-            &hash,
-            fixture.tree.c1.id,
-            Role::Member,
-        )
-        .await
-        .unwrap();
-    }
+    fixture::member_hashed_with(
+        &app,
+        fixture.tree.c1.id,
+        ("nfc.user", "NFC"),
+        &crate::helpers::app::TEST_HASHING,
+        "Mật khẩu Hòa 2025",
+    )
+    .await;
     let decomposed = "Ma\u{0323}\u{0302}t kha\u{0302}\u{0309}u Ho\u{0300}a 2025";
     assert_eq!(login_json(&app, "nfc.user", decomposed).await.0, 200);
 }

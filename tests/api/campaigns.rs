@@ -30,7 +30,7 @@ fn campaign(code: &str, owner: Uuid) -> Value {
 }
 
 async fn create(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    status_and_json(app.post_json(CAMPAIGNS, token, body).await).await
+    app.post_for_json(CAMPAIGNS, token, body).await
 }
 
 /// Creates a campaign as admin and returns its id.
@@ -169,7 +169,7 @@ async fn every_caller_reads_the_list_and_a_single_campaign() {
     }
 
     for token in &tokens {
-        let (status, page) = status_and_json(app.get(CAMPAIGNS, token).await).await;
+        let (status, page) = app.get_json(CAMPAIGNS, token).await;
         assert_eq!(status, 200, "{page}");
         assert_eq!(page["items"][0]["id"], id.as_str());
         assert_eq!(page["next_cursor"], Value::Null);
@@ -189,11 +189,9 @@ async fn missing_campaign_is_not_found() {
     let fixture = Fixture::load(&app).await;
     let token = fixture.token(&app, fixture::C1_MEMBER).await;
 
-    let (status, body) = status_and_json(
-        app.get(&format!("{CAMPAIGNS}/{}", Uuid::now_v7()), &token)
-            .await,
-    )
-    .await;
+    let (status, body) = app
+        .get_json(&format!("{CAMPAIGNS}/{}", Uuid::now_v7()), &token)
+        .await;
 
     assert_eq!(status, 404);
     assert_eq!(body["code"], "not_found");
@@ -496,12 +494,11 @@ async fn search_ignores_case_and_vietnamese_diacritics() {
     let token = fixture.token(&app, fixture::C2_MANAGER).await;
 
     for q in ["dong%20khoi", "%C4%90%E1%BB%92NG%20KH%E1%BB%9EI", "dkm"] {
-        let (status, page) =
-            status_and_json(app.get(&format!("{CAMPAIGNS}?q={q}"), &token).await).await;
+        let (status, page) = app.get_json(&format!("{CAMPAIGNS}?q={q}"), &token).await;
         assert_eq!(status, 200);
         assert_eq!(names(&page), vec!["Đồng khởi mới"], "q={q}");
     }
-    let (_, wildcard) = status_and_json(app.get(&format!("{CAMPAIGNS}?q=%25"), &token).await).await;
+    let (_, wildcard) = app.get_json(&format!("{CAMPAIGNS}?q=%25"), &token).await;
     assert!(names(&wildcard).is_empty(), "{wildcard}");
 }
 
@@ -523,31 +520,23 @@ async fn list_pages_latest_start_first_and_filters_by_owner_and_date() {
     }
     let token = fixture.token(&app, fixture::C1_MEMBER).await;
 
-    let (_, first) = status_and_json(app.get(&format!("{CAMPAIGNS}?limit=2"), &token).await).await;
+    let (_, first) = app.get_json(&format!("{CAMPAIGNS}?limit=2"), &token).await;
     let cursor = first["next_cursor"].as_str().unwrap();
-    let (_, second) = status_and_json(
-        app.get(&format!("{CAMPAIGNS}?limit=2&cursor={cursor}"), &token)
-            .await,
-    )
-    .await;
-    let (_, owned) = status_and_json(
-        app.get(
+    let (_, second) = app
+        .get_json(&format!("{CAMPAIGNS}?limit=2&cursor={cursor}"), &token)
+        .await;
+    let (_, owned) = app
+        .get_json(
             &format!("{CAMPAIGNS}?owner_organization_id={}", fixture.tree.p.id),
             &token,
         )
-        .await,
-    )
-    .await;
-    let (_, running) = status_and_json(
-        app.get(&format!("{CAMPAIGNS}?active_on=2025-03-01"), &token)
-            .await,
-    )
-    .await;
-    let (bad_date, _) = status_and_json(
-        app.get(&format!("{CAMPAIGNS}?active_on=yesterday"), &token)
-            .await,
-    )
-    .await;
+        .await;
+    let (_, running) = app
+        .get_json(&format!("{CAMPAIGNS}?active_on=2025-03-01"), &token)
+        .await;
+    let (bad_date, _) = app
+        .get_json(&format!("{CAMPAIGNS}?active_on=yesterday"), &token)
+        .await;
 
     assert_eq!(names(&first), vec!["Phong trào C", "Phong trào B"]);
     assert_eq!(names(&second), vec!["Phong trào A"]);

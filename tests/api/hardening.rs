@@ -13,10 +13,10 @@ use thidua::ratelimit::RateLimit;
 use thidua::startup::Application;
 use thidua::state::AppState;
 
+use crate::helpers::TestApp;
 use crate::helpers::app::test_settings;
 use crate::helpers::db::TestDb;
 use crate::helpers::fixture::{self, Fixture};
-use crate::helpers::{TestApp, status_and_json};
 
 /// Asserts an RFC 9457 problem with `status` and `code`; returns the body.
 async fn problem(response: Response, status: u16, code: &str) -> Value {
@@ -371,11 +371,9 @@ async fn every_list_refuses_a_limit_out_of_range_and_an_unknown_sort() {
             problem(response, 400, "invalid_query").await;
         }
         for good in ["1", "200"] {
-            let (status, body) = status_and_json(
-                app.get(&format!("{list}{joiner}limit={good}"), &admin)
-                    .await,
-            )
-            .await;
+            let (status, body) = app
+                .get_json(&format!("{list}{joiner}limit={good}"), &admin)
+                .await;
             // Lists below a random id are 404; what matters is that the limit is accepted.
             assert!(
                 status == 200 || status == 404,
@@ -397,8 +395,7 @@ async fn every_list_refuses_a_limit_out_of_range_and_an_unknown_sort() {
             assert_no_internals(&body.to_string());
         }
         for good in ["created_at", "created_at_desc", "-updated_at"] {
-            let (status, body) =
-                status_and_json(app.get(&format!("{list}?sort={good}"), &admin).await).await;
+            let (status, body) = app.get_json(&format!("{list}?sort={good}"), &admin).await;
             assert_eq!(status, 200, "{list} sort={good}: {body}");
         }
     }
@@ -416,8 +413,8 @@ async fn percent_and_underscore_in_q_match_only_themselves_on_every_searchable_l
         "Tổ A_B",
         "Tổ AXB",
     ] {
-        let (status, body) = status_and_json(
-            app.post_json(
+        let (status, body) = app
+            .post_for_json(
                 "/api/v1/nominations",
                 &admin,
                 &json!({
@@ -431,9 +428,7 @@ async fn percent_and_underscore_in_q_match_only_themselves_on_every_searchable_l
                     "achievements": "Sinh hoạt đều đặn",
                 }),
             )
-            .await,
-        )
-        .await;
+            .await;
         assert_eq!(status, 201, "{body}");
     }
     let nominees = |page: &Value| -> Vec<String> {
@@ -452,14 +447,15 @@ async fn percent_and_underscore_in_q_match_only_themselves_on_every_searchable_l
         ("_", vec!["Tổ A_B"]),
         ("a_b", vec!["Tổ A_B"]),
     ] {
-        let (status, page) =
-            status_and_json(app.get(&format!("/api/v1/nominations?q={q}"), &admin).await).await;
+        let (status, page) = app
+            .get_json(&format!("/api/v1/nominations?q={q}"), &admin)
+            .await;
         assert_eq!(status, 200);
         assert_eq!(nominees(&page), expected, "q={q}");
     }
     // Users and campaigns: `%` is covered in their suites; `_` would match every row.
     for list in ["/api/v1/users", "/api/v1/campaigns"] {
-        let (status, page) = status_and_json(app.get(&format!("{list}?q=_"), &admin).await).await;
+        let (status, page) = app.get_json(&format!("{list}?q=_"), &admin).await;
         assert_eq!(status, 200);
         assert_eq!(page["items"], json!([]), "{list}?q=_");
     }
@@ -689,17 +685,13 @@ async fn head_answers_like_get_without_a_body_on_every_get_route() {
         .unwrap();
     assert_eq!(token_endpoint.status(), 405);
     assert_eq!(token_endpoint.headers()["allow"], "POST");
-    let wrong = app
-        .request(Method::DELETE, "/api/v1/organizations", Some(&token))
-        .send()
-        .await
-        .unwrap();
+    let wrong = app.delete("/api/v1/organizations", &token).await;
     let allow = wrong.headers()["allow"].to_str().unwrap().to_owned();
     assert_eq!(allow, "GET, HEAD, POST");
     problem(wrong, 405, "method_not_allowed").await;
 
     // The connection that carried the HEAD responses still serves whole bodies.
-    let (status, me) = status_and_json(app.get("/api/v1/me", &token).await).await;
+    let (status, me) = app.get_json("/api/v1/me", &token).await;
     assert_eq!(status, 200);
     assert!(me.is_object());
 }

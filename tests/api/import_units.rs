@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::Value;
 use thidua::restructurings::import::{self, Options};
 
-use crate::helpers::{TestApp, status_and_json};
+use crate::helpers::TestApp;
 
 const MERGES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -30,7 +30,7 @@ async fn import(
 }
 
 async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
-    let (status, body) = status_and_json(app.get(path, token).await).await;
+    let (status, body) = app.get_json(path, token).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
 }

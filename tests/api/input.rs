@@ -101,15 +101,13 @@ async fn a_body_that_trickles_is_answered_408_within_the_read_timeout() {
         0
     );
     // A body sent at once is unaffected.
-    let (status, created) = status_and_json(
-        app.post_json(
+    let (status, created) = app
+        .post_for_json(
             "/api/v1/organizations",
             &token,
             &serde_json::from_slice::<Value>(body).unwrap(),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(status, 201, "{created}");
 }
 
@@ -136,7 +134,7 @@ async fn an_unknown_query_parameter_is_a_400_naming_it_on_every_route() {
         ("/api/v1/users?role=admin".to_owned(), &admin),
         ("/api/v1/me?verbose=1".to_owned(), &token),
     ] {
-        let (status, problem) = status_and_json(app.get(&path, token).await).await;
+        let (status, problem) = app.get_json(&path, token).await;
         assert_eq!(status, 400, "{path}: {problem}");
         assert_eq!(problem["code"], "invalid_query", "{path}");
         let name = problem["parameter"].as_str().unwrap_or_default().to_owned();
@@ -150,11 +148,9 @@ async fn an_unknown_query_parameter_is_a_400_naming_it_on_every_route() {
         );
     }
     // Documented parameters still pass.
-    let (status, body) = status_and_json(
-        app.get(&format!("/api/v1/organizations?parent_id={d1}"), &token)
-            .await,
-    )
-    .await;
+    let (status, body) = app
+        .get_json(&format!("/api/v1/organizations?parent_id={d1}"), &token)
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -196,7 +192,7 @@ async fn a_bad_query_or_path_value_names_its_parameter_and_what_it_accepts() {
             "id must be a UUID",
         ),
     ] {
-        let (status, problem) = status_and_json(app.get(&path, &token).await).await;
+        let (status, problem) = app.get_json(&path, &token).await;
         assert_eq!(status, 400, "{path}: {problem}");
         assert_eq!(problem["code"], code, "{path}: {problem}");
         assert_eq!(problem["parameter"], parameter, "{path}: {problem}");

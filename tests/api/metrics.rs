@@ -300,8 +300,8 @@ async fn business_counts_equal_the_rows_by_status() {
     let c1 = fixture.tree.c1.id;
     let mut pledges = Vec::new();
     for title in ["Đường giao thông", "Nước sạch", "Giảm nghèo"] {
-        let (status, body) = status_and_json(
-            app.post_json(
+        let (status, body) = app
+            .post_for_json(
                 "/api/v1/pledges",
                 &manager,
                 &json!({
@@ -310,9 +310,7 @@ async fn business_counts_equal_the_rows_by_status() {
                     "deadline": "2022-12-31"
                 }),
             )
-            .await,
-        )
-        .await;
+            .await;
         assert_eq!(status, 201, "{body}");
         pledges.push(body["id"].as_str().unwrap().to_owned());
     }
@@ -328,8 +326,8 @@ async fn business_counts_equal_the_rows_by_status() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = status_and_json(
-        app.post_json(
+    let (status, body) = app
+        .post_for_json(
             "/api/v1/nominations",
             &manager,
             &json!({
@@ -338,9 +336,7 @@ async fn business_counts_equal_the_rows_by_status() {
                 "member_count": 39, "field": "nong_thon_moi", "achievements": "Nêu gương"
             }),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(status, 201, "{body}");
 
     let samples = parse(&scrape(&app).await);

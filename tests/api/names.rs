@@ -10,13 +10,10 @@ use crate::helpers::{TestApp, status_and_json};
 const ORGANIZATIONS: &str = "/api/v1/organizations";
 
 async fn create_unit(app: &TestApp, token: &str, parent: uuid::Uuid, name: &str) -> (u16, Value) {
-    status_and_json(
-        app.post_json(
-            ORGANIZATIONS,
-            token,
-            &json!({"parent_id": parent, "kind": "commune", "name": name}),
-        )
-        .await,
+    app.post_for_json(
+        ORGANIZATIONS,
+        token,
+        &json!({"parent_id": parent, "kind": "commune", "name": name}),
     )
     .await
 }
@@ -34,22 +31,18 @@ async fn a_nominee_name_with_a_zero_width_space_is_the_same_nominee() {
             "field": "van_hoa", "achievements": "Gương mẫu",
         })
     };
-    let (status, first) = status_and_json(
-        app.post_json("/api/v1/nominations", &manager, &body("Nguyễn Văn An"))
-            .await,
-    )
-    .await;
+    let (status, first) = app
+        .post_for_json("/api/v1/nominations", &manager, &body("Nguyễn Văn An"))
+        .await;
     assert_eq!(status, 201, "{first}");
 
-    let (status, problem) = status_and_json(
-        app.post_json(
+    let (status, problem) = app
+        .post_for_json(
             "/api/v1/nominations",
             &manager,
             &body("Nguyễn\u{200B} Văn\u{2060} An\u{FEFF}"),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["code"], "duplicate_nomination");
     assert_eq!(
@@ -109,19 +102,15 @@ async fn renaming_or_moving_a_unit_onto_a_siblings_name_is_refused() {
     let (_, other) = create_unit(&app, &admin, fixture.tree.d1.id, "Xã Tân Hưng").await;
     let path = format!("{ORGANIZATIONS}/{}", other["id"].as_str().unwrap());
 
-    let (status, problem) = status_and_json(
-        app.patch_json(&path, &admin, &json!({"name": "xã tân xuân"}))
-            .await,
-    )
-    .await;
+    let (status, problem) = app
+        .patch_for_json(&path, &admin, &json!({"name": "xã tân xuân"}))
+        .await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["existing_organization_id"], taken["id"]);
     // Renaming a unit to another form of its own name is no conflict.
-    let (status, body) = status_and_json(
-        app.patch_json(&path, &admin, &json!({"name": "Xã Tân Hưng "}))
-            .await,
-    )
-    .await;
+    let (status, body) = app
+        .patch_for_json(&path, &admin, &json!({"name": "Xã Tân Hưng "}))
+        .await;
     assert_eq!(status, 200, "{body}");
 
     let (_, elsewhere) = create_unit(&app, &admin, fixture.tree.d2.id, "Xã Tân Xuân").await;
@@ -152,13 +141,10 @@ async fn concurrent_creations_of_one_root_name_let_exactly_one_through() {
             } else {
                 "TỈNH BẾN TRE MỚI"
             };
-            status_and_json(
-                app.post_json(
-                    ORGANIZATIONS,
-                    admin,
-                    &json!({"parent_id": null, "kind": "province", "name": name}),
-                )
-                .await,
+            app.post_for_json(
+                ORGANIZATIONS,
+                admin,
+                &json!({"parent_id": null, "kind": "province", "name": name}),
             )
             .await
         }

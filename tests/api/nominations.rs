@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use thidua::auth::principal::Role;
 use uuid::Uuid;
 
-use crate::helpers::ctx::{Ctx, ids, merged, pointer_set};
+use crate::helpers::ctx::{Ctx, id_of, ids, merged, pointer_set};
 use crate::helpers::fixture;
 use crate::helpers::status_and_json;
 
@@ -54,7 +54,9 @@ impl Ctx {
 
 async fn create(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) -> (u16, Value) {
     let body = ctx.nomination_body(organization, overrides);
-    status_and_json(ctx.app.post_json(NOMINATIONS, ctx.token(user), &body).await).await
+    ctx.app
+        .post_for_json(NOMINATIONS, ctx.token(user), &body)
+        .await
 }
 
 /// Creates a nomination and returns its body (asserts 201).
@@ -64,8 +66,9 @@ async fn created(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) ->
     body
 }
 
-fn id_of(nomination: &Value) -> String {
-    nomination["id"].as_str().unwrap().to_owned()
+/// Creates a nomination and returns its id (asserts 201).
+async fn created_id(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) -> String {
+    id_of(&created(ctx, user, organization, overrides).await)
 }
 
 /// `POST /nominations/{id}/{action}`, with a JSON body when given.
@@ -121,7 +124,7 @@ async fn recognized(ctx: &Ctx, overrides: Value) -> String {
 }
 
 async fn get(ctx: &Ctx, user: &str, path: &str) -> (u16, Value) {
-    status_and_json(ctx.app.get(path, ctx.token(user)).await).await
+    ctx.app.get_json(path, ctx.token(user)).await
 }
 
 #[tokio::test]
@@ -169,7 +172,7 @@ async fn a_nomination_goes_from_draft_to_commended_with_one_audit_event_per_step
 #[tokio::test]
 async fn a_manager_of_another_district_gets_404_for_everything_on_a_nomination() {
     let ctx = new_ctx().await;
-    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let draft = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let reviewing = under_review(
         &ctx,
         json!({"nominee_name": "Chi bộ ấp 3", "member_count": 12}),
@@ -189,12 +192,7 @@ async fn a_manager_of_another_district_gets_404_for_everything_on_a_nomination()
         )
         .await;
     assert_eq!(response.status(), 404);
-    let response = ctx
-        .app
-        .request(Method::DELETE, &format!("{NOMINATIONS}/{draft}"), Some(c2))
-        .send()
-        .await
-        .unwrap();
+    let response = ctx.app.delete(&format!("{NOMINATIONS}/{draft}"), c2).await;
     assert_eq!(response.status(), 404);
     for (id, action, body) in [
         (&draft, "submit", None),
@@ -227,8 +225,8 @@ async fn a_manager_of_another_district_gets_404_for_everything_on_a_nomination()
 #[tokio::test]
 async fn a_district_reviewer_reads_its_communes_nominations_but_not_another_districts() {
     let ctx = new_ctx().await;
-    let c1 = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
-    let c2 = id_of(&created(&ctx, fixture::C2_MANAGER, ctx.fixture.tree.c2.id, json!({})).await);
+    let c1 = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
+    let c2 = created_id(&ctx, fixture::C2_MANAGER, ctx.fixture.tree.c2.id, json!({})).await;
 
     let (status, body) = get(&ctx, fixture::D1_REVIEWER, &format!("{NOMINATIONS}/{c1}")).await;
     assert_eq!(status, 200, "{body}");
@@ -298,7 +296,7 @@ async fn a_member_cannot_write_or_submit_a_nomination() {
     let ctx = new_ctx().await;
     let (status, _) = create(&ctx, fixture::C1_MEMBER, ctx.fixture.tree.c1.id, json!({})).await;
     assert_eq!(status, 403);
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
 
     let (status, body) = act(&ctx, fixture::C1_MEMBER, &id, "submit", None).await;
 
@@ -321,7 +319,7 @@ async fn creating_for_a_unit_outside_the_subtree_leaves_no_row() {
 #[tokio::test]
 async fn server_owned_members_in_a_patch_are_refused_by_name() {
     let ctx = new_ctx().await;
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let audit_before = ctx.audit_count().await;
 
     let response = ctx
@@ -370,7 +368,7 @@ async fn server_owned_members_in_a_patch_are_refused_by_name() {
 #[tokio::test]
 async fn a_draft_is_patched_with_if_match_and_then_no_longer_once_submitted() {
     let ctx = new_ctx().await;
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let token = ctx.token(fixture::C1_MANAGER);
     let patch = |tag: &'static str, body: Value| {
         ctx.app
@@ -398,30 +396,22 @@ async fn a_draft_is_patched_with_if_match_and_then_no_longer_once_submitted() {
     let (status, body) =
         status_and_json(patch("*", json!({"member_count": 41})).await.unwrap()).await;
     assert_eq!(status, 409, "{body}");
-    let response = ctx
-        .app
-        .request(Method::DELETE, &format!("{NOMINATIONS}/{id}"), Some(token))
-        .send()
-        .await
-        .unwrap();
+    let response = ctx.app.delete(&format!("{NOMINATIONS}/{id}"), token).await;
     assert_eq!(response.status(), 409);
 }
 
 #[tokio::test]
 async fn a_draft_can_be_deleted() {
     let ctx = new_ctx().await;
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
 
     let response = ctx
         .app
-        .request(
-            Method::DELETE,
+        .delete(
             &format!("{NOMINATIONS}/{id}"),
-            Some(ctx.token(fixture::C1_MANAGER)),
+            ctx.token(fixture::C1_MANAGER),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
 
     assert_eq!(response.status(), 204);
     assert_eq!(ctx.count("SELECT count(*) FROM nominations").await, 0);
@@ -435,7 +425,7 @@ async fn a_draft_can_be_deleted() {
 #[tokio::test]
 async fn a_wrong_state_names_the_current_state_and_the_allowed_actions() {
     let ctx = new_ctx().await;
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
 
     let (status, problem) = act(&ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
 
@@ -629,15 +619,13 @@ async fn a_collective_organization_is_nominated_once_and_renaming_into_a_duplica
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["code"], "duplicate_nomination");
 
-    let other = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
-            json!({"nominee_name": "Tổ phụ nữ"}),
-        )
-        .await,
-    );
+    let other = created_id(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_name": "Tổ phụ nữ"}),
+    )
+    .await;
     let response = ctx
         .app
         .patch_json(
@@ -700,15 +688,13 @@ async fn nominee_rules_are_validated_against_the_type_campaign_and_tree() {
 async fn exemplars_are_readable_by_everyone_while_drafts_stay_in_their_subtree() {
     let ctx = new_ctx().await;
     let exemplar = recognized(&ctx, json!({})).await;
-    let draft = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            ctx.fixture.tree.c1.id,
-            json!({"nominee_name": "Tổ hòa giải"}),
-        )
-        .await,
-    );
+    let draft = created_id(
+        &ctx,
+        fixture::C1_MANAGER,
+        ctx.fixture.tree.c1.id,
+        json!({"nominee_name": "Tổ hòa giải"}),
+    )
+    .await;
 
     let (status, body) = get(
         &ctx,
@@ -830,15 +816,13 @@ async fn a_commendation_is_issued_by_a_higher_unit_where_the_caller_holds_the_ro
 async fn a_pledge_of_another_district_follows_an_exemplar_and_is_counted() {
     let ctx = new_ctx().await;
     let exemplar = recognized(&ctx, json!({})).await;
-    let draft = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            ctx.fixture.tree.c1.id,
-            json!({"nominee_name": "Tổ hòa giải"}),
-        )
-        .await,
-    );
+    let draft = created_id(
+        &ctx,
+        fixture::C1_MANAGER,
+        ctx.fixture.tree.c1.id,
+        json!({"nominee_name": "Tổ hòa giải"}),
+    )
+    .await;
     let pledge = |exemplar_id: &str| {
         json!({
             "campaign_id": ctx.campaign,
@@ -853,28 +837,24 @@ async fn a_pledge_of_another_district_follows_an_exemplar_and_is_counted() {
         })
     };
 
-    let (status, problem) = status_and_json(
-        ctx.app
-            .post_json(
-                "/api/v1/pledges",
-                ctx.token(fixture::C2_MANAGER),
-                &pledge(&draft),
-            )
-            .await,
-    )
-    .await;
+    let (status, problem) = ctx
+        .app
+        .post_for_json(
+            "/api/v1/pledges",
+            ctx.token(fixture::C2_MANAGER),
+            &pledge(&draft),
+        )
+        .await;
     assert_eq!(status, 422, "{problem}");
     assert!(pointer_set(&problem).contains("/exemplar_id"), "{problem}");
-    let (status, body) = status_and_json(
-        ctx.app
-            .post_json(
-                "/api/v1/pledges",
-                ctx.token(fixture::C2_MANAGER),
-                &pledge(&exemplar),
-            )
-            .await,
-    )
-    .await;
+    let (status, body) = ctx
+        .app
+        .post_for_json(
+            "/api/v1/pledges",
+            ctx.token(fixture::C2_MANAGER),
+            &pledge(&exemplar),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
 
     let (status, page) = get(
@@ -931,25 +911,21 @@ async fn retrying_a_creation_with_the_same_idempotency_key_creates_one_row() {
 async fn the_list_filters_searches_without_diacritics_sorts_and_exports() {
     let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
-    let club = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
-    let cell = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            ctx.fixture.tree.k1.id,
-            json!({"nominee_name": "Chi bộ Giồng Ké", "field": "van_hoa"}),
-        )
-        .await,
-    );
-    let person = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
-            json!({"nominee_type": "individual", "nominee_name": "Trần Thị Hòa", "member_count": null}),
-        )
-        .await,
-    );
+    let club = created_id(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
+    let cell = created_id(
+        &ctx,
+        fixture::C1_MANAGER,
+        ctx.fixture.tree.k1.id,
+        json!({"nominee_name": "Chi bộ Giồng Ké", "field": "van_hoa"}),
+    )
+    .await;
+    let person = created_id(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"nominee_type": "individual", "nominee_name": "Trần Thị Hòa", "member_count": null}),
+    )
+    .await;
     ok(&ctx, fixture::C1_MANAGER, &person, "submit", None).await;
     let user = fixture::D1_REVIEWER;
 

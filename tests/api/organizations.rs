@@ -19,11 +19,9 @@ async fn search_ignores_case_and_vietnamese_diacritics() {
     let fixture = Fixture::load(&app).await;
     let token = fixture.token(&app, fixture::C2_MANAGER).await;
     for q in ["xa%20my%20hoa", "M%E1%BB%B8%20HO%C3%80", "my%20hoa"] {
-        let (status, body) = status_and_json(
-            app.get(&format!("/api/v1/organizations?q={q}"), &token)
-                .await,
-        )
-        .await;
+        let (status, body) = app
+            .get_json(&format!("/api/v1/organizations?q={q}"), &token)
+            .await;
         assert_eq!(status, 200);
         let names: Vec<_> = body["items"]
             .as_array()
@@ -73,14 +71,12 @@ fn query_value(text: &str) -> String {
 }
 
 async fn search(app: &TestApp, token: &str, q: &str) -> Vec<String> {
-    let (status, body) = status_and_json(
-        app.get(
+    let (status, body) = app
+        .get_json(
             &format!("/api/v1/organizations?limit=200&q={}", query_value(q)),
             token,
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(status, 200, "q={q:?}: {body}");
     names_of(&body)
 }
@@ -515,15 +511,13 @@ async fn a_write_on_an_unknown_organization_is_404_and_a_missing_parent_is_422()
         .status(),
         404
     );
-    let (status, body) = status_and_json(
-        app.post_json(
+    let (status, body) = app
+        .post_for_json(
             "/api/v1/organizations",
             admin,
             &json!({"parent_id": unknown, "kind": "hamlet", "name": "X"}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(status, 422);
     assert_eq!(body["errors"][0]["pointer"], "/parent_id");
 }
@@ -540,8 +534,7 @@ async fn every_caller_reads_the_whole_directory_including_partner_clients() {
     ];
     for actor in ACTORS {
         let token = world.token(actor);
-        let (status, page) =
-            status_and_json(world.app.get("/api/v1/organizations", token).await).await;
+        let (status, page) = world.app.get_json("/api/v1/organizations", token).await;
         assert_eq!(status, 200, "{actor:?}");
         assert_eq!(
             page["items"].as_array().unwrap().len(),
@@ -549,16 +542,13 @@ async fn every_caller_reads_the_whole_directory_including_partner_clients() {
             "{actor:?}"
         );
         // Even a unit far outside the caller's subtree.
-        let (status, p9) = status_and_json(world.app.get(&org_path(tree.p9.id), token).await).await;
+        let (status, p9) = world.app.get_json(&org_path(tree.p9.id), token).await;
         assert_eq!(status, 200, "{actor:?}");
         assert_eq!(p9["name"], "Tỉnh P9");
-        let (status, _) = status_and_json(
-            world
-                .app
-                .get(&format!("{}/children", org_path(tree.d2.id)), token)
-                .await,
-        )
-        .await;
+        let (status, _) = world
+            .app
+            .get_json(&format!("{}/children", org_path(tree.d2.id)), token)
+            .await;
         assert_eq!(status, 200, "{actor:?}");
     }
     let response = world
@@ -589,7 +579,7 @@ async fn an_organization_shows_its_depth_and_ancestors_root_first() {
     assert_eq!(k1["ancestors"][0]["name"], "Tỉnh P");
     assert_eq!(etag, format!("\"{}\"", k1["version"]));
 
-    let (status, p) = status_and_json(world.app.get(&org_path(tree.p.id), token).await).await;
+    let (status, p) = world.app.get_json(&org_path(tree.p.id), token).await;
     assert_eq!(status, 200);
     assert_eq!(p["depth"], 0);
     assert_eq!(p["parent_id"], Value::Null);
@@ -604,7 +594,7 @@ async fn an_organization_shows_its_depth_and_ancestors_root_first() {
         .unwrap();
     assert_eq!(not_modified.status(), 304);
 
-    let (status, _) = status_and_json(world.app.get(&org_path(Uuid::new_v4()), token).await).await;
+    let (status, _) = world.app.get_json(&org_path(Uuid::new_v4()), token).await;
     assert_eq!(status, 404);
 }
 
@@ -615,7 +605,10 @@ async fn the_children_endpoint_lists_direct_children_in_vietnamese_order() {
     let token = world.token(Actor::Member);
     let children = |id: Uuid| {
         let app = &world.app;
-        async move { status_and_json(app.get(&format!("{}/children", org_path(id)), token).await).await }
+        async move {
+            app.get_json(&format!("{}/children", org_path(id)), token)
+                .await
+        }
     };
     let (status, page) = children(tree.d1.id).await;
     assert_eq!(status, 200);
@@ -690,7 +683,7 @@ async fn keyset_pages_walk_every_item_once_in_vietnamese_order() {
                 Some(cursor) => format!("{base}&cursor={cursor}"),
                 None => base.clone(),
             };
-            let (status, page) = status_and_json(world.app.get(&path, token).await).await;
+            let (status, page) = world.app.get_json(&path, token).await;
             assert_eq!(status, 200, "{page}");
             pages += 1;
             assert!(page["items"].as_array().unwrap().len() <= 2);
@@ -761,23 +754,20 @@ async fn moving_a_unit_rewrites_its_whole_subtree() {
     let world = World::new().await;
     let tree = &world.fixture.tree;
     let admin = world.token(Actor::Admin);
-    let (status, moved) = status_and_json(
-        world
-            .app
-            .post_json(
-                &format!("{}/move", org_path(tree.c1.id)),
-                admin,
-                &json!({"parent_id": tree.d2.id}),
-            )
-            .await,
-    )
-    .await;
+    let (status, moved) = world
+        .app
+        .post_for_json(
+            &format!("{}/move", org_path(tree.c1.id)),
+            admin,
+            &json!({"parent_id": tree.d2.id}),
+        )
+        .await;
     assert_eq!(status, 200, "{moved}");
     assert_eq!(moved["parent_id"], json!(tree.d2.id));
     assert_eq!(moved["depth"], 2);
     assert_eq!(ids_of(&moved["ancestors"]), vec![tree.p.id, tree.d2.id]);
 
-    let (status, k1) = status_and_json(world.app.get(&org_path(tree.k1.id), admin).await).await;
+    let (status, k1) = world.app.get_json(&org_path(tree.k1.id), admin).await;
     assert_eq!(status, 200);
     assert_eq!(
         ids_of(&k1["ancestors"]),
@@ -790,7 +780,7 @@ async fn moving_a_unit_rewrites_its_whole_subtree() {
         let app = &world.app;
         async move {
             names_of(
-                &status_and_json(app.get(&format!("{}/children", org_path(id)), admin).await)
+                &app.get_json(&format!("{}/children", org_path(id)), admin)
                     .await
                     .1,
             )
@@ -828,17 +818,14 @@ async fn a_unit_cannot_move_under_itself_or_its_descendants() {
         (&tree.p, &tree.c2),
         (&tree.d1, &tree.k1),
     ] {
-        let (status, body) = status_and_json(
-            world
-                .app
-                .post_json(
-                    &format!("{}/move", org_path(node.id)),
-                    admin,
-                    &json!({"parent_id": parent.id}),
-                )
-                .await,
-        )
-        .await;
+        let (status, body) = world
+            .app
+            .post_for_json(
+                &format!("{}/move", org_path(node.id)),
+                admin,
+                &json!({"parent_id": parent.id}),
+            )
+            .await;
         assert_eq!(status, 422, "{} under {}: {body}", node.name, parent.name);
         assert_eq!(body["errors"][0]["pointer"], "/parent_id");
     }
@@ -862,17 +849,14 @@ async fn a_unit_cannot_move_under_an_inactive_parent() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let (status, _) = status_and_json(
-        world
-            .app
-            .post_json(
-                &format!("{}/move", org_path(tree.c3.id)),
-                admin,
-                &json!({"parent_id": tree.c2.id}),
-            )
-            .await,
-    )
-    .await;
+    let (status, _) = world
+        .app
+        .post_for_json(
+            &format!("{}/move", org_path(tree.c3.id)),
+            admin,
+            &json!({"parent_id": tree.c2.id}),
+        )
+        .await;
     assert_eq!(status, 422);
 }
 
@@ -919,33 +903,27 @@ async fn deactivation_waits_for_the_children_and_then_keeps_the_unit() {
     assert_eq!(status, 409);
 
     // Still readable, and listed as inactive.
-    let (status, c1) = status_and_json(world.app.get(&org_path(tree.c1.id), admin).await).await;
+    let (status, c1) = world.app.get_json(&org_path(tree.c1.id), admin).await;
     assert_eq!(status, 200);
     assert_eq!(c1["active"], false);
-    let (_, inactive) = status_and_json(
-        world
-            .app
-            .get("/api/v1/organizations?active=false", admin)
-            .await,
-    )
-    .await;
+    let (_, inactive) = world
+        .app
+        .get_json("/api/v1/organizations?active=false", admin)
+        .await;
     assert_eq!(names_of(&inactive), vec!["Chi bộ K1", "Xã Mỹ Hòa"]);
     assert_eq!(
         audit_actions_for(&world.app, tree.c1.id).await,
         vec!["organization.deactivate"]
     );
     // No children under an inactive unit.
-    let (status, _) = status_and_json(
-        world
-            .app
-            .post_json(
-                "/api/v1/organizations",
-                admin,
-                &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp"}),
-            )
-            .await,
-    )
-    .await;
+    let (status, _) = world
+        .app
+        .post_for_json(
+            "/api/v1/organizations",
+            admin,
+            &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp"}),
+        )
+        .await;
     assert_eq!(status, 422);
 }
 
@@ -992,7 +970,7 @@ async fn a_patch_with_a_stale_if_match_is_412_and_changes_nothing() {
     let response = patch(etag, "Xã Lần Hai").await.unwrap();
     assert_eq!(response.status(), 412);
     assert_eq!(tree_snapshot(&world.app).await, snapshot);
-    let (_, c1) = status_and_json(world.app.get(&path, manager).await).await;
+    let (_, c1) = world.app.get_json(&path, manager).await;
     assert_eq!(c1["name"], "Xã Mỹ Hòa Mới");
     assert_eq!(format!("\"{}\"", c1["version"]), new_etag);
 }
@@ -1019,7 +997,7 @@ async fn renaming_a_unit_changes_the_etag_of_its_descendants() {
         .await;
     assert_eq!(response.status(), 200);
     assert_ne!(etag_of(tree.k1.id).await, before);
-    let (_, k1) = status_and_json(world.app.get(&org_path(tree.k1.id), admin).await).await;
+    let (_, k1) = world.app.get_json(&org_path(tree.k1.id), admin).await;
     assert_eq!(k1["ancestors"][1]["name"], "Huyện Mới");
 }
 
@@ -1032,17 +1010,14 @@ async fn each_successful_write_is_audited_once_with_before_and_after() {
     let tree = &world.fixture.tree;
     let admin = world.token(Actor::Admin);
     let admin_id = world.fixture.users[fixture::ADMIN];
-    let (status, created) = status_and_json(
-        world
-            .app
-            .post_json(
-                "/api/v1/organizations",
-                admin,
-                &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp Một", "code": "A1"}),
-            )
-            .await,
-    )
-    .await;
+    let (status, created) = world
+        .app
+        .post_for_json(
+            "/api/v1/organizations",
+            admin,
+            &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp Một", "code": "A1"}),
+        )
+        .await;
     assert_eq!(status, 201);
     let id = Uuid::parse_str(created["id"].as_str().unwrap()).unwrap();
     let response = world
@@ -1051,17 +1026,14 @@ async fn each_successful_write_is_audited_once_with_before_and_after() {
         .await;
     assert_eq!(response.status(), 200);
     // A refused write (duplicate code) leaves no event.
-    let (status, _) = status_and_json(
-        world
-            .app
-            .post_json(
-                "/api/v1/organizations",
-                admin,
-                &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp Ba", "code": "A1"}),
-            )
-            .await,
-    )
-    .await;
+    let (status, _) = world
+        .app
+        .post_for_json(
+            "/api/v1/organizations",
+            admin,
+            &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp Ba", "code": "A1"}),
+        )
+        .await;
     assert_eq!(status, 409);
     assert_eq!(
         audit_actions_for(&world.app, id).await,
@@ -1121,13 +1093,10 @@ async fn a_child_created_while_its_ancestor_moves_follows_the_move() {
         .unwrap();
     drop(conn);
     assert_eq!(moving.await.unwrap(), 200);
-    let (status, body) = status_and_json(
-        world
-            .app
-            .get(&org_path(child.id), world.token(Actor::Admin))
-            .await,
-    )
-    .await;
+    let (status, body) = world
+        .app
+        .get_json(&org_path(child.id), world.token(Actor::Admin))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         ids_of(&body["ancestors"]),
@@ -1150,20 +1119,17 @@ async fn moving_a_unit_to_its_current_parent_changes_nothing_in_its_subtree() {
     let world = World::new().await;
     let tree = &world.fixture.tree;
     let admin = world.token(Actor::Admin);
-    let (status, body) = status_and_json(
-        world
-            .app
-            .post_json(
-                &format!("{}/move", org_path(tree.c1.id)),
-                admin,
-                &json!({"parent_id": tree.d1.id}),
-            )
-            .await,
-    )
-    .await;
+    let (status, body) = world
+        .app
+        .post_for_json(
+            &format!("{}/move", org_path(tree.c1.id)),
+            admin,
+            &json!({"parent_id": tree.d1.id}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["parent_id"], json!(tree.d1.id));
-    let (_, k1) = status_and_json(world.app.get(&org_path(tree.k1.id), admin).await).await;
+    let (_, k1) = world.app.get_json(&org_path(tree.k1.id), admin).await;
     assert_eq!(
         ids_of(&k1["ancestors"]),
         vec![tree.p.id, tree.d1.id, tree.c1.id]

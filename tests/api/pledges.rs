@@ -10,7 +10,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::{Ctx, ids, merged, pointer_set};
+use crate::helpers::ctx::{Ctx, id_of, ids, merged, pointer_set};
 use crate::helpers::fixture;
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
@@ -53,7 +53,7 @@ async fn create_pledge(
     overrides: Value,
 ) -> (u16, Value) {
     let body = ctx.pledge_body(organization, overrides);
-    status_and_json(ctx.app.post_json(PLEDGES, token, &body).await).await
+    ctx.app.post_for_json(PLEDGES, token, &body).await
 }
 
 /// Creates a pledge and returns its body (asserts 201).
@@ -63,8 +63,19 @@ async fn created(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) ->
     body
 }
 
-fn id_of(pledge: &Value) -> String {
-    pledge["id"].as_str().unwrap().to_owned()
+/// Creates one pledge of C1 (by its manager) per element of `overrides`: their ids.
+async fn c1_pledges<const N: usize>(ctx: &Ctx, overrides: [Value; N]) -> [String; N] {
+    let mut ids = Vec::with_capacity(N);
+    for overrides in overrides {
+        let c1 = ctx.fixture.tree.c1.id;
+        ids.push(created_id(ctx, fixture::C1_MANAGER, c1, overrides).await);
+    }
+    ids.try_into().unwrap()
+}
+
+/// Creates a pledge and returns its id (asserts 201).
+async fn created_id(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) -> String {
+    id_of(&created(ctx, user, organization, overrides).await)
 }
 
 /// `POST /pledges/{id}/{action}`, with a JSON body when given.
@@ -94,12 +105,9 @@ async fn approved(ctx: &Ctx, organization: Uuid, overrides: Value) -> Value {
 }
 
 async fn report(ctx: &Ctx, token: &str, id: &str, body: Value) -> (u16, Value) {
-    status_and_json(
-        ctx.app
-            .post_json(&format!("{PLEDGES}/{id}/progress"), token, &body)
-            .await,
-    )
-    .await
+    ctx.app
+        .post_for_json(&format!("{PLEDGES}/{id}/progress"), token, &body)
+        .await
 }
 
 async fn patch(ctx: &Ctx, token: &str, id: &str, if_match: Option<&str>, body: &Value) -> Response {
@@ -250,15 +258,13 @@ async fn a_commune_officers_whole_year_is_recorded_and_audited() {
     assert_eq!(pledge["allowed_actions"], json!([]));
     assert_eq!(version, format!("\"{}\"", pledge["version"]));
 
-    let (status, events) = status_and_json(
-        ctx.app
-            .get(
-                &format!("/api/v1/audit-events?entity_id={id}"),
-                ctx.token(fixture::ADMIN),
-            )
-            .await,
-    )
-    .await;
+    let (status, events) = ctx
+        .app
+        .get_json(
+            &format!("/api/v1/audit-events?entity_id={id}"),
+            ctx.token(fixture::ADMIN),
+        )
+        .await;
     assert_eq!(status, 200, "{events}");
     let actions: Vec<&str> = events["items"]
         .as_array()
@@ -291,7 +297,7 @@ async fn a_commune_officers_whole_year_is_recorded_and_audited() {
 async fn another_communes_pledge_is_not_found_for_every_operation() {
     let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
-    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let draft = created_id(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
     let approved = id_of(&approved(&ctx, c1, json!({})).await);
     let before_draft = row_state(&ctx.app, &draft).await;
     let before_approved = row_state(&ctx.app, &approved).await;
@@ -306,7 +312,7 @@ async fn another_communes_pledge_is_not_found_for_every_operation() {
     for id in [&draft, &approved] {
         let path = format!("{PLEDGES}/{id}");
         let mut outcomes = vec![
-            ("GET", status_and_json(ctx.app.get(&path, c2).await).await),
+            ("GET", ctx.app.get_json(&path, c2).await),
             (
                 "PATCH",
                 status_and_json(patch(&ctx, c2, id, None, &json!({"title": "Chiếm quyền"})).await)
@@ -314,14 +320,7 @@ async fn another_communes_pledge_is_not_found_for_every_operation() {
             ),
             (
                 "DELETE",
-                status_and_json(
-                    ctx.app
-                        .request(Method::DELETE, &path, Some(c2))
-                        .send()
-                        .await
-                        .unwrap(),
-                )
-                .await,
+                status_and_json(ctx.app.delete(&path, c2).await).await,
             ),
             ("submit", act(&ctx, c2, id, "submit", None).await),
             ("approve", act(&ctx, c2, id, "approve", None).await),
@@ -349,7 +348,7 @@ async fn another_communes_pledge_is_not_found_for_every_operation() {
             ),
             (
                 "GET progress",
-                status_and_json(ctx.app.get(&format!("{path}/progress"), c2).await).await,
+                ctx.app.get_json(&format!("{path}/progress"), c2).await,
             ),
         ];
         for (operation, (status, body)) in outcomes.drain(..) {
@@ -376,24 +375,18 @@ async fn another_communes_pledge_is_not_found_for_every_operation() {
 #[tokio::test]
 async fn district_reviewer_reads_its_communes_pledge_but_not_another_districts() {
     let ctx = new_ctx().await;
-    let c1_pledge =
-        id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
-    let c2_pledge =
-        id_of(&created(&ctx, fixture::C2_MANAGER, ctx.fixture.tree.c2.id, json!({})).await);
+    let c1_pledge = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
+    let c2_pledge = created_id(&ctx, fixture::C2_MANAGER, ctx.fixture.tree.c2.id, json!({})).await;
     let reviewer = ctx.token(fixture::D1_REVIEWER);
 
-    let (own, body) = status_and_json(
-        ctx.app
-            .get(&format!("{PLEDGES}/{c1_pledge}"), reviewer)
-            .await,
-    )
-    .await;
-    let (foreign, _) = status_and_json(
-        ctx.app
-            .get(&format!("{PLEDGES}/{c2_pledge}"), reviewer)
-            .await,
-    )
-    .await;
+    let (own, body) = ctx
+        .app
+        .get_json(&format!("{PLEDGES}/{c1_pledge}"), reviewer)
+        .await;
+    let (foreign, _) = ctx
+        .app
+        .get_json(&format!("{PLEDGES}/{c2_pledge}"), reviewer)
+        .await;
 
     assert_eq!(own, 200);
     assert_eq!(body["id"], c1_pledge.as_str());
@@ -404,18 +397,16 @@ async fn district_reviewer_reads_its_communes_pledge_but_not_another_districts()
 async fn lists_and_exports_never_leak_pledges_of_other_subtrees() {
     let ctx = new_ctx().await;
     let tree = &ctx.fixture.tree;
-    let c1 = id_of(&created(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await);
-    let k1 = id_of(&created(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await);
-    let c3 = id_of(&created(&ctx, fixture::D1_MANAGER, tree.c3.id, json!({})).await);
-    let c2 = id_of(
-        &created(
-            &ctx,
-            fixture::C2_MANAGER,
-            tree.c2.id,
-            json!({"field": "xay_dung_dang", "title": "Xây dựng Đảng bộ xã trong sạch, vững mạnh"}),
-        )
-        .await,
-    );
+    let c1 = created_id(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await;
+    let k1 = created_id(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await;
+    let c3 = created_id(&ctx, fixture::D1_MANAGER, tree.c3.id, json!({})).await;
+    let c2 = created_id(
+        &ctx,
+        fixture::C2_MANAGER,
+        tree.c2.id,
+        json!({"field": "xay_dung_dang", "title": "Xây dựng Đảng bộ xã trong sạch, vững mạnh"}),
+    )
+    .await;
     let c2_manager = ctx.token(fixture::C2_MANAGER);
 
     // A foreign organization_id is not found, with or without subtree.
@@ -579,12 +570,10 @@ async fn patch_refuses_server_owned_members_and_changes_nothing() {
         ])
     );
     assert_eq!(row_state(&ctx.app, &id).await, before);
-    let (_, now) = status_and_json(
-        ctx.app
-            .get(&format!("{PLEDGES}/{id}"), ctx.token(fixture::C1_MANAGER))
-            .await,
-    )
-    .await;
+    let (_, now) = ctx
+        .app
+        .get_json(&format!("{PLEDGES}/{id}"), ctx.token(fixture::C1_MANAGER))
+        .await;
     assert_eq!(now["title"], pledge["title"]);
     assert_eq!(now["organization_id"], json!(ctx.fixture.tree.c1.id));
     assert_eq!(
@@ -599,7 +588,7 @@ async fn nobody_approves_or_assesses_their_own_units_pledge() {
     let tree = &ctx.fixture.tree;
 
     // C1 manager approving its own unit's submitted pledge.
-    let own = id_of(&created(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await);
+    let own = created_id(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await;
     assert_eq!(
         act(&ctx, ctx.token(fixture::C1_MANAGER), &own, "submit", None)
             .await
@@ -618,7 +607,7 @@ async fn nobody_approves_or_assesses_their_own_units_pledge() {
     .await;
     assert_eq!(status, 403);
     // A member approves nothing, not even a pledge of a unit below its own.
-    let k1 = id_of(&created(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await);
+    let k1 = created_id(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await;
     assert_eq!(
         act(&ctx, ctx.token(fixture::C1_MANAGER), &k1, "submit", None)
             .await
@@ -633,7 +622,7 @@ async fn nobody_approves_or_assesses_their_own_units_pledge() {
     let (status, _) = act(&ctx, ctx.token(fixture::D1_REVIEWER), &own, "approve", None).await;
     assert_eq!(status, 403);
     // The district's manager does not approve the district's own pledge.
-    let district = id_of(&created(&ctx, fixture::D1_MANAGER, tree.d1.id, json!({})).await);
+    let district = created_id(&ctx, fixture::D1_MANAGER, tree.d1.id, json!({})).await;
     assert_eq!(
         act(
             &ctx,
@@ -724,7 +713,7 @@ async fn nobody_approves_or_assesses_their_own_units_pledge() {
 async fn a_transition_from_the_wrong_state_is_a_conflict_naming_the_allowed_actions() {
     let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
-    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let draft = created_id(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
 
     let (status, body) = act(
         &ctx,
@@ -772,7 +761,7 @@ async fn a_transition_from_the_wrong_state_is_a_conflict_naming_the_allowed_acti
 #[tokio::test]
 async fn return_and_withdraw_need_a_reason() {
     let ctx = new_ctx().await;
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     assert_eq!(
         act(&ctx, ctx.token(fixture::C1_MANAGER), &id, "submit", None)
             .await
@@ -854,20 +843,14 @@ async fn only_drafts_can_be_deleted() {
     let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let manager = ctx.token(fixture::C1_MANAGER);
-    let submitted = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let submitted = created_id(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
     assert_eq!(act(&ctx, manager, &submitted, "submit", None).await.0, 200);
-    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let draft = created_id(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
 
     let response = ctx
         .app
-        .request(
-            Method::DELETE,
-            &format!("{PLEDGES}/{submitted}"),
-            Some(manager),
-        )
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("{PLEDGES}/{submitted}"), manager)
+        .await;
     let (status, body) = status_and_json(response).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "invalid_transition");
@@ -876,14 +859,8 @@ async fn only_drafts_can_be_deleted() {
     // A member may not delete a draft either.
     let response = ctx
         .app
-        .request(
-            Method::DELETE,
-            &format!("{PLEDGES}/{draft}"),
-            Some(ctx.token(fixture::C1_MEMBER)),
-        )
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("{PLEDGES}/{draft}"), ctx.token(fixture::C1_MEMBER))
+        .await;
     assert_eq!(response.status(), 403);
 
     let response = ctx
@@ -1028,7 +1005,7 @@ async fn text_sent_with_combining_accents_is_stored_precomposed() {
 #[tokio::test]
 async fn twenty_concurrent_patches_with_one_etag_let_exactly_one_through() {
     let ctx = new_ctx().await;
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let manager = ctx.token(fixture::C1_MANAGER);
 
     let responses = join_all((0..20).map(|attempt| {
@@ -1177,7 +1154,7 @@ async fn a_request_refused_by_validation_stores_nothing_under_its_key() {
 #[tokio::test]
 async fn a_retried_transition_with_the_same_key_replays_instead_of_conflicting() {
     let ctx = new_ctx().await;
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let submit = || {
         ctx.app
             .request(
@@ -1209,7 +1186,7 @@ async fn a_retried_transition_with_the_same_key_replays_instead_of_conflicting()
 #[tokio::test]
 async fn two_concurrent_approvals_approve_once() {
     let ctx = new_ctx().await;
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     assert_eq!(
         act(&ctx, ctx.token(fixture::C1_MANAGER), &id, "submit", None)
             .await
@@ -1244,7 +1221,7 @@ async fn two_concurrent_approvals_approve_once() {
 #[tokio::test]
 async fn a_get_with_the_current_etag_is_not_modified() {
     let ctx = new_ctx().await;
-    let id = id_of(&created(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await);
+    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let manager = ctx.token(fixture::C1_MANAGER);
     let path = format!("{PLEDGES}/{id}");
     let conditional = |tag: &str| {
@@ -1282,34 +1259,15 @@ async fn a_get_with_the_current_etag_is_not_modified() {
 #[tokio::test]
 async fn sorting_and_limits_accept_only_documented_values() {
     let ctx = new_ctx().await;
-    let c1 = ctx.fixture.tree.c1.id;
-    let march = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
+    let [march, december, june] = c1_pledges(
+        &ctx,
+        [
             json!({"deadline": "2022-03-01"}),
-        )
-        .await,
-    );
-    let december = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
             json!({"deadline": "2022-12-01"}),
-        )
-        .await,
-    );
-    let june = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
             json!({"deadline": "2022-06-01"}),
-        )
-        .await,
-    );
+        ],
+    )
+    .await;
     let manager = ctx.token(fixture::C1_MANAGER);
 
     let (status, page) = list(&ctx, manager, &[("sort", "deadline_desc".into())]).await;
@@ -1338,34 +1296,15 @@ async fn sorting_and_limits_accept_only_documented_values() {
 #[tokio::test]
 async fn search_ignores_diacritics_and_matches_wildcards_literally() {
     let ctx = new_ctx().await;
-    let c1 = ctx.fixture.tree.c1.id;
-    let building = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
+    let [building, percent, _plain] = c1_pledges(
+        &ctx,
+        [
             json!({"title": "Xây dựng nông thôn mới kiểu mẫu"}),
-        )
-        .await,
-    );
-    let percent = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
             json!({"title": "Tăng 5% thu nhập bình quân"}),
-        )
-        .await,
-    );
-    let _plain = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
             json!({"title": "Phát triển giao thông"}),
-        )
-        .await,
-    );
+        ],
+    )
+    .await;
     let manager = ctx.token(fixture::C1_MANAGER);
 
     let (status, page) = list(&ctx, manager, &[("q", "xay dung".into())]).await;
@@ -1398,9 +1337,8 @@ async fn keyset_pagination_walks_every_pledge_exactly_once() {
     let mut expected = Vec::new();
     for month in 1..=5 {
         let deadline = format!("2022-0{month}-15");
-        expected.push(id_of(
-            &created(&ctx, fixture::C1_MANAGER, c1, json!({"deadline": deadline})).await,
-        ));
+        expected
+            .push(created_id(&ctx, fixture::C1_MANAGER, c1, json!({"deadline": deadline})).await);
     }
     let manager = ctx.token(fixture::C1_MANAGER);
 
@@ -1451,7 +1389,7 @@ async fn keyset_pagination_walks_every_pledge_exactly_once() {
 async fn updated_since_returns_only_pledges_changed_afterwards() {
     let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
-    let changed = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let changed = created_id(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
     let untouched = created(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
     let instant = untouched["updated_at"].as_str().unwrap().to_owned();
     let manager = ctx.token(fixture::C1_MANAGER);
@@ -1470,15 +1408,13 @@ async fn updated_since_returns_only_pledges_changed_afterwards() {
 async fn overdue_lists_open_pledges_whose_deadline_passed() {
     let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
-    let late = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
-            json!({"year": 2021, "deadline": "2021-06-30"}),
-        )
-        .await,
-    );
+    let late = created_id(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"year": 2021, "deadline": "2021-06-30"}),
+    )
+    .await;
     let assessed =
         id_of(&approved(&ctx, c1, json!({"year": 2021, "deadline": "2021-06-30"})).await);
     let (status, body) = act(
@@ -1498,15 +1434,13 @@ async fn overdue_lists_open_pledges_whose_deadline_passed() {
         .batch_execute("UPDATE campaigns SET ends_on = '2099-12-31'")
         .await
         .unwrap();
-    let open = id_of(
-        &created(
-            &ctx,
-            fixture::C1_MANAGER,
-            c1,
-            json!({"year": 2098, "deadline": "2099-06-30"}),
-        )
-        .await,
-    );
+    let open = created_id(
+        &ctx,
+        fixture::C1_MANAGER,
+        c1,
+        json!({"year": 2098, "deadline": "2099-06-30"}),
+    )
+    .await;
     let manager = ctx.token(fixture::C1_MANAGER);
 
     let (status, page) = list(&ctx, manager, &[("overdue", "true".into())]).await;
@@ -1524,7 +1458,7 @@ async fn progress_reports_are_validated_and_listed_newest_first() {
     let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
     let member = ctx.token(fixture::C1_MEMBER);
-    let draft = id_of(&created(&ctx, fixture::C1_MANAGER, c1, json!({})).await);
+    let draft = created_id(&ctx, fixture::C1_MANAGER, c1, json!({})).await;
     let id = id_of(&approved(&ctx, c1, json!({})).await);
 
     let (status, body) = report(
@@ -1576,12 +1510,10 @@ async fn progress_reports_are_validated_and_listed_newest_first() {
         .await;
         assert_eq!(status, 201, "{body}");
     }
-    let (status, page) = status_and_json(
-        ctx.app
-            .get(&format!("{PLEDGES}/{id}/progress"), member)
-            .await,
-    )
-    .await;
+    let (status, page) = ctx
+        .app
+        .get_json(&format!("{PLEDGES}/{id}/progress"), member)
+        .await;
     assert_eq!(status, 200, "{page}");
     let dates: Vec<&str> = page["items"]
         .as_array()
@@ -1590,26 +1522,22 @@ async fn progress_reports_are_validated_and_listed_newest_first() {
         .map(|item| item["reported_on"].as_str().unwrap())
         .collect();
     assert_eq!(dates, ["2022-09-30", "2022-06-30", "2022-03-31"]);
-    let (_, pledge) = status_and_json(ctx.app.get(&format!("{PLEDGES}/{id}"), member).await).await;
+    let (_, pledge) = ctx.app.get_json(&format!("{PLEDGES}/{id}"), member).await;
     assert_eq!(pledge["last_reported_on"], "2022-09-30");
     assert_eq!(pledge["progress_percent"], json!(70.0));
     // Paged by one, newest first.
-    let (_, first) = status_and_json(
-        ctx.app
-            .get(&format!("{PLEDGES}/{id}/progress?limit=1"), member)
-            .await,
-    )
-    .await;
+    let (_, first) = ctx
+        .app
+        .get_json(&format!("{PLEDGES}/{id}/progress?limit=1"), member)
+        .await;
     let cursor = first["next_cursor"].as_str().unwrap();
-    let (_, second) = status_and_json(
-        ctx.app
-            .get(
-                &format!("{PLEDGES}/{id}/progress?limit=1&cursor={cursor}"),
-                member,
-            )
-            .await,
-    )
-    .await;
+    let (_, second) = ctx
+        .app
+        .get_json(
+            &format!("{PLEDGES}/{id}/progress?limit=1&cursor={cursor}"),
+            member,
+        )
+        .await;
     assert_eq!(second["items"][0]["reported_on"], "2022-06-30");
 }
 
@@ -1617,8 +1545,8 @@ async fn progress_reports_are_validated_and_listed_newest_first() {
 async fn pledges_follow_their_unit_when_it_moves_to_another_district() {
     let ctx = new_ctx().await;
     let tree = &ctx.fixture.tree;
-    let c1_pledge = id_of(&created(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await);
-    let k1_pledge = id_of(&created(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await);
+    let c1_pledge = created_id(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await;
+    let k1_pledge = created_id(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await;
     let reviewer = ctx.token(fixture::D1_REVIEWER);
     assert_eq!(
         ctx.app
@@ -1633,8 +1561,7 @@ async fn pledges_follow_their_unit_when_it_moves_to_another_district() {
 
     // D1 no longer sees them, single or listed; D2's subtree now holds them.
     for id in [&c1_pledge, &k1_pledge] {
-        let (status, _) =
-            status_and_json(ctx.app.get(&format!("{PLEDGES}/{id}"), reviewer).await).await;
+        let (status, _) = ctx.app.get_json(&format!("{PLEDGES}/{id}"), reviewer).await;
         assert_eq!(status, 404, "{id}");
     }
     let (_, page) = list(&ctx, reviewer, &[]).await;
@@ -1655,16 +1582,13 @@ async fn pledges_follow_their_unit_when_it_moves_to_another_district() {
 }
 
 async fn act_move(ctx: &Ctx, organization: Uuid, parent: Uuid) -> (u16, Value) {
-    status_and_json(
-        ctx.app
-            .post_json(
-                &format!("/api/v1/organizations/{organization}/move"),
-                ctx.token(fixture::ADMIN),
-                &json!({"parent_id": parent}),
-            )
-            .await,
-    )
-    .await
+    ctx.app
+        .post_for_json(
+            &format!("/api/v1/organizations/{organization}/move"),
+            ctx.token(fixture::ADMIN),
+            &json!({"parent_id": parent}),
+        )
+        .await
 }
 
 /// Inserts `count` draft pledges of `organization` straight into the database.

@@ -15,11 +15,11 @@ const REFORM_DAY: &str = "2025-07-01";
 const LEGAL_BASIS: &str = "Nghị quyết 1687/NQ-UBTVQH15";
 
 async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
-    status_and_json(app.post_json(path, token, body).await).await
+    app.post_for_json(path, token, body).await
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
-    status_and_json(app.get(path, token).await).await
+    app.get_json(path, token).await
 }
 
 async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {

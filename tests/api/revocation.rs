@@ -18,7 +18,7 @@ async fn status_of(app: &TestApp, token: &str) -> u16 {
 }
 
 async fn assert_refused(app: &TestApp, token: &str, what: &str) {
-    let (status, body) = status_and_json(app.get(ORGANIZATIONS, token).await).await;
+    let (status, body) = app.get_json(ORGANIZATIONS, token).await;
     assert_eq!(status, 401, "{what}: {body}");
     assert_eq!(body["code"], "invalid_token", "{what}");
 }
@@ -39,11 +39,9 @@ async fn a_disabled_users_access_token_is_refused_on_every_route_at_once() {
     assert_eq!(status_of(&app, &member).await, 200);
 
     let path = format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]);
-    let (status, body) = status_and_json(
-        app.patch_json(&path, &admin, &json!({"disabled": true}))
-            .await,
-    )
-    .await;
+    let (status, body) = app
+        .patch_for_json(&path, &admin, &json!({"disabled": true}))
+        .await;
     assert_eq!(status, 200, "{body}");
 
     assert_refused(&app, &member, "disabled user").await;
@@ -60,14 +58,11 @@ async fn a_password_change_ends_the_access_tokens_issued_before_it_but_not_later
     let other_device = fixture.token(&app, user).await;
     let path = format!("/api/v1/users/{}", fixture.users[user]);
 
-    let (status, body) = status_and_json(
-        app.patch_json(
+    let (status, body) = app.patch_for_json(
             &path,
             &old,
             &json!({"password": "a brand new passphrase", "current_password": fixture::password_of(user)}),
         )
-        .await,
-    )
     .await;
     assert_eq!(status, 200, "{body}");
 

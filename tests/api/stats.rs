@@ -247,14 +247,12 @@ async fn stats_of_a_foreign_or_higher_unit_are_not_found() {
     ];
     for (token, organization, label) in cases {
         for endpoint in ENDPOINTS {
-            let (status, body) = status_and_json(
-                app.get(
+            let (status, body) = app
+                .get_json(
                     &format!("/api/v1/stats/{endpoint}?organization_id={organization}"),
                     token,
                 )
-                .await,
-            )
-            .await;
+                .await;
             assert_eq!(status, 404, "{label} /stats/{endpoint}: {body}");
             assert_eq!(body["status"], 404, "{label} /stats/{endpoint}: {body}");
             for leaked in ["total", "expected", "entries", "groups", "units", "scope"] {
@@ -369,15 +367,13 @@ async fn counts_follow_a_moved_subtree_whether_folded_or_not() {
         (4, 4, 3, 2),
         "before: D1 holds C1 (2 + K1's 1) and C3 (1); D2 holds C2 (3)"
     );
-    let (status, body) = status_and_json(
-        app.post_json(
+    let (status, body) = app
+        .post_for_json(
             &format!("/api/v1/organizations/{}/move", tree.c1.id),
             &admin,
             &json!({ "parent_id": tree.d2.id }),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(status, 200, "{body}");
     let moved = (1, 2, 6, 4);
     assert_eq!(
@@ -424,14 +420,12 @@ async fn a_kept_overview_is_reused_only_while_nothing_changed() {
     let first = stats(app, &admin, "overview", &params).await;
     let again = stats(app, &admin, "overview", &params).await;
     assert_eq!(first, again, "nothing changed: the same overview");
-    let (status, body) = status_and_json(
-        app.get(
+    let (status, body) = app
+        .get_json(
             &format!("/api/v1/stats/overview?{}", query_string(&params)),
             &outsider,
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(
         status, 404,
         "kept or not, D1 is outside C2's subtree: {body}"
@@ -912,14 +906,11 @@ impl Lineage {
             if steps.is_empty() {
                 continue;
             }
-            let (status, applied) = status_and_json(
-                app.post_json(
+            let (status, applied) = app.post_for_json(
                     "/api/v1/restructurings",
                     &token,
                     &json!({ "effective_on": day, "legal_basis": "Quyết định thử", "steps": steps }),
                 )
-                .await,
-            )
             .await;
             assert_eq!(status, 201, "{steps:?}: {applied}");
             let created: HashMap<String, Uuid> = applied["preview"]["created"]
@@ -1213,11 +1204,7 @@ impl World {
             .map(|row| Unit {
                 id: row.id,
                 name: row.name.clone(),
-                kind: OrganizationKind::ALL
-                    .into_iter()
-                    .find(|kind| kind.as_str() == row.kind)
-                    .unwrap()
-                    .as_str(),
+                kind: row.kind.as_str(),
                 path: row.path.clone(),
                 parent: row.parent_id,
                 active: true,
@@ -1959,7 +1946,7 @@ fn query_string(params: &[(&str, String)]) -> String {
 /// `GET /stats/{endpoint}`; anything but 200 fails the test.
 async fn stats(app: &TestApp, token: &str, endpoint: &str, params: &[(&str, String)]) -> Value {
     let path = format!("/api/v1/stats/{endpoint}?{}", query_string(params));
-    let (status, body) = status_and_json(app.get(&path, token).await).await;
+    let (status, body) = app.get_json(&path, token).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
 }
@@ -1974,14 +1961,12 @@ async fn get_stats(
     check: &mut Check<'_>,
 ) -> Value {
     check.context = format!("/stats/{endpoint}?{}", query_string(params));
-    let (status, body) = status_and_json(
-        app.get(
+    let (status, body) = app
+        .get_json(
             &format!("/api/v1/stats/{endpoint}?{}", query_string(params)),
             token,
         )
-        .await,
-    )
-    .await;
+        .await;
     if status != 200 {
         check.fail("status", format!("got {status}: {body}"));
     }
@@ -2003,7 +1988,7 @@ async fn organization_named(app: &TestApp, token: &str, name: &str) -> Uuid {
         "/api/v1/organizations?limit=200&{}",
         query_string(&[("q", name.to_owned())])
     );
-    let (status, body) = status_and_json(app.get(&path, token).await).await;
+    let (status, body) = app.get_json(&path, token).await;
     assert_eq!(status, 200, "{path}: {body}");
     let matches: Vec<&Value> = body["items"]
         .as_array()

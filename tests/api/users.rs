@@ -29,6 +29,33 @@ fn new_user(username: &str, memberships: Value) -> Value {
     })
 }
 
+/// `POST /users` of `username` with one membership: the status and the answer.
+async fn create_user(
+    app: &TestApp,
+    token: &str,
+    username: &str,
+    organization_id: Uuid,
+    role: &str,
+) -> (u16, Value) {
+    let memberships = json!([{"organization_id": organization_id, "role": role}]);
+    app.post_for_json("/api/v1/users", token, &new_user(username, memberships))
+        .await
+}
+
+/// Asserts a refusal with `code` that changed no user, membership or audit event.
+async fn assert_refused(
+    app: &TestApp,
+    before: (i64, i64, i64),
+    answer: (u16, Value),
+    status: u16,
+    code: &str,
+) {
+    let (actual, body) = answer;
+    assert_eq!(actual, status, "{body}");
+    assert_eq!(body["code"], code);
+    assert_eq!(counts(app).await, before);
+}
+
 async fn put_json(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
     app.request(Method::PUT, path, Some(token))
         .json(body)
@@ -113,8 +140,7 @@ fn usernames(body: &Value) -> Vec<String> {
 /// Creates a user as the admin and returns its id.
 async fn admin_creates(app: &TestApp, fixture: &Fixture, body: &Value) -> Uuid {
     let admin = fixture.token(app, fixture::ADMIN).await;
-    let (status, created) =
-        status_and_json(app.post_json("/api/v1/users", &admin, body).await).await;
+    let (status, created) = app.post_for_json("/api/v1/users", &admin, body).await;
     assert_eq!(status, 201, "{created}");
     Uuid::parse_str(created["id"].as_str().unwrap()).unwrap()
 }
@@ -178,16 +204,12 @@ async fn district_manager_creates_a_user_in_a_commune_of_its_district() {
     let fixture = Fixture::load(&app).await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
 
-    let (status, body) = status_and_json(
-        app.post_json(
-            "/api/v1/users",
-            &d1_manager,
-            &new_user(
-                "c1.officer",
-                json!([{"organization_id": fixture.tree.c1.id, "role": "manager"}]),
-            ),
-        )
-        .await,
+    let (status, body) = create_user(
+        &app,
+        &d1_manager,
+        "c1.officer",
+        fixture.tree.c1.id,
+        "manager",
     )
     .await;
 
@@ -207,22 +229,16 @@ async fn district_manager_cannot_create_a_user_in_another_district() {
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
     let before = counts(&app).await;
 
-    let (status, body) = status_and_json(
-        app.post_json(
-            "/api/v1/users",
-            &d1_manager,
-            &new_user(
-                "c2.intruder",
-                json!([{"organization_id": fixture.tree.c2.id, "role": "member"}]),
-            ),
-        )
-        .await,
+    let answer = create_user(
+        &app,
+        &d1_manager,
+        "c2.intruder",
+        fixture.tree.c2.id,
+        "member",
     )
     .await;
 
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["code"], "forbidden");
-    assert_eq!(counts(&app).await, before);
+    assert_refused(&app, before, answer, 403, "forbidden").await;
 }
 
 #[tokio::test]
@@ -232,16 +248,12 @@ async fn a_manager_cannot_grant_the_admin_role() {
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
     let before = counts(&app).await;
 
-    let (status, _) = status_and_json(
-        app.post_json(
-            "/api/v1/users",
-            &d1_manager,
-            &new_user(
-                "c1.superuser",
-                json!([{"organization_id": fixture.tree.c1.id, "role": "admin"}]),
-            ),
-        )
-        .await,
+    let (status, _) = create_user(
+        &app,
+        &d1_manager,
+        "c1.superuser",
+        fixture.tree.c1.id,
+        "admin",
     )
     .await;
 
@@ -257,18 +269,8 @@ async fn commune_member_and_reviewer_cannot_create_users() {
 
     for username in [fixture::C1_MEMBER, fixture::C1_REVIEWER] {
         let token = fixture.token(&app, username).await;
-        let (status, _) = status_and_json(
-            app.post_json(
-                "/api/v1/users",
-                &token,
-                &new_user(
-                    "k1.member",
-                    json!([{"organization_id": fixture.tree.k1.id, "role": "member"}]),
-                ),
-            )
-            .await,
-        )
-        .await;
+        let (status, _) =
+            create_user(&app, &token, "k1.member", fixture.tree.k1.id, "member").await;
         assert_eq!(status, 403, "{username}");
     }
     assert_eq!(counts(&app).await, before);
@@ -281,19 +283,8 @@ async fn a_partner_client_cannot_administer_users() {
     let client = fixture.client_token(&app).await;
     let before = counts(&app).await;
 
-    let (list, _) = status_and_json(app.get("/api/v1/users", &client).await).await;
-    let (create, _) = status_and_json(
-        app.post_json(
-            "/api/v1/users",
-            &client,
-            &new_user(
-                "d1.robot",
-                json!([{"organization_id": fixture.tree.d1.id, "role": "member"}]),
-            ),
-        )
-        .await,
-    )
-    .await;
+    let (list, _) = app.get_json("/api/v1/users", &client).await;
+    let (create, _) = create_user(&app, &client, "d1.robot", fixture.tree.d1.id, "member").await;
 
     assert_eq!((list, create), (403, 403));
     assert_eq!(counts(&app).await, before);
@@ -306,15 +297,13 @@ async fn a_manager_must_give_a_new_user_a_membership() {
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
     let before = counts(&app).await;
 
-    let (status, body) = status_and_json(
-        app.post_json(
+    let (status, body) = app
+        .post_for_json(
             "/api/v1/users",
             &d1_manager,
             &new_user("nobody.anywhere", json!([])),
         )
-        .await,
-    )
-    .await;
+        .await;
 
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["pointer"], "/memberships");
@@ -328,8 +317,8 @@ async fn invalid_members_of_a_new_user_are_all_named() {
     let admin = fixture.token(&app, fixture::ADMIN).await;
     let before = counts(&app).await;
 
-    let (status, body) = status_and_json(
-        app.post_json(
+    let (status, body) = app
+        .post_for_json(
             "/api/v1/users",
             &admin,
             &json!({
@@ -342,11 +331,9 @@ async fn invalid_members_of_a_new_user_are_all_named() {
                 ],
             }),
         )
-        .await,
-    )
-    .await;
-    let (unknown_org, unknown_body) = status_and_json(
-        app.post_json(
+        .await;
+    let (unknown_org, unknown_body) = app
+        .post_for_json(
             "/api/v1/users",
             &admin,
             &new_user(
@@ -354,19 +341,15 @@ async fn invalid_members_of_a_new_user_are_all_named() {
                 json!([{"organization_id": Uuid::new_v4(), "role": "member"}]),
             ),
         )
-        .await,
-    )
-    .await;
-    let (server_owned, _) = status_and_json(
-        app.post_json(
+        .await;
+    let (server_owned, _) = app
+        .post_for_json(
             "/api/v1/users",
             &admin,
             &json!({"username": "x.y.z", "display_name": "X", "password": "long enough pw",
                     "memberships": [], "disabled": true, "password_hash": "x"}),
         )
-        .await,
-    )
-    .await;
+        .await;
 
     assert_eq!(status, 422);
     let pointers: Vec<&str> = body["errors"]
@@ -399,22 +382,9 @@ async fn a_duplicate_username_ignoring_case_is_a_conflict() {
     let admin = fixture.token(&app, fixture::ADMIN).await;
     let before = counts(&app).await;
 
-    let (status, body) = status_and_json(
-        app.post_json(
-            "/api/v1/users",
-            &admin,
-            &new_user(
-                "C1.Member",
-                json!([{"organization_id": fixture.tree.c1.id, "role": "member"}]),
-            ),
-        )
-        .await,
-    )
-    .await;
+    let answer = create_user(&app, &admin, "C1.Member", fixture.tree.c1.id, "member").await;
 
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["code"], "already_exists");
-    assert_eq!(counts(&app).await, before);
+    assert_refused(&app, before, answer, 409, "already_exists").await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,30 +396,24 @@ async fn commune_manager_cannot_read_a_user_of_another_commune() {
     let fixture = Fixture::load(&app).await;
     let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
 
-    let (foreign, body) = status_and_json(
-        app.get(
+    let (foreign, body) = app
+        .get_json(
             &format!("/api/v1/users/{}", fixture.users[fixture::C2_MANAGER]),
             &c1_manager,
         )
-        .await,
-    )
-    .await;
-    let (own_unit, member) = status_and_json(
-        app.get(
+        .await;
+    let (own_unit, member) = app
+        .get_json(
             &format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]),
             &c1_manager,
         )
-        .await,
-    )
-    .await;
-    let (higher, _) = status_and_json(
-        app.get(
+        .await;
+    let (higher, _) = app
+        .get_json(
             &format!("/api/v1/users/{}", fixture.users[fixture::D1_MANAGER]),
             &c1_manager,
         )
-        .await,
-    )
-    .await;
+        .await;
 
     assert_eq!(foreign, 404);
     assert_eq!(body["code"], "not_found");
@@ -465,14 +429,12 @@ async fn only_managers_read_other_users_but_everyone_reads_themself() {
     let fixture = Fixture::load(&app).await;
     let d1_reviewer = fixture.token(&app, fixture::D1_REVIEWER).await;
 
-    let (other, _) = status_and_json(
-        app.get(
+    let (other, _) = app
+        .get_json(
             &format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]),
             &d1_reviewer,
         )
-        .await,
-    )
-    .await;
+        .await;
     let response = app
         .get(
             &format!("/api/v1/users/{}", fixture.users[fixture::D1_REVIEWER]),
@@ -491,7 +453,7 @@ async fn only_managers_read_other_users_but_everyone_reads_themself() {
         .send()
         .await
         .unwrap();
-    let (list, _) = status_and_json(app.get("/api/v1/users", &d1_reviewer).await).await;
+    let (list, _) = app.get_json("/api/v1/users", &d1_reviewer).await;
 
     assert_eq!(other, 404);
     assert_eq!(me, 200);
@@ -506,25 +468,22 @@ async fn listing_as_district_manager_shows_only_users_inside_its_subtree() {
     let fixture = Fixture::load(&app).await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
 
-    let (status, body) = status_and_json(app.get("/api/v1/users", &d1_manager).await).await;
-    let (foreign_filter, _) = status_and_json(
-        app.get(
+    let (status, body) = app.get_json("/api/v1/users", &d1_manager).await;
+    let (foreign_filter, _) = app
+        .get_json(
             &format!("/api/v1/users?organization_id={}", fixture.tree.c2.id),
             &d1_manager,
         )
-        .await,
-    )
-    .await;
-    let (_, c1_only) = status_and_json(
-        app.get(
+        .await;
+    let (_, c1_only) = app
+        .get_json(
             &format!("/api/v1/users?organization_id={}", fixture.tree.c1.id),
             &d1_manager,
         )
-        .await,
-    )
-    .await;
-    let (_, enabled) =
-        status_and_json(app.get("/api/v1/users?disabled=false", &d1_manager).await).await;
+        .await;
+    let (_, enabled) = app
+        .get_json("/api/v1/users?disabled=false", &d1_manager)
+        .await;
 
     assert_eq!(status, 200);
     assert_eq!(
@@ -559,7 +518,7 @@ async fn admin_lists_every_user_page_by_page() {
             Some(cursor) => format!("/api/v1/users?limit=3&cursor={cursor}"),
             None => "/api/v1/users?limit=3".to_owned(),
         };
-        let (status, body) = status_and_json(app.get(&path, &admin).await).await;
+        let (status, body) = app.get_json(&path, &admin).await;
         assert_eq!(status, 200);
         seen.extend(usernames(&body));
         match body["next_cursor"].as_str() {
@@ -595,12 +554,11 @@ async fn user_search_ignores_case_and_vietnamese_diacritics_and_wildcards() {
     let admin = fixture.token(&app, fixture::ADMIN).await;
 
     for q in ["thi%20hoa", "TH%E1%BB%8A%20H%C3%92A", "hoa.ng"] {
-        let (status, body) =
-            status_and_json(app.get(&format!("/api/v1/users?q={q}"), &admin).await).await;
+        let (status, body) = app.get_json(&format!("/api/v1/users?q={q}"), &admin).await;
         assert_eq!(status, 200);
         assert_eq!(usernames(&body), vec!["hoa.nguyen"], "q={q}");
     }
-    let (_, wildcard) = status_and_json(app.get("/api/v1/users?q=%25", &admin).await).await;
+    let (_, wildcard) = app.get_json("/api/v1/users?q=%25", &admin).await;
     assert!(usernames(&wildcard).is_empty());
 }
 
@@ -622,11 +580,9 @@ async fn disabling_a_user_makes_its_refresh_token_fail() {
     );
     assert_eq!(app.db.count(&live_tokens).await, 2);
 
-    let (status, body) = status_and_json(
-        app.patch_json(&path, &admin, &json!({"disabled": true}))
-            .await,
-    )
-    .await;
+    let (status, body) = app
+        .patch_for_json(&path, &admin, &json!({"disabled": true}))
+        .await;
     let (refreshed, refused) = refresh(&app, &refresh_token).await;
     let (login, _) = status_and_json(app.login(fixture::C1_MEMBER, &password).await).await;
 
@@ -648,11 +604,9 @@ async fn disabling_a_user_makes_its_refresh_token_fail() {
     );
 
     // Enabling the account again does not bring old sessions back.
-    let (enabled, _) = status_and_json(
-        app.patch_json(&path, &admin, &json!({"disabled": false}))
-            .await,
-    )
-    .await;
+    let (enabled, _) = app
+        .patch_for_json(&path, &admin, &json!({"disabled": false}))
+        .await;
     let (old_session, _) = refresh(&app, &other_device).await;
     assert_eq!(enabled, 200);
     assert_eq!(old_session, 401);
@@ -675,27 +629,23 @@ async fn district_manager_disables_a_commune_user_but_not_an_administrator() {
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
     let before = counts(&app).await;
 
-    let (admin_status, _) = status_and_json(
-        app.patch_json(
+    let (admin_status, _) = app
+        .patch_for_json(
             &format!("/api/v1/users/{c1_admin}"),
             &d1_manager,
             &json!({"disabled": true}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(admin_status, 403);
     assert_eq!(counts(&app).await, before);
 
-    let (member_status, body) = status_and_json(
-        app.patch_json(
+    let (member_status, body) = app
+        .patch_for_json(
             &format!("/api/v1/users/{}", fixture.users[fixture::C1_REVIEWER]),
             &d1_manager,
             &json!({"disabled": true, "display_name": "  Trần Văn Bình  "}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(member_status, 200, "{body}");
     assert_eq!(body["display_name"], "Trần Văn Bình");
     assert_eq!(body["disabled"], true);
@@ -720,20 +670,16 @@ async fn a_manager_cannot_change_a_user_who_also_belongs_elsewhere() {
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
     let before = counts(&app).await;
 
-    let (read, _) = status_and_json(
-        app.get(&format!("/api/v1/users/{shared}"), &d1_manager)
-            .await,
-    )
-    .await;
-    let (write, _) = status_and_json(
-        app.patch_json(
+    let (read, _) = app
+        .get_json(&format!("/api/v1/users/{shared}"), &d1_manager)
+        .await;
+    let (write, _) = app
+        .patch_for_json(
             &format!("/api/v1/users/{shared}"),
             &d1_manager,
             &json!({"password": "taken over password"}),
         )
-        .await,
-    )
-    .await;
+        .await;
 
     assert_eq!(read, 200);
     assert_eq!(write, 403);
@@ -748,15 +694,13 @@ async fn a_password_change_revokes_refresh_tokens_and_the_new_password_works() {
     let refresh_token = refresh_token_of(&app, fixture::C1_REVIEWER, &old_password).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
 
-    let (status, body) = status_and_json(
-        app.patch_json(
+    let (status, body) = app
+        .patch_for_json(
             &format!("/api/v1/users/{}", fixture.users[fixture::C1_REVIEWER]),
             &admin,
             &json!({"password": "a brand new passphrase"}),
         )
-        .await,
-    )
-    .await;
+        .await;
     let (refreshed, _) = refresh(&app, &refresh_token).await;
     let (old_login, _) =
         status_and_json(app.login(fixture::C1_REVIEWER, &old_password).await).await;
@@ -786,33 +730,27 @@ async fn a_user_changes_its_own_password_only_with_the_current_one_and_cannot_di
     let me = format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]);
     let before = counts(&app).await;
 
-    let (without, body) = status_and_json(
-        app.patch_json(&me, &token, &json!({"password": "my new passphrase"}))
-            .await,
-    )
-    .await;
+    let (without, body) = app
+        .patch_for_json(&me, &token, &json!({"password": "my new passphrase"}))
+        .await;
     assert_eq!(without, 422);
     assert_eq!(body["errors"][0]["pointer"], "/current_password");
-    let (wrong, _) = status_and_json(
-        app.patch_json(
+    let (wrong, _) = app
+        .patch_for_json(
             &me,
             &token,
             &json!({"password": "my new passphrase", "current_password": "not my password"}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(wrong, 422);
-    let (disable, _) = status_and_json(
-        app.patch_json(&me, &token, &json!({"disabled": true}))
-            .await,
-    )
-    .await;
+    let (disable, _) = app
+        .patch_for_json(&me, &token, &json!({"disabled": true}))
+        .await;
     assert_eq!(disable, 403);
     assert_eq!(counts(&app).await, before);
 
-    let (changed, body) = status_and_json(
-        app.patch_json(
+    let (changed, body) = app
+        .patch_for_json(
             &me,
             &token,
             &json!({
@@ -821,9 +759,7 @@ async fn a_user_changes_its_own_password_only_with_the_current_one_and_cannot_di
                 "display_name": "Lê Thị Mai",
             }),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(changed, 200, "{body}");
     assert_eq!(body["display_name"], "Lê Thị Mai");
     app.token(fixture::C1_MEMBER, "my new passphrase").await;
@@ -831,15 +767,13 @@ async fn a_user_changes_its_own_password_only_with_the_current_one_and_cannot_di
     // `current_password` keeps its documented bound even where it is not needed (an
     // administrator setting another user's password).
     let admin = fixture.token(&app, fixture::ADMIN).await;
-    let (overlong, body) = status_and_json(
-        app.patch_json(
+    let (overlong, body) = app
+        .patch_for_json(
             &me,
             &admin,
             &json!({"password": "set by the admin", "current_password": "x".repeat(129)}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(overlong, 422, "{body}");
     assert_eq!(body["errors"][0]["pointer"], "/current_password");
 }
@@ -1091,8 +1025,8 @@ async fn a_client_created_by_admin_shows_its_secret_once_and_that_secret_obtains
     assert_eq!(location, format!("/api/v1/clients/{id}"));
     assert_eq!(created["scopes"], json!(["progress:write", "read"]));
 
-    let (_, read) = status_and_json(app.get(&location, &admin).await).await;
-    let (_, list) = status_and_json(app.get("/api/v1/clients", &admin).await).await;
+    let (_, read) = app.get_json(&location, &admin).await;
+    let (_, list) = app.get_json("/api/v1/clients", &admin).await;
     assert_eq!(read["id"], json!(id));
     assert!(read.get("client_secret").is_none());
     assert!(!list.to_string().contains(&secret));
@@ -1130,11 +1064,9 @@ async fn a_deleted_client_cannot_obtain_tokens() {
     let (after_delete, body) = client_credentials(&app, &client_id, fixture::CLIENT_SECRET).await;
     let audit_after_first = app.db.count("SELECT count(*) FROM audit_events").await;
     let again = delete(&app, &format!("/api/v1/clients/{client_id}"), &admin).await;
-    let (_, read) = status_and_json(
-        app.get(&format!("/api/v1/clients/{client_id}"), &admin)
-            .await,
-    )
-    .await;
+    let (_, read) = app
+        .get_json(&format!("/api/v1/clients/{client_id}"), &admin)
+        .await;
 
     assert_eq!(after_delete, 401);
     assert_eq!(body["error"], "invalid_client");
@@ -1161,16 +1093,13 @@ async fn only_an_administrator_manages_clients() {
 
     for username in [fixture::D1_MANAGER, fixture::C1_MANAGER, fixture::C1_MEMBER] {
         let token = fixture.token(&app, username).await;
-        let (create, _) = status_and_json(
-            app.post_json(
+        let (create, _) = app.post_for_json(
                 "/api/v1/clients",
                 &token,
                 &json!({"name": "Rogue", "organization_id": fixture.tree.d1.id, "scopes": ["read"]}),
             )
-            .await,
-        )
         .await;
-        let (list, _) = status_and_json(app.get("/api/v1/clients", &token).await).await;
+        let (list, _) = app.get_json("/api/v1/clients", &token).await;
         let removal = delete(
             &app,
             &format!("/api/v1/clients/{}", fixture.client_id),
@@ -1184,14 +1113,11 @@ async fn only_an_administrator_manages_clients() {
         );
     }
     let partner = fixture.client_token(&app).await;
-    let (partner_create, _) = status_and_json(
-        app.post_json(
+    let (partner_create, _) = app.post_for_json(
             "/api/v1/clients",
             &partner,
             &json!({"name": "Self-made", "organization_id": fixture.tree.d1.id, "scopes": ["read"]}),
         )
-        .await,
-    )
     .await;
 
     assert_eq!(partner_create, 403);
@@ -1215,33 +1141,27 @@ async fn a_client_needs_a_known_scope_and_organization() {
     let admin = fixture.token(&app, fixture::ADMIN).await;
     let before = app.db.count("SELECT count(*) FROM clients").await;
 
-    let (no_scope, _) = status_and_json(
-        app.post_json(
+    let (no_scope, _) = app
+        .post_for_json(
             "/api/v1/clients",
             &admin,
             &json!({"name": "X", "organization_id": fixture.tree.d1.id, "scopes": []}),
         )
-        .await,
-    )
-    .await;
-    let (bad_scope, _) = status_and_json(
-        app.post_json(
+        .await;
+    let (bad_scope, _) = app
+        .post_for_json(
             "/api/v1/clients",
             &admin,
             &json!({"name": "X", "organization_id": fixture.tree.d1.id, "scopes": ["admin"]}),
         )
-        .await,
-    )
-    .await;
-    let (no_org, body) = status_and_json(
-        app.post_json(
+        .await;
+    let (no_org, body) = app
+        .post_for_json(
             "/api/v1/clients",
             &admin,
             &json!({"name": "X", "organization_id": Uuid::new_v4(), "scopes": ["read"]}),
         )
-        .await,
-    )
-    .await;
+        .await;
 
     assert_eq!((no_scope, bad_scope, no_org), (422, 422, 422));
     assert_eq!(body["errors"][0]["pointer"], "/organization_id");
@@ -1255,16 +1175,14 @@ async fn a_client_with_more_scopes_than_there_are_is_422_naming_scopes() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
-    let (status, problem) = status_and_json(
-        app.post_json(
+    let (status, problem) = app
+        .post_for_json(
             "/api/v1/clients",
             &admin,
             &json!({"name": "Cổng dịch vụ công", "organization_id": fixture.tree.c1.id,
                     "scopes": ["read", "progress:write", "read"]}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(crate::helpers::ctx::pointers(&problem), vec!["/scopes"]);
 }

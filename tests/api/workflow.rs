@@ -256,7 +256,13 @@ async fn new_ctx() -> Ctx {
 
 impl Ctx {
     async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        status_and_json(self.app.post_json(path, token, &body).await).await
+        self.app.post_for_json(path, token, &body).await
+    }
+
+    /// `POST /pledges/{id}/{action}` without a body.
+    async fn pledge_action(&self, token: &str, id: &str, action: &str) -> (u16, Value) {
+        let path = format!("/api/v1/pledges/{id}/{action}");
+        self.post(token, &path, json!({})).await
     }
 
     /// A pledge of C1 written by `author`, submitted by `submitter`; returns its id.
@@ -292,9 +298,7 @@ async fn the_author_or_submitter_of_a_pledge_never_approves_or_assesses_it() {
         .submitted_pledge(fixture::D1_MANAGER, fixture::D1_MANAGER, json!({}))
         .await;
     let d1 = ctx.token(fixture::D1_MANAGER).to_owned();
-    let (status, problem) = ctx
-        .post(&d1, &format!("/api/v1/pledges/{own}/approve"), json!({}))
-        .await;
+    let (status, problem) = ctx.pledge_action(&d1, &own, "approve").await;
     assert_eq!(status, 403, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().starts_with("four eyes"),
@@ -306,26 +310,14 @@ async fn the_author_or_submitter_of_a_pledge_never_approves_or_assesses_it() {
         .await;
     let admin = ctx.token(fixture::ADMIN).to_owned();
     let (status, _) = ctx
-        .post(
-            &admin,
-            &format!("/api/v1/pledges/{submitted_by_admin}/approve"),
-            json!({}),
-        )
+        .pledge_action(&admin, &submitted_by_admin, "approve")
         .await;
     assert_eq!(status, 403);
 
     // A second person approves; the author still cannot assess it.
-    let (status, body) = ctx
-        .post(
-            &d1,
-            &format!("/api/v1/pledges/{submitted_by_admin}/approve"),
-            json!({}),
-        )
-        .await;
+    let (status, body) = ctx.pledge_action(&d1, &submitted_by_admin, "approve").await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = ctx
-        .post(&admin, &format!("/api/v1/pledges/{own}/approve"), json!({}))
-        .await;
+    let (status, body) = ctx.pledge_action(&admin, &own, "approve").await;
     assert_eq!(status, 200, "{body}");
     let (status, problem) = ctx
         .post(
@@ -431,9 +423,7 @@ async fn a_partner_client_with_only_progress_write_reports_progress_but_reads_no
         .submitted_pledge(fixture::C1_MANAGER, fixture::C1_MANAGER, json!({}))
         .await;
     let d1 = ctx.token(fixture::D1_MANAGER).to_owned();
-    let (status, body) = ctx
-        .post(&d1, &format!("/api/v1/pledges/{id}/approve"), json!({}))
-        .await;
+    let (status, body) = ctx.pledge_action(&d1, &id, "approve").await;
     assert_eq!(status, 200, "{body}");
     let admin = ctx.token(fixture::ADMIN).to_owned();
     let (status, client) = ctx
@@ -469,10 +459,12 @@ async fn a_partner_client_with_only_progress_write_reports_progress_but_reads_no
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let (status, _) =
-        status_and_json(ctx.app.get(&format!("/api/v1/pledges/{id}"), token).await).await;
+    let (status, _) = ctx
+        .app
+        .get_json(&format!("/api/v1/pledges/{id}"), token)
+        .await;
     assert_eq!(status, 404, "reporting does not grant reading");
-    let (status, _) = status_and_json(ctx.app.get("/api/v1/pledges", token).await).await;
+    let (status, _) = ctx.app.get_json("/api/v1/pledges", token).await;
     assert_eq!(status, 403);
 }
 

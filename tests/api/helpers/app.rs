@@ -117,6 +117,29 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `DELETE path` with a bearer token, no conditions.
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request(Method::DELETE, path, Some(token))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `GET path`: its status and JSON body (see [`status_and_json`]).
+    pub async fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
+        status_and_json(self.get(path, token).await).await
+    }
+
+    /// `POST path` with a JSON body: the status and JSON body of the answer.
+    pub async fn post_for_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        status_and_json(self.post_json(path, token, body).await).await
+    }
+
+    /// `PATCH path` with a JSON body: the status and JSON body of the answer.
+    pub async fn patch_for_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        status_and_json(self.patch_json(path, token, body).await).await
+    }
+
     /// Logs in with the password grant and returns the whole token response.
     pub async fn login(&self, username: &str, password: &str) -> Response {
         self.http

@@ -173,3 +173,8 @@ pub fn ids(page: &Value) -> Vec<String> {
         .map(|item| item["id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The `id` of a resource in a response body.
+pub fn id_of(resource: &Value) -> String {
+    resource["id"].as_str().unwrap().to_owned()
+}

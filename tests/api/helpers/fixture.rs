@@ -224,3 +224,21 @@ impl Fixture {
         body["access_token"].as_str().unwrap().to_owned()
     }
 }
+
+/// Stores a member of `unit` whose password hash was made with `hashing` (an older or costlier
+/// setting than the app's), for the login tests that depend on the stored parameters; the
+/// stored hash.
+pub async fn member_hashed_with(
+    app: &TestApp,
+    unit: Uuid,
+    (username, display_name): (&str, &str),
+    hashing: &thidua::config::PasswordHashing,
+    password: &str,
+) -> String {
+    let hash = thidua::auth::password::hash_with(hashing, password).unwrap();
+    let mut conn = app.state.db.write().await.unwrap();
+    ensure_user(&mut conn, username, display_name, &hash, unit, Role::Member)
+        .await
+        .unwrap();
+    hash
+}
