@@ -529,7 +529,7 @@ pub async fn issue(
         conn,
         request,
         year,
-        &issuer.kind,
+        issuer.kind.as_str(),
         &issuer.path,
         &rules,
         base_salary,
