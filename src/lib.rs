@@ -19,6 +19,8 @@ pub mod clock;
 pub mod conditional;
 /// Typed configuration read from the environment once, at start-up.
 pub mod config;
+/// The one idempotent, audited creation of the resources that are not workflows.
+pub mod creation;
 /// Connection pool, embedded migrations and the generated diesel schema.
 pub mod db;
 /// Loading the Ba Tri demonstration data.

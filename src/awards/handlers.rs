@@ -1,7 +1,6 @@
 //! HTTP handlers of council sessions, ballots, award decisions, revocations, the awards of a
 //! subject and `/stats/awards`.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Datelike, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -18,9 +17,10 @@ use crate::audit::{self, Change};
 use crate::auth::authorize::Visibility;
 use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
+use crate::creation::{self, Created, Creation};
 use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::extract::Body;
-use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
+use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::organizations::repo as organization_repo;
 use crate::pagination;
 use crate::state::AppState;
@@ -136,48 +136,41 @@ pub async fn create_session(
     check_day_of_year(&mut checks, "/held_on", request.held_on, request.year);
     checks.finish()?;
     let idempotency = Idempotency::new(&principal, key, digest);
-    let principal = &principal;
-    let request = &request;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            let path = organization_repo::path_of(conn, request.organization_id)
-                .await?
-                .filter(|path| principal.can_see(path))
-                .ok_or_else(|| {
-                    AppError::field("/organization_id", "no such organization in your subtree")
-                })?;
-            policy::require(principal, Operation::DecideAwards, Target::unit(&path))?;
-            let id = Uuid::now_v7();
-            repo::insert_session(conn, id, request, Some(principal.id)).await?;
-            let session = repo::session(conn, id)
-                .await?
-                .ok_or_else(AppError::not_found)?;
-            let dto = session_dto(conn, session).await?;
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: "council_session.create",
-                    entity_type: "council_session",
-                    entity_id: id,
-                    organization_id: Some(request.organization_id),
-                    before: None,
-                    after: audit::snapshot(&dto),
-                },
-            )
-            .await?;
-            let reply = Reply {
-                location: Some(format!("/api/v1/council-sessions/{id}")),
-                ..Reply::plain(StatusCode::CREATED, &dto)?
-            };
-            idempotency.record(conn, reply).await
+    creation::create_once(&state.db, &principal, idempotency, &request).await
+}
+
+impl Creation for CreateSession {
+    type Dto = SessionDto;
+    const ACTION: &'static str = "council_session.create";
+    const ENTITY: &'static str = "council_session";
+
+    async fn create(
+        &self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+    ) -> AppResult<Created<SessionDto>> {
+        let request = self;
+        let path = organization_repo::path_of(conn, request.organization_id)
+            .await?
+            .filter(|path| principal.can_see(path))
+            .ok_or_else(|| {
+                AppError::field("/organization_id", "no such organization in your subtree")
+            })?;
+        policy::require(principal, Operation::DecideAwards, Target::unit(&path))?;
+        let id = Uuid::now_v7();
+        repo::insert_session(conn, id, request, Some(principal.id)).await?;
+        let session = repo::session(conn, id)
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        let dto = session_dto(conn, session).await?;
+        Ok(Created {
+            entity_id: dto.id,
+            organization_id: Some(dto.organization_id),
+            location: format!("/api/v1/council-sessions/{}", dto.id),
+            version: None,
+            dto,
         })
-        .await?;
-    Ok(reply.into_response())
+    }
 }
 
 /// Records the counts of a secret ballot on one candidate for one title.
@@ -436,36 +429,29 @@ pub async fn create_decision(
     check_day_of_year(&mut checks, "/decided_on", request.decided_on, year);
     checks.finish()?;
     let idempotency = Idempotency::new(&principal, key, digest);
-    let principal = &principal;
-    let request = &request;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            let dto = issue(conn, Some(principal), request).await?;
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: "award_decision.create",
-                    entity_type: "award_decision",
-                    entity_id: dto.id,
-                    organization_id: Some(dto.issuer_organization_id),
-                    before: None,
-                    after: audit::snapshot(&dto),
-                },
-            )
-            .await?;
-            let reply = Reply {
-                location: Some(format!("/api/v1/award-decisions/{}", dto.id)),
-                ..Reply::plain(StatusCode::CREATED, &dto)?
-            };
-            idempotency.record(conn, reply).await
+    creation::create_once(&state.db, &principal, idempotency, &request).await
+}
+
+impl Creation for CreateDecision {
+    type Dto = DecisionDto;
+    const ACTION: &'static str = "award_decision.create";
+    const ENTITY: &'static str = "award_decision";
+
+    async fn create(
+        &self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+    ) -> AppResult<Created<DecisionDto>> {
+        let request = self;
+        let dto = issue(conn, Some(principal), request).await?;
+        Ok(Created {
+            entity_id: dto.id,
+            organization_id: Some(dto.issuer_organization_id),
+            location: format!("/api/v1/award-decisions/{}", dto.id),
+            version: None,
+            dto,
         })
-        .await?;
-    Ok(reply.into_response())
+    }
 }
 
 /// Issues the decision `request` (see [`create_decision`]) inside the caller's transaction;

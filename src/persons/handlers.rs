@@ -13,9 +13,10 @@ use crate::auth::authorize::Visibility;
 use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::conditional::{self, IfMatch};
+use crate::creation::{self, Created, Creation};
 use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::extract::Body;
-use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
+use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::organizations::repo as organization_repo;
 use crate::pagination;
 use crate::state::AppState;
@@ -101,48 +102,43 @@ pub async fn create_person(
     );
     checks.finish()?;
     let idempotency = Idempotency::new(&principal, key, digest);
-    let principal = &principal;
-    let request = &request;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            unit_for_person(conn, principal, request.organization_id, "/organization_id").await?;
-            let full_name = crate::text::squash_spaces(&crate::text::nfc(&request.full_name));
-            let position = optional_text(request.position.as_deref());
-            let row = repo::insert(
-                conn,
-                NewPerson {
-                    id: Uuid::now_v7(),
-                    organization_id: request.organization_id,
-                    full_name: &full_name,
-                    position: position.as_deref(),
-                    gender: request.gender,
-                    created_by: Some(principal.id),
-                },
-            )
-            .await?;
-            let dto = PersonDto::from(row);
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: "person.create",
-                    entity_type: "person",
-                    entity_id: dto.id,
-                    organization_id: Some(dto.organization_id),
-                    before: None,
-                    after: audit::snapshot(&dto),
-                },
-            )
-            .await?;
-            let reply = Reply::created(location(dto.id), dto.version, &dto)?;
-            idempotency.record(conn, reply).await
-        })
+    creation::create_once(&state.db, &principal, idempotency, &request).await
+}
+
+impl Creation for CreatePerson {
+    type Dto = PersonDto;
+    const ACTION: &'static str = "person.create";
+    const ENTITY: &'static str = "person";
+
+    async fn create(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        principal: &Principal,
+    ) -> AppResult<Created<PersonDto>> {
+        unit_for_person(conn, principal, self.organization_id, "/organization_id").await?;
+        let full_name = crate::text::squash_spaces(&crate::text::nfc(&self.full_name));
+        let position = optional_text(self.position.as_deref());
+        let row = repo::insert(
+            conn,
+            NewPerson {
+                id: Uuid::now_v7(),
+                organization_id: self.organization_id,
+                full_name: &full_name,
+                position: position.as_deref(),
+                gender: self.gender,
+                created_by: Some(principal.id),
+            },
+        )
         .await?;
-    Ok(reply.into_response())
+        let dto = PersonDto::from(row);
+        Ok(Created {
+            entity_id: dto.id,
+            organization_id: Some(dto.organization_id),
+            location: location(dto.id),
+            version: Some(dto.version),
+            dto,
+        })
+    }
 }
 
 /// Lists the persons the caller may see, in the order they were added.

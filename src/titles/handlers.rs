@@ -1,8 +1,7 @@
 //! HTTP handlers of rule sets, base salaries, title registrations and eligibility.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
-use diesel_async::AsyncConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use super::dto::{
@@ -17,9 +16,10 @@ use crate::audit::{self, Change};
 use crate::auth::authorize::Visibility;
 use crate::auth::policy::{self, Operation, Target, require_admin};
 use crate::auth::principal::Principal;
+use crate::creation::{self, Created, Creation};
 use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::extract::Body;
-use crate::idempotency::{Idempotency, IdempotencyKey, Reply};
+use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::organizations::repo as organization_repo;
 use crate::pagination;
 use crate::state::AppState;
@@ -117,62 +117,55 @@ pub async fn create_rule_set(
     content.check(&mut checks);
     checks.finish()?;
     let idempotency = Idempotency::new(&principal, key, digest);
-    let principal = &principal;
-    let content = &content;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
+    creation::create_once(&state.db, &principal, idempotency, &content).await
+}
+
+impl Creation for RuleSetContent {
+    type Dto = RuleSetDto;
+    const ACTION: &'static str = "rule_set.create";
+    const ENTITY: &'static str = "rule_set";
+
+    async fn create(
+        &self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+    ) -> AppResult<Created<RuleSetDto>> {
+        let content = self;
+        let current = repo::current_version_for_update(conn, &content.code).await?;
+        if let Some(current) = &current {
+            if repo::rule_set_used(conn, current.id).await? {
+                return Err(AppError::conflict(
+                    ProblemCode::RuleSetInUse,
+                    format!(
+                        "version {} of {} decided awards and stays as it is; publish the correction under a new code from the day it applies",
+                        current.version, current.code
+                    ),
+                ));
             }
-            let current = repo::current_version_for_update(conn, &content.code).await?;
-            if let Some(current) = &current {
-                if repo::rule_set_used(conn, current.id).await? {
-                    return Err(AppError::conflict(
-                        ProblemCode::RuleSetInUse,
-                        format!(
-                            "version {} of {} decided awards and stays as it is; publish the correction under a new code from the day it applies",
-                            current.version, current.code
-                        ),
-                    ));
-                }
-                repo::supersede(conn, current.id).await?;
-            }
-            let version = repo::newest_version(conn, &content.code).await? + 1;
-            let row = repo::insert_rule_set(
-                conn,
-                NewRuleSet {
-                    id: Uuid::now_v7(),
-                    version,
-                    content,
-                    supersedes: current.as_ref().map(|row| row.id),
-                    created_by: Some(principal.id),
-                },
-            )
-            .await
-            .map_err(overlap)?;
-            let dto = service::to_dto(row)?;
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: "rule_set.create",
-                    entity_type: "rule_set",
-                    entity_id: dto.id,
-                    organization_id: None,
-                    before: None,
-                    after: audit::snapshot(&dto),
-                },
-            )
-            .await?;
-            let reply = Reply {
-                location: Some(format!("/api/v1/rule-sets/{}", dto.id)),
-                ..Reply::plain(StatusCode::CREATED, &dto)?
-            };
-            idempotency.record(conn, reply).await
+            repo::supersede(conn, current.id).await?;
+        }
+        let version = repo::newest_version(conn, &content.code).await? + 1;
+        let row = repo::insert_rule_set(
+            conn,
+            NewRuleSet {
+                id: Uuid::now_v7(),
+                version,
+                content,
+                supersedes: current.as_ref().map(|row| row.id),
+                created_by: Some(principal.id),
+            },
+        )
+        .await
+        .map_err(overlap)?;
+        let dto = service::to_dto(row)?;
+        Ok(Created {
+            entity_id: dto.id,
+            organization_id: None,
+            location: format!("/api/v1/rule-sets/{}", dto.id),
+            version: None,
+            dto,
         })
-        .await?;
-    Ok(reply.into_response())
+    }
 }
 
 fn overlap(error: diesel::result::Error) -> AppError {
@@ -336,97 +329,87 @@ pub async fn create_registration(
 ) -> AppResult<HttpResponse> {
     let (request, digest) = body.into_parts();
     let idempotency = Idempotency::new(&principal, key, digest);
-    let principal = &principal;
-    let request = &request;
-    let mut conn = state.db.write().await?;
-    let reply = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            if let Some(stored) = idempotency.replay(conn).await? {
-                return Ok(stored);
-            }
-            let subject = repo::subjects(conn, request.subject_type, &[request.subject_id])
-                .await?
-                .into_iter()
-                .next()
-                .filter(|subject| principal.can_see(&subject.path))
-                .ok_or_else(|| {
-                    AppError::field(
-                        "/subject_id",
-                        format!("no such {} in your subtree", request.subject_type),
-                    )
-                })?;
-            policy::require(
-                principal,
-                Operation::RegisterTitle,
-                Target::unit(&subject.path),
-            )?;
-            if request.subject_type == SubjectType::Organization
-                && let Some(unit) = organization_repo::find(conn, subject.id).await?
-                && unit
-                    .valid_to
-                    .is_some_and(|to| to < service::start_of(request.year))
-            {
-                let detail = organization_repo::inactive_detail(conn, subject.id).await?;
-                return Err(AppError::field("/subject_id", detail));
-            }
-            let rules = service::in_force(conn, end_of(request.year), "/year").await?;
-            let title = rules.title(&request.title_code, "/title_code")?;
-            if title.subject != request.subject_type.title_subject() {
-                return Err(AppError::field(
-                    "/title_code",
-                    format!(
-                        "{} is a title of the {} subject; a {} cannot hold it",
-                        title.code, title.subject, request.subject_type
-                    ),
-                ));
-            }
-            let row = repo::insert_registration(
-                conn,
-                Uuid::now_v7(),
-                (request.subject_type, request.subject_id),
-                &title.code,
-                request.year,
-                Some(principal.id),
-            )
-            .await
-            .map_err(|error| match &error {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => AppError::conflict(
-                    ProblemCode::AlreadyExists,
-                    format!(
-                        "{} is already registered for {} in {}",
-                        subject.name, request.title_code, request.year
-                    ),
-                ),
-                _ => error.into(),
+    creation::create_once(&state.db, &principal, idempotency, &request).await
+}
+
+impl Creation for CreateRegistration {
+    type Dto = RegistrationDto;
+    const ACTION: &'static str = "title_registration.create";
+    const ENTITY: &'static str = "title_registration";
+
+    async fn create(
+        &self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+    ) -> AppResult<Created<RegistrationDto>> {
+        let request = self;
+        let subject = repo::subjects(conn, request.subject_type, &[request.subject_id])
+            .await?
+            .into_iter()
+            .next()
+            .filter(|subject| principal.can_see(&subject.path))
+            .ok_or_else(|| {
+                AppError::field(
+                    "/subject_id",
+                    format!("no such {} in your subtree", request.subject_type),
+                )
             })?;
-            let dto = registration_dto(row);
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: "title_registration.create",
-                    entity_type: "title_registration",
-                    entity_id: dto.id,
-                    organization_id: Some(subject.organization_id),
-                    before: None,
-                    after: audit::snapshot(&dto),
-                },
-            )
-            .await?;
-            let reply = Reply {
-                location: Some(format!(
-                    "/api/v1/title-registrations?subject_id={}",
-                    dto.subject_id
-                )),
-                ..Reply::plain(StatusCode::CREATED, &dto)?
-            };
-            idempotency.record(conn, reply).await
+        policy::require(
+            principal,
+            Operation::RegisterTitle,
+            Target::unit(&subject.path),
+        )?;
+        if request.subject_type == SubjectType::Organization
+            && let Some(unit) = organization_repo::find(conn, subject.id).await?
+            && unit
+                .valid_to
+                .is_some_and(|to| to < service::start_of(request.year))
+        {
+            let detail = organization_repo::inactive_detail(conn, subject.id).await?;
+            return Err(AppError::field("/subject_id", detail));
+        }
+        let rules = service::in_force(conn, end_of(request.year), "/year").await?;
+        let title = rules.title(&request.title_code, "/title_code")?;
+        if title.subject != request.subject_type.title_subject() {
+            return Err(AppError::field(
+                "/title_code",
+                format!(
+                    "{} is a title of the {} subject; a {} cannot hold it",
+                    title.code, title.subject, request.subject_type
+                ),
+            ));
+        }
+        let row = repo::insert_registration(
+            conn,
+            Uuid::now_v7(),
+            (request.subject_type, request.subject_id),
+            &title.code,
+            request.year,
+            Some(principal.id),
+        )
+        .await
+        .map_err(|error| match &error {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => AppError::conflict(
+                ProblemCode::AlreadyExists,
+                format!(
+                    "{} is already registered for {} in {}",
+                    subject.name, request.title_code, request.year
+                ),
+            ),
+            _ => error.into(),
+        })?;
+        let dto = registration_dto(row);
+        Ok(Created {
+            entity_id: dto.id,
+            organization_id: Some(subject.organization_id),
+            location: format!("/api/v1/title-registrations?subject_id={}", dto.subject_id),
+            version: None,
+            dto,
         })
-        .await?;
-    Ok(reply.into_response())
+    }
 }
 
 /// The subtrees the caller reads, and the narrowing by `organization_id` (404 outside).

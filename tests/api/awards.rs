@@ -5,46 +5,13 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::pointers;
+use crate::helpers::ctx::{id_of, pointers};
 use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::titles::{get_ok, person_named, unit_coded};
 use crate::helpers::{TestApp, status_and_json};
-
-async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
-    let (status, body) = status_and_json(app.get(path, token).await).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
-}
 
 async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
     status_and_json(app.post_json(path, token, body).await).await
-}
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().unwrap().to_owned()
-}
-
-async fn person_named(app: &TestApp, token: &str, name: &str) -> String {
-    let q: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    let page = get_ok(app, token, &format!("/api/v1/persons?q={q}")).await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{name}: {page}");
-    id_of(&page["items"][0])
-}
-
-async fn unit_coded(app: &TestApp, token: &str, code: &str) -> String {
-    let page = get_ok(
-        app,
-        token,
-        &format!("/api/v1/organizations?q={code}&limit=200"),
-    )
-    .await;
-    let found: Vec<&Value> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["code"] == code)
-        .collect();
-    assert_eq!(found.len(), 1, "{code}: {page}");
-    id_of(found[0])
 }
 
 #[tokio::test]

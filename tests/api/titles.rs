@@ -7,30 +7,15 @@ use uuid::Uuid;
 
 use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::titles::{get_ok, person_named, put, unit_coded};
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
 async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     status_and_json(app.get(path, token).await).await
 }
 
-async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
-    let (status, body) = get(app, token, path).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
-}
-
 async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
     status_and_json(app.post_json(path, token, body).await).await
-}
-
-async fn put(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
-    let response = app
-        .request(reqwest::Method::PUT, path, Some(token))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    status_and_json(response).await
 }
 
 fn id_of(value: &Value) -> Uuid {
@@ -43,40 +28,13 @@ async fn demo(app: &TestApp) -> String {
     app.token("admin", thidua::demo::ADMIN_PASSWORD).await
 }
 
-async fn person_named(app: &TestApp, token: &str, name: &str) -> Uuid {
-    let page = get_ok(
-        app,
-        token,
-        &format!("/api/v1/persons?q={}", urlencode(name)),
-    )
-    .await;
-    let items = page["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "{name}: {page}");
-    id_of(&items[0])
-}
-
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-async fn unit_coded(app: &TestApp, token: &str, code: &str) -> Uuid {
-    let page = get_ok(
-        app,
-        token,
-        &format!("/api/v1/organizations?q={code}&limit=200"),
-    )
-    .await;
-    let found: Vec<&Value> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|unit| unit["code"] == code)
-        .collect();
-    assert_eq!(found.len(), 1, "{code}: {page}");
-    id_of(found[0])
-}
-
-async fn eligibility(app: &TestApp, token: &str, kind: &str, id: Uuid, title: &str) -> Value {
+async fn eligibility(
+    app: &TestApp,
+    token: &str,
+    kind: &str,
+    id: impl std::fmt::Display,
+    title: &str,
+) -> Value {
     get_ok(
         app,
         token,
