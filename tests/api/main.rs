@@ -7,6 +7,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod campaigns;
+mod changes;
 mod errors;
 mod first_hour;
 mod folds;
