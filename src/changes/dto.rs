@@ -27,12 +27,14 @@ pub const CHANGE_TYPES: &[&str] = &[
 #[into_params(parameter_in = Query)]
 pub struct ChangeFilter {
     /// The `cursor` (or `next_cursor`) of an earlier page; absent: from the oldest event kept.
-    #[param(max_length = 200)]
     pub after: Option<String>,
     /// Comma-separated entity types: pledge, pledge_progress, nomination, nomination_review,
     /// organization, restructuring, person, year_record, title_registration, rule_set,
     /// base_salary. Absent: all.
-    #[param(max_length = 500)]
+    #[param(
+        max_length = 500,
+        pattern = r"^(pledge|pledge_progress|nomination|nomination_review|organization|restructuring|person|year_record|title_registration|rule_set|base_salary)(,(pledge|pledge_progress|nomination|nomination_review|organization|restructuring|person|year_record|title_registration|rule_set|base_salary))*$"
+    )]
     pub types: Option<String>,
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
@@ -45,8 +47,13 @@ impl ChangeFilter {
         let Some(raw) = self.types.as_deref() else {
             return Ok(None);
         };
+        if raw.len() > 500 {
+            return Err(AppError::bad_request(
+                ProblemCode::InvalidQuery,
+                "types must be at most 500 characters",
+            ));
+        }
         raw.split(',')
-            .map(str::trim)
             .map(|name| {
                 if CHANGE_TYPES.contains(&name) {
                     Ok(name.to_owned())

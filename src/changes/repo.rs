@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Interval, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Integer, Interval, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -68,7 +70,11 @@ pub async fn sequence(conn: &mut AsyncPgConnection, max_rows: i32) -> QueryResul
 
 /// Deletes at most `max_rows` numbered events older than `keep`.
 #[tracing::instrument(skip(conn))]
-pub async fn purge(conn: &mut AsyncPgConnection, keep: Duration, max_rows: i32) -> QueryResult<i64> {
+pub async fn purge(
+    conn: &mut AsyncPgConnection,
+    keep: Duration,
+    max_rows: i32,
+) -> QueryResult<i64> {
     let keep = diesel::data_types::PgInterval::from_microseconds(
         i64::try_from(keep.as_micros()).unwrap_or(i64::MAX),
     );

@@ -35,7 +35,8 @@ async fn create_pledge(ctx: &Ctx, user: &str, organization: Uuid, title: &str) -
         "target_unit": "km",
         "deadline": "2022-12-31"
     });
-    let (status, body) = status_and_json(ctx.app.post_json(PLEDGES, ctx.token(user), &body).await).await;
+    let (status, body) =
+        status_and_json(ctx.app.post_json(PLEDGES, ctx.token(user), &body).await).await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
@@ -46,7 +47,13 @@ async fn page(ctx: &Ctx, token: &str, query: &str) -> (u16, Value) {
 }
 
 /// Every item from `after` until `next_cursor` is null, pages of `limit`; and the last cursor.
-async fn drain(ctx: &Ctx, token: &str, after: Option<&str>, extra: &str, limit: u32) -> (Vec<Value>, String) {
+async fn drain(
+    ctx: &Ctx,
+    token: &str,
+    after: Option<&str>,
+    extra: &str,
+    limit: u32,
+) -> (Vec<Value>, String) {
     let mut items = Vec::new();
     let mut after = after.map(str::to_owned);
     loop {
@@ -80,7 +87,10 @@ fn summary(items: &[Value]) -> Vec<(String, String, bool)> {
 }
 
 fn seqs(items: &[Value]) -> Vec<i64> {
-    items.iter().map(|item| item["seq"].as_i64().unwrap()).collect()
+    items
+        .iter()
+        .map(|item| item["seq"].as_i64().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -107,7 +117,10 @@ async fn feed_lists_changes_in_commit_order_and_resumes_from_a_stored_cursor() {
         ]
     );
     let numbers = seqs(&items);
-    assert!(numbers.windows(2).all(|pair| pair[0] < pair[1]), "{numbers:?}");
+    assert!(
+        numbers.windows(2).all(|pair| pair[0] < pair[1]),
+        "{numbers:?}"
+    );
     assert_eq!(items[2]["version"], 2);
     assert_eq!(items[0]["organization_id"], c1.to_string());
     assert_eq!(items[0]["type"], "pledge");
@@ -201,12 +214,18 @@ async fn concurrent_writers_never_make_the_feed_skip_or_repeat_an_event() {
         .collect();
     let distinct: HashSet<i64> = seen.iter().copied().collect();
     assert_eq!(distinct.len(), seen.len(), "an event was repeated");
-    assert!(seen.windows(2).all(|pair| pair[0] < pair[1]), "out of order");
+    assert!(
+        seen.windows(2).all(|pair| pair[0] < pair[1]),
+        "out of order"
+    );
     assert_eq!(seen, all, "the pages differ from the events written");
     // 4 seeds + 24 creates + 2 updates in each of the 3 committed slow transactions (the rolled
     // back one left nothing), besides the fixture's own events.
     let pledge_events: i64 = client
-        .query_one("SELECT count(*) FROM change_events WHERE entity_type = 'pledge'", &[])
+        .query_one(
+            "SELECT count(*) FROM change_events WHERE entity_type = 'pledge'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -266,10 +285,20 @@ async fn pledge_moved_out_of_view_is_a_tombstone_for_who_saw_it() {
     assert_eq!(status, 200, "{body}");
 
     let (items, _) = drain(&ctx, reviewer, Some(&reviewer_cursor), "&types=pledge", 50).await;
-    assert_eq!(summary(&items), vec![(pledge.clone(), "moved".to_owned(), true)]);
+    assert_eq!(
+        summary(&items),
+        vec![(pledge.clone(), "moved".to_owned(), true)]
+    );
     assert!(items[0]["organization_id"].is_null(), "{items:?}");
     // The unit itself left D1's view too.
-    let (units, _) = drain(&ctx, reviewer, Some(&reviewer_cursor), "&types=organization", 50).await;
+    let (units, _) = drain(
+        &ctx,
+        reviewer,
+        Some(&reviewer_cursor),
+        "&types=organization",
+        50,
+    )
+    .await;
     assert!(
         units
             .iter()
@@ -296,7 +325,14 @@ async fn another_district_sees_nothing_of_it() {
         }
     }
     // The D1 reviewer does see it.
-    let (items, _) = drain(&ctx, ctx.token(fixture::D1_REVIEWER), None, "&types=pledge", 50).await;
+    let (items, _) = drain(
+        &ctx,
+        ctx.token(fixture::D1_REVIEWER),
+        None,
+        "&types=pledge",
+        50,
+    )
+    .await;
     assert_eq!(summary(&items), vec![(pledge, "created".to_owned(), false)]);
 }
 
@@ -344,7 +380,13 @@ async fn types_filter_keeps_only_the_named_types_and_bad_parameters_are_refused(
     let (items, _) = drain(&ctx, admin, None, "&types=pledge,organization", 200).await;
     assert_eq!(items.len(), 9);
 
-    for query in ["types=pledges", "after=garbage", "limit=0", "limit=201", "after=LTE"] {
+    for query in [
+        "types=pledges",
+        "after=garbage",
+        "limit=0",
+        "limit=201",
+        "after=LTE",
+    ] {
         let (status, body) = page(&ctx, admin, query).await;
         assert_eq!(status, 400, "{query}: {body}");
     }
