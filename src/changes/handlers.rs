@@ -154,3 +154,101 @@ pub async fn list_changes(
         cursor,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(
+        entity_type: &str,
+        action: &str,
+        path: Option<&str>,
+        old_path: Option<&str>,
+    ) -> EventRow {
+        EventRow {
+            seq: 1,
+            entity_type: entity_type.to_owned(),
+            entity_id: "e".to_owned(),
+            action: action.to_owned(),
+            version: Some(1),
+            organization_id: Some(uuid::Uuid::nil()),
+            path: path.map(str::to_owned),
+            old_path: old_path.map(str::to_owned),
+            touched_paths: (entity_type == "restructuring").then(|| vec!["1.2.".to_owned()]),
+            at: chrono::Utc::now(),
+        }
+    }
+
+    /// (caller's view) × (event) → None (not shown), Some(false) item, Some(true) tombstone.
+    #[test]
+    fn each_event_is_an_item_a_tombstone_or_nothing_for_each_caller() {
+        let district = FeedView {
+            entities: Visibility::Subtrees(vec!["1.2.".into()]),
+            restructurings: None,
+        };
+        let admin = FeedView {
+            entities: Visibility::Everything,
+            restructurings: Some(Visibility::Everything),
+        };
+        let cases = [
+            (
+                event("pledge", "created", Some("1.2.3."), None),
+                Some(false),
+                Some(false),
+            ),
+            (
+                event("pledge", "created", Some("1.23."), None),
+                None,
+                Some(false),
+            ),
+            (
+                event("pledge", "deleted", Some("1.2.3."), None),
+                Some(true),
+                Some(true),
+            ),
+            (
+                event("pledge", "moved", Some("1.4."), Some("1.2.3.")),
+                Some(true),
+                Some(false),
+            ),
+            (
+                event("pledge", "moved", Some("1.2.5."), Some("1.4.")),
+                Some(false),
+                Some(false),
+            ),
+            (
+                event("pledge", "moved", Some("1.4."), Some("1.5.")),
+                None,
+                Some(false),
+            ),
+            (
+                event("rule_set", "created", None, None),
+                Some(false),
+                Some(false),
+            ),
+            (
+                event("restructuring", "created", None, None),
+                None,
+                Some(false),
+            ),
+        ];
+        for (row, for_district, for_admin) in cases {
+            let label = format!(
+                "{} {} {:?} {:?}",
+                row.entity_type, row.action, row.path, row.old_path
+            );
+            let shown = |view: &FeedView, row: EventRow| view.item(row).map(|item| item.tombstone);
+            assert_eq!(
+                shown(&district, row.clone()),
+                for_district,
+                "district: {label}"
+            );
+            assert_eq!(shown(&admin, row), for_admin, "admin: {label}");
+        }
+        // A tombstone of an entity that left the view does not say where it went.
+        let gone = district
+            .item(event("pledge", "moved", Some("1.4."), Some("1.2.3.")))
+            .unwrap();
+        assert_eq!(gone.organization_id, None);
+    }
+}

@@ -22,7 +22,7 @@ pub const SCAN_LIMIT: i64 = 1_000;
 pub const SEQUENCE_INTERVAL: Duration = Duration::from_millis(500);
 const PURGE_EVERY_TICKS: u32 = 7_200;
 
-#[derive(Debug, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName)]
 pub struct EventRow {
     #[diesel(sql_type = BigInt)]
     pub seq: i64,
