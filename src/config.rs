@@ -81,6 +81,9 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// Overviews kept for reuse while the tallies are unchanged (0: none).
     pub overview_cache_entries: usize,
+    /// How long the change feed keeps events (`THIDUA_CHANGES_RETENTION_DAYS`, at least 30):
+    /// a cursor older than this is answered 410 resync_required.
+    pub changes_retention: Duration,
     pub password_hashing: PasswordHashing,
 }
 
@@ -97,6 +100,8 @@ pub const DEFAULT_LOG_FILTER: &str = "info,actix_server=warn,tokio_postgres=warn
 pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 /// Longest accepted `THIDUA_REVOCATION_POLL_MS`: revocation must bite within seconds.
 pub const MAX_REVOCATION_POLL: Duration = Duration::from_secs(60);
+/// Shortest `THIDUA_CHANGES_RETENTION_DAYS`: offline devices sync within a month.
+pub const MIN_CHANGES_RETENTION_DAYS: u64 = 30;
 /// Per client address: 100 requests/s sustained, 2000 at once (offices share NAT addresses).
 pub const DEFAULT_RATE_LIMIT_PER_IP: &str = "6000/min,burst=2000";
 /// Per user or partner client: 20 requests/s sustained, 300 at once (a dashboard's burst).
@@ -209,6 +214,10 @@ impl Settings {
         if revocation_poll_interval.is_zero() || revocation_poll_interval > MAX_REVOCATION_POLL {
             bail!("THIDUA_REVOCATION_POLL_MS must be between 1 and 60000");
         }
+        let retention_days: u64 = parse_number(&get, "THIDUA_CHANGES_RETENTION_DAYS", 30)?;
+        if !(MIN_CHANGES_RETENTION_DAYS..=3650).contains(&retention_days) {
+            bail!("THIDUA_CHANGES_RETENTION_DAYS must be between 30 and 3650");
+        }
         let metrics_token = get("THIDUA_METRICS_TOKEN").map(|token| token.trim().to_owned());
         if metrics_token.as_ref().is_some_and(|token| token.len() < 16) {
             bail!(
@@ -265,6 +274,7 @@ impl Settings {
             revocation_poll_interval,
             metrics_token,
             overview_cache_entries: parse_number(&get, "THIDUA_OVERVIEW_CACHE_ENTRIES", 4_096)?,
+            changes_retention: Duration::from_secs(retention_days * 86_400),
             password_hashing: PasswordHashing::OWASP,
         })
     }

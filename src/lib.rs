@@ -11,6 +11,8 @@ pub mod auth;
 pub mod awards;
 /// Campaigns (movements) and their fields.
 pub mod campaigns;
+/// The change feed: every change a caller may see, in commit order, from a trigger-written outbox.
+pub mod changes;
 /// Command-line interface of the `thidua` binary.
 pub mod cli;
 /// The one definition of "today".

@@ -221,6 +221,11 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     actix_web::rt::spawn(crate::stats::tallies::fold_forever(
         application.state().db.clone(),
     ));
+    // Change feed: number committed events twice a second, purge past the retention hourly.
+    actix_web::rt::spawn(crate::changes::repo::sequence_forever(
+        application.state().db.clone(),
+        application.state().settings.changes_retention,
+    ));
     application.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())

@@ -6,16 +6,19 @@ GENERATED_DIR holds the package `thidua_client` that openapi-python-client gener
 committed document (scripts/conformance/run does that); BASE_URL is a live service with the
 demo data. The commune manager of Xã Mỹ Chánh Hòa registers and submits a 2026 pledge, the
 province manager approves it, the commune reports progress, and the province reads coverage
-before and after.
+before and after. Meanwhile a mobile app of the province follows the change feed with the
+sync loop of sync_example.py and sees the pledge's life arrive.
 Every call goes through the generated functions and models; any status the document does not
 list raises (`raise_on_unexpected_status`).
 """
 
 import datetime
+import os
 import sys
 import uuid
 
 sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 BASE_URL = sys.argv[2]
 
 from thidua_client import AuthenticatedClient, Client  # noqa: E402
@@ -30,6 +33,7 @@ from thidua_client.api.pledges import (  # noqa: E402
     submit_pledge,
 )
 from thidua_client.api.stats import stats_coverage  # noqa: E402
+from sync_example import sync  # noqa: E402
 from thidua_client.models import (  # noqa: E402
     CampaignPage,
     CoverageDto,
@@ -114,6 +118,10 @@ def main():
     campaign = campaigns[0]
     field = campaign.fields[0].code
 
+    # The app has synced before: it holds a cursor (here: catching up from the start).
+    cursor = sync(province_manager, None, lambda change: None)
+    check(cursor is not None, "the feed is followed to its end")
+
     before, unit_before = coverage_of(province_manager, province_id, campaign.id, commune_id)
     check(not unit_before.registered, f"Mỹ Chánh Hòa has not registered for {YEAR} yet")
 
@@ -166,6 +174,14 @@ def main():
 
     pledge = parsed(get_pledge.sync_detailed(pledge.id, client=manager), 200, PledgeDto, "read the pledge")
     check(pledge.progress_percent == 40.0 and pledge.last_reported_on == reported_on, "the pledge shows its progress")
+    changes = []
+    cursor = sync(province_manager, cursor, changes.append)
+    check(cursor is not None, "the feed is followed from the stored cursor")
+    actions = [change.action for change in changes if change.id == str(pledge.id)]
+    check(actions[:1] == ["created"] and actions.count("transitioned") == 2, f"the pledge's life is in the feed: {actions}")
+    check(any(change.id == str(progress.id) for change in changes), "the progress report is in the feed")
+    check([change.seq for change in changes] == sorted({change.seq for change in changes}), "in order, each once")
+
     print(f"client smoke: {checks} checks passed (pledge {pledge.id})")
 
 

@@ -25,8 +25,9 @@ _SELF_ID = os.environ.get("THIDUA_CONFORMANCE_ADMIN_ID", "")
 def map_case(context, case):
     # A case hook rather than `map_query`: the coverage phase applies only case hooks.
     query = case.query
-    if query and isinstance(query.get("cursor"), str) and _CURSOR.fullmatch(query["cursor"]):
-        del query["cursor"]
+    for name in ("cursor", "after"):  # `after`: the change feed's cursor
+        if query and isinstance(query.get(name), str) and _CURSOR.fullmatch(query[name]):
+            del query[name]
     _unique_key(case)
     return case
 

@@ -458,3 +458,209 @@ BEGIN
                   WHERE c.parent_id = root_id) AS c))::text;
 END
 $$;
+
+-- The change feed (GET /changes; tables of migration 2026-12-06-000200; docs/design.md § The
+-- change feed). Every write to a fed table appends one row to `change_events` from a row
+-- trigger, inside the writing transaction: the event commits or rolls back with the change,
+-- and a writer only inserts (no shared row, `id` from a sequence). Updates that change
+-- nothing do not call the function.
+--
+-- Each event carries the path of its unit now (`path`; NULL for reference data every caller
+-- may read) and, when the row changed unit (a move, a restructuring carrying work to a
+-- successor), the path before (`old_path`): a caller who saw it there and not here gets a
+-- tombstone. Restructurings carry the paths they touched instead.
+CREATE FUNCTION r.feed_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    rec record;
+    entity text;
+    ident text;
+    ver integer;
+    unit uuid;
+    old_unit uuid;
+    unit_path text;
+    prior_path text;
+    touched text[];
+    act text := CASE TG_OP WHEN 'INSERT' THEN 'created' WHEN 'DELETE' THEN 'deleted' ELSE 'updated' END;
+BEGIN
+    IF TG_OP = 'DELETE' THEN rec := OLD; ELSE rec := NEW; END IF;
+    CASE TG_TABLE_NAME
+    WHEN 'pledges' THEN
+        entity := 'pledge'; ident := rec.id::text; ver := rec.version;
+        unit := rec.organization_id; unit_path := rec.organization_path;
+        IF TG_OP = 'UPDATE' THEN
+            IF OLD.organization_path IS DISTINCT FROM NEW.organization_path THEN
+                act := 'moved'; prior_path := OLD.organization_path;
+            ELSIF OLD.status IS DISTINCT FROM NEW.status THEN
+                act := 'transitioned';
+            END IF;
+        END IF;
+    WHEN 'nominations' THEN
+        entity := 'nomination'; ident := rec.id::text; ver := rec.version;
+        unit := rec.nominating_organization_id; unit_path := rec.organization_path;
+        IF TG_OP = 'UPDATE' THEN
+            IF OLD.organization_path IS DISTINCT FROM NEW.organization_path THEN
+                act := 'moved'; prior_path := OLD.organization_path;
+            ELSIF OLD.status IS DISTINCT FROM NEW.status THEN
+                act := 'transitioned';
+            END IF;
+        END IF;
+    WHEN 'pledge_progress' THEN
+        entity := 'pledge_progress'; ident := rec.id::text;
+        SELECT p.organization_id, p.organization_path INTO unit, unit_path
+        FROM pledges AS p WHERE p.id = rec.pledge_id;
+    WHEN 'nomination_reviews' THEN
+        entity := 'nomination_review'; ident := rec.id::text;
+        SELECT n.nominating_organization_id, n.organization_path INTO unit, unit_path
+        FROM nominations AS n WHERE n.id = rec.nomination_id;
+    WHEN 'organizations' THEN
+        entity := 'organization'; ident := rec.id::text; ver := rec.version;
+        unit := rec.id; unit_path := rec.path;
+        IF TG_OP = 'UPDATE' AND OLD.path IS DISTINCT FROM NEW.path THEN
+            act := 'moved'; prior_path := OLD.path;
+        END IF;
+    WHEN 'restructurings' THEN
+        entity := 'restructuring'; ident := rec.id::text;
+        touched := ARRAY(SELECT t FROM unnest(rec.touched_paths) AS t WHERE t IS NOT NULL);
+    WHEN 'persons' THEN
+        entity := 'person'; ident := rec.id::text; ver := rec.version; unit := rec.organization_id;
+        IF TG_OP = 'UPDATE' AND OLD.organization_id IS DISTINCT FROM NEW.organization_id THEN
+            act := 'moved'; old_unit := OLD.organization_id;
+        END IF;
+    WHEN 'year_records' THEN
+        entity := 'year_record'; ident := rec.subject_id::text || ':' || rec.year::text;
+        ver := rec.version;
+        unit := coalesce(rec.organization_id, (SELECT p.organization_id FROM persons AS p WHERE p.id = rec.person_id));
+    WHEN 'title_registrations' THEN
+        entity := 'title_registration'; ident := rec.id::text;
+        unit := coalesce(rec.organization_id, (SELECT p.organization_id FROM persons AS p WHERE p.id = rec.person_id));
+    WHEN 'rule_sets' THEN
+        entity := 'rule_set'; ident := rec.id::text;
+    WHEN 'base_salaries' THEN
+        entity := 'base_salary'; ident := rec.effective_from::text;
+    WHEN 'council_sessions' THEN
+        entity := 'council_session'; ident := rec.id::text; unit := rec.organization_id;
+    WHEN 'ballots' THEN
+        entity := 'ballot'; ident := rec.id::text;
+        unit := (SELECT s.organization_id FROM council_sessions AS s WHERE s.id = rec.session_id);
+    WHEN 'award_decisions' THEN
+        entity := 'award_decision'; ident := rec.id::text; unit := rec.issuer_organization_id;
+    WHEN 'awards' THEN
+        entity := 'award'; ident := rec.id::text;
+        unit := coalesce(rec.organization_id, (SELECT p.organization_id FROM persons AS p WHERE p.id = rec.person_id));
+        IF TG_OP = 'UPDATE' AND OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL THEN
+            act := 'transitioned';
+        END IF;
+    END CASE;
+    IF unit_path IS NULL AND unit IS NOT NULL THEN
+        SELECT o.path INTO unit_path FROM organizations AS o WHERE o.id = unit;
+    END IF;
+    IF old_unit IS NOT NULL THEN
+        SELECT o.path INTO prior_path FROM organizations AS o WHERE o.id = old_unit;
+    END IF;
+    INSERT INTO change_events (entity_type, entity_id, action, version, organization_id, path, old_path, touched_paths)
+    VALUES (entity, ident, act, ver, unit, unit_path, prior_path, touched);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER pledges_feed AFTER INSERT OR DELETE ON pledges
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER pledges_feed_update AFTER UPDATE ON pledges
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER pledge_progress_feed AFTER INSERT ON pledge_progress
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER nominations_feed AFTER INSERT OR DELETE ON nominations
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER nominations_feed_update AFTER UPDATE ON nominations
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER nomination_reviews_feed AFTER INSERT ON nomination_reviews
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER organizations_feed AFTER INSERT OR DELETE ON organizations
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER organizations_feed_update AFTER UPDATE ON organizations
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER restructurings_feed AFTER INSERT OR UPDATE OR DELETE ON restructurings
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER persons_feed AFTER INSERT OR DELETE ON persons
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER persons_feed_update AFTER UPDATE ON persons
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER year_records_feed AFTER INSERT OR DELETE ON year_records
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER year_records_feed_update AFTER UPDATE ON year_records
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER title_registrations_feed AFTER INSERT OR UPDATE OR DELETE ON title_registrations
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER rule_sets_feed AFTER INSERT OR UPDATE OR DELETE ON rule_sets
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER base_salaries_feed AFTER INSERT OR UPDATE OR DELETE ON base_salaries
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER council_sessions_feed AFTER INSERT OR UPDATE OR DELETE ON council_sessions
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER ballots_feed AFTER INSERT OR UPDATE OR DELETE ON ballots
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER award_decisions_feed AFTER INSERT OR UPDATE OR DELETE ON award_decisions
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER awards_feed AFTER INSERT OR DELETE ON awards
+    FOR EACH ROW EXECUTE FUNCTION r.feed_change();
+CREATE TRIGGER awards_feed_update AFTER UPDATE ON awards
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION r.feed_change();
+
+-- The sequencer: numbers at most `max_rows` events that this snapshot sees committed and that
+-- have no number yet, one transaction's events together and in the order written, after every
+-- number given before. One sequencer at a time across instances (the advisory lock; the others
+-- return 0 at once), and its lock is released only after its numbers are visible, so the next
+-- one starts after them: numbers become visible in increasing order, as whole batches. A
+-- reader reading `seq > cursor` therefore never misses an event (a transaction still open has
+-- no number yet, and gets a larger one once it commits) and never sees one twice. Returns the
+-- number of events numbered.
+CREATE FUNCTION r.sequence_changes(max_rows integer DEFAULT 5000) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    last bigint;
+    numbered bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(7246151) THEN
+        RETURN 0;
+    END IF;
+    SELECT last_seq INTO last FROM change_feed_state;
+    WITH batch AS (
+        SELECT q.id, last + row_number() OVER (ORDER BY q.xid, q.id) AS seq
+        FROM (SELECT e.id, e.xid FROM change_events AS e WHERE e.seq IS NULL
+              ORDER BY e.xid, e.id LIMIT max_rows) AS q
+    ), done AS (
+        UPDATE change_events AS e SET seq = b.seq FROM batch AS b WHERE e.id = b.id
+        RETURNING e.seq
+    )
+    SELECT count(*), coalesce(max(done.seq), last) INTO numbered, last FROM done;
+    IF numbered > 0 THEN
+        UPDATE change_feed_state SET last_seq = last;
+    END IF;
+    RETURN numbered;
+END
+$$;
+
+-- The retention: deletes at most `max_rows` numbered events older than `keep`, and remembers
+-- the highest number deleted, so that a cursor below it (which may miss deleted events) is
+-- answered 410 resync_required. Under the sequencer's lock, so both never interleave.
+CREATE FUNCTION r.purge_changes(keep interval, max_rows integer DEFAULT 10000) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    purged bigint;
+    through bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(7246151) THEN
+        RETURN 0;
+    END IF;
+    WITH gone AS (
+        DELETE FROM change_events
+        WHERE id = ANY (ARRAY(SELECT e.id FROM change_events AS e
+                              WHERE e.seq IS NOT NULL AND e.at < now() - keep
+                              ORDER BY e.seq LIMIT max_rows))
+        RETURNING seq
+    )
+    SELECT count(*), max(gone.seq) INTO purged, through FROM gone;
+    IF purged > 0 THEN
+        UPDATE change_feed_state SET purged_through = greatest(purged_through, through);
+    END IF;
+    RETURN purged;
+END
+$$;

@@ -1,5 +1,11 @@
 // @generated automatically by Diesel CLI.
 
+pub mod sql_types {
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "xid8", schema = "pg_catalog"))]
+    pub struct Xid8;
+}
+
 diesel::table! {
     audit_events (id) {
         id -> Uuid,
@@ -100,6 +106,34 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int4,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::Xid8;
+
+    change_events (id) {
+        id -> Int8,
+        xid -> Xid8,
+        seq -> Nullable<Int8>,
+        entity_type -> Text,
+        entity_id -> Text,
+        action -> Text,
+        version -> Nullable<Int4>,
+        organization_id -> Nullable<Uuid>,
+        path -> Nullable<Text>,
+        old_path -> Nullable<Text>,
+        touched_paths -> Nullable<Array<Nullable<Text>>>,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    change_feed_state (singleton) {
+        singleton -> Bool,
+        last_seq -> Int8,
+        purged_through -> Int8,
     }
 }
 
@@ -511,6 +545,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     ballots,
     base_salaries,
     campaigns,
+    change_events,
+    change_feed_state,
     clients,
     council_sessions,
     deadline_tallies,

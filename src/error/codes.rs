@@ -136,6 +136,9 @@ problem_codes! {
     IdempotencyKeyReused = "idempotency_key_reused",
         "Idempotency key reused",
         "The `Idempotency-Key` was already used with a different request body.";
+    ResyncRequired = "resync_required",
+        "Cursor older than the change feed's retention",
+        "The change feed no longer holds every event after this cursor (events are kept for `THIDUA_CHANGES_RETENTION_DAYS`, at least 30 days). Reload the lists, then follow `/changes` from the cursor of a fresh first page.";
     PreconditionFailed = "precondition_failed",
         "Precondition failed",
         "`If-Match` does not match the current ETag; the body names the current one.";

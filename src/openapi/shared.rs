@@ -146,7 +146,8 @@ fn document_operation(operation: &mut Operation, used: &mut BTreeSet<&'static st
                 );
                 takes_values = true;
             }
-            (ParameterIn::Query, "cursor") => {
+            // `after` is the change feed's cursor (docs/api.md § Staying in sync).
+            (ParameterIn::Query, "cursor" | "after") => {
                 inline.schema = Some(
                     ObjectBuilder::new()
                         .schema_type(Type::String)

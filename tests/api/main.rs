@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod awards;
 mod campaigns;
+mod changes;
 mod errors;
 mod first_hour;
 mod folds;
