@@ -214,7 +214,7 @@ pub struct DecisionPage {
 /// Revokes awards of a decision.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RevokeRequest {
+pub struct RevokeAwards {
     pub reason: RevocationReason,
     #[schema(min_length = 1, max_length = 2000)]
     pub note: String,

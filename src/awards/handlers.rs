@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::dto::{
     AwardGroup, AwardGrouping, AwardList, AwardStats, AwardStatsParams, CreateBallot,
-    CreateDecision, CreateSession, DecisionDto, DecisionFilter, DecisionPage, RevokeRequest,
+    CreateDecision, CreateSession, DecisionDto, DecisionFilter, DecisionPage, RevokeAwards,
     SessionDto, SessionFilter, SessionPage,
 };
 use super::repo::{self, DecisionRow, NewAward, NewBallot, NewDecision, SessionRow};
@@ -531,27 +531,22 @@ pub async fn issue(
         reward_total: approved.reward_total,
         created_by: principal.map(|principal| principal.id),
     };
-    repo::insert_decision(
-        conn,
-        NewDecision {
-            ..decision_ref(&decision)
-        },
-    )
-    .await
-    .map_err(|error| match &error {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => AppError::conflict(
-            ProblemCode::AlreadyExists,
-            format!(
-                "decision {} of {} for {year} exists",
-                request.decision_no.trim(),
-                issuer.name
+    repo::insert_decision(conn, &decision)
+        .await
+        .map_err(|error| match &error {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => AppError::conflict(
+                ProblemCode::AlreadyExists,
+                format!(
+                    "decision {} of {} for {year} exists",
+                    request.decision_no.trim(),
+                    issuer.name
+                ),
             ),
-        ),
-        _ => error.into(),
-    })?;
+            _ => error.into(),
+        })?;
     for (subject_type, subject_id, title_code, reward_amount) in &approved.awards {
         repo::insert_award(
             conn,
@@ -571,18 +566,6 @@ pub async fn issue(
         .await?
         .pop()
         .ok_or_else(AppError::not_found)
-}
-
-fn decision_ref<'a>(decision: &NewDecision<'a>) -> NewDecision<'a> {
-    NewDecision {
-        id: decision.id,
-        request: decision.request,
-        year: decision.year,
-        rule_set_id: decision.rule_set_id,
-        base_salary: decision.base_salary,
-        reward_total: decision.reward_total,
-        created_by: decision.created_by,
-    }
 }
 
 /// Reads an award decision with its awards.
@@ -655,7 +638,7 @@ pub async fn list_decisions(
 /// years included. `award_ids` names the awards (default: every award still held).
 #[utoipa::path(
     tag = "titles",
-    request_body = RevokeRequest,
+    request_body = RevokeAwards,
     params(("id" = Uuid, Path, description = "Award decision id")),
     security(("bearer" = [])),
     responses(
@@ -672,7 +655,7 @@ pub async fn revoke_decision(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<Uuid>,
-    body: Body<RevokeRequest>,
+    body: Body<RevokeAwards>,
 ) -> AppResult<HttpResponse> {
     let request = body.into_inner();
     let id = id.into_inner();

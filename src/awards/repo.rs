@@ -250,7 +250,7 @@ pub struct NewDecision<'a> {
 
 pub async fn insert_decision(
     conn: &mut AsyncPgConnection,
-    new: NewDecision<'_>,
+    new: &NewDecision<'_>,
 ) -> QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO award_decisions (id, issuer_organization_id, decision_no, year, decided_on, \
