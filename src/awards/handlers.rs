@@ -337,6 +337,7 @@ pub async fn list_sessions(
     filter: web::Query<SessionFilter>,
 ) -> AppResult<HttpResponse> {
     let filter = filter.into_inner();
+    crate::params::in_range("year", filter.year, crate::persons::handlers::YEARS)?;
     let limit = pagination::limit(filter.limit)?;
     let after: Option<(DateTime<Utc>, Uuid)> = filter
         .cursor
@@ -617,6 +618,7 @@ pub async fn list_decisions(
     filter: web::Query<DecisionFilter>,
 ) -> AppResult<HttpResponse> {
     let filter = filter.into_inner();
+    crate::params::in_range("year", filter.year, crate::persons::handlers::YEARS)?;
     let limit = pagination::limit(filter.limit)?;
     let after: Option<(DateTime<Utc>, Uuid)> = filter
         .cursor
@@ -796,6 +798,7 @@ pub async fn award_stats(
     params: web::Query<AwardStatsParams>,
 ) -> AppResult<HttpResponse> {
     let params = params.into_inner();
+    crate::params::in_range("year", params.year, crate::persons::handlers::YEARS)?;
     let group_by = params.group_by.unwrap_or(AwardGrouping::Title);
     let mut conn = state.db.read().await?;
     let unit = organization_repo::find(&mut conn, params.organization_id)

@@ -164,6 +164,7 @@ pub async fn list_persons(
     filter: web::Query<PersonFilter>,
 ) -> AppResult<HttpResponse> {
     let filter = filter.into_inner();
+    crate::params::at_most("q", filter.q.as_deref(), 200)?;
     let limit = pagination::limit(filter.limit)?;
     let after: Option<Uuid> = filter
         .cursor

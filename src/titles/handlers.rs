@@ -197,6 +197,7 @@ fn salary_dto(row: BaseSalaryRow) -> BaseSalaryDto {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The base salaries", body = BaseSalaryList),
+        (status = 400, description = "A query parameter (this operation has none)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -457,6 +458,8 @@ pub async fn list_registrations(
     filter: web::Query<RegistrationFilter>,
 ) -> AppResult<HttpResponse> {
     let filter = filter.into_inner();
+    crate::params::in_range("year", filter.year, crate::persons::handlers::YEARS)?;
+    crate::params::at_most("title_code", filter.title_code.as_deref(), 64)?;
     let limit = pagination::limit(filter.limit)?;
     let after: Option<Uuid> = filter
         .cursor
@@ -518,6 +521,8 @@ pub async fn eligibility(
     params: web::Query<EligibilityParams>,
 ) -> AppResult<HttpResponse> {
     let params = params.into_inner();
+    crate::params::in_range("year", Some(params.year), crate::persons::handlers::YEARS)?;
+    crate::params::at_most("title_code", Some(&params.title_code), 64)?;
     let mut conn = state.db.read().await?;
     let subject = repo::subjects(&mut conn, params.subject_type, &[params.subject_id])
         .await?
@@ -584,6 +589,8 @@ pub async fn candidates(
     params: web::Query<CandidateParams>,
 ) -> AppResult<HttpResponse> {
     let params = params.into_inner();
+    crate::params::in_range("year", Some(params.year), crate::persons::handlers::YEARS)?;
+    crate::params::at_most("title_code", Some(&params.title_code), 64)?;
     let limit = pagination::limit(params.limit)?;
     let mut after: Option<Uuid> = params
         .cursor

@@ -125,13 +125,13 @@ pub enum Condition {
     /// The subject holds `title` in the year: awarded, or (in the year being decided)
     /// registered and eligible for it.
     HoldsTitle {
-        #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
+        #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$", max_length = 64)]
         title: String,
     },
     /// The subject held `title` in each of the `years` consecutive years up to this one (past
     /// years by unrevoked awards only).
     ConsecutiveYears {
-        #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
+        #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$", max_length = 64)]
         title: String,
         #[schema(minimum = 2, maximum = 10)]
         years: u8,
@@ -144,7 +144,7 @@ pub enum Condition {
     NoDisciplineAtOrAbove { discipline: Discipline },
     /// At least (`strict`: more than) `at_least` of the unit's members hold `title`.
     MembersShareHolding {
-        #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
+        #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$", max_length = 64)]
         title: String,
         at_least: Ratio,
         #[serde(default)]
@@ -152,7 +152,7 @@ pub enum Condition {
     },
     /// At least `at_least` of the unit's members hold `title`.
     MembersCountHolding {
-        #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
+        #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$", max_length = 64)]
         title: String,
         #[schema(minimum = 1, maximum = 100000)]
         at_least: u32,
@@ -271,7 +271,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QuotaRule {
     pub at_most: Ratio,
-    #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$", max_length = 64)]
     pub of_title: String,
 }
 
@@ -293,7 +293,7 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TitleRule {
     /// Stable code (`chien_si_thi_dua_co_so`).
-    #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$", max_length = 64)]
     pub code: String,
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
@@ -321,12 +321,12 @@ pub struct TitleRule {
 pub struct RuleSetContent {
     /// The code of the legal text (`nd-152-2025`); posting an existing code publishes its
     /// next version.
-    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$", max_length = 64)]
     pub code: String,
     #[schema(min_length = 1, max_length = 300)]
     pub name: String,
     /// The legal texts, most specific last.
-    #[schema(min_items = 1, max_items = 20)]
+    #[schema(schema_with = legal_basis_schema)]
     pub legal_basis: Vec<String>,
     pub effective_from: NaiveDate,
     /// Last day in force, inclusive; `null` while in force.
@@ -335,6 +335,22 @@ pub struct RuleSetContent {
     pub titles: Vec<TitleRule>,
     #[schema(max_length = 2000)]
     pub notes: Option<String>,
+}
+
+/// 1–20 legal texts of 1–300 characters each.
+fn legal_basis_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(300)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(20))
+        .description(Some("The legal texts, most specific last."))
+        .build()
 }
 
 impl RuleSetContent {
