@@ -289,6 +289,39 @@ fn missing_field(message: &str) -> Option<String> {
     rest.split_once('`').map(|(name, _)| name.to_owned())
 }
 
+/// 400 `invalid_query` naming `name` unless `value` (when given) lies in `range`: the documented
+/// bounds of a query parameter the handler reads as a number.
+pub fn in_range(
+    name: &str,
+    value: Option<i32>,
+    range: std::ops::RangeInclusive<i32>,
+) -> Result<(), AppError> {
+    match value {
+        Some(value) if !range.contains(&value) => Err(parameter_problem(
+            ProblemCode::InvalidQuery,
+            name,
+            &format!(
+                "must be an integer from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// 400 `invalid_query` naming `name` when `value` is longer than `max` characters.
+pub fn at_most(name: &str, value: Option<&str>, max: usize) -> Result<(), AppError> {
+    match value {
+        Some(value) if value.chars().count() > max => Err(parameter_problem(
+            ProblemCode::InvalidQuery,
+            name,
+            &format!("must be at most {max} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,38 +353,5 @@ mod tests {
             flag.refusal("yes").as_deref(),
             Some("must be true or false")
         );
-    }
-}
-
-/// 400 `invalid_query` naming `name` unless `value` (when given) lies in `range`: the documented
-/// bounds of a query parameter the handler reads as a number.
-pub fn in_range(
-    name: &str,
-    value: Option<i32>,
-    range: std::ops::RangeInclusive<i32>,
-) -> Result<(), AppError> {
-    match value {
-        Some(value) if !range.contains(&value) => Err(parameter_problem(
-            ProblemCode::InvalidQuery,
-            name,
-            &format!(
-                "must be an integer from {} to {}",
-                range.start(),
-                range.end()
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// 400 `invalid_query` naming `name` when `value` is longer than `max` characters.
-pub fn at_most(name: &str, value: Option<&str>, max: usize) -> Result<(), AppError> {
-    match value {
-        Some(value) if value.chars().count() > max => Err(parameter_problem(
-            ProblemCode::InvalidQuery,
-            name,
-            &format!("must be at most {max} characters"),
-        )),
-        _ => Ok(()),
     }
 }
