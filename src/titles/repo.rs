@@ -252,20 +252,9 @@ pub async fn registrations(
     conn: &mut AsyncPgConnection,
     query: &RegistrationQuery,
 ) -> QueryResult<Vec<RegistrationRow>> {
-    // The subjects of the subtrees matching `patterns`: their persons and the units themselves.
-    // A semi-join the planner can start from either side (a commune's thousand persons, or a
-    // province's registrations in id order), never a subquery per registration.
-    let subjects_under = |patterns: Vec<String>| {
-        sql::<Bool>(
-            "title_registrations.subject_id IN (\
-             SELECT p.id FROM persons p JOIN organizations o ON o.id = p.organization_id \
-             WHERE o.path LIKE ANY (",
-        )
-        .bind::<Array<Text>, _>(patterns.clone())
-        .sql(") UNION ALL SELECT o.id FROM organizations o WHERE o.path LIKE ANY (")
-        .bind::<Array<Text>, _>(patterns)
-        .sql("))")
-    };
+    let unit = "(SELECT o.path FROM organizations o WHERE o.id = coalesce(\
+                    (SELECT p.organization_id FROM persons p WHERE p.id = title_registrations.person_id), \
+                    title_registrations.organization_id))";
     let mut statement = title_registrations::table
         .select(RegistrationRow::as_select())
         .order(title_registrations::id)
@@ -285,11 +274,17 @@ pub async fn registrations(
             .iter()
             .map(|path| format!("{}%", crate::text::like_escape(path)))
             .collect();
-        statement = statement.filter(subjects_under(patterns));
+        statement = statement.filter(
+            sql::<Bool>(&format!("{unit} LIKE ANY ("))
+                .bind::<Array<Text>, _>(patterns)
+                .sql(")"),
+        );
     }
     if let Some(within) = &query.within {
-        let pattern = format!("{}%", crate::text::like_escape(within));
-        statement = statement.filter(subjects_under(vec![pattern]));
+        statement = statement.filter(
+            sql::<Bool>(&format!("{unit} LIKE "))
+                .bind::<Text, _>(format!("{}%", crate::text::like_escape(within))),
+        );
     }
     if let Some(organization_id) = query.organization_id {
         statement = statement.filter(
