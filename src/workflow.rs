@@ -490,10 +490,8 @@ pub async fn lock_visible<W: Workflow>(
     Ok(row)
 }
 
-/// The audit snapshot of a resource.
-pub fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
-    serde_json::to_value(value).ok()
-}
+/// The audit snapshot of a resource (one definition, in the audit log's module).
+pub use crate::audit::snapshot;
 
 /// Takes `action` on the row `id` of workflow `W` and answers the resource (or the reply an
 /// earlier request with the same `Idempotency-Key` got).
