@@ -1,6 +1,9 @@
 //! HTTP handlers of council sessions, ballots, award decisions, revocations, the awards of a
 //! subject and `/stats/awards`.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Datelike, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -11,6 +14,7 @@ use super::dto::{
     CreateDecision, CreateSession, DecisionDto, DecisionFilter, DecisionPage, RevokeAwards,
     SessionDto, SessionFilter, SessionPage,
 };
+use super::export::{DecisionHeader, DecisionListExport, DecisionListQuery};
 use super::repo::{self, DecisionRow, NewAward, NewBallot, NewDecision, SessionRow};
 use super::service;
 use crate::audit::{self, Change};
@@ -19,11 +23,14 @@ use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::creation::{self, Created, Creation};
 use crate::error::{AppError, AppResult, Problem, ProblemCode};
+use crate::export::{self, Format};
 use crate::extract::Body;
 use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::organizations::repo as organization_repo;
 use crate::pagination;
 use crate::state::AppState;
+use crate::stats::history::{self, RootAt};
+use crate::stats::repo::{self as stats_repo, UnitRow};
 use crate::text::Checks;
 use crate::titles::repo as titles_repo;
 use crate::titles::rules::SubjectType;
@@ -598,6 +605,93 @@ pub async fn get_decision(
     Ok(HttpResponse::Ok().json(dto))
 }
 
+/// The decision `id` as its list's export starts it: visible to the caller, with its issuer's
+/// name and the names of its rule set's titles.
+async fn decision_list(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<DecisionListQuery> {
+    let mut conn = state.db.read_own_writes().await?;
+    let row = repo::decision(&mut conn, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    policy::require(principal, Operation::Read, Target::unit(&row.path))?;
+    let issuer = organization_repo::find(&mut conn, row.issuer_organization_id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let titles = match titles_repo::rule_set(&mut conn, row.rule_set_id).await? {
+        Some(rule_set) => titles::content_of(&rule_set)?
+            .titles
+            .into_iter()
+            .map(|title| (title.code, title.name))
+            .collect(),
+        None => HashMap::new(),
+    };
+    Ok(DecisionListQuery {
+        header: Arc::new(DecisionHeader {
+            id: row.id,
+            decision_no: row.decision_no,
+            decided_on: row.decided_on,
+            issuer_name: issuer.name,
+            titles,
+        }),
+        after: None,
+        written: 0,
+    })
+}
+
+/// Exports the list of an award decision as CSV: every award in the order conferred, numbered,
+/// with the subject, its unit, the title's name, the reward and any revocation (UTF-8 with a
+/// BOM, so Excel shows Vietnamese correctly). A failure midway breaks the download.
+#[utoipa::path(
+    tag = "titles",
+    params(("id" = Uuid, Path, description = "Award decision id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The decision's list as CSV", body = String, content_type = "text/csv",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"award-decision.csv\"`"))),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such decision in your subtree", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/award-decisions/{id}/export.csv")]
+pub async fn export_decision_csv(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let query = decision_list(&state, &principal, *id).await?;
+    export::respond::<DecisionListExport>(state.db.clone(), &state.exports, query, Format::Csv)
+        .await
+}
+
+/// Exports the list of an award decision as an XLSX workbook: the columns of the CSV, typed
+/// (numbers and dates), with a named sheet and a bold, frozen, filtered header row.
+#[utoipa::path(
+    tag = "titles",
+    params(("id" = Uuid, Path, description = "Award decision id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The decision's list as a workbook", body = String, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"award-decision.xlsx\"`"))),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such decision in your subtree", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every spreadsheet export slot of the instance stayed busy for 30 s; retry after `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
+#[get("/award-decisions/{id}/export.xlsx")]
+pub async fn export_decision_xlsx(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let query = decision_list(&state, &principal, *id).await?;
+    export::respond::<DecisionListExport>(state.db.clone(), &state.exports, query, Format::Xlsx)
+        .await
+}
+
 /// Lists the award decisions issued in the caller's subtree, newest first.
 #[utoipa::path(
     tag = "titles",
@@ -775,10 +869,82 @@ pub async fn organization_awards(
     awards_of(&state, &principal, SubjectType::Organization, *id).await
 }
 
+/// The LIKE pattern of the subtree at `path`.
+fn subtree_pattern(path: &str) -> String {
+    format!("{}%", crate::text::like_escape(path))
+}
+
+/// The direct children of `roots` as they stood (`historical`) or today, as (child id, LIKE
+/// pattern) pairs: one for each child's subtree and one for each ended unit it answers for whose
+/// awards would otherwise count under `self` (`history::taken_predecessors`). Records each
+/// child's name in `names`.
+async fn child_subtrees(
+    conn: &mut AsyncPgConnection,
+    roots: &[RootAt],
+    historical: bool,
+    names: &mut HashMap<String, String>,
+) -> AppResult<Vec<(String, String)>> {
+    let mut children: Vec<UnitRow> = Vec::new();
+    for root in roots {
+        if historical {
+            children.extend(
+                history::children_at(conn, root)
+                    .await?
+                    .into_iter()
+                    .map(|child| child.unit),
+            );
+        } else {
+            children.extend(stats_repo::children(conn, root.id).await?);
+        }
+    }
+    let ids: Vec<Uuid> = children.iter().map(|child| child.id).collect();
+    let key_of: HashMap<Uuid, String> = children
+        .iter()
+        .map(|child| (child.id, child.id.to_string()))
+        .collect();
+    let path_of: HashMap<Uuid, String> = children
+        .iter()
+        .map(|child| (child.id, child.path.clone()))
+        .collect();
+    let led: Vec<(String, String)> = history::ended_predecessors_of(conn, &ids)
+        .await?
+        .into_iter()
+        .filter_map(|(child, predecessor)| {
+            path_of.get(&child).map(|path| (path.clone(), predecessor))
+        })
+        .collect();
+    let root_paths: Vec<String> = roots.iter().map(|root| root.path.clone()).collect();
+    let child_paths: Vec<String> = children.iter().map(|child| child.path.clone()).collect();
+    let key_of_path: HashMap<&str, &str> = children
+        .iter()
+        .filter_map(|child| {
+            key_of
+                .get(&child.id)
+                .map(|key| (child.path.as_str(), key.as_str()))
+        })
+        .collect();
+    let mut subtrees: Vec<(String, String)> = children
+        .iter()
+        .map(|child| (child.id.to_string(), subtree_pattern(&child.path)))
+        .collect();
+    for (predecessor, child) in history::taken_predecessors(&root_paths, &child_paths, &led) {
+        if let Some(key) = key_of_path.get(child.as_str()) {
+            subtrees.push(((*key).to_owned(), subtree_pattern(&predecessor)));
+        }
+    }
+    for child in children {
+        names.insert(child.id.to_string(), child.name);
+    }
+    Ok(subtrees)
+}
+
 /// Counts and reward totals of the awards over a subtree.
 ///
-/// A person counts at their unit, a collective at itself. `group_by`: `title` (default),
-/// `child` (the units directly below, `self` for the unit's own subjects) or `subject_type`.
+/// An award counts where its subject stood when it was conferred (a person at their unit, a
+/// collective at itself), and a year is read on the structure it ended with: a unit answers
+/// for its predecessors' awards, and a report of a year before a restructuring reads as it
+/// did. `group_by`: `title` (default), `child` (the units directly below, `self` for the
+/// unit's own subjects) or `subject_type`.
 /// Revoked awards are counted apart with the amounts to recover.
 #[utoipa::path(
     tag = "stats",
@@ -805,26 +971,65 @@ pub async fn award_stats(
         .await?
         .ok_or_else(AppError::not_found)?;
     policy::require(&principal, Operation::Read, Target::unit(&unit.path))?;
-    let (key, name) = match group_by {
-        AwardGrouping::Title => ("a.title_code", "NULL::text"),
-        AwardGrouping::SubjectType => (
-            "CASE WHEN a.person_id IS NULL THEN 'organization' ELSE 'person' END",
-            "NULL::text",
-        ),
-        AwardGrouping::Child => ("coalesce(c.id::text, 'self')", "c.name"),
+    let today = crate::clock::today();
+    // All years over a subtree with lineage: each year on the structure it ended with.
+    let years: Vec<Option<i32>> = match params.year {
+        Some(year) => vec![Some(year)],
+        None if state.lineage.any(&mut conn).await?
+            && state.lineage.spans(&mut conn, &unit).await? =>
+        {
+            repo::award_years(&mut conn)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect()
+        }
+        None => vec![None],
     };
-    let rows = repo::award_stats(&mut conn, &unit.path, unit.depth, params.year, key, name).await?;
-    let groups: Vec<AwardGroup> = rows
-        .into_iter()
-        .map(|row| AwardGroup {
-            key: row.key,
-            name: row.name,
-            awards: row.awards,
-            reward_total: row.reward_total,
-            revoked: row.revoked,
-            recovery_total: row.recovery_total,
-        })
-        .collect();
+    let key = match group_by {
+        AwardGrouping::Title => "a.title_code",
+        AwardGrouping::SubjectType => {
+            "CASE WHEN a.person_id IS NULL THEN 'organization' ELSE 'person' END"
+        }
+        AwardGrouping::Child => "coalesce(s.child, 'self')",
+    };
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut merged: BTreeMap<String, AwardGroup> = BTreeMap::new();
+    for year in years {
+        let historical = history::is_historical(&mut conn, year, today).await?;
+        let roots = match year {
+            Some(year) if historical => {
+                history::structure(&mut conn, &unit, year, today)
+                    .await?
+                    .roots
+            }
+            _ => vec![history::current_root(&unit, today)],
+        };
+        let subtrees = if group_by == AwardGrouping::Child {
+            child_subtrees(&mut conn, &roots, historical, &mut names).await?
+        } else {
+            Vec::new()
+        };
+        let patterns: Vec<String> = roots
+            .iter()
+            .map(|root| subtree_pattern(&root.path))
+            .collect();
+        for row in repo::award_stats(&mut conn, &patterns, year, &subtrees, key).await? {
+            let group = merged.entry(row.key.clone()).or_insert_with(|| AwardGroup {
+                name: names.get(&row.key).cloned(),
+                key: row.key,
+                awards: 0,
+                reward_total: 0,
+                revoked: 0,
+                recovery_total: 0,
+            });
+            group.awards += row.awards;
+            group.reward_total += row.reward_total;
+            group.revoked += row.revoked;
+            group.recovery_total += row.recovery_total;
+        }
+    }
+    let groups: Vec<AwardGroup> = merged.into_values().collect();
     Ok(HttpResponse::Ok().json(AwardStats {
         organization_id: unit.id,
         year: params.year,

@@ -3,6 +3,7 @@
 //! awards of a subject and their aggregates.
 
 pub mod dto;
+pub mod export;
 pub mod handlers;
 pub mod repo;
 pub mod service;
@@ -19,6 +20,8 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(handlers::create_decision)
         .service(handlers::list_decisions)
         .service(handlers::get_decision)
+        .service(handlers::export_decision_csv)
+        .service(handlers::export_decision_xlsx)
         .service(handlers::revoke_decision)
         .service(handlers::person_awards)
         .service(handlers::organization_awards)

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{
-    Array, BigInt, Date, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+    Array, BigInt, Bool, Date, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -321,6 +321,8 @@ pub struct DecisionRow {
     pub signer_name: String,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     pub council_session_id: Option<Uuid>,
+    #[diesel(sql_type = SqlUuid)]
+    pub rule_set_id: Uuid,
     #[diesel(sql_type = Text)]
     pub rule_set_code: String,
     #[diesel(sql_type = BigInt)]
@@ -334,7 +336,7 @@ pub struct DecisionRow {
 }
 
 const DECISION_COLUMNS: &str = "d.id, d.issuer_organization_id, d.decision_no, d.year, d.decided_on, \
-    d.signer_name, d.council_session_id, r.code AS rule_set_code, d.base_salary, d.reward_total, \
+    d.signer_name, d.council_session_id, d.rule_set_id, r.code AS rule_set_code, d.base_salary, d.reward_total, \
     d.created_at, o.path";
 
 pub async fn decision(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<DecisionRow>> {
@@ -469,8 +471,6 @@ pub async fn revoke(
 pub struct StatRow {
     #[diesel(sql_type = Text)]
     pub key: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub name: Option<String>,
     #[diesel(sql_type = BigInt)]
     pub awards: i64,
     #[diesel(sql_type = BigInt)]
@@ -481,33 +481,124 @@ pub struct StatRow {
     pub recovery_total: i64,
 }
 
-/// Awards of the subjects of the subtree at `path` (a person by their unit, a collective by
-/// itself), grouped by `key_sql` (an expression over `a`, `u` the subject's unit and `c` the
-/// child of the root it lies under).
+/// Awards placed inside the subtrees `roots` (LIKE patterns) in `year` (every year when
+/// `None`), grouped by `key_sql`: an expression over `a` (the award) and `s.child` (the child
+/// whose subtree, or one of the ended units it answers for, holds the award: `subtrees` pairs
+/// each child's key with the LIKE pattern of one such subtree; `NULL` outside all of them).
 pub async fn award_stats(
     conn: &mut AsyncPgConnection,
-    path: &str,
-    depth: i32,
+    roots: &[String],
     year: Option<i32>,
+    subtrees: &[(String, String)],
     key_sql: &str,
-    name_sql: &str,
 ) -> QueryResult<Vec<StatRow>> {
+    let (children, patterns): (Vec<&str>, Vec<&str>) = subtrees
+        .iter()
+        .map(|(child, pattern)| (child.as_str(), pattern.as_str()))
+        .unzip();
     diesel::sql_query(format!(
-        "SELECT {key_sql} AS key, {name_sql} AS name, \
+        "SELECT {key_sql} AS key, \
                 count(*) FILTER (WHERE a.revoked_at IS NULL) AS awards, \
                 coalesce(sum(a.reward_amount) FILTER (WHERE a.revoked_at IS NULL), 0)::bigint AS reward_total, \
                 count(*) FILTER (WHERE a.revoked_at IS NOT NULL) AS revoked, \
                 coalesce(sum(a.recovery_amount) FILTER (WHERE a.revoked_at IS NOT NULL), 0)::bigint AS recovery_total \
          FROM awards a \
-         LEFT JOIN persons p ON p.id = a.person_id \
-         JOIN organizations u ON u.id = coalesce(p.organization_id, a.organization_id) \
-         LEFT JOIN organizations c ON c.depth = $2 + 1 AND u.path LIKE c.path || '%' \
-         WHERE u.path LIKE $1 AND ($3::int IS NULL OR a.year = $3) \
-         GROUP BY 1, 2 ORDER BY 1"
+         LEFT JOIN unnest($3::text[], $4::text[]) AS s (child, pattern) ON a.organization_path LIKE s.pattern \
+         WHERE a.organization_path LIKE ANY ($1) AND ($2::int IS NULL OR a.year = $2) \
+         GROUP BY 1 ORDER BY 1"
     ))
-    .bind::<Text, _>(format!("{}%", crate::text::like_escape(path)))
-    .bind::<Integer, _>(depth)
+    .bind::<Array<Text>, _>(roots)
     .bind::<Nullable<Integer>, _>(year)
+    .bind::<Array<Text>, _>(children)
+    .bind::<Array<Text>, _>(patterns)
+    .load(conn)
+    .await
+}
+
+/// The years that have awards, oldest first.
+pub async fn award_years(conn: &mut AsyncPgConnection) -> QueryResult<Vec<i32>> {
+    crate::db::schema::awards::table
+        .select(crate::db::schema::awards::year)
+        .distinct()
+        .order(crate::db::schema::awards::year)
+        .load(conn)
+        .await
+}
+
+/// What a commendation that cites an award checks (`nominations::service::check_citation`).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Citation {
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub decision_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub issuer_organization_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub decision_no: Option<String>,
+    #[diesel(sql_type = Nullable<Date>)]
+    pub decided_on: Option<NaiveDate>,
+    #[diesel(sql_type = Integer)]
+    pub year: i32,
+    #[diesel(sql_type = Bool)]
+    pub revoked: bool,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub organization_id: Option<Uuid>,
+    /// A person's award whose name is the nomination's nominee name (case, diacritics and
+    /// spacing ignored, as nominations compare names).
+    #[diesel(sql_type = Bool)]
+    pub person_named_as_nominee: bool,
+    /// Another nomination that already cites the award.
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub cited_by: Option<Uuid>,
+}
+
+/// The award `award` as the nomination `nomination` would cite it, share-locked.
+pub async fn citation(
+    conn: &mut AsyncPgConnection,
+    award: Uuid,
+    nomination: Uuid,
+) -> QueryResult<Option<Citation>> {
+    diesel::sql_query(
+        "SELECT a.decision_id, a.issuer_organization_id, a.decision_no, a.decided_on, a.year, \
+                a.revoked_at IS NOT NULL AS revoked, a.organization_id, \
+                coalesce(search_fold(regexp_replace(btrim(p.full_name), '\\s+', ' ', 'g')) = n.nominee_key, false) \
+                    AS person_named_as_nominee, \
+                (SELECT c.id FROM nominations c WHERE c.award_id = a.id AND c.id <> n.id LIMIT 1) AS cited_by \
+         FROM awards a LEFT JOIN persons p ON p.id = a.person_id CROSS JOIN nominations n \
+         WHERE a.id = $1 AND n.id = $2 \
+         FOR SHARE OF a",
+    )
+    .bind::<SqlUuid, _>(award)
+    .bind::<SqlUuid, _>(nomination)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// An award of a decision's list with the name of its subject's unit.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ListedAward {
+    #[diesel(embed)]
+    pub award: AwardRow,
+    /// A person's unit (a collective is its own).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub unit_name: Option<String>,
+}
+
+/// At most `limit` awards of `decision` after the award `after`, in the order conferred.
+pub async fn decision_awards_page(
+    conn: &mut AsyncPgConnection,
+    decision: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<ListedAward>> {
+    diesel::sql_query(format!(
+        "SELECT {AWARD_COLUMNS}, u.name AS unit_name FROM {AWARD_FROM} \
+         LEFT JOIN organizations u ON u.id = p.organization_id \
+         WHERE a.decision_id = $1 AND ($2::uuid IS NULL OR a.id > $2) ORDER BY a.id LIMIT $3"
+    ))
+    .bind::<SqlUuid, _>(decision)
+    .bind::<Nullable<SqlUuid>, _>(after)
+    .bind::<BigInt, _>(limit)
     .load(conn)
     .await
 }

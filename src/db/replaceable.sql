@@ -116,6 +116,20 @@ CREATE TRIGGER pledge_progress_no_update BEFORE UPDATE OR DELETE ON pledge_progr
 CREATE TRIGGER nomination_reviews_no_update BEFORE UPDATE OR DELETE ON nomination_reviews
     FOR EACH ROW EXECUTE FUNCTION r.append_only();
 
+-- An award is placed where its subject stood when it was conferred: a person at their unit, a
+-- collective at itself (migration 2026-12-06-000350). A restructuring moves the awards of its
+-- year and later with the subtree (organizations::repo::place_under); earlier ones keep it.
+CREATE FUNCTION r.place_award() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.organization_path := (
+        SELECT o.path FROM organizations AS o
+        WHERE o.id = coalesce(NEW.organization_id,
+                              (SELECT p.organization_id FROM persons AS p WHERE p.id = NEW.person_id)));
+    RETURN NEW;
+END $$;
+CREATE TRIGGER awards_place BEFORE INSERT ON awards
+    FOR EACH ROW EXECUTE FUNCTION r.place_award();
+
 -- Subtree tallies (README › Architecture; tables from migrations 000004 and 000005).
 --
 -- Every write to pledges, nominations or organizations appends its change of counts to

@@ -60,6 +60,7 @@ diesel::table! {
         recovery_amount -> Nullable<Int8>,
         revocation_note -> Nullable<Text>,
         revoked_by -> Nullable<Uuid>,
+        organization_path -> Text,
     }
 }
 
@@ -251,6 +252,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         version -> Int4,
         submitted_by -> Nullable<Uuid>,
+        award_id -> Nullable<Uuid>,
     }
 }
 
@@ -519,6 +521,7 @@ diesel::joinable!(council_sessions -> users (created_by));
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(nomination_reviews -> nominations (nomination_id));
+diesel::joinable!(nominations -> awards (award_id));
 diesel::joinable!(nominations -> campaigns (campaign_id));
 diesel::joinable!(organization_links -> restructurings (restructuring_id));
 diesel::joinable!(organization_placements -> restructurings (restructuring_id));

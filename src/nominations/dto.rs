@@ -17,6 +17,9 @@ pub struct CommendationDto {
     pub issuer_organization_id: Uuid,
     pub decision_no: String,
     pub decided_on: NaiveDate,
+    /// The award of an award decision this commendation is (`GET /award-decisions/{id}`
+    /// lists it): one award backs at most one nomination.
+    pub award_id: Option<Uuid>,
 }
 
 /// A nomination of an exemplar (điển hình tiên tiến) by one unit for one campaign year.
@@ -68,6 +71,7 @@ impl From<NominationRow> for NominationDto {
                     issuer_organization_id,
                     decision_no,
                     decided_on,
+                    award_id: row.award_id,
                 })
             }
             _ => None,
@@ -172,6 +176,11 @@ pub struct CommendBody {
     #[schema(min_length = 1, max_length = 100, example = "123/QĐ-UBND")]
     pub decision_no: String,
     pub decided_on: NaiveDate,
+    /// The award, in an award decision of this service, that commends the nominee: issued by
+    /// `issuer_organization_id` under `decision_no` on `decided_on`, to this nominee (the
+    /// person of that name, or `nominee_organization_id`), for this year, not revoked and not
+    /// cited by another nomination, so one achievement is not rewarded twice.
+    pub award_id: Option<Uuid>,
 }
 
 /// A page of nominations.

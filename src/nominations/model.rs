@@ -40,6 +40,7 @@ pub struct NominationRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i32,
+    pub award_id: Option<Uuid>,
 }
 
 #[derive(Insertable)]

@@ -17,6 +17,7 @@ use crate::audit::{self, Change};
 use crate::auth::authorize::{is_strictly_below, is_within};
 use crate::auth::policy::{Operation, Target};
 use crate::auth::principal::Principal;
+use crate::awards::repo as awards_repo;
 use crate::campaigns::repo::{CampaignRules, campaign_rules};
 use crate::clock::today;
 use crate::db::schema::{nomination_reviews, nominations, organizations};
@@ -68,6 +69,9 @@ fn map_write_error(error: diesel::result::Error) -> AppError {
         }
         if info.constraint_name() == Some("nomination_reviews_one_per_reviewer") {
             return already_reviewed();
+        }
+        if info.constraint_name() == Some("nominations_award_once") {
+            return AppError::field("/award_id", "already commends another nomination");
         }
     }
     AppError::from(error)
@@ -358,6 +362,75 @@ pub enum TransitionInput {
     Commendation(CommendBody),
 }
 
+/// A cited award must be the one the commendation describes (issuer, number, date), of this
+/// nominee and year, still held, and cited by no other nomination: one achievement is rewarded
+/// once. The award's row is share-locked, so a concurrent revocation waits for this commit.
+async fn check_citation(
+    conn: &mut AsyncPgConnection,
+    row: &NominationRow,
+    body: &CommendBody,
+) -> AppResult<()> {
+    let Some(award_id) = body.award_id else {
+        return Ok(());
+    };
+    let Some(award) = awards_repo::citation(conn, award_id, row.id).await? else {
+        return Err(AppError::field("/award_id", "no such award"));
+    };
+    let mut checks = Checks::default();
+    if award.decision_id.is_none() {
+        checks.fail(
+            "/award_id",
+            "was recorded from a paper decision, not conferred by an award decision of this service",
+        );
+    }
+    if award.issuer_organization_id != Some(body.issuer_organization_id) {
+        checks.fail(
+            "/issuer_organization_id",
+            "differs from the issuer of the cited award's decision",
+        );
+    }
+    if award.decision_no.as_deref() != Some(body.decision_no.trim()) {
+        checks.fail(
+            "/decision_no",
+            "differs from the cited award's decision number",
+        );
+    }
+    if award.decided_on != Some(body.decided_on) {
+        checks.fail(
+            "/decided_on",
+            "differs from the cited award's decision date",
+        );
+    }
+    if award.year != row.year {
+        checks.fail(
+            "/award_id",
+            format!(
+                "is an award of {}; the nomination is of {}",
+                award.year, row.year
+            ),
+        );
+    }
+    if award.revoked {
+        checks.fail("/award_id", "was revoked");
+    }
+    let same_nominee = match row.nominee_type {
+        NomineeType::Individual => award.person_named_as_nominee,
+        NomineeType::Collective => {
+            award.organization_id.is_some() && award.organization_id == row.nominee_organization_id
+        }
+    };
+    if !same_nominee {
+        checks.fail(
+            "/award_id",
+            "was conferred on another subject than the nominee",
+        );
+    }
+    if let Some(other) = award.cited_by {
+        checks.fail("/award_id", format!("already commends nomination {other}"));
+    }
+    checks.finish()
+}
+
 /// Validates a commendation: a bounded decision number and a plausible date (the issuer is
 /// checked before the policy, in `issuer_path`).
 fn validate_commendation(body: &CommendBody) -> AppResult<()> {
@@ -452,7 +525,10 @@ impl Workflow for NominationWorkflow {
                 checks.length("/reason", reason, 1, REASON_MAX);
                 checks.finish()?;
             }
-            TransitionInput::Commendation(body) => validate_commendation(body)?,
+            TransitionInput::Commendation(body) => {
+                validate_commendation(body)?;
+                check_citation(conn, &row, body).await?;
+            }
             TransitionInput::None => {}
         }
         if action == NominationAction::Recognize {
@@ -515,20 +591,20 @@ impl Workflow for NominationWorkflow {
                     .get_result(conn)
                     .await?
             }
-            (NominationAction::Commend, TransitionInput::Commendation(body)) => {
-                query
-                    .set((
-                        common,
-                        nominations::commended_at.eq(now),
-                        nominations::commendation_form.eq(body.form),
-                        nominations::issuer_organization_id.eq(body.issuer_organization_id),
-                        nominations::decision_no.eq(body.decision_no.trim().to_owned()),
-                        nominations::decided_on.eq(body.decided_on),
-                    ))
-                    .returning(NominationRow::as_returning())
-                    .get_result(conn)
-                    .await?
-            }
+            (NominationAction::Commend, TransitionInput::Commendation(body)) => query
+                .set((
+                    common,
+                    nominations::commended_at.eq(now),
+                    nominations::commendation_form.eq(body.form),
+                    nominations::issuer_organization_id.eq(body.issuer_organization_id),
+                    nominations::decision_no.eq(body.decision_no.trim().to_owned()),
+                    nominations::decided_on.eq(body.decided_on),
+                    nominations::award_id.eq(body.award_id),
+                ))
+                .returning(NominationRow::as_returning())
+                .get_result(conn)
+                .await
+                .map_err(map_write_error)?,
             _ => return Err(workflow::missing_input::<Self>(action)),
         };
         Ok(updated)

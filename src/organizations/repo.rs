@@ -416,6 +416,16 @@ pub async fn place_under(
         .execute(conn)
         .await?;
     }
+    diesel::sql_query(
+        "UPDATE awards SET organization_path = $2 || substr(organization_path, length($1) + 1) \
+         WHERE organization_path LIKE $3 AND year >= $4",
+    )
+    .bind::<Text, _>(&node.path)
+    .bind::<Text, _>(&new_path)
+    .bind::<Text, _>(format!("{}%", like_escape(&node.path)))
+    .bind::<diesel::sql_types::Integer, _>(records_from_year.unwrap_or(i32::MIN))
+    .execute(conn)
+    .await?;
     Ok((new_path, moved))
 }
 

@@ -562,3 +562,246 @@ async fn a_revocation_records_what_to_recover_and_is_not_repeated() {
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0]["recovery_amount"], 2_340_000);
 }
+
+#[tokio::test]
+async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
+    let app = TestApp::spawn().await;
+    thidua::demo::seed(&app.state).await.unwrap();
+    let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
+    let commune = unit_coded(&app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
+    let decisions = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/award-decisions?organization_id={commune}&year=2025"),
+    )
+    .await;
+    let id_numbered = |number: &str| {
+        decisions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["decision_no"] == number)
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let decided = id_numbered(thidua::demo::titles::DECISION_NO);
+    let revoked = id_numbered(thidua::demo::titles::REVOKED_NO);
+
+    let response = app
+        .get(
+            &format!("/api/v1/award-decisions/{decided}/export.csv"),
+            &admin,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("award-decision.csv")
+    );
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a BOM for Excel");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 9, "{text}");
+    let numbers: Vec<&str> = rows.iter().map(|row| &row[column("no")]).collect();
+    assert_eq!(numbers, ["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+    let rewards: i64 = rows
+        .iter()
+        .map(|row| row[column("reward_amount")].parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(rewards, 7 * 702_000 + 2_340_000 + 1_872_000);
+    let decided_on = decisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["decision_no"] == thidua::demo::titles::DECISION_NO)
+        .map(|d| d["decided_on"].as_str().unwrap().to_owned())
+        .unwrap();
+    assert!(
+        rows.iter().all(
+            |row| &row[column("decision_no")] == thidua::demo::titles::DECISION_NO
+                && row[column("decided_on")] == decided_on
+        ),
+        "{text}"
+    );
+    let lan = rows
+        .iter()
+        .find(|row| {
+            &row[column("subject_name")] == "Nguyễn Thị Lan"
+                && &row[column("title_code")] == "chien_si_thi_dua_co_so"
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(&lan[column("title_name")], "Chiến sĩ thi đua cơ sở");
+    assert!(!lan[column("unit_name")].is_empty(), "{text}");
+    assert_eq!(&lan[column("state")], "awarded");
+
+    let response = app
+        .get(
+            &format!("/api/v1/award-decisions/{revoked}/export.csv"),
+            &admin,
+        )
+        .await;
+    let text = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(&rows[0][column("state")], "revoked");
+    assert_eq!(&rows[0][column("revocation_reason")], "criteria_not_met");
+    assert_eq!(&rows[0][column("recovery_amount")], "702000");
+
+    let response = app
+        .get(
+            &format!("/api/v1/award-decisions/{decided}/export.xlsx"),
+            &admin,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(response.bytes().await.unwrap().starts_with(b"PK"), "a zip");
+
+    // Outside the caller's subtree, and no such decision: 404 alike.
+    let missing = Uuid::now_v7();
+    let response = app
+        .get(
+            &format!("/api/v1/award-decisions/{missing}/export.csv"),
+            &admin,
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn a_commendation_cites_the_award_that_commended_it_and_one_award_backs_one_nomination() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let (tree, manager) = (
+        &fixture.tree,
+        fixture.token(&app, fixture::C1_MANAGER).await,
+    );
+    let reviewer = fixture.token(&app, fixture::C1_REVIEWER).await;
+    let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
+    // The secretary of party cell K1, an advanced worker of 2025 by a decision of commune C1.
+    let (_, person) = post(
+        &app,
+        &manager,
+        "/api/v1/persons",
+        &json!({"organization_id": tree.k1.id, "full_name": "Lê Thị Bí Thư"}),
+    )
+    .await;
+    let person = id_of(&person);
+    let (status, _) = crate::helpers::titles::put(
+        &app,
+        &manager,
+        &format!("/api/v1/persons/{person}/years/2025"),
+        &json!({"completion_rating": "hoan_thanh_tot"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = post(&app, &manager, "/api/v1/title-registrations", &json!({
+        "subject_type": "person", "subject_id": person, "title_code": "lao_dong_tien_tien", "year": 2025})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, decided) = post(
+        &app,
+        &manager,
+        "/api/v1/award-decisions",
+        &decision(
+            tree.c1.id,
+            "30/QĐ-UBND",
+            vec![award(&person, "lao_dong_tien_tien")],
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{decided}");
+    let award_id = decided["awards"][0]["id"].as_str().unwrap().to_owned();
+
+    // K1 nominates her (the name written differently), C1 reviews and recognizes.
+    let recognized = |name: &'static str| {
+        let (app, manager, reviewer) = (&app, &manager, &reviewer);
+        async move {
+            let (status, nomination) = post(
+                app,
+                manager,
+                "/api/v1/nominations",
+                &json!({
+                "campaign_id": campaign, "nominating_organization_id": tree.k1.id, "year": 2025,
+                "nominee_type": "individual", "nominee_name": name, "field": "van_hoa",
+                "achievements": "Hoàn thành tốt nhiệm vụ"}),
+            )
+            .await;
+            assert_eq!(status, 201, "{nomination}");
+            let id = id_of(&nomination);
+            for (token, action, body) in [
+                (manager, "submit", None),
+                (reviewer, "start-review", None),
+                (reviewer, "reviews", Some(json!({"decision": "endorse"}))),
+                (reviewer, "recognize", None),
+            ] {
+                let (status, body) = post(
+                    app,
+                    token,
+                    &format!("/api/v1/nominations/{id}/{action}"),
+                    &body.unwrap_or(json!({})),
+                )
+                .await;
+                assert!(status == 200 || status == 201, "{action}: {body}");
+            }
+            id
+        }
+    };
+    let nomination = recognized("le thi  BI THU").await;
+    let commend = |number: &str, day: &str| {
+        json!({"form": "giay_khen", "issuer_organization_id": tree.c1.id,
+               "decision_no": number, "decided_on": day, "award_id": award_id})
+    };
+    // A citation must describe the award's decision.
+    let (status, problem) = post(
+        &app,
+        &reviewer,
+        &format!("/api/v1/nominations/{nomination}/commend"),
+        &commend("31/QĐ-UBND", "2025-12-21"),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(pointers(&problem), ["/decision_no", "/decided_on"]);
+    let (status, commended) = post(
+        &app,
+        &reviewer,
+        &format!("/api/v1/nominations/{nomination}/commend"),
+        &commend("30/QĐ-UBND", "2025-12-20"),
+    )
+    .await;
+    assert_eq!(status, 200, "{commended}");
+    assert_eq!(commended["commendation"]["award_id"], award_id.as_str());
+
+    // The same award cannot commend a second nomination (nor another nominee).
+    let other = recognized("Nguyễn Văn Khác").await;
+    let (status, problem) = post(
+        &app,
+        &reviewer,
+        &format!("/api/v1/nominations/{other}/commend"),
+        &commend("30/QĐ-UBND", "2025-12-20"),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    let details = problem.to_string();
+    assert!(details.contains("already commends nomination"), "{problem}");
+    assert!(
+        details.contains("another subject than the nominee"),
+        "{problem}"
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM nominations WHERE award_id IS NOT NULL")
+            .await,
+        1
+    );
+}

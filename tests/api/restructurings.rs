@@ -1078,3 +1078,96 @@ async fn a_kept_past_year_overview_follows_every_change() {
     .await;
     assert_eq!(status, 404);
 }
+
+/// `/stats/awards` by the rule of every aggregate: a year on the structure it ended with, and a
+/// unit answering for its predecessors. Persons move to the successor; their past awards stay
+/// where they were conferred.
+#[tokio::test]
+async fn awards_of_a_year_before_a_restructuring_read_as_they_stood() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let mut persons = Vec::new();
+    for (unit, name) in [(tree.c1.id, "Người xã C1"), (tree.c3.id, "Người xã C3")] {
+        let (status, person) = post(
+            &app,
+            &admin,
+            "/api/v1/persons",
+            &json!({ "organization_id": unit, "full_name": name }),
+        )
+        .await;
+        assert_eq!(status, 201, "{person}");
+        persons.push(person["id"].as_str().unwrap().to_owned());
+    }
+    // Paper decisions of 2024, recorded before the service.
+    let record = |person: &str, year: i32| {
+        format!(
+            "INSERT INTO awards (id, person_id, title_code, year, decision_no, decided_on, reward_amount) \
+             VALUES (gen_random_uuid(), '{person}', 'lao_dong_tien_tien', {year}, '1/QĐ', '{year}-12-20', 702000)"
+        )
+    };
+    let client = app.db.client().await;
+    for person in &persons {
+        client.batch_execute(&record(person, 2024)).await.unwrap();
+    }
+    let (status, applied) = post(
+        &app,
+        &admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "merge", "from": [id(tree.c1.id), id(tree.c3.id)],
+            "into": { "ref": "n", "name": "Xã Hợp Nhất", "kind": "commune", "code": "CN", "parent": id(tree.d1.id) } }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let merged = unit_by_code(&app, &admin, "CN", None).await;
+    // Conferred after the merger: placed at the new commune, where the person now works.
+    client
+        .batch_execute(&record(&persons[0], 2025))
+        .await
+        .unwrap();
+
+    let awards = |unit: Uuid, year: Option<i32>, group_by: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let year = year.map(|y| format!("&year={y}")).unwrap_or_default();
+            let stats = get_ok(
+                app,
+                admin,
+                &format!("/api/v1/stats/awards?organization_id={unit}&group_by={group_by}{year}"),
+            )
+            .await;
+            let groups: std::collections::BTreeMap<String, i64> = stats["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| {
+                    (
+                        g["key"].as_str().unwrap().to_owned(),
+                        g["awards"].as_i64().unwrap(),
+                    )
+                })
+                .collect();
+            (stats["awards"].as_i64().unwrap(), groups)
+        }
+    };
+    // 2024 as it stood: two communes of D1, one award each; an ended commune still reads it.
+    let (total, groups) = awards(tree.d1.id, Some(2024), "child").await;
+    assert_eq!(total, 2);
+    assert_eq!(
+        groups,
+        [(tree.c1.id.to_string(), 1), (tree.c3.id.to_string(), 1)].into()
+    );
+    assert_eq!(awards(tree.c1.id, Some(2024), "title").await.0, 1);
+    // The new commune answers for what its predecessors were awarded.
+    assert_eq!(awards(merged, Some(2024), "title").await.0, 2);
+    // 2025 ended with the new commune as D1's only child.
+    let (total, groups) = awards(tree.d1.id, Some(2025), "child").await;
+    assert_eq!(total, 1);
+    assert_eq!(groups, [(merged.to_string(), 1)].into());
+    // All years: each on its own structure, nothing counted twice.
+    let (total, groups) = awards(tree.d1.id, None, "child").await;
+    assert_eq!(total, 3, "{groups:?}");
+    assert_eq!(groups.values().sum::<i64>(), 3);
+    assert_eq!(awards(tree.p.id, None, "title").await.0, 3);
+}
