@@ -130,6 +130,47 @@ END $$;
 CREATE TRIGGER awards_place BEFORE INSERT ON awards
     FOR EACH ROW EXECUTE FUNCTION r.place_award();
 
+-- A title registration stands where its subject stands today (migration 2026-12-06-000360): a
+-- person at their unit, a collective at itself. The insert reads the unit's row FOR SHARE, so a
+-- concurrent move of the unit (or of the person) is waited for and its new path is read; the two
+-- triggers after it carry the registrations along when a person changes unit or a unit's path
+-- changes (a move, a restructuring's re-parenting), so the candidates of a subtree are one index
+-- range of (title_code, year, organization_path).
+CREATE FUNCTION r.place_registration() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    unit uuid := NEW.organization_id;
+BEGIN
+    IF unit IS NULL THEN
+        SELECT p.organization_id INTO unit FROM persons AS p WHERE p.id = NEW.person_id FOR SHARE;
+    END IF;
+    SELECT o.path INTO NEW.organization_path FROM organizations AS o WHERE o.id = unit FOR SHARE;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER title_registrations_place BEFORE INSERT ON title_registrations
+    FOR EACH ROW EXECUTE FUNCTION r.place_registration();
+
+CREATE FUNCTION r.follow_person_registrations() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE title_registrations SET organization_path = o.path
+    FROM organizations AS o
+    WHERE o.id = NEW.organization_id AND title_registrations.subject_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER persons_registrations_follow AFTER UPDATE OF organization_id ON persons
+    FOR EACH ROW WHEN (OLD.organization_id IS DISTINCT FROM NEW.organization_id)
+    EXECUTE FUNCTION r.follow_person_registrations();
+
+CREATE FUNCTION r.follow_unit_registrations() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE title_registrations SET organization_path = NEW.path
+    WHERE subject_id = ANY (NEW.id
+        || ARRAY(SELECT p.id FROM persons AS p WHERE p.organization_id = NEW.id));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER organizations_registrations_follow AFTER UPDATE OF path ON organizations
+    FOR EACH ROW WHEN (OLD.path IS DISTINCT FROM NEW.path)
+    EXECUTE FUNCTION r.follow_unit_registrations();
+
 -- Subtree tallies (README › Architecture; tables from migrations 000004 and 000005).
 --
 -- Every write to pledges, nominations or organizations appends its change of counts to

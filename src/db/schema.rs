@@ -461,6 +461,7 @@ diesel::table! {
         year -> Int4,
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        organization_path -> Text,
     }
 }
 

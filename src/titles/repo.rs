@@ -252,9 +252,6 @@ pub async fn registrations(
     conn: &mut AsyncPgConnection,
     query: &RegistrationQuery,
 ) -> QueryResult<Vec<RegistrationRow>> {
-    let unit = "(SELECT o.path FROM organizations o WHERE o.id = coalesce(\
-                    (SELECT p.organization_id FROM persons p WHERE p.id = title_registrations.person_id), \
-                    title_registrations.organization_id))";
     let mut statement = title_registrations::table
         .select(RegistrationRow::as_select())
         .order(title_registrations::id)
@@ -275,15 +272,15 @@ pub async fn registrations(
             .map(|path| format!("{}%", crate::text::like_escape(path)))
             .collect();
         statement = statement.filter(
-            sql::<Bool>(&format!("{unit} LIKE ANY ("))
+            sql::<Bool>("title_registrations.organization_path LIKE ANY (")
                 .bind::<Array<Text>, _>(patterns)
                 .sql(")"),
         );
     }
     if let Some(within) = &query.within {
         statement = statement.filter(
-            sql::<Bool>(&format!("{unit} LIKE "))
-                .bind::<Text, _>(format!("{}%", crate::text::like_escape(within))),
+            title_registrations::organization_path
+                .like(format!("{}%", crate::text::like_escape(within))),
         );
     }
     if let Some(organization_id) = query.organization_id {

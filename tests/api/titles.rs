@@ -790,3 +790,132 @@ async fn a_restructuring_carries_the_persons_of_an_ended_unit_to_its_successor()
         "{problem}"
     );
 }
+
+#[tokio::test]
+async fn a_registration_follows_its_subject_when_the_person_or_the_unit_moves() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let tree = &fixture.tree;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (status, person) = post(
+        &app,
+        &admin,
+        "/api/v1/persons",
+        &json!({"organization_id": tree.k1.id, "full_name": "Đỗ Văn Theo"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{person}");
+    let person = id_of(&person);
+    let (status, body) = post(&app, &admin, "/api/v1/title-registrations", &json!({
+        "subject_type": "person", "subject_id": person, "title_code": "lao_dong_tien_tien", "year": 2025})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(
+        &app,
+        &admin,
+        "/api/v1/title-registrations",
+        &json!({
+        "subject_type": "organization", "subject_id": tree.c1.id,
+        "title_code": "tap_the_lao_dong_tien_tien", "year": 2025}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // Who the candidates of a unit's subtree are, by title: the person, the collective.
+    let candidates = |unit: Uuid, title: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let mut subjects = Vec::new();
+            for eligible in [true, false] {
+                let page = get_ok(
+                    app,
+                    admin,
+                    &format!(
+                        "/api/v1/eligibility/candidates?organization_id={unit}&year=2025\
+                         &title_code={title}&eligible={eligible}"
+                    ),
+                )
+                .await;
+                let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
+                subjects.extend(
+                    items
+                        .iter()
+                        .map(|item| item["subject_id"].as_str().unwrap().to_owned()),
+                );
+            }
+            subjects
+        }
+    };
+    let (person_id, c1_id) = (person.to_string(), tree.c1.id.to_string());
+    assert_eq!(
+        candidates(tree.d1.id, "lao_dong_tien_tien").await,
+        std::slice::from_ref(&person_id)
+    );
+    assert_eq!(
+        candidates(tree.d1.id, "tap_the_lao_dong_tien_tien").await,
+        std::slice::from_ref(&c1_id)
+    );
+    assert!(
+        candidates(tree.d2.id, "lao_dong_tien_tien")
+            .await
+            .is_empty()
+    );
+
+    // C1 (with K1 and the person) moves under D2: the registrations go with it.
+    let (status, body) = post(
+        &app,
+        &admin,
+        &format!("/api/v1/organizations/{}/move", tree.c1.id),
+        &json!({"parent_id": tree.d2.id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        candidates(tree.d1.id, "lao_dong_tien_tien")
+            .await
+            .is_empty()
+    );
+    assert!(
+        candidates(tree.d1.id, "tap_the_lao_dong_tien_tien")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        candidates(tree.d2.id, "lao_dong_tien_tien").await,
+        std::slice::from_ref(&person_id)
+    );
+    assert_eq!(
+        candidates(tree.d2.id, "tap_the_lao_dong_tien_tien").await,
+        [c1_id]
+    );
+
+    // The person changes unit to C3 (under D1): the registration follows the person.
+    let (status, body) = status_and_json(
+        app.patch_json(
+            &format!("/api/v1/persons/{person}"),
+            &admin,
+            &json!({"organization_id": tree.c3.id}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        candidates(tree.d1.id, "lao_dong_tien_tien").await,
+        [person_id]
+    );
+    assert!(
+        candidates(tree.d2.id, "lao_dong_tien_tien")
+            .await
+            .is_empty()
+    );
+    // Every registration stands exactly at its subject's unit.
+    assert_eq!(
+        app.db
+            .count(
+                "SELECT count(*) FROM title_registrations r JOIN organizations o \
+                 ON o.id = coalesce((SELECT p.organization_id FROM persons p WHERE p.id = r.person_id), r.organization_id) \
+                 WHERE o.path <> r.organization_path"
+            )
+            .await,
+        0
+    );
+}
