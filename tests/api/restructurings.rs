@@ -981,15 +981,7 @@ async fn an_ended_childs_own_records_go_to_the_child_that_answers_for_it() {
     .await;
     assert_eq!(status, 200, "{body}");
     pledge(&app, &admin, campaign, tree.k1.id, 2025).await;
-    let (status, applied) = post(
-        &app,
-        &admin,
-        "/api/v1/restructurings",
-        &reform(json!([{ "op": "merge", "from": [id(tree.c1.id), id(tree.c3.id)],
-            "into": { "ref": "n", "name": "Xã Hợp Nhất", "kind": "commune", "code": "CN", "parent": id(tree.d1.id) } }])),
-    )
-    .await;
-    assert_eq!(status, 201, "{applied}");
+    merge_c1_and_c3(&app, &admin, tree).await;
     let merged = unit_by_code(&app, &admin, "CN", None).await.to_string();
 
     // 2025 on the structure it ended with: D1's only child is the new commune, which answers
@@ -1079,6 +1071,19 @@ async fn a_kept_past_year_overview_follows_every_change() {
     assert_eq!(status, 404);
 }
 
+/// C1 and C3 of D1 merge into "Xã Hợp Nhất" (code CN) on the reform's day.
+async fn merge_c1_and_c3(app: &TestApp, admin: &str, tree: &fixture::Tree) {
+    let (status, applied) = post(
+        app,
+        admin,
+        "/api/v1/restructurings",
+        &reform(json!([{ "op": "merge", "from": [id(tree.c1.id), id(tree.c3.id)],
+            "into": { "ref": "n", "name": "Xã Hợp Nhất", "kind": "commune", "code": "CN", "parent": id(tree.d1.id) } }])),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+}
+
 /// `/stats/awards` by the rule of every aggregate: a year on the structure it ended with, and a
 /// unit answering for its predecessors. Persons move to the successor; their past awards stay
 /// where they were conferred.
@@ -1111,15 +1116,7 @@ async fn awards_of_a_year_before_a_restructuring_read_as_they_stood() {
     for person in &persons {
         client.batch_execute(&record(person, 2024)).await.unwrap();
     }
-    let (status, applied) = post(
-        &app,
-        &admin,
-        "/api/v1/restructurings",
-        &reform(json!([{ "op": "merge", "from": [id(tree.c1.id), id(tree.c3.id)],
-            "into": { "ref": "n", "name": "Xã Hợp Nhất", "kind": "commune", "code": "CN", "parent": id(tree.d1.id) } }])),
-    )
-    .await;
-    assert_eq!(status, 201, "{applied}");
+    merge_c1_and_c3(&app, &admin, tree).await;
     let merged = unit_by_code(&app, &admin, "CN", None).await;
     // Conferred after the merger: placed at the new commune, where the person now works.
     client
