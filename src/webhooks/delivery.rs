@@ -188,8 +188,15 @@ impl Deliverer {
             attempts += 1;
             let delivered = outcome.kind == WebhookAttemptOutcome::Delivered;
             let mut conn = self.db.write().await?;
-            self.record(&mut conn, claimed.id, &head, attempted_at, duration, outcome)
-                .await?;
+            self.record(
+                &mut conn,
+                claimed.id,
+                &head,
+                attempted_at,
+                duration,
+                outcome,
+            )
+            .await?;
             if !delivered {
                 break;
             }
@@ -252,10 +259,7 @@ impl Deliverer {
                     return refused(why.0.clone());
                 }
                 let what = if error.is_timeout() {
-                    format!(
-                        "no answer within {} ms",
-                        self.settings.timeout.as_millis()
-                    )
+                    format!("no answer within {} ms", self.settings.timeout.as_millis())
                 } else if error.is_connect() {
                     "could not connect".to_owned()
                 } else {
@@ -331,7 +335,9 @@ impl Deliverer {
 /// before it, at most `retry_max`, less up to a tenth at random (so receivers coming back are
 /// not hit by every subscription at once).
 pub fn backoff(settings: &WebhookSettings, failures: i32) -> Duration {
-    let doublings = u32::try_from(failures.saturating_sub(1)).unwrap_or(0).min(30);
+    let doublings = u32::try_from(failures.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
     let wait = settings
         .retry_base
         .saturating_mul(1 << doublings)
@@ -497,7 +503,9 @@ mod tests {
     /// The defaults retry an event for more than a day before giving up.
     #[test]
     fn the_default_schedule_keeps_retrying_for_more_than_a_day() {
-        let settings = crate::config::Settings::from_lookup(|_| None).unwrap().webhooks;
+        let settings = crate::config::Settings::from_lookup(|_| None)
+            .unwrap()
+            .webhooks;
         assert!(settings.retry_for >= Duration::from_secs(86_400));
         let mut elapsed = Duration::ZERO;
         let mut attempts = 1;

@@ -63,7 +63,11 @@ pub struct CreateWebhook {
     /// Where events are POSTed: an http(s) URL whose host is in the operator's
     /// `THIDUA_WEBHOOK_ALLOWED_HOSTS` and does not resolve to a loopback, private or
     /// link-local address (unless the operator listed that address).
-    #[schema(min_length = 1, max_length = 2000, example = "https://hooks.example.vn/thidua")]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        example = "https://hooks.example.vn/thidua"
+    )]
     pub url: String,
     #[schema(schema_with = event_types_schema)]
     pub events: Vec<String>,

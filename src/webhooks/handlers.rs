@@ -9,9 +9,8 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::dto::{
-    CreateWebhook, CreatedWebhookDto, WebhookAttemptDto, WebhookDeliveryDto,
-    WebhookDeliveryFilter, WebhookDeliveryPage, WebhookDeliveryStatus, WebhookDto, WebhookFilter,
-    WebhookPage, message_id,
+    CreateWebhook, CreatedWebhookDto, WebhookAttemptDto, WebhookDeliveryDto, WebhookDeliveryFilter,
+    WebhookDeliveryPage, WebhookDeliveryStatus, WebhookDto, WebhookFilter, WebhookPage, message_id,
 };
 use super::repo::{self, NewWebhook, WebhookRow};
 use super::signature;
@@ -73,10 +72,7 @@ fn checked_events(events: &[String]) -> AppResult<Vec<String>> {
                 format!("must be one of {}", CHANGE_TYPES.join(", ")),
             ));
         } else if !seen.insert(event.as_str()) {
-            errors.push(FieldError::new(
-                format!("/events/{index}"),
-                "named twice",
-            ));
+            errors.push(FieldError::new(format!("/events/{index}"), "named twice"));
         }
     }
     if errors.is_empty() {
@@ -191,7 +187,9 @@ impl Creation for Subscription {
         )
         .await?;
         let organization_id = if principal.is_client() {
-            principal.home_organization().map(|grant| grant.organization_id)
+            principal
+                .home_organization()
+                .map(|grant| grant.organization_id)
         } else {
             None
         };
@@ -315,7 +313,9 @@ pub async fn delete_webhook(
         if_match.check(row.version)?;
         repo::delete(conn, id).await?;
         let organization_id = if principal.is_client() {
-            principal.home_organization().map(|grant| grant.organization_id)
+            principal
+                .home_organization()
+                .map(|grant| grant.organization_id)
         } else {
             None
         };

@@ -241,7 +241,10 @@ pub async fn lock_one_behind(
 }
 
 /// Appends events to the outbox (an event already there is left as it is).
-pub async fn enqueue(conn: &mut AsyncPgConnection, deliveries: &[NewDelivery]) -> QueryResult<usize> {
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    deliveries: &[NewDelivery],
+) -> QueryResult<usize> {
     if deliveries.is_empty() {
         return Ok(0);
     }

@@ -37,13 +37,19 @@ impl AllowedTargets {
     /// Parses the comma-separated list; an entry that is none of the above is an error.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut allowed = Self::default();
-        for entry in text.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+        for entry in text
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+        {
             if let Ok(network) = entry.parse::<IpNet>() {
                 allowed.networks.push(network);
             } else if let Ok(address) = entry.parse::<IpAddr>() {
                 allowed.networks.push(IpNet::from(address.to_canonical()));
             } else if let Some(domain) = entry.strip_prefix("*.") {
-                allowed.domains.push(format!(".{}", host_name(domain, entry)?));
+                allowed
+                    .domains
+                    .push(format!(".{}", host_name(domain, entry)?));
             } else {
                 allowed.hosts.push(host_name(entry, entry)?);
             }
@@ -79,7 +85,9 @@ impl AllowedTargets {
             ));
         }
         if url.fragment().is_some() {
-            return Err(TargetRefused("a URL fragment is not sent; remove it".to_owned()));
+            return Err(TargetRefused(
+                "a URL fragment is not sent; remove it".to_owned(),
+            ));
         }
         match url.host() {
             Some(Host::Domain(name)) => {
@@ -129,9 +137,8 @@ impl AllowedTargets {
             return Err(TargetRefused(format!("{name} resolves to no address")));
         }
         for address in &addresses {
-            self.check_address(address.ip()).map_err(|TargetRefused(why)| {
-                TargetRefused(format!("{name} resolves to {why}"))
-            })?;
+            self.check_address(address.ip())
+                .map_err(|TargetRefused(why)| TargetRefused(format!("{name} resolves to {why}")))?;
         }
         Ok(addresses)
     }
@@ -161,12 +168,14 @@ impl AllowedTargets {
     }
 
     fn lists(&self, address: IpAddr) -> bool {
-        self.networks.iter().any(|network| network.contains(&address))
+        self.networks
+            .iter()
+            .any(|network| network.contains(&address))
     }
 
     fn allows_name(&self, name: &str) -> bool {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        self.hosts.iter().any(|host| *host == name)
+        self.hosts.contains(&name)
             || self
                 .domains
                 .iter()
@@ -227,12 +236,7 @@ fn is_public_v6(address: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let s = address.segments();
-    let embedded = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let embedded = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     if s[..6] == [0; 6] {
         // ::, ::1 and the deprecated IPv4-compatible addresses.
         return false;
@@ -242,7 +246,8 @@ fn is_public_v6(address: Ipv6Addr) -> bool {
         return s[2..6] == [0; 4] && is_public_v4(embedded);
     }
     if s[0] == 0x2002 {
-        let six_to_four = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
+        let six_to_four =
+            Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
         return is_public_v4(six_to_four);
     }
     let teredo_or_documentation = s[0] == 0x2001 && (s[1] == 0 || s[1] == 0x0db8);
@@ -328,7 +333,10 @@ mod tests {
         ];
         for text in refused {
             let address: IpAddr = text.parse().unwrap();
-            assert!(!is_public(address.to_canonical()), "{text} counted as public");
+            assert!(
+                !is_public(address.to_canonical()),
+                "{text} counted as public"
+            );
             assert!(
                 AllowedTargets::default().check_address(address).is_err(),
                 "{text}"
@@ -344,7 +352,10 @@ mod tests {
             "2002:808:808::1",
         ] {
             let address: IpAddr = text.parse().unwrap();
-            assert!(is_public(address.to_canonical()), "{text} counted as private");
+            assert!(
+                is_public(address.to_canonical()),
+                "{text} counted as private"
+            );
         }
     }
 
@@ -391,12 +402,24 @@ mod tests {
         ] {
             assert!(list.check_url(url).is_err(), "{url} passed");
         }
-        assert!(AllowedTargets::default().check_url("https://example.org/").is_err());
+        assert!(
+            AllowedTargets::default()
+                .check_url("https://example.org/")
+                .is_err()
+        );
     }
 
     #[test]
     fn the_list_refuses_entries_that_are_not_hosts() {
-        for entry in ["https://x.vn", "x.vn/path", "*", "*.", "a..b", "-a.vn", "x.vn:443"] {
+        for entry in [
+            "https://x.vn",
+            "x.vn/path",
+            "*",
+            "*.",
+            "a..b",
+            "-a.vn",
+            "x.vn:443",
+        ] {
             assert!(AllowedTargets::parse(entry).is_err(), "{entry}");
         }
         assert!(AllowedTargets::parse(" , ").unwrap().is_empty());

@@ -1,0 +1,1 @@
+//! Placeholder until the reference receiver test lands.
