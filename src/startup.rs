@@ -230,7 +230,8 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let deliverer = crate::webhooks::delivery::Deliverer::new(
         application.state().db.clone(),
         &application.state().settings.webhooks,
-    )?;
+    )?
+    .keeping(application.state().settings.changes_retention);
     actix_web::rt::spawn(deliverer.run_forever());
     application.run_until_stopped().await?;
     tracing::info!("stopped");

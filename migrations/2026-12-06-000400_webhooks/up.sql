@@ -47,6 +47,9 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_pending_idx ON webhook_deliveries (webhook_id, seq)
     WHERE status = 'pending';
+-- The retention purge: finished deliveries older than the change feed's retention.
+CREATE INDEX webhook_deliveries_finished_idx ON webhook_deliveries (created_at)
+    WHERE status <> 'pending';
 
 -- Every attempt of a delivery, as `GET /webhooks/{id}/deliveries` shows it. Only the status
 -- code is kept of a receiver's answer, never its body.

@@ -16,7 +16,9 @@
 //!   recognizes or commends it, whatever their unit or role (admins included).
 //! - A commendation is recorded in the name of a unit where the caller holds the role.
 //! - Partner clients read with scope `read` and report progress with `progress:write`; they
-//!   never write anything else.
+//!   never write anything else, but may subscribe to webhooks of what they read.
+//! - Webhooks are managed by administrators (every subscription) and by partner clients with
+//!   `read` (their own); no other user.
 
 use uuid::Uuid;
 

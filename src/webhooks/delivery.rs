@@ -39,6 +39,10 @@ pub const LANES: usize = 4;
 const EVENTS_PER_CLAIM: usize = 200;
 /// Subscriptions whose outbox one round fills at most (each one batch), so a round ends.
 const FAN_OUT_PER_ROUND: usize = 100;
+/// Finished deliveries one purge statement deletes at most.
+const PURGE_BATCH: i64 = 10_000;
+/// How often finished deliveries past the retention are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What one round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,8 @@ pub struct Deliverer {
     db: Databases,
     settings: Arc<WebhookSettings>,
     http: reqwest::Client,
+    /// Finished deliveries are kept this long (the change feed's retention).
+    retention: Duration,
 }
 
 /// How one attempt ended.
@@ -83,12 +89,26 @@ impl Deliverer {
             db,
             settings: Arc::new(settings.clone()),
             http,
+            retention: Duration::from_secs(crate::config::MIN_CHANGES_RETENTION_DAYS * 86_400),
         })
     }
 
-    /// Rounds every `poll_interval`, at once again while a round finds work.
+    /// Keeps finished deliveries `retention` (default: the feed's shortest retention).
+    pub fn keeping(self, retention: Duration) -> Self {
+        Self { retention, ..self }
+    }
+
+    /// Rounds every `poll_interval`, at once again while a round finds work; purges finished
+    /// deliveries past the retention about hourly.
     pub async fn run_forever(self) {
+        let mut purged_at: Option<Instant> = None;
         loop {
+            if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                purged_at = Some(Instant::now());
+                if let Err(error) = self.purge().await {
+                    tracing::warn!(%error, "purging webhook deliveries failed");
+                }
+            }
             match self.round().await {
                 Ok(round) if round.enqueued > 0 || round.attempts > 0 => continue,
                 Ok(_) => {}
@@ -96,6 +116,24 @@ impl Deliverer {
             }
             tokio::time::sleep(self.settings.poll_interval).await;
         }
+    }
+
+    /// Deletes finished deliveries older than the retention, in bounded batches until none is
+    /// left; the number deleted.
+    pub async fn purge(&self) -> anyhow::Result<usize> {
+        let mut conn = self.db.write().await?;
+        let mut purged = 0;
+        loop {
+            let deleted = repo::purge_finished(&mut conn, self.retention, PURGE_BATCH).await?;
+            purged += deleted;
+            if i64::try_from(deleted).unwrap_or(0) < PURGE_BATCH {
+                break;
+            }
+        }
+        if purged > 0 {
+            tracing::info!(purged, "webhook deliveries past the retention purged");
+        }
+        Ok(purged)
     }
 
     /// One round: number, fan out, deliver.

@@ -451,3 +451,22 @@ pub async fn mark_given_up(conn: &mut AsyncPgConnection, delivery_id: i64) -> Qu
         .execute(conn)
         .await
 }
+
+/// Deletes at most `max_rows` finished deliveries (delivered or given up) older than `keep`,
+/// with their attempts; the number deleted.
+pub async fn purge_finished(
+    conn: &mut AsyncPgConnection,
+    keep: Duration,
+    max_rows: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM webhook_deliveries WHERE id = ANY (ARRAY( \
+             SELECT d.id FROM webhook_deliveries AS d \
+             WHERE d.status <> 'pending' AND d.created_at < now() - $1 \
+             ORDER BY d.created_at LIMIT $2))",
+    )
+    .bind::<Interval, _>(interval(keep))
+    .bind::<BigInt, _>(max_rows)
+    .execute(conn)
+    .await
+}

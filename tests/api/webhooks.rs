@@ -729,3 +729,39 @@ async fn two_workers_deliver_a_burst_once_each_in_order() {
     assert_eq!(order.len(), 12, "{order:?}");
     assert!(order.windows(2).all(|pair| pair[0] < pair[1]), "{order:?}");
 }
+
+#[tokio::test]
+async fn finished_deliveries_past_the_retention_are_purged_and_pending_ones_kept() {
+    let ctx = new_ctx(fast).await;
+    let admin = ctx.token(fixture::ADMIN);
+    let receiver = Receiver::start().await;
+    let webhook = subscribe(&ctx, admin, &receiver.url("/hook"), &["pledge"]).await;
+    let id = webhook["id"].as_str().unwrap();
+    let c1 = ctx.fixture.tree.c1.id;
+    create_pledge(&ctx, fixture::C1_MANAGER, c1, "Một").await;
+    create_pledge(&ctx, fixture::C1_MANAGER, c1, "Hai").await;
+    let worker = deliverer(&ctx).keeping(Duration::from_secs(86_400));
+    deliver_until(&worker, Duration::from_secs(10), || receiver.count() == 2).await;
+    receiver.answer_always(500);
+    create_pledge(&ctx, fixture::C1_MANAGER, c1, "Ba").await;
+    deliver_until(&worker, Duration::from_secs(10), || receiver.count() == 3).await;
+    ctx.app
+        .db
+        .client()
+        .await
+        .batch_execute("UPDATE webhook_deliveries SET created_at = now() - interval '2 days'")
+        .await
+        .unwrap();
+    assert_eq!(worker.purge().await.unwrap(), 2);
+    let items = deliveries(&ctx, admin, id).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "pending");
+    assert_eq!(
+        ctx.app
+            .db
+            .count("SELECT count(*) FROM webhook_attempts")
+            .await,
+        1,
+        "the purged deliveries' attempts go with them"
+    );
+}
