@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 
+pub use crate::webhooks::target::AllowedTargets;
+
 /// Where the service runs: development allows conveniences that production refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -84,7 +86,37 @@ pub struct Settings {
     /// How long the change feed keeps events (`THIDUA_CHANGES_RETENTION_DAYS`, at least 30):
     /// a cursor older than this is answered 410 resync_required.
     pub changes_retention: Duration,
+    /// Where and how webhooks are delivered (`THIDUA_WEBHOOK_*`).
+    pub webhooks: WebhookSettings,
     pub password_hashing: PasswordHashing,
+}
+
+/// Webhook delivery (docs/design.md § 5.2): the targets allowed, and the timing of attempts.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `THIDUA_WEBHOOK_ALLOWED_HOSTS`: the only hosts a subscription may name (empty: none).
+    pub allowed: AllowedTargets,
+    /// `THIDUA_WEBHOOK_TIMEOUT_MS`: one attempt, connection included.
+    pub timeout: Duration,
+    /// `THIDUA_WEBHOOK_RETRY_BASE_MS`: the wait after the first failed attempt; it doubles
+    /// after each further failure, up to `retry_max`.
+    pub retry_base: Duration,
+    /// `THIDUA_WEBHOOK_RETRY_MAX_MS`: the longest wait between two attempts.
+    pub retry_max: Duration,
+    /// `THIDUA_WEBHOOK_RETRY_FOR_SECONDS`: how long an event is retried before the
+    /// subscription is disabled (at least a day in production).
+    pub retry_for: Duration,
+    /// `THIDUA_WEBHOOK_POLL_MS`: how often the worker looks for new events and due retries.
+    pub poll_interval: Duration,
+}
+
+impl WebhookSettings {
+    /// How long a worker holds a subscription for one attempt before another instance may
+    /// take it over (it renews the lease before each attempt): the attempt's timeout twice,
+    /// plus time for the database.
+    pub fn lease(&self) -> Duration {
+        self.timeout * 2 + Duration::from_secs(2)
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/thidua";
@@ -102,6 +134,9 @@ pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 pub const MAX_REVOCATION_POLL: Duration = Duration::from_secs(60);
 /// Shortest `THIDUA_CHANGES_RETENTION_DAYS`: offline devices sync within a month.
 pub const MIN_CHANGES_RETENTION_DAYS: u64 = 30;
+/// Shortest `THIDUA_WEBHOOK_RETRY_FOR_SECONDS` in production: a receiver down for a day
+/// still gets every event.
+pub const MIN_WEBHOOK_RETRY_FOR_SECONDS: u64 = 86_400;
 /// Per client address: 100 requests/s sustained, 2000 at once (offices share NAT addresses).
 pub const DEFAULT_RATE_LIMIT_PER_IP: &str = "6000/min,burst=2000";
 /// Per user or partner client: 20 requests/s sustained, 300 at once (a dashboard's burst).
@@ -218,6 +253,7 @@ impl Settings {
         if !(MIN_CHANGES_RETENTION_DAYS..=3650).contains(&retention_days) {
             bail!("THIDUA_CHANGES_RETENTION_DAYS must be between 30 and 3650");
         }
+        let webhooks = webhook_settings(&get, environment)?;
         let metrics_token = get("THIDUA_METRICS_TOKEN").map(|token| token.trim().to_owned());
         if metrics_token.as_ref().is_some_and(|token| token.len() < 16) {
             bail!(
@@ -275,6 +311,7 @@ impl Settings {
             metrics_token,
             overview_cache_entries: parse_number(&get, "THIDUA_OVERVIEW_CACHE_ENTRIES", 4_096)?,
             changes_retention: Duration::from_secs(retention_days * 86_400),
+            webhooks,
             password_hashing: PasswordHashing::OWASP,
         })
     }
@@ -430,6 +467,51 @@ pub fn parse_networks(text: &str) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
+fn webhook_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    environment: Environment,
+) -> anyhow::Result<WebhookSettings> {
+    let allowed = AllowedTargets::parse(&get("THIDUA_WEBHOOK_ALLOWED_HOSTS").unwrap_or_default())
+        .map_err(|error| anyhow::anyhow!("THIDUA_WEBHOOK_ALLOWED_HOSTS: {error}"))?;
+    let millis = |name: &str, default: u64| -> anyhow::Result<Duration> {
+        Ok(Duration::from_millis(parse_number(get, name, default)?))
+    };
+    let timeout = millis("THIDUA_WEBHOOK_TIMEOUT_MS", 10_000)?;
+    if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&timeout) {
+        bail!("THIDUA_WEBHOOK_TIMEOUT_MS must be between 100 and 60000");
+    }
+    let retry_base = millis("THIDUA_WEBHOOK_RETRY_BASE_MS", 30_000)?;
+    let retry_max = millis("THIDUA_WEBHOOK_RETRY_MAX_MS", 2 * 3_600_000)?;
+    if retry_base.is_zero() || retry_max < retry_base {
+        bail!(
+            "THIDUA_WEBHOOK_RETRY_BASE_MS must be at least 1 and THIDUA_WEBHOOK_RETRY_MAX_MS at \
+             least as large"
+        );
+    }
+    let retry_for: u64 = parse_number(get, "THIDUA_WEBHOOK_RETRY_FOR_SECONDS", 90_000)?;
+    if retry_for == 0
+        || (environment == Environment::Production && retry_for < MIN_WEBHOOK_RETRY_FOR_SECONDS)
+    {
+        bail!(
+            "THIDUA_WEBHOOK_RETRY_FOR_SECONDS must be at least {MIN_WEBHOOK_RETRY_FOR_SECONDS} \
+             in production (a receiver down for a day must still get every event), and at \
+             least 1"
+        );
+    }
+    let poll_interval = millis("THIDUA_WEBHOOK_POLL_MS", 1_000)?;
+    if !(Duration::from_millis(10)..=Duration::from_secs(60)).contains(&poll_interval) {
+        bail!("THIDUA_WEBHOOK_POLL_MS must be between 10 and 60000");
+    }
+    Ok(WebhookSettings {
+        allowed,
+        timeout,
+        retry_base,
+        retry_max,
+        retry_for: Duration::from_secs(retry_for),
+        poll_interval,
+    })
+}
+
 fn rate_limit(
     get: &impl Fn(&str) -> Option<String>,
     name: &str,
@@ -563,6 +645,35 @@ mod tests {
         })
         .unwrap();
         assert_eq!((settings.db_pool_size, settings.workers), (1000, 1));
+    }
+
+    #[test]
+    fn webhook_settings_are_bounded_and_production_retries_for_a_day() {
+        for (name, value) in [
+            ("THIDUA_WEBHOOK_TIMEOUT_MS", "10"),
+            ("THIDUA_WEBHOOK_TIMEOUT_MS", "600000"),
+            ("THIDUA_WEBHOOK_RETRY_BASE_MS", "0"),
+            ("THIDUA_WEBHOOK_RETRY_MAX_MS", "5"),
+            ("THIDUA_WEBHOOK_RETRY_FOR_SECONDS", "0"),
+            ("THIDUA_WEBHOOK_POLL_MS", "0"),
+            ("THIDUA_WEBHOOK_ALLOWED_HOSTS", "hooks.example.vn,https://x"),
+        ] {
+            let error = error_of(&[(name, value)]);
+            assert!(error.contains(name), "{name}={value}: {error}");
+        }
+        let error = error_of(&[
+            ("THIDUA_ENV", "production"),
+            ("THIDUA_WEBHOOK_RETRY_FOR_SECONDS", "3600"),
+        ]);
+        assert!(error.contains("86400"), "{error}");
+        let settings = Settings::from_lookup(|name| match name {
+            "THIDUA_WEBHOOK_RETRY_FOR_SECONDS" => Some("2".into()),
+            "THIDUA_WEBHOOK_ALLOWED_HOSTS" => Some("hooks.example.vn, 127.0.0.1".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(settings.webhooks.retry_for, Duration::from_secs(2));
+        assert_eq!(settings.webhooks.timeout, Duration::from_secs(10));
     }
 
     #[test]

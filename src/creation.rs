@@ -36,6 +36,11 @@ pub trait Creation: Sync {
     /// The audit action (`person.create`) and entity type (`person`).
     const ACTION: &'static str;
     const ENTITY: &'static str;
+    /// What the audit event keeps of the reply: all of it, unless it holds a secret shown only
+    /// once (the audit log is kept forever and read by others).
+    fn audit_snapshot(dto: &Self::Dto) -> Option<serde_json::Value> {
+        audit::snapshot(dto)
+    }
     fn create(
         &self,
         conn: &mut AsyncPgConnection,
@@ -66,7 +71,7 @@ pub async fn create_once<C: Creation>(
                     entity_id: created.entity_id,
                     organization_id: created.organization_id,
                     before: None,
-                    after: audit::snapshot(&created.dto),
+                    after: C::audit_snapshot(&created.dto),
                 },
             )
             .await?;

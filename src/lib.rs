@@ -81,5 +81,7 @@ pub mod text_enum;
 pub mod titles;
 /// Users, their memberships and partner clients (administration).
 pub mod users;
+/// Webhooks: signed deliveries of the change feed to allowed targets, from an outbox.
+pub mod webhooks;
 /// The one transition runner of every workflow, and its `invalid_transition` problem.
 pub mod workflow;

@@ -41,7 +41,7 @@ pub mod shared;
         (name = "stats", description = "Aggregates over a subtree: coverage, counts, titles, leaderboard"),
         (name = "nominations", description = "Nominations of exemplars (điển hình tiên tiến), their reviews, commendation, and the exemplars pledges follow"),
         (name = "titles", description = "The annual title cycle of the Law on Emulation and Commendation 2022: rule sets as data, base salaries, persons and their year records, title registrations, eligibility"),
-        (name = "sync", description = "The change feed: every change you may see, in commit order, with a resumable cursor"),
+        (name = "sync", description = "The change feed: every change you may see, in commit order, with a resumable cursor; and webhooks that deliver it, signed, to your receiver"),
         (name = "operations", description = "Health, readiness, documentation"),
     ),
     components(schemas(Problem, FieldError)),
@@ -107,7 +107,8 @@ pub fn routes(config: &mut ServiceConfig) {
                 .configure(crate::persons::routes)
                 .configure(crate::titles::routes)
                 .configure(crate::awards::routes)
-                .configure(crate::changes::routes),
+                .configure(crate::changes::routes)
+                .configure(crate::webhooks::routes),
         );
 }
 

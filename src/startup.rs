@@ -226,6 +226,13 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         application.state().db.clone(),
         application.state().settings.changes_retention,
     ));
+    // Webhooks: copy new events into the subscriptions' outboxes and deliver them.
+    let deliverer = crate::webhooks::delivery::Deliverer::new(
+        application.state().db.clone(),
+        &application.state().settings.webhooks,
+    )?
+    .keeping(application.state().settings.changes_retention);
+    actix_web::rt::spawn(deliverer.run_forever());
     application.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())

@@ -16,7 +16,9 @@
 //!   recognizes or commends it, whatever their unit or role (admins included).
 //! - A commendation is recorded in the name of a unit where the caller holds the role.
 //! - Partner clients read with scope `read` and report progress with `progress:write`; they
-//!   never write anything else.
+//!   never write anything else, but may subscribe to webhooks of what they read.
+//! - Webhooks are managed by administrators (every subscription) and by partner clients with
+//!   `read` (their own); no other user.
 
 use uuid::Uuid;
 
@@ -64,6 +66,9 @@ pub enum Operation {
     /// Record the target unit's council sessions and ballots, issue and revoke its award
     /// decisions (the head of the unit signs them).
     DecideAwards,
+    /// Subscribe to webhooks, read and delete subscriptions and their deliveries:
+    /// administrators (every subscription) and partner clients with scope `read` (their own).
+    ManageWebhooks,
     /// Partner clients and anything else reserved to administrators.
     Administer,
 }
@@ -80,6 +85,7 @@ impl Operation {
                 | Self::WriteCampaign
                 | Self::ReadAudit
                 | Self::ManageUsers
+                | Self::ManageWebhooks
                 | Self::Administer
         )
     }
@@ -260,6 +266,10 @@ pub fn decide(
             above(&[Role::Manager]),
             "only a manager of a higher unit records a unit's year",
         ),
+        O::ManageWebhooks => (
+            principal.is_admin(),
+            "webhooks are managed by administrators and by partner clients for their own",
+        ),
         O::MoveOrganization | O::Administer => {
             (principal.is_admin(), "only an administrator may do this")
         }
@@ -284,6 +294,11 @@ fn decide_for_client(
         Operation::ReportProgress if principal.scopes.contains(&Scope::ProgressWrite) => Ok(()),
         Operation::ReportProgress => Err(Denial::Forbidden(
             "this client lacks the scope progress:write",
+        )),
+        // Its own subscriptions deliver what it may read: without `read`, nothing.
+        Operation::ManageWebhooks if principal.scopes.contains(&Scope::Read) => Ok(()),
+        Operation::ManageWebhooks => Err(Denial::Forbidden(
+            "webhooks deliver what a client may read: this client lacks the scope read",
         )),
         _ => Err(Denial::Forbidden("partner clients may not do this")),
     }
@@ -435,12 +450,12 @@ mod tests {
                 above && role == Role::Reviewer
             }
             O::CommendNomination => above && matches!(role, Role::Reviewer | Role::Manager),
-            O::MoveOrganization | O::Administer => false,
+            O::MoveOrganization | O::ManageWebhooks | O::Administer => false,
         };
         if allowed { 'A' } else { 'F' }
     }
 
-    const OPERATIONS: [Operation; 26] = [
+    const OPERATIONS: [Operation; 27] = [
         O::Read,
         O::WritePledge,
         O::SubmitPledge,
@@ -466,6 +481,7 @@ mod tests {
         O::RateOrganization,
         O::RegisterTitle,
         O::DecideAwards,
+        O::ManageWebhooks,
         O::Administer,
     ];
 
@@ -569,7 +585,11 @@ mod tests {
         let reporter = client(DISTRICT, &[Scope::ProgressWrite]);
         let outsider = client("1.4.", &[Scope::Read, Scope::ProgressWrite]);
         for operation in OPERATIONS {
-            let expected_reader = if operation == O::Read { 'A' } else { 'F' };
+            let expected_reader = if matches!(operation, O::Read | O::ManageWebhooks) {
+                'A'
+            } else {
+                'F'
+            };
             assert_eq!(outcome(decide(&reader, operation, target)), expected_reader);
             let expected_reporter = match operation {
                 O::ReportProgress => 'A',
@@ -589,6 +609,39 @@ mod tests {
             assert_eq!(
                 outcome(decide(&outsider, operation, target)),
                 expected_outsider
+            );
+        }
+    }
+
+    /// Who manages webhooks: administrators, and partner clients with `read` (for their own
+    /// subscriptions: which ones are theirs the handlers decide, by owner). No other user,
+    /// whatever their role or unit, and no client that cannot read.
+    #[test]
+    fn webhooks_are_managed_by_administrators_and_reading_partner_clients_only() {
+        let cases: [(&str, Principal, char); 9] = [
+            ("admin", user(PROVINCE, Role::Admin), 'A'),
+            ("province manager", user(PROVINCE, Role::Manager), 'F'),
+            ("district manager", user(DISTRICT, Role::Manager), 'F'),
+            ("commune reviewer", user(COMMUNE, Role::Reviewer), 'F'),
+            ("commune member", user(COMMUNE, Role::Member), 'F'),
+            ("client read", client(DISTRICT, &[Scope::Read]), 'A'),
+            (
+                "client read+progress",
+                client(DISTRICT, &[Scope::Read, Scope::ProgressWrite]),
+                'A',
+            ),
+            (
+                "client progress only",
+                client(DISTRICT, &[Scope::ProgressWrite]),
+                'F',
+            ),
+            ("client without scopes", client(DISTRICT, &[]), 'F'),
+        ];
+        for (who, principal, expected) in cases {
+            assert_eq!(
+                outcome(decide(&principal, O::ManageWebhooks, Target::default())),
+                expected,
+                "{who}"
             );
         }
     }

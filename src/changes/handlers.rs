@@ -2,64 +2,13 @@
 
 use actix_web::{HttpResponse, get, web};
 
-use super::dto::{ChangeDto, ChangeFilter, ChangePage};
-use super::repo::{self, EventRow, SCAN_LIMIT, SEQUENCE_BATCH};
-use crate::auth::authorize::Visibility;
-use crate::auth::policy::{self, Operation};
+use super::dto::{ChangeFilter, ChangePage};
+use super::repo::{self, SCAN_LIMIT, SEQUENCE_BATCH};
+use super::view::FeedView;
 use crate::auth::principal::Principal;
 use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::pagination;
 use crate::state::AppState;
-
-/// What the caller may see of the feed: the entities of its subtrees (like the lists), and the
-/// restructurings touching the subtrees whose audit log it may read.
-struct FeedView {
-    entities: Visibility,
-    restructurings: Option<Visibility>,
-}
-
-impl FeedView {
-    /// The item `row` is for this caller, or `None` when it must not see it.
-    fn item(&self, row: EventRow) -> Option<ChangeDto> {
-        let (visible, tombstone) = if row.entity_type == "restructuring" {
-            let touched = row.touched_paths.as_deref().unwrap_or_default();
-            let visible = self
-                .restructurings
-                .as_ref()
-                .is_some_and(|view| touched.iter().any(|path| view.includes(path)));
-            (visible, false)
-        } else {
-            match row.path.as_deref() {
-                // Reference data (rule sets, base salaries): every caller reads it.
-                None => (true, row.action == "deleted"),
-                Some(path) if self.entities.includes(path) => (true, row.action == "deleted"),
-                // Left the caller's view: a tombstone for who saw it where it was.
-                Some(_) => {
-                    let saw = row
-                        .old_path
-                        .as_deref()
-                        .is_some_and(|old| self.entities.includes(old));
-                    (saw, true)
-                }
-            }
-        };
-        if !visible {
-            return None;
-        }
-        let left_view = tombstone && row.action != "deleted";
-        Some(ChangeDto {
-            seq: row.seq,
-            entity_type: row.entity_type,
-            id: row.entity_id,
-            action: row.action,
-            version: row.version,
-            // The unit it went to is none of the caller's business.
-            organization_id: if left_view { None } else { row.organization_id },
-            at: row.at,
-            tombstone,
-        })
-    }
-}
 
 /// Follows every change you may see, in commit order.
 ///
@@ -105,10 +54,7 @@ pub async fn list_changes(
             "cursor is not one this service issued",
         ));
     }
-    let view = FeedView {
-        entities: policy::subtrees_allowing(&principal, Operation::Read)?,
-        restructurings: policy::subtrees_allowing(&principal, Operation::ReadAudit).ok(),
-    };
+    let view = FeedView::of(&principal)?;
     // Number what has committed since the last tick, so a writer's own change shows at once
     // (the background sequencer does the same every half second; one at a time).
     {
@@ -153,102 +99,4 @@ pub async fn list_changes(
         next_cursor,
         cursor,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(
-        entity_type: &str,
-        action: &str,
-        path: Option<&str>,
-        old_path: Option<&str>,
-    ) -> EventRow {
-        EventRow {
-            seq: 1,
-            entity_type: entity_type.to_owned(),
-            entity_id: "e".to_owned(),
-            action: action.to_owned(),
-            version: Some(1),
-            organization_id: Some(uuid::Uuid::nil()),
-            path: path.map(str::to_owned),
-            old_path: old_path.map(str::to_owned),
-            touched_paths: (entity_type == "restructuring").then(|| vec!["1.2.".to_owned()]),
-            at: chrono::Utc::now(),
-        }
-    }
-
-    /// (caller's view) × (event) → None (not shown), Some(false) item, Some(true) tombstone.
-    #[test]
-    fn each_event_is_an_item_a_tombstone_or_nothing_for_each_caller() {
-        let district = FeedView {
-            entities: Visibility::Subtrees(vec!["1.2.".into()]),
-            restructurings: None,
-        };
-        let admin = FeedView {
-            entities: Visibility::Everything,
-            restructurings: Some(Visibility::Everything),
-        };
-        let cases = [
-            (
-                event("pledge", "created", Some("1.2.3."), None),
-                Some(false),
-                Some(false),
-            ),
-            (
-                event("pledge", "created", Some("1.23."), None),
-                None,
-                Some(false),
-            ),
-            (
-                event("pledge", "deleted", Some("1.2.3."), None),
-                Some(true),
-                Some(true),
-            ),
-            (
-                event("pledge", "moved", Some("1.4."), Some("1.2.3.")),
-                Some(true),
-                Some(false),
-            ),
-            (
-                event("pledge", "moved", Some("1.2.5."), Some("1.4.")),
-                Some(false),
-                Some(false),
-            ),
-            (
-                event("pledge", "moved", Some("1.4."), Some("1.5.")),
-                None,
-                Some(false),
-            ),
-            (
-                event("rule_set", "created", None, None),
-                Some(false),
-                Some(false),
-            ),
-            (
-                event("restructuring", "created", None, None),
-                None,
-                Some(false),
-            ),
-        ];
-        for (row, for_district, for_admin) in cases {
-            let label = format!(
-                "{} {} {:?} {:?}",
-                row.entity_type, row.action, row.path, row.old_path
-            );
-            let shown = |view: &FeedView, row: EventRow| view.item(row).map(|item| item.tombstone);
-            assert_eq!(
-                shown(&district, row.clone()),
-                for_district,
-                "district: {label}"
-            );
-            assert_eq!(shown(&admin, row), for_admin, "admin: {label}");
-        }
-        // A tombstone of an entity that left the view does not say where it went.
-        let gone = district
-            .item(event("pledge", "moved", Some("1.4."), Some("1.2.3.")))
-            .unwrap();
-        assert_eq!(gone.organization_id, None);
-    }
 }

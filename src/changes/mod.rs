@@ -5,6 +5,7 @@
 pub mod dto;
 pub mod handlers;
 pub mod repo;
+pub mod view;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 

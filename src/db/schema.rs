@@ -488,6 +488,52 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        delivery_id -> Int8,
+        attempted_at -> Timestamptz,
+        duration_ms -> Int4,
+        status_code -> Nullable<Int4>,
+        outcome -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        webhook_id -> Uuid,
+        seq -> Int8,
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Uuid,
+        url -> Text,
+        events -> Array<Nullable<Text>>,
+        secret -> Text,
+        owner_client_id -> Nullable<Uuid>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        version -> Int4,
+        status -> Text,
+        disabled_at -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        feed_cursor -> Int8,
+        lease_token -> Nullable<Uuid>,
+        lease_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     year_records (subject_id, year) {
         person_id -> Nullable<Uuid>,
         organization_id -> Nullable<Uuid>,
@@ -538,6 +584,9 @@ diesel::joinable!(rule_sets -> users (created_by));
 diesel::joinable!(title_registrations -> organizations (organization_id));
 diesel::joinable!(title_registrations -> persons (person_id));
 diesel::joinable!(title_registrations -> users (created_by));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::joinable!(webhooks -> clients (owner_client_id));
 diesel::joinable!(year_records -> organizations (organization_id));
 diesel::joinable!(year_records -> persons (person_id));
 diesel::joinable!(year_records -> users (updated_by));
@@ -574,5 +623,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     title_registrations,
     token_revocations,
     users,
+    webhook_attempts,
+    webhook_deliveries,
+    webhooks,
     year_records,
 );

@@ -139,6 +139,9 @@ problem_codes! {
     ResyncRequired = "resync_required",
         "Cursor older than the change feed's retention",
         "The change feed no longer holds every event after this cursor (events are kept for `THIDUA_CHANGES_RETENTION_DAYS`, at least 30 days). Reload the lists, then follow `/changes` from the cursor of a fresh first page.";
+    WebhookTargetRefused = "webhook_target_refused",
+        "Webhook target refused",
+        "A webhook is delivered only to a host the operator listed in `THIDUA_WEBHOOK_ALLOWED_HOSTS`, over http or https, and never to a loopback, private, link-local or other non-public address (checked on the address the name resolves to) unless that address is listed too. Ask the operator to list your host, or use a public address; `errors` names the member.";
     PreconditionFailed = "precondition_failed",
         "Precondition failed",
         "`If-Match` does not match the current ETag; the body names the current one.";

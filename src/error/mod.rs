@@ -145,6 +145,18 @@ impl AppError {
         error
     }
 
+    /// 422 `webhook_target_refused`: the target URL at `pointer` may not be delivered to.
+    pub fn webhook_target_refused(pointer: &str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemCode::WebhookTargetRefused,
+            format!("{pointer}: {detail}"),
+        );
+        error.errors = vec![FieldError::new(pointer, detail)];
+        error
+    }
+
     pub fn field(pointer: &str, detail: impl Into<String>) -> Self {
         Self::validation(vec![FieldError::new(pointer, detail)])
     }

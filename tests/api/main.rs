@@ -29,4 +29,6 @@ mod sql_schema;
 mod stats;
 mod titles;
 mod users;
+mod webhook_receiver;
+mod webhooks;
 mod workflow;

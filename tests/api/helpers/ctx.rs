@@ -36,7 +36,22 @@ impl Ctx {
     /// The campaign has `fields` (`(code, name)`); `extra_users` (username, its unit in the
     /// tree, role) are created with the fixture's password rule and logged in too.
     pub async fn new(fields: &[(&str, &str)], extra_users: &[(&str, UnitOf, Role)]) -> Self {
-        let app = TestApp::spawn().await;
+        Self::on(TestApp::spawn().await, fields, extra_users).await
+    }
+
+    /// [`Ctx::new`] on an app whose settings `adjust` changed.
+    pub async fn with_settings(
+        fields: &[(&str, &str)],
+        adjust: impl FnOnce(&mut thidua::config::Settings),
+    ) -> Self {
+        Self::on(TestApp::spawn_with(adjust).await, fields, &[]).await
+    }
+
+    async fn on(
+        app: TestApp,
+        fields: &[(&str, &str)],
+        extra_users: &[(&str, UnitOf, Role)],
+    ) -> Self {
         let fixture = Fixture::load(&app).await;
         let campaign = fixture.campaign(&app, fields).await;
         for (username, unit, role) in extra_users {

@@ -6,6 +6,7 @@ pub mod ctx;
 pub mod db;
 pub mod fixture;
 pub mod process;
+pub mod receiver;
 pub mod titles;
 
 pub use app::{TestApp, status_and_json};
