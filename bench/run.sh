@@ -454,7 +454,7 @@ done
 report
 stop_hello
 # The exports scenario on its own data set and freshly started service (bench/exports.sh).
-if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" exports "* ]]; then
+if [ -z "${BENCH_SKIP_EXPORTS:-}" ] && { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" exports "* ]]; }; then
   stop_service
   BENCH_REPORT="$REPORT" BENCH_EXPORT_SKIP_BUILD=1 BENCH_EXPORT_COMMAND="bench/run.sh" bench/exports.sh
 fi
