@@ -25,7 +25,7 @@ out="$OUT/profile/$name.callgrind"
   export DATABASE_URL="$DB_URL" THIDUA_BIND="127.0.0.1:$PORT" THIDUA_DB_POOL_SIZE=$POOL \
     THIDUA_JWT_PRIVATE_KEY_FILE="$OUT/jwt.pem" THIDUA_LOG_FORMAT=json THIDUA_WORKERS=1 \
     THIDUA_RATE_LIMIT_PER_IP=0 THIDUA_RATE_LIMIT_PER_PRINCIPAL=0
-  exec valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
+  exec valgrind --tool=callgrind --callgrind-out-file="$out" --instr-atstart=no \
     "$BIN" serve
 ) > "$OUT/profile/service.log" 2>&1 &
 pid=$!
