@@ -22,7 +22,7 @@ POOL=8
 WORKERS=${BENCH_WORKERS:-1}
 PORT=${BENCH_PORT:-18090}
 BASE="http://127.0.0.1:$PORT"
-BIN=target/release/thidua
+BIN=${BENCH_BIN:-target/release/thidua}
 CLK_TCK=$(getconf CLK_TCK)
 REPORT=${BENCH_REPORT:-docs/benchmarks.md}
 
@@ -144,6 +144,8 @@ to_ms() { # wrk's "1.23ms" / "850.00us" / "1.20s" / "2.00m"
 }
 
 build_release() {
+  # BENCH_BIN: a binary built elsewhere (another commit's, for a before/after), used as it is.
+  if [ -n "${BENCH_BIN:-}" ]; then log "using $BIN as it is"; return 0; fi
   log "building the release binary"
   cargo build --release --quiet
 }

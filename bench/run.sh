@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# The benchmarks of docs/benchmarking.md: every scenario runs the service over HTTP (wrk) and, right
-# after, Postgres itself running the same SQL (pgbench -M prepared, as many connections as the
-# service's pool); the median of BENCH_RUNS interleaved runs goes into one Markdown table, printed
-# and written to docs/benchmarks.md.
+# The benchmarks of docs/benchmarking.md. Every figure is a ratio against the physical limit,
+# measured side by side in the same run: `pgbench -S -M prepared` over TCP at the service's pool
+# size (the cheapest single-row read PostgreSQL offers) for reads, lists and aggregates; pgbench
+# running the minimal transaction that stores the same rows (bench/pgbench/create.sql) for
+# creation; a bare actix-web hello world (bench/hello.rs) for the per-request overhead. Never
+# the handler's own SQL: that hides slow SQL. The median of BENCH_RUNS interleaved runs goes into
+# one Markdown table, printed and written to docs/benchmarks.md.
 #
 #   bench/run.sh                                   # full size: 10 000 orgs, 1 000 000 pledges
 #   BENCH_DB=thidua_bench_quick BENCH_REPORT=bench/out/quick.md BENCH_ORGS=2000 \
-#     BENCH_PLEDGES=50000 BENCH_SECONDS=5 BENCH_RUNS=1 bench/run.sh     # quick, keeps the big set
+#     BENCH_PLEDGES=200000 BENCH_SECONDS=3 BENCH_RUNS=1 bench/run.sh    # quick, keeps the big set
 #
 # Environment: BENCH_ORGS (10000), BENCH_PLEDGES (1000000), BENCH_NOMINATIONS (pledges / 5),
 # BENCH_SEED (1), BENCH_RUNS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (wrk connections for the
 # throughput scenarios, 16), BENCH_DB (thidua_bench), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432),
 # BENCH_WORKERS (the service's THIDUA_WORKERS, 1), BENCH_RUST_LOG (the service's RUST_LOG;
-# default: its own default, one info line per request),
+# default: its own default, one info line per request), BENCH_REF_DB (the reference's pgbench
+# database, <BENCH_DB>_pgbench, scale BENCH_REF_SCALE 10), BENCH_HELLO_PORT (18091),
+# BENCH_BIN (a release binary built elsewhere, e.g. another commit's for a before/after; not
+# rebuilt), BENCH_XACT_WAIT (seconds an idle backend may hold its commit counters, 11; 0 skips the
+# transactions-per-request figure), BENCH_AGGREGATES (which /stats/* scenarios: all, or none),
 # BENCH_REPORT (where the table goes, docs/benchmarks.md), BENCH_ONLY (scenario names to run,
-# space-separated, e.g. "read overview_root"; the others show "–"; "exports" is bench/exports.sh,
-# run after the table into its own section of the report).
+# space-separated, e.g. "read list_root overview_root"; the others show "–"; "exports" is
+# bench/exports.sh, run after the table into its own section of the report).
 # The database BENCH_DB is the benchmark's own: it is dropped and regenerated when it holds a tree
 # of another size. Outputs (logs, id lists, the JWT key) go to bench/out/ (gitignored).
 set -euo pipefail
@@ -24,10 +31,17 @@ source "$(dirname "$0")/lib.sh"
 RUNS=${BENCH_RUNS:-3}
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
+XACT_WAIT=${BENCH_XACT_WAIT:-11}
+AGGREGATES=${BENCH_AGGREGATES:-all}
+REF_DB=${BENCH_REF_DB:-${DB}_pgbench}
+REF_SCALE=${BENCH_REF_SCALE:-10}
+HELLO_PORT=${BENCH_HELLO_PORT:-18091}
+HELLO_BIN=target/release/examples/hello
 RESULTS="$OUT/results.tsv"
 
 # --- measurements -----------------------------------------------------------------------------
 record() { printf '%s\t%s\t%s\t%s\n' "$RUN" "$1" "$2" "$3" >> "$RESULTS"; }
+wanted() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 xact_commit() { psql_bench -c "SELECT xact_commit FROM pg_stat_database WHERE datname = '$DB'"; }
 # "pid ticks" of the database's client backends (the service's pool while wrk runs).
@@ -51,23 +65,26 @@ quiesce() {
   done
 }
 
-# scenario NAME CONNECTIONS PG-NAME PG-SCRIPT PG-XACTS -- WRK-ARGS... ; pgbench -D options in PG_ARGS.
-# One wrk run against the service, then (when PG-NAME is set) its pgbench partner.
-# Transactions per request: backends publish their commit counters when idle, and an idle
-# backend can hold them for 10 s, so the second reading of pg_stat_database waits until 11 s after
-# the service went idle (pgbench runs meanwhile) and the partner's commits (PG-XACTS per script
-# execution, plus one per connection) are subtracted. Costs are divided by the requests the
-# service handled (its log lines), which includes those wrk stopped waiting for.
+# scenario NAME CONNECTIONS PG-NAME PG-XACTS -- WRK-ARGS... ; the pgbench partner's options in
+# PG_ARGS (run on the benchmark's database when PG-NAME is set). One wrk run against the service
+# (or the process TARGET_PID, e.g. the hello world), then its partner if any.
+# Transactions per request (unless BENCH_XACT_WAIT=0 or NO_XACT=1): backends publish their
+# commit counters when idle, and an idle backend can hold them for 10 s, so the second reading
+# of pg_stat_database waits until BENCH_XACT_WAIT s after the service went idle (the partner
+# runs meanwhile) and the partner's commits (PG-XACTS per script execution, plus one per
+# connection) are subtracted. Costs are divided by the requests the service handled (its log
+# lines), which includes those wrk stopped waiting for.
 scenario() {
-  local name=$1 connections=$2 pg_name=$3 pg_script=$4 pg_xacts=$5; shift 6
-  if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $name "* ]]; then return 0; fi
-  local file="$OUT/$name.$RUN.wrk.txt"
+  local name=$1 connections=$2 pg_name=$3 pg_xacts=$4; shift 5
+  wanted "$name" || return 0
+  local pid=${TARGET_PID:-$SERVICE_PID} file="$OUT/$name.$RUN.wrk.txt" xact=1
+  { [ "$XACT_WAIT" = 0 ] || [ -n "${NO_XACT:-}" ] || [ "$pid" != "$SERVICE_PID" ]; } && xact=""
   refresh_token
   quiesce
-  echo 5 > "/proc/$SERVICE_PID/clear_refs" 2>/dev/null || true # restart VmHWM at the current RSS
+  echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true # restart VmHWM at the current RSS
   local xact_before service_before pg_before served_before service_after pg_after served_after idle_since
   xact_before=$(xact_commit)
-  service_before=$(ticks_of "$SERVICE_PID")
+  service_before=$(ticks_of "$pid")
   pg_before=$(backend_ticks)
   served_before=$(wc -l < "$OUT/service.log")
   BENCH_TOKEN_FILE="$OUT/token" wrk -t 2 -c "$connections" -d "${SECONDS_PER_RUN}s" \
@@ -75,7 +92,7 @@ scenario() {
   # Requests wrk gave up on still run in the service: let them finish and count them too.
   QUIESCE_POLLS=0
   quiesce
-  service_after=$(ticks_of "$SERVICE_PID")
+  service_after=$(ticks_of "$pid")
   pg_after=$(backend_ticks)
   served_after=$(wc -l < "$OUT/service.log")
   idle_since=$(date +%s.%N)
@@ -83,23 +100,24 @@ scenario() {
   requests=$(awk '/requests in/ {print $1}' "$file"); requests=${requests:-0}
   # Requests the service handled (one log line each), or wrk's count when it logs less.
   served=$((served_after - served_before))
+  [ "$pid" = "$SERVICE_PID" ] || served=0
   [ "$served" -ge "$requests" ] || served=$requests
   rps=$(awk '/^Requests\/sec/ {print $2}' "$file")
   p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$file")")
   p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$file")")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$file"); non2xx=${non2xx:-0}
   errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$file"); errors=${errors:-0}
-  hwm=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVICE_PID/status")
+  hwm=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
   pg_ticks=$(join -a 2 -e 0 -o 1.2,2.2 <(echo "$pg_before" | sort) <(echo "$pg_after" | sort) \
     | awk '{s += $2 - $1} END {print s + 0}')
-  log "$(printf '%-18s run %s: %8s req/s  p50 %9s ms  p99 %9s ms  failures %s' "$name" "$RUN" "${rps:-0}" "$p50" "$p99" "$((non2xx + errors))")"
+  log "$(printf '%-28s run %s: %8s req/s  p50 %9s ms  p99 %9s ms  failures %s' "$name" "$RUN" "${rps:-0}" "$p50" "$p99" "$((non2xx + errors))")"
   PG_PROCESSED=0
   if [ -n "$pg_name" ]; then
-    run_pgbench "$pg_name" "$pg_script" "${PG_ARGS[@]}"
+    run_pgbench "$pg_name" "$DB_URL" "${PG_ARGS[@]}"
   fi
-  if [ "$name" != healthz ]; then
+  if [ -n "$xact" ]; then
     local pause
-    pause=$(awk -v e="$idle_since" -v n="$(date +%s.%N)" 'BEGIN { w = e + 11 - n; print (w > 0 ? w : 0) }')
+    pause=$(awk -v e="$idle_since" -v n="$(date +%s.%N)" -v w="$XACT_WAIT" 'BEGIN { w = e + w - n; print (w > 0 ? w : 0) }')
     sleep "$pause"
   fi
   local xact_after
@@ -108,27 +126,29 @@ scenario() {
     record "$name" svc_rps "$rps"
     record "$name" svc_p50 "$p50"
     record "$name" svc_p99 "$p99"
-    # Our own commits in the window: each psql session commits twice (start-up, query): the first
-    # reading, two backend listings and the idle polls.
-    local partner=$((2 * (3 + QUIESCE_POLLS)))
-    [ -z "$pg_name" ] || partner=$((partner + PG_PROCESSED * pg_xacts + POOL))
-    record "$name" xact_per_req "$(awk -v a="$xact_before" -v b="$xact_after" -v n="$served" \
-      -v pg="$partner" 'BEGIN {printf "%.2f", (b - a - pg) / n}')"
+    if [ -n "$xact" ]; then
+      # Our own commits in the window: each psql session commits twice (start-up, query): the
+      # first reading, two backend listings and the idle polls.
+      local partner=$((2 * (3 + QUIESCE_POLLS)))
+      [ -z "$pg_name" ] || partner=$((partner + PG_PROCESSED * pg_xacts + POOL))
+      record "$name" xact_per_req "$(awk -v a="$xact_before" -v b="$xact_after" -v n="$served" \
+        -v pg="$partner" 'BEGIN {printf "%.2f", (b - a - pg) / n}')"
+    fi
     record "$name" svc_cpu_us "$(awk -v t=$((service_after - service_before)) -v n="$served" -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", t * 1e6 / hz / n}')"
-    record "$name" pg_cpu_us "$(awk -v t="$pg_ticks" -v n="$served" -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", t * 1e6 / hz / n}')"
+    [ "$pid" != "$SERVICE_PID" ] || record "$name" pg_cpu_us "$(awk -v t="$pg_ticks" -v n="$served" -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", t * 1e6 / hz / n}')"
   fi
-  record "$name" svc_rss_mib "$hwm"
+  [ "$pid" != "$SERVICE_PID" ] || record "$name" svc_rss_mib "$hwm"
   record "$name" failures "$((non2xx + errors))"
 }
 
-# run_pgbench NAME SCRIPT [-D var=value]... : the same SQL straight to Postgres.
+# run_pgbench NAME DATABASE-URL PGBENCH-ARGS... : pgbench -M prepared at the pool size for
+# BENCH_SECONDS, its throughput and its p50/p99 from the per-transaction log.
 run_pgbench() {
-  local name=$1 script=$2; shift 2
+  local name=$1 url=$2; shift 2
   local file="$OUT/$name.$RUN.pgbench.txt" prefix="$OUT/pgbench_log_$name"
   rm -f "$prefix".*
-  pgbench -n -M prepared -c "$POOL" -j 2 -T "$SECONDS_PER_RUN" -f "$script" \
-    -D nids="$NIDS" -D ncommunes="$NCOMMUNES" "$@" -l --log-prefix="$prefix" \
-    "$DB_URL" > "$file" 2>&1 || true
+  pgbench -n -M prepared -c "$POOL" -j 2 -T "$SECONDS_PER_RUN" "$@" -l --log-prefix="$prefix" \
+    "$url" > "$file" 2>&1 || true
   local tps latencies p50 p99 failed
   tps=$(awk '/^tps = / {print $3}' "$file")
   PG_PROCESSED=$(awk -F': ' '/actually processed/ {print $2 + 0}' "$file"); PG_PROCESSED=${PG_PROCESSED:-0}
@@ -143,8 +163,43 @@ run_pgbench() {
     record "$name" pg_p99 "$p99"
   fi
   record "$name" pg_failures "$failed"
-  log "$(printf '%-18s run %s: %8s tps    p50 %9s ms  p99 %9s ms  (pgbench)%s' "$name" "$RUN" "${tps:-0}" "${p50:-?}" "${p99:-?}" "$([ "$failed" = 0 ] || echo "  FAILED, see $file")")"
+  log "$(printf '%-28s run %s: %8s tps    p50 %9s ms  p99 %9s ms  (pgbench)%s' "$name" "$RUN" "${tps:-0}" "${p50:-?}" "${p99:-?}" "$([ "$failed" = 0 ] || echo "  FAILED, see $file")")"
 }
+
+# The physical limit: pgbench's built-in select-only script (one primary-key SELECT of
+# pgbench_accounts), prepared, over TCP, at the service's pool size, on its own database.
+prepare_reference() {
+  local scale
+  scale=$(psql_on "$PG_URL/$REF_DB" -c "SELECT count(*) / 100000 FROM pgbench_accounts" 2>/dev/null || echo 0)
+  if [ "$scale" != "$REF_SCALE" ]; then
+    log "initializing $REF_DB (pgbench -i -s $REF_SCALE)"
+    psql_on "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS \"$REF_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$REF_DB\""
+    pgbench -i -q -s "$REF_SCALE" "$PG_URL/$REF_DB" >/dev/null 2>&1
+  fi
+}
+reference() {
+  wanted ref || return 0
+  quiesce
+  run_pgbench ref "$PG_URL/$REF_DB" -S
+}
+
+# The bare actix-web hello world of bench/hello.rs, one worker, beside the service.
+HELLO_PID=""
+start_hello() {
+  HELLO_BIND="127.0.0.1:$HELLO_PORT" HELLO_WORKERS="$WORKERS" "$HELLO_BIN" > "$OUT/hello.log" 2>&1 &
+  HELLO_PID=$!
+  for _ in $(seq 1 50); do
+    curl -fsS "http://127.0.0.1:$HELLO_PORT/" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  log "the hello world did not start"; exit 1
+}
+stop_hello() {
+  if [ -n "$HELLO_PID" ] && kill -0 "$HELLO_PID" 2>/dev/null; then
+    kill "$HELLO_PID"; wait "$HELLO_PID" 2>/dev/null || true
+  fi
+}
+trap 'stop_service; stop_hello' EXIT
 
 # Turns the tally trigger back on and gives the pledges created since $1 (while it was off) their
 # deltas, so the tallies equal the raw rows again.
@@ -157,53 +212,114 @@ untally_restore() {
     FROM pledges WHERE created_at >= '$1' GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
 }
 
+# --- the lists' URLs ----------------------------------------------------------------------------
+# For each level, up to 20 units of bench_orgs; per unit the first page, the page three cursors
+# on (a "later page"), and the first page with the common filters (campaign, year, status). Each
+# file holds request paths, one a line, for bench/get.lua (BENCH_PATH="{id}").
+LIST_SAMPLE=${BENCH_LIST_SAMPLE:-20}
+next_cursor() { python3 -c 'import json, sys; print(json.load(sys.stdin).get("next_cursor") or "")'; }
+prepare_lists() {
+  refresh_token
+  local level id resource base url cursor _
+  for level in root province commune; do
+    for resource in $LIST_SCENARIOS; do
+      : > "$OUT/list_${resource}_$level.txt"
+    done
+    for id in $(head -n "$LIST_SAMPLE" "$OUT/$level.txt"); do
+      base="/api/v1/pledges?organization_id=$id&subtree=true&limit=50"
+      echo "$base" >> "$OUT/list_pledges_$level.txt"
+      echo "/api/v1/nominations?organization_id=$id&subtree=true&limit=50" >> "$OUT/list_nominations_$level.txt"
+      echo "/api/v1/exemplars?organization_id=$id&limit=50" >> "$OUT/list_exemplars_$level.txt"
+      echo "$base&campaign_id=$CAMPAIGN&year=2024&status=approved" >> "$OUT/list_pledges_filtered_$level.txt"
+      url=$base
+      for _ in 1 2 3; do
+        cursor=$(curl -fsS -H "Authorization: Bearer $(cat "$OUT/token")" "$BASE$url" | next_cursor)
+        [ -n "$cursor" ] || break
+        url="$base&cursor=$cursor"
+      done
+      [ "$url" = "$base" ] || echo "$url" >> "$OUT/list_pledges_page_$level.txt"
+    done
+  done
+}
+LIST_SCENARIOS="pledges pledges_page pledges_filtered nominations exemplars"
+
+# The aggregates: every /stats/* endpoint and group_by value (name:endpoint:query). The
+# overview has scenarios of its own (kept and computed, with a naive GROUP BY partner).
+AGGREGATE_SCENARIOS="pledges_status:pledges:group_by=status pledges_result:pledges:group_by=result
+pledges_field:pledges:group_by=field pledges_kind:pledges:group_by=kind
+pledges_child:pledges:group_by=child pledges_organization_kind:pledges:group_by=organization_kind
+pledges_month:pledges:group_by=month nominations_status:nominations:group_by=status
+nominations_nominee_type:nominations:group_by=nominee_type nominations_field:nominations:group_by=field
+nominations_child:nominations:group_by=child coverage:coverage: coverage_commune:coverage:kind=commune
+titles:titles: leaderboard:leaderboard:"
+
 run_all() {
   export BENCH_NONCE
   BENCH_NONCE="$(date +%s%N)"
-  # HTTP ceiling: the framework alone.
   PG_ARGS=()
-  scenario healthz "$CONNECTIONS" "" "" 0 -- "$BASE/healthz"
-  # read one: one statement (one transaction) per script execution.
+  # The physical limit first, then everything measured against it.
+  reference
+  # HTTP ceiling: the framework alone (bench/hello.rs), then the service's /healthz.
+  TARGET_PID=$HELLO_PID scenario hello "$CONNECTIONS" "" 0 -- "http://127.0.0.1:$HELLO_PORT/"
+  scenario healthz "$CONNECTIONS" "" 0 -- "$BASE/healthz"
+  # read one.
   BENCH_PATH="/api/v1/pledges/{id}" BENCH_IDS="$OUT/pledge_ids.txt" \
-    scenario read "$CONNECTIONS" read bench/pgbench/read.sql 1 -- -s bench/get.lua "$BASE"
-  # read one again with as many connections as the aggregates use: the single-row GET the
-  # overview is compared with at the same concurrency (issue: "at most 3× a single-row GET").
-  BENCH_PATH="/api/v1/pledges/{id}" BENCH_IDS="$OUT/pledge_ids.txt" \
-    scenario read_pool "$POOL" "" "" 0 -- -s bench/get.lua "$BASE"
-  # list: the unit's path, then the page (two transactions).
-  BENCH_PATH="/api/v1/pledges?organization_id={id}&subtree=true&limit=50" BENCH_IDS="$OUT/commune.txt" \
-    scenario list "$CONNECTIONS" list bench/pgbench/list.sql 2 -- -s bench/get.lua "$BASE"
-  # create: one transaction.
-  PG_ARGS=(-D campaign="$CAMPAIGN" -D root="$ROOT_ID" -D admin="$ADMIN_ID" -D body="$(cat bench/pgbench/body.json)")
+    scenario read "$CONNECTIONS" "" 0 -- -s bench/get.lua "$BASE"
+  # read one again with as many connections as the aggregates use.
+  BENCH_PATH="/api/v1/pledges/{id}" BENCH_IDS="$OUT/pledge_ids.txt" NO_XACT=1 \
+    scenario read_pool "$POOL" "" 0 -- -s bench/get.lua "$BASE"
+  # lists at every level (request paths prepared by prepare_lists).
+  local level resource count entry name endpoint query
+  for resource in $LIST_SCENARIOS; do
+    for level in root province commune; do
+      [ -s "$OUT/list_${resource}_$level.txt" ] || continue
+      BENCH_PATH="{id}" BENCH_IDS="$OUT/list_${resource}_$level.txt" \
+        NO_XACT=$([ "$resource:$level" = pledges:commune ] || echo 1) \
+        scenario "list_${resource}_$level" "$POOL" "" 0 -- -s bench/get.lua "$BASE"
+    done
+  done
+  # create: one transaction; the partner stores the same rows (create.sql).
+  PG_ARGS=(-f bench/pgbench/create.sql -D ncommunes="$NCOMMUNES" -D campaign="$CAMPAIGN"
+    -D root="$ROOT_ID" -D admin="$ADMIN_ID" -D body="$(cat bench/pgbench/body.json)")
   BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/commune.txt" \
-    scenario create "$CONNECTIONS" create bench/pgbench/create.sql 1 -- -s bench/create.lua "$BASE"
+    scenario create "$CONNECTIONS" create 1 -- -s bench/create.lua "$BASE"
   # create without the aggregate machinery (the tally trigger of pledge inserts off), to show
   # what the tallies cost writers; the pledges it creates get their deltas afterwards.
-  local untallied_since
-  untallied_since=$(psql_bench -c "SELECT now()")
-  psql_bench -c "ALTER TABLE pledges DISABLE TRIGGER pledges_tally_insert"
-  PG_ARGS=()
-  BENCH_NONCE="$BENCH_NONCE-untallied" BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/commune.txt" \
-    scenario create_untallied "$CONNECTIONS" "" "" 0 -- -s bench/create.lua "$BASE" || true
-  untally_restore "$untallied_since"
-  # aggregates, with as many connections as the pool (more would only queue for a connection);
-  # the partner is the naive GROUP BY over a unit of the same level (two transactions).
-  local level count
+  if wanted create_untallied; then
+    local untallied_since
+    untallied_since=$(psql_bench -c "SELECT now()")
+    psql_bench -c "ALTER TABLE pledges DISABLE TRIGGER pledges_tally_insert"
+    PG_ARGS=()
+    BENCH_NONCE="$BENCH_NONCE-untallied" BENCH_CAMPAIGN="$CAMPAIGN" BENCH_IDS="$OUT/commune.txt" NO_XACT=1 \
+      scenario create_untallied "$CONNECTIONS" "" 0 -- -s bench/create.lua "$BASE" || true
+    untally_restore "$untallied_since"
+  fi
+  # aggregates, with as many connections as the pool (more would only queue for a connection).
+  # The overview's partner is the naive GROUP BY over a unit of the same level.
   for level in root province commune; do
     count=$(wc -l < "$OUT/$level.txt")
-    PG_ARGS=(-D level="$level" -D nlevel="$count")
+    PG_ARGS=(-f bench/pgbench/naive.sql -D level="$level" -D nlevel="$count")
     BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" \
-      scenario "overview_$level" "$POOL" "naive_$level" bench/pgbench/naive.sql 2 -- -s bench/get.lua "$BASE"
+      scenario "overview_$level" "$POOL" "naive_$level" 2 -- -s bench/get.lua "$BASE"
   done
+  PG_ARGS=()
+  if [ "$AGGREGATES" = all ]; then
+    for entry in $AGGREGATE_SCENARIOS; do
+      IFS=: read -r name endpoint query <<< "$entry"
+      for level in root province commune; do
+        BENCH_PATH="/api/v1/stats/$endpoint?organization_id={id}${query:+&$query}" BENCH_IDS="$OUT/$level.txt" NO_XACT=1 \
+          scenario "agg_${name}_$level" "$POOL" "" 0 -- -s bench/get.lua "$BASE"
+      done
+    done
+  fi
   # The same overviews computed on every request: the service restarted keeping none
   # (THIDUA_OVERVIEW_CACHE_ENTRIES=0), as when the tallies change between any two requests.
   if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *"_computed "* ]]; then
     stop_service
     OVERVIEW_CACHE_ENTRIES=0 start_service
-    PG_ARGS=()
     for level in root province commune; do
-      BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" \
-        scenario "overview_${level}_computed" "$POOL" "" "" 0 -- -s bench/get.lua "$BASE"
+      BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" NO_XACT=1 \
+        scenario "overview_${level}_computed" "$POOL" "" 0 -- -s bench/get.lua "$BASE"
     done
     stop_service
     start_service
@@ -241,10 +357,16 @@ row() { # row LABEL SCENARIO PG-SCENARIO RATIO GOAL-TEXT VERDICT
     "$1" "${svc[0]}" "${svc[1]}" "${svc[2]}" "${pgc[0]}" "${pgc[1]}" "${pgc[2]}" \
     "$4" "$5${6:+ ($6)}" "${svc[3]}" "${svc[4]}" "${svc[5]}" "${svc[6]}" "$failures"
 }
+# p50_row LABEL SCENARIO GOAL: the scenario's p50 ÷ the reference's p50, against GOAL.
+p50_row() {
+  local r
+  r=$(ratio "$(median "$2" svc_p50)" "$REF_P50")
+  row "$1" "$2" "" "$r" "p50 ÷ pgbench -S p50 ≤ $3" "$(verdict "$r" "<=" "$3")"
+}
 
 report() {
-  local ref peak level ratio naive
-  ref=$(median read pg_p50)
+  local peak level ratio naive resource entry name endpoint query
+  REF_P50=$(median ref pg_p50)
   peak=$(awk -F'\t' '$3 == "svc_rss_mib" && $4 > m {m = $4} END {print m + 0}' "$RESULTS")
   {
     echo "# Benchmarks"
@@ -254,68 +376,85 @@ report() {
     echo "- Machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr), PostgreSQL $(psql_bench -c 'SHOW server_version' | cut -d' ' -f1) on the same machine; shared with other work, so absolute figures swing, ratios hold."
     echo "- Data set (seed $SEED): $DATASET; $GENERATION."
     echo "- Service: release build, THIDUA_DB_POOL_SIZE=$POOL, THIDUA_WORKERS=$WORKERS, one log line per request${BENCH_RUST_LOG:+ (RUST_LOG=$BENCH_RUST_LOG)}; overviews kept while the tallies' version stands (THIDUA_OVERVIEW_CACHE_ENTRIES=4096; the version is still checked in the database on every request), except in the rows marked computed (=0)."
-    echo "- Load: wrk -t2 -c$CONNECTIONS (aggregates: -c$POOL) for ${SECONDS_PER_RUN} s; pgbench -M prepared -c $POOL -j 2 -T ${SECONDS_PER_RUN} running the handler's SQL (bench/pgbench/*.sql). Median of $RUNS interleaved run(s)."
+    echo "- Reference (the physical limit, same run): \`pgbench -S -M prepared -c $POOL -j 2\` on its own database (scale $REF_SCALE); create: pgbench running the minimal transaction that stores the same rows (bench/pgbench/create.sql); /healthz: the bare actix-web hello world of bench/hello.rs, $WORKERS worker(s)."
+    echo "- Load: wrk -t2 -c$CONNECTIONS (lists and aggregates: -c$POOL) for ${SECONDS_PER_RUN} s; pgbench for the same time. Median of $RUNS interleaved run(s)."
     echo
     echo "| scenario | service req/s | p50 ms | p99 ms | pgbench tps | pg p50 ms | pg p99 ms | ratio | goal | xact/req | service CPU µs/req | Postgres CPU µs/req | peak RSS MiB | failures |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-    ratio=$(ratio "$(median read svc_rps)" "$(median read pg_tps)")
-    row "read one" read read "$ratio" "≥ 1.0 (req/s ÷ tps)" "$(verdict "$ratio" ">=" 1.0)"
-    row "↳ read one at $POOL connections (the aggregates' concurrency)" read_pool "" "–" "(reference)" ""
-    ratio=$(ratio "$(median list svc_rps)" "$(median list pg_tps)")
-    row "list (commune subtree, limit 50)" list list "$ratio" "≥ 0.8" "$(verdict "$ratio" ">=" 0.8)"
+    row "**reference: pgbench -S -M prepared**" "" ref "1" "(the physical limit)" ""
+    ratio=$(ratio "$(median read svc_rps)" "$(median ref pg_tps)")
+    row "read one (req/s ÷ pgbench -S tps)" read "" "$ratio" "≥ 1.0" "$(verdict "$ratio" ">=" 1.0)"
+    p50_row "↳ read one, p50" read 2
+    row "↳ read one at $POOL connections (the lists' and aggregates' concurrency)" read_pool "" "–" "(reference)" ""
+    for resource in $LIST_SCENARIOS; do
+      for level in root province commune; do
+        p50_row "list: $resource, $(article "$level") $level" "list_${resource}_$level" 3
+      done
+      ratio=$(ratio "$(median "list_${resource}_root" svc_p50)" "$(median "list_${resource}_commune" svc_p50)")
+      row "↳ list: $resource, root p50 ÷ commune p50" "" "" "$ratio" "≤ 1.5" "$(verdict "$ratio" "<=" 1.5)"
+    done
     ratio=$(ratio "$(median create svc_rps)" "$(median create pg_tps)")
-    row "create (Idempotency-Key, audit)" create create "$ratio" "≥ 0.8" "$(verdict "$ratio" ">=" 0.8)"
+    row "create (Idempotency-Key, audit; req/s ÷ the same rows' pgbench tps)" create create "$ratio" "≥ 0.8" "$(verdict "$ratio" ">=" 0.8)"
     ratio=$(ratio "$(median create svc_rps)" "$(median create_untallied svc_rps)")
     row "↳ create with tallies ÷ create without (tally trigger off)" create_untallied "" "$ratio" "≥ 0.8 (no hot root row)" "$(verdict "$ratio" ">=" 0.8)"
     for level in root province commune; do
-      ratio=$(ratio "$(median "overview_$level" svc_p50)" "$ref")
-      row "overview at $(article "$level") $level (pgbench: naive GROUP BY)" "overview_$level" "naive_$level" "$ratio" \
-        "≤ 3 (p50 ÷ read-one pgbench p50 $ref ms)" "$(verdict "$ratio" "<=" 3)"
-      ratio=$(ratio "$(median "overview_$level" svc_p50)" "$(median read_pool svc_p50)")
-      row "↳ overview p50 ÷ the service's single-row GET p50, both at $POOL connections" "" "" "$ratio" \
-        "≤ 3 (read-one p50 $(median read_pool svc_p50) ms)" "$(verdict "$ratio" "<=" 3)"
-      ratio=$(ratio "$(median "overview_${level}_computed" svc_p50)" "$ref")
-      row "↳ the same, computed on every request (kept overviews off)" "overview_${level}_computed" "" "$ratio" \
-        "≤ 3 (p50 ÷ read-one pgbench p50 $ref ms)" "$(verdict "$ratio" "<=" 3)"
-      ratio=$(ratio "$(median "overview_${level}_computed" svc_p50)" "$(median read_pool svc_p50)")
-      row "↳ computed p50 ÷ the service's single-row GET p50, both at $POOL connections" "" "" "$ratio" \
-        "≤ 3" "$(verdict "$ratio" "<=" 3)"
+      p50_row "overview at $(article "$level") $level (kept; pgbench: naive GROUP BY)" "overview_$level" 3
+      # the naive partner's figures
+      row "↳ naive GROUP BY over $(article "$level") $level's raw rows (pgbench)" "" "naive_$level" "–" "" ""
+      p50_row "↳ the same overview computed on every request" "overview_${level}_computed" 3
       naive=$(ratio "$(median "naive_$level" pg_p50)" "$(median "overview_$level" svc_p50)")
       if [ "$level" = root ]; then
         row "↳ naive ÷ overview at the root" "" "" "$naive" "≥ 10 (naive p50 ÷ overview p50)" "$(verdict "$naive" ">=" 10)"
-      else
-        row "↳ naive ÷ overview at $(article "$level") $level" "" "" "$naive" "(recorded)" ""
       fi
     done
-    row "HTTP ceiling (/healthz)" healthz "" "–" "record it" ""
+    for entry in $AGGREGATE_SCENARIOS; do
+      IFS=: read -r name endpoint query <<< "$entry"
+      for level in root province commune; do
+        p50_row "/stats/$endpoint${query:+?$query}, $(article "$level") $level" "agg_${name}_$level" 3
+      done
+    done
+    ratio=$(ratio "$(median healthz svc_rps)" "$(median hello svc_rps)")
+    row "HTTP ceiling: /healthz ÷ bare actix-web hello world" healthz "" "$ratio" "≥ 0.5" "$(verdict "$ratio" ">=" 0.5)"
+    row "↳ bare actix-web hello world (bench/hello.rs)" hello "" "–" "(reference)" ""
     echo
     echo "- Peak RSS of the service over the whole run: ${peak} MiB (goal: under 150 MiB at 1M pledges under load)."
-    echo "- xact/req: growth of pg_stat_database.xact_commit over the wrk run, read 11 s after the service went idle (idle backends publish their counters late), minus the pgbench partner's and the script's own commits, ÷ requests the service handled (its log lines; wrk's count if fewer)."
-    echo "- CPU µs/req: the service process and the Postgres backends of its pool, from /proc (utime + stime) over the wrk run."
+    echo "- ratio: the service's p50 ÷ pgbench -S p50 ($REF_P50 ms) where the goal says p50; throughput ratios where it says req/s."
+    echo "- xact/req: growth of pg_stat_database.xact_commit over the wrk run, read $XACT_WAIT s after the service went idle (idle backends publish their counters late), minus the pgbench partner's and the script's own commits, ÷ requests the service handled (its log lines; wrk's count if fewer); measured for one scenario per kind."
+    echo "- CPU µs/req: the service process (the hello world for its row) and the Postgres backends of its pool, from /proc (utime + stime) over the wrk run."
     echo "- failures: non-2xx responses and socket errors (wrk), aborted clients or errors (pgbench)."
   } > "$OUT/benchmarks.md"
   mkdir -p "$(dirname "$REPORT")"
-  # The exports' section (bench/exports.sh) survives a run that does not redo it.
-  [ ! -f "$REPORT" ] || section_of "$REPORT" Exports > "$OUT/exports_kept.md"
-  cp "$OUT/benchmarks.md" "$REPORT"
-  [ ! -s "$OUT/exports_kept.md" ] || put_section "$REPORT" Exports "$OUT/exports_kept.md"
-  cat "$REPORT"
+  # The hand-written sections and the exports' section (bench/exports.sh) survive a run.
+  : > "$OUT/kept_sections.md"
+  if [ -f "$REPORT" ]; then
+    awk '/^## / {on = ($0 ~ /\(added by hand\)$/ || $0 == "## Exports" || $0 ~ /^## History/)} on' "$REPORT" > "$OUT/kept_sections.md"
+  fi
+  { cat "$OUT/benchmarks.md"; [ ! -s "$OUT/kept_sections.md" ] || { echo; cat "$OUT/kept_sections.md"; }; } > "$REPORT"
+  cat "$OUT/benchmarks.md"
 }
 
 # --- main -------------------------------------------------------------------------------------
 install_tools
 build_release
+if [ -z "${BENCH_BIN:-}" ] || [ ! -x "$HELLO_BIN" ]; then
+  log "building the hello world (bench/hello.rs)"
+  cargo build --release --quiet --example hello
+fi
 prepare_data
+prepare_reference
 untally_restore ""
 start_service
+start_hello
+prepare_lists
 : > "$RESULTS"
 for RUN in $(seq 1 "$RUNS"); do
   log "run $RUN of $RUNS"
   run_all
 done
 report
+stop_hello
 # The exports scenario on its own data set and freshly started service (bench/exports.sh).
-if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" exports "* ]]; then
+if [ -z "${BENCH_SKIP_EXPORTS:-}" ] && { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" exports "* ]]; }; then
   stop_service
   BENCH_REPORT="$REPORT" BENCH_EXPORT_SKIP_BUILD=1 BENCH_EXPORT_COMMAND="bench/run.sh" bench/exports.sh
 fi

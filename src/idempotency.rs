@@ -212,29 +212,24 @@ async fn claim(
     key: &str,
     digest: &[u8],
 ) -> AppResult<Option<Reply>> {
-    // Expired keys are forgotten first, so a very old key behaves like a new one.
-    diesel::delete(
-        idempotency_keys::table
-            .filter(idempotency_keys::principal_id.eq(principal_id))
-            .filter(idempotency_keys::key.eq(key))
-            .filter(
-                idempotency_keys::created_at
-                    .lt(chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS)),
-            ),
+    // Inserts the key, or takes over an expired one (a very old key behaves like a new one),
+    // in one statement: one round trip fewer per write than deleting expired keys first.
+    // Blocks while a concurrent request holds the same key uncommitted; then conflicts (it
+    // committed: replay) or inserts (it rolled back: run).
+    let inserted = diesel::sql_query(
+        "INSERT INTO idempotency_keys (principal_id, key, request_digest) VALUES ($1, $2, $3) \
+         ON CONFLICT (principal_id, key) DO UPDATE SET request_digest = EXCLUDED.request_digest, \
+           status = NULL, location = NULL, etag = NULL, body = NULL, created_at = now() \
+         WHERE idempotency_keys.created_at < $4",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(principal_id)
+    .bind::<diesel::sql_types::Text, _>(key)
+    .bind::<diesel::sql_types::Bytea, _>(digest)
+    .bind::<diesel::sql_types::Timestamptz, _>(
+        chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS),
     )
     .execute(conn)
     .await?;
-    // Blocks while a concurrent request holds the same key uncommitted; then conflicts (it
-    // committed: replay) or inserts (it rolled back: run).
-    let inserted = diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::principal_id.eq(principal_id),
-            idempotency_keys::key.eq(key),
-            idempotency_keys::request_digest.eq(digest),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
     if inserted == 1 {
         return Ok(None);
     }

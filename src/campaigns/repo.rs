@@ -29,9 +29,15 @@ pub async fn campaign_rules(
         .first(conn)
         .await
         .optional()?;
-    Ok(row.map(|(starts_on, ends_on, fields)| {
+    Ok(row.map(|(starts_on, ends_on, fields)| CampaignRules::new(starts_on, ends_on, &fields)))
+}
+
+impl CampaignRules {
+    /// The rules of a campaign running from `starts_on` to `ends_on` with `fields` (its JSON
+    /// array of `{code, …}`).
+    pub fn new(starts_on: NaiveDate, ends_on: NaiveDate, fields: &serde_json::Value) -> Self {
         use chrono::Datelike;
-        CampaignRules {
+        Self {
             first_year: starts_on.year(),
             last_year: ends_on.year(),
             field_codes: fields
@@ -48,7 +54,7 @@ pub async fn campaign_rules(
                 })
                 .unwrap_or_default(),
         }
-    }))
+    }
 }
 
 crate::db::row_by_id!(campaigns, CampaignRow);

@@ -13,7 +13,6 @@ use super::state::NominationStatus;
 use crate::db::schema::{nomination_reviews, nominations};
 use crate::listing;
 use crate::pledges::state::ExemplarRelation;
-use crate::text::like_escape;
 
 /// Most following units listed per exemplar.
 pub const FOLLOWING_UNITS_MAX: i64 = 50;
@@ -196,8 +195,9 @@ pub async fn exemplars(
         statement = statement.filter(nominations::campaign_id.eq(campaign_id));
     }
     if let Some(path) = &query.subtree_path {
-        statement = statement
-            .filter(nominations::organization_path.like(format!("{}%", like_escape(path))));
+        // The partial indexes `(path_head(organization_path, n), recognized_at DESC, id DESC)`
+        // give a subtree's exemplars in order (migration 000500).
+        statement = statement.filter(listing::subtree_condition("nominations", path));
     }
     if let Some(field) = &query.field {
         statement = statement.filter(nominations::field.eq(field.clone()));

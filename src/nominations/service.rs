@@ -207,7 +207,7 @@ impl Creatable for NominationWorkflow {
         principal: &Principal,
         request: CreateNomination,
     ) -> AppResult<NominationRow> {
-        let workflow::Placement { path, rules } = workflow::place_new(
+        let workflow::Placement { path, root, rules } = workflow::place_new(
             conn,
             principal,
             Operation::WriteNomination,
@@ -243,7 +243,6 @@ impl Creatable for NominationWorkflow {
             },
         )
         .await?;
-        let root = organization_repo::root_of(conn, &path).await?;
         let row: NominationRow = diesel::insert_into(nominations::table)
             .values(NewNomination {
                 id: Uuid::now_v7(),

@@ -17,7 +17,6 @@ use crate::campaigns::repo::{CampaignRules, campaign_rules};
 use crate::clock::today;
 use crate::db::schema::{pledge_progress, pledges};
 use crate::error::{AppError, AppResult};
-use crate::organizations::repo as organization_repo;
 use crate::text::{Checks, trimmed};
 use crate::workflow::{self, Appended, Creatable, Editable, Facts, Readable, Workflow};
 
@@ -143,7 +142,7 @@ impl Creatable for PledgeWorkflow {
         principal: &Principal,
         request: CreatePledge,
     ) -> AppResult<PledgeRow> {
-        let workflow::Placement { path, rules } = workflow::place_new(
+        let workflow::Placement { path, root, rules } = workflow::place_new(
             conn,
             principal,
             Operation::WritePledge,
@@ -173,7 +172,6 @@ impl Creatable for PledgeWorkflow {
             exemplar_relation: request.exemplar_relation,
         };
         validate(conn, &content, &rules, request.year, true).await?;
-        let root = organization_repo::root_of(conn, &path).await?;
         let row: PledgeRow = diesel::insert_into(pledges::table)
             .values(NewPledge {
                 id: Uuid::now_v7(),

@@ -1,0 +1,16 @@
+DROP INDEX nominations_head3_exemplars_idx;
+DROP INDEX nominations_head2_exemplars_idx;
+DROP INDEX nominations_head1_exemplars_idx;
+DROP INDEX nominations_head3_created_idx;
+DROP INDEX nominations_head2_created_idx;
+DROP INDEX nominations_head1_created_idx;
+DROP INDEX nominations_head3_year_created_idx;
+DROP INDEX nominations_head2_year_created_idx;
+DROP INDEX nominations_head1_year_created_idx;
+DROP INDEX pledges_head3_created_idx;
+DROP INDEX pledges_head2_created_idx;
+DROP INDEX pledges_head1_created_idx;
+DROP INDEX pledges_head3_year_created_idx;
+DROP INDEX pledges_head2_year_created_idx;
+DROP INDEX pledges_head1_year_created_idx;
+DROP FUNCTION path_head(text, integer);
