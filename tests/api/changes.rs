@@ -395,3 +395,51 @@ async fn types_filter_keeps_only_the_named_types_and_bad_parameters_are_refused(
     let (status, body) = page(&ctx, &client, "types=organization").await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// A page reads events in growing batches up to 1 000 in all: a caller who sees few events gets
+/// a short (even empty) page with `next_cursor` set while unseen events remain, and then the
+/// rest; a caller who sees every event gets full pages. Nothing is skipped either way.
+#[tokio::test]
+async fn a_page_scans_at_most_a_thousand_events_and_skips_none() {
+    let ctx = new_ctx().await;
+    let tree = &ctx.fixture.tree;
+    let c2_manager = ctx.token(fixture::C2_MANAGER);
+    let admin = ctx.token(fixture::ADMIN);
+    let (_, c2_start) = drain(&ctx, c2_manager, None, "", 50).await;
+    let (_, admin_start) = drain(&ctx, admin, None, "", 200).await;
+    // 1 500 events of D1 (C2 does not see them), written in one transaction, then one of C2.
+    let client = ctx.app.db.client().await;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO change_events (entity_type, entity_id, action, version, organization_id, path) \
+             SELECT 'pledge', gen_random_uuid()::text, 'created', 1, '{}', '{}' \
+             FROM generate_series(1, 1500)",
+            tree.c1.id, tree.c1.path
+        ))
+        .await
+        .unwrap();
+    let own = create_pledge(&ctx, fixture::C2_MANAGER, tree.c2.id, "Của C2").await;
+
+    // C2: the first page scanned 1 000 invisible events, so it is empty and says "more".
+    let (status, body) = page(&ctx, c2_manager, &format!("limit=10&after={c2_start}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"], json!([]), "{body}");
+    assert!(!body["next_cursor"].is_null(), "{body}");
+    let (items, _) = drain(&ctx, c2_manager, Some(&c2_start), "", 10).await;
+    assert_eq!(
+        items
+            .iter()
+            .filter(|item| item["type"] == "pledge")
+            .map(|item| item["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [own.as_str()]
+    );
+    // The administrator: full pages of 200 in seq order, 1 501 pledge events in all.
+    let (status, body) = page(&ctx, admin, &format!("limit=200&after={admin_start}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"].as_array().unwrap().len(), 200, "{body}");
+    let (items, _) = drain(&ctx, admin, Some(&admin_start), "&types=pledge", 200).await;
+    assert_eq!(items.len(), 1501);
+    let seqs = seqs(&items);
+    assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]));
+}
