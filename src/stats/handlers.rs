@@ -702,56 +702,70 @@ pub async fn stats_overview(
     if policy::decide(&principal, Operation::Read, Target::default()).is_err() {
         return Err(AppError::not_found());
     }
-    if scope
+    // A past year read on the structure it ended with, and all years where lineage spans
+    // (each year on its own structure): kept like today's overviews, under a version checked
+    // on every request (history::kept_version), so never stale.
+    let past_year = scope
         .year
-        .is_some_and(|year| year < chrono::Datelike::year(&crate::clock::today()))
-    {
+        .is_some_and(|year| year < chrono::Datelike::year(&crate::clock::today()));
+    if past_year || scope.year.is_none() {
         let mut conn = state.db.read().await?;
-        if history::is_historical(&mut conn, scope.year, crate::clock::today()).await? {
-            // A past year changes rarely: its answer is kept like today's, under a version
-            // checked on every request (history::kept_version), so it is never stale.
+        let historical = if past_year {
+            history::is_historical(&mut conn, scope.year, crate::clock::today()).await?
+        } else {
+            state.lineage.any(&mut conn).await?
+        };
+        if historical {
             let key = OverviewKey {
                 organization_id,
                 campaign_id: scope.campaign_id,
                 year: scope.year,
                 today: crate::clock::today(),
             };
-            let version = history::kept_version(&mut conn).await?;
-            if let Some(kept) = state.overviews.get(&key)
-                && kept.version == version
+            // A past year is always read on its structure; all years only where lineage spans
+            // the subtree, which an answer kept under a history version tells without asking
+            // (today's overview of an untouched unit pays no query for it).
+            let kept = state.overviews.get(&key);
+            let mut version = None;
+            if past_year
+                || kept
+                    .as_ref()
+                    .is_some_and(|kept| kept.version.starts_with(history::KEPT_PREFIX))
             {
-                policy::require(&principal, Operation::Read, Target::unit(&kept.path))?;
-                return Ok(HttpResponse::Ok()
-                    .content_type(ContentType::json())
-                    .body(kept.body.clone()));
+                let current = history::kept_version(&mut conn).await?;
+                if let Some(kept) = &kept
+                    && kept.version == current
+                {
+                    policy::require(&principal, Operation::Read, Target::unit(&kept.path))?;
+                    return Ok(HttpResponse::Ok()
+                        .content_type(ContentType::json())
+                        .body(kept.body.clone()));
+                }
+                version = Some(current);
             }
             let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
-            let body = Bytes::from(
-                serde_json::to_vec(&historical_overview(&mut conn, &resolved).await?)
-                    .map_err(AppError::internal)?,
-            );
-            state.overviews.put(
-                key,
-                KeptOverview {
-                    version,
-                    path: resolved.window.root_path.clone(),
-                    body: body.clone(),
-                },
-            );
-            return Ok(HttpResponse::Ok()
-                .content_type(ContentType::json())
-                .body(body));
-        }
-    }
-    if scope.year.is_none() {
-        // All years: where the subtree has lineage, each year is read on its own structure.
-        let mut conn = state.db.read().await?;
-        if state.lineage.any(&mut conn).await? {
-            let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
-            if !resolved.per_year.is_empty() {
-                return Ok(
-                    HttpResponse::Ok().json(historical_overview(&mut conn, &resolved).await?)
+            // All years of a subtree no restructuring touched: today's tallies answer them.
+            if past_year || !resolved.per_year.is_empty() {
+                // Read before the answer is computed: a change after it makes a new version.
+                let version = match version {
+                    Some(version) => version,
+                    None => history::kept_version(&mut conn).await?,
+                };
+                let body = Bytes::from(
+                    serde_json::to_vec(&historical_overview(&mut conn, &resolved).await?)
+                        .map_err(AppError::internal)?,
                 );
+                state.overviews.put(
+                    key,
+                    KeptOverview {
+                        version,
+                        path: resolved.window.root_path.clone(),
+                        body: body.clone(),
+                    },
+                );
+                return Ok(HttpResponse::Ok()
+                    .content_type(ContentType::json())
+                    .body(body));
             }
         }
     }

@@ -78,14 +78,17 @@ pub fn historical_after(year: Option<i32>, latest: Option<NaiveDate>, today: Nai
     latest.is_some_and(|latest| latest > start)
 }
 
+/// How every [`kept_version`] starts: a kept answer under it was read on a past structure.
+pub const KEPT_PREFIX: &str = "h:";
+
 /// What a kept past-year overview depends on: the tallies' version (every count, pending
 /// delta, and unit's name, place or state) and the restructurings applied (lineage, placements
 /// and validity change only through them). Prefixed so that it never equals a version of
 /// today's overviews, which share the cache.
 pub async fn kept_version(conn: &mut AsyncPgConnection) -> QueryResult<String> {
-    diesel::select(diesel::dsl::sql::<Text>(
-        "'h:' || r.tally_version() || '/' || (SELECT count(*) FROM restructurings)",
-    ))
+    diesel::select(diesel::dsl::sql::<Text>(&format!(
+        "'{KEPT_PREFIX}' || r.tally_version() || '/' || (SELECT count(*) FROM restructurings)"
+    )))
     .get_result(conn)
     .await
 }

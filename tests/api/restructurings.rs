@@ -1168,3 +1168,33 @@ async fn awards_of_a_year_before_a_restructuring_read_as_they_stood() {
     assert_eq!(groups.values().sum::<i64>(), 3);
     assert_eq!(awards(tree.p.id, None, "title").await.0, 3);
 }
+
+/// The all-years overview of a unit a restructuring created (each year on its own structure,
+/// its predecessors' subtrees before the merger) is kept like a past year's, and never served
+/// stale: the same answer twice, then a new pledge shows at once.
+#[tokio::test]
+async fn a_kept_all_years_overview_of_a_new_unit_follows_every_change() {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    let campaign = fixture
+        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+        .await;
+    pledge(&app, &admin, campaign, tree.c1.id, 2023).await;
+    pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
+    merge_c1_and_c3(&app, &admin, tree).await;
+    let merged = unit_by_code(&app, &admin, "CN", None).await;
+    let all_years = format!("/api/v1/stats/overview?organization_id={merged}");
+    let before = get_ok(&app, &admin, &all_years).await;
+    assert_eq!(before["pledges_total"], 2, "{before}");
+    assert_eq!(get_ok(&app, &admin, &all_years).await, before);
+
+    pledge(&app, &admin, campaign, merged, 2025).await;
+    let after = get_ok(&app, &admin, &all_years).await;
+    assert_eq!(after["pledges_total"], 3, "{after}");
+    assert_eq!(get_ok(&app, &admin, &all_years).await, after);
+    // A manager of another district does not read it, kept or not.
+    let other = fixture.token(&app, fixture::C2_MANAGER).await;
+    assert_eq!(get(&app, &other, &all_years).await.0, 404);
+}
