@@ -24,21 +24,7 @@ async fn new_ctx() -> Ctx {
 }
 
 async fn create_pledge(ctx: &Ctx, user: &str, organization: Uuid, title: &str) -> String {
-    let body = json!({
-        "campaign_id": ctx.campaign,
-        "organization_id": organization,
-        "year": 2022,
-        "kind": "target",
-        "field": "nong_thon_moi",
-        "title": title,
-        "target_value": 10,
-        "target_unit": "km",
-        "deadline": "2022-12-31"
-    });
-    let (status, body) =
-        status_and_json(ctx.app.post_json(PLEDGES, ctx.token(user), &body).await).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
+    ctx.create_pledge(user, organization, title).await
 }
 
 /// One page of the feed: (status, body).

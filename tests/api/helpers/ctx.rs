@@ -89,6 +89,30 @@ impl Ctx {
         &self.tokens[user]
     }
 
+    /// A 2022 target pledge of `organization` in the context's campaign (field
+    /// `nong_thon_moi`), created by `user`; its id.
+    pub async fn create_pledge(&self, user: &str, organization: Uuid, title: &str) -> String {
+        let body = serde_json::json!({
+            "campaign_id": self.campaign,
+            "organization_id": organization,
+            "year": 2022,
+            "kind": "target",
+            "field": "nong_thon_moi",
+            "title": title,
+            "target_value": 10,
+            "target_unit": "km",
+            "deadline": "2022-12-31"
+        });
+        let (status, body) = super::status_and_json(
+            self.app
+                .post_json("/api/v1/pledges", self.token(user), &body)
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     /// `POST {collection}/{id}/{action}` with a JSON body when given.
     pub async fn post_action(
         &self,
