@@ -116,27 +116,15 @@ CREATE TRIGGER pledge_progress_no_update BEFORE UPDATE OR DELETE ON pledge_progr
 CREATE TRIGGER nomination_reviews_no_update BEFORE UPDATE OR DELETE ON nomination_reviews
     FOR EACH ROW EXECUTE FUNCTION r.append_only();
 
--- An award is placed where its subject stood when it was conferred: a person at their unit, a
--- collective at itself (migration 2026-12-06-000350). A restructuring moves the awards of its
--- year and later with the subtree (organizations::repo::place_under); earlier ones keep it.
-CREATE FUNCTION r.place_award() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.organization_path := (
-        SELECT o.path FROM organizations AS o
-        WHERE o.id = coalesce(NEW.organization_id,
-                              (SELECT p.organization_id FROM persons AS p WHERE p.id = NEW.person_id)));
-    RETURN NEW;
-END $$;
-CREATE TRIGGER awards_place BEFORE INSERT ON awards
-    FOR EACH ROW EXECUTE FUNCTION r.place_award();
-
--- A title registration stands where its subject stands today (migration 2026-12-06-000360): a
--- person at their unit, a collective at itself. The insert reads the unit's row FOR SHARE, so a
--- concurrent move of the unit (or of the person) is waited for and its new path is read; the two
--- triggers after it carry the registrations along when a person changes unit or a unit's path
--- changes (a move, a restructuring's re-parenting), so the candidates of a subtree are one index
--- range of (title_code, year, organization_path).
-CREATE FUNCTION r.place_registration() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Awards (migration 2026-12-06-000350) and title registrations (000360) carry the path of their
+-- subject's unit: a person's unit, a collective itself, read FOR SHARE so that a concurrent move
+-- of the unit (or of the person) is waited for and its new path is read. An award keeps the place
+-- where it was conferred: a restructuring moves only the awards of its year and later with the
+-- subtree (organizations::repo::place_under). A registration stands where its subject stands
+-- today: the two triggers after these carry it along when a person changes unit or a unit's
+-- path changes (a move, a restructuring's re-parenting), so the candidates of a subtree are one
+-- index range of (title_code, year, organization_path).
+CREATE FUNCTION r.place_at_subject() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     unit uuid := NEW.organization_id;
 BEGIN
@@ -146,8 +134,10 @@ BEGIN
     SELECT o.path INTO NEW.organization_path FROM organizations AS o WHERE o.id = unit FOR SHARE;
     RETURN NEW;
 END $$;
+CREATE TRIGGER awards_place BEFORE INSERT ON awards
+    FOR EACH ROW EXECUTE FUNCTION r.place_at_subject();
 CREATE TRIGGER title_registrations_place BEFORE INSERT ON title_registrations
-    FOR EACH ROW EXECUTE FUNCTION r.place_registration();
+    FOR EACH ROW EXECUTE FUNCTION r.place_at_subject();
 
 CREATE FUNCTION r.follow_person_registrations() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
