@@ -148,11 +148,8 @@ pub async fn list_audit_events(
 ) -> AppResult<HttpResponse> {
     let visibility = policy::subtrees_allowing(&principal, Operation::ReadAudit)?;
     let limit = pagination::limit(filter.limit)?;
-    let after_cursor: Option<(DateTime<Utc>, Uuid)> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after_cursor: Option<(DateTime<Utc>, Uuid)> =
+        pagination::position(filter.cursor.as_deref())?;
 
     let mut query = audit_events::table
         .select(AuditEventRow::as_select())

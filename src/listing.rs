@@ -138,7 +138,7 @@ impl Scope {
         policy::require(principal, Operation::Read, Target::default())?;
         let limit = pagination::limit(params.limit)?;
         let sort = pagination::parse_sort(params.sort, sort_keys, ("created_at", Direction::Asc))?;
-        let after: Option<Position> = params.cursor.map(pagination::decode_cursor).transpose()?;
+        let after: Option<Position> = pagination::position(params.cursor)?;
         // A cursor of another sort key would compare one column and order by another: rows
         // skipped.
         if after

@@ -41,6 +41,12 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, AppError> {
         })
 }
 
+/// The position an optional `cursor` query parameter names: none for the first page, a 400 for
+/// a cursor this service did not issue.
+pub fn position<K: DeserializeOwned>(cursor: Option<&str>) -> Result<Option<K>, AppError> {
+    cursor.map(decode_cursor).transpose()
+}
+
 /// Splits `limit + 1` fetched rows into a page and the cursor of the next one.
 pub fn paginate<T, K: Serialize>(
     mut rows: Vec<T>,

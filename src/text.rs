@@ -66,6 +66,11 @@ pub fn squash_spaces(input: &str) -> String {
     input.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// How many evidence links a pledge's progress report or a nomination may carry.
+pub const EVIDENCE_MAX: usize = 20;
+/// The longest evidence link, in bytes.
+pub const EVIDENCE_URL_MAX: usize = 2_000;
+
 /// Collects the bounds violations of request members, to report them all in one 422.
 #[derive(Debug, Default)]
 pub struct Checks {
@@ -85,6 +90,25 @@ impl Checks {
                 format!("must be {min} to {max} characters")
             };
             self.fail(pointer, detail);
+        }
+    }
+
+    /// At most [`EVIDENCE_MAX`] links of evidence, each an http(s) URL of at most
+    /// [`EVIDENCE_URL_MAX`] bytes.
+    pub fn evidence_links(&mut self, pointer: &str, links: &[String]) {
+        if links.len() > EVIDENCE_MAX {
+            self.fail(pointer, format!("at most {EVIDENCE_MAX} links"));
+        }
+        for (index, link) in links.iter().enumerate() {
+            let valid = link.len() <= EVIDENCE_URL_MAX
+                && url::Url::parse(link)
+                    .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
+            if !valid {
+                self.fail(
+                    &format!("{pointer}/{index}"),
+                    "must be an http(s) URL of at most 2000 characters",
+                );
+            }
         }
     }
 

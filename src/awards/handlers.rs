@@ -346,11 +346,7 @@ pub async fn list_sessions(
     let filter = filter.into_inner();
     crate::params::in_range("year", filter.year, crate::persons::handlers::YEARS)?;
     let limit = pagination::limit(filter.limit)?;
-    let after: Option<(DateTime<Utc>, Uuid)> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<(DateTime<Utc>, Uuid)> = pagination::position(filter.cursor.as_deref())?;
     let mut conn = state.db.read().await?;
     let (patterns, within) = scope(&mut conn, &principal, filter.organization_id).await?;
     let rows = repo::sessions(&mut conn, patterns, within, filter.year, after, limit).await?;
@@ -714,11 +710,7 @@ pub async fn list_decisions(
     let filter = filter.into_inner();
     crate::params::in_range("year", filter.year, crate::persons::handlers::YEARS)?;
     let limit = pagination::limit(filter.limit)?;
-    let after: Option<(DateTime<Utc>, Uuid)> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<(DateTime<Utc>, Uuid)> = pagination::position(filter.cursor.as_deref())?;
     let mut conn = state.db.read().await?;
     let (patterns, within) = scope(&mut conn, &principal, filter.organization_id).await?;
     let rows = repo::decisions(&mut conn, patterns, within, filter.year, after, limit).await?;

@@ -33,6 +33,19 @@ pub async fn campaign_rules(
 }
 
 impl CampaignRules {
+    /// `field` must be one of the campaign's field codes.
+    pub fn check_field(&self, checks: &mut crate::text::Checks, field: &str) {
+        if !self.field_codes.iter().any(|code| code == field) {
+            checks.fail(
+                "/field",
+                format!(
+                    "must be a field code of the campaign: {}",
+                    self.field_codes.join(", ")
+                ),
+            );
+        }
+    }
+
     /// The rules of a campaign running from `starts_on` to `ends_on` with `fields` (its JSON
     /// array of `{code, …}`).
     pub fn new(starts_on: NaiveDate, ends_on: NaiveDate, fields: &serde_json::Value) -> Self {

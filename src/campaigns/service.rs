@@ -47,11 +47,7 @@ pub async fn list(
         owner_organization_id: filter.owner_organization_id,
         q: filter.q.as_deref(),
         active_on: filter.active_on,
-        after: filter
-            .cursor
-            .as_deref()
-            .map(pagination::decode_cursor)
-            .transpose()?,
+        after: pagination::position(filter.cursor.as_deref())?,
         limit,
     };
     let mut conn = db.read().await?;

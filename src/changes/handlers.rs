@@ -43,11 +43,7 @@ pub async fn list_changes(
     let filter = filter.into_inner();
     let limit = usize::try_from(pagination::limit(filter.limit)?).unwrap_or(1);
     let types = filter.types()?;
-    let after: Option<i64> = filter
-        .after
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<i64> = pagination::position(filter.after.as_deref())?;
     if after.is_some_and(|seq| seq < 0) {
         return Err(AppError::bad_request(
             ProblemCode::InvalidQuery,

@@ -188,11 +188,7 @@ pub async fn list_exemplars(
     policy::require(&principal, Operation::Read, Target::default())?;
     let filter = filter.into_inner();
     let limit = pagination::limit(filter.limit)?;
-    let after: Option<ExemplarPosition> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<ExemplarPosition> = pagination::position(filter.cursor.as_deref())?;
     let mut conn = state.db.read().await?;
     let subtree_path = match filter.organization_id {
         Some(organization_id) => Some(

@@ -32,8 +32,6 @@ const ACHIEVEMENTS_MAX: usize = 20_000;
 const REASON_MAX: usize = 2_000;
 const COMMENT_MAX: usize = 5_000;
 const DECISION_NO_MAX: usize = 100;
-const MAX_EVIDENCE: usize = 20;
-const URL_MAX: usize = 2_000;
 const MEMBER_COUNT_MAX: i32 = 10_000_000;
 
 /// The partial unique indexes that make duplicate detection exact under concurrency.
@@ -104,15 +102,7 @@ async fn validate(
     unit_path: &str,
 ) -> AppResult<()> {
     let mut checks = Checks::default();
-    if !rules.field_codes.contains(&content.field) {
-        checks.fail(
-            "/field",
-            format!(
-                "must be a field code of the campaign: {}",
-                rules.field_codes.join(", ")
-            ),
-        );
-    }
+    rules.check_field(&mut checks, &content.field);
     checks.length("/nominee_name", &content.nominee_name, 1, NAME_MAX);
     if let Some(position) = &content.nominee_position {
         checks.length("/nominee_position", position, 0, POSITION_MAX);
@@ -157,20 +147,7 @@ async fn validate(
             );
         }
     }
-    if content.evidence_urls.len() > MAX_EVIDENCE {
-        checks.fail("/evidence_urls", format!("at most {MAX_EVIDENCE} links"));
-    }
-    for (index, link) in content.evidence_urls.iter().enumerate() {
-        let valid = link.len() <= URL_MAX
-            && url::Url::parse(link)
-                .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
-        if !valid {
-            checks.fail(
-                &format!("/evidence_urls/{index}"),
-                "must be an http(s) URL of at most 2000 characters",
-            );
-        }
-    }
+    checks.evidence_links("/evidence_urls", &content.evidence_urls);
     checks.finish()
 }
 

@@ -143,11 +143,7 @@ pub async fn list_organizations(
         valid_on: filter
             .valid_on
             .or_else(|| (filter.active != Some(false)).then(crate::clock::today)),
-        after: filter
-            .cursor
-            .as_deref()
-            .map(pagination::decode_cursor)
-            .transpose()?,
+        after: pagination::position(filter.cursor.as_deref())?,
         limit: pagination::limit(filter.limit)?,
     };
     Ok(HttpResponse::Ok().json(list_page(&state, query).await?))
@@ -216,11 +212,7 @@ pub async fn list_children(
         q: None,
         active: None,
         valid_on: None,
-        after: params
-            .cursor
-            .as_deref()
-            .map(pagination::decode_cursor)
-            .transpose()?,
+        after: pagination::position(params.cursor.as_deref())?,
         limit: pagination::limit(params.limit)?,
     };
     Ok(HttpResponse::Ok().json(list_page(&state, query).await?))

@@ -166,11 +166,7 @@ pub async fn list_persons(
     let filter = filter.into_inner();
     crate::params::at_most("q", filter.q.as_deref(), 200)?;
     let limit = pagination::limit(filter.limit)?;
-    let after: Option<Uuid> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<Uuid> = pagination::position(filter.cursor.as_deref())?;
     let visible = match policy::subtrees_allowing(&principal, Operation::Read)? {
         Visibility::Everything => None,
         Visibility::Subtrees(roots) => Some(roots),

@@ -103,11 +103,7 @@ pub async fn list_progress(
     params: web::Query<ProgressParams>,
 ) -> AppResult<HttpResponse> {
     let limit = pagination::limit(params.limit)?;
-    let after = params
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after = pagination::position(params.cursor.as_deref())?;
     let mut conn = state.db.read_own_writes().await?;
     let row = workflow::find_in_subtree::<PledgeWorkflow>(&mut conn, &principal, *id).await?;
     let rows = repo::progress_of(&mut conn, row.id, after, limit).await?;

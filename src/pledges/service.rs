@@ -25,8 +25,6 @@ const DESCRIPTION_MAX: usize = 10_000;
 const UNIT_MAX: usize = 50;
 const REASON_MAX: usize = 2_000;
 const NOTE_MAX: usize = 5_000;
-const MAX_EVIDENCE: usize = 20;
-const URL_MAX: usize = 2_000;
 
 pub fn to_dto(row: PledgeRow) -> PledgeDto {
     PledgeDto::from_row(row, today())
@@ -65,15 +63,7 @@ async fn validate(
             ),
         );
     }
-    if !rules.field_codes.contains(&content.field) {
-        checks.fail(
-            "/field",
-            format!(
-                "must be a field code of the campaign: {}",
-                rules.field_codes.join(", ")
-            ),
-        );
-    }
+    rules.check_field(&mut checks, &content.field);
     match content.kind {
         PledgeKind::Target => match &content.title {
             Some(title) => checks.length("/title", title, 1, TITLE_MAX),
@@ -432,20 +422,7 @@ impl Appended for CreateProgress {
         if let Some(note) = &self.note {
             checks.length("/note", note, 0, NOTE_MAX);
         }
-        if self.evidence_urls.len() > MAX_EVIDENCE {
-            checks.fail("/evidence_urls", format!("at most {MAX_EVIDENCE} links"));
-        }
-        for (index, link) in self.evidence_urls.iter().enumerate() {
-            let valid = link.len() <= URL_MAX
-                && url::Url::parse(link)
-                    .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
-            if !valid {
-                checks.fail(
-                    &format!("/evidence_urls/{index}"),
-                    "must be an http(s) URL of at most 2000 characters",
-                );
-            }
-        }
+        checks.evidence_links("/evidence_urls", &self.evidence_urls);
         checks.finish()?;
         let id = Uuid::now_v7();
         let progress: super::model::ProgressRow = diesel::insert_into(pledge_progress::table)

@@ -152,11 +152,7 @@ pub async fn list_restructurings(
 ) -> AppResult<HttpResponse> {
     let visibility = policy::subtrees_allowing(&principal, Operation::ReadAudit)?;
     let limit = pagination::limit(filter.limit)?;
-    let after = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after = pagination::position(filter.cursor.as_deref())?;
     let mut conn = state.db.read().await?;
     let within = match filter.organization_id {
         Some(id) => Some(

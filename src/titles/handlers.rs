@@ -461,11 +461,7 @@ pub async fn list_registrations(
     crate::params::in_range("year", filter.year, crate::persons::handlers::YEARS)?;
     crate::params::at_most("title_code", filter.title_code.as_deref(), 64)?;
     let limit = pagination::limit(filter.limit)?;
-    let after: Option<Uuid> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<Uuid> = pagination::position(filter.cursor.as_deref())?;
     let mut conn = state.db.read().await?;
     let (visible, organization_id, within) = subtree_scope(
         &mut conn,
@@ -592,11 +588,7 @@ pub async fn candidates(
     crate::params::in_range("year", Some(params.year), crate::persons::handlers::YEARS)?;
     crate::params::at_most("title_code", Some(&params.title_code), 64)?;
     let limit = pagination::limit(params.limit)?;
-    let mut after: Option<Uuid> = params
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let mut after: Option<Uuid> = pagination::position(params.cursor.as_deref())?;
     let wanted = params.eligible.unwrap_or(true);
     let mut conn = state.db.read().await?;
     let (visible, _, within) =

@@ -56,11 +56,7 @@ pub async fn list_users(
         UserScope::MembersOf(roots)
     };
     let limit = pagination::limit(filter.limit)?;
-    let after: Option<(String, Uuid)> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<(String, Uuid)> = pagination::position(filter.cursor.as_deref())?;
     let mut conn = state.db.read().await?;
     let (organization_id, organization_subtree) = match filter.organization_id {
         None => (None, None),
@@ -289,11 +285,7 @@ pub async fn list_clients(
     require_admin(&principal)?;
     let filter = filter.into_inner();
     let limit = pagination::limit(filter.limit)?;
-    let after = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after = pagination::position(filter.cursor.as_deref())?;
     let mut conn = state.db.read().await?;
     let rows = repo::list_clients(
         &mut conn,

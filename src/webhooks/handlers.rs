@@ -232,11 +232,7 @@ pub async fn list_webhooks(
     let owner = owner_scope(&principal)?;
     let filter = filter.into_inner();
     let limit = pagination::limit(filter.limit)?;
-    let after: Option<Uuid> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<Uuid> = pagination::position(filter.cursor.as_deref())?;
     let mut conn = state.db.read().await?;
     let rows = repo::list(&mut conn, owner, after, limit).await?;
     let (rows, next_cursor) = pagination::paginate(rows, limit, |row| row.id);
@@ -366,11 +362,7 @@ pub async fn list_deliveries(
     let owner = owner_scope(&principal)?;
     let filter = filter.into_inner();
     let limit = pagination::limit(filter.limit)?;
-    let before: Option<i64> = filter
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let before: Option<i64> = pagination::position(filter.cursor.as_deref())?;
     let mut conn = state.db.read_own_writes().await?;
     repo::find(&mut conn, *id, owner)
         .await?
