@@ -22,6 +22,10 @@ pub struct Scope {
 pub struct CoverageParams {
     /// Expected units are all active descendants of this kind (default: direct active children).
     pub kind: Option<crate::organizations::dto::OrganizationKind>,
+    /// Units per page, 1–200 (default 50); the totals always cover every expected unit.
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
 }
 
 /// Grouping of `/stats/pledges`.
@@ -71,6 +75,10 @@ pub struct TitleParams {
     pub organization_kind: Option<crate::organizations::dto::OrganizationKind>,
     /// Only this title (exact, after NFC), e.g. "Chi bộ trong sạch, vững mạnh toàn diện".
     pub title_name: Option<String>,
+    /// Units per page, 1–200 (default 50); the totals always cover the whole subtree.
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -108,8 +116,10 @@ pub struct CoverageDto {
     pub registered: i64,
     /// registered ÷ expected (null when nothing is expected).
     pub ratio: Option<f64>,
-    /// Every expected unit, those that did not register first.
+    /// A page of the expected units, those that did not register first, then by name.
     pub units: Vec<CoverageUnit>,
+    /// Cursor of the next page of `units`; null on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// Counts of one group of pledges.
@@ -154,7 +164,10 @@ pub struct TitlesDto {
     /// Title pledges assessed `achieved` or `exceeded`.
     pub achieved: i64,
     pub ratio: Option<f64>,
+    /// A page of units and titles, by unit name (Vietnamese order) and title.
     pub units: Vec<TitleUnit>,
+    /// Cursor of the next page of `units`; null on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// Counts of one group of nominations.

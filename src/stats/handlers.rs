@@ -258,40 +258,61 @@ async fn resolve(
     })
 }
 
+/// A page of the coverage of `resolved`: (expected, registered, units, next cursor).
 async fn coverage_of(
     conn: &mut AsyncPgConnection,
     resolved: &Resolved,
     kind: Option<&str>,
-) -> AppResult<(i64, i64, Vec<CoverageUnit>)> {
-    let units = match &resolved.history {
-        None => {
-            repo::expected_units(
-                conn,
-                resolved.scope.organization_id,
-                &resolved.window.root_path,
-                kind,
-            )
-            .await?
-        }
-        Some(structure) => {
-            let mut units: Vec<repo::UnitRow> = Vec::new();
-            for root in &structure.roots {
-                let found = match kind {
-                    None => history::children_at(conn, root).await?,
-                    Some(kind) => history::descendants_at(conn, root, kind).await?,
-                };
-                units.extend(
-                    found
-                        .into_iter()
-                        .filter(|unit| unit.counted)
-                        .map(|unit| unit.unit),
-                );
-            }
-            let mut seen = std::collections::HashSet::new();
-            units.retain(|unit| seen.insert(unit.id));
-            units
-        }
+    after: Option<repo::CoveragePosition>,
+    limit: i64,
+) -> AppResult<(i64, i64, Vec<CoverageUnit>, Option<String>)> {
+    let position = |unit: &CoverageUnit| (unit.registered, unit.name.clone(), unit.organization_id);
+    let Some(structure) = &resolved.history else {
+        let rows = repo::coverage_page(
+            conn,
+            resolved.scope.organization_id,
+            &resolved.window,
+            kind,
+            after.as_ref(),
+            limit + 1,
+        )
+        .await?;
+        let (expected, registered) = rows
+            .first()
+            .map_or((0, 0), |row| (row.expected, row.registered));
+        let units = rows
+            .into_iter()
+            .filter_map(|row| {
+                let pledge_count = row.pledge_count.unwrap_or(0);
+                Some(CoverageUnit {
+                    organization_id: row.id?,
+                    name: row.name?,
+                    kind: row.kind?,
+                    registered: pledge_count > 0,
+                    pledge_count,
+                })
+            })
+            .collect();
+        let (units, next) = pagination::paginate(units, limit, position);
+        return Ok((expected, registered, units, next));
     };
+    // A past year on the structure it ended with: a frozen list, assembled here and paged by
+    // the place of the cursor's unit in it.
+    let mut units: Vec<repo::UnitRow> = Vec::new();
+    for root in &structure.roots {
+        let found = match kind {
+            None => history::children_at(conn, root).await?,
+            Some(kind) => history::descendants_at(conn, root, kind).await?,
+        };
+        units.extend(
+            found
+                .into_iter()
+                .filter(|unit| unit.counted)
+                .map(|unit| unit.unit),
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    units.retain(|unit| seen.insert(unit.id));
     let ids: Vec<Uuid> = units.iter().map(|unit| unit.id).collect();
     let counts: HashMap<Uuid, i64> = repo::registered_counts(conn, &resolved.window, &ids)
         .await?
@@ -316,7 +337,27 @@ async fn coverage_of(
     let expected = i64::try_from(items.len()).unwrap_or(i64::MAX);
     let registered =
         i64::try_from(items.iter().filter(|unit| unit.registered).count()).unwrap_or(0);
-    Ok((expected, registered, items))
+    let start = match after {
+        None => 0,
+        Some((_, _, id)) => {
+            1 + items
+                .iter()
+                .position(|unit| unit.organization_id == id)
+                .ok_or_else(|| {
+                    AppError::bad_request(
+                        ProblemCode::InvalidQuery,
+                        "cursor is not one this service issued",
+                    )
+                })?
+        }
+    };
+    let page: Vec<CoverageUnit> = items
+        .into_iter()
+        .skip(start)
+        .take(usize::try_from(limit + 1).unwrap_or(usize::MAX))
+        .collect();
+    let (page, next) = pagination::paginate(page, limit, position);
+    Ok((expected, registered, page, next))
 }
 
 /// Coverage: how many expected units registered, and which did not.
@@ -345,13 +386,17 @@ pub async fn stats_coverage(
     let mut conn = state.db.read().await?;
     let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let kind = params.kind.map(|kind| kind.as_str());
-    let (expected, registered, units) = coverage_of(&mut conn, &resolved, kind).await?;
+    let limit = pagination::limit(params.limit)?;
+    let after = pagination::position(params.cursor.as_deref())?;
+    let (expected, registered, units, next_cursor) =
+        coverage_of(&mut conn, &resolved, kind, after, limit).await?;
     Ok(HttpResponse::Ok().json(CoverageDto {
         scope: resolved.scope,
         expected,
         registered,
         ratio: ratio(registered, expected),
         units,
+        next_cursor,
     }))
 }
 
@@ -520,36 +565,45 @@ pub async fn stats_titles(
     let mut conn = state.db.read().await?;
     let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let title_name = params.title_name.as_deref().map(crate::text::nfc);
-    let mut rows = Vec::new();
-    for window in resolved.windows() {
-        rows.extend(
-            repo::titles(
-                &mut conn,
-                &window,
-                params.organization_kind.map(|kind| kind.as_str()),
-                title_name.as_deref().map(str::trim),
-            )
-            .await?,
-        );
-    }
-    let registered = rows.iter().map(|row| row.registered).sum();
-    let achieved = rows.iter().map(|row| row.achieved).sum();
+    let limit = pagination::limit(params.limit)?;
+    let after: Option<repo::TitlePosition> = pagination::position(params.cursor.as_deref())?;
+    let windows = resolved.windows();
+    let filter = repo::TitleFilter {
+        windows: &windows,
+        organization_kind: params.organization_kind.map(|kind| kind.as_str()),
+        title_name: title_name.as_deref().map(str::trim),
+    };
+    let rows = repo::titles_page(&mut conn, &filter, after.as_ref(), limit + 1).await?;
+    let (registered, achieved) = rows
+        .first()
+        .map_or((0, 0), |row| (row.total_registered, row.total_achieved));
+    let units = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(TitleUnit {
+                organization_id: row.organization_id?,
+                name: row.name?,
+                kind: row.kind?,
+                title_name: row.title_name?,
+                registered: row.registered?,
+                achieved: row.achieved?,
+            })
+        })
+        .collect();
+    let (units, next_cursor) = pagination::paginate(units, limit, |unit| {
+        (
+            unit.name.clone(),
+            unit.title_name.clone(),
+            unit.organization_id,
+        )
+    });
     Ok(HttpResponse::Ok().json(TitlesDto {
         scope: resolved.scope,
         registered,
         achieved,
         ratio: ratio(achieved, registered),
-        units: rows
-            .into_iter()
-            .map(|row| TitleUnit {
-                organization_id: row.organization_id,
-                name: row.name,
-                kind: row.kind,
-                title_name: row.title_name,
-                registered: row.registered,
-                achieved: row.achieved,
-            })
-            .collect(),
+        units,
+        next_cursor,
     }))
 }
 

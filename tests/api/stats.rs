@@ -1428,7 +1428,8 @@ impl World {
             if let Some(kind) = kind {
                 params.push(("kind", kind.to_owned()));
             }
-            let body = get_stats(app, token, "coverage", &params, check).await;
+            let limit = rng.gen_range(1..=4_usize);
+            let body = get_stats_pages(app, token, "coverage", &params, limit, check).await;
             self.check_coverage(window, kind, &body, check);
         }
         for grouping in GROUPINGS {
@@ -1452,7 +1453,8 @@ impl World {
             if let Some(title_name) = title_name {
                 params.push(("title_name", title_name.to_owned()));
             }
-            let body = get_stats(app, token, "titles", &params, check).await;
+            let limit = rng.gen_range(1..=4_usize);
+            let body = get_stats_pages(app, token, "titles", &params, limit, check).await;
             self.check_titles(window, kind, title_name, &body, check);
         }
         for limit in [None, Some(rng.gen_range(1..=3_usize))] {
@@ -1971,6 +1973,56 @@ async fn get_stats(
         check.fail("status", format!("got {status}: {body}"));
     }
     body
+}
+
+/// [`get_stats`] of an answer whose `units` are paged, `limit` a page: the first page's body
+/// with the units of every page in order. Each page must repeat the first page's totals.
+async fn get_stats_pages(
+    app: &TestApp,
+    token: &str,
+    endpoint: &str,
+    params: &[(&str, String)],
+    limit: usize,
+    check: &mut Check<'_>,
+) -> Value {
+    let mut params = params.to_vec();
+    params.push(("limit", limit.to_string()));
+    let mut first = get_stats(app, token, endpoint, &params, check).await;
+    let mut units = first["units"].as_array().cloned().unwrap_or_default();
+    let mut page = first.clone();
+    let mut pages = 1;
+    while let Some(cursor) = page["next_cursor"].as_str().map(str::to_owned) {
+        if page["units"].as_array().map_or(0, Vec::len) != limit {
+            check.fail(
+                "units",
+                format!("a page before the last holds not {limit} units"),
+            );
+        }
+        let mut next = params.clone();
+        next.push(("cursor", cursor));
+        page = get_stats(app, token, endpoint, &next, check).await;
+        for total in ["expected", "registered", "achieved"] {
+            if page[total] != first[total] {
+                check.fail(total, format!("page {pages} says {}", page[total]));
+            }
+        }
+        units.extend(page["units"].as_array().cloned().unwrap_or_default());
+        pages += 1;
+        if pages > 10_000 {
+            check.fail("next_cursor", "more than 10 000 pages".to_owned());
+            break;
+        }
+    }
+    check.context = format!("/stats/{endpoint}?{} (all pages)", query_string(&params));
+    let distinct: BTreeSet<String> = units
+        .iter()
+        .map(|unit| format!("{}/{}", unit["organization_id"], unit["title_name"]))
+        .collect();
+    if distinct.len() != units.len() {
+        check.fail("units", "a unit stands on two pages".to_owned());
+    }
+    first["units"] = Value::Array(units);
+    first
 }
 
 fn groups_by_key(body: &Value) -> BTreeMap<String, Value> {
