@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 BASE_URL = sys.argv[2]
 
 from thidua_client import AuthenticatedClient, Client  # noqa: E402
+from thidua_client.types import UNSET  # noqa: E402
 from thidua_client.api.auth import me, token  # noqa: E402
 from thidua_client.api.campaigns import list_campaigns  # noqa: E402
 from thidua_client.api.organizations import get_organization  # noqa: E402
@@ -89,16 +90,39 @@ def log_in(username, password):
 
 
 def coverage_of(reader, province_id, campaign_id, commune_id):
-    coverage = parsed(
-        stats_coverage.sync_detailed(client=reader, organization_id=province_id, campaign_id=campaign_id, year=YEAR),
-        200,
-        CoverageDto,
-        "coverage of the province",
+    """Coverage of the province with every page of its units (a small page, to walk the cursor)."""
+    pages, cursor = [], None
+    while True:
+        page = parsed(
+            stats_coverage.sync_detailed(
+                client=reader,
+                organization_id=province_id,
+                campaign_id=campaign_id,
+                year=YEAR,
+                limit=20,
+                cursor=cursor if cursor is not None else UNSET,
+            ),
+            200,
+            CoverageDto,
+            "coverage of the province",
+        )
+        pages.append(page)
+        check(len(pages) <= 1000, "the pages of coverage end")
+        cursor = page.next_cursor if isinstance(page.next_cursor, str) else None
+        if cursor is None:
+            break
+    first = pages[0]
+    check(
+        all((p.expected, p.registered) == (first.expected, first.registered) for p in pages),
+        "every page repeats the totals",
     )
-    units = [unit for unit in coverage.units if unit.organization_id == commune_id]
+    every_unit = [unit for p in pages for unit in p.units]
+    check(len(every_unit) == first.expected, "the pages hold every expected unit once")
+    check(len({unit.organization_id for unit in every_unit}) == len(every_unit), "no unit is on two pages")
+    units = [unit for unit in every_unit if unit.organization_id == commune_id]
     check(len(units) == 1, "the commune is an expected unit of its province")
-    check(coverage.registered == sum(1 for unit in coverage.units if unit.registered), "registered counts the units")
-    return coverage, units[0]
+    check(first.registered == sum(1 for unit in every_unit if unit.registered), "registered counts the units")
+    return first, units[0]
 
 
 def main():
