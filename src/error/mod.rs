@@ -18,14 +18,15 @@ pub use codes::ProblemCode;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 tokio::task_local! {
-    /// Request id and path of the request being served, for the `instance` of problems.
+    /// The request being served: for the `instance` of problems and the `span` of log lines.
     pub static REQUEST_CONTEXT: RequestContext;
 }
 
-/// What a problem needs to know about the request it answers.
+/// What a problem needs to know about the request it answers (and a log line, its method).
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,
+    pub method: actix_web::http::Method,
     pub path: String,
 }
 

@@ -16,6 +16,7 @@ mod hardening;
 mod import_units;
 mod input;
 mod instances;
+mod logs;
 mod metrics;
 mod migrations;
 mod names;
