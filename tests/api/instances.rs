@@ -8,6 +8,7 @@ use reqwest::{RequestBuilder, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::helpers::ctx::target_pledge;
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::process::{ScratchDir, ServiceProcess};
 use crate::helpers::{TestApp, status_and_json};
@@ -30,11 +31,7 @@ struct Pair {
 
 impl Pair {
     async fn start() -> Self {
-        let app = TestApp::spawn().await;
-        let fixture = Fixture::load(&app).await;
-        let campaign = fixture
-            .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
-            .await;
+        let (app, fixture, campaign) = Fixture::app_with_campaign().await;
         let scratch = ScratchDir::new();
         let key = scratch.signing_key();
         let max_failures = MAX_FAILURES.to_string();
@@ -55,17 +52,7 @@ impl Pair {
     }
 
     fn pledge_body(&self, title: &str) -> Value {
-        json!({
-            "campaign_id": self.campaign,
-            "organization_id": self.fixture.tree.c1.id,
-            "year": 2022,
-            "kind": "target",
-            "field": "nong_thon_moi",
-            "title": title,
-            "target_value": 10,
-            "target_unit": "km",
-            "deadline": "2022-12-31"
-        })
+        target_pledge(self.campaign, self.fixture.tree.c1.id, title)
     }
 
     async fn count(&self, sql: &str) -> i64 {

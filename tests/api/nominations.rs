@@ -123,6 +123,15 @@ async fn recognized(ctx: &Ctx, overrides: Value) -> String {
     id
 }
 
+/// An exemplar (see [`recognized`]) and a draft beside it, both of C1: their ids.
+async fn exemplar_and_draft(ctx: &Ctx) -> (String, String) {
+    let exemplar = recognized(ctx, json!({})).await;
+    let draft = json!({"nominee_name": "Tổ hòa giải"});
+    let c1 = ctx.fixture.tree.c1.id;
+    let draft = created_id(ctx, fixture::C1_MANAGER, c1, draft).await;
+    (exemplar, draft)
+}
+
 async fn get(ctx: &Ctx, user: &str, path: &str) -> (u16, Value) {
     ctx.app.get_json(path, ctx.token(user)).await
 }
@@ -687,14 +696,7 @@ async fn nominee_rules_are_validated_against_the_type_campaign_and_tree() {
 #[tokio::test]
 async fn exemplars_are_readable_by_everyone_while_drafts_stay_in_their_subtree() {
     let ctx = new_ctx().await;
-    let exemplar = recognized(&ctx, json!({})).await;
-    let draft = created_id(
-        &ctx,
-        fixture::C1_MANAGER,
-        ctx.fixture.tree.c1.id,
-        json!({"nominee_name": "Tổ hòa giải"}),
-    )
-    .await;
+    let (exemplar, draft) = exemplar_and_draft(&ctx).await;
 
     let (status, body) = get(
         &ctx,
@@ -815,14 +817,7 @@ async fn a_commendation_is_issued_by_a_higher_unit_where_the_caller_holds_the_ro
 #[tokio::test]
 async fn a_pledge_of_another_district_follows_an_exemplar_and_is_counted() {
     let ctx = new_ctx().await;
-    let exemplar = recognized(&ctx, json!({})).await;
-    let draft = created_id(
-        &ctx,
-        fixture::C1_MANAGER,
-        ctx.fixture.tree.c1.id,
-        json!({"nominee_name": "Tổ hòa giải"}),
-    )
-    .await;
+    let (exemplar, draft) = exemplar_and_draft(&ctx).await;
     let pledge = |exemplar_id: &str| {
         json!({
             "campaign_id": ctx.campaign,

@@ -10,7 +10,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::{Ctx, id_of, ids, merged, pointer_set};
+use crate::helpers::ctx::{Ctx, id_of, ids, merged, pointer_set, target_pledge};
 use crate::helpers::fixture;
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
@@ -31,18 +31,8 @@ async fn new_ctx() -> Ctx {
 impl Ctx {
     /// A valid creation body for `organization` with `overrides` merged in (`null` removes).
     fn pledge_body(&self, organization: Uuid, overrides: Value) -> Value {
-        let body = json!({
-            "campaign_id": self.campaign,
-            "organization_id": organization,
-            "year": 2022,
-            "kind": "target",
-            "field": "nong_thon_moi",
-            "title": "Hoàn thành chỉ tiêu giao thông",
-            "target_value": 10,
-            "target_unit": "km",
-            "deadline": "2022-12-31"
-        });
-        merged(body, overrides)
+        let title = "Hoàn thành chỉ tiêu giao thông";
+        merged(target_pledge(self.campaign, organization, title), overrides)
     }
 }
 

@@ -671,10 +671,7 @@ async fn every_aggregate_equals_a_brute_force_count_over_random_trees() {
             } else {
                 world.units[rng.gen_range(0..world.units.len())].clone()
             };
-            let campaign = match rng.gen_range(0..3) {
-                0 => None,
-                index => Some(world.campaigns[index - 1]),
-            };
+            let campaign = world.random_campaign(&mut rng);
             let year = match rng.gen_range(0..4) {
                 0 => None,
                 offset => Some(2020 + offset),
@@ -685,27 +682,13 @@ async fn every_aggregate_equals_a_brute_force_count_over_random_trees() {
                 campaign,
                 year,
             };
-            let mut check = Check {
-                seed,
-                failures: &mut failures,
-                context: String::new(),
-            };
+            let mut check = Check::new(seed, &mut failures);
             world
                 .check_all(&app, &token, &window, &mut rng, &mut check)
                 .await;
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches; first ones:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_mismatches(&failures);
 }
 
 /// The rule of docs/design.md § Restructuring with lineage, against the raw rows: after random
@@ -729,37 +712,20 @@ async fn past_years_read_on_their_structure_after_random_restructurings() {
             } else {
                 world.units[rng.gen_range(0..world.units.len())].clone()
             };
-            let campaign = match rng.gen_range(0..3) {
-                0 => None,
-                index => Some(world.campaigns[index - 1]),
-            };
+            let campaign = world.random_campaign(&mut rng);
             let window = Window {
                 roots: lineage.roots_of(&world, asked.id),
                 root: &asked,
                 campaign,
                 year: Some(rng.gen_range(2021..=2023)),
             };
-            let mut check = Check {
-                seed,
-                failures: &mut failures,
-                context: String::new(),
-            };
+            let mut check = Check::new(seed, &mut failures);
             world
                 .check_all(&app, &token, &window, &mut rng, &mut check)
                 .await;
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches; first ones:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_mismatches(&failures);
 }
 
 /// The restructurings applied to a generated world, as the brute force models them.
@@ -1090,6 +1056,27 @@ struct Check<'a> {
     context: String,
 }
 
+/// Fails with the first mismatches the property tests found, when they found any.
+fn assert_no_mismatches(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} mismatches; first ones:\n{}",
+        failures.len(),
+        failures[..failures.len().min(40)].join("\n")
+    );
+}
+
+impl<'a> Check<'a> {
+    /// The checks of one seed, collecting into `failures`.
+    fn new(seed: u64, failures: &'a mut Vec<String>) -> Self {
+        Check {
+            seed,
+            failures,
+            context: String::new(),
+        }
+    }
+}
+
 impl Check<'_> {
     fn fail(&mut self, key: &str, detail: String) {
         self.failures.push(format!(
@@ -1412,6 +1399,14 @@ impl World {
                 pledge.unit == unit.id && window.matches(pledge) && pledge.registered()
             })
             .count() as i64
+    }
+
+    /// A window's campaign: none one time in three, else one of the world's two.
+    fn random_campaign(&self, rng: &mut StdRng) -> Option<Uuid> {
+        match rng.gen_range(0..3) {
+            0 => None,
+            index => Some(self.campaigns[index - 1]),
+        }
     }
 
     async fn check_all(

@@ -50,6 +50,17 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// A fresh app with the fixture loaded and a campaign (see [`Fixture::campaign`]) of the one
+    /// field `nong_thon_moi`: the app, the fixture, the campaign's id.
+    pub async fn app_with_campaign() -> (TestApp, Fixture, Uuid) {
+        let app = TestApp::spawn().await;
+        let fixture = Fixture::load(&app).await;
+        let campaign = fixture
+            .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+            .await;
+        (app, fixture, campaign)
+    }
+
     /// Inserts the "Đồng khởi mới" campaign (2020–2025, owned by the province P) with the
     /// given `(code, name)` fields; returns its id.
     pub async fn campaign(&self, app: &TestApp, fields: &[(&str, &str)]) -> Uuid {
