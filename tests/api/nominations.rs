@@ -548,13 +548,8 @@ async fn a_reviewer_reviews_a_nomination_only_once() {
 async fn the_same_nominee_is_detected_despite_case_diacritics_and_spacing() {
     let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
-    let first = created(
-        &ctx,
-        fixture::C1_MANAGER,
-        c1,
-        json!({"nominee_name": "Câu lạc bộ  Gương điển hình"}),
-    )
-    .await;
+    let spaced = json!({"nominee_name": "Câu lạc bộ  Gương điển hình"});
+    let first = created(&ctx, fixture::C1_MANAGER, c1, spaced).await;
     assert_eq!(first["nominee_name"], "Câu lạc bộ Gương điển hình");
 
     let (status, problem) = create(

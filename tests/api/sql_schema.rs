@@ -17,6 +17,12 @@ async fn schema_oid(db: &TestDb) -> Option<u32> {
         .map(|row| row.get(0))
 }
 
+/// Schema `r` carries the stamp of the replaceable-schema file this build ships.
+async fn assert_stamped_with_the_shipped_file(db: &TestDb) {
+    let shipped = thidua::db::replaceable_schema_stamp(thidua::db::REPLACEABLE_SCHEMA);
+    assert_eq!(schema_stamp(db).await, Some(shipped));
+}
+
 async fn schema_stamp(db: &TestDb) -> Option<String> {
     db.client()
         .await
@@ -76,12 +82,7 @@ async fn every_function_and_trigger_lives_in_the_replaceable_schema() {
     );
     assert_eq!(foreign_triggers, Vec::<String>::new());
     assert_eq!(tally_triggers, 9);
-    assert_eq!(
-        schema_stamp(&db).await,
-        Some(thidua::db::replaceable_schema_stamp(
-            thidua::db::REPLACEABLE_SCHEMA
-        ))
-    );
+    assert_stamped_with_the_shipped_file(&db).await;
 }
 
 #[tokio::test]
@@ -91,11 +92,8 @@ async fn the_replaceable_schema_is_recreated_only_when_its_file_changed() {
 
     let applied = thidua::db::run_migrations(&db.url).await.unwrap();
     let unchanged = schema_oid(&db).await;
-    db.client()
-        .await
-        .batch_execute("COMMENT ON SCHEMA r IS 'sha256:an older file'")
-        .await
-        .unwrap();
+    db.execute_sql("COMMENT ON SCHEMA r IS 'sha256:an older file'")
+        .await;
     thidua::db::run_migrations(&db.url).await.unwrap();
     let replaced = schema_oid(&db).await;
 
@@ -105,12 +103,7 @@ async fn the_replaceable_schema_is_recreated_only_when_its_file_changed() {
         replaced.is_some_and(|oid| oid != created),
         "another file: recreated"
     );
-    assert_eq!(
-        schema_stamp(&db).await,
-        Some(thidua::db::replaceable_schema_stamp(
-            thidua::db::REPLACEABLE_SCHEMA
-        ))
-    );
+    assert_stamped_with_the_shipped_file(&db).await;
 }
 
 #[tokio::test]
@@ -185,48 +178,34 @@ async fn the_sql_predicates_agree_with_the_rust_ones_for_every_status() {
         }
     };
 
-    let mut checked = 0;
+    // (SQL function, value, the Rust predicate's answer), for every value of every enum.
+    let mut cases: Vec<(&str, &str, bool)> = Vec::new();
     for status in PledgeStatus::ALL {
         let value = status.as_str();
-        assert_eq!(
-            sql("pledge_is_registered", value).await,
-            Some(status.is_registered()),
-            "{value}"
-        );
-        assert_eq!(
-            sql("pledge_is_open", value).await,
-            Some(status.is_open()),
-            "{value}"
-        );
-        checked += 1;
+        cases.push(("pledge_is_registered", value, status.is_registered()));
+        cases.push(("pledge_is_open", value, status.is_open()));
     }
     for result in PledgeResult::ALL {
-        let value = result.as_str();
-        assert_eq!(
-            sql("pledge_is_achieved", value).await,
-            Some(result.is_achievement()),
-            "{value}"
-        );
-        checked += 1;
+        cases.push((
+            "pledge_is_achieved",
+            result.as_str(),
+            result.is_achievement(),
+        ));
     }
     for status in NominationStatus::ALL {
         let value = status.as_str();
+        cases.push(("nomination_is_exemplar", value, status.is_exemplar()));
+        cases.push(("nomination_is_live", value, status.is_live()));
+        cases.push(("nomination_is_open", value, status.is_open()));
+    }
+    // 6 pledge statuses, 4 results and 7 nomination statuses.
+    assert_eq!(cases.len(), 6 * 2 + 4 + 7 * 3);
+    for (function, value, rust) in cases {
         assert_eq!(
-            sql("nomination_is_exemplar", value).await,
-            Some(status.is_exemplar()),
-            "{value}"
+            sql(function, value).await,
+            Some(rust),
+            "{function}({value})"
         );
-        assert_eq!(
-            sql("nomination_is_live", value).await,
-            Some(status.is_live()),
-            "{value}"
-        );
-        assert_eq!(
-            sql("nomination_is_open", value).await,
-            Some(status.is_open()),
-            "{value}"
-        );
-        checked += 1;
     }
     // The Rust enums list every value the tables' CHECK constraints allow.
     let allowed = |constraint: &'static str| {
@@ -244,19 +223,13 @@ async fn the_sql_predicates_agree_with_the_rust_ones_for_every_status() {
         }
     };
 
-    assert_eq!(checked, 6 + 4 + 7);
-    assert_eq!(
-        allowed("pledges_status_check").await,
-        PledgeStatus::ALL.len()
-    );
-    assert_eq!(
-        allowed("pledges_result_check").await,
-        PledgeResult::ALL.len()
-    );
-    assert_eq!(
-        allowed("nominations_status_check").await,
-        NominationStatus::ALL.len()
-    );
+    for (constraint, values) in [
+        ("pledges_status_check", PledgeStatus::ALL.len()),
+        ("pledges_result_check", PledgeResult::ALL.len()),
+        ("nominations_status_check", NominationStatus::ALL.len()),
+    ] {
+        assert_eq!(allowed(constraint).await, values, "{constraint}");
+    }
 }
 
 /// The predicates are inlined: a partial index whose WHERE spells the same list still serves

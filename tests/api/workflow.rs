@@ -198,9 +198,7 @@ async fn a_new_workflow_is_only_its_table_rules_and_handlers_on_the_shared_runne
     let fixture = Fixture::load(&app).await;
     let ticket = Uuid::new_v4();
     app.db
-        .client()
-        .await
-        .batch_execute(&format!(
+        .execute_sql(&format!(
             "CREATE TABLE tickets (id uuid PRIMARY KEY, organization_id uuid NOT NULL, \
              organization_path text NOT NULL, status text NOT NULL, note text, \
              version int NOT NULL DEFAULT 1, created_by uuid NOT NULL); \
@@ -209,8 +207,7 @@ async fn a_new_workflow_is_only_its_table_rules_and_handlers_on_the_shared_runne
             fixture.tree.c1.path,
             fixture.users[fixture::ADMIN],
         ))
-        .await
-        .unwrap();
+        .await;
     let outsider = manager_of(&fixture, fixture::C2_MANAGER, &fixture.tree.c2);
     let manager = manager_of(&fixture, fixture::C1_MANAGER, &fixture.tree.c1);
 
@@ -259,10 +256,36 @@ impl Ctx {
         self.app.post_for_json(path, token, &body).await
     }
 
+    /// Four eyes on `POST path` with `body`: refused (403) to `party`, who took an earlier
+    /// step, then answered `done` for `other`.
+    async fn refused_to_party_then_done_by_other(
+        &self,
+        path: &str,
+        body: Value,
+        party: &str,
+        other: &str,
+        done: u16,
+    ) {
+        let (status, problem) = self.post(party, path, body.clone()).await;
+        assert_eq!(status, 403, "{path}: {problem}");
+        let (status, answer) = self.post(other, path, body).await;
+        assert_eq!(status, done, "{path}: {answer}");
+    }
+
     /// `POST /pledges/{id}/{action}` without a body.
     async fn pledge_action(&self, token: &str, id: &str, action: &str) -> (u16, Value) {
         let path = format!("/api/v1/pledges/{id}/{action}");
         self.post(token, &path, json!({})).await
+    }
+
+    /// A pledge of C1 written and submitted by C1's manager, approved by D1's; returns its id.
+    async fn approved_pledge(&self) -> String {
+        let manager = fixture::C1_MANAGER;
+        let id = self.submitted_pledge(manager, manager, json!({})).await;
+        let d1 = self.token(fixture::D1_MANAGER);
+        let (status, body) = self.pledge_action(d1, &id, "approve").await;
+        assert_eq!(status, 200, "{body}");
+        id
     }
 
     /// A pledge of C1 written by `author`, submitted by `submitter`; returns its id.
@@ -319,23 +342,11 @@ async fn the_author_or_submitter_of_a_pledge_never_approves_or_assesses_it() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = ctx.pledge_action(&admin, &own, "approve").await;
     assert_eq!(status, 200, "{body}");
-    let (status, problem) = ctx
-        .post(
-            &d1,
-            &format!("/api/v1/pledges/{own}/assess"),
-            json!({"result": "achieved"}),
-        )
+    let reviewer = ctx.token(fixture::D1_REVIEWER);
+    let assess = format!("/api/v1/pledges/{own}/assess");
+    let achieved = json!({"result": "achieved"});
+    ctx.refused_to_party_then_done_by_other(&assess, achieved, &d1, reviewer, 200)
         .await;
-    assert_eq!(status, 403, "{problem}");
-    let reviewer = ctx.token(fixture::D1_REVIEWER).to_owned();
-    let (status, body) = ctx
-        .post(
-            &reviewer,
-            &format!("/api/v1/pledges/{own}/assess"),
-            json!({"result": "achieved"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
@@ -363,68 +374,41 @@ async fn the_submitter_of_a_nomination_never_reviews_recognizes_or_commends_it()
             .await;
         assert_eq!(status, 200, "{action}: {body}");
     }
-    let (status, problem) = ctx
-        .post(
-            &admin,
-            &format!("/api/v1/nominations/{id}/reviews"),
-            json!({"decision": "endorse"}),
-        )
-        .await;
-    assert_eq!(status, 403, "{problem}");
-    let reviewer = ctx.token(fixture::D1_REVIEWER).to_owned();
-    let (status, body) = ctx
-        .post(
-            &reviewer,
-            &format!("/api/v1/nominations/{id}/reviews"),
-            json!({"decision": "endorse"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, _) = ctx
-        .post(
-            &admin,
-            &format!("/api/v1/nominations/{id}/recognize"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, body) = ctx
-        .post(
-            &reviewer,
-            &format!("/api/v1/nominations/{id}/recognize"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let reviewer = ctx.token(fixture::D1_REVIEWER);
+    let nomination = format!("/api/v1/nominations/{id}");
+    let endorse = json!({"decision": "endorse"});
+    ctx.refused_to_party_then_done_by_other(
+        &format!("{nomination}/reviews"),
+        endorse,
+        &admin,
+        reviewer,
+        201,
+    )
+    .await;
+    ctx.refused_to_party_then_done_by_other(
+        &format!("{nomination}/recognize"),
+        json!({}),
+        &admin,
+        reviewer,
+        200,
+    )
+    .await;
     let commend = json!({"form": "giay_khen", "issuer_organization_id": ctx.fixture.tree.d1.id,
                          "decision_no": "12/QĐ-UBND", "decided_on": "2022-12-20"});
-    let (status, _) = ctx
-        .post(
-            &admin,
-            &format!("/api/v1/nominations/{id}/commend"),
-            commend.clone(),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, body) = ctx
-        .post(
-            &reviewer,
-            &format!("/api/v1/nominations/{id}/commend"),
-            commend,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    ctx.refused_to_party_then_done_by_other(
+        &format!("{nomination}/commend"),
+        commend,
+        &admin,
+        reviewer,
+        200,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_partner_client_with_only_progress_write_reports_progress_but_reads_nothing() {
     let ctx = new_ctx().await;
-    let id = ctx
-        .submitted_pledge(fixture::C1_MANAGER, fixture::C1_MANAGER, json!({}))
-        .await;
-    let d1 = ctx.token(fixture::D1_MANAGER).to_owned();
-    let (status, body) = ctx.pledge_action(&d1, &id, "approve").await;
-    assert_eq!(status, 200, "{body}");
+    let id = ctx.approved_pledge().await;
     let admin = ctx.token(fixture::ADMIN).to_owned();
     let (status, client) = ctx
         .post(
@@ -451,18 +435,11 @@ async fn a_partner_client_with_only_progress_write_reports_progress_but_reads_no
     assert_eq!(status, 200, "{token}");
     let token = token["access_token"].as_str().unwrap();
 
-    let (status, body) = ctx
-        .post(
-            token,
-            &format!("/api/v1/pledges/{id}/progress"),
-            json!({"reported_on": "2022-06-30", "percent": 40}),
-        )
-        .await;
+    let pledge = format!("/api/v1/pledges/{id}");
+    let report = json!({"reported_on": "2022-06-30", "percent": 40});
+    let (status, body) = ctx.post(token, &format!("{pledge}/progress"), report).await;
     assert_eq!(status, 201, "{body}");
-    let (status, _) = ctx
-        .app
-        .get_json(&format!("/api/v1/pledges/{id}"), token)
-        .await;
+    let (status, _) = ctx.app.get_json(&pledge, token).await;
     assert_eq!(status, 404, "reporting does not grant reading");
     let (status, _) = ctx.app.get_json("/api/v1/pledges", token).await;
     assert_eq!(status, 403);
@@ -488,15 +465,12 @@ async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
     // Names of units are text too.
     ctx.app
         .db
-        .client()
-        .await
-        .batch_execute(&format!(
+        .execute_sql(&format!(
             "UPDATE organizations SET name = '{}' WHERE id = '{}'",
             FORMULA.replace('\'', "''"),
             ctx.fixture.tree.c1.id
         ))
-        .await
-        .unwrap();
+        .await;
     ctx.submitted_pledge(
         fixture::C1_MANAGER,
         fixture::C1_MANAGER,
@@ -878,11 +852,7 @@ async fn the_export_paths_answer_what_the_negotiated_list_answers() {
 async fn a_nomination_csv_that_fails_midway_is_never_a_short_file() {
     let ctx = new_ctx().await;
     let creator = ctx.fixture.users[fixture::ADMIN];
-    ctx.app
-        .db
-        .client()
-        .await
-        .batch_execute(&format!(
+    ctx.app.db.execute_sql(&format!(
             "INSERT INTO nominations (id, campaign_id, nominating_organization_id, organization_path, \
              root_organization_id, year, nominee_type, nominee_name, field, created_by, created_at) \
              SELECT gen_random_uuid(), '{campaign}', '{unit}', '{path}', '{root}', 2022, 'individual', \
@@ -893,8 +863,7 @@ async fn a_nomination_csv_that_fails_midway_is_never_a_short_file() {
             path = ctx.fixture.tree.c2.path,
             root = ctx.fixture.tree.p.id,
         ))
-        .await
-        .unwrap();
+.await;
     ctx.assert_a_csv_failing_midway_is_never_short(
         "/api/v1/nominations",
         ctx.token(fixture::C2_MANAGER),

@@ -254,6 +254,13 @@ impl TestDb {
         client
     }
 
+    /// Runs `sql` (one or more statements, no parameters) for arranging a test; panics when it
+    /// fails.
+    pub async fn execute_sql(&self, sql: &str) {
+        let client = self.client().await;
+        client.batch_execute(sql).await.expect(sql);
+    }
+
     /// Runs `sql` and returns the first column of the first row as i64.
     pub async fn count(&self, sql: &str) -> i64 {
         let client = self.client().await;
