@@ -92,6 +92,16 @@ async fn ok(ctx: &Ctx, user: &str, id: &str, action: &str, body: Option<Value>) 
     body
 }
 
+/// `action` (`reject`, `withdraw`) by `user`, giving `reason`.
+async fn with_reason(ctx: &Ctx, user: &str, id: &str, action: &str, reason: &str) -> (u16, Value) {
+    act(ctx, user, id, action, Some(json!({ "reason": reason }))).await
+}
+
+/// `commend` by `user` with `commendation`.
+async fn commend_as(ctx: &Ctx, user: &str, id: &str, commendation: Value) -> (u16, Value) {
+    act(ctx, user, id, "commend", Some(commendation)).await
+}
+
 async fn review(ctx: &Ctx, user: &str, id: &str, decision: &str) -> (u16, Value) {
     act(
         ctx,
@@ -268,14 +278,7 @@ async fn a_reviewer_cannot_review_or_decide_on_its_own_units_nomination() {
     assert_eq!(status, 403, "{body}");
     let (status, body) = act(&ctx, fixture::C1_REVIEWER, &id, "recognize", None).await;
     assert_eq!(status, 403, "{body}");
-    let (status, body) = act(
-        &ctx,
-        fixture::C1_REVIEWER,
-        &id,
-        "reject",
-        Some(json!({"reason": "Tự chấm"})),
-    )
-    .await;
+    let (status, body) = with_reason(&ctx, fixture::C1_REVIEWER, &id, "reject", "Tự chấm").await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(ctx.audit_count().await, audit_before);
     assert_eq!(
@@ -717,14 +720,7 @@ async fn exemplars_are_readable_by_everyone_while_drafts_stay_in_their_subtree()
     let (status, _) = get(&ctx, fixture::C2_MANAGER, &format!("{EXEMPLARS}/{draft}")).await;
     assert_eq!(status, 404);
     // Still not theirs to act on, nor to read the deliberation of.
-    let (status, _) = act(
-        &ctx,
-        fixture::C2_MANAGER,
-        &exemplar,
-        "withdraw",
-        Some(json!({"reason": "x"})),
-    )
-    .await;
+    let (status, _) = with_reason(&ctx, fixture::C2_MANAGER, &exemplar, "withdraw", "x").await;
     assert_eq!(status, 404);
     let (status, _) = get(
         &ctx,
@@ -749,47 +745,33 @@ async fn a_commendation_is_issued_by_a_higher_unit_where_the_caller_holds_the_ro
         ctx.fixture.tree.k1.id,
         Uuid::new_v4(),
     ] {
-        let (status, problem) = act(
-            &ctx,
-            fixture::D1_REVIEWER,
-            &id,
-            "commend",
-            Some(commend(issuer)),
-        )
-        .await;
+        let (status, problem) = commend_as(&ctx, fixture::D1_REVIEWER, &id, commend(issuer)).await;
         assert_eq!(status, 422, "{problem}");
         assert!(
             pointer_set(&problem).contains("/issuer_organization_id"),
             "{problem}"
         );
     }
-    let (status, problem) = act(
-        &ctx,
-        fixture::D1_REVIEWER,
-        &id,
-        "commend",
-        Some(json!({"form": "bang_khen", "issuer_organization_id": ctx.fixture.tree.d1.id, "decision_no": "", "decided_on": "2023-01-15"})),
-    )
-    .await;
+    let mut unnumbered = commend(ctx.fixture.tree.d1.id);
+    unnumbered["decision_no"] = json!("");
+    let (status, problem) = commend_as(&ctx, fixture::D1_REVIEWER, &id, unnumbered).await;
     assert_eq!(status, 422);
     assert!(pointer_set(&problem).contains("/decision_no"), "{problem}");
     // A higher unit, but not one where the district reviewer holds a role: not in its name.
-    let (status, problem) = act(
+    let (status, problem) = commend_as(
         &ctx,
         fixture::D1_REVIEWER,
         &id,
-        "commend",
-        Some(commend(ctx.fixture.tree.p.id)),
+        commend(ctx.fixture.tree.p.id),
     )
     .await;
     assert_eq!(status, 403, "{problem}");
     // The nominating unit's own managers do not commend themselves.
-    let (status, _) = act(
+    let (status, _) = commend_as(
         &ctx,
         fixture::C1_MANAGER,
         &id,
-        "commend",
-        Some(commend(ctx.fixture.tree.p.id)),
+        commend(ctx.fixture.tree.p.id),
     )
     .await;
     assert_eq!(status, 403);
