@@ -121,12 +121,22 @@ async fn act_response(
     ctx.post_action(PLEDGES, token, id, action, body).await
 }
 
+/// A pledge of `organization` created and submitted by `user`: its id (asserts 201, 200).
+async fn submitted(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value) -> String {
+    let id = created_id(ctx, user, organization, overrides).await;
+    let (status, body) = act_by(ctx, user, &id, "submit", None).await;
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
+/// The audit events of `action` (`pledge.update`) on the pledge `id`.
+async fn audited(ctx: &Ctx, id: &str, action: &str) -> i64 {
+    audit_count(&ctx.app, Some(id), Some(action)).await
+}
+
 /// A C1 (or other D1-subtree) pledge created and submitted by C1's manager, approved by D1's.
 async fn approved(ctx: &Ctx, organization: Uuid, overrides: Value) -> Value {
-    let pledge = created(ctx, fixture::C1_MANAGER, organization, overrides).await;
-    let id = id_of(&pledge);
-    let (status, body) = act(ctx, ctx.token(fixture::C1_MANAGER), &id, "submit", None).await;
-    assert_eq!(status, 200, "{body}");
+    let id = submitted(ctx, fixture::C1_MANAGER, organization, overrides).await;
     let (status, body) = act(ctx, ctx.token(fixture::D1_MANAGER), &id, "approve", None).await;
     assert_eq!(status, 200, "{body}");
     body
@@ -177,6 +187,14 @@ async fn row_state(app: &TestApp, id: &str) -> (String, i32) {
         .await
         .unwrap();
     (row.get(0), row.get(1))
+}
+
+/// The number of rows `from` (a table, with a `WHERE` clause when given) holds.
+async fn rows(ctx: &Ctx, from: &str) -> i64 {
+    ctx.app
+        .db
+        .count(&format!("SELECT count(*) FROM {from}"))
+        .await
 }
 
 async fn pledge_count(app: &TestApp) -> i64 {
@@ -329,12 +347,8 @@ async fn another_communes_pledge_is_not_found_for_every_operation() {
     let approved = id_of(&approved(&ctx, c1, json!({})).await);
     let before_draft = row_state(&ctx.app, &draft).await;
     let before_approved = row_state(&ctx.app, &approved).await;
-    let audit_before = ctx.app.db.count("SELECT count(*) FROM audit_events").await;
-    let progress_before = ctx
-        .app
-        .db
-        .count("SELECT count(*) FROM pledge_progress")
-        .await;
+    let audit_before = rows(&ctx, "audit_events").await;
+    let progress_before = rows(&ctx, "pledge_progress").await;
     let c2 = ctx.token(fixture::C2_MANAGER);
 
     for id in [&draft, &approved] {
@@ -387,17 +401,8 @@ async fn another_communes_pledge_is_not_found_for_every_operation() {
 
     assert_eq!(row_state(&ctx.app, &draft).await, before_draft);
     assert_eq!(row_state(&ctx.app, &approved).await, before_approved);
-    assert_eq!(
-        ctx.app.db.count("SELECT count(*) FROM audit_events").await,
-        audit_before
-    );
-    assert_eq!(
-        ctx.app
-            .db
-            .count("SELECT count(*) FROM pledge_progress")
-            .await,
-        progress_before
-    );
+    assert_eq!(rows(&ctx, "audit_events").await, audit_before);
+    assert_eq!(rows(&ctx, "pledge_progress").await, progress_before);
 }
 
 #[tokio::test]
@@ -537,10 +542,7 @@ async fn nobody_creates_a_pledge_for_a_unit_outside_their_reach() {
 
     assert_eq!(pledge_count(&ctx.app).await, 0);
     assert_eq!(
-        ctx.app
-            .db
-            .count("SELECT count(*) FROM audit_events WHERE entity_type = 'pledge'")
-            .await,
+        rows(&ctx, "audit_events WHERE entity_type = 'pledge'").await,
         0
     );
 }
@@ -587,10 +589,7 @@ async fn patch_refuses_server_owned_members_and_changes_nothing() {
         .await;
     assert_eq!(now["title"], pledge["title"]);
     assert_eq!(now["organization_id"], json!(ctx.fixture.tree.c1.id));
-    assert_eq!(
-        audit_count(&ctx.app, Some(&id), Some("pledge.update")).await,
-        0
-    );
+    assert_eq!(audited(&ctx, &id, "pledge.update").await, 0);
 }
 
 #[tokio::test]
@@ -599,25 +598,13 @@ async fn nobody_approves_or_assesses_their_own_units_pledge() {
     let tree = &ctx.fixture.tree;
 
     // C1 manager approving its own unit's submitted pledge.
-    let own = created_id(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await;
-    assert_eq!(
-        act_by(&ctx, fixture::C1_MANAGER, &own, "submit", None)
-            .await
-            .0,
-        200
-    );
+    let own = submitted(&ctx, fixture::C1_MANAGER, tree.c1.id, json!({})).await;
     let (status, body) = act_by(&ctx, fixture::C1_MANAGER, &own, "approve", None).await;
     assert_eq!(status, 403, "{body}");
     let (status, _) = return_for(&ctx, fixture::C1_MANAGER, &own, "tự trả").await;
     assert_eq!(status, 403);
     // A member approves nothing, not even a pledge of a unit below its own.
-    let k1 = created_id(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await;
-    assert_eq!(
-        act_by(&ctx, fixture::C1_MANAGER, &k1, "submit", None)
-            .await
-            .0,
-        200
-    );
+    let k1 = submitted(&ctx, fixture::C1_MANAGER, tree.k1.id, json!({})).await;
     for id in [&own, &k1] {
         let (status, body) = act_by(&ctx, fixture::C1_MEMBER, id, "approve", None).await;
         assert_eq!(status, 403, "{body}");
@@ -626,13 +613,7 @@ async fn nobody_approves_or_assesses_their_own_units_pledge() {
     let (status, _) = act_by(&ctx, fixture::D1_REVIEWER, &own, "approve", None).await;
     assert_eq!(status, 403);
     // The district's manager does not approve the district's own pledge.
-    let district = created_id(&ctx, fixture::D1_MANAGER, tree.d1.id, json!({})).await;
-    assert_eq!(
-        act_by(&ctx, fixture::D1_MANAGER, &district, "submit", None)
-            .await
-            .0,
-        200
-    );
+    let district = submitted(&ctx, fixture::D1_MANAGER, tree.d1.id, json!({})).await;
     let (status, body) = act_by(&ctx, fixture::D1_MANAGER, &district, "approve", None).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(row_state(&ctx.app, &district).await.0, "submitted");
@@ -670,25 +651,17 @@ async fn nobody_approves_or_assesses_their_own_units_pledge() {
     assert_eq!(status, 403);
 
     assert_eq!(row_state(&ctx.app, &approved).await.0, "approved");
+    assert_eq!(rows(&ctx, "pledge_progress").await, 0);
     assert_eq!(
-        ctx.app
-            .db
-            .count("SELECT count(*) FROM pledge_progress")
-            .await,
+        rows(
+            &ctx,
+            "audit_events WHERE action IN ('pledge.assess', 'pledge.return', 'pledge.progress')"
+        )
+        .await,
         0
     );
     assert_eq!(
-        ctx.app
-            .db
-            .count("SELECT count(*) FROM audit_events WHERE action IN ('pledge.assess', 'pledge.return', 'pledge.progress')")
-            .await,
-        0
-    );
-    assert_eq!(
-        ctx.app
-            .db
-            .count("SELECT count(*) FROM audit_events WHERE action = 'pledge.approve'")
-            .await,
+        rows(&ctx, "audit_events WHERE action = 'pledge.approve'").await,
         1
     );
 }
@@ -731,13 +704,7 @@ async fn a_transition_from_the_wrong_state_is_a_conflict_naming_the_allowed_acti
 #[tokio::test]
 async fn return_and_withdraw_need_a_reason() {
     let ctx = new_ctx().await;
-    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
-    assert_eq!(
-        act_by(&ctx, fixture::C1_MANAGER, &id, "submit", None)
-            .await
-            .0,
-        200
-    );
+    let id = submitted(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let before = row_state(&ctx.app, &id).await;
 
     // No reason, or a blank one (the blank return names `/reason`).
@@ -830,10 +797,7 @@ async fn only_drafts_can_be_deleted() {
             .await,
         0
     );
-    assert_eq!(
-        audit_count(&ctx.app, Some(&draft), Some("pledge.delete")).await,
-        1
-    );
+    assert_eq!(audited(&ctx, &draft, "pledge.delete").await, 1);
     assert_eq!(
         ctx.app
             .get(&format!("{PLEDGES}/{draft}"), manager)
@@ -983,10 +947,7 @@ async fn twenty_concurrent_patches_with_one_etag_let_exactly_one_through() {
     }
     assert_eq!((ok, failed), (1, 19));
     assert_eq!(row_state(&ctx.app, &id).await.1, 2);
-    assert_eq!(
-        audit_count(&ctx.app, Some(&id), Some("pledge.update")).await,
-        1
-    );
+    assert_eq!(audited(&ctx, &id, "pledge.update").await, 1);
 }
 
 #[tokio::test]
@@ -1085,13 +1046,7 @@ async fn a_request_refused_by_validation_stores_nothing_under_its_key() {
     )
     .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(
-        ctx.app
-            .db
-            .count("SELECT count(*) FROM idempotency_keys")
-            .await,
-        0
-    );
+    assert_eq!(rows(&ctx, "idempotency_keys").await, 0);
 
     let response = send(ctx.pledge_body(ctx.fixture.tree.c1.id, json!({})))
         .await
@@ -1127,22 +1082,13 @@ async fn a_retried_transition_with_the_same_key_replays_instead_of_conflicting()
     );
     assert_eq!(header(&first, ETAG), header(&second, ETAG));
     assert_eq!(first.text().await.unwrap(), second.text().await.unwrap());
-    assert_eq!(
-        audit_count(&ctx.app, Some(&id), Some("pledge.submit")).await,
-        1
-    );
+    assert_eq!(audited(&ctx, &id, "pledge.submit").await, 1);
 }
 
 #[tokio::test]
 async fn two_concurrent_approvals_approve_once() {
     let ctx = new_ctx().await;
-    let id = created_id(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
-    assert_eq!(
-        act_by(&ctx, fixture::C1_MANAGER, &id, "submit", None)
-            .await
-            .0,
-        200
-    );
+    let id = submitted(&ctx, fixture::C1_MANAGER, ctx.fixture.tree.c1.id, json!({})).await;
     let approver = ctx.token(fixture::D1_MANAGER);
 
     let (a, b) = tokio::join!(
@@ -1162,10 +1108,7 @@ async fn two_concurrent_approvals_approve_once() {
         assert_eq!(refused["current_status"], "approved");
     }
     assert_eq!(row_state(&ctx.app, &id).await, ("approved".to_owned(), 3));
-    assert_eq!(
-        audit_count(&ctx.app, Some(&id), Some("pledge.approve")).await,
-        1
-    );
+    assert_eq!(audited(&ctx, &id, "pledge.approve").await, 1);
 }
 
 #[tokio::test]
@@ -1409,13 +1352,7 @@ async fn progress_reports_are_validated_and_listed_newest_first() {
     assert_eq!(pointer_set(&body), set(&["/evidence_urls/1"]));
     let (status, _) = report(&ctx, member, &id, json!({"reported_on": "2022-06-30"})).await;
     assert_eq!(status, 422);
-    assert_eq!(
-        ctx.app
-            .db
-            .count("SELECT count(*) FROM pledge_progress")
-            .await,
-        0
-    );
+    assert_eq!(rows(&ctx, "pledge_progress").await, 0);
 
     // Reported out of order: the list and the pledge follow `reported_on`.
     for (date, percent) in [("2022-03-31", 20), ("2022-09-30", 70), ("2022-06-30", 45)] {

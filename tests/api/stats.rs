@@ -85,17 +85,8 @@ async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
     );
 
     // 4 of Mỹ Hòa's 5 party cells attained the title.
-    let titles = stats(
-        &app,
-        &token,
-        "titles",
-        &[
-            ("organization_id", my_hoa.to_string()),
-            ("organization_kind", "party_cell".into()),
-            ("year", "2022".into()),
-        ],
-    )
-    .await;
+    let party_cells = [("organization_kind", "party_cell".to_owned())];
+    let titles = titles_2022(&app, &token, my_hoa, &party_cells).await;
     assert_eq!(titles["registered"], 5, "{titles}");
     assert_eq!(titles["achieved"], 4, "{titles}");
     assert_eq!(titles["ratio"], 0.8, "{titles}");
@@ -106,16 +97,7 @@ async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
     for name in pilots {
         pilot_ids.push(organization_named(&app, &token, name).await.to_string());
     }
-    let titles = stats(
-        &app,
-        &token,
-        "titles",
-        &[
-            ("organization_id", ba_tri.to_string()),
-            ("year", "2022".into()),
-        ],
-    )
-    .await;
+    let titles = titles_2022(&app, &token, ba_tri, &[]).await;
     let pilot_units: Vec<&Value> = titles["units"]
         .as_array()
         .unwrap()
@@ -137,17 +119,8 @@ async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
     assert_eq!(titles["achieved"], 8, "{titles}");
 
     // "Xã nông thôn mới" (exactly: not the "nâng cao" title of An Phú Trung): Mỹ Thạnh.
-    let titles = stats(
-        &app,
-        &token,
-        "titles",
-        &[
-            ("organization_id", ba_tri.to_string()),
-            ("year", "2022".into()),
-            ("title_name", "Xã nông thôn mới".into()),
-        ],
-    )
-    .await;
+    let named = [("title_name", "Xã nông thôn mới".to_owned())];
+    let titles = titles_2022(&app, &token, ba_tri, &named).await;
     assert_eq!(titles["registered"], 1, "{titles}");
     assert_eq!(titles["achieved"], 1, "{titles}");
     let units = titles["units"].as_array().unwrap();
@@ -157,17 +130,7 @@ async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
 
     // The name is compared after NFC and trimming: decomposed Vietnamese finds the same title.
     let decomposed: String = " Xã nông thôn mới ".nfd().collect();
-    let same = stats(
-        &app,
-        &token,
-        "titles",
-        &[
-            ("organization_id", ba_tri.to_string()),
-            ("year", "2022".into()),
-            ("title_name", decomposed),
-        ],
-    )
-    .await;
+    let same = titles_2022(&app, &token, ba_tri, &[("title_name", decomposed)]).await;
     assert_eq!(same["units"], titles["units"], "{same}");
 
     // Another year has nothing.
@@ -304,13 +267,7 @@ async fn district_reviewer_counts_its_communes_but_not_another_district() {
 
     // The province-wide number exists, and is larger: the subtree really is what bounds it.
     let admin = fixture.token(&app, fixture::ADMIN).await;
-    let province = stats(
-        &app,
-        &admin,
-        "overview",
-        &[("organization_id", tree.p.id.to_string())],
-    )
-    .await;
+    let province = stats(&app, &admin, "overview", &under(tree.p.id)).await;
     assert_eq!(province["pledges_total"], 7, "{province}");
 }
 
@@ -347,15 +304,7 @@ async fn counts_follow_a_moved_subtree_whether_folded_or_not() {
     };
     let overview = |id: Uuid| {
         let (app, admin) = (&app, &admin);
-        async move {
-            stats(
-                app,
-                admin,
-                "overview",
-                &[("organization_id", id.to_string())],
-            )
-            .await
-        }
+        async move { stats(app, admin, "overview", &under(id)).await }
     };
     // Half of the history folded, the rest pending.
     {
@@ -644,13 +593,8 @@ async fn nominations_are_grouped_by_status_and_child_within_the_subtree() {
     assert_eq!(overview["exemplars"], 2, "{overview}");
 
     // All years: C3's 2021 recognition counts too.
-    let all_years = stats(
-        &app,
-        &token,
-        "nominations",
-        &[("campaign_id", campaign.to_string())],
-    )
-    .await;
+    let of_campaign = [("campaign_id", campaign.to_string())];
+    let all_years = stats(&app, &token, "nominations", &of_campaign).await;
     assert_eq!(all_years["total"], 6, "{all_years}");
 }
 
@@ -1946,6 +1890,21 @@ async fn stats(app: &TestApp, token: &str, endpoint: &str, params: &[(&str, Stri
     let (status, body) = app.get_json(&path, token).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
+}
+
+/// `GET /stats/titles` of 2022 under `unit`, with `more` parameters (asserts 200).
+async fn titles_2022(app: &TestApp, token: &str, unit: Uuid, more: &[(&str, String)]) -> Value {
+    let mut params = vec![
+        ("organization_id", unit.to_string()),
+        ("year", "2022".to_owned()),
+    ];
+    params.extend_from_slice(more);
+    stats(app, token, "titles", &params).await
+}
+
+/// The query of the subtree of `unit`.
+fn under(unit: Uuid) -> [(&'static str, String); 1] {
+    [("organization_id", unit.to_string())]
 }
 
 /// `GET /stats/{endpoint}` for the property test: sets the context of `check`, and records
