@@ -7,6 +7,9 @@ use reqwest::header::WWW_AUTHENTICATE;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use thidua::nominations::state::NominationStatus;
+use thidua::pledges::state::PledgeStatus;
+
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -341,31 +344,15 @@ async fn business_counts_equal_the_rows_by_status() {
 
     let samples = parse(&scrape(&app).await);
     let client = app.db.client().await;
+    // Every status the tables allow (sql_schema checks the enums against their constraints).
+    let pledge_statuses = PledgeStatus::ALL.map(PledgeStatus::as_str);
+    let nomination_statuses = NominationStatus::ALL.map(NominationStatus::as_str);
     for (table, metric, statuses) in [
-        (
-            "pledges",
-            "thidua_pledges",
-            &[
-                "draft",
-                "submitted",
-                "approved",
-                "assessed",
-                "returned",
-                "withdrawn",
-            ][..],
-        ),
+        ("pledges", "thidua_pledges", &pledge_statuses[..]),
         (
             "nominations",
             "thidua_nominations",
-            &[
-                "draft",
-                "submitted",
-                "under_review",
-                "recognized",
-                "commended",
-                "rejected",
-                "withdrawn",
-            ][..],
+            &nomination_statuses[..],
         ),
     ] {
         for status in statuses {

@@ -23,6 +23,12 @@ async fn assert_stamped_with_the_shipped_file(db: &TestDb) {
     assert_eq!(schema_stamp(db).await, Some(shipped));
 }
 
+/// The triggers that keep the tallies (`*_tally_*`).
+async fn tally_triggers(db: &TestDb) -> i64 {
+    db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_tally_%'")
+        .await
+}
+
 async fn schema_stamp(db: &TestDb) -> Option<String> {
     db.client()
         .await
@@ -130,11 +136,7 @@ async fn instances_migrating_at_once_all_succeed_with_one_complete_schema() {
         .await,
         1
     );
-    assert_eq!(
-        db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_tally_%'")
-            .await,
-        9
-    );
+    assert_eq!(tally_triggers(&db).await, 9);
 }
 
 #[tokio::test]
@@ -148,12 +150,7 @@ async fn a_replaceable_schema_that_fails_leaves_the_previous_one_working() {
 
     assert!(outcome.is_err(), "the broken file is an error");
     assert_eq!(schema_oid(&db).await, before, "the old schema stands");
-    assert_eq!(
-        db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_tally_%'")
-            .await,
-        9,
-        "with its triggers"
-    );
+    assert_eq!(tally_triggers(&db).await, 9, "with its triggers");
     assert_eq!(
         db.count("SELECT count(*) FROM pg_proc WHERE proname = 'half'")
             .await,

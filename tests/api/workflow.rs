@@ -280,12 +280,30 @@ impl Ctx {
 
     /// A pledge of C1 written and submitted by C1's manager, approved by D1's; returns its id.
     async fn approved_pledge(&self) -> String {
-        let manager = fixture::C1_MANAGER;
-        let id = self.submitted_pledge(manager, manager, json!({})).await;
+        let id = self.c1_submitted_pledge(json!({})).await;
         let d1 = self.token(fixture::D1_MANAGER);
         let (status, body) = self.pledge_action(d1, &id, "approve").await;
         assert_eq!(status, 200, "{body}");
         id
+    }
+
+    /// The admin's export of the list at `path` in the format `accept` (asserts 200).
+    async fn admin_export(&self, path: &str, accept: &str) -> Vec<u8> {
+        let response = self
+            .app
+            .request(Method::GET, path, Some(self.token(fixture::ADMIN)))
+            .header(ACCEPT, accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path} as {accept}");
+        response.bytes().await.unwrap().to_vec()
+    }
+
+    /// A pledge of C1 written and submitted by C1's manager; returns its id.
+    async fn c1_submitted_pledge(&self, overrides: Value) -> String {
+        let manager = fixture::C1_MANAGER;
+        self.submitted_pledge(manager, manager, overrides).await
     }
 
     /// A pledge of C1 written by `author`, submitted by `submitter`; returns its id.
@@ -461,7 +479,6 @@ const FORMULA: &str = "=HYPERLINK(\"http://evil.example\",\"x\")";
 #[tokio::test]
 async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
     let ctx = new_ctx().await;
-    let admin = ctx.token(fixture::ADMIN).to_owned();
     // Names of units are text too.
     ctx.app
         .db
@@ -471,19 +488,13 @@ async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
             ctx.fixture.tree.c1.id
         ))
         .await;
-    ctx.submitted_pledge(
-        fixture::C1_MANAGER,
-        fixture::C1_MANAGER,
+    ctx.c1_submitted_pledge(
         json!({"title": FORMULA, "target_unit": "@SUM(A1)", "target_value": 2.5,
                "description": FORMULA}),
     )
     .await;
-    ctx.submitted_pledge(
-        fixture::C1_MANAGER,
-        fixture::C1_MANAGER,
-        json!({"kind": "title", "title_name": "+1+1", "title": "-1"}),
-    )
-    .await;
+    ctx.c1_submitted_pledge(json!({"kind": "title", "title_name": "+1+1", "title": "-1"}))
+        .await;
     let (status, nomination) = ctx
         .post(
             ctx.token(fixture::C1_MANAGER),
@@ -497,16 +508,7 @@ async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
     assert_eq!(status, 201, "{nomination}");
 
     for (path, texts) in [("/api/v1/pledges", 5), ("/api/v1/nominations", 3)] {
-        let csv = ctx
-            .app
-            .request(Method::GET, path, Some(&admin))
-            .header(ACCEPT, "text/csv")
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let csv = ctx.admin_export(path, "text/csv").await;
         let mut reader = csv::Reader::from_reader(&csv[3..]);
         let mut neutralized = 0;
         for record in reader.records() {
@@ -520,15 +522,7 @@ async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
             "{path}: only {neutralized} neutralized cells"
         );
 
-        let xlsx = ctx
-            .app
-            .request(Method::GET, path, Some(&admin))
-            .header(ACCEPT, XLSX)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(xlsx.status(), 200);
-        let bytes = xlsx.bytes().await.unwrap();
+        let bytes = ctx.admin_export(path, XLSX).await;
         let mut workbook: calamine::Xlsx<_> =
             calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
         let sheets = calamine::Reader::sheet_names(&workbook);
@@ -563,26 +557,9 @@ async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
 #[tokio::test]
 async fn a_spreadsheet_has_a_named_sheet_typed_numbers_and_dates() {
     let ctx = new_ctx().await;
-    ctx.submitted_pledge(
-        fixture::C1_MANAGER,
-        fixture::C1_MANAGER,
-        json!({"target_value": 2.5, "target_unit": "%"}),
-    )
-    .await;
-    let bytes = ctx
-        .app
-        .request(
-            Method::GET,
-            "/api/v1/pledges",
-            Some(ctx.token(fixture::ADMIN)),
-        )
-        .header(ACCEPT, XLSX)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    ctx.c1_submitted_pledge(json!({"target_value": 2.5, "target_unit": "%"}))
+        .await;
+    let bytes = ctx.admin_export("/api/v1/pledges", XLSX).await;
     let mut workbook: calamine::Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
     assert_eq!(
@@ -660,12 +637,8 @@ fn column_letters(index: usize) -> String {
 #[tokio::test]
 async fn a_spreadsheet_opens_with_a_bold_frozen_filtered_header_and_columns_that_fit() {
     let ctx = new_ctx().await;
-    ctx.submitted_pledge(
-        fixture::C1_MANAGER,
-        fixture::C1_MANAGER,
-        json!({"target_value": 2.5, "target_unit": "km đường"}),
-    )
-    .await;
+    ctx.c1_submitted_pledge(json!({"target_value": 2.5, "target_unit": "km đường"}))
+        .await;
     let (status, nomination) = ctx
         .post(
             ctx.token(fixture::C1_MANAGER),
@@ -680,16 +653,7 @@ async fn a_spreadsheet_opens_with_a_bold_frozen_filtered_header_and_columns_that
     assert_eq!(status, 201, "{nomination}");
 
     for path in ["/api/v1/pledges", "/api/v1/nominations"] {
-        let bytes = ctx
-            .app
-            .request(Method::GET, path, Some(ctx.token(fixture::ADMIN)))
-            .header(ACCEPT, XLSX)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let bytes = ctx.admin_export(path, XLSX).await;
         let sheet = xlsx_part(&bytes, "xl/worksheets/sheet1.xml");
         let styles = xlsx_part(&bytes, "xl/styles.xml");
         let mut workbook: calamine::Xlsx<_> =
@@ -789,8 +753,7 @@ async fn a_spreadsheet_opens_with_a_bold_frozen_filtered_header_and_columns_that
 #[tokio::test]
 async fn the_export_paths_answer_what_the_negotiated_list_answers() {
     let ctx = new_ctx().await;
-    ctx.submitted_pledge(fixture::C1_MANAGER, fixture::C1_MANAGER, json!({}))
-        .await;
+    ctx.c1_submitted_pledge(json!({})).await;
     let admin = ctx.token(fixture::ADMIN);
     let get = |path: String, accept: Option<&'static str>| {
         let mut request = ctx.app.request(Method::GET, &path, Some(admin));
