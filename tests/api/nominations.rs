@@ -3,8 +3,8 @@
 //! properties (API3), the review tally, duplicate nominees, concurrency, idempotent retries,
 //! exemplars readable by everyone and their followers.
 
+use reqwest::Method;
 use reqwest::header::{ACCEPT, IF_MATCH};
-use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use thidua::auth::principal::Role;
 use uuid::Uuid;
@@ -73,17 +73,10 @@ async fn created_id(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value)
 
 /// `POST /nominations/{id}/{action}`, with a JSON body when given.
 async fn act(ctx: &Ctx, user: &str, id: &str, action: &str, body: Option<Value>) -> (u16, Value) {
-    status_and_json(act_response(ctx, ctx.token(user), id, action, body).await).await
-}
-
-async fn act_response(
-    ctx: &Ctx,
-    token: &str,
-    id: &str,
-    action: &str,
-    body: Option<Value>,
-) -> Response {
-    ctx.post_action(NOMINATIONS, token, id, action, body).await
+    let response = ctx
+        .post_action(NOMINATIONS, ctx.token(user), id, action, body)
+        .await;
+    status_and_json(response).await
 }
 
 async fn ok(ctx: &Ctx, user: &str, id: &str, action: &str, body: Option<Value>) -> Value {

@@ -108,17 +108,8 @@ async fn return_for(ctx: &Ctx, user: &str, id: &str, reason: &str) -> (u16, Valu
 
 /// `POST /pledges/{id}/{action}`, with a JSON body when given.
 async fn act(ctx: &Ctx, token: &str, id: &str, action: &str, body: Option<Value>) -> (u16, Value) {
-    status_and_json(act_response(ctx, token, id, action, body).await).await
-}
-
-async fn act_response(
-    ctx: &Ctx,
-    token: &str,
-    id: &str,
-    action: &str,
-    body: Option<Value>,
-) -> Response {
-    ctx.post_action(PLEDGES, token, id, action, body).await
+    let response = ctx.post_action(PLEDGES, token, id, action, body).await;
+    status_and_json(response).await
 }
 
 /// A pledge of `organization` created and submitted by `user`: its id (asserts 201, 200).
@@ -157,6 +148,17 @@ async fn patch(ctx: &Ctx, token: &str, id: &str, if_match: Option<&str>, body: &
         request = request.header(IF_MATCH, tag);
     }
     request.send().await.unwrap()
+}
+
+/// [`patch`]: the status and JSON body of the answer.
+async fn patched(
+    ctx: &Ctx,
+    token: &str,
+    id: &str,
+    if_match: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    status_and_json(patch(ctx, token, id, if_match, body).await).await
 }
 
 async fn list(ctx: &Ctx, token: &str, query: &[(&str, String)]) -> (u16, Value) {
@@ -357,8 +359,7 @@ async fn another_communes_pledge_is_not_found_for_every_operation() {
             ("GET", ctx.app.get_json(&path, c2).await),
             (
                 "PATCH",
-                status_and_json(patch(&ctx, c2, id, None, &json!({"title": "Chiếm quyền"})).await)
-                    .await,
+                patched(&ctx, c2, id, None, &json!({"title": "Chiếm quyền"})).await,
             ),
             (
                 "DELETE",
@@ -749,10 +750,9 @@ async fn return_and_withdraw_need_a_reason() {
     assert_eq!(body["status_reason"], Value::Null);
     assert_eq!(body["target_value"], json!(12.0));
     // No more edits once submitted.
-    let (status, body) =
-        status_and_json(patch(&ctx, manager, &id, None, &json!({"target_value": 1})).await).await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["current_status"], "submitted");
+    let (status, body) = patched(&ctx, manager, &id, None, &json!({"target_value": 1})).await;
+    let refusal = (status, body["current_status"].as_str());
+    assert_eq!(refusal, (409, Some("submitted")), "{body}");
 }
 
 #[tokio::test]
@@ -1142,9 +1142,7 @@ async fn a_get_with_the_current_etag_is_not_modified() {
     assert_eq!(changed.status(), 200);
     assert_eq!(header(&changed, ETAG).as_deref(), Some("\"2\""));
     // A stale If-Match is refused and names the current ETag.
-    let (status, body) =
-        status_and_json(patch(&ctx, manager, &id, Some("\"1\""), &json!({"title": "Cũ"})).await)
-            .await;
+    let (status, body) = patched(&ctx, manager, &id, Some("\"1\""), &json!({"title": "Cũ"})).await;
     assert_eq!(status, 412);
     assert_eq!(body["current_etag"], "\"2\"");
 }

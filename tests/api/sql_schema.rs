@@ -23,6 +23,12 @@ async fn assert_stamped_with_the_shipped_file(db: &TestDb) {
     assert_eq!(schema_stamp(db).await, Some(shipped));
 }
 
+/// The first column of every row `sql` answers, as text.
+async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    let rows = client.query(sql, &[]).await.unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
 /// The triggers that keep the tallies (`*_tally_*`).
 async fn tally_triggers(db: &TestDb) -> i64 {
     db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_tally_%'")
@@ -46,33 +52,23 @@ async fn every_function_and_trigger_lives_in_the_replaceable_schema() {
     let db = TestDb::new().await;
     let client = db.client().await;
 
-    let outside: Vec<String> = client
-        .query(
-            "SELECT p.oid::regprocedure::text FROM pg_proc p \
+    let outside = texts(
+        &client,
+        "SELECT p.oid::regprocedure::text FROM pg_proc p \
              JOIN pg_namespace n ON n.oid = p.pronamespace \
              WHERE n.nspname NOT IN ('r', 'pg_catalog', 'information_schema') \
                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass \
                                AND d.objid = p.oid AND d.deptype = 'e') \
              ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let foreign_triggers: Vec<String> = client
-        .query(
-            "SELECT t.tgname || ' → ' || t.tgfoid::regprocedure::text FROM pg_trigger t \
+    )
+    .await;
+    let foreign_triggers = texts(
+        &client,
+        "SELECT t.tgname || ' → ' || t.tgfoid::regprocedure::text FROM pg_trigger t \
              JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace \
              WHERE NOT t.tgisinternal AND n.nspname <> 'r' ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    )
+    .await;
     let tally_triggers = db
         .count("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%_tally_%'")
         .await;

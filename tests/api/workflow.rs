@@ -18,7 +18,7 @@ use thidua::error::AppResult;
 use thidua::idempotency::{Idempotency, IdempotencyKey};
 use thidua::workflow::{self, Edge, Facts, StateMachine, Workflow};
 
-use crate::helpers::ctx::Ctx;
+use crate::helpers::ctx::{Ctx, merged};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -300,6 +300,21 @@ impl Ctx {
         response.bytes().await.unwrap().to_vec()
     }
 
+    /// A 2022 collective nomination (39 members) of C1 by its manager, with `texts` (the
+    /// nominee's name and position, the achievements) merged in (asserts 201).
+    async fn c1_collective_nomination(&self, texts: Value) -> Value {
+        let body = json!({"campaign_id": self.campaign,
+                          "nominating_organization_id": self.fixture.tree.c1.id, "year": 2022,
+                          "nominee_type": "collective", "member_count": 39,
+                          "field": "nong_thon_moi"});
+        let token = self.token(fixture::C1_MANAGER);
+        let (status, nomination) = self
+            .post(token, "/api/v1/nominations", merged(body, texts))
+            .await;
+        assert_eq!(status, 201, "{nomination}");
+        nomination
+    }
+
     /// A pledge of C1 written and submitted by C1's manager; returns its id.
     async fn c1_submitted_pledge(&self, overrides: Value) -> String {
         let manager = fixture::C1_MANAGER;
@@ -495,17 +510,10 @@ async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
     .await;
     ctx.c1_submitted_pledge(json!({"kind": "title", "title_name": "+1+1", "title": "-1"}))
         .await;
-    let (status, nomination) = ctx
-        .post(
-            ctx.token(fixture::C1_MANAGER),
-            "/api/v1/nominations",
-            json!({"campaign_id": ctx.campaign, "nominating_organization_id": ctx.fixture.tree.c1.id,
-                   "year": 2022, "nominee_type": "collective", "nominee_name": FORMULA,
-                   "nominee_position": "@Chủ nhiệm", "member_count": 39, "field": "nong_thon_moi",
-                   "achievements": "=1+1"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{nomination}");
+    ctx.c1_collective_nomination(
+        json!({"nominee_name": FORMULA, "nominee_position": "@Chủ nhiệm", "achievements": "=1+1"}),
+    )
+    .await;
 
     for (path, texts) in [("/api/v1/pledges", 5), ("/api/v1/nominations", 3)] {
         let csv = ctx.admin_export(path, "text/csv").await;
@@ -639,18 +647,11 @@ async fn a_spreadsheet_opens_with_a_bold_frozen_filtered_header_and_columns_that
     let ctx = new_ctx().await;
     ctx.c1_submitted_pledge(json!({"target_value": 2.5, "target_unit": "km đường"}))
         .await;
-    let (status, nomination) = ctx
-        .post(
-            ctx.token(fixture::C1_MANAGER),
-            "/api/v1/nominations",
-            json!({"campaign_id": ctx.campaign, "nominating_organization_id": ctx.fixture.tree.c1.id,
-                   "year": 2022, "nominee_type": "collective",
-                   "nominee_name": "Chi bộ ấp Mỹ Hòa thực hiện tốt việc dân vận khéo",
-                   "nominee_position": "Bí thư chi bộ", "member_count": 39,
-                   "field": "nong_thon_moi", "achievements": "Hoàn thành vượt mức chỉ tiêu"}),
-        )
+    ctx.c1_collective_nomination(json!({
+        "nominee_name": "Chi bộ ấp Mỹ Hòa thực hiện tốt việc dân vận khéo",
+        "nominee_position": "Bí thư chi bộ",
+        "achievements": "Hoàn thành vượt mức chỉ tiêu"}))
         .await;
-    assert_eq!(status, 201, "{nomination}");
 
     for path in ["/api/v1/pledges", "/api/v1/nominations"] {
         let bytes = ctx.admin_export(path, XLSX).await;
