@@ -9,7 +9,7 @@ use crate::helpers::TestApp;
 use crate::helpers::ctx::{id_of, pointers};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::titles::{
-    create_person, demo_commune, first_error_detail, get_ok, person_named, post, put,
+    create_person, demo_commune, first_error_detail, get_ok, person_named, post, record_2025,
     register_person,
 };
 
@@ -181,6 +181,9 @@ struct Year {
     persons: Vec<String>,
 }
 
+/// Lao động tiên tiến and chiến sĩ thi đua cơ sở: the titles a commune confers on persons.
+const BOTH_INDIVIDUAL_TITLES: &[&str] = &["lao_dong_tien_tien", "chien_si_thi_dua_co_so"];
+
 async fn a_year_of_c1(count: usize, rating: &str, titles: &[&str]) -> Year {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
@@ -190,14 +193,7 @@ async fn a_year_of_c1(count: usize, rating: &str, titles: &[&str]) -> Year {
         let name = format!("Cán bộ {index}");
         let id = create_person(&app, &manager, fixture.tree.c1.id, &name).await;
         let record = json!({"completion_rating": rating, "initiative": "Sáng kiến"});
-        let (status, body) = put(
-            &app,
-            &manager,
-            &format!("/api/v1/persons/{id}/years/2025"),
-            &record,
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
+        record_2025(&app, &manager, &id, record).await;
         for title in titles {
             let (status, body) = register_person(&app, &manager, &id, title, 2025).await;
             assert_eq!(status, 201, "{body}");
@@ -223,12 +219,7 @@ fn award(person: &str, title: &str) -> Value {
 
 #[tokio::test]
 async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stored() {
-    let year = a_year_of_c1(
-        2,
-        "hoan_thanh_tot",
-        &["lao_dong_tien_tien", "chien_si_thi_dua_co_so"],
-    )
-    .await;
+    let year = a_year_of_c1(2, "hoan_thanh_tot", BOTH_INDIVIDUAL_TITLES).await;
     let (app, manager) = (&year.app, &year.manager);
     let c1 = year.fixture.tree.c1.id;
     let d2_person = {
@@ -398,12 +389,7 @@ async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stor
 async fn two_concurrent_decisions_that_together_break_a_quota_exactly_one_succeeds() {
     // Seven advanced workers allow one chiến sĩ thi đua cơ sở (15 %); two decisions, each
     // conferring one on a different person, race.
-    let year = a_year_of_c1(
-        7,
-        "hoan_thanh_xuat_sac",
-        &["lao_dong_tien_tien", "chien_si_thi_dua_co_so"],
-    )
-    .await;
+    let year = a_year_of_c1(7, "hoan_thanh_xuat_sac", BOTH_INDIVIDUAL_TITLES).await;
     let (app, manager) = (&year.app, &year.manager);
     let c1 = year.fixture.tree.c1.id;
     let all: Vec<Value> = year
@@ -620,14 +606,13 @@ async fn a_commendation_cites_the_award_that_commended_it_and_one_award_backs_on
     let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
     // The secretary of party cell K1, an advanced worker of 2025 by a decision of commune C1.
     let person = create_person(&app, &manager, tree.k1.id, "Lê Thị Bí Thư").await;
-    let (status, _) = put(
+    record_2025(
         &app,
         &manager,
-        &format!("/api/v1/persons/{person}/years/2025"),
-        &json!({"completion_rating": "hoan_thanh_tot"}),
+        &person,
+        json!({"completion_rating": "hoan_thanh_tot"}),
     )
     .await;
-    assert_eq!(status, 201);
     let (status, body) = register_person(&app, &manager, &person, "lao_dong_tien_tien", 2025).await;
     assert_eq!(status, 201, "{body}");
     let (status, decided) = post(

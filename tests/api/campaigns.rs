@@ -41,6 +41,17 @@ async fn create_as_admin(app: &TestApp, fixture: &Fixture, body: &Value) -> Stri
     created["id"].as_str().unwrap().to_owned()
 }
 
+/// Creating `body` is refused (422) naming exactly `expected` (sorted), and no campaign is
+/// stored.
+async fn assert_refused_naming(app: &TestApp, token: &str, body: &Value, expected: &[&str]) {
+    let (status, problem) = create(app, token, body).await;
+    assert_eq!(status, 422, "{problem}");
+    let mut found = pointers(&problem);
+    found.sort();
+    assert_eq!(found, expected);
+    assert_eq!(campaign_count(app).await, 0);
+}
+
 async fn campaign_count(app: &TestApp) -> i64 {
     app.db.count("SELECT count(*) FROM campaigns").await
 }
@@ -244,13 +255,7 @@ async fn empty_field_list_and_unknown_owner_are_refused() {
     let mut body = campaign("NO-OWNER", Uuid::now_v7());
     body["fields"] = json!([]);
 
-    let (status, problem) = create(&app, &token, &body).await;
-
-    assert_eq!(status, 422);
-    let mut found = pointers(&problem);
-    found.sort();
-    assert_eq!(found, vec!["/fields", "/owner_organization_id"]);
-    assert_eq!(campaign_count(&app).await, 0);
+    assert_refused_naming(&app, &token, &body, &["/fields", "/owner_organization_id"]).await;
 }
 
 #[tokio::test]
@@ -262,13 +267,7 @@ async fn server_owned_members_are_refused() {
     body["version"] = json!(7);
     body["id"] = json!(Uuid::now_v7());
 
-    let (status, problem) = create(&app, &token, &body).await;
-
-    assert_eq!(status, 422);
-    let mut found = pointers(&problem);
-    found.sort();
-    assert_eq!(found, vec!["/id", "/version"]);
-    assert_eq!(campaign_count(&app).await, 0);
+    assert_refused_naming(&app, &token, &body, &["/id", "/version"]).await;
 }
 
 #[tokio::test]

@@ -802,23 +802,16 @@ async fn a_pledge_of_another_district_follows_an_exemplar_and_is_counted() {
         })
     };
 
+    let c2_manager = ctx.token(fixture::C2_MANAGER);
     let (status, problem) = ctx
         .app
-        .post_for_json(
-            "/api/v1/pledges",
-            ctx.token(fixture::C2_MANAGER),
-            &pledge(&draft),
-        )
+        .post_for_json("/api/v1/pledges", c2_manager, &pledge(&draft))
         .await;
     assert_eq!(status, 422, "{problem}");
     assert!(pointer_set(&problem).contains("/exemplar_id"), "{problem}");
     let (status, body) = ctx
         .app
-        .post_for_json(
-            "/api/v1/pledges",
-            ctx.token(fixture::C2_MANAGER),
-            &pledge(&exemplar),
-        )
+        .post_for_json("/api/v1/pledges", c2_manager, &pledge(&exemplar))
         .await;
     assert_eq!(status, 201, "{body}");
 

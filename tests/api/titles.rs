@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::helpers::ctx::{id_of, pointers};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::titles::{
-    REGISTRATIONS, create_person, first_error_detail, get_ok, person_named, post, put,
+    REGISTRATIONS, create_person, first_error_detail, get_ok, person_named, post, put, record_2025,
     register_person, seed_demo as demo, unit_coded,
 };
 use crate::helpers::{TestApp, audit_count, status_and_json};
@@ -480,14 +480,8 @@ async fn registrations_are_checked_against_the_rule_set_in_force() {
         check_of(&answer, "rating_at_least")["detail"],
         "no completion rating recorded for 2025; at least hoan_thanh_tot required"
     );
-    let (status, _) = put(
-        &app,
-        &c1_manager,
-        &format!("/api/v1/persons/{person}/years/2025"),
-        &json!({"completion_rating": "hoan_thanh_tot"}),
-    )
-    .await;
-    assert_eq!(status, 201);
+    let rated = json!({"completion_rating": "hoan_thanh_tot"});
+    record_2025(&app, &c1_manager, &person, rated).await;
     let answer = eligibility(&app, &c1_manager, "person", &person, "lao_dong_tien_tien").await;
     assert_eq!(answer["eligible"], true, "{answer}");
     // Judged on a day of Decree 98/2023, the same year reads the older rule set.

@@ -103,3 +103,11 @@ pub async fn register_person(
                                   "title_code": title, "year": year});
     post(app, token, REGISTRATIONS, &body).await
 }
+
+/// Records the 2025 year of `person` (`record`: the completion rating and more) for the first
+/// time (asserts 201).
+pub async fn record_2025(app: &TestApp, token: &str, person: &str, record: Value) {
+    let path = format!("/api/v1/persons/{person}/years/2025");
+    let (status, body) = put(app, token, &path, &record).await;
+    assert_eq!(status, 201, "{path}: {body}");
+}
