@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::TestApp;
-use crate::helpers::ctx::{id_of, pointers};
+use crate::helpers::ctx::{id_of, pointers, texts_of};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::titles::{
     create_person, demo_commune, first_error_detail, get_ok, person_named, post, record_2025,
@@ -150,12 +150,7 @@ async fn the_demo_decides_2025_by_vote_decision_and_one_revocation() {
         (Some(0), Some(1), Some(702_000))
     );
     let by_type = award_stats("&group_by=subject_type").await;
-    let keys: Vec<&str> = by_type["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["key"].as_str().unwrap())
-        .collect();
+    let keys = texts_of(&by_type["groups"], "key");
     assert_eq!(keys, ["organization", "person"]);
     let by_child = award_stats("&group_by=child").await;
     assert_eq!(
@@ -326,42 +321,27 @@ async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stor
         "{problem}"
     );
 
+    // A decision numbered `number` conferring lao động tiên tiến on the person `index`.
+    let advanced = |number: &str, index: usize| {
+        let awards = vec![award(&year.persons[index], "lao_dong_tien_tien")];
+        decision(c1, number, awards, None)
+    };
     // A decision date outside every rule set; a duplicate number.
-    let mut early = decision(
-        c1,
-        "3/QĐ-UBND",
-        vec![award(&year.persons[0], "lao_dong_tien_tien")],
-        None,
-    );
+    let mut early = advanced("3/QĐ-UBND", 0);
     early["decided_on"] = json!("2023-12-20");
     early["year"] = json!(2023);
     let (status, problem) = post(app, manager, DECISIONS, &early).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/decided_on"]);
-    let ok = decision(
-        c1,
-        "4/QĐ-UBND",
-        vec![award(&year.persons[0], "lao_dong_tien_tien")],
-        None,
-    );
+    let ok = advanced("4/QĐ-UBND", 0);
     let (status, created) = post(app, manager, DECISIONS, &ok).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["awards"][0]["reward_amount"], 702_000);
-    let again = decision(
-        c1,
-        "4/QĐ-UBND",
-        vec![award(&year.persons[1], "lao_dong_tien_tien")],
-        None,
-    );
+    let again = advanced("4/QĐ-UBND", 1);
     let (status, problem) = post(app, manager, DECISIONS, &again).await;
     assert_eq!(status, 409, "{problem}");
     // The same title to the same subject in a later decision of the year.
-    let twice = decision(
-        c1,
-        "5/QĐ-UBND",
-        vec![award(&year.persons[0], "lao_dong_tien_tien")],
-        None,
-    );
+    let twice = advanced("5/QĐ-UBND", 0);
     let (status, problem) = post(app, manager, DECISIONS, &twice).await;
     assert_eq!(status, 422, "{problem}");
     assert!(
@@ -370,18 +350,7 @@ async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stor
     );
     // Another commune's manager may not decide for C1.
     let other = year.fixture.token(app, fixture::C2_MANAGER).await;
-    let (status, _) = post(
-        app,
-        &other,
-        DECISIONS,
-        &decision(
-            c1,
-            "6/QĐ-UBND",
-            vec![award(&year.persons[1], "lao_dong_tien_tien")],
-            None,
-        ),
-    )
-    .await;
+    let (status, _) = post(app, &other, DECISIONS, &advanced("6/QĐ-UBND", 1)).await;
     assert_eq!(status, 422);
 }
 

@@ -5,7 +5,7 @@ use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::pointers;
+use crate::helpers::ctx::{pointers, texts_of};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
@@ -73,12 +73,8 @@ async fn patch(
 }
 
 fn names(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["name"].as_str().unwrap().to_owned())
-        .collect()
+    let names = texts_of(&page["items"], "name");
+    names.into_iter().map(str::to_owned).collect()
 }
 
 #[tokio::test]
@@ -291,18 +287,15 @@ async fn patch_with_a_stale_etag_is_refused_and_changes_nothing() {
     let fixture = Fixture::load(&app).await;
     let id = create_as_admin(&app, &fixture, &campaign("STALE", fixture.tree.d1.id)).await;
     let token = fixture.token(&app, fixture::D1_MANAGER).await;
-    let (first, _) = status_and_json(
-        patch(
-            &app,
-            &token,
-            &id,
-            Some("\"1\""),
-            &json!({"name": "Lần một"}),
-        )
-        .await,
+    let first = patch(
+        &app,
+        &token,
+        &id,
+        Some("\"1\""),
+        &json!({"name": "Lần một"}),
     )
     .await;
-    assert_eq!(first, 200);
+    assert_eq!(first.status(), 200);
 
     let response = patch(
         &app,
@@ -390,37 +383,29 @@ async fn patch_refuses_immutable_and_invalid_members_without_changing_anything()
     let id = create_as_admin(&app, &fixture, &campaign("FIXED", fixture.tree.p.id)).await;
     let token = fixture.token(&app, fixture::ADMIN).await;
 
-    let (immutable, immutable_problem) = status_and_json(
-        patch(
-            &app,
-            &token,
-            &id,
+    let immutable =
+        json!({"code": "NEW", "owner_organization_id": fixture.tree.p9.id, "version": 9});
+    let invalid = json!({"name": null, "ends_on": "2024-12-31",
+                         "fields": [{"code": "a", "name": "A"}, {"code": "a", "name": "B"}]});
+    for (if_match, body, expected) in [
+        (
             None,
-            &json!({"code": "NEW", "owner_organization_id": fixture.tree.p9.id, "version": 9}),
-        )
-        .await,
-    )
-    .await;
-    let (invalid, invalid_problem) = status_and_json(
-        patch(
-            &app,
-            &token,
-            &id,
+            immutable,
+            ["/code", "/owner_organization_id", "/version"],
+        ),
+        (
             Some("\"1\""),
-            &json!({"name": null, "ends_on": "2024-12-31", "fields": [{"code": "a", "name": "A"}, {"code": "a", "name": "B"}]}),
-        )
-        .await,
-    )
-    .await;
-
-    assert_eq!(immutable, 422);
-    let mut found = pointers(&immutable_problem);
-    found.sort();
-    assert_eq!(found, vec!["/code", "/owner_organization_id", "/version"]);
-    assert_eq!(invalid, 422);
-    let mut found = pointers(&invalid_problem);
-    found.sort();
-    assert_eq!(found, vec!["/ends_on", "/fields/1/code", "/name"]);
+            invalid,
+            ["/ends_on", "/fields/1/code", "/name"],
+        ),
+    ] {
+        let (status, problem) =
+            status_and_json(patch(&app, &token, &id, if_match, &body).await).await;
+        assert_eq!(status, 422, "{problem}");
+        let mut found = pointers(&problem);
+        found.sort();
+        assert_eq!(found, expected);
+    }
     assert_eq!(
         app.db
             .count("SELECT count(*) FROM campaigns WHERE version = 1 AND code = 'FIXED' AND name = 'Thi đua yêu nước'")

@@ -10,7 +10,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::{Ctx, id_of, ids, merged, pointer_set, target_pledge};
+use crate::helpers::ctx::{Ctx, id_of, ids, merged, pointer_set, target_pledge, texts_of};
 use crate::helpers::fixture;
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
@@ -314,12 +314,7 @@ async fn a_commune_officers_whole_year_is_recorded_and_audited() {
         )
         .await;
     assert_eq!(status, 200, "{events}");
-    let actions: Vec<&str> = events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|event| event["action"].as_str().unwrap())
-        .collect();
+    let actions = texts_of(&events["items"], "action");
     assert_eq!(
         actions,
         [
@@ -1368,12 +1363,7 @@ async fn progress_reports_are_validated_and_listed_newest_first() {
         .get_json(&format!("{PLEDGES}/{id}/progress"), member)
         .await;
     assert_eq!(status, 200, "{page}");
-    let dates: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["reported_on"].as_str().unwrap())
-        .collect();
+    let dates = texts_of(&page["items"], "reported_on");
     assert_eq!(dates, ["2022-09-30", "2022-06-30", "2022-03-31"]);
     let (_, pledge) = ctx.app.get_json(&format!("{PLEDGES}/{id}"), member).await;
     assert_eq!(pledge["last_reported_on"], "2022-09-30");

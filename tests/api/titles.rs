@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::{id_of, pointers};
+use crate::helpers::ctx::{id_of, pointers, texts_of};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::titles::{
     REGISTRATIONS, create_person, first_error_detail, get_ok, person_named, post, put, record_2025,
@@ -57,12 +57,7 @@ async fn the_shipped_rule_sets_and_base_salaries_are_there_after_migrate() {
     let (app, fixture) = fixture_app().await;
     let token = fixture.token(&app, fixture::C1_MEMBER).await;
     let all = get_ok(&app, &token, "/api/v1/rule-sets").await;
-    let codes: Vec<&str> = all["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|set| set["code"].as_str().unwrap())
-        .collect();
+    let codes = texts_of(&all["items"], "code");
     assert_eq!(codes, ["nd-98-2023", "nd-152-2025"]);
     for (day, code) in [
         ("2025-06-30", "nd-98-2023"),
@@ -195,12 +190,8 @@ async fn the_demo_answers_who_may_be_proposed_at_the_end_of_2025() {
     // for Lan alone, and Hùng among those who are not, with what fails.
     let commune = unit_coded(&app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
     let names = |page: &Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| item["subject_name"].as_str().unwrap().to_owned())
-            .collect()
+        let names = texts_of(&page["items"], "subject_name");
+        names.into_iter().map(str::to_owned).collect()
     };
     let base = format!("/api/v1/eligibility/candidates?organization_id={commune}&year=2025");
     // The candidates for `title_code` (with more query parameters after it).

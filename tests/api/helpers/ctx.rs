@@ -217,6 +217,20 @@ pub fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The text `member` of every element of the array `list` (a page's `items`, a report's
+/// `groups`), in order.
+pub fn texts_of<'a>(list: &'a Value, member: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|element| {
+            element[member]
+                .as_str()
+                .unwrap_or_else(|| panic!("no text {member} in {element}"))
+        })
+        .collect()
+}
+
 /// The `id` of a resource in a response body.
 pub fn id_of(resource: &Value) -> String {
     resource["id"].as_str().unwrap().to_owned()
