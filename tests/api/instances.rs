@@ -146,14 +146,7 @@ async fn failed_logins_on_two_processes_add_up_to_one_lockout() {
     }
     // Another account is not affected, and its token from A is accepted by B (shared key).
     let token = access_token(&pair.a, fixture::D1_MANAGER).await;
-    let me = pair
-        .b
-        .http
-        .get(pair.b.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let me = pair.b.get("/api/v1/me", &token).await;
     assert_eq!(me.status(), 200);
 }
 
@@ -316,14 +309,7 @@ async fn refused_within(
 ) -> std::time::Duration {
     let started = std::time::Instant::now();
     loop {
-        let status = process
-            .http
-            .get(process.url("/api/v1/organizations"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = process.get("/api/v1/organizations", token).await.status();
         if status == 401 {
             return started.elapsed();
         }
@@ -345,14 +331,7 @@ async fn a_manager_disabled_on_one_process_is_refused_by_the_other_within_the_bo
     let admin = access_token(&pair.a, fixture::ADMIN).await;
     let manager_id = pair.fixture.users[fixture::D1_MANAGER];
     // B has verified (and cached) the manager's token before the change.
-    let before = pair
-        .b
-        .http
-        .get(pair.b.url("/api/v1/organizations"))
-        .bearer_auth(&manager)
-        .send()
-        .await
-        .unwrap();
+    let before = pair.b.get("/api/v1/organizations", &manager).await;
     assert_eq!(before.status(), 200);
 
     let (status, body) = status_and_json(
@@ -393,13 +372,6 @@ async fn a_manager_disabled_on_one_process_is_refused_by_the_other_within_the_bo
         0
     );
     // A refused on its own copy at once (it applied the revocation at commit).
-    let on_a = pair
-        .a
-        .http
-        .get(pair.a.url("/api/v1/organizations"))
-        .bearer_auth(&manager)
-        .send()
-        .await
-        .unwrap();
+    let on_a = pair.a.get("/api/v1/organizations", &manager).await;
     assert_eq!(on_a.status(), 401);
 }
