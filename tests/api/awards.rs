@@ -478,12 +478,13 @@ async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
     let decided = id_of(decision);
     let revoked = id_of(numbered(&decisions, thidua::demo::titles::REVOKED_NO));
 
-    let response = app
-        .get(
-            &format!("/api/v1/award-decisions/{decided}/export.csv"),
-            &admin,
-        )
-        .await;
+    // The export of decision `id` as `format` (csv, xlsx).
+    let export = |id: &str, format: &str| {
+        let path = format!("{DECISIONS}/{id}/export.{format}");
+        let (app, admin) = (&app, &admin);
+        async move { app.get(&path, admin).await }
+    };
+    let response = export(&decided, "csv").await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-disposition"]
@@ -525,12 +526,7 @@ async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
     assert!(!lan[column("unit_name")].is_empty(), "{text}");
     assert_eq!(&lan[column("state")], "awarded");
 
-    let response = app
-        .get(
-            &format!("/api/v1/award-decisions/{revoked}/export.csv"),
-            &admin,
-        )
-        .await;
+    let response = export(&revoked, "csv").await;
     let text = response.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -539,12 +535,7 @@ async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
     assert_eq!(&rows[0][column("revocation_reason")], "criteria_not_met");
     assert_eq!(&rows[0][column("recovery_amount")], "702000");
 
-    let response = app
-        .get(
-            &format!("/api/v1/award-decisions/{decided}/export.xlsx"),
-            &admin,
-        )
-        .await;
+    let response = export(&decided, "xlsx").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -554,12 +545,7 @@ async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
 
     // Outside the caller's subtree, and no such decision: 404 alike.
     let missing = Uuid::now_v7();
-    let response = app
-        .get(
-            &format!("/api/v1/award-decisions/{missing}/export.csv"),
-            &admin,
-        )
-        .await;
+    let response = export(&missing.to_string(), "csv").await;
     assert_eq!(response.status(), 404);
 }
 
