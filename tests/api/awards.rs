@@ -161,10 +161,7 @@ async fn the_demo_decides_2025_by_vote_decision_and_one_revocation() {
 
     // Loading the demo again decides nothing twice.
     thidua::demo::seed(&app.state).await.unwrap();
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM award_decisions").await,
-        2
-    );
+    assert_eq!(app.db.rows("award_decisions").await, 2);
 }
 
 /// A unit with a council and persons registered and rated for 2025: the commune C1 of the
@@ -262,11 +259,8 @@ async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stor
         "{problem}"
     );
     assert!(failed(3).contains("conferred twice"), "{problem}");
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM award_decisions").await,
-        0
-    );
-    assert_eq!(app.db.count("SELECT count(*) FROM awards").await, 0);
+    assert_eq!(app.db.rows("award_decisions").await, 0);
+    assert_eq!(app.db.rows("awards").await, 0);
 
     // A session below quorum carries nobody; bad ballot counts are refused.
     let (status, session) = post(app, manager, "/api/v1/council-sessions", &json!({
@@ -408,7 +402,7 @@ async fn two_concurrent_decisions_that_together_break_a_quota_exactly_one_succee
     );
     assert_eq!(
         app.db
-            .count("SELECT count(*) FROM awards WHERE title_code = 'chien_si_thi_dua_co_so'")
+            .rows("awards WHERE title_code = 'chien_si_thi_dua_co_so'")
             .await,
         1
     );
@@ -646,9 +640,7 @@ async fn a_commendation_cites_the_award_that_commended_it_and_one_award_backs_on
         "{problem}"
     );
     assert_eq!(
-        app.db
-            .count("SELECT count(*) FROM nominations WHERE award_id IS NOT NULL")
-            .await,
+        app.db.rows("nominations WHERE award_id IS NOT NULL").await,
         1
     );
 }

@@ -53,7 +53,7 @@ async fn assert_refused_naming(app: &TestApp, token: &str, body: &Value, expecte
 }
 
 async fn campaign_count(app: &TestApp) -> i64 {
-    app.db.count("SELECT count(*) FROM campaigns").await
+    app.db.rows("campaigns").await
 }
 
 async fn patch(
@@ -154,7 +154,7 @@ async fn members_reviewers_and_partner_clients_cannot_create_campaigns() {
     assert_eq!(campaign_count(&app).await, 0);
     assert_eq!(
         app.db
-            .count("SELECT count(*) FROM audit_events WHERE entity_type = 'campaign'")
+            .rows("audit_events WHERE entity_type = 'campaign'")
             .await,
         0
     );
@@ -408,7 +408,7 @@ async fn patch_refuses_immutable_and_invalid_members_without_changing_anything()
     }
     assert_eq!(
         app.db
-            .count("SELECT count(*) FROM campaigns WHERE version = 1 AND code = 'FIXED' AND name = 'Thi đua yêu nước'")
+            .rows("campaigns WHERE version = 1 AND code = 'FIXED' AND name = 'Thi đua yêu nước'")
             .await,
         1
     );

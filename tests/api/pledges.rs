@@ -193,14 +193,11 @@ async fn row_state(app: &TestApp, id: &str) -> (String, i32) {
 
 /// The number of rows `from` (a table, with a `WHERE` clause when given) holds.
 async fn rows(ctx: &Ctx, from: &str) -> i64 {
-    ctx.app
-        .db
-        .count(&format!("SELECT count(*) FROM {from}"))
-        .await
+    ctx.app.db.rows(from).await
 }
 
 async fn pledge_count(app: &TestApp) -> i64 {
-    app.db.count("SELECT count(*) FROM pledges").await
+    app.db.rows("pledges").await
 }
 
 fn header(response: &Response, name: reqwest::header::HeaderName) -> Option<String> {

@@ -31,8 +31,7 @@ async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
 
 /// The triggers that keep the tallies (`*_tally_*`).
 async fn tally_triggers(db: &TestDb) -> i64 {
-    db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_tally_%'")
-        .await
+    db.rows("pg_trigger WHERE tgname LIKE '%_tally_%'").await
 }
 
 async fn schema_stamp(db: &TestDb) -> Option<String> {
@@ -70,7 +69,7 @@ async fn every_function_and_trigger_lives_in_the_replaceable_schema() {
     )
     .await;
     let tally_triggers = db
-        .count("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%_tally_%'")
+        .rows("pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%_tally_%'")
         .await;
 
     // search_fold feeds generated columns and indexes, path_head the list indexes keyed by a
@@ -147,11 +146,7 @@ async fn a_replaceable_schema_that_fails_leaves_the_previous_one_working() {
     assert!(outcome.is_err(), "the broken file is an error");
     assert_eq!(schema_oid(&db).await, before, "the old schema stands");
     assert_eq!(tally_triggers(&db).await, 9, "with its triggers");
-    assert_eq!(
-        db.count("SELECT count(*) FROM pg_proc WHERE proname = 'half'")
-            .await,
-        0
-    );
+    assert_eq!(db.rows("pg_proc WHERE proname = 'half'").await, 0);
 }
 
 /// Each SQL predicate of `r` answers like its Rust twin for every value the column may hold.

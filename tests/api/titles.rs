@@ -245,7 +245,7 @@ async fn the_demo_answers_who_may_be_proposed_at_the_end_of_2025() {
     thidua::demo::seed(&app.state).await.unwrap();
     let after = rows().await;
     assert_eq!(before, after);
-    assert_eq!(app.db.count("SELECT count(*) FROM persons").await, 10);
+    assert_eq!(app.db.rows("persons").await, 10);
 }
 
 #[tokio::test]
@@ -457,12 +457,7 @@ async fn registrations_are_checked_against_the_rule_set_in_force() {
             assert!(first_error_detail(&problem).contains(detail), "{problem}");
         }
     }
-    assert_eq!(
-        app.db
-            .count("SELECT count(*) FROM title_registrations")
-            .await,
-        1
-    );
+    assert_eq!(app.db.rows("title_registrations").await, 1);
 
     // Registered, not yet rated: not eligible, and the check says why.
     let answer = eligibility(&app, &c1_manager, "person", &person, "lao_dong_tien_tien").await;
@@ -536,7 +531,7 @@ async fn rule_sets_are_published_as_versions_and_bad_ones_are_refused() {
     let (status, problem) = post(&app, &admin, RULE_SETS, &qc_2030).await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["code"], "rule_set_overlap");
-    assert_eq!(app.db.count("SELECT count(*) FROM rule_sets").await, 2);
+    assert_eq!(app.db.rows("rule_sets").await, 2);
 
     // A corrected version of Decree 152/2025 ending in 2029, then the new rules from 2030.
     let current = get_ok(&app, &admin, "/api/v1/rule-sets?on=2026-01-01").await["items"][0].clone();

@@ -261,6 +261,11 @@ impl TestDb {
         client.batch_execute(sql).await.expect(sql);
     }
 
+    /// The number of rows `from` (a table or join, with a `WHERE` clause when given) holds.
+    pub async fn rows(&self, from: &str) -> i64 {
+        self.count(&format!("SELECT count(*) FROM {from}")).await
+    }
+
     /// Runs `sql` and returns the first column of the first row as i64.
     pub async fn count(&self, sql: &str) -> i64 {
         let client = self.client().await;
