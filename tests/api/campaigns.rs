@@ -5,7 +5,7 @@ use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::{pointers, texts_of};
+use crate::helpers::ctx::{UnitOf, pointers, texts_of};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
@@ -39,6 +39,15 @@ async fn create_as_admin(app: &TestApp, fixture: &Fixture, body: &Value) -> Stri
     let (status, created) = create(app, &token, body).await;
     assert_eq!(status, 201, "{created}");
     created["id"].as_str().unwrap().to_owned()
+}
+
+/// A fresh app with the fixture and a campaign coded `code`, owned by the unit `owner` picks and
+/// created by the admin: the app, the fixture and the campaign's id.
+async fn with_campaign(code: &str, owner: UnitOf) -> (TestApp, Fixture, String) {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let id = create_as_admin(&app, &fixture, &campaign(code, owner(&fixture.tree))).await;
+    (app, fixture, id)
 }
 
 /// Creating `body` is refused (422) naming exactly `expected` (sorted), and no campaign is
@@ -162,9 +171,7 @@ async fn members_reviewers_and_partner_clients_cannot_create_campaigns() {
 
 #[tokio::test]
 async fn every_caller_reads_the_list_and_a_single_campaign() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("TDYN", fixture.tree.p9.id)).await;
+    let (app, fixture, id) = with_campaign("TDYN", |tree| tree.p9.id).await;
     let mut tokens = vec![fixture.client_token(&app).await];
     for user in [
         fixture::ADMIN,
@@ -283,9 +290,7 @@ async fn duplicate_code_is_a_conflict() {
 
 #[tokio::test]
 async fn patch_with_a_stale_etag_is_refused_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("STALE", fixture.tree.d1.id)).await;
+    let (app, fixture, id) = with_campaign("STALE", |tree| tree.d1.id).await;
     let token = fixture.token(&app, fixture::D1_MANAGER).await;
     let first = patch(
         &app,
@@ -327,9 +332,7 @@ async fn patch_with_a_stale_etag_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn patch_with_the_current_etag_updates_and_audits() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("PATCHED", fixture.tree.p.id)).await;
+    let (app, fixture, id) = with_campaign("PATCHED", |tree| tree.p.id).await;
     let token = fixture.token(&app, fixture::ADMIN).await;
 
     let response = patch(
@@ -378,9 +381,7 @@ async fn patch_with_the_current_etag_updates_and_audits() {
 
 #[tokio::test]
 async fn patch_refuses_immutable_and_invalid_members_without_changing_anything() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("FIXED", fixture.tree.p.id)).await;
+    let (app, fixture, id) = with_campaign("FIXED", |tree| tree.p.id).await;
     let token = fixture.token(&app, fixture::ADMIN).await;
 
     let immutable =
@@ -417,9 +418,7 @@ async fn patch_refuses_immutable_and_invalid_members_without_changing_anything()
 
 #[tokio::test]
 async fn only_managers_of_the_current_owner_may_patch() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("OWNED-BY-D1", fixture.tree.d1.id)).await;
+    let (app, fixture, id) = with_campaign("OWNED-BY-D1", |tree| tree.d1.id).await;
     let client = fixture.client_token(&app).await;
     let mut refused = vec![client];
     for user in [
@@ -443,9 +442,7 @@ async fn only_managers_of_the_current_owner_may_patch() {
 
 #[tokio::test]
 async fn get_with_the_current_etag_is_not_modified() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("CACHED", fixture.tree.p.id)).await;
+    let (app, fixture, id) = with_campaign("CACHED", |tree| tree.p.id).await;
     let token = fixture.token(&app, fixture::C1_MEMBER).await;
     let path = format!("{CAMPAIGNS}/{id}");
 
