@@ -189,9 +189,7 @@ async fn demo_counts(app: &TestApp) -> Vec<i64> {
 
 #[tokio::test]
 async fn stats_of_a_foreign_or_higher_unit_are_not_found() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    seed_fixture_pledges(&app, &fixture).await;
+    let (app, fixture) = fixture_with_pledges().await;
     let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
     let d1_reviewer = fixture.token(&app, fixture::D1_REVIEWER).await;
     let partner = fixture.client_token(&app).await;
@@ -230,9 +228,7 @@ async fn stats_of_a_foreign_or_higher_unit_are_not_found() {
 
 #[tokio::test]
 async fn district_reviewer_counts_its_communes_but_not_another_district() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    seed_fixture_pledges(&app, &fixture).await;
+    let (app, fixture) = fixture_with_pledges().await;
     let token = fixture.token(&app, fixture::D1_REVIEWER).await;
     let tree = &fixture.tree;
 
@@ -273,9 +269,7 @@ async fn district_reviewer_counts_its_communes_but_not_another_district() {
 
 #[tokio::test]
 async fn partner_client_reads_the_aggregates_of_its_own_district() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    seed_fixture_pledges(&app, &fixture).await;
+    let (app, fixture) = fixture_with_pledges().await;
     let partner = fixture.client_token(&app).await;
 
     let overview = stats(&app, &partner, "overview", &[]).await;
@@ -289,9 +283,7 @@ async fn partner_client_reads_the_aggregates_of_its_own_district() {
 
 #[tokio::test]
 async fn counts_follow_a_moved_subtree_whether_folded_or_not() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    seed_fixture_pledges(&app, &fixture).await;
+    let (app, fixture) = fixture_with_pledges().await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
     let tree = &fixture.tree;
     let totals = |d1: Value, d2: Value| {
@@ -455,6 +447,14 @@ async fn malformed_parameters_are_refused_with_a_problem() {
             .unwrap();
         assert_eq!(response.status(), 401, "/stats/{endpoint} without a token");
     }
+}
+
+/// A fresh app with the fixture and its pledges (see [`seed_fixture_pledges`]).
+async fn fixture_with_pledges() -> (TestApp, Fixture) {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    seed_fixture_pledges(&app, &fixture).await;
+    (app, fixture)
 }
 
 /// Pledges of the fixture: C1 submitted + approved, K1 assessed achieved, C3 draft; C2 three.
