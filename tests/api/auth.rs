@@ -11,14 +11,13 @@ use thidua::auth::principal::Role;
 use thidua::auth::tokens::TokenKeys;
 use thidua::config::PasswordHashing;
 
+use crate::helpers::arrange_a::fixture_as;
 use crate::helpers::fixture::{self, CLIENT_SECRET, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
 #[tokio::test]
 async fn a_user_logs_in_and_reads_me() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::C1_MANAGER).await;
     let (status, body) = app.get_json("/api/v1/me", &token).await;
     assert_eq!(status, 200);
     assert_eq!(body["username"], fixture::C1_MANAGER);
@@ -165,9 +164,7 @@ async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
 
 #[tokio::test]
 async fn a_valid_token_in_the_query_string_is_not_accepted() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, token) = fixture_as(fixture::ADMIN).await;
     assert_token_accepted(&app, &token, "the same token as a header").await;
     let response = app
         .request(
@@ -184,9 +181,7 @@ async fn a_valid_token_in_the_query_string_is_not_accepted() {
 
 #[tokio::test]
 async fn a_basic_or_unknown_authorization_scheme_is_not_a_bearer_token() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, token) = fixture_as(fixture::ADMIN).await;
     for authorization in [
         format!("Basic {token}"),
         format!("Token {token}"),
@@ -1269,9 +1264,7 @@ async fn a_password_matches_in_any_unicode_normal_form() {
 
 #[tokio::test]
 async fn the_jwks_publishes_the_ed25519_key_that_verifies_issued_tokens() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C1_MEMBER).await;
+    let (app, fixture, token) = fixture_as(fixture::C1_MEMBER).await;
     let response = app
         .http
         .get(app.url("/.well-known/jwks.json"))

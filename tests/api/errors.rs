@@ -5,8 +5,9 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
+use crate::helpers::arrange_a::fixture_as;
 use crate::helpers::ctx::pointers;
-use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::fixture;
 
 /// Asserts that `response` is an RFC 9457 problem with `status` and `code`; returns its body.
 async fn assert_problem(app: &TestApp, response: Response, status: u16, code: &str) -> Value {
@@ -47,9 +48,7 @@ struct Admin {
 
 impl Admin {
     async fn new() -> Self {
-        let app = TestApp::spawn().await;
-        let fixture = Fixture::load(&app).await;
-        let token = fixture.token(&app, fixture::ADMIN).await;
+        let (app, fixture, token) = fixture_as(fixture::ADMIN).await;
         Self {
             app,
             token,
@@ -510,9 +509,7 @@ async fn a_problem_page_is_html_with_a_content_security_policy() {
 
 #[tokio::test]
 async fn every_response_says_nosniff_and_authenticated_ones_are_not_stored() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::C1_MANAGER).await;
     let c1 = format!("/api/v1/organizations/{}", fixture.tree.c1.id);
 
     let anonymous = [

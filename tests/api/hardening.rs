@@ -15,6 +15,7 @@ use thidua::state::AppState;
 
 use crate::helpers::TestApp;
 use crate::helpers::app::test_settings;
+use crate::helpers::arrange_a::fixture_as;
 use crate::helpers::db::TestDb;
 use crate::helpers::fixture::{self, Fixture};
 
@@ -344,9 +345,7 @@ fn rate_limits_are_configured_from_the_environment_and_zero_disables_them() {
 
 #[tokio::test]
 async fn every_list_refuses_a_limit_out_of_range_and_an_unknown_sort() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let some_id = uuid::Uuid::new_v4();
     let lists = [
         "/api/v1/users".to_owned(),
@@ -403,9 +402,7 @@ async fn every_list_refuses_a_limit_out_of_range_and_an_unknown_sort() {
 
 #[tokio::test]
 async fn percent_and_underscore_in_q_match_only_themselves_on_every_searchable_list() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
     for name in [
         "Tổ đạt 100% chỉ tiêu",
@@ -570,9 +567,7 @@ async fn an_exhausted_pool_answers_503_with_retry_after_quickly() {
 
 #[tokio::test]
 async fn a_server_error_body_carries_no_sql_path_or_version() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, admin) = fixture_as(fixture::ADMIN).await;
     let client = app.db.client().await;
     client
         .batch_execute("ALTER TABLE campaigns RENAME TO campaigns_gone")
@@ -615,9 +610,7 @@ async fn html_pages_carry_a_content_security_policy() {
 
 #[tokio::test]
 async fn head_answers_like_get_without_a_body_on_every_get_route() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::C1_MANAGER).await;
     let c1 = format!("/api/v1/organizations/{}", fixture.tree.c1.id);
 
     for path in [
@@ -820,9 +813,7 @@ async fn production_refuses_to_start_without_a_valid_ed25519_signing_key() {
 
 #[tokio::test]
 async fn killed_database_connections_fail_fast_with_503_and_the_pool_recovers() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     // Several pooled connections exist.
     let warm =
         futures_util::future::join_all((0..4).map(|_| app.get("/api/v1/organizations", &admin)))
@@ -882,9 +873,7 @@ async fn killed_database_connections_fail_fast_with_503_and_the_pool_recovers() 
 
 #[tokio::test]
 async fn a_query_in_flight_when_its_connection_is_killed_is_a_503() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, admin) = fixture_as(fixture::ADMIN).await;
     let locks = lock_tables(&app.db, "organizations").await;
     let holder: i32 = locks
         .query_one("SELECT pg_backend_pid()", &[])
@@ -949,9 +938,7 @@ async fn a_query_in_flight_when_its_connection_is_killed_is_a_503() {
 
 #[tokio::test]
 async fn a_nul_character_in_any_query_parameter_is_400_not_a_server_error() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, token) = fixture_as(fixture::ADMIN).await;
     // Each of these reached PostgreSQL, which refuses NUL in text, as a 500 (schemathesis).
     for path in [
         "/api/v1/pledges?q=a%00b",

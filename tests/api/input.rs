@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::helpers::arrange_a::fixture_as;
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -113,9 +114,7 @@ async fn a_body_that_trickles_is_answered_408_within_the_read_timeout() {
 
 #[tokio::test]
 async fn an_unknown_query_parameter_is_a_400_naming_it_on_every_route() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::D1_MANAGER).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
     let d1 = fixture.tree.d1.id;
     for (path, token) in [
@@ -156,9 +155,7 @@ async fn an_unknown_query_parameter_is_a_400_naming_it_on_every_route() {
 
 #[tokio::test]
 async fn a_bad_query_or_path_value_names_its_parameter_and_what_it_accepts() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::D1_MANAGER).await;
     let d1 = fixture.tree.d1.id;
     for (path, code, parameter, detail) in [
         (
@@ -228,9 +225,7 @@ fn detail_at(problem: &Value, pointer: &str) -> String {
 
 #[tokio::test]
 async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let user = fixture.users[fixture::C1_MEMBER];
     // A bare array where an object with `memberships` is expected.
     let response = app
@@ -280,9 +275,7 @@ async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
 
 #[tokio::test]
 async fn a_422_names_every_missing_and_invalid_member_at_once() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let (app, fixture, manager) = fixture_as(fixture::C1_MANAGER).await;
     let response = app
         .post_json("/api/v1/pledges", &manager, &json!({"year": 2024}))
         .await;

@@ -10,14 +10,13 @@ use thidua::organizations::model::OrganizationRow;
 use thidua::organizations::repo;
 use uuid::Uuid;
 
+use crate::helpers::arrange_a::fixture_as;
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
 #[tokio::test]
 async fn search_ignores_case_and_vietnamese_diacritics() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C2_MANAGER).await;
+    let (app, _, token) = fixture_as(fixture::C2_MANAGER).await;
     for q in ["xa%20my%20hoa", "M%E1%BB%B8%20HO%C3%80", "my%20hoa"] {
         let (status, body) = app
             .get_json(&format!("/api/v1/organizations?q={q}"), &token)
