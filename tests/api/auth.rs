@@ -11,7 +11,7 @@ use thidua::auth::principal::Role;
 use thidua::auth::tokens::TokenKeys;
 use thidua::config::PasswordHashing;
 
-use crate::helpers::arrange_a::fixture_as;
+use crate::helpers::arrange_a::{fixture_as, refresh, refresh_token_of, token_form};
 use crate::helpers::fixture::{self, CLIENT_SECRET, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -99,30 +99,37 @@ async fn assert_token_accepted(app: &TestApp, token: &str, what: &str) {
     assert_eq!(response.status(), 200, "{what}");
 }
 
-/// A token response of the token endpoint for a form body.
-async fn token_form(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
-    app.http
-        .post(app.url("/api/v1/auth/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn refresh(app: &TestApp, refresh_token: &str) -> (u16, Value) {
-    status_and_json(
-        app.http
-            .post(app.url("/api/v1/auth/token"))
-            .json(&json!({"grant_type": "refresh_token", "refresh_token": refresh_token}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
 async fn login_json(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
     status_and_json(app.login(username, password).await).await
+}
+
+/// A password-grant login of a fixture user with its own password: the raw response.
+async fn login_right(app: &TestApp, username: &str) -> reqwest::Response {
+    app.login(username, &fixture::password_of(username)).await
+}
+
+/// A password-grant login of a fixture user with its own password: the status and the answer.
+async fn login_with_own_password(app: &TestApp, username: &str) -> (u16, Value) {
+    login_json(app, username, &fixture::password_of(username)).await
+}
+
+/// An app that locks an account after three failed logins, with the fixture loaded.
+async fn locking_after_three_failures() -> (TestApp, Fixture) {
+    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
+    let fixture = Fixture::load(&app).await;
+    (app, fixture)
+}
+
+/// `POST /auth/revoke` with a JSON body: the status and the answer.
+async fn revoke_json(app: &TestApp, body: &Value) -> (u16, Value) {
+    let request = app.http.post(app.url("/api/v1/auth/revoke")).json(body);
+    status_and_json(request.send().await.unwrap()).await
+}
+
+/// `POST /auth/revoke` with a form body: the status and the answer.
+async fn revoke_form(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
+    let request = app.http.post(app.url("/api/v1/auth/revoke")).form(form);
+    status_and_json(request.send().await.unwrap()).await
 }
 
 fn without_request_identity(mut body: Value) -> Value {
@@ -292,12 +299,7 @@ async fn an_overlong_password_or_token_request_is_refused_without_a_server_error
 async fn a_disabled_user_with_the_right_password_gets_the_wrong_password_answer() {
     let app = TestApp::spawn().await;
     let _fixture = Fixture::load(&app).await;
-    let (disabled_status, disabled) = login_json(
-        &app,
-        fixture::DISABLED,
-        &fixture::password_of(fixture::DISABLED),
-    )
-    .await;
+    let (disabled_status, disabled) = login_with_own_password(&app, fixture::DISABLED).await;
     let (wrong_status, wrong) = login_json(&app, fixture::C1_MANAGER, "not-the-password").await;
     assert_eq!(disabled_status, 401);
     assert_eq!(disabled_status, wrong_status);
@@ -355,8 +357,7 @@ async fn an_unsupported_grant_type_is_400_unsupported_grant_type() {
 
 #[tokio::test]
 async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = locking_after_three_failures().await;
     for attempt in 1..=2 {
         let (status, _) = login_json(&app, fixture::C1_MANAGER, "wrong-password").await;
         assert_eq!(status, 401, "failure {attempt}");
@@ -370,12 +371,7 @@ async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
         .unwrap();
     assert!(retry_after >= 1);
 
-    let right = app
-        .login(
-            fixture::C1_MANAGER,
-            &fixture::password_of(fixture::C1_MANAGER),
-        )
-        .await;
+    let right = login_right(&app, fixture::C1_MANAGER).await;
     assert_eq!(right.status(), 429);
     assert!(right.headers().contains_key("retry-after"));
     assert_eq!(right.headers()["content-type"], "application/problem+json");
@@ -394,19 +390,13 @@ async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
         1
     );
     // Other accounts are not affected.
-    let (status, _) = login_json(
-        &app,
-        fixture::C1_MEMBER,
-        &fixture::password_of(fixture::C1_MEMBER),
-    )
-    .await;
+    let (status, _) = login_with_own_password(&app, fixture::C1_MEMBER).await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = locking_after_three_failures().await;
     // A costly hash keeps the guesses in flight together, as real parameters would.
     let slow = PasswordHashing {
         memory_kib: 16 * 1024,
@@ -507,24 +497,17 @@ async fn a_login_storm_does_not_take_the_database_connections_of_other_requests(
 
 #[tokio::test]
 async fn the_throttle_ignores_the_case_of_the_username() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = locking_after_three_failures().await;
     for username in ["C1.Manager", "c1.MANAGER", "c1.manager"] {
         let _ = app.login(username, "wrong-password").await;
     }
-    let right = app
-        .login(
-            fixture::C1_MANAGER,
-            &fixture::password_of(fixture::C1_MANAGER),
-        )
-        .await;
+    let right = login_right(&app, fixture::C1_MANAGER).await;
     assert_eq!(right.status(), 429);
 }
 
 #[tokio::test]
 async fn a_successful_login_resets_the_failure_count() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = locking_after_three_failures().await;
     let right = fixture::password_of(fixture::C1_MANAGER);
     for _ in 0..2 {
         let _ = app.login(fixture::C1_MANAGER, "wrong-password").await;
@@ -561,12 +544,7 @@ async fn two_instances_on_one_database_share_the_failure_count() {
             .0,
         429
     );
-    let right = second
-        .login(
-            fixture::C1_MANAGER,
-            &fixture::password_of(fixture::C1_MANAGER),
-        )
-        .await;
+    let right = login_right(&second, fixture::C1_MANAGER).await;
     assert_eq!(right.status(), 429);
     assert!(right.headers().contains_key("retry-after"));
 }
@@ -615,14 +593,7 @@ async fn a_token_issued_in_the_future_is_refused() {
 
 #[tokio::test]
 async fn unsigned_tokens_with_alg_none_in_any_case_are_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let real = app
-        .token(
-            fixture::C1_MANAGER,
-            &fixture::password_of(fixture::C1_MANAGER),
-        )
-        .await;
+    let (app, _, real) = fixture_as(fixture::C1_MANAGER).await;
     let parts: Vec<&str> = real.split('.').collect();
     let kid = app.state.tokens.kid();
     for alg in ["none", "None", "NONE", "nOnE"] {
@@ -814,14 +785,7 @@ async fn tokens_with_a_wrong_typ_or_kid_header_are_refused() {
 
 #[tokio::test]
 async fn a_token_with_tampered_claims_is_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let real = app
-        .token(
-            fixture::C1_MEMBER,
-            &fixture::password_of(fixture::C1_MEMBER),
-        )
-        .await;
+    let (app, _, real) = fixture_as(fixture::C1_MEMBER).await;
     assert_token_accepted(&app, &real, "untouched").await;
     let parts: Vec<&str> = real.split('.').collect();
     let mut claims = claims_of(&real);
@@ -838,14 +802,7 @@ async fn a_token_with_tampered_claims_is_refused() {
 
 #[tokio::test]
 async fn malformed_tokens_are_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let real = app
-        .token(
-            fixture::C1_MEMBER,
-            &fixture::password_of(fixture::C1_MEMBER),
-        )
-        .await;
+    let (app, _, real) = fixture_as(fixture::C1_MEMBER).await;
     let parts: Vec<&str> = real.split('.').collect();
     let cases = [
         ("2 parts", format!("{}.{}", parts[0], parts[1])),
@@ -908,19 +865,18 @@ async fn a_one_megabyte_token_is_refused_without_a_server_error() {
 async fn a_refresh_token_is_not_an_access_token() {
     let app = TestApp::spawn().await;
     let _fixture = Fixture::load(&app).await;
-    let (status, body) = login_json(
-        &app,
+    let refresh_token = c1_member_refresh_token(&app).await;
+    assert_token_refused(&app, &refresh_token, "refresh token").await;
+}
+
+/// Logs the C1 member in with its own password (200 asserted): its refresh token.
+async fn c1_member_refresh_token(app: &TestApp) -> String {
+    refresh_token_of(
+        app,
         fixture::C1_MEMBER,
         &fixture::password_of(fixture::C1_MEMBER),
     )
-    .await;
-    assert_eq!(status, 200);
-    assert_token_refused(
-        &app,
-        body["refresh_token"].as_str().unwrap(),
-        "refresh token",
-    )
-    .await;
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -930,13 +886,7 @@ async fn a_refresh_token_is_not_an_access_token() {
 async fn a_refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
     let app = TestApp::spawn().await;
     let _fixture = Fixture::load(&app).await;
-    let (_, login) = login_json(
-        &app,
-        fixture::C1_MEMBER,
-        &fixture::password_of(fixture::C1_MEMBER),
-    )
-    .await;
-    let first = login["refresh_token"].as_str().unwrap().to_owned();
+    let first = c1_member_refresh_token(&app).await;
 
     let (status, rotated) = refresh(&app, &first).await;
     assert_eq!(status, 200);
@@ -962,15 +912,13 @@ async fn a_refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
 async fn other_logins_keep_their_refresh_tokens_when_one_family_is_revoked() {
     let app = TestApp::spawn().await;
     let _fixture = Fixture::load(&app).await;
-    let password = fixture::password_of(fixture::C1_MEMBER);
-    let (_, phone) = login_json(&app, fixture::C1_MEMBER, &password).await;
-    let (_, laptop) = login_json(&app, fixture::C1_MEMBER, &password).await;
-    let phone = phone["refresh_token"].as_str().unwrap();
-    let (status, _) = refresh(&app, phone).await;
+    let phone = c1_member_refresh_token(&app).await;
+    let laptop = c1_member_refresh_token(&app).await;
+    let (status, _) = refresh(&app, &phone).await;
     assert_eq!(status, 200);
-    let (status, _) = refresh(&app, phone).await;
+    let (status, _) = refresh(&app, &phone).await;
     assert_eq!(status, 401);
-    let (status, _) = refresh(&app, laptop["refresh_token"].as_str().unwrap()).await;
+    let (status, _) = refresh(&app, &laptop).await;
     assert_eq!(status, 200);
 }
 
@@ -978,34 +926,21 @@ async fn other_logins_keep_their_refresh_tokens_when_one_family_is_revoked() {
 async fn revoking_a_refresh_token_as_json_or_form_ends_its_family() {
     let app = TestApp::spawn().await;
     let _fixture = Fixture::load(&app).await;
-    let password = fixture::password_of(fixture::C1_MEMBER);
 
     // JSON, revoking the current token.
-    let (_, login) = login_json(&app, fixture::C1_MEMBER, &password).await;
-    let token = login["refresh_token"].as_str().unwrap();
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/revoke"))
-        .json(&json!({"token": token}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(refresh(&app, token).await.0, 401);
+    let token = c1_member_refresh_token(&app).await;
+    assert_eq!(revoke_json(&app, &json!({"token": token})).await.0, 200);
+    assert_eq!(refresh(&app, &token).await.0, 401);
 
     // Form, revoking an already rotated token: its successor is revoked too.
-    let (_, login) = login_json(&app, fixture::C1_MEMBER, &password).await;
-    let first = login["refresh_token"].as_str().unwrap();
-    let (status, rotated) = refresh(&app, first).await;
+    let first = c1_member_refresh_token(&app).await;
+    let (status, rotated) = refresh(&app, &first).await;
     assert_eq!(status, 200);
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/revoke"))
-        .form(&[("token", first), ("token_type_hint", "refresh_token")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let form = [
+        ("token", first.as_str()),
+        ("token_type_hint", "refresh_token"),
+    ];
+    assert_eq!(revoke_form(&app, &form).await.0, 200);
     assert_eq!(
         refresh(&app, rotated["refresh_token"].as_str().unwrap())
             .await
@@ -1014,26 +949,17 @@ async fn revoking_a_refresh_token_as_json_or_form_ends_its_family() {
     );
 
     // Unknown tokens are not an error (RFC 7009).
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/revoke"))
-        .json(&json!({"token": "never-issued"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        revoke_json(&app, &json!({"token": "never-issued"})).await.0,
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_disabled_users_refresh_token_is_refused() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
-    let (_, login) = login_json(
-        &app,
-        fixture::C1_MEMBER,
-        &fixture::password_of(fixture::C1_MEMBER),
-    )
-    .await;
+    let refresh_token = c1_member_refresh_token(&app).await;
     let client = app.db.client().await;
     client
         .batch_execute(&format!(
@@ -1042,7 +968,7 @@ async fn a_disabled_users_refresh_token_is_refused() {
         ))
         .await
         .unwrap();
-    let (status, body) = refresh(&app, login["refresh_token"].as_str().unwrap()).await;
+    let (status, body) = refresh(&app, &refresh_token).await;
     assert_eq!(status, 401);
     assert!(body.get("access_token").is_none());
 }
@@ -1320,8 +1246,7 @@ async fn login_from(app: &TestApp, client: &str, username: &str, password: &str)
 
 #[tokio::test]
 async fn wrong_current_passwords_are_throttled_like_logins() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = locking_after_three_failures().await;
     let user = fixture::C1_MEMBER;
     let token = fixture.token(&app, user).await;
     let path = format!("/api/v1/users/{}", fixture.users[user]);
@@ -1388,17 +1313,7 @@ async fn a_token_to_revoke_outside_the_documented_length_is_400_invalid_request(
     let app = TestApp::spawn().await;
     let revoke = |token: String| {
         let app = &app;
-        async move {
-            status_and_json(
-                app.http
-                    .post(app.url("/api/v1/auth/revoke"))
-                    .json(&json!({ "token": token }))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
+        async move { revoke_json(app, &json!({ "token": token })).await }
     };
     let (status, body) = revoke("x".repeat(257)).await;
     assert_eq!(status, 400, "{body}");

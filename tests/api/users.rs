@@ -5,7 +5,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::arrange_a::{audit_total, fixture_as};
+use crate::helpers::arrange_a::{
+    audit_total, client_credentials, fixture_as, refresh, refresh_token_of,
+};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -95,41 +97,6 @@ async fn delete(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-async fn refresh(app: &TestApp, refresh_token: &str) -> (u16, Value) {
-    status_and_json(
-        app.http
-            .post(app.url("/api/v1/auth/token"))
-            .json(&json!({"grant_type": "refresh_token", "refresh_token": refresh_token}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
-async fn client_credentials(app: &TestApp, client_id: &str, secret: &str) -> (u16, Value) {
-    status_and_json(
-        app.http
-            .post(app.url("/api/v1/auth/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("client_secret", secret),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
-/// Logs in and returns the refresh token.
-async fn refresh_token_of(app: &TestApp, username: &str, password: &str) -> String {
-    let (status, body) = status_and_json(app.login(username, password).await).await;
-    assert_eq!(status, 200, "login of {username}: {body}");
-    body["refresh_token"].as_str().unwrap().to_owned()
 }
 
 /// Memberships of a user as (organization id, role), sorted.
