@@ -66,6 +66,14 @@ async fn me_with_authorization(app: &TestApp, authorization: &str) -> reqwest::R
         .unwrap()
 }
 
+/// `GET /me` with no credentials at all.
+async fn me_without_a_token(app: &TestApp) -> reqwest::Response {
+    app.request(Method::GET, "/api/v1/me", None)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `token` sent as a bearer token is refused with a 401 problem and a Bearer challenge.
 async fn assert_token_refused(app: &TestApp, token: &str, what: &str) {
     let response = me_with_authorization(app, &format!("Bearer {token}")).await;
@@ -132,6 +140,44 @@ async fn revoke_form(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
     status_and_json(request.send().await.unwrap()).await
 }
 
+/// Password hashing costlier than the tests' own, as real parameters would be.
+const SLOW_HASHING: PasswordHashing = PasswordHashing {
+    memory_kib: 16 * 1024,
+    iterations: 3,
+    parallelism: 1,
+};
+
+/// Password hashing with older parameters than the app's, which a login rewrites.
+const OLD_HASHING: PasswordHashing = PasswordHashing {
+    memory_kib: 2048,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// Stores a member of C1 whose password was hashed with `hashing`: the stored hash.
+async fn c1_member_hashed_with(
+    app: &TestApp,
+    fixture: &Fixture,
+    names: (&str, &str),
+    hashing: &PasswordHashing,
+    password: &str,
+) -> String {
+    fixture::member_hashed_with(app, fixture.tree.c1.id, names, hashing, password).await
+}
+
+/// The password hash stored for `username`.
+async fn stored_hash(app: &TestApp, username: &str) -> String {
+    let client = app.db.client().await;
+    client
+        .query_one(
+            "SELECT password_hash FROM users WHERE username = $1",
+            &[&username],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 fn without_request_identity(mut body: Value) -> Value {
     let object = body.as_object_mut().unwrap();
     object.remove("request_id");
@@ -145,11 +191,7 @@ fn without_request_identity(mut body: Value) -> Value {
 #[tokio::test]
 async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
     let app = TestApp::spawn().await;
-    let response = app
-        .request(Method::GET, "/api/v1/me", None)
-        .send()
-        .await
-        .unwrap();
+    let response = me_without_a_token(&app).await;
     assert_eq!(response.status(), 401);
     assert!(
         response.headers()["www-authenticate"]
@@ -233,18 +275,13 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
 async fn an_unknown_user_costs_as_much_time_as_a_wrong_password() {
     // With a costly hash, an answer that skips hashing for unknown users would be many times
     // faster; a dummy verification keeps the two within the same order.
-    let slow = PasswordHashing {
-        memory_kib: 16 * 1024,
-        iterations: 3,
-        parallelism: 1,
-    };
-    let app = TestApp::spawn_with(|settings| settings.password_hashing = slow).await;
+    let app = TestApp::spawn_with(|settings| settings.password_hashing = SLOW_HASHING).await;
     let fixture = Fixture::load(&app).await;
-    fixture::member_hashed_with(
+    c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("slow.hash", "Slow hash"),
-        &slow,
+        &SLOW_HASHING,
         "the slow pass phrase",
     )
     .await;
@@ -398,17 +435,12 @@ async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
 async fn a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit() {
     let (app, fixture) = locking_after_three_failures().await;
     // A costly hash keeps the guesses in flight together, as real parameters would.
-    let slow = PasswordHashing {
-        memory_kib: 16 * 1024,
-        iterations: 3,
-        parallelism: 1,
-    };
     let password = "the slow pass phrase";
-    fixture::member_hashed_with(
+    c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("slow.hash", "Slow hash"),
-        &slow,
+        &SLOW_HASHING,
         password,
     )
     .await;
@@ -853,11 +885,7 @@ async fn a_one_megabyte_token_is_refused_without_a_server_error() {
     let status = response.status().as_u16();
     assert!(status == 401 || status == 431, "status {status}");
     // The service is still serving.
-    let response = app
-        .request(Method::GET, "/api/v1/me", None)
-        .send()
-        .await
-        .unwrap();
+    let response = me_without_a_token(&app).await;
     assert_eq!(response.status(), 401);
 }
 
@@ -1099,73 +1127,44 @@ async fn a_partner_client_cannot_ask_for_a_scope_it_was_not_granted() {
 async fn a_hash_with_old_parameters_is_rewritten_on_login() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
-    let old = PasswordHashing {
-        memory_kib: 2048,
-        iterations: 1,
-        parallelism: 1,
-    };
     let password = "an old pass phrase";
-    fixture::member_hashed_with(
+    c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("old.hash", "Old hash"),
-        &old,
+        &OLD_HASHING,
         password,
     )
     .await;
-    let stored = |client: tokio_postgres::Client| async move {
-        client
-            .query_one(
-                "SELECT password_hash FROM users WHERE username = 'old.hash'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get::<_, String>(0)
-    };
-    assert!(stored(app.db.client().await).await.contains("m=2048"));
+    assert!(stored_hash(&app, "old.hash").await.contains("m=2048"));
 
     let (status, _) = login_json(&app, "old.hash", password).await;
     assert_eq!(status, 200);
-    let rewritten = stored(app.db.client().await).await;
+    let rewritten = stored_hash(&app, "old.hash").await;
     assert!(rewritten.starts_with("$argon2id$"), "{rewritten}");
     assert!(rewritten.contains("m=1024,t=1,p=1"), "{rewritten}");
 
     // The new hash still verifies, and is not rewritten again.
     let (status, _) = login_json(&app, "old.hash", password).await;
     assert_eq!(status, 200);
-    assert_eq!(stored(app.db.client().await).await, rewritten);
+    assert_eq!(stored_hash(&app, "old.hash").await, rewritten);
 }
 
 #[tokio::test]
 async fn a_wrong_password_does_not_rewrite_an_old_hash() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
-    let old = PasswordHashing {
-        memory_kib: 2048,
-        iterations: 1,
-        parallelism: 1,
-    };
-    let hash = fixture::member_hashed_with(
+    let hash = c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("old.hash", "Old hash"),
-        &old,
+        &OLD_HASHING,
         "an old pass phrase",
     )
     .await;
     let (status, _) = login_json(&app, "old.hash", "not the pass phrase").await;
     assert_eq!(status, 401);
-    let client = app.db.client().await;
-    let stored: String = client
-        .query_one(
-            "SELECT password_hash FROM users WHERE username = 'old.hash'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(stored, hash);
+    assert_eq!(stored_hash(&app, "old.hash").await, hash);
 }
 
 #[tokio::test]
@@ -1173,9 +1172,9 @@ async fn a_password_matches_in_any_unicode_normal_form() {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
     // Stored from the composed form, presented decomposed.
-    fixture::member_hashed_with(
+    c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("nfc.user", "NFC"),
         &crate::helpers::app::TEST_HASHING,
         "Mật khẩu Hòa 2025",
