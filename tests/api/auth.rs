@@ -11,7 +11,7 @@ use thidua::auth::principal::Role;
 use thidua::auth::tokens::TokenKeys;
 use thidua::config::PasswordHashing;
 
-use crate::helpers::arrange_a::{fixture_as, refresh, refresh_token_of, token_form};
+use crate::helpers::arrange_a::{fixture_as, refresh, refresh_token_of, revoke_json, token_form};
 use crate::helpers::fixture::{self, CLIENT_SECRET, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -126,12 +126,6 @@ async fn locking_after_three_failures() -> (TestApp, Fixture) {
     let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
     let fixture = Fixture::load(&app).await;
     (app, fixture)
-}
-
-/// `POST /auth/revoke` with a JSON body: the status and the answer.
-async fn revoke_json(app: &TestApp, body: &Value) -> (u16, Value) {
-    let request = app.http.post(app.url("/api/v1/auth/revoke")).json(body);
-    status_and_json(request.send().await.unwrap()).await
 }
 
 /// `POST /auth/revoke` with a form body: the status and the answer.

@@ -15,26 +15,9 @@ use thidua::state::AppState;
 
 use crate::helpers::TestApp;
 use crate::helpers::app::test_settings;
-use crate::helpers::arrange_a::fixture_as;
+use crate::helpers::arrange_a::{concrete_path, fixture_as, problem, spec};
 use crate::helpers::db::TestDb;
 use crate::helpers::fixture::{self, Fixture};
-
-/// Asserts an RFC 9457 problem with `status` and `code`; returns the body.
-async fn problem(response: Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status, "status of {code}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json",
-        "{code}"
-    );
-    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
-    assert!(response.headers().contains_key("x-request-id"));
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], status, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["type"], format!("/problems/{code}"), "{body}");
-    body
-}
 
 /// The `Retry-After` seconds of a response (panics when absent or not a number).
 fn retry_after(response: &Response) -> u64 {
@@ -692,22 +675,12 @@ async fn head_answers_like_get_without_a_body_on_every_get_route() {
 #[tokio::test]
 async fn every_get_operation_of_the_spec_answers_head() {
     let app = TestApp::spawn().await;
-    let spec: Value = serde_json::from_str(&thidua::openapi::document_json()).unwrap();
+    let spec = spec();
     for (path, item) in spec["paths"].as_object().unwrap() {
         if item.get("get").is_none() {
             continue;
         }
-        let concrete = path
-            .split('/')
-            .map(|segment| {
-                if segment.starts_with('{') {
-                    "00000000-0000-0000-0000-000000000000"
-                } else {
-                    segment
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let concrete = concrete_path(path);
         let response = app
             .request(Method::HEAD, &concrete, None)
             .send()

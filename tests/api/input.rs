@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::arrange_a::fixture_as;
+use crate::helpers::arrange_a::{fixture_as, revoke_json, token_form, token_json};
+use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -133,8 +134,7 @@ async fn an_unknown_query_parameter_is_a_400_naming_it_on_every_route() {
         ("/api/v1/users?role=admin".to_owned(), &admin),
         ("/api/v1/me?verbose=1".to_owned(), &token),
     ] {
-        let (status, problem) = app.get_json(&path, token).await;
-        assert_eq!(status, 400, "{path}: {problem}");
+        let problem = bad_request(&app, &path, token).await;
         assert_eq!(problem["code"], "invalid_query", "{path}");
         let name = problem["parameter"].as_str().unwrap_or_default().to_owned();
         assert!(
@@ -189,8 +189,7 @@ async fn a_bad_query_or_path_value_names_its_parameter_and_what_it_accepts() {
             "id must be a UUID",
         ),
     ] {
-        let (status, problem) = app.get_json(&path, &token).await;
-        assert_eq!(status, 400, "{path}: {problem}");
+        let problem = bad_request(&app, &path, &token).await;
         assert_eq!(problem["code"], code, "{path}: {problem}");
         assert_eq!(problem["parameter"], parameter, "{path}: {problem}");
         assert!(
@@ -198,19 +197,6 @@ async fn a_bad_query_or_path_value_names_its_parameter_and_what_it_accepts() {
             "{path}: {problem}"
         );
     }
-}
-
-/// The pointers of a 422's `errors[]`.
-fn pointers(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|error| error["pointer"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The detail of the error at `pointer` in a 422's `errors[]`.
@@ -221,6 +207,20 @@ fn detail_at(problem: &Value, pointer: &str) -> String {
         .and_then(|error| error["detail"].as_str())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The problem of a response that must be a 422 (asserted).
+async fn unprocessable(response: reqwest::Response) -> Value {
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    problem
+}
+
+/// The problem of a GET of `path` that must be a 400 (asserted).
+async fn bad_request(app: &TestApp, path: &str, token: &str) -> Value {
+    let (status, problem) = app.get_json(path, token).await;
+    assert_eq!(status, 400, "{path}: {problem}");
+    problem
 }
 
 #[tokio::test]
@@ -238,8 +238,7 @@ async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
         .send()
         .await
         .unwrap();
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+    let problem = unprocessable(response).await;
     assert_eq!(pointers(&problem), ["/"], "{problem}");
     let detail = detail_at(&problem, "/");
     assert!(
@@ -264,8 +263,7 @@ async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
             }),
         )
         .await;
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+    let problem = unprocessable(response).await;
     assert_eq!(pointers(&problem), ["/year"], "{problem}");
     assert_eq!(
         detail_at(&problem, "/year"),
@@ -279,8 +277,7 @@ async fn a_422_names_every_missing_and_invalid_member_at_once() {
     let response = app
         .post_json("/api/v1/pledges", &manager, &json!({"year": 2024}))
         .await;
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+    let problem = unprocessable(response).await;
     let mut missing = pointers(&problem);
     missing.sort();
     assert_eq!(
@@ -316,8 +313,7 @@ async fn a_422_names_every_missing_and_invalid_member_at_once() {
             }),
         )
         .await;
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+    let problem = unprocessable(response).await;
     let mut invalid = pointers(&problem);
     invalid.sort();
     assert_eq!(
@@ -343,17 +339,14 @@ async fn a_422_names_every_missing_and_invalid_member_at_once() {
 #[tokio::test]
 async fn the_token_and_revoke_requests_refuse_members_longer_than_documented() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .json(&json!({
+    let response = token_json(
+        &app,
+        &json!({
             "grant_type": "password", "username": "u".repeat(65), "password": "p".repeat(129)
-        }))
-        .send()
-        .await
-        .unwrap();
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+        }),
+    )
+    .await;
+    let problem = unprocessable(response).await;
     assert_eq!(pointers(&problem), ["/username", "/password"], "{problem}");
     assert_eq!(
         detail_at(&problem, "/username"),
@@ -361,47 +354,32 @@ async fn the_token_and_revoke_requests_refuse_members_longer_than_documented() {
     );
 
     let scope = "read ".repeat(60);
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .form(&[
+    let response = token_form(
+        &app,
+        &[
             ("grant_type", "client_credentials"),
             ("client_id", "someone"),
             ("client_secret", "secret"),
             ("scope", scope.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+        ],
+    )
+    .await;
+    let problem = unprocessable(response).await;
     assert_eq!(pointers(&problem), ["/scope"], "{problem}");
 
     // Within the bounds, the same requests are the grants' own refusals.
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .json(&json!({
+    let response = token_json(
+        &app,
+        &json!({
             "grant_type": "password", "username": "u".repeat(64), "password": "p".repeat(128)
-        }))
-        .send()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     assert_eq!(response.status(), 401);
 
     let revoke = |hint: String| {
         let app = &app;
-        async move {
-            status_and_json(
-                app.http
-                    .post(app.url("/api/v1/auth/revoke"))
-                    .json(&json!({"token": "unknown", "token_type_hint": hint}))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
+        async move { revoke_json(app, &json!({"token": "unknown", "token_type_hint": hint})).await }
     };
     let (status, problem) = revoke("h".repeat(65)).await;
     assert_eq!(status, 400, "{problem}");

@@ -7,9 +7,10 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::arrange_a::fixture_as;
+use crate::helpers::arrange_a::{fixture_as, the_unit_coded};
 use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::titles::get_ok;
 use crate::helpers::{TestApp, status_and_json};
 
 const REFORM_DAY: &str = "2025-07-01";
@@ -23,26 +24,17 @@ async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     app.get_json(path, token).await
 }
 
-async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
-    let (status, body) = get(app, token, path).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
-}
-
 /// The id of the unit with `code` valid today or, with `valid_on`, that day.
 async fn unit_by_code(app: &TestApp, token: &str, code: &str, valid_on: Option<&str>) -> Uuid {
     let day = valid_on
         .map(|d| format!("&valid_on={d}"))
         .unwrap_or_default();
     let page = get_ok(app, token, &format!("/api/v1/organizations?limit=200{day}")).await;
-    let found: Vec<&Value> = page["items"]
-        .as_array()
+    the_unit_coded(&page, code)["id"]
+        .as_str()
         .unwrap()
-        .iter()
-        .filter(|unit| unit["code"] == code)
-        .collect();
-    assert_eq!(found.len(), 1, "{code}: {page}");
-    found[0]["id"].as_str().unwrap().parse().unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn id(unit: Uuid) -> Value {

@@ -1,6 +1,7 @@
 //! Arrange steps shared by the administration, auth, organization, restructuring and hardening
 //! tests.
 
+use reqwest::Response;
 use serde_json::{Value, json};
 
 use super::fixture::Fixture;
@@ -31,15 +32,24 @@ pub async fn token_form(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Respon
 
 /// The refresh grant with `refresh_token`: the status and the answer.
 pub async fn refresh(app: &TestApp, refresh_token: &str) -> (u16, Value) {
-    status_and_json(
-        app.http
-            .post(app.url("/api/v1/auth/token"))
-            .json(&json!({"grant_type": "refresh_token", "refresh_token": refresh_token}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    let body = json!({"grant_type": "refresh_token", "refresh_token": refresh_token});
+    status_and_json(token_json(app, &body).await).await
+}
+
+/// The token endpoint's answer to a JSON body.
+pub async fn token_json(app: &TestApp, body: &Value) -> Response {
+    app.http
+        .post(app.url("/api/v1/auth/token"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `POST /auth/revoke` with a JSON body: the status and the answer.
+pub async fn revoke_json(app: &TestApp, body: &Value) -> (u16, Value) {
+    let request = app.http.post(app.url("/api/v1/auth/revoke")).json(body);
+    status_and_json(request.send().await.unwrap()).await
 }
 
 /// The client-credentials grant of `client_id` with `secret` in the form: the status and the
@@ -58,4 +68,52 @@ pub async fn refresh_token_of(app: &TestApp, username: &str, password: &str) -> 
     let (status, body) = status_and_json(app.login(username, password).await).await;
     assert_eq!(status, 200, "login of {username}: {body}");
     body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+/// Asserts an RFC 9457 problem with `status` and `code`; returns the body.
+pub async fn problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status of {code}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "{code}"
+    );
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["type"], format!("/problems/{code}"), "{body}");
+    body
+}
+
+/// The OpenAPI document the service serves.
+pub fn spec() -> Value {
+    serde_json::from_str(&thidua::openapi::document_json()).unwrap()
+}
+
+/// A spec path with every `{parameter}` segment filled with the nil UUID.
+pub fn concrete_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "00000000-0000-0000-0000-000000000000"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The one unit of a page of organizations whose code is `code` (exactly one asserted).
+pub fn the_unit_coded<'a>(page: &'a Value, code: &str) -> &'a Value {
+    let found: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|unit| unit["code"] == code)
+        .collect();
+    assert_eq!(found.len(), 1, "{code}: {page}");
+    found[0]
 }
