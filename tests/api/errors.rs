@@ -77,6 +77,15 @@ impl Admin {
             .await
     }
 
+    /// POSTs an organization `body` that must be refused as invalid: the 422 problem.
+    async fn refused_validation(&self, body: &Value) -> Value {
+        let response = self
+            .app
+            .post_json("/api/v1/organizations", &self.token, body)
+            .await;
+        assert_problem(&self.app, response, 422, "validation_failed").await
+    }
+
     fn valid(&self) -> Value {
         json!({"parent_id": self.parent_id, "kind": "hamlet", "name": "Ấp Mới"})
     }
@@ -199,11 +208,7 @@ async fn an_unknown_member_is_422_naming_it() {
     let admin = Admin::new().await;
     let mut body = admin.valid();
     body["colour"] = json!("red");
-    let response = admin
-        .app
-        .post_json("/api/v1/organizations", &admin.token, &body)
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let problem = admin.refused_validation(&body).await;
     assert_eq!(pointers(&problem), vec!["/colour"]);
 }
 
@@ -216,11 +221,7 @@ async fn every_server_owned_member_is_named_at_once() {
     body["version"] = json!(7);
     body["status"] = json!("approved");
     body["created_at"] = json!("2020-01-01T00:00:00Z");
-    let response = admin
-        .app
-        .post_json("/api/v1/organizations", &admin.token, &body)
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let problem = admin.refused_validation(&body).await;
     let mut named = pointers(&problem);
     named.sort();
     assert_eq!(named, vec!["/created_at", "/id", "/status", "/version"]);
@@ -232,31 +233,16 @@ async fn a_wrong_type_or_missing_member_is_422_naming_it() {
     let admin = Admin::new().await;
     let mut wrong_type = admin.valid();
     wrong_type["kind"] = json!("planet");
-    let response = admin
-        .app
-        .post_json("/api/v1/organizations", &admin.token, &wrong_type)
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let problem = admin.refused_validation(&wrong_type).await;
     assert_eq!(pointers(&problem), vec!["/kind"]);
 
     let mut bad_id = admin.valid();
     bad_id["parent_id"] = json!("not-a-uuid");
-    let response = admin
-        .app
-        .post_json("/api/v1/organizations", &admin.token, &bad_id)
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let problem = admin.refused_validation(&bad_id).await;
     assert_eq!(pointers(&problem), vec!["/parent_id"]);
 
-    let response = admin
-        .app
-        .post_json(
-            "/api/v1/organizations",
-            &admin.token,
-            &json!({"parent_id": admin.parent_id, "kind": "hamlet"}),
-        )
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let no_name = json!({"parent_id": admin.parent_id, "kind": "hamlet"});
+    let problem = admin.refused_validation(&no_name).await;
     assert_eq!(pointers(&problem), vec!["/name"]);
 }
 

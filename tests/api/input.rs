@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::arrange_a::{fixture_as, revoke_json, token_form, token_json};
-use crate::helpers::ctx::pointers;
+use crate::helpers::ctx::{merged, pointers};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -223,6 +223,13 @@ async fn bad_request(app: &TestApp, path: &str, token: &str) -> Value {
     problem
 }
 
+/// A pledge in a fresh `van_hoa` campaign with `members`, posted by `token`: its 422 problem.
+async fn pledge_refused(app: &TestApp, fixture: &Fixture, token: &str, members: Value) -> Value {
+    let campaign = fixture.campaign(app, &[("van_hoa", "Văn hóa")]).await;
+    let pledge = merged(json!({ "campaign_id": campaign }), members);
+    unprocessable(app.post_json("/api/v1/pledges", token, &pledge).await).await
+}
+
 #[tokio::test]
 async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
     let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
@@ -251,19 +258,16 @@ async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
     );
 
     let manager = fixture.token(&app, fixture::C1_MANAGER).await;
-    let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
-    let response = app
-        .post_json(
-            "/api/v1/pledges",
-            &manager,
-            &json!({
-                "campaign_id": campaign, "organization_id": fixture.tree.c1.id,
-                "year": "2022", "kind": "target", "field": "van_hoa", "title": "Sai kiểu",
-                "deadline": "2022-12-31"
-            }),
-        )
-        .await;
-    let problem = unprocessable(response).await;
+    let problem = pledge_refused(
+        &app,
+        &fixture,
+        &manager,
+        json!({
+            "organization_id": fixture.tree.c1.id, "year": "2022", "kind": "target",
+            "field": "van_hoa", "title": "Sai kiểu", "deadline": "2022-12-31"
+        }),
+    )
+    .await;
     assert_eq!(pointers(&problem), ["/year"], "{problem}");
     assert_eq!(
         detail_at(&problem, "/year"),
@@ -301,19 +305,16 @@ async fn a_422_names_every_missing_and_invalid_member_at_once() {
     );
 
     // Four bad members and an unknown one: all five named, each at its pointer.
-    let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
-    let response = app
-        .post_json(
-            "/api/v1/pledges",
-            &manager,
-            &json!({
-                "campaign_id": campaign, "organization_id": "c1", "year": 2022.5,
-                "kind": "promise", "field": "van_hoa", "title": "Bốn lỗi",
-                "deadline": "31/12/2022", "status": "approved"
-            }),
-        )
-        .await;
-    let problem = unprocessable(response).await;
+    let problem = pledge_refused(
+        &app,
+        &fixture,
+        &manager,
+        json!({
+            "organization_id": "c1", "year": 2022.5, "kind": "promise", "field": "van_hoa",
+            "title": "Bốn lỗi", "deadline": "31/12/2022", "status": "approved"
+        }),
+    )
+    .await;
     let mut invalid = pointers(&problem);
     invalid.sort();
     assert_eq!(
