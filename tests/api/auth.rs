@@ -11,7 +11,9 @@ use thidua::auth::principal::Role;
 use thidua::auth::tokens::TokenKeys;
 use thidua::config::PasswordHashing;
 
-use crate::helpers::arrange_a::{fixture_as, refresh, refresh_token_of, revoke_json, token_form};
+use crate::helpers::arrange_a::{
+    app_with_fixture, fixture_as, refresh, refresh_token_of, revoke_json, token_form,
+};
 use crate::helpers::fixture::{self, CLIENT_SECRET, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -50,6 +52,13 @@ fn service_header(app: &TestApp) -> Header {
     header.typ = Some("at+jwt".to_owned());
     header.kid = Some(app.state.tokens.kid().to_owned());
     header
+}
+
+/// `claims` signed with the service's own header and key, as it signs its access tokens.
+fn signed_by_the_service(app: &TestApp, claims: &Value) -> String {
+    app.state
+        .tokens
+        .sign_claims_for_tests(service_header(app), claims)
 }
 
 /// Claims exactly like those of a freshly issued token of `username`.
@@ -242,8 +251,7 @@ async fn a_basic_or_unknown_authorization_scheme_is_not_a_bearer_token() {
 
 #[tokio::test]
 async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let unknown = app.login("nobody.at.all", "password-nobody").await;
     let wrong = app.login(fixture::C1_MANAGER, "not-the-password").await;
     assert_eq!(unknown.status(), wrong.status());
@@ -303,8 +311,7 @@ async fn an_unknown_user_costs_as_much_time_as_a_wrong_password() {
 
 #[tokio::test]
 async fn an_overlong_password_or_token_request_is_refused_without_a_server_error() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     // Past the documented maxLength (a bound of the request, the same for every account, so
     // it tells nothing about one): 422 naming the member, before any account is looked up.
     let (status, long) = login_json(&app, fixture::C1_MANAGER, &"p".repeat(10 * 1024)).await;
@@ -328,8 +335,7 @@ async fn an_overlong_password_or_token_request_is_refused_without_a_server_error
 
 #[tokio::test]
 async fn a_disabled_user_with_the_right_password_gets_the_wrong_password_answer() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let (disabled_status, disabled) = login_with_own_password(&app, fixture::DISABLED).await;
     let (wrong_status, wrong) = login_json(&app, fixture::C1_MANAGER, "not-the-password").await;
     assert_eq!(disabled_status, 401);
@@ -343,8 +349,7 @@ async fn a_disabled_user_with_the_right_password_gets_the_wrong_password_answer(
 
 #[tokio::test]
 async fn the_token_endpoint_accepts_a_form_body() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let password = fixture::password_of(fixture::C1_MEMBER);
     let response = token_form(
         &app,
@@ -582,36 +587,25 @@ async fn two_instances_on_one_database_share_the_failure_count() {
 async fn the_harness_signs_tokens_the_service_accepts() {
     // Control for the attacks below: the unmodified claims under the service's header and key
     // are accepted, so each refusal is due to the one thing a variant changes.
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::C1_MANAGER).await;
-    let token = app
-        .state
-        .tokens
-        .sign_claims_for_tests(service_header(&app), &claims);
+    let token = signed_by_the_service(&app, &claims);
     assert_token_accepted(&app, &token, "re-signed claims").await;
 }
 
 #[tokio::test]
 async fn a_token_issued_in_the_future_is_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let mut claims = fresh_claims(&app, fixture::C1_MANAGER).await;
     let iat = claims["iat"].as_i64().unwrap();
     // Within the leeway (clock skew between instances) it is still accepted.
     claims["iat"] = json!(iat + 2);
     claims["iat_ms"] = json!((iat + 2) * 1000);
-    let slightly = app
-        .state
-        .tokens
-        .sign_claims_for_tests(service_header(&app), &claims);
+    let slightly = signed_by_the_service(&app, &claims);
     assert_token_accepted(&app, &slightly, "iat 2 s ahead").await;
     claims["iat"] = json!(iat + 600);
     claims["iat_ms"] = json!((iat + 600) * 1000);
-    let future = app
-        .state
-        .tokens
-        .sign_claims_for_tests(service_header(&app), &claims);
+    let future = signed_by_the_service(&app, &claims);
     assert_token_refused(&app, &future, "iat 10 min ahead").await;
     let pledges = app.get("/api/v1/organizations", &future).await;
     assert_eq!(pledges.status(), 401);
@@ -636,13 +630,9 @@ async fn unsigned_tokens_with_alg_none_in_any_case_are_refused() {
 
 #[tokio::test]
 async fn a_stripped_or_foreign_signature_is_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::ADMIN).await;
-    let real = app
-        .state
-        .tokens
-        .sign_claims_for_tests(service_header(&app), &claims);
+    let real = signed_by_the_service(&app, &claims);
     let parts: Vec<&str> = real.split('.').collect();
     assert_token_refused(&app, &format!("{}.{}.", parts[0], parts[1]), "stripped").await;
 
@@ -680,8 +670,7 @@ async fn a_stripped_or_foreign_signature_is_refused() {
 
 #[tokio::test]
 async fn hs256_signed_with_the_public_key_is_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::ADMIN).await;
     let jwks = app.state.tokens.jwks();
     let x = jwks["keys"][0]["x"].as_str().unwrap();
@@ -706,8 +695,7 @@ type ClaimChange = Box<dyn Fn(&mut Value)>;
 
 #[tokio::test]
 async fn tokens_with_bad_time_issuer_or_audience_claims_are_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::ADMIN).await;
     let now = chrono::Utc::now().timestamp();
     let hour = 3600;
@@ -758,10 +746,7 @@ async fn tokens_with_bad_time_issuer_or_audience_claims_are_refused() {
     for (what, change) in variants {
         let mut variant = claims.clone();
         change(&mut variant);
-        let token = app
-            .state
-            .tokens
-            .sign_claims_for_tests(service_header(&app), &variant);
+        let token = signed_by_the_service(&app, &variant);
         assert!(!token.is_empty(), "{what}");
         assert_token_refused(&app, &token, what).await;
     }
@@ -769,8 +754,7 @@ async fn tokens_with_bad_time_issuer_or_audience_claims_are_refused() {
 
 #[tokio::test]
 async fn tokens_with_a_wrong_typ_or_kid_header_are_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::ADMIN).await;
     let with = |change: &dyn Fn(&mut Header)| {
         let mut header = service_header(&app);
@@ -885,8 +869,7 @@ async fn a_one_megabyte_token_is_refused_without_a_server_error() {
 
 #[tokio::test]
 async fn a_refresh_token_is_not_an_access_token() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let refresh_token = c1_member_refresh_token(&app).await;
     assert_token_refused(&app, &refresh_token, "refresh token").await;
 }
@@ -906,8 +889,7 @@ async fn c1_member_refresh_token(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn a_refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let first = c1_member_refresh_token(&app).await;
 
     let (status, rotated) = refresh(&app, &first).await;
@@ -932,8 +914,7 @@ async fn a_refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
 
 #[tokio::test]
 async fn other_logins_keep_their_refresh_tokens_when_one_family_is_revoked() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let phone = c1_member_refresh_token(&app).await;
     let laptop = c1_member_refresh_token(&app).await;
     let (status, _) = refresh(&app, &phone).await;
@@ -946,8 +927,7 @@ async fn other_logins_keep_their_refresh_tokens_when_one_family_is_revoked() {
 
 #[tokio::test]
 async fn revoking_a_refresh_token_as_json_or_form_ends_its_family() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
 
     // JSON, revoking the current token.
     let token = c1_member_refresh_token(&app).await;
@@ -979,8 +959,7 @@ async fn revoking_a_refresh_token_as_json_or_form_ends_its_family() {
 
 #[tokio::test]
 async fn a_disabled_users_refresh_token_is_refused() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let refresh_token = c1_member_refresh_token(&app).await;
     let client = app.db.client().await;
     client
@@ -1000,8 +979,7 @@ async fn a_disabled_users_refresh_token_is_refused() {
 
 #[tokio::test]
 async fn a_partner_client_gets_a_token_with_a_form_body_or_http_basic() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let client_id = fixture.client_id.to_string();
 
     let form = token_form(
@@ -1042,8 +1020,7 @@ async fn a_partner_client_gets_a_token_with_a_form_body_or_http_basic() {
 
 #[tokio::test]
 async fn a_partner_client_with_a_wrong_secret_is_invalid_client() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let client_id = fixture.client_id.to_string();
     let wrong_secret = token_form(
         &app,
@@ -1085,8 +1062,7 @@ async fn a_partner_client_with_a_wrong_secret_is_invalid_client() {
 
 #[tokio::test]
 async fn a_partner_client_cannot_ask_for_a_scope_it_was_not_granted() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let client_id = fixture.client_id.to_string();
     let (status, body) = status_and_json(
         token_form(
@@ -1119,8 +1095,7 @@ async fn a_partner_client_cannot_ask_for_a_scope_it_was_not_granted() {
 
 #[tokio::test]
 async fn a_hash_with_old_parameters_is_rewritten_on_login() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let password = "an old pass phrase";
     c1_member_hashed_with(
         &app,
@@ -1146,8 +1121,7 @@ async fn a_hash_with_old_parameters_is_rewritten_on_login() {
 
 #[tokio::test]
 async fn a_wrong_password_does_not_rewrite_an_old_hash() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let hash = c1_member_hashed_with(
         &app,
         &fixture,
@@ -1163,8 +1137,7 @@ async fn a_wrong_password_does_not_rewrite_an_old_hash() {
 
 #[tokio::test]
 async fn a_password_matches_in_any_unicode_normal_form() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     // Stored from the composed form, presented decomposed.
     c1_member_hashed_with(
         &app,

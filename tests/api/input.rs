@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::arrange_a::{fixture_as, revoke_json, token_form, token_json};
+use crate::helpers::arrange_a::{
+    app_with_fixture, fixture_as, revoke_json, token_form, token_json,
+};
 use crate::helpers::ctx::{merged, pointers};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
 #[tokio::test]
 async fn an_empty_idempotency_key_is_refused_on_every_post_naming_the_header() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
     let manager = fixture.token(&app, fixture::C1_MANAGER).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;

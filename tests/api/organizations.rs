@@ -10,7 +10,7 @@ use thidua::organizations::model::OrganizationRow;
 use thidua::organizations::repo;
 use uuid::Uuid;
 
-use crate::helpers::arrange_a::fixture_as;
+use crate::helpers::arrange_a::{app_with_fixture, fixture_as};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
@@ -228,8 +228,7 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let app = TestApp::spawn().await;
-        let fixture = Fixture::load(&app).await;
+        let (app, fixture) = app_with_fixture().await;
         let mut tokens = HashMap::new();
         for username in [
             fixture::ADMIN,
@@ -444,30 +443,17 @@ async fn managers_and_reviewers_of_a_higher_unit_follow_the_same_rules() {
     // D1's manager works on C1 (strictly below D1) and on D1 itself, but not on D2's subtree.
     let d1_manager = world.user(fixture::D1_MANAGER);
     let create = |parent: Uuid| json!({"parent_id": parent, "kind": "hamlet", "name": "Ấp D1"});
-    assert_eq!(
-        app.post_json("/api/v1/organizations", d1_manager, &create(tree.c1.id))
-            .await
-            .status(),
-        201
-    );
-    assert_eq!(
-        app.post_json("/api/v1/organizations", d1_manager, &create(tree.d1.id))
-            .await
-            .status(),
-        201
-    );
-    assert_eq!(
-        app.post_json("/api/v1/organizations", d1_manager, &create(tree.c2.id))
-            .await
-            .status(),
-        403
-    );
-    assert_eq!(
-        app.post_json("/api/v1/organizations", d1_manager, &create(tree.p.id))
-            .await
-            .status(),
-        403
-    );
+    for (parent, expected) in [
+        (&tree.c1, 201),
+        (&tree.d1, 201),
+        (&tree.c2, 403),
+        (&tree.p, 403),
+    ] {
+        let response = app
+            .post_json("/api/v1/organizations", d1_manager, &create(parent.id))
+            .await;
+        assert_eq!(response.status(), expected, "a child of {}", parent.name);
+    }
     // Only an administrator creates a root.
     let root = json!({"kind": "province", "name": "Tỉnh mới"});
     assert_eq!(

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::arrange_a::{
-    audit_total, client_credentials, fixture_as, refresh, refresh_token_of,
+    app_with_fixture, audit_total, client_credentials, fixture_as, refresh, refresh_token_of,
 };
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
@@ -21,6 +21,14 @@ async fn counts(app: &TestApp) -> (i64, i64, i64) {
         app.db.count("SELECT count(*) FROM memberships").await,
         audit_total(app).await,
     )
+}
+
+/// A list of memberships from (organization, role) pairs.
+fn memberships(entries: &[(Uuid, &str)]) -> Value {
+    entries
+        .iter()
+        .map(|(organization_id, role)| json!({"organization_id": organization_id, "role": role}))
+        .collect()
 }
 
 fn new_user(username: &str, memberships: Value) -> Value {
@@ -40,8 +48,8 @@ async fn create_user(
     organization_id: Uuid,
     role: &str,
 ) -> (u16, Value) {
-    let memberships = json!([{"organization_id": organization_id, "role": role}]);
-    app.post_for_json("/api/v1/users", token, &new_user(username, memberships))
+    let only = memberships(&[(organization_id, role)]);
+    app.post_for_json("/api/v1/users", token, &new_user(username, only))
         .await
 }
 
@@ -152,11 +160,11 @@ async fn admin_creates(app: &TestApp, fixture: &Fixture, body: &Value) -> Uuid {
 
 /// A member of both C1 (inside D1) and C2 (outside it), created by the admin: its id.
 async fn user_in_two_communes(app: &TestApp, fixture: &Fixture) -> Uuid {
-    let memberships = json!([
-        {"organization_id": fixture.tree.c1.id, "role": "member"},
-        {"organization_id": fixture.tree.c2.id, "role": "member"},
+    let both = memberships(&[
+        (fixture.tree.c1.id, "member"),
+        (fixture.tree.c2.id, "member"),
     ]);
-    admin_creates(app, fixture, &new_user("two.communes", memberships)).await
+    admin_creates(app, fixture, &new_user("two.communes", both)).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,10 +179,7 @@ async fn admin_creates_a_user_anywhere_and_the_user_can_log_in() {
         .post_json(
             "/api/v1/users",
             &admin,
-            &new_user(
-                "p9.admin",
-                json!([{"organization_id": fixture.tree.p9.id, "role": "admin"}]),
-            ),
+            &new_user("p9.admin", memberships(&[(fixture.tree.p9.id, "admin")])),
         )
         .await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -266,8 +271,7 @@ async fn a_manager_cannot_grant_the_admin_role() {
 
 #[tokio::test]
 async fn commune_member_and_reviewer_cannot_create_users() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let before = counts(&app).await;
 
     for username in [fixture::C1_MEMBER, fixture::C1_REVIEWER] {
@@ -281,8 +285,7 @@ async fn commune_member_and_reviewer_cannot_create_users() {
 
 #[tokio::test]
 async fn a_partner_client_cannot_administer_users() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let client = fixture.client_token(&app).await;
     let before = counts(&app).await;
 
@@ -335,10 +338,7 @@ async fn invalid_members_of_a_new_user_are_all_named() {
         .post_for_json(
             "/api/v1/users",
             &admin,
-            &new_user(
-                "ghost.member",
-                json!([{"organization_id": Uuid::new_v4(), "role": "member"}]),
-            ),
+            &new_user("ghost.member", memberships(&[(Uuid::new_v4(), "member")])),
         )
         .await;
     let (server_owned, _) = app
@@ -512,8 +512,7 @@ async fn admin_lists_every_user_page_by_page() {
 
 #[tokio::test]
 async fn user_search_ignores_case_and_vietnamese_diacritics_and_wildcards() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     admin_creates(
         &app,
         &fixture,
@@ -521,7 +520,7 @@ async fn user_search_ignores_case_and_vietnamese_diacritics_and_wildcards() {
             "username": "hoa.nguyen",
             "display_name": "Nguyễn Thị Hoà",
             "password": "a long enough password",
-            "memberships": [{"organization_id": fixture.tree.c1.id, "role": "member"}],
+            "memberships": memberships(&[(fixture.tree.c1.id, "member")]),
         }),
     )
     .await;
@@ -541,8 +540,7 @@ async fn user_search_ignores_case_and_vietnamese_diacritics_and_wildcards() {
 
 #[tokio::test]
 async fn disabling_a_user_makes_its_refresh_token_fail() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let password = fixture::password_of(fixture::C1_MEMBER);
     let refresh_token = refresh_token_of(&app, fixture::C1_MEMBER, &password).await;
     let other_device = refresh_token_of(&app, fixture::C1_MEMBER, &password).await;
@@ -589,15 +587,11 @@ async fn disabling_a_user_makes_its_refresh_token_fail() {
 
 #[tokio::test]
 async fn district_manager_disables_a_commune_user_but_not_an_administrator() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let c1_admin = admin_creates(
         &app,
         &fixture,
-        &new_user(
-            "c1.admin",
-            json!([{"organization_id": fixture.tree.c1.id, "role": "admin"}]),
-        ),
+        &new_user("c1.admin", memberships(&[(fixture.tree.c1.id, "admin")])),
     )
     .await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
@@ -627,8 +621,7 @@ async fn district_manager_disables_a_commune_user_but_not_an_administrator() {
 
 #[tokio::test]
 async fn a_manager_cannot_change_a_user_who_also_belongs_elsewhere() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let shared = user_in_two_communes(&app, &fixture).await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
     let before = counts(&app).await;
@@ -651,8 +644,7 @@ async fn a_manager_cannot_change_a_user_who_also_belongs_elsewhere() {
 
 #[tokio::test]
 async fn a_password_change_revokes_refresh_tokens_and_the_new_password_works() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let old_password = fixture::password_of(fixture::C1_REVIEWER);
     let refresh_token = refresh_token_of(&app, fixture::C1_REVIEWER, &old_password).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
@@ -764,8 +756,7 @@ async fn a_stale_if_match_changes_nothing() {
 
 #[tokio::test]
 async fn a_user_cannot_raise_its_own_role() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let c1_manager_id = fixture.users[fixture::C1_MANAGER];
     let before_memberships = memberships_in_db(&app, c1_manager_id).await;
     let before = counts(&app).await;
@@ -775,9 +766,9 @@ async fn a_user_cannot_raise_its_own_role() {
         &app,
         &c1_manager,
         c1_manager_id,
-        json!([
-            {"organization_id": fixture.tree.c1.id, "role": "manager"},
-            {"organization_id": fixture.tree.d1.id, "role": "manager"},
+        memberships(&[
+            (fixture.tree.c1.id, "manager"),
+            (fixture.tree.d1.id, "manager"),
         ]),
     )
     .await;
@@ -786,9 +777,9 @@ async fn a_user_cannot_raise_its_own_role() {
         &app,
         &c1_manager,
         c1_manager_id,
-        json!([
-            {"organization_id": fixture.tree.c1.id, "role": "manager"},
-            {"organization_id": fixture.tree.k1.id, "role": "manager"},
+        memberships(&[
+            (fixture.tree.c1.id, "manager"),
+            (fixture.tree.k1.id, "manager"),
         ]),
     )
     .await;
@@ -797,7 +788,7 @@ async fn a_user_cannot_raise_its_own_role() {
         &app,
         &c1_member,
         fixture.users[fixture::C1_MEMBER],
-        json!([{"organization_id": fixture.tree.c1.id, "role": "manager"}]),
+        memberships(&[(fixture.tree.c1.id, "manager")]),
     )
     .await;
 
@@ -821,7 +812,7 @@ async fn a_manager_cannot_grant_above_its_own_role() {
         &app,
         &d1_manager,
         target,
-        json!([{"organization_id": fixture.tree.c1.id, "role": "admin"}]),
+        memberships(&[(fixture.tree.c1.id, "admin")]),
     )
     .await;
 
@@ -835,8 +826,7 @@ async fn a_manager_cannot_grant_above_its_own_role() {
 
 #[tokio::test]
 async fn a_manager_replaces_memberships_inside_its_subtree_but_keeps_foreign_ones() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let target = user_in_two_communes(&app, &fixture).await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
 
@@ -846,7 +836,7 @@ async fn a_manager_replaces_memberships_inside_its_subtree_but_keeps_foreign_one
         &app,
         &d1_manager,
         target,
-        json!([{"organization_id": fixture.tree.c1.id, "role": "reviewer"}]),
+        memberships(&[(fixture.tree.c1.id, "reviewer")]),
     )
     .await;
     assert_eq!(dropped, 403);
@@ -857,10 +847,10 @@ async fn a_manager_replaces_memberships_inside_its_subtree_but_keeps_foreign_one
         &app,
         &d1_manager,
         target,
-        json!([
-            {"organization_id": fixture.tree.c1.id, "role": "reviewer"},
-            {"organization_id": fixture.tree.k1.id, "role": "manager"},
-            {"organization_id": fixture.tree.c2.id, "role": "member"},
+        memberships(&[
+            (fixture.tree.c1.id, "reviewer"),
+            (fixture.tree.k1.id, "manager"),
+            (fixture.tree.c2.id, "member"),
         ]),
     )
     .await;
@@ -889,7 +879,7 @@ async fn admin_changes_anyone_s_memberships_but_never_removes_the_last_administr
         &app,
         &admin,
         fixture.users[fixture::C2_MANAGER],
-        json!([{"organization_id": fixture.tree.d2.id, "role": "manager"}]),
+        memberships(&[(fixture.tree.d2.id, "manager")]),
     )
     .await;
     let before = counts(&app).await;
@@ -897,7 +887,7 @@ async fn admin_changes_anyone_s_memberships_but_never_removes_the_last_administr
         &app,
         &admin,
         admin_id,
-        json!([{"organization_id": fixture.tree.p.id, "role": "manager"}]),
+        memberships(&[(fixture.tree.p.id, "manager")]),
     )
     .await;
 
@@ -992,8 +982,7 @@ async fn a_deleted_client_cannot_obtain_tokens() {
 
 #[tokio::test]
 async fn only_an_administrator_manages_clients() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let clients_before = app.db.count("SELECT count(*) FROM clients").await;
     let before = counts(&app).await;
 

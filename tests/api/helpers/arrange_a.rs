@@ -117,3 +117,10 @@ pub fn the_unit_coded<'a>(page: &'a Value, code: &str) -> &'a Value {
     assert_eq!(found.len(), 1, "{code}: {page}");
     found[0]
 }
+
+/// A fresh app with the docs/security.md fixture loaded.
+pub async fn app_with_fixture() -> (TestApp, Fixture) {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    (app, fixture)
+}
