@@ -70,13 +70,23 @@ async fn get_anonymous(app: &TestApp, path: &str, forwarded_for: Option<&str>) -
 
 const ANY_PAGE: &str = "/api/v1/openapi.json";
 
-#[tokio::test]
-async fn a_client_address_over_its_limit_gets_429_rate_limited_with_retry_after() {
-    let app = TestApp::spawn_with(|settings| {
+/// An app allowing 3 requests an hour per client address and no limit per principal; with
+/// `trusted_proxies`, the client address is read from X-Forwarded-For behind those networks.
+async fn three_per_hour_per_address(trusted_proxies: Option<&str>) -> TestApp {
+    TestApp::spawn_with(|settings| {
         settings.rate_limit_per_ip = limit("3/h");
         settings.rate_limit_per_principal = None;
+        if let Some(networks) = trusted_proxies {
+            settings.trusted_proxy_header = Some("X-Forwarded-For".to_owned());
+            settings.trusted_proxies = thidua::ratelimit::parse_networks(networks).unwrap();
+        }
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_client_address_over_its_limit_gets_429_rate_limited_with_retry_after() {
+    let app = three_per_hour_per_address(None).await;
     for _ in 0..3 {
         assert_eq!(get_anonymous(&app, ANY_PAGE, None).await.status(), 200);
     }
@@ -177,14 +187,8 @@ async fn every_limited_response_states_the_policies_and_what_is_left_of_them() {
 
 #[tokio::test]
 async fn a_forwarded_for_header_from_an_untrusted_peer_does_not_escape_the_limit() {
-    let app = TestApp::spawn_with(|settings| {
-        settings.rate_limit_per_ip = limit("3/h");
-        settings.rate_limit_per_principal = None;
-        settings.trusted_proxy_header = Some("X-Forwarded-For".to_owned());
-        // The test client (127.0.0.1) is not among them.
-        settings.trusted_proxies = thidua::ratelimit::parse_networks("10.0.0.0/8").unwrap();
-    })
-    .await;
+    // The test client (127.0.0.1) is not among the trusted proxies.
+    let app = three_per_hour_per_address(Some("10.0.0.0/8")).await;
     for n in 1..=3 {
         let forged = format!("203.0.113.{n}");
         let response = get_anonymous(&app, ANY_PAGE, Some(&forged)).await;
@@ -196,13 +200,7 @@ async fn a_forwarded_for_header_from_an_untrusted_peer_does_not_escape_the_limit
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
-    let app = TestApp::spawn_with(|settings| {
-        settings.rate_limit_per_ip = limit("3/h");
-        settings.rate_limit_per_principal = None;
-        settings.trusted_proxy_header = Some("X-Forwarded-For".to_owned());
-        settings.trusted_proxies = thidua::ratelimit::parse_networks("127.0.0.1/32").unwrap();
-    })
-    .await;
+    let app = three_per_hour_per_address(Some("127.0.0.1/32")).await;
     let first = Some("203.0.113.1");
     for _ in 0..3 {
         assert_eq!(get_anonymous(&app, ANY_PAGE, first).await.status(), 200);

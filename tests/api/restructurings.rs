@@ -99,17 +99,27 @@ async fn stats(app: &TestApp, token: &str, endpoint: &str, unit: Uuid, year: i32
     .await
 }
 
+/// A POST that must answer `expected` (asserted): the answer.
+async fn post_expecting(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: &Value,
+    expected: u16,
+) -> Value {
+    let (status, answer) = post(app, token, path, body).await;
+    assert_eq!(status, expected, "{path}: {answer}");
+    answer
+}
+
 /// Applies a restructuring `request` (201 asserted): the answer, with its preview.
 async fn apply(app: &TestApp, token: &str, request: &Value) -> Value {
-    let (status, applied) = post(app, token, "/api/v1/restructurings", request).await;
-    assert_eq!(status, 201, "{applied}");
-    applied
+    post_expecting(app, token, "/api/v1/restructurings", request, 201).await
 }
 
 /// Posts a restructuring `request` that must be refused (422 asserted): the pointers named.
 async fn refused_at(app: &TestApp, token: &str, request: Value) -> Vec<String> {
-    let (status, problem) = post(app, token, "/api/v1/restructurings", &request).await;
-    assert_eq!(status, 422, "{problem}");
+    let problem = post_expecting(app, token, "/api/v1/restructurings", &request, 422).await;
     pointers(&problem)
 }
 
@@ -283,7 +293,7 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
 
     // An ended unit takes no new pledge, and says where its work went.
     let campaign = get_ok(&app, &admin, "/api/v1/campaigns").await["items"][0]["id"].clone();
-    let (status, problem) = post(
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/pledges",
@@ -292,9 +302,9 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
             "kind": "target", "field": "xay_dung_dang", "title": "Một cam kết mới",
             "deadline": "2025-12-31"
         }),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert!(
         problem["detail"]
             .as_str()
@@ -328,8 +338,7 @@ async fn a_dry_run_previews_and_writes_nothing() {
     for table in tables {
         before.push(app.db.count(&format!("SELECT count(*) FROM {table}")).await);
     }
-    let (status, preview) = post(&app, &admin, "/api/v1/restructurings", &request).await;
-    assert_eq!(status, 200, "{preview}");
+    let preview = post_expecting(&app, &admin, "/api/v1/restructurings", &request, 200).await;
     assert_eq!(preview["dry_run"], true);
     assert!(preview["id"].is_null());
     assert_eq!(preview["preview"]["ended"].as_array().unwrap().len(), 9);
@@ -374,14 +383,14 @@ async fn a_failing_step_300_of_400_leaves_no_trace() {
         }));
     }
     let before = app.db.count("SELECT count(*) FROM organizations").await;
-    let (status, problem) = post(
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/restructurings",
         &reform(json!(steps)),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/steps/300/parent"], "{problem}");
     assert_eq!(
         app.db.count("SELECT count(*) FROM organizations").await,
@@ -421,7 +430,7 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
         .collect();
     assert_eq!(refused(json!(many)).await, ["/steps"]);
     // A date in the future.
-    let (status, problem) = post(
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/restructurings",
@@ -429,14 +438,14 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
             "effective_on": "2999-01-01", "legal_basis": LEGAL_BASIS,
             "steps": [{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }]
         }),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/effective_on"], "{problem}");
 
     // Merging a unit that has already ended names its successor.
     merge_c3_into_c1(&app, &admin, tree).await;
-    let (status, problem) = post(
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/restructurings",
@@ -444,9 +453,9 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
             { "op": "rename", "unit": id(tree.c2.id), "name": "Xã C2 mới" },
             { "op": "merge", "from": [id(tree.c2.id), id(tree.c3.id)], "into": id(tree.c1.id) }
         ])),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/steps/1/from/1"], "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains(&tree.c1.name),
@@ -466,7 +475,7 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
             { "op": "create", "ref": "tx", "name": "Xã Tân Xuân", "kind": "commune", "code": "29137", "parent": id(tree.d2.id) }
         ]))).await;
     let tan_xuan = unit_by_code(&app, &admin, "29137", None).await;
-    let (status, problem) = post(
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/restructurings",
@@ -474,9 +483,9 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
             "effective_on": "2024-01-01", "legal_basis": LEGAL_BASIS,
             "steps": [{ "op": "merge", "from": [id(tan_xuan)], "into": id(tree.c2.id) }]
         }),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/steps/0/from/0"], "{problem}");
 
     // Only administrators apply restructurings.
@@ -677,7 +686,7 @@ async fn an_ended_units_nomination_is_commended_by_a_higher_unit_of_its_successo
         get_ok(&app, &admin, "/api/v1/campaigns?q=dong%20khoi").await["items"][0]["id"].clone();
     // Four eyes: the commune's officer files it, the administrator decides.
     let officer = app.token("myhoa.manager", "manager-demo-2022").await;
-    let (status, nomination) = post(
+    let nomination = post_expecting(
         &app,
         &officer,
         "/api/v1/nominations",
@@ -686,37 +695,41 @@ async fn an_ended_units_nomination_is_commended_by_a_higher_unit_of_its_successo
             "nominee_type": "individual", "nominee_name": "Nguyễn Văn Mười",
             "field": "xay_dung_dang", "achievements": "Bí thư chi bộ gương mẫu"
         }),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{nomination}");
     let path = format!("/api/v1/nominations/{}", nomination["id"].as_str().unwrap());
-    let (status, body) = post(&app, &officer, &format!("{path}/submit"), &json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = post(&app, &admin, &format!("{path}/start-review"), &json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = post(
+    post_expecting(&app, &officer, &format!("{path}/submit"), &json!({}), 200).await;
+    post_expecting(
+        &app,
+        &admin,
+        &format!("{path}/start-review"),
+        &json!({}),
+        200,
+    )
+    .await;
+    post_expecting(
         &app,
         &admin,
         &format!("{path}/reviews"),
         &json!({"decision": "endorse"}),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = post(&app, &admin, &format!("{path}/recognize"), &json!({})).await;
-    assert_eq!(status, 200, "{body}");
+    post_expecting(&app, &admin, &format!("{path}/recognize"), &json!({}), 200).await;
 
     let request = ba_tri_reform(&app, &admin).await;
     apply(&app, &admin, &request).await;
     let vinh_long = unit_by_code(&app, &admin, "86", None).await;
-    let (status, body) = post(
+    let body = post_expecting(
         &app,
         &admin,
         &format!("{path}/commend"),
         &json!({"form": "giay_khen", "issuer_organization_id": vinh_long,
                 "decision_no": "12/QĐ-UBND", "decided_on": "2025-09-29"}),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "commended");
 }
 
@@ -729,7 +742,7 @@ async fn pledge(
     organization: Uuid,
     year: i32,
 ) -> String {
-    let (status, body) = post(
+    let body = post_expecting(
         app,
         token,
         "/api/v1/pledges",
@@ -738,9 +751,9 @@ async fn pledge(
             "kind": "target", "field": "nong_thon_moi", "title": "Bê tông hóa đường giao thông",
             "target_value": 10, "target_unit": "km", "deadline": format!("{year}-12-31")
         }),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
 
@@ -889,14 +902,14 @@ async fn an_ended_childs_own_records_go_to_the_child_that_answers_for_it() {
     pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
     pledge(&app, &admin, campaign, tree.c1.id, 2025).await;
     let closed = pledge(&app, &admin, campaign, tree.c1.id, 2025).await;
-    let (status, body) = post(
+    post_expecting(
         &app,
         &admin,
         &format!("/api/v1/pledges/{closed}/withdraw"),
         &json!({ "reason": "Đơn vị sắp xếp" }),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     pledge(&app, &admin, campaign, tree.k1.id, 2025).await;
     merge_c1_and_c3(&app, &admin, tree).await;
     let merged = unit_by_code(&app, &admin, "CN", None).await.to_string();
@@ -999,14 +1012,14 @@ async fn awards_of_a_year_before_a_restructuring_read_as_they_stood() {
     let tree = &fixture.tree;
     let mut persons = Vec::new();
     for (unit, name) in [(tree.c1.id, "Người xã C1"), (tree.c3.id, "Người xã C3")] {
-        let (status, person) = post(
+        let person = post_expecting(
             &app,
             &admin,
             "/api/v1/persons",
             &json!({ "organization_id": unit, "full_name": name }),
+            201,
         )
         .await;
-        assert_eq!(status, 201, "{person}");
         persons.push(person["id"].as_str().unwrap().to_owned());
     }
     // Paper decisions of 2024, recorded before the service.

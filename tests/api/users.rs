@@ -215,38 +215,26 @@ async fn admin_creates_a_user_anywhere_and_the_user_can_log_in() {
 #[tokio::test]
 async fn district_manager_creates_a_user_in_a_commune_of_its_district() {
     let (app, fixture, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
+    let tree = &fixture.tree;
 
-    let (status, body) = create_user(
-        &app,
-        &d1_manager,
-        "c1.officer",
-        fixture.tree.c1.id,
-        "manager",
-    )
-    .await;
+    let (status, body) = create_user(&app, &d1_manager, "c1.officer", tree.c1.id, "manager").await;
 
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["memberships"][0]["role"], "manager");
     let id = Uuid::parse_str(body["id"].as_str().unwrap()).unwrap();
     assert_eq!(
         memberships_in_db(&app, id).await,
-        vec![(fixture.tree.c1.id, "manager".to_owned())]
+        vec![(tree.c1.id, "manager".to_owned())]
     );
 }
 
 #[tokio::test]
 async fn district_manager_cannot_create_a_user_in_another_district() {
     let (app, fixture, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
+    let tree = &fixture.tree;
     let before = counts(&app).await;
 
-    let answer = create_user(
-        &app,
-        &d1_manager,
-        "c2.intruder",
-        fixture.tree.c2.id,
-        "member",
-    )
-    .await;
+    let answer = create_user(&app, &d1_manager, "c2.intruder", tree.c2.id, "member").await;
 
     assert_refused(&app, before, answer, 403, "forbidden").await;
 }
@@ -254,16 +242,10 @@ async fn district_manager_cannot_create_a_user_in_another_district() {
 #[tokio::test]
 async fn a_manager_cannot_grant_the_admin_role() {
     let (app, fixture, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
+    let tree = &fixture.tree;
     let before = counts(&app).await;
 
-    let (status, _) = create_user(
-        &app,
-        &d1_manager,
-        "c1.superuser",
-        fixture.tree.c1.id,
-        "admin",
-    )
-    .await;
+    let (status, _) = create_user(&app, &d1_manager, "c1.superuser", tree.c1.id, "admin").await;
 
     assert_eq!(status, 403);
     assert_eq!(counts(&app).await, before);
