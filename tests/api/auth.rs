@@ -12,7 +12,8 @@ use thidua::auth::tokens::TokenKeys;
 use thidua::config::PasswordHashing;
 
 use crate::helpers::arrange_a::{
-    app_with_fixture, fixture_as, refresh, refresh_token_of, revoke_json, token_form,
+    app_with_fixture, basic_client_credentials, client_credentials_response, fixture_as,
+    get_anonymously, refresh, refresh_token_of, revoke_json, token_form,
 };
 use crate::helpers::fixture::{self, CLIENT_SECRET, Fixture};
 use crate::helpers::{TestApp, status_and_json};
@@ -982,23 +983,8 @@ async fn a_partner_client_gets_a_token_with_a_form_body_or_http_basic() {
     let (app, fixture) = app_with_fixture().await;
     let client_id = fixture.client_id.to_string();
 
-    let form = token_form(
-        &app,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", CLIENT_SECRET),
-        ],
-    )
-    .await;
-    let basic = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .basic_auth(&client_id, Some(CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let form = client_credentials_response(&app, &client_id, CLIENT_SECRET).await;
+    let basic = basic_client_credentials(&app, &client_id, CLIENT_SECRET).await;
     for (what, response) in [("form", form), ("basic", basic)] {
         let (status, body) = status_and_json(response).await;
         assert_eq!(status, 200, "{what}: {body}");
@@ -1022,32 +1008,12 @@ async fn a_partner_client_gets_a_token_with_a_form_body_or_http_basic() {
 async fn a_partner_client_with_a_wrong_secret_is_invalid_client() {
     let (app, fixture) = app_with_fixture().await;
     let client_id = fixture.client_id.to_string();
-    let wrong_secret = token_form(
-        &app,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", "partner-secret-of-d1-0123456789abcdeX"),
-        ],
-    )
-    .await;
-    let unknown_client = token_form(
-        &app,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &uuid::Uuid::new_v4().to_string()),
-            ("client_secret", CLIENT_SECRET),
-        ],
-    )
-    .await;
-    let wrong_basic = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .basic_auth(&client_id, Some("nope"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let wrong_secret =
+        client_credentials_response(&app, &client_id, "partner-secret-of-d1-0123456789abcdeX")
+            .await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let unknown_client = client_credentials_response(&app, &unknown, CLIENT_SECRET).await;
+    let wrong_basic = basic_client_credentials(&app, &client_id, "nope").await;
     for (what, response) in [
         ("wrong secret", wrong_secret),
         ("unknown client", unknown_client),
@@ -1081,12 +1047,7 @@ async fn a_partner_client_cannot_ask_for_a_scope_it_was_not_granted() {
     assert_eq!(body["error"], "invalid_scope");
     assert_eq!(body["type"], "/problems/invalid_scope");
     // The `type` names a page that explains the problem.
-    let page = app
-        .http
-        .get(app.url("/problems/invalid_scope"))
-        .send()
-        .await
-        .unwrap();
+    let page = get_anonymously(&app, "/problems/invalid_scope").await;
     assert_eq!(page.status(), 200);
 }
 
@@ -1157,12 +1118,7 @@ async fn a_password_matches_in_any_unicode_normal_form() {
 #[tokio::test]
 async fn the_jwks_publishes_the_ed25519_key_that_verifies_issued_tokens() {
     let (app, fixture, token) = fixture_as(fixture::C1_MEMBER).await;
-    let response = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = get_anonymously(&app, "/.well-known/jwks.json").await;
     assert_eq!(response.status(), 200);
     let jwks: Value = response.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();

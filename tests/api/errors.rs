@@ -5,7 +5,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
-use crate::helpers::arrange_a::{fixture_as, problem};
+use crate::helpers::arrange_a::{fixture_as, get_anonymously, problem};
 use crate::helpers::ctx::pointers;
 use crate::helpers::fixture;
 
@@ -94,12 +94,7 @@ impl Admin {
 #[tokio::test]
 async fn an_unknown_route_is_a_problem_404() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .get(app.url("/api/v1/nothing-here"))
-        .send()
-        .await
-        .unwrap();
+    let response = get_anonymously(&app, "/api/v1/nothing-here").await;
     assert_eq!(response.status(), 404);
     assert_eq!(
         response.headers()["content-type"],
@@ -118,7 +113,7 @@ async fn unknown_routes_anywhere_are_problem_404s() {
         "/api/v2/organizations",
         "/api/v1/organizations/a/b/c/d",
     ] {
-        let response = app.http.get(app.url(path)).send().await.unwrap();
+        let response = get_anonymously(&app, path).await;
         assert_problem(&app, response, 404, "not_found").await;
     }
 }
@@ -424,8 +419,8 @@ async fn a_request_id_is_echoed_when_sent_and_generated_otherwise() {
             .unwrap()
             .to_owned()
     };
-    let first = app.http.get(app.url("/healthz")).send().await.unwrap();
-    let second = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let first = get_anonymously(&app, "/healthz").await;
+    let second = get_anonymously(&app, "/healthz").await;
     assert!(!generated(&first).is_empty());
     assert_ne!(generated(&first), generated(&second));
 
@@ -447,12 +442,7 @@ async fn a_request_id_is_echoed_when_sent_and_generated_otherwise() {
 #[tokio::test]
 async fn a_problem_page_is_html_with_a_content_security_policy() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .get(app.url("/problems/validation_failed"))
-        .send()
-        .await
-        .unwrap();
+    let response = get_anonymously(&app, "/problems/validation_failed").await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -466,24 +456,15 @@ async fn a_problem_page_is_html_with_a_content_security_policy() {
     assert!(page.contains("validation_failed"));
 
     // The catalogue's `code spans` are HTML code, not literal backticks.
-    let page = app
-        .http
-        .get(app.url("/problems/service_unavailable"))
-        .send()
+    let page = get_anonymously(&app, "/problems/service_unavailable")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     assert!(page.contains("<code>Retry-After</code>"), "{page}");
     assert!(!page.contains('`'), "{page}");
 
-    let response = app
-        .http
-        .get(app.url("/problems/no_such_problem"))
-        .send()
-        .await
-        .unwrap();
+    let response = get_anonymously(&app, "/problems/no_such_problem").await;
     assert_eq!(response.status(), 404);
 }
 
@@ -493,19 +474,11 @@ async fn every_response_says_nosniff_and_authenticated_ones_are_not_stored() {
     let c1 = format!("/api/v1/organizations/{}", fixture.tree.c1.id);
 
     let anonymous = [
-        app.http.get(app.url("/healthz")).send().await.unwrap(),
-        app.http.get(app.url("/api/v1/me")).send().await.unwrap(),
-        app.http.get(app.url("/nothing")).send().await.unwrap(),
-        app.http
-            .get(app.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap(),
-        app.http
-            .get(app.url("/api/v1/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
+        get_anonymously(&app, "/healthz").await,
+        get_anonymously(&app, "/api/v1/me").await,
+        get_anonymously(&app, "/nothing").await,
+        get_anonymously(&app, "/.well-known/jwks.json").await,
+        get_anonymously(&app, "/api/v1/openapi.json").await,
     ];
     for response in &anonymous {
         assert_eq!(

@@ -1,7 +1,7 @@
 //! The committed spec is the served spec, and every served route is in it.
 
 use crate::helpers::TestApp;
-use crate::helpers::arrange_a::{concrete_path, spec};
+use crate::helpers::arrange_a::{concrete_path, get_anonymously, spec};
 
 #[tokio::test]
 async fn the_committed_spec_matches_the_generated_one() {
@@ -18,12 +18,8 @@ async fn the_committed_spec_matches_the_generated_one() {
 #[tokio::test]
 async fn the_served_spec_is_openapi_3_1_and_equals_the_generated_one() {
     let app = TestApp::spawn().await;
-    let served: serde_json::Value = app
-        .http
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
+    let served: serde_json::Value = get_anonymously(&app, "/api/v1/openapi.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

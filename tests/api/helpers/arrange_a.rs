@@ -55,12 +55,28 @@ pub async fn revoke_json(app: &TestApp, body: &Value) -> (u16, Value) {
 /// The client-credentials grant of `client_id` with `secret` in the form: the status and the
 /// answer.
 pub async fn client_credentials(app: &TestApp, client_id: &str, secret: &str) -> (u16, Value) {
+    status_and_json(client_credentials_response(app, client_id, secret).await).await
+}
+
+/// The client-credentials grant of `client_id` with `secret` in the form: the raw response.
+pub async fn client_credentials_response(app: &TestApp, client_id: &str, secret: &str) -> Response {
     let form = [
         ("grant_type", "client_credentials"),
         ("client_id", client_id),
         ("client_secret", secret),
     ];
-    status_and_json(token_form(app, &form).await).await
+    token_form(app, &form).await
+}
+
+/// The client-credentials grant of `client_id` with `secret` by HTTP Basic: the raw response.
+pub async fn basic_client_credentials(app: &TestApp, client_id: &str, secret: &str) -> Response {
+    app.http
+        .post(app.url("/api/v1/auth/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Logs `username` in (200 asserted) and returns its refresh token.
@@ -123,4 +139,9 @@ pub async fn app_with_fixture() -> (TestApp, Fixture) {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
     (app, fixture)
+}
+
+/// A GET of `path` with no credentials: the raw response.
+pub async fn get_anonymously(app: &TestApp, path: &str) -> Response {
+    app.http.get(app.url(path)).send().await.unwrap()
 }
