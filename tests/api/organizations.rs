@@ -260,6 +260,20 @@ impl World {
         }
     }
 
+    /// Creates an organization `body` as the administrator: the status and the answer.
+    async fn admin_creates(&self, body: &Value) -> (u16, Value) {
+        let admin = self.token(Actor::Admin);
+        self.app
+            .post_for_json("/api/v1/organizations", admin, body)
+            .await
+    }
+
+    /// The direct children of `unit` as `token` reads them: the status and the page.
+    async fn children(&self, token: &str, unit: Uuid) -> (u16, Value) {
+        let path = format!("{}/children", org_path(unit));
+        self.app.get_json(&path, token).await
+    }
+
     /// Moves `unit` under `parent` as the administrator: the status and the answer.
     async fn admin_moves(&self, unit: Uuid, parent: Uuid) -> (u16, Value) {
         let admin = self.token(Actor::Admin);
@@ -533,10 +547,7 @@ async fn every_caller_reads_the_whole_directory_including_partner_clients() {
         let (status, p9) = world.app.get_json(&org_path(tree.p9.id), token).await;
         assert_eq!(status, 200, "{actor:?}");
         assert_eq!(p9["name"], "Tỉnh P9");
-        let (status, _) = world
-            .app
-            .get_json(&format!("{}/children", org_path(tree.d2.id)), token)
-            .await;
+        let (status, _) = world.children(token, tree.d2.id).await;
         assert_eq!(status, 200, "{actor:?}");
     }
     let response = world
@@ -591,13 +602,7 @@ async fn the_children_endpoint_lists_direct_children_in_vietnamese_order() {
     let world = World::new().await;
     let tree = &world.fixture.tree;
     let token = world.token(Actor::Member);
-    let children = |id: Uuid| {
-        let app = &world.app;
-        async move {
-            app.get_json(&format!("{}/children", org_path(id)), token)
-                .await
-        }
-    };
+    let children = |id: Uuid| world.children(token, id);
     let (status, page) = children(tree.d1.id).await;
     assert_eq!(status, 200);
     assert_eq!(names_of(&page), vec!["Xã C3", "Xã Mỹ Hòa"]);
@@ -758,14 +763,8 @@ async fn moving_a_unit_rewrites_its_whole_subtree() {
     assert_eq!(k1["parent_id"], json!(tree.c1.id));
 
     let children = |id: Uuid| {
-        let app = &world.app;
-        async move {
-            names_of(
-                &app.get_json(&format!("{}/children", org_path(id)), admin)
-                    .await
-                    .1,
-            )
-        }
+        let world = &world;
+        async move { names_of(&world.children(admin, id).await.1) }
     };
     assert_eq!(children(tree.d1.id).await, vec!["Xã C3"]);
     assert_eq!(children(tree.d2.id).await, vec!["Xã C2", "Xã Mỹ Hòa"]);
@@ -862,12 +861,7 @@ async fn deactivation_waits_for_the_children_and_then_keeps_the_unit() {
     );
     // No children under an inactive unit.
     let (status, _) = world
-        .app
-        .post_for_json(
-            "/api/v1/organizations",
-            admin,
-            &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp"}),
-        )
+        .admin_creates(&json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp"}))
         .await;
     assert_eq!(status, 422);
 }
@@ -956,10 +950,7 @@ async fn each_successful_write_is_audited_once_with_before_and_after() {
     let admin = world.token(Actor::Admin);
     let admin_id = world.fixture.users[fixture::ADMIN];
     let (status, created) = world
-        .app
-        .post_for_json(
-            "/api/v1/organizations",
-            admin,
+        .admin_creates(
             &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp Một", "code": "A1"}),
         )
         .await;
@@ -972,10 +963,7 @@ async fn each_successful_write_is_audited_once_with_before_and_after() {
     assert_eq!(response.status(), 200);
     // A refused write (duplicate code) leaves no event.
     let (status, _) = world
-        .app
-        .post_for_json(
-            "/api/v1/organizations",
-            admin,
+        .admin_creates(
             &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp Ba", "code": "A1"}),
         )
         .await;
