@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 use crate::helpers::arrange_a::{fixture_as, get_anonymously, problem};
-use crate::helpers::ctx::pointers;
+use crate::helpers::ctx::{merged, pointers};
 use crate::helpers::fixture;
 
 /// Asserts that `response` is an RFC 9457 problem with `status` and `code`; returns its body.
@@ -84,6 +84,11 @@ impl Admin {
             .post_json("/api/v1/organizations", &self.token, body)
             .await;
         assert_problem(&self.app, response, 422, "validation_failed").await
+    }
+
+    /// The valid body with `overrides` merged in.
+    fn valid_with(&self, overrides: Value) -> Value {
+        merged(self.valid(), overrides)
     }
 
     fn valid(&self) -> Value {
@@ -201,8 +206,7 @@ async fn malformed_json_is_400() {
 #[tokio::test]
 async fn an_unknown_member_is_422_naming_it() {
     let admin = Admin::new().await;
-    let mut body = admin.valid();
-    body["colour"] = json!("red");
+    let body = admin.valid_with(json!({"colour": "red"}));
     let problem = admin.refused_validation(&body).await;
     assert_eq!(pointers(&problem), vec!["/colour"]);
 }
@@ -211,11 +215,10 @@ async fn an_unknown_member_is_422_naming_it() {
 async fn every_server_owned_member_is_named_at_once() {
     let admin = Admin::new().await;
     let before = admin.organization_count().await;
-    let mut body = admin.valid();
-    body["id"] = json!(uuid::Uuid::new_v4());
-    body["version"] = json!(7);
-    body["status"] = json!("approved");
-    body["created_at"] = json!("2020-01-01T00:00:00Z");
+    let body = admin.valid_with(json!({
+        "id": uuid::Uuid::new_v4(), "version": 7, "status": "approved",
+        "created_at": "2020-01-01T00:00:00Z",
+    }));
     let problem = admin.refused_validation(&body).await;
     let mut named = pointers(&problem);
     named.sort();
@@ -226,13 +229,11 @@ async fn every_server_owned_member_is_named_at_once() {
 #[tokio::test]
 async fn a_wrong_type_or_missing_member_is_422_naming_it() {
     let admin = Admin::new().await;
-    let mut wrong_type = admin.valid();
-    wrong_type["kind"] = json!("planet");
+    let wrong_type = admin.valid_with(json!({"kind": "planet"}));
     let problem = admin.refused_validation(&wrong_type).await;
     assert_eq!(pointers(&problem), vec!["/kind"]);
 
-    let mut bad_id = admin.valid();
-    bad_id["parent_id"] = json!("not-a-uuid");
+    let bad_id = admin.valid_with(json!({"parent_id": "not-a-uuid"}));
     let problem = admin.refused_validation(&bad_id).await;
     assert_eq!(pointers(&problem), vec!["/parent_id"]);
 
@@ -290,8 +291,7 @@ async fn a_malformed_or_out_of_range_query_value_is_400() {
 async fn an_oversized_body_is_413() {
     let admin = Admin::new().await;
     let before = admin.organization_count().await;
-    let mut body = admin.valid();
-    body["name"] = json!("x".repeat(300 * 1024));
+    let body = admin.valid_with(json!({"name": "x".repeat(300 * 1024)}));
     let response = admin.post_json_text(body.to_string()).await;
     assert_problem(&admin.app, response, 413, "payload_too_large").await;
     assert_eq!(admin.organization_count().await, before);
@@ -301,13 +301,11 @@ async fn an_oversized_body_is_413() {
 async fn a_one_megabyte_string_is_refused_without_a_server_error() {
     let admin = Admin::new().await;
     let before = admin.organization_count().await;
-    let mut body = admin.valid();
-    body["name"] = json!("ệ".repeat(1024 * 1024 / 3));
+    let body = admin.valid_with(json!({"name": "ệ".repeat(1024 * 1024 / 3)}));
     let response = admin.post_json_text(body.to_string()).await;
     assert_problem(&admin.app, response, 413, "payload_too_large").await;
     // Under the body limit, a long string is a validation error.
-    let mut body = admin.valid();
-    body["name"] = json!("ệ".repeat(60 * 1024));
+    let body = admin.valid_with(json!({"name": "ệ".repeat(60 * 1024)}));
     let response = admin.post_json_text(body.to_string()).await;
     let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
     assert_eq!(pointers(&problem), vec!["/name"]);
@@ -546,8 +544,7 @@ async fn error_bodies_carry_no_internals() {
             .get("/api/v1/organizations/zzz", &admin.token)
             .await,
     );
-    let mut duplicate = admin.valid();
-    duplicate["code"] = json!("C1");
+    let duplicate = admin.valid_with(json!({"code": "C1"}));
     responses.push(
         admin
             .app

@@ -40,6 +40,11 @@ fn new_user(username: &str, memberships: Value) -> Value {
     })
 }
 
+/// `POST /users` of `body`: the status and the answer.
+async fn post_user(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    app.post_for_json("/api/v1/users", token, body).await
+}
+
 /// `POST /users` of `username` with one membership: the status and the answer.
 async fn create_user(
     app: &TestApp,
@@ -49,8 +54,7 @@ async fn create_user(
     role: &str,
 ) -> (u16, Value) {
     let only = memberships(&[(organization_id, role)]);
-    app.post_for_json("/api/v1/users", token, &new_user(username, only))
-        .await
+    post_user(app, token, &new_user(username, only)).await
 }
 
 /// Asserts a refusal with `code` that changed no user, membership or audit event.
@@ -163,7 +167,7 @@ async fn create_client(
 /// Creates a user as the admin and returns its id.
 async fn admin_creates(app: &TestApp, fixture: &Fixture, body: &Value) -> Uuid {
     let admin = fixture.token(app, fixture::ADMIN).await;
-    let (status, created) = app.post_for_json("/api/v1/users", &admin, body).await;
+    let (status, created) = post_user(app, &admin, body).await;
     assert_eq!(status, 201, "{created}");
     Uuid::parse_str(created["id"].as_str().unwrap()).unwrap()
 }
@@ -293,13 +297,8 @@ async fn a_manager_must_give_a_new_user_a_membership() {
     let (app, _, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
     let before = counts(&app).await;
 
-    let (status, body) = app
-        .post_for_json(
-            "/api/v1/users",
-            &d1_manager,
-            &new_user("nobody.anywhere", json!([])),
-        )
-        .await;
+    let (status, body) =
+        post_user(&app, &d1_manager, &new_user("nobody.anywhere", json!([]))).await;
 
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["pointer"], "/memberships");
@@ -311,36 +310,33 @@ async fn invalid_members_of_a_new_user_are_all_named() {
     let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let before = counts(&app).await;
 
-    let (status, body) = app
-        .post_for_json(
-            "/api/v1/users",
-            &admin,
-            &json!({
-                "username": "-bad name",
-                "display_name": "  ",
-                "password": "short",
-                "memberships": [
-                    {"organization_id": fixture.tree.c1.id, "role": "member"},
-                    {"organization_id": fixture.tree.c1.id, "role": "manager"},
-                ],
-            }),
-        )
-        .await;
-    let (unknown_org, unknown_body) = app
-        .post_for_json(
-            "/api/v1/users",
-            &admin,
-            &new_user("ghost.member", memberships(&[(Uuid::new_v4(), "member")])),
-        )
-        .await;
-    let (server_owned, _) = app
-        .post_for_json(
-            "/api/v1/users",
-            &admin,
-            &json!({"username": "x.y.z", "display_name": "X", "password": "long enough pw",
+    let (status, body) = post_user(
+        &app,
+        &admin,
+        &json!({
+            "username": "-bad name",
+            "display_name": "  ",
+            "password": "short",
+            "memberships": [
+                {"organization_id": fixture.tree.c1.id, "role": "member"},
+                {"organization_id": fixture.tree.c1.id, "role": "manager"},
+            ],
+        }),
+    )
+    .await;
+    let (unknown_org, unknown_body) = post_user(
+        &app,
+        &admin,
+        &new_user("ghost.member", memberships(&[(Uuid::new_v4(), "member")])),
+    )
+    .await;
+    let (server_owned, _) = post_user(
+        &app,
+        &admin,
+        &json!({"username": "x.y.z", "display_name": "X", "password": "long enough pw",
                     "memberships": [], "disabled": true, "password_hash": "x"}),
-        )
-        .await;
+    )
+    .await;
 
     assert_eq!(status, 422);
     let pointers: Vec<&str> = body["errors"]

@@ -20,14 +20,14 @@ pub async fn audit_total(app: &TestApp) -> i64 {
     app.db.count("SELECT count(*) FROM audit_events").await
 }
 
+/// A POST to the token endpoint, to be given its body.
+fn token_request(app: &TestApp) -> reqwest::RequestBuilder {
+    app.http.post(app.url("/api/v1/auth/token"))
+}
+
 /// The token endpoint's answer to a form body.
-pub async fn token_form(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
-    app.http
-        .post(app.url("/api/v1/auth/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
+pub async fn token_form(app: &TestApp, form: &[(&str, &str)]) -> Response {
+    token_request(app).form(form).send().await.unwrap()
 }
 
 /// The refresh grant with `refresh_token`: the status and the answer.
@@ -38,12 +38,7 @@ pub async fn refresh(app: &TestApp, refresh_token: &str) -> (u16, Value) {
 
 /// The token endpoint's answer to a JSON body.
 pub async fn token_json(app: &TestApp, body: &Value) -> Response {
-    app.http
-        .post(app.url("/api/v1/auth/token"))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    token_request(app).json(body).send().await.unwrap()
 }
 
 /// `POST /auth/revoke` with a JSON body: the status and the answer.
@@ -70,8 +65,7 @@ pub async fn client_credentials_response(app: &TestApp, client_id: &str, secret:
 
 /// The client-credentials grant of `client_id` with `secret` by HTTP Basic: the raw response.
 pub async fn basic_client_credentials(app: &TestApp, client_id: &str, secret: &str) -> Response {
-    app.http
-        .post(app.url("/api/v1/auth/token"))
+    token_request(app)
         .basic_auth(client_id, Some(secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
