@@ -218,6 +218,15 @@ fn import_units_binary(database_url: &str, args: &[&str]) -> (bool, String, Stri
     )
 }
 
+/// Runs `thidua import-units` with `args`, which must succeed and print every one of `lines`.
+fn import_units_says(database_url: &str, args: &[&str], lines: &[&str]) {
+    let (ok, stdout, stderr) = import_units_binary(database_url, args);
+    assert!(ok, "{stdout}\n{stderr}");
+    for line in lines {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+}
+
 #[tokio::test]
 async fn the_binary_previews_with_dry_run_then_imports_one_province_once() {
     let db = crate::helpers::db::TestDb::empty().await;
@@ -227,28 +236,27 @@ async fn the_binary_previews_with_dry_run_then_imports_one_province_once() {
     };
 
     // --dry-run: the preview on standard output, nothing written (the schema is, by migrate).
-    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "86", "--dry-run"]);
-    assert!(ok, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("Tỉnh Vĩnh Long (86): would create 125 units, ended 0"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("1 province(s) previewed, nothing written"),
-        "{stdout}"
+    import_units_says(
+        &db.url,
+        &["--province", "86", "--dry-run"],
+        &[
+            "Tỉnh Vĩnh Long (86): would create 125 units, ended 0",
+            "1 province(s) previewed, nothing written",
+        ],
     );
     assert_eq!(count("SELECT count(*) FROM organizations").await, 0);
     assert_eq!(count("SELECT count(*) FROM restructurings").await, 0);
 
     // For real: the province and its 124 communes and wards, one restructuring.
-    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "86"]);
-    assert!(ok, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("Tỉnh Vĩnh Long (86): created 125 units"),
-        "{stdout}"
+    import_units_says(
+        &db.url,
+        &["--province", "86"],
+        &[
+            "Tỉnh Vĩnh Long (86): created 125 units",
+            "; restructuring ",
+            "1 province(s) done",
+        ],
     );
-    assert!(stdout.contains("; restructuring "), "{stdout}");
-    assert!(stdout.contains("1 province(s) done"), "{stdout}");
     assert_eq!(
         count("SELECT count(*) FROM organizations WHERE kind = 'province' AND code = '86'").await,
         1
@@ -265,11 +273,10 @@ async fn the_binary_previews_with_dry_run_then_imports_one_province_once() {
     assert_eq!(count("SELECT count(*) FROM restructurings").await, 1);
 
     // Again: imported before, skipped, nothing added.
-    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "86"]);
-    assert!(ok, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("Tỉnh Vĩnh Long (86): imported before, skipped"),
-        "{stdout}"
+    import_units_says(
+        &db.url,
+        &["--province", "86"],
+        &["Tỉnh Vĩnh Long (86): imported before, skipped"],
     );
     assert_eq!(count("SELECT count(*) FROM organizations").await, 125);
 

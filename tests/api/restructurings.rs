@@ -699,24 +699,14 @@ async fn an_ended_units_nomination_is_commended_by_a_higher_unit_of_its_successo
     )
     .await;
     let path = format!("/api/v1/nominations/{}", nomination["id"].as_str().unwrap());
-    post_expecting(&app, &officer, &format!("{path}/submit"), &json!({}), 200).await;
-    post_expecting(
-        &app,
-        &admin,
-        &format!("{path}/start-review"),
-        &json!({}),
-        200,
-    )
-    .await;
-    post_expecting(
-        &app,
-        &admin,
-        &format!("{path}/reviews"),
-        &json!({"decision": "endorse"}),
-        201,
-    )
-    .await;
-    post_expecting(&app, &admin, &format!("{path}/recognize"), &json!({}), 200).await;
+    for (token, step, body, expected) in [
+        (&officer, "submit", json!({}), 200),
+        (&admin, "start-review", json!({}), 200),
+        (&admin, "reviews", json!({"decision": "endorse"}), 201),
+        (&admin, "recognize", json!({}), 200),
+    ] {
+        post_expecting(&app, token, &format!("{path}/{step}"), &body, expected).await;
+    }
 
     let request = ba_tri_reform(&app, &admin).await;
     apply(&app, &admin, &request).await;
