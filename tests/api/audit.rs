@@ -17,7 +17,7 @@ async fn audit_events_cannot_be_updated_or_deleted_through_the_application_pool(
         )
     .await;
     assert_eq!(status, 201);
-    let before = app.db.count("SELECT count(*) FROM audit_events").await;
+    let before = app.db.rows("audit_events").await;
     assert!(before >= 1);
 
     let mut conn = app.state.db.write().await.unwrap();
@@ -34,16 +34,8 @@ async fn audit_events_cannot_be_updated_or_deleted_through_the_application_pool(
     assert!(update.is_err(), "UPDATE must be refused");
     assert!(delete.is_err(), "DELETE must be refused");
     assert!(truncate.is_err(), "TRUNCATE must be refused");
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM audit_events").await,
-        before
-    );
-    assert_eq!(
-        app.db
-            .count("SELECT count(*) FROM audit_events WHERE action = 'forged'")
-            .await,
-        0
-    );
+    assert_eq!(app.db.rows("audit_events").await, before);
+    assert_eq!(app.db.rows("audit_events WHERE action = 'forged'").await, 0);
 }
 
 #[tokio::test]

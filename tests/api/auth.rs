@@ -11,14 +11,16 @@ use thidua::auth::principal::Role;
 use thidua::auth::tokens::TokenKeys;
 use thidua::config::PasswordHashing;
 
+use crate::helpers::arrange_a::{
+    app_with_fixture, basic_client_credentials, client_credentials_response, fixture_as,
+    get_anonymously, refresh, refresh_token_of, revoke_json, token_form,
+};
 use crate::helpers::fixture::{self, CLIENT_SECRET, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
 #[tokio::test]
 async fn a_user_logs_in_and_reads_me() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::C1_MANAGER).await;
     let (status, body) = app.get_json("/api/v1/me", &token).await;
     assert_eq!(status, 200);
     assert_eq!(body["username"], fixture::C1_MANAGER);
@@ -53,6 +55,13 @@ fn service_header(app: &TestApp) -> Header {
     header
 }
 
+/// `claims` signed with the service's own header and key, as it signs its access tokens.
+fn signed_by_the_service(app: &TestApp, claims: &Value) -> String {
+    app.state
+        .tokens
+        .sign_claims_for_tests(service_header(app), claims)
+}
+
 /// Claims exactly like those of a freshly issued token of `username`.
 async fn fresh_claims(app: &TestApp, username: &str) -> Value {
     claims_of(&app.token(username, &fixture::password_of(username)).await)
@@ -62,6 +71,14 @@ async fn me_with_authorization(app: &TestApp, authorization: &str) -> reqwest::R
     app.http
         .get(app.url("/api/v1/me"))
         .header("Authorization", authorization)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET /me` with no credentials at all.
+async fn me_without_a_token(app: &TestApp) -> reqwest::Response {
+    app.request(Method::GET, "/api/v1/me", None)
         .send()
         .await
         .unwrap()
@@ -100,30 +117,69 @@ async fn assert_token_accepted(app: &TestApp, token: &str, what: &str) {
     assert_eq!(response.status(), 200, "{what}");
 }
 
-/// A token response of the token endpoint for a form body.
-async fn token_form(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
-    app.http
-        .post(app.url("/api/v1/auth/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn refresh(app: &TestApp, refresh_token: &str) -> (u16, Value) {
-    status_and_json(
-        app.http
-            .post(app.url("/api/v1/auth/token"))
-            .json(&json!({"grant_type": "refresh_token", "refresh_token": refresh_token}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
 async fn login_json(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
     status_and_json(app.login(username, password).await).await
+}
+
+/// A password-grant login of a fixture user with its own password: the raw response.
+async fn login_right(app: &TestApp, username: &str) -> reqwest::Response {
+    app.login(username, &fixture::password_of(username)).await
+}
+
+/// A password-grant login of a fixture user with its own password: the status and the answer.
+async fn login_with_own_password(app: &TestApp, username: &str) -> (u16, Value) {
+    login_json(app, username, &fixture::password_of(username)).await
+}
+
+/// An app that locks an account after three failed logins, with the fixture loaded.
+async fn locking_after_three_failures() -> (TestApp, Fixture) {
+    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
+    let fixture = Fixture::load(&app).await;
+    (app, fixture)
+}
+
+/// `POST /auth/revoke` with a form body: the status and the answer.
+async fn revoke_form(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
+    let request = app.http.post(app.url("/api/v1/auth/revoke")).form(form);
+    status_and_json(request.send().await.unwrap()).await
+}
+
+/// Password hashing costlier than the tests' own, as real parameters would be.
+const SLOW_HASHING: PasswordHashing = PasswordHashing {
+    memory_kib: 16 * 1024,
+    iterations: 3,
+    parallelism: 1,
+};
+
+/// Password hashing with older parameters than the app's, which a login rewrites.
+const OLD_HASHING: PasswordHashing = PasswordHashing {
+    memory_kib: 2048,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// Stores a member of C1 whose password was hashed with `hashing`: the stored hash.
+async fn c1_member_hashed_with(
+    app: &TestApp,
+    fixture: &Fixture,
+    names: (&str, &str),
+    hashing: &PasswordHashing,
+    password: &str,
+) -> String {
+    fixture::member_hashed_with(app, fixture.tree.c1.id, names, hashing, password).await
+}
+
+/// The password hash stored for `username`.
+async fn stored_hash(app: &TestApp, username: &str) -> String {
+    let client = app.db.client().await;
+    client
+        .query_one(
+            "SELECT password_hash FROM users WHERE username = $1",
+            &[&username],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 fn without_request_identity(mut body: Value) -> Value {
@@ -139,11 +195,7 @@ fn without_request_identity(mut body: Value) -> Value {
 #[tokio::test]
 async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
     let app = TestApp::spawn().await;
-    let response = app
-        .request(Method::GET, "/api/v1/me", None)
-        .send()
-        .await
-        .unwrap();
+    let response = me_without_a_token(&app).await;
     assert_eq!(response.status(), 401);
     assert!(
         response.headers()["www-authenticate"]
@@ -165,9 +217,7 @@ async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
 
 #[tokio::test]
 async fn a_valid_token_in_the_query_string_is_not_accepted() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, token) = fixture_as(fixture::ADMIN).await;
     assert_token_accepted(&app, &token, "the same token as a header").await;
     let response = app
         .request(
@@ -184,9 +234,7 @@ async fn a_valid_token_in_the_query_string_is_not_accepted() {
 
 #[tokio::test]
 async fn a_basic_or_unknown_authorization_scheme_is_not_a_bearer_token() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, token) = fixture_as(fixture::ADMIN).await;
     for authorization in [
         format!("Basic {token}"),
         format!("Token {token}"),
@@ -204,8 +252,7 @@ async fn a_basic_or_unknown_authorization_scheme_is_not_a_bearer_token() {
 
 #[tokio::test]
 async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let unknown = app.login("nobody.at.all", "password-nobody").await;
     let wrong = app.login(fixture::C1_MANAGER, "not-the-password").await;
     assert_eq!(unknown.status(), wrong.status());
@@ -231,18 +278,13 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
 async fn an_unknown_user_costs_as_much_time_as_a_wrong_password() {
     // With a costly hash, an answer that skips hashing for unknown users would be many times
     // faster; a dummy verification keeps the two within the same order.
-    let slow = PasswordHashing {
-        memory_kib: 16 * 1024,
-        iterations: 3,
-        parallelism: 1,
-    };
-    let app = TestApp::spawn_with(|settings| settings.password_hashing = slow).await;
+    let app = TestApp::spawn_with(|settings| settings.password_hashing = SLOW_HASHING).await;
     let fixture = Fixture::load(&app).await;
-    fixture::member_hashed_with(
+    c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("slow.hash", "Slow hash"),
-        &slow,
+        &SLOW_HASHING,
         "the slow pass phrase",
     )
     .await;
@@ -270,8 +312,7 @@ async fn an_unknown_user_costs_as_much_time_as_a_wrong_password() {
 
 #[tokio::test]
 async fn an_overlong_password_or_token_request_is_refused_without_a_server_error() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     // Past the documented maxLength (a bound of the request, the same for every account, so
     // it tells nothing about one): 422 naming the member, before any account is looked up.
     let (status, long) = login_json(&app, fixture::C1_MANAGER, &"p".repeat(10 * 1024)).await;
@@ -295,14 +336,8 @@ async fn an_overlong_password_or_token_request_is_refused_without_a_server_error
 
 #[tokio::test]
 async fn a_disabled_user_with_the_right_password_gets_the_wrong_password_answer() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let (disabled_status, disabled) = login_json(
-        &app,
-        fixture::DISABLED,
-        &fixture::password_of(fixture::DISABLED),
-    )
-    .await;
+    let (app, _) = app_with_fixture().await;
+    let (disabled_status, disabled) = login_with_own_password(&app, fixture::DISABLED).await;
     let (wrong_status, wrong) = login_json(&app, fixture::C1_MANAGER, "not-the-password").await;
     assert_eq!(disabled_status, 401);
     assert_eq!(disabled_status, wrong_status);
@@ -315,8 +350,7 @@ async fn a_disabled_user_with_the_right_password_gets_the_wrong_password_answer(
 
 #[tokio::test]
 async fn the_token_endpoint_accepts_a_form_body() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let password = fixture::password_of(fixture::C1_MEMBER);
     let response = token_form(
         &app,
@@ -360,8 +394,7 @@ async fn an_unsupported_grant_type_is_400_unsupported_grant_type() {
 
 #[tokio::test]
 async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = locking_after_three_failures().await;
     for attempt in 1..=2 {
         let (status, _) = login_json(&app, fixture::C1_MANAGER, "wrong-password").await;
         assert_eq!(status, 401, "failure {attempt}");
@@ -375,12 +408,7 @@ async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
         .unwrap();
     assert!(retry_after >= 1);
 
-    let right = app
-        .login(
-            fixture::C1_MANAGER,
-            &fixture::password_of(fixture::C1_MANAGER),
-        )
-        .await;
+    let right = login_right(&app, fixture::C1_MANAGER).await;
     assert_eq!(right.status(), 429);
     assert!(right.headers().contains_key("retry-after"));
     assert_eq!(right.headers()["content-type"], "application/problem+json");
@@ -399,31 +427,20 @@ async fn repeated_failed_logins_lock_the_account_even_for_the_right_password() {
         1
     );
     // Other accounts are not affected.
-    let (status, _) = login_json(
-        &app,
-        fixture::C1_MEMBER,
-        &fixture::password_of(fixture::C1_MEMBER),
-    )
-    .await;
+    let (status, _) = login_with_own_password(&app, fixture::C1_MEMBER).await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = locking_after_three_failures().await;
     // A costly hash keeps the guesses in flight together, as real parameters would.
-    let slow = PasswordHashing {
-        memory_kib: 16 * 1024,
-        iterations: 3,
-        parallelism: 1,
-    };
     let password = "the slow pass phrase";
-    fixture::member_hashed_with(
+    c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("slow.hash", "Slow hash"),
-        &slow,
+        &SLOW_HASHING,
         password,
     )
     .await;
@@ -512,24 +529,17 @@ async fn a_login_storm_does_not_take_the_database_connections_of_other_requests(
 
 #[tokio::test]
 async fn the_throttle_ignores_the_case_of_the_username() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = locking_after_three_failures().await;
     for username in ["C1.Manager", "c1.MANAGER", "c1.manager"] {
         let _ = app.login(username, "wrong-password").await;
     }
-    let right = app
-        .login(
-            fixture::C1_MANAGER,
-            &fixture::password_of(fixture::C1_MANAGER),
-        )
-        .await;
+    let right = login_right(&app, fixture::C1_MANAGER).await;
     assert_eq!(right.status(), 429);
 }
 
 #[tokio::test]
 async fn a_successful_login_resets_the_failure_count() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = locking_after_three_failures().await;
     let right = fixture::password_of(fixture::C1_MANAGER);
     for _ in 0..2 {
         let _ = app.login(fixture::C1_MANAGER, "wrong-password").await;
@@ -566,12 +576,7 @@ async fn two_instances_on_one_database_share_the_failure_count() {
             .0,
         429
     );
-    let right = second
-        .login(
-            fixture::C1_MANAGER,
-            &fixture::password_of(fixture::C1_MANAGER),
-        )
-        .await;
+    let right = login_right(&second, fixture::C1_MANAGER).await;
     assert_eq!(right.status(), 429);
     assert!(right.headers().contains_key("retry-after"));
 }
@@ -583,36 +588,25 @@ async fn two_instances_on_one_database_share_the_failure_count() {
 async fn the_harness_signs_tokens_the_service_accepts() {
     // Control for the attacks below: the unmodified claims under the service's header and key
     // are accepted, so each refusal is due to the one thing a variant changes.
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::C1_MANAGER).await;
-    let token = app
-        .state
-        .tokens
-        .sign_claims_for_tests(service_header(&app), &claims);
+    let token = signed_by_the_service(&app, &claims);
     assert_token_accepted(&app, &token, "re-signed claims").await;
 }
 
 #[tokio::test]
 async fn a_token_issued_in_the_future_is_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let mut claims = fresh_claims(&app, fixture::C1_MANAGER).await;
     let iat = claims["iat"].as_i64().unwrap();
     // Within the leeway (clock skew between instances) it is still accepted.
     claims["iat"] = json!(iat + 2);
     claims["iat_ms"] = json!((iat + 2) * 1000);
-    let slightly = app
-        .state
-        .tokens
-        .sign_claims_for_tests(service_header(&app), &claims);
+    let slightly = signed_by_the_service(&app, &claims);
     assert_token_accepted(&app, &slightly, "iat 2 s ahead").await;
     claims["iat"] = json!(iat + 600);
     claims["iat_ms"] = json!((iat + 600) * 1000);
-    let future = app
-        .state
-        .tokens
-        .sign_claims_for_tests(service_header(&app), &claims);
+    let future = signed_by_the_service(&app, &claims);
     assert_token_refused(&app, &future, "iat 10 min ahead").await;
     let pledges = app.get("/api/v1/organizations", &future).await;
     assert_eq!(pledges.status(), 401);
@@ -620,14 +614,7 @@ async fn a_token_issued_in_the_future_is_refused() {
 
 #[tokio::test]
 async fn unsigned_tokens_with_alg_none_in_any_case_are_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let real = app
-        .token(
-            fixture::C1_MANAGER,
-            &fixture::password_of(fixture::C1_MANAGER),
-        )
-        .await;
+    let (app, _, real) = fixture_as(fixture::C1_MANAGER).await;
     let parts: Vec<&str> = real.split('.').collect();
     let kid = app.state.tokens.kid();
     for alg in ["none", "None", "NONE", "nOnE"] {
@@ -644,13 +631,9 @@ async fn unsigned_tokens_with_alg_none_in_any_case_are_refused() {
 
 #[tokio::test]
 async fn a_stripped_or_foreign_signature_is_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::ADMIN).await;
-    let real = app
-        .state
-        .tokens
-        .sign_claims_for_tests(service_header(&app), &claims);
+    let real = signed_by_the_service(&app, &claims);
     let parts: Vec<&str> = real.split('.').collect();
     assert_token_refused(&app, &format!("{}.{}.", parts[0], parts[1]), "stripped").await;
 
@@ -688,8 +671,7 @@ async fn a_stripped_or_foreign_signature_is_refused() {
 
 #[tokio::test]
 async fn hs256_signed_with_the_public_key_is_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::ADMIN).await;
     let jwks = app.state.tokens.jwks();
     let x = jwks["keys"][0]["x"].as_str().unwrap();
@@ -714,8 +696,7 @@ type ClaimChange = Box<dyn Fn(&mut Value)>;
 
 #[tokio::test]
 async fn tokens_with_bad_time_issuer_or_audience_claims_are_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::ADMIN).await;
     let now = chrono::Utc::now().timestamp();
     let hour = 3600;
@@ -766,10 +747,7 @@ async fn tokens_with_bad_time_issuer_or_audience_claims_are_refused() {
     for (what, change) in variants {
         let mut variant = claims.clone();
         change(&mut variant);
-        let token = app
-            .state
-            .tokens
-            .sign_claims_for_tests(service_header(&app), &variant);
+        let token = signed_by_the_service(&app, &variant);
         assert!(!token.is_empty(), "{what}");
         assert_token_refused(&app, &token, what).await;
     }
@@ -777,8 +755,7 @@ async fn tokens_with_bad_time_issuer_or_audience_claims_are_refused() {
 
 #[tokio::test]
 async fn tokens_with_a_wrong_typ_or_kid_header_are_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
+    let (app, _) = app_with_fixture().await;
     let claims = fresh_claims(&app, fixture::ADMIN).await;
     let with = |change: &dyn Fn(&mut Header)| {
         let mut header = service_header(&app);
@@ -819,14 +796,7 @@ async fn tokens_with_a_wrong_typ_or_kid_header_are_refused() {
 
 #[tokio::test]
 async fn a_token_with_tampered_claims_is_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let real = app
-        .token(
-            fixture::C1_MEMBER,
-            &fixture::password_of(fixture::C1_MEMBER),
-        )
-        .await;
+    let (app, _, real) = fixture_as(fixture::C1_MEMBER).await;
     assert_token_accepted(&app, &real, "untouched").await;
     let parts: Vec<&str> = real.split('.').collect();
     let mut claims = claims_of(&real);
@@ -843,14 +813,7 @@ async fn a_token_with_tampered_claims_is_refused() {
 
 #[tokio::test]
 async fn malformed_tokens_are_refused() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let real = app
-        .token(
-            fixture::C1_MEMBER,
-            &fixture::password_of(fixture::C1_MEMBER),
-        )
-        .await;
+    let (app, _, real) = fixture_as(fixture::C1_MEMBER).await;
     let parts: Vec<&str> = real.split('.').collect();
     let cases = [
         ("2 parts", format!("{}.{}", parts[0], parts[1])),
@@ -901,31 +864,25 @@ async fn a_one_megabyte_token_is_refused_without_a_server_error() {
     let status = response.status().as_u16();
     assert!(status == 401 || status == 431, "status {status}");
     // The service is still serving.
-    let response = app
-        .request(Method::GET, "/api/v1/me", None)
-        .send()
-        .await
-        .unwrap();
+    let response = me_without_a_token(&app).await;
     assert_eq!(response.status(), 401);
 }
 
 #[tokio::test]
 async fn a_refresh_token_is_not_an_access_token() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let (status, body) = login_json(
-        &app,
+    let (app, _) = app_with_fixture().await;
+    let refresh_token = c1_member_refresh_token(&app).await;
+    assert_token_refused(&app, &refresh_token, "refresh token").await;
+}
+
+/// Logs the C1 member in with its own password (200 asserted): its refresh token.
+async fn c1_member_refresh_token(app: &TestApp) -> String {
+    refresh_token_of(
+        app,
         fixture::C1_MEMBER,
         &fixture::password_of(fixture::C1_MEMBER),
     )
-    .await;
-    assert_eq!(status, 200);
-    assert_token_refused(
-        &app,
-        body["refresh_token"].as_str().unwrap(),
-        "refresh token",
-    )
-    .await;
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -933,15 +890,8 @@ async fn a_refresh_token_is_not_an_access_token() {
 
 #[tokio::test]
 async fn a_refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let (_, login) = login_json(
-        &app,
-        fixture::C1_MEMBER,
-        &fixture::password_of(fixture::C1_MEMBER),
-    )
-    .await;
-    let first = login["refresh_token"].as_str().unwrap().to_owned();
+    let (app, _) = app_with_fixture().await;
+    let first = c1_member_refresh_token(&app).await;
 
     let (status, rotated) = refresh(&app, &first).await;
     assert_eq!(status, 200);
@@ -965,52 +915,35 @@ async fn a_refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
 
 #[tokio::test]
 async fn other_logins_keep_their_refresh_tokens_when_one_family_is_revoked() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let password = fixture::password_of(fixture::C1_MEMBER);
-    let (_, phone) = login_json(&app, fixture::C1_MEMBER, &password).await;
-    let (_, laptop) = login_json(&app, fixture::C1_MEMBER, &password).await;
-    let phone = phone["refresh_token"].as_str().unwrap();
-    let (status, _) = refresh(&app, phone).await;
+    let (app, _) = app_with_fixture().await;
+    let phone = c1_member_refresh_token(&app).await;
+    let laptop = c1_member_refresh_token(&app).await;
+    let (status, _) = refresh(&app, &phone).await;
     assert_eq!(status, 200);
-    let (status, _) = refresh(&app, phone).await;
+    let (status, _) = refresh(&app, &phone).await;
     assert_eq!(status, 401);
-    let (status, _) = refresh(&app, laptop["refresh_token"].as_str().unwrap()).await;
+    let (status, _) = refresh(&app, &laptop).await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn revoking_a_refresh_token_as_json_or_form_ends_its_family() {
-    let app = TestApp::spawn().await;
-    let _fixture = Fixture::load(&app).await;
-    let password = fixture::password_of(fixture::C1_MEMBER);
+    let (app, _) = app_with_fixture().await;
 
     // JSON, revoking the current token.
-    let (_, login) = login_json(&app, fixture::C1_MEMBER, &password).await;
-    let token = login["refresh_token"].as_str().unwrap();
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/revoke"))
-        .json(&json!({"token": token}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(refresh(&app, token).await.0, 401);
+    let token = c1_member_refresh_token(&app).await;
+    assert_eq!(revoke_json(&app, &json!({"token": token})).await.0, 200);
+    assert_eq!(refresh(&app, &token).await.0, 401);
 
     // Form, revoking an already rotated token: its successor is revoked too.
-    let (_, login) = login_json(&app, fixture::C1_MEMBER, &password).await;
-    let first = login["refresh_token"].as_str().unwrap();
-    let (status, rotated) = refresh(&app, first).await;
+    let first = c1_member_refresh_token(&app).await;
+    let (status, rotated) = refresh(&app, &first).await;
     assert_eq!(status, 200);
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/revoke"))
-        .form(&[("token", first), ("token_type_hint", "refresh_token")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let form = [
+        ("token", first.as_str()),
+        ("token_type_hint", "refresh_token"),
+    ];
+    assert_eq!(revoke_form(&app, &form).await.0, 200);
     assert_eq!(
         refresh(&app, rotated["refresh_token"].as_str().unwrap())
             .await
@@ -1019,26 +952,16 @@ async fn revoking_a_refresh_token_as_json_or_form_ends_its_family() {
     );
 
     // Unknown tokens are not an error (RFC 7009).
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/revoke"))
-        .json(&json!({"token": "never-issued"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        revoke_json(&app, &json!({"token": "never-issued"})).await.0,
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_disabled_users_refresh_token_is_refused() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let (_, login) = login_json(
-        &app,
-        fixture::C1_MEMBER,
-        &fixture::password_of(fixture::C1_MEMBER),
-    )
-    .await;
+    let (app, fixture) = app_with_fixture().await;
+    let refresh_token = c1_member_refresh_token(&app).await;
     let client = app.db.client().await;
     client
         .batch_execute(&format!(
@@ -1047,7 +970,7 @@ async fn a_disabled_users_refresh_token_is_refused() {
         ))
         .await
         .unwrap();
-    let (status, body) = refresh(&app, login["refresh_token"].as_str().unwrap()).await;
+    let (status, body) = refresh(&app, &refresh_token).await;
     assert_eq!(status, 401);
     assert!(body.get("access_token").is_none());
 }
@@ -1057,27 +980,11 @@ async fn a_disabled_users_refresh_token_is_refused() {
 
 #[tokio::test]
 async fn a_partner_client_gets_a_token_with_a_form_body_or_http_basic() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let client_id = fixture.client_id.to_string();
 
-    let form = token_form(
-        &app,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", CLIENT_SECRET),
-        ],
-    )
-    .await;
-    let basic = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .basic_auth(&client_id, Some(CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let form = client_credentials_response(&app, &client_id, CLIENT_SECRET).await;
+    let basic = basic_client_credentials(&app, &client_id, CLIENT_SECRET).await;
     for (what, response) in [("form", form), ("basic", basic)] {
         let (status, body) = status_and_json(response).await;
         assert_eq!(status, 200, "{what}: {body}");
@@ -1099,35 +1006,14 @@ async fn a_partner_client_gets_a_token_with_a_form_body_or_http_basic() {
 
 #[tokio::test]
 async fn a_partner_client_with_a_wrong_secret_is_invalid_client() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let client_id = fixture.client_id.to_string();
-    let wrong_secret = token_form(
-        &app,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", "partner-secret-of-d1-0123456789abcdeX"),
-        ],
-    )
-    .await;
-    let unknown_client = token_form(
-        &app,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &uuid::Uuid::new_v4().to_string()),
-            ("client_secret", CLIENT_SECRET),
-        ],
-    )
-    .await;
-    let wrong_basic = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .basic_auth(&client_id, Some("nope"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let wrong_secret =
+        client_credentials_response(&app, &client_id, "partner-secret-of-d1-0123456789abcdeX")
+            .await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let unknown_client = client_credentials_response(&app, &unknown, CLIENT_SECRET).await;
+    let wrong_basic = basic_client_credentials(&app, &client_id, "nope").await;
     for (what, response) in [
         ("wrong secret", wrong_secret),
         ("unknown client", unknown_client),
@@ -1142,8 +1028,7 @@ async fn a_partner_client_with_a_wrong_secret_is_invalid_client() {
 
 #[tokio::test]
 async fn a_partner_client_cannot_ask_for_a_scope_it_was_not_granted() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let client_id = fixture.client_id.to_string();
     let (status, body) = status_and_json(
         token_form(
@@ -1162,12 +1047,7 @@ async fn a_partner_client_cannot_ask_for_a_scope_it_was_not_granted() {
     assert_eq!(body["error"], "invalid_scope");
     assert_eq!(body["type"], "/problems/invalid_scope");
     // The `type` names a page that explains the problem.
-    let page = app
-        .http
-        .get(app.url("/problems/invalid_scope"))
-        .send()
-        .await
-        .unwrap();
+    let page = get_anonymously(&app, "/problems/invalid_scope").await;
     assert_eq!(page.status(), 200);
 }
 
@@ -1176,85 +1056,53 @@ async fn a_partner_client_cannot_ask_for_a_scope_it_was_not_granted() {
 
 #[tokio::test]
 async fn a_hash_with_old_parameters_is_rewritten_on_login() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let old = PasswordHashing {
-        memory_kib: 2048,
-        iterations: 1,
-        parallelism: 1,
-    };
+    let (app, fixture) = app_with_fixture().await;
     let password = "an old pass phrase";
-    fixture::member_hashed_with(
+    c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("old.hash", "Old hash"),
-        &old,
+        &OLD_HASHING,
         password,
     )
     .await;
-    let stored = |client: tokio_postgres::Client| async move {
-        client
-            .query_one(
-                "SELECT password_hash FROM users WHERE username = 'old.hash'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get::<_, String>(0)
-    };
-    assert!(stored(app.db.client().await).await.contains("m=2048"));
+    assert!(stored_hash(&app, "old.hash").await.contains("m=2048"));
 
     let (status, _) = login_json(&app, "old.hash", password).await;
     assert_eq!(status, 200);
-    let rewritten = stored(app.db.client().await).await;
+    let rewritten = stored_hash(&app, "old.hash").await;
     assert!(rewritten.starts_with("$argon2id$"), "{rewritten}");
     assert!(rewritten.contains("m=1024,t=1,p=1"), "{rewritten}");
 
     // The new hash still verifies, and is not rewritten again.
     let (status, _) = login_json(&app, "old.hash", password).await;
     assert_eq!(status, 200);
-    assert_eq!(stored(app.db.client().await).await, rewritten);
+    assert_eq!(stored_hash(&app, "old.hash").await, rewritten);
 }
 
 #[tokio::test]
 async fn a_wrong_password_does_not_rewrite_an_old_hash() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let old = PasswordHashing {
-        memory_kib: 2048,
-        iterations: 1,
-        parallelism: 1,
-    };
-    let hash = fixture::member_hashed_with(
+    let (app, fixture) = app_with_fixture().await;
+    let hash = c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("old.hash", "Old hash"),
-        &old,
+        &OLD_HASHING,
         "an old pass phrase",
     )
     .await;
     let (status, _) = login_json(&app, "old.hash", "not the pass phrase").await;
     assert_eq!(status, 401);
-    let client = app.db.client().await;
-    let stored: String = client
-        .query_one(
-            "SELECT password_hash FROM users WHERE username = 'old.hash'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(stored, hash);
+    assert_eq!(stored_hash(&app, "old.hash").await, hash);
 }
 
 #[tokio::test]
 async fn a_password_matches_in_any_unicode_normal_form() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     // Stored from the composed form, presented decomposed.
-    fixture::member_hashed_with(
+    c1_member_hashed_with(
         &app,
-        fixture.tree.c1.id,
+        &fixture,
         ("nfc.user", "NFC"),
         &crate::helpers::app::TEST_HASHING,
         "Mật khẩu Hòa 2025",
@@ -1269,15 +1117,8 @@ async fn a_password_matches_in_any_unicode_normal_form() {
 
 #[tokio::test]
 async fn the_jwks_publishes_the_ed25519_key_that_verifies_issued_tokens() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C1_MEMBER).await;
-    let response = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let (app, fixture, token) = fixture_as(fixture::C1_MEMBER).await;
+    let response = get_anonymously(&app, "/.well-known/jwks.json").await;
     assert_eq!(response.status(), 200);
     let jwks: Value = response.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
@@ -1327,8 +1168,7 @@ async fn login_from(app: &TestApp, client: &str, username: &str, password: &str)
 
 #[tokio::test]
 async fn wrong_current_passwords_are_throttled_like_logins() {
-    let app = TestApp::spawn_with(|settings| settings.login_max_failures = 3).await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = locking_after_three_failures().await;
     let user = fixture::C1_MEMBER;
     let token = fixture.token(&app, user).await;
     let path = format!("/api/v1/users/{}", fixture.users[user]);
@@ -1395,17 +1235,7 @@ async fn a_token_to_revoke_outside_the_documented_length_is_400_invalid_request(
     let app = TestApp::spawn().await;
     let revoke = |token: String| {
         let app = &app;
-        async move {
-            status_and_json(
-                app.http
-                    .post(app.url("/api/v1/auth/revoke"))
-                    .json(&json!({ "token": token }))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
+        async move { revoke_json(app, &json!({ "token": token })).await }
     };
     let (status, body) = revoke("x".repeat(257)).await;
     assert_eq!(status, 400, "{body}");

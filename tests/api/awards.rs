@@ -5,21 +5,50 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::{id_of, pointers};
+use crate::helpers::TestApp;
+use crate::helpers::ctx::{id_of, pointers, texts_of};
 use crate::helpers::fixture::{self, Fixture};
-use crate::helpers::titles::{get_ok, person_named, unit_coded};
-use crate::helpers::{TestApp, status_and_json};
+use crate::helpers::titles::{
+    create_person, demo_commune, first_error_detail, get_ok, person_named, post, record_2025,
+    register_person,
+};
 
-async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
-    status_and_json(app.post_json(path, token, body).await).await
+const DECISIONS: &str = "/api/v1/award-decisions";
+
+/// The demo loaded: the admin's token, the id of the demo's commune, and the commune's award
+/// decisions of 2025.
+async fn the_demo_decisions(app: &TestApp) -> (String, String, Value) {
+    let (admin, commune) = demo_commune(app).await;
+    let decisions = get_ok(
+        app,
+        &admin,
+        &format!("{DECISIONS}?organization_id={commune}&year=2025"),
+    )
+    .await;
+    (admin, commune, decisions)
+}
+
+/// The decision numbered `number` in a list of decisions.
+fn numbered<'a>(decisions: &'a Value, number: &str) -> &'a Value {
+    decisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["decision_no"] == number)
+        .unwrap_or_else(|| panic!("no decision {number} in {decisions}"))
+}
+
+/// The first failed check of the first refused award of a problem.
+fn first_failed_check(problem: &Value) -> &str {
+    problem["refused"][0]["failed"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no failed check in {problem}"))
 }
 
 #[tokio::test]
 async fn the_demo_decides_2025_by_vote_decision_and_one_revocation() {
     let app = TestApp::spawn().await;
-    thidua::demo::seed(&app.state).await.unwrap();
-    let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
-    let commune = unit_coded(&app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
+    let (admin, commune, decisions) = the_demo_decisions(&app).await;
 
     // The session: 9 members, 8 present; Hùng's 7 of 9 fails the 80 % of all members.
     let sessions = get_ok(
@@ -63,19 +92,7 @@ async fn the_demo_decides_2025_by_vote_decision_and_one_revocation() {
     );
 
     // The decision of the commune chairman with its reward total (base salary 2 340 000).
-    let decisions = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/award-decisions?organization_id={commune}&year=2025"),
-    )
-    .await;
-    let decision = decisions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["decision_no"] == thidua::demo::titles::DECISION_NO)
-        .cloned()
-        .unwrap();
+    let decision = numbered(&decisions, thidua::demo::titles::DECISION_NO);
     assert_eq!(decision["base_salary"], 2_340_000);
     assert_eq!(decision["rule_set_code"], "nd-152-2025");
     assert_eq!(decision["awards"].as_array().unwrap().len(), 9);
@@ -84,13 +101,7 @@ async fn the_demo_decides_2025_by_vote_decision_and_one_revocation() {
         decision["reward_total"],
         7 * 702_000 + 2_340_000 + 1_872_000
     );
-    let revoked = decisions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["decision_no"] == thidua::demo::titles::REVOKED_NO)
-        .cloned()
-        .unwrap();
+    let revoked = numbered(&decisions, thidua::demo::titles::REVOKED_NO);
     assert_eq!(revoked["awards"][0]["state"], "revoked");
     assert_eq!(
         revoked["awards"][0]["revocation_reason"],
@@ -114,12 +125,13 @@ async fn the_demo_decides_2025_by_vote_decision_and_one_revocation() {
         .filter(|(year, _)| *year == 2025)
         .collect();
     assert_eq!(titles.len(), 2, "{held}");
-    let stats = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/stats/awards?organization_id={commune}&year=2025"),
-    )
-    .await;
+    // The award statistics of the commune in 2025, with more query parameters when given.
+    let award_stats = |more: &str| {
+        let path = format!("/api/v1/stats/awards?organization_id={commune}&year=2025{more}");
+        let (app, admin) = (&app, &admin);
+        async move { get_ok(app, admin, &path).await }
+    };
+    let stats = award_stats("").await;
     assert_eq!(stats["awards"], 9, "{stats}");
     assert_eq!(stats["reward_total"], 7 * 702_000 + 2_340_000 + 1_872_000);
     let giay_khen = stats["groups"]
@@ -137,25 +149,10 @@ async fn the_demo_decides_2025_by_vote_decision_and_one_revocation() {
         ),
         (Some(0), Some(1), Some(702_000))
     );
-    let by_type = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/stats/awards?organization_id={commune}&year=2025&group_by=subject_type"),
-    )
-    .await;
-    let keys: Vec<&str> = by_type["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["key"].as_str().unwrap())
-        .collect();
+    let by_type = award_stats("&group_by=subject_type").await;
+    let keys = texts_of(&by_type["groups"], "key");
     assert_eq!(keys, ["organization", "person"]);
-    let by_child = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/stats/awards?organization_id={commune}&year=2025&group_by=child"),
-    )
-    .await;
+    let by_child = award_stats("&group_by=child").await;
     assert_eq!(
         by_child["groups"].as_array().unwrap().len(),
         2,
@@ -164,10 +161,7 @@ async fn the_demo_decides_2025_by_vote_decision_and_one_revocation() {
 
     // Loading the demo again decides nothing twice.
     thidua::demo::seed(&app.state).await.unwrap();
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM award_decisions").await,
-        2
-    );
+    assert_eq!(app.db.rows("award_decisions").await, 2);
 }
 
 /// A unit with a council and persons registered and rated for 2025: the commune C1 of the
@@ -179,42 +173,21 @@ struct Year {
     persons: Vec<String>,
 }
 
+/// Lao động tiên tiến and chiến sĩ thi đua cơ sở: the titles a commune confers on persons.
+const BOTH_INDIVIDUAL_TITLES: &[&str] = &["lao_dong_tien_tien", "chien_si_thi_dua_co_so"];
+
 async fn a_year_of_c1(count: usize, rating: &str, titles: &[&str]) -> Year {
     let app = TestApp::spawn().await;
     let fixture = Fixture::load(&app).await;
     let manager = fixture.token(&app, fixture::C1_MANAGER).await;
     let mut persons = Vec::new();
     for index in 0..count {
-        let (status, person) = post(
-            &app,
-            &manager,
-            "/api/v1/persons",
-            &json!({
-            "organization_id": fixture.tree.c1.id, "full_name": format!("Cán bộ {index}")}),
-        )
-        .await;
-        assert_eq!(status, 201, "{person}");
-        let id = id_of(&person);
-        let response = app
-            .request(
-                reqwest::Method::PUT,
-                &format!("/api/v1/persons/{id}/years/2025"),
-                Some(&manager),
-            )
-            .json(&json!({"completion_rating": rating, "initiative": "Sáng kiến"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
+        let name = format!("Cán bộ {index}");
+        let id = create_person(&app, &manager, fixture.tree.c1.id, &name).await;
+        let record = json!({"completion_rating": rating, "initiative": "Sáng kiến"});
+        record_2025(&app, &manager, &id, record).await;
         for title in titles {
-            let (status, body) = post(
-                &app,
-                &manager,
-                "/api/v1/title-registrations",
-                &json!({
-                "subject_type": "person", "subject_id": id, "title_code": title, "year": 2025}),
-            )
-            .await;
+            let (status, body) = register_person(&app, &manager, &id, title, 2025).await;
             assert_eq!(status, 201, "{body}");
         }
         persons.push(id);
@@ -238,24 +211,12 @@ fn award(person: &str, title: &str) -> Value {
 
 #[tokio::test]
 async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stored() {
-    let year = a_year_of_c1(
-        2,
-        "hoan_thanh_tot",
-        &["lao_dong_tien_tien", "chien_si_thi_dua_co_so"],
-    )
-    .await;
+    let year = a_year_of_c1(2, "hoan_thanh_tot", BOTH_INDIVIDUAL_TITLES).await;
     let (app, manager) = (&year.app, &year.manager);
     let c1 = year.fixture.tree.c1.id;
     let d2_person = {
         let admin = year.fixture.token(app, fixture::ADMIN).await;
-        let (_, person) = post(
-            app,
-            &admin,
-            "/api/v1/persons",
-            &json!({"organization_id": year.fixture.tree.c2.id, "full_name": "Người huyện khác"}),
-        )
-        .await;
-        id_of(&person)
+        create_person(app, &admin, year.fixture.tree.c2.id, "Người huyện khác").await
     };
     // 0: fine; 1: CSTĐCS without a vote; 2: a title of the province; 3: outside the subtree;
     // 4: the same title twice.
@@ -271,7 +232,7 @@ async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stor
         ],
         None,
     );
-    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &body).await;
+    let (status, problem) = post(app, manager, DECISIONS, &body).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["code"], "award_not_allowed");
     assert_eq!(
@@ -298,11 +259,8 @@ async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stor
         "{problem}"
     );
     assert!(failed(3).contains("conferred twice"), "{problem}");
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM award_decisions").await,
-        0
-    );
-    assert_eq!(app.db.count("SELECT count(*) FROM awards").await, 0);
+    assert_eq!(app.db.rows("award_decisions").await, 0);
+    assert_eq!(app.db.rows("awards").await, 0);
 
     // A session below quorum carries nobody; bad ballot counts are refused.
     let (status, session) = post(app, manager, "/api/v1/council-sessions", &json!({
@@ -328,10 +286,7 @@ async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stor
     .await;
     assert_eq!(status, 422, "{problem}");
     assert!(
-        problem["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("needs no council vote"),
+        first_error_detail(&problem).contains("needs no council vote"),
         "{problem}"
     );
     let (status, body) = post(app, manager, &ballots, &ballot(5, 0)).await;
@@ -353,75 +308,43 @@ async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stor
         ],
         Some(&session_id),
     );
-    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &body).await;
+    let (status, problem) = post(app, manager, DECISIONS, &body).await;
     assert_eq!(status, 422, "{problem}");
     assert!(
-        problem["refused"][0]["failed"][0]
-            .as_str()
-            .unwrap()
-            .contains("below the quorum"),
+        first_failed_check(&problem).contains("below the quorum"),
         "{problem}"
     );
 
+    // A decision numbered `number` conferring lao động tiên tiến on the person `index`.
+    let advanced = |number: &str, index: usize| {
+        let awards = vec![award(&year.persons[index], "lao_dong_tien_tien")];
+        decision(c1, number, awards, None)
+    };
     // A decision date outside every rule set; a duplicate number.
-    let mut early = decision(
-        c1,
-        "3/QĐ-UBND",
-        vec![award(&year.persons[0], "lao_dong_tien_tien")],
-        None,
-    );
+    let mut early = advanced("3/QĐ-UBND", 0);
     early["decided_on"] = json!("2023-12-20");
     early["year"] = json!(2023);
-    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &early).await;
+    let (status, problem) = post(app, manager, DECISIONS, &early).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/decided_on"]);
-    let ok = decision(
-        c1,
-        "4/QĐ-UBND",
-        vec![award(&year.persons[0], "lao_dong_tien_tien")],
-        None,
-    );
-    let (status, created) = post(app, manager, "/api/v1/award-decisions", &ok).await;
+    let ok = advanced("4/QĐ-UBND", 0);
+    let (status, created) = post(app, manager, DECISIONS, &ok).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["awards"][0]["reward_amount"], 702_000);
-    let again = decision(
-        c1,
-        "4/QĐ-UBND",
-        vec![award(&year.persons[1], "lao_dong_tien_tien")],
-        None,
-    );
-    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &again).await;
+    let again = advanced("4/QĐ-UBND", 1);
+    let (status, problem) = post(app, manager, DECISIONS, &again).await;
     assert_eq!(status, 409, "{problem}");
     // The same title to the same subject in a later decision of the year.
-    let twice = decision(
-        c1,
-        "5/QĐ-UBND",
-        vec![award(&year.persons[0], "lao_dong_tien_tien")],
-        None,
-    );
-    let (status, problem) = post(app, manager, "/api/v1/award-decisions", &twice).await;
+    let twice = advanced("5/QĐ-UBND", 0);
+    let (status, problem) = post(app, manager, DECISIONS, &twice).await;
     assert_eq!(status, 422, "{problem}");
     assert!(
-        problem["refused"][0]["failed"][0]
-            .as_str()
-            .unwrap()
-            .contains("already holds"),
+        first_failed_check(&problem).contains("already holds"),
         "{problem}"
     );
     // Another commune's manager may not decide for C1.
     let other = year.fixture.token(app, fixture::C2_MANAGER).await;
-    let (status, _) = post(
-        app,
-        &other,
-        "/api/v1/award-decisions",
-        &decision(
-            c1,
-            "6/QĐ-UBND",
-            vec![award(&year.persons[1], "lao_dong_tien_tien")],
-            None,
-        ),
-    )
-    .await;
+    let (status, _) = post(app, &other, DECISIONS, &advanced("6/QĐ-UBND", 1)).await;
     assert_eq!(status, 422);
 }
 
@@ -429,12 +352,7 @@ async fn every_refused_award_is_named_with_its_failed_checks_and_nothing_is_stor
 async fn two_concurrent_decisions_that_together_break_a_quota_exactly_one_succeeds() {
     // Seven advanced workers allow one chiến sĩ thi đua cơ sở (15 %); two decisions, each
     // conferring one on a different person, race.
-    let year = a_year_of_c1(
-        7,
-        "hoan_thanh_xuat_sac",
-        &["lao_dong_tien_tien", "chien_si_thi_dua_co_so"],
-    )
-    .await;
+    let year = a_year_of_c1(7, "hoan_thanh_xuat_sac", BOTH_INDIVIDUAL_TITLES).await;
     let (app, manager) = (&year.app, &year.manager);
     let c1 = year.fixture.tree.c1.id;
     let all: Vec<Value> = year
@@ -445,7 +363,7 @@ async fn two_concurrent_decisions_that_together_break_a_quota_exactly_one_succee
     let (status, body) = post(
         app,
         manager,
-        "/api/v1/award-decisions",
+        DECISIONS,
         &decision(c1, "10/QĐ-UBND", all, None),
     )
     .await;
@@ -471,23 +389,20 @@ async fn two_concurrent_decisions_that_together_break_a_quota_exactly_one_succee
         Some(&session_id),
     );
     let (a, b) = tokio::join!(
-        post(app, manager, "/api/v1/award-decisions", &first),
-        post(app, manager, "/api/v1/award-decisions", &second)
+        post(app, manager, DECISIONS, &first),
+        post(app, manager, DECISIONS, &second)
     );
     let mut statuses = [a.0, b.0];
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 422], "{} {}", a.1, b.1);
     let refused = if a.0 == 422 { &a.1 } else { &b.1 };
     assert!(
-        refused["refused"][0]["failed"][0]
-            .as_str()
-            .unwrap()
-            .contains("over the quota"),
+        first_failed_check(refused).contains("over the quota"),
         "{refused}"
     );
     assert_eq!(
         app.db
-            .count("SELECT count(*) FROM awards WHERE title_code = 'chien_si_thi_dua_co_so'")
+            .rows("awards WHERE title_code = 'chien_si_thi_dua_co_so'")
             .await,
         1
     );
@@ -496,27 +411,13 @@ async fn two_concurrent_decisions_that_together_break_a_quota_exactly_one_succee
 #[tokio::test]
 async fn a_revocation_records_what_to_recover_and_is_not_repeated() {
     let app = TestApp::spawn().await;
-    thidua::demo::seed(&app.state).await.unwrap();
-    let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
-    let commune = unit_coded(&app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
+    let (admin, _, decisions) = the_demo_decisions(&app).await;
     let lan = person_named(&app, &admin, "Nguyễn Thị Lan").await;
     let eligibility = format!(
         "/api/v1/eligibility?subject_type=person&subject_id={lan}&title_code=chien_si_thi_dua_tinh&year=2025"
     );
     assert_eq!(get_ok(&app, &admin, &eligibility).await["eligible"], true);
-    let decisions = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/award-decisions?organization_id={commune}&year=2025"),
-    )
-    .await;
-    let decision = decisions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["decision_no"] == "215/QĐ-UBND")
-        .cloned()
-        .unwrap();
+    let decision = numbered(&decisions, "215/QĐ-UBND");
     let cstdcs = decision["awards"]
         .as_array()
         .unwrap()
@@ -524,7 +425,7 @@ async fn a_revocation_records_what_to_recover_and_is_not_repeated() {
         .find(|a| a["title_code"] == "chien_si_thi_dua_co_so")
         .cloned()
         .unwrap();
-    let path = format!("/api/v1/award-decisions/{}/revoke", id_of(&decision));
+    let path = format!("{DECISIONS}/{}/revoke", id_of(decision));
     let (status, problem) = post(
         &app,
         &admin,
@@ -566,33 +467,18 @@ async fn a_revocation_records_what_to_recover_and_is_not_repeated() {
 #[tokio::test]
 async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
     let app = TestApp::spawn().await;
-    thidua::demo::seed(&app.state).await.unwrap();
-    let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
-    let commune = unit_coded(&app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
-    let decisions = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/award-decisions?organization_id={commune}&year=2025"),
-    )
-    .await;
-    let id_numbered = |number: &str| {
-        decisions["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["decision_no"] == number)
-            .map(|d| d["id"].as_str().unwrap().to_owned())
-            .unwrap()
-    };
-    let decided = id_numbered(thidua::demo::titles::DECISION_NO);
-    let revoked = id_numbered(thidua::demo::titles::REVOKED_NO);
+    let (admin, _, decisions) = the_demo_decisions(&app).await;
+    let decision = numbered(&decisions, thidua::demo::titles::DECISION_NO);
+    let decided = id_of(decision);
+    let revoked = id_of(numbered(&decisions, thidua::demo::titles::REVOKED_NO));
 
-    let response = app
-        .get(
-            &format!("/api/v1/award-decisions/{decided}/export.csv"),
-            &admin,
-        )
-        .await;
+    // The export of decision `id` as `format` (csv, xlsx).
+    let export = |id: &str, format: &str| {
+        let path = format!("{DECISIONS}/{id}/export.{format}");
+        let (app, admin) = (&app, &admin);
+        async move { app.get(&path, admin).await }
+    };
+    let response = export(&decided, "csv").await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-disposition"]
@@ -615,17 +501,11 @@ async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
         .map(|row| row[column("reward_amount")].parse::<i64>().unwrap())
         .sum();
     assert_eq!(rewards, 7 * 702_000 + 2_340_000 + 1_872_000);
-    let decided_on = decisions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["decision_no"] == thidua::demo::titles::DECISION_NO)
-        .map(|d| d["decided_on"].as_str().unwrap().to_owned())
-        .unwrap();
+    let decided_on = decision["decided_on"].as_str().unwrap();
     assert!(
         rows.iter().all(
             |row| &row[column("decision_no")] == thidua::demo::titles::DECISION_NO
-                && row[column("decided_on")] == decided_on
+                && &row[column("decided_on")] == decided_on
         ),
         "{text}"
     );
@@ -640,12 +520,7 @@ async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
     assert!(!lan[column("unit_name")].is_empty(), "{text}");
     assert_eq!(&lan[column("state")], "awarded");
 
-    let response = app
-        .get(
-            &format!("/api/v1/award-decisions/{revoked}/export.csv"),
-            &admin,
-        )
-        .await;
+    let response = export(&revoked, "csv").await;
     let text = response.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -654,12 +529,7 @@ async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
     assert_eq!(&rows[0][column("revocation_reason")], "criteria_not_met");
     assert_eq!(&rows[0][column("recovery_amount")], "702000");
 
-    let response = app
-        .get(
-            &format!("/api/v1/award-decisions/{decided}/export.xlsx"),
-            &admin,
-        )
-        .await;
+    let response = export(&decided, "xlsx").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -669,12 +539,7 @@ async fn a_decisions_list_exports_as_csv_and_xlsx_with_its_revocations() {
 
     // Outside the caller's subtree, and no such decision: 404 alike.
     let missing = Uuid::now_v7();
-    let response = app
-        .get(
-            &format!("/api/v1/award-decisions/{missing}/export.csv"),
-            &admin,
-        )
-        .await;
+    let response = export(&missing.to_string(), "csv").await;
     assert_eq!(response.status(), 404);
 }
 
@@ -689,29 +554,20 @@ async fn a_commendation_cites_the_award_that_commended_it_and_one_award_backs_on
     let reviewer = fixture.token(&app, fixture::C1_REVIEWER).await;
     let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
     // The secretary of party cell K1, an advanced worker of 2025 by a decision of commune C1.
-    let (_, person) = post(
+    let person = create_person(&app, &manager, tree.k1.id, "Lê Thị Bí Thư").await;
+    record_2025(
         &app,
         &manager,
-        "/api/v1/persons",
-        &json!({"organization_id": tree.k1.id, "full_name": "Lê Thị Bí Thư"}),
+        &person,
+        json!({"completion_rating": "hoan_thanh_tot"}),
     )
     .await;
-    let person = id_of(&person);
-    let (status, _) = crate::helpers::titles::put(
-        &app,
-        &manager,
-        &format!("/api/v1/persons/{person}/years/2025"),
-        &json!({"completion_rating": "hoan_thanh_tot"}),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, body) = post(&app, &manager, "/api/v1/title-registrations", &json!({
-        "subject_type": "person", "subject_id": person, "title_code": "lao_dong_tien_tien", "year": 2025})).await;
+    let (status, body) = register_person(&app, &manager, &person, "lao_dong_tien_tien", 2025).await;
     assert_eq!(status, 201, "{body}");
     let (status, decided) = post(
         &app,
         &manager,
-        "/api/v1/award-decisions",
+        DECISIONS,
         &decision(
             tree.c1.id,
             "30/QĐ-UBND",
@@ -763,34 +619,19 @@ async fn a_commendation_cites_the_award_that_commended_it_and_one_award_backs_on
                "decision_no": number, "decided_on": day, "award_id": award_id})
     };
     // A citation must describe the award's decision.
-    let (status, problem) = post(
-        &app,
-        &reviewer,
-        &format!("/api/v1/nominations/{nomination}/commend"),
-        &commend("31/QĐ-UBND", "2025-12-21"),
-    )
-    .await;
+    let commend_path = |nomination: &str| format!("/api/v1/nominations/{nomination}/commend");
+    let wrong = commend("31/QĐ-UBND", "2025-12-21");
+    let (status, problem) = post(&app, &reviewer, &commend_path(&nomination), &wrong).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/decision_no", "/decided_on"]);
-    let (status, commended) = post(
-        &app,
-        &reviewer,
-        &format!("/api/v1/nominations/{nomination}/commend"),
-        &commend("30/QĐ-UBND", "2025-12-20"),
-    )
-    .await;
+    let right = commend("30/QĐ-UBND", "2025-12-20");
+    let (status, commended) = post(&app, &reviewer, &commend_path(&nomination), &right).await;
     assert_eq!(status, 200, "{commended}");
     assert_eq!(commended["commendation"]["award_id"], award_id.as_str());
 
     // The same award cannot commend a second nomination (nor another nominee).
     let other = recognized("Nguyễn Văn Khác").await;
-    let (status, problem) = post(
-        &app,
-        &reviewer,
-        &format!("/api/v1/nominations/{other}/commend"),
-        &commend("30/QĐ-UBND", "2025-12-20"),
-    )
-    .await;
+    let (status, problem) = post(&app, &reviewer, &commend_path(&other), &right).await;
     assert_eq!(status, 422, "{problem}");
     let details = problem.to_string();
     assert!(details.contains("already commends nomination"), "{problem}");
@@ -799,9 +640,7 @@ async fn a_commendation_cites_the_award_that_commended_it_and_one_award_backs_on
         "{problem}"
     );
     assert_eq!(
-        app.db
-            .count("SELECT count(*) FROM nominations WHERE award_id IS NOT NULL")
-            .await,
+        app.db.rows("nominations WHERE award_id IS NOT NULL").await,
         1
     );
 }

@@ -5,7 +5,7 @@ use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::pointers;
+use crate::helpers::ctx::{UnitOf, pointers, texts_of};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
@@ -41,8 +41,28 @@ async fn create_as_admin(app: &TestApp, fixture: &Fixture, body: &Value) -> Stri
     created["id"].as_str().unwrap().to_owned()
 }
 
+/// A fresh app with the fixture and a campaign coded `code`, owned by the unit `owner` picks and
+/// created by the admin: the app, the fixture and the campaign's id.
+async fn with_campaign(code: &str, owner: UnitOf) -> (TestApp, Fixture, String) {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    let id = create_as_admin(&app, &fixture, &campaign(code, owner(&fixture.tree))).await;
+    (app, fixture, id)
+}
+
+/// Creating `body` is refused (422) naming exactly `expected` (sorted), and no campaign is
+/// stored.
+async fn assert_refused_naming(app: &TestApp, token: &str, body: &Value, expected: &[&str]) {
+    let (status, problem) = create(app, token, body).await;
+    assert_eq!(status, 422, "{problem}");
+    let mut found = pointers(&problem);
+    found.sort();
+    assert_eq!(found, expected);
+    assert_eq!(campaign_count(app).await, 0);
+}
+
 async fn campaign_count(app: &TestApp) -> i64 {
-    app.db.count("SELECT count(*) FROM campaigns").await
+    app.db.rows("campaigns").await
 }
 
 async fn patch(
@@ -62,12 +82,8 @@ async fn patch(
 }
 
 fn names(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["name"].as_str().unwrap().to_owned())
-        .collect()
+    let names = texts_of(&page["items"], "name");
+    names.into_iter().map(str::to_owned).collect()
 }
 
 #[tokio::test]
@@ -147,7 +163,7 @@ async fn members_reviewers_and_partner_clients_cannot_create_campaigns() {
     assert_eq!(campaign_count(&app).await, 0);
     assert_eq!(
         app.db
-            .count("SELECT count(*) FROM audit_events WHERE entity_type = 'campaign'")
+            .rows("audit_events WHERE entity_type = 'campaign'")
             .await,
         0
     );
@@ -155,9 +171,7 @@ async fn members_reviewers_and_partner_clients_cannot_create_campaigns() {
 
 #[tokio::test]
 async fn every_caller_reads_the_list_and_a_single_campaign() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("TDYN", fixture.tree.p9.id)).await;
+    let (app, fixture, id) = with_campaign("TDYN", |tree| tree.p9.id).await;
     let mut tokens = vec![fixture.client_token(&app).await];
     for user in [
         fixture::ADMIN,
@@ -244,13 +258,7 @@ async fn empty_field_list_and_unknown_owner_are_refused() {
     let mut body = campaign("NO-OWNER", Uuid::now_v7());
     body["fields"] = json!([]);
 
-    let (status, problem) = create(&app, &token, &body).await;
-
-    assert_eq!(status, 422);
-    let mut found = pointers(&problem);
-    found.sort();
-    assert_eq!(found, vec!["/fields", "/owner_organization_id"]);
-    assert_eq!(campaign_count(&app).await, 0);
+    assert_refused_naming(&app, &token, &body, &["/fields", "/owner_organization_id"]).await;
 }
 
 #[tokio::test]
@@ -262,13 +270,7 @@ async fn server_owned_members_are_refused() {
     body["version"] = json!(7);
     body["id"] = json!(Uuid::now_v7());
 
-    let (status, problem) = create(&app, &token, &body).await;
-
-    assert_eq!(status, 422);
-    let mut found = pointers(&problem);
-    found.sort();
-    assert_eq!(found, vec!["/id", "/version"]);
-    assert_eq!(campaign_count(&app).await, 0);
+    assert_refused_naming(&app, &token, &body, &["/id", "/version"]).await;
 }
 
 #[tokio::test]
@@ -288,22 +290,17 @@ async fn duplicate_code_is_a_conflict() {
 
 #[tokio::test]
 async fn patch_with_a_stale_etag_is_refused_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("STALE", fixture.tree.d1.id)).await;
+    let (app, fixture, id) = with_campaign("STALE", |tree| tree.d1.id).await;
     let token = fixture.token(&app, fixture::D1_MANAGER).await;
-    let (first, _) = status_and_json(
-        patch(
-            &app,
-            &token,
-            &id,
-            Some("\"1\""),
-            &json!({"name": "Lần một"}),
-        )
-        .await,
+    let first = patch(
+        &app,
+        &token,
+        &id,
+        Some("\"1\""),
+        &json!({"name": "Lần một"}),
     )
     .await;
-    assert_eq!(first, 200);
+    assert_eq!(first.status(), 200);
 
     let response = patch(
         &app,
@@ -335,9 +332,7 @@ async fn patch_with_a_stale_etag_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn patch_with_the_current_etag_updates_and_audits() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("PATCHED", fixture.tree.p.id)).await;
+    let (app, fixture, id) = with_campaign("PATCHED", |tree| tree.p.id).await;
     let token = fixture.token(&app, fixture::ADMIN).await;
 
     let response = patch(
@@ -386,45 +381,35 @@ async fn patch_with_the_current_etag_updates_and_audits() {
 
 #[tokio::test]
 async fn patch_refuses_immutable_and_invalid_members_without_changing_anything() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("FIXED", fixture.tree.p.id)).await;
+    let (app, fixture, id) = with_campaign("FIXED", |tree| tree.p.id).await;
     let token = fixture.token(&app, fixture::ADMIN).await;
 
-    let (immutable, immutable_problem) = status_and_json(
-        patch(
-            &app,
-            &token,
-            &id,
+    let immutable =
+        json!({"code": "NEW", "owner_organization_id": fixture.tree.p9.id, "version": 9});
+    let invalid = json!({"name": null, "ends_on": "2024-12-31",
+                         "fields": [{"code": "a", "name": "A"}, {"code": "a", "name": "B"}]});
+    for (if_match, body, expected) in [
+        (
             None,
-            &json!({"code": "NEW", "owner_organization_id": fixture.tree.p9.id, "version": 9}),
-        )
-        .await,
-    )
-    .await;
-    let (invalid, invalid_problem) = status_and_json(
-        patch(
-            &app,
-            &token,
-            &id,
+            immutable,
+            ["/code", "/owner_organization_id", "/version"],
+        ),
+        (
             Some("\"1\""),
-            &json!({"name": null, "ends_on": "2024-12-31", "fields": [{"code": "a", "name": "A"}, {"code": "a", "name": "B"}]}),
-        )
-        .await,
-    )
-    .await;
-
-    assert_eq!(immutable, 422);
-    let mut found = pointers(&immutable_problem);
-    found.sort();
-    assert_eq!(found, vec!["/code", "/owner_organization_id", "/version"]);
-    assert_eq!(invalid, 422);
-    let mut found = pointers(&invalid_problem);
-    found.sort();
-    assert_eq!(found, vec!["/ends_on", "/fields/1/code", "/name"]);
+            invalid,
+            ["/ends_on", "/fields/1/code", "/name"],
+        ),
+    ] {
+        let (status, problem) =
+            status_and_json(patch(&app, &token, &id, if_match, &body).await).await;
+        assert_eq!(status, 422, "{problem}");
+        let mut found = pointers(&problem);
+        found.sort();
+        assert_eq!(found, expected);
+    }
     assert_eq!(
         app.db
-            .count("SELECT count(*) FROM campaigns WHERE version = 1 AND code = 'FIXED' AND name = 'Thi đua yêu nước'")
+            .rows("campaigns WHERE version = 1 AND code = 'FIXED' AND name = 'Thi đua yêu nước'")
             .await,
         1
     );
@@ -433,9 +418,7 @@ async fn patch_refuses_immutable_and_invalid_members_without_changing_anything()
 
 #[tokio::test]
 async fn only_managers_of_the_current_owner_may_patch() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("OWNED-BY-D1", fixture.tree.d1.id)).await;
+    let (app, fixture, id) = with_campaign("OWNED-BY-D1", |tree| tree.d1.id).await;
     let client = fixture.client_token(&app).await;
     let mut refused = vec![client];
     for user in [
@@ -459,9 +442,7 @@ async fn only_managers_of_the_current_owner_may_patch() {
 
 #[tokio::test]
 async fn get_with_the_current_etag_is_not_modified() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let id = create_as_admin(&app, &fixture, &campaign("CACHED", fixture.tree.p.id)).await;
+    let (app, fixture, id) = with_campaign("CACHED", |tree| tree.p.id).await;
     let token = fixture.token(&app, fixture::C1_MEMBER).await;
     let path = format!("{CAMPAIGNS}/{id}");
 

@@ -5,29 +5,24 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
-use crate::helpers::ctx::pointers;
-use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::arrange_a::{fixture_as, get_anonymously, problem};
+use crate::helpers::ctx::{merged, pointers};
+use crate::helpers::fixture;
 
 /// Asserts that `response` is an RFC 9457 problem with `status` and `code`; returns its body.
 async fn assert_problem(app: &TestApp, response: Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status, "status of {code}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json",
-        "{code}"
-    );
-    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
-    let header_request_id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], status, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["type"], format!("/problems/{code}"), "{body}");
+    let header_request_id = response
+        .headers()
+        .get("x-request-id")
+        .map(|id| id.to_str().unwrap().to_owned());
+    let body = problem(response, status, code).await;
     assert!(body["title"].is_string(), "{body}");
     assert!(body["detail"].is_string(), "{body}");
-    assert_eq!(body["request_id"], header_request_id.as_str(), "{body}");
+    assert_eq!(
+        body["request_id"].as_str(),
+        header_request_id.as_deref(),
+        "{body}"
+    );
     // The `type` names a page the service serves.
     let page = app
         .http
@@ -47,9 +42,7 @@ struct Admin {
 
 impl Admin {
     async fn new() -> Self {
-        let app = TestApp::spawn().await;
-        let fixture = Fixture::load(&app).await;
-        let token = fixture.token(&app, fixture::ADMIN).await;
+        let (app, fixture, token) = fixture_as(fixture::ADMIN).await;
         Self {
             app,
             token,
@@ -84,6 +77,20 @@ impl Admin {
             .await
     }
 
+    /// POSTs an organization `body` that must be refused as invalid: the 422 problem.
+    async fn refused_validation(&self, body: &Value) -> Value {
+        let response = self
+            .app
+            .post_json("/api/v1/organizations", &self.token, body)
+            .await;
+        assert_problem(&self.app, response, 422, "validation_failed").await
+    }
+
+    /// The valid body with `overrides` merged in.
+    fn valid_with(&self, overrides: Value) -> Value {
+        merged(self.valid(), overrides)
+    }
+
     fn valid(&self) -> Value {
         json!({"parent_id": self.parent_id, "kind": "hamlet", "name": "Ấp Mới"})
     }
@@ -92,12 +99,7 @@ impl Admin {
 #[tokio::test]
 async fn an_unknown_route_is_a_problem_404() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .get(app.url("/api/v1/nothing-here"))
-        .send()
-        .await
-        .unwrap();
+    let response = get_anonymously(&app, "/api/v1/nothing-here").await;
     assert_eq!(response.status(), 404);
     assert_eq!(
         response.headers()["content-type"],
@@ -116,7 +118,7 @@ async fn unknown_routes_anywhere_are_problem_404s() {
         "/api/v2/organizations",
         "/api/v1/organizations/a/b/c/d",
     ] {
-        let response = app.http.get(app.url(path)).send().await.unwrap();
+        let response = get_anonymously(&app, path).await;
         assert_problem(&app, response, 404, "not_found").await;
     }
 }
@@ -204,13 +206,8 @@ async fn malformed_json_is_400() {
 #[tokio::test]
 async fn an_unknown_member_is_422_naming_it() {
     let admin = Admin::new().await;
-    let mut body = admin.valid();
-    body["colour"] = json!("red");
-    let response = admin
-        .app
-        .post_json("/api/v1/organizations", &admin.token, &body)
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let body = admin.valid_with(json!({"colour": "red"}));
+    let problem = admin.refused_validation(&body).await;
     assert_eq!(pointers(&problem), vec!["/colour"]);
 }
 
@@ -218,16 +215,11 @@ async fn an_unknown_member_is_422_naming_it() {
 async fn every_server_owned_member_is_named_at_once() {
     let admin = Admin::new().await;
     let before = admin.organization_count().await;
-    let mut body = admin.valid();
-    body["id"] = json!(uuid::Uuid::new_v4());
-    body["version"] = json!(7);
-    body["status"] = json!("approved");
-    body["created_at"] = json!("2020-01-01T00:00:00Z");
-    let response = admin
-        .app
-        .post_json("/api/v1/organizations", &admin.token, &body)
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let body = admin.valid_with(json!({
+        "id": uuid::Uuid::new_v4(), "version": 7, "status": "approved",
+        "created_at": "2020-01-01T00:00:00Z",
+    }));
+    let problem = admin.refused_validation(&body).await;
     let mut named = pointers(&problem);
     named.sort();
     assert_eq!(named, vec!["/created_at", "/id", "/status", "/version"]);
@@ -237,33 +229,16 @@ async fn every_server_owned_member_is_named_at_once() {
 #[tokio::test]
 async fn a_wrong_type_or_missing_member_is_422_naming_it() {
     let admin = Admin::new().await;
-    let mut wrong_type = admin.valid();
-    wrong_type["kind"] = json!("planet");
-    let response = admin
-        .app
-        .post_json("/api/v1/organizations", &admin.token, &wrong_type)
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let wrong_type = admin.valid_with(json!({"kind": "planet"}));
+    let problem = admin.refused_validation(&wrong_type).await;
     assert_eq!(pointers(&problem), vec!["/kind"]);
 
-    let mut bad_id = admin.valid();
-    bad_id["parent_id"] = json!("not-a-uuid");
-    let response = admin
-        .app
-        .post_json("/api/v1/organizations", &admin.token, &bad_id)
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let bad_id = admin.valid_with(json!({"parent_id": "not-a-uuid"}));
+    let problem = admin.refused_validation(&bad_id).await;
     assert_eq!(pointers(&problem), vec!["/parent_id"]);
 
-    let response = admin
-        .app
-        .post_json(
-            "/api/v1/organizations",
-            &admin.token,
-            &json!({"parent_id": admin.parent_id, "kind": "hamlet"}),
-        )
-        .await;
-    let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
+    let no_name = json!({"parent_id": admin.parent_id, "kind": "hamlet"});
+    let problem = admin.refused_validation(&no_name).await;
     assert_eq!(pointers(&problem), vec!["/name"]);
 }
 
@@ -316,8 +291,7 @@ async fn a_malformed_or_out_of_range_query_value_is_400() {
 async fn an_oversized_body_is_413() {
     let admin = Admin::new().await;
     let before = admin.organization_count().await;
-    let mut body = admin.valid();
-    body["name"] = json!("x".repeat(300 * 1024));
+    let body = admin.valid_with(json!({"name": "x".repeat(300 * 1024)}));
     let response = admin.post_json_text(body.to_string()).await;
     assert_problem(&admin.app, response, 413, "payload_too_large").await;
     assert_eq!(admin.organization_count().await, before);
@@ -327,13 +301,11 @@ async fn an_oversized_body_is_413() {
 async fn a_one_megabyte_string_is_refused_without_a_server_error() {
     let admin = Admin::new().await;
     let before = admin.organization_count().await;
-    let mut body = admin.valid();
-    body["name"] = json!("ệ".repeat(1024 * 1024 / 3));
+    let body = admin.valid_with(json!({"name": "ệ".repeat(1024 * 1024 / 3)}));
     let response = admin.post_json_text(body.to_string()).await;
     assert_problem(&admin.app, response, 413, "payload_too_large").await;
     // Under the body limit, a long string is a validation error.
-    let mut body = admin.valid();
-    body["name"] = json!("ệ".repeat(60 * 1024));
+    let body = admin.valid_with(json!({"name": "ệ".repeat(60 * 1024)}));
     let response = admin.post_json_text(body.to_string()).await;
     let problem = assert_problem(&admin.app, response, 422, "validation_failed").await;
     assert_eq!(pointers(&problem), vec!["/name"]);
@@ -445,8 +417,8 @@ async fn a_request_id_is_echoed_when_sent_and_generated_otherwise() {
             .unwrap()
             .to_owned()
     };
-    let first = app.http.get(app.url("/healthz")).send().await.unwrap();
-    let second = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let first = get_anonymously(&app, "/healthz").await;
+    let second = get_anonymously(&app, "/healthz").await;
     assert!(!generated(&first).is_empty());
     assert_ne!(generated(&first), generated(&second));
 
@@ -468,12 +440,7 @@ async fn a_request_id_is_echoed_when_sent_and_generated_otherwise() {
 #[tokio::test]
 async fn a_problem_page_is_html_with_a_content_security_policy() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .get(app.url("/problems/validation_failed"))
-        .send()
-        .await
-        .unwrap();
+    let response = get_anonymously(&app, "/problems/validation_failed").await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -487,48 +454,29 @@ async fn a_problem_page_is_html_with_a_content_security_policy() {
     assert!(page.contains("validation_failed"));
 
     // The catalogue's `code spans` are HTML code, not literal backticks.
-    let page = app
-        .http
-        .get(app.url("/problems/service_unavailable"))
-        .send()
+    let page = get_anonymously(&app, "/problems/service_unavailable")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     assert!(page.contains("<code>Retry-After</code>"), "{page}");
     assert!(!page.contains('`'), "{page}");
 
-    let response = app
-        .http
-        .get(app.url("/problems/no_such_problem"))
-        .send()
-        .await
-        .unwrap();
+    let response = get_anonymously(&app, "/problems/no_such_problem").await;
     assert_eq!(response.status(), 404);
 }
 
 #[tokio::test]
 async fn every_response_says_nosniff_and_authenticated_ones_are_not_stored() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::C1_MANAGER).await;
     let c1 = format!("/api/v1/organizations/{}", fixture.tree.c1.id);
 
     let anonymous = [
-        app.http.get(app.url("/healthz")).send().await.unwrap(),
-        app.http.get(app.url("/api/v1/me")).send().await.unwrap(),
-        app.http.get(app.url("/nothing")).send().await.unwrap(),
-        app.http
-            .get(app.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap(),
-        app.http
-            .get(app.url("/api/v1/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
+        get_anonymously(&app, "/healthz").await,
+        get_anonymously(&app, "/api/v1/me").await,
+        get_anonymously(&app, "/nothing").await,
+        get_anonymously(&app, "/.well-known/jwks.json").await,
+        get_anonymously(&app, "/api/v1/openapi.json").await,
     ];
     for response in &anonymous {
         assert_eq!(
@@ -596,8 +544,7 @@ async fn error_bodies_carry_no_internals() {
             .get("/api/v1/organizations/zzz", &admin.token)
             .await,
     );
-    let mut duplicate = admin.valid();
-    duplicate["code"] = json!("C1");
+    let duplicate = admin.valid_with(json!({"code": "C1"}));
     responses.push(
         admin
             .app

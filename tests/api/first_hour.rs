@@ -7,6 +7,7 @@ use thidua::auth::principal::Role;
 use thidua::users::repo::{Bootstrapped, bootstrap_admin, ensure_user};
 
 use crate::helpers::TestApp;
+use crate::helpers::arrange_a::get_anonymously;
 use crate::helpers::db::server_url;
 
 #[tokio::test]
@@ -21,11 +22,7 @@ async fn docs_without_the_trailing_slash_leads_to_swagger_ui() {
         assert_eq!(response.status(), 308, "{method}");
         assert_eq!(response.headers()["location"], "/docs/", "{method}");
     }
-    let page = app
-        .request(Method::GET, "/docs/", None)
-        .send()
-        .await
-        .unwrap();
+    let page = get_anonymously(&app, "/docs/").await;
     assert_eq!(page.status(), 200);
 }
 
@@ -72,12 +69,25 @@ async fn roots(app: &TestApp) -> i64 {
         .await
 }
 
+/// `create-admin` of "ops.admin" with its first password, as an operator runs it first.
+async fn create_ops_admin(app: &TestApp) -> Bootstrapped {
+    bootstrap_admin(&app.state, "ops.admin", "First-pass-2026", false)
+        .await
+        .unwrap()
+}
+
+/// `create-admin` without `--reset-password` that must fail: its message.
+async fn create_admin_refused(app: &TestApp, username: &str, password: &str) -> String {
+    bootstrap_admin(&app.state, username, password, false)
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 #[tokio::test]
 async fn create_admin_twice_is_refused_unless_the_password_reset_is_asked_for() {
     let app = TestApp::spawn().await;
-    let created = bootstrap_admin(&app.state, "ops.admin", "First-pass-2026", false)
-        .await
-        .unwrap();
+    let created = create_ops_admin(&app).await;
     let Bootstrapped::Created {
         id, created_root, ..
     } = created.clone()
@@ -93,10 +103,7 @@ async fn create_admin_twice_is_refused_unless_the_password_reset_is_asked_for() 
     let first_session = app.token("ops.admin", "First-pass-2026").await;
     assert_eq!(app.get("/api/v1/me", &first_session).await.status(), 200);
 
-    let error = bootstrap_admin(&app.state, "ops.admin", "Second-pass-2026", false)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = create_admin_refused(&app, "ops.admin", "Second-pass-2026").await;
     assert!(
         error.contains("already exists") && error.contains("--reset-password"),
         "{error}"
@@ -119,9 +126,7 @@ async fn create_admin_twice_is_refused_unless_the_password_reset_is_asked_for() 
 #[tokio::test]
 async fn create_admin_never_promotes_an_existing_user() {
     let app = TestApp::spawn().await;
-    bootstrap_admin(&app.state, "ops.admin", "First-pass-2026", false)
-        .await
-        .unwrap();
+    create_ops_admin(&app).await;
     let root: uuid::Uuid = app
         .db
         .client()
@@ -152,10 +157,7 @@ async fn create_admin_never_promotes_an_existing_user() {
     let admin_memberships = "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id \
                              WHERE u.username = 'plain.member' AND m.role = 'admin'";
 
-    let error = bootstrap_admin(&app.state, "plain.member", "Taken-over-2026", false)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = create_admin_refused(&app, "plain.member", "Taken-over-2026").await;
     assert!(error.contains("already exists"), "{error}");
     let reset = bootstrap_admin(&app.state, "plain.member", "Taken-over-2026", true)
         .await
@@ -177,9 +179,7 @@ async fn create_admin_never_promotes_an_existing_user() {
 #[tokio::test]
 async fn seed_demo_after_create_admin_grows_the_one_tree() {
     let app = TestApp::spawn().await;
-    bootstrap_admin(&app.state, "ops.admin", "First-pass-2026", false)
-        .await
-        .unwrap();
+    create_ops_admin(&app).await;
     thidua::demo::seed(&app.state).await.unwrap();
     thidua::demo::seed(&app.state).await.unwrap();
     assert_eq!(roots(&app).await, 1);

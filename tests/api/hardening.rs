@@ -15,25 +15,9 @@ use thidua::state::AppState;
 
 use crate::helpers::TestApp;
 use crate::helpers::app::test_settings;
+use crate::helpers::arrange_a::{concrete_path, fixture_as, problem, spec};
 use crate::helpers::db::TestDb;
 use crate::helpers::fixture::{self, Fixture};
-
-/// Asserts an RFC 9457 problem with `status` and `code`; returns the body.
-async fn problem(response: Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status, "status of {code}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json",
-        "{code}"
-    );
-    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
-    assert!(response.headers().contains_key("x-request-id"));
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], status, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["type"], format!("/problems/{code}"), "{body}");
-    body
-}
 
 /// The `Retry-After` seconds of a response (panics when absent or not a number).
 fn retry_after(response: &Response) -> u64 {
@@ -86,13 +70,23 @@ async fn get_anonymous(app: &TestApp, path: &str, forwarded_for: Option<&str>) -
 
 const ANY_PAGE: &str = "/api/v1/openapi.json";
 
-#[tokio::test]
-async fn a_client_address_over_its_limit_gets_429_rate_limited_with_retry_after() {
-    let app = TestApp::spawn_with(|settings| {
+/// An app allowing 3 requests an hour per client address and no limit per principal; with
+/// `trusted_proxies`, the client address is read from X-Forwarded-For behind those networks.
+async fn three_per_hour_per_address(trusted_proxies: Option<&str>) -> TestApp {
+    TestApp::spawn_with(|settings| {
         settings.rate_limit_per_ip = limit("3/h");
         settings.rate_limit_per_principal = None;
+        if let Some(networks) = trusted_proxies {
+            settings.trusted_proxy_header = Some("X-Forwarded-For".to_owned());
+            settings.trusted_proxies = thidua::ratelimit::parse_networks(networks).unwrap();
+        }
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_client_address_over_its_limit_gets_429_rate_limited_with_retry_after() {
+    let app = three_per_hour_per_address(None).await;
     for _ in 0..3 {
         assert_eq!(get_anonymous(&app, ANY_PAGE, None).await.status(), 200);
     }
@@ -193,14 +187,8 @@ async fn every_limited_response_states_the_policies_and_what_is_left_of_them() {
 
 #[tokio::test]
 async fn a_forwarded_for_header_from_an_untrusted_peer_does_not_escape_the_limit() {
-    let app = TestApp::spawn_with(|settings| {
-        settings.rate_limit_per_ip = limit("3/h");
-        settings.rate_limit_per_principal = None;
-        settings.trusted_proxy_header = Some("X-Forwarded-For".to_owned());
-        // The test client (127.0.0.1) is not among them.
-        settings.trusted_proxies = thidua::ratelimit::parse_networks("10.0.0.0/8").unwrap();
-    })
-    .await;
+    // The test client (127.0.0.1) is not among the trusted proxies.
+    let app = three_per_hour_per_address(Some("10.0.0.0/8")).await;
     for n in 1..=3 {
         let forged = format!("203.0.113.{n}");
         let response = get_anonymous(&app, ANY_PAGE, Some(&forged)).await;
@@ -212,13 +200,7 @@ async fn a_forwarded_for_header_from_an_untrusted_peer_does_not_escape_the_limit
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
-    let app = TestApp::spawn_with(|settings| {
-        settings.rate_limit_per_ip = limit("3/h");
-        settings.rate_limit_per_principal = None;
-        settings.trusted_proxy_header = Some("X-Forwarded-For".to_owned());
-        settings.trusted_proxies = thidua::ratelimit::parse_networks("127.0.0.1/32").unwrap();
-    })
-    .await;
+    let app = three_per_hour_per_address(Some("127.0.0.1/32")).await;
     let first = Some("203.0.113.1");
     for _ in 0..3 {
         assert_eq!(get_anonymous(&app, ANY_PAGE, first).await.status(), 200);
@@ -269,11 +251,7 @@ async fn a_principal_over_its_limit_gets_429_whichever_of_its_tokens_it_uses() {
         assert_eq!(app.get("/api/v1/me", &client).await.status(), 200);
     }
     problem(app.get("/api/v1/me", &client).await, 429, "rate_limited").await;
-    let anonymous = app
-        .request(Method::GET, "/api/v1/me", None)
-        .send()
-        .await
-        .unwrap();
+    let anonymous = get_anonymous(&app, "/api/v1/me", None).await;
     assert_eq!(anonymous.status(), 401);
     // A forged token naming the limited subject is not counted against it: it is just refused.
     let forged = app.get("/api/v1/me", "eyJhbGciOiJub25lIn0.e30.").await;
@@ -344,9 +322,7 @@ fn rate_limits_are_configured_from_the_environment_and_zero_disables_them() {
 
 #[tokio::test]
 async fn every_list_refuses_a_limit_out_of_range_and_an_unknown_sort() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let some_id = uuid::Uuid::new_v4();
     let lists = [
         "/api/v1/users".to_owned(),
@@ -403,9 +379,7 @@ async fn every_list_refuses_a_limit_out_of_range_and_an_unknown_sort() {
 
 #[tokio::test]
 async fn percent_and_underscore_in_q_match_only_themselves_on_every_searchable_list() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
     for name in [
         "Tổ đạt 100% chỉ tiêu",
@@ -570,9 +544,7 @@ async fn an_exhausted_pool_answers_503_with_retry_after_quickly() {
 
 #[tokio::test]
 async fn a_server_error_body_carries_no_sql_path_or_version() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, admin) = fixture_as(fixture::ADMIN).await;
     let client = app.db.client().await;
     client
         .batch_execute("ALTER TABLE campaigns RENAME TO campaigns_gone")
@@ -615,9 +587,7 @@ async fn html_pages_carry_a_content_security_policy() {
 
 #[tokio::test]
 async fn head_answers_like_get_without_a_body_on_every_get_route() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::C1_MANAGER).await;
     let c1 = format!("/api/v1/organizations/{}", fixture.tree.c1.id);
 
     for path in [
@@ -699,22 +669,12 @@ async fn head_answers_like_get_without_a_body_on_every_get_route() {
 #[tokio::test]
 async fn every_get_operation_of_the_spec_answers_head() {
     let app = TestApp::spawn().await;
-    let spec: Value = serde_json::from_str(&thidua::openapi::document_json()).unwrap();
+    let spec = spec();
     for (path, item) in spec["paths"].as_object().unwrap() {
         if item.get("get").is_none() {
             continue;
         }
-        let concrete = path
-            .split('/')
-            .map(|segment| {
-                if segment.starts_with('{') {
-                    "00000000-0000-0000-0000-000000000000"
-                } else {
-                    segment
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let concrete = concrete_path(path);
         let response = app
             .request(Method::HEAD, &concrete, None)
             .send()
@@ -746,11 +706,7 @@ async fn oversized_or_too_many_headers_are_refused_and_the_service_keeps_serving
     if let Ok(response) = many.send().await {
         assert_eq!(response.status(), 431);
     }
-    let response = app
-        .request(Method::GET, "/api/v1/me", None)
-        .send()
-        .await
-        .unwrap();
+    let response = get_anonymous(&app, "/api/v1/me", None).await;
     problem(response, 401, "unauthorized").await;
 }
 
@@ -820,9 +776,7 @@ async fn production_refuses_to_start_without_a_valid_ed25519_signing_key() {
 
 #[tokio::test]
 async fn killed_database_connections_fail_fast_with_503_and_the_pool_recovers() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     // Several pooled connections exist.
     let warm =
         futures_util::future::join_all((0..4).map(|_| app.get("/api/v1/organizations", &admin)))
@@ -882,9 +836,7 @@ async fn killed_database_connections_fail_fast_with_503_and_the_pool_recovers() 
 
 #[tokio::test]
 async fn a_query_in_flight_when_its_connection_is_killed_is_a_503() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, admin) = fixture_as(fixture::ADMIN).await;
     let locks = lock_tables(&app.db, "organizations").await;
     let holder: i32 = locks
         .query_one("SELECT pg_backend_pid()", &[])
@@ -949,9 +901,7 @@ async fn a_query_in_flight_when_its_connection_is_killed_is_a_503() {
 
 #[tokio::test]
 async fn a_nul_character_in_any_query_parameter_is_400_not_a_server_error() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::ADMIN).await;
+    let (app, _, token) = fixture_as(fixture::ADMIN).await;
     // Each of these reached PostgreSQL, which refuses NUL in text, as a 500 (schemathesis).
     for path in [
         "/api/v1/pledges?q=a%00b",

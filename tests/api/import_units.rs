@@ -9,6 +9,8 @@ use serde_json::Value;
 use thidua::restructurings::import::{self, Options};
 
 use crate::helpers::TestApp;
+use crate::helpers::arrange_a::the_unit_coded;
+use crate::helpers::titles::get_ok;
 
 const MERGES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -29,12 +31,6 @@ async fn import(
     import::run(&mut conn, &options).await.expect("import")
 }
 
-async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
-    let (status, body) = app.get_json(path, token).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
-}
-
 async fn unit(app: &TestApp, token: &str, code: &str, valid_on: &str) -> Value {
     let page = get_ok(
         app,
@@ -42,14 +38,7 @@ async fn unit(app: &TestApp, token: &str, code: &str, valid_on: &str) -> Value {
         &format!("/api/v1/organizations?limit=200&q={code}&valid_on={valid_on}"),
     )
     .await;
-    let found: Vec<&Value> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|unit| unit["code"] == code)
-        .collect();
-    assert_eq!(found.len(), 1, "{code} on {valid_on}: {page}");
-    found[0].clone()
+    the_unit_coded(&page, code).clone()
 }
 
 #[tokio::test]
@@ -103,38 +92,18 @@ async fn the_reform_of_vinh_long_merges_the_demo_units_found_by_old_code() {
     let admin = app.token("admin", thidua::demo::ADMIN_PASSWORD).await;
     let ba_tri = unit(&app, &admin, "836", "2025-06-30").await;
     let ben_tre = unit(&app, &admin, "83", "2025-06-30").await;
-    let coverage = |id: Value| {
+    // The 2022 figures of `/stats/{endpoint}` for a unit as the admin reads them.
+    let stats_2022 = |endpoint: &'static str, unit: &Value| {
+        let path = format!(
+            "/api/v1/stats/{endpoint}?organization_id={}&year=2022",
+            unit["id"].as_str().unwrap()
+        );
         let app = &app;
         let admin = &admin;
-        async move {
-            get_ok(
-                app,
-                admin,
-                &format!(
-                    "/api/v1/stats/coverage?organization_id={}&year=2022",
-                    id.as_str().unwrap()
-                ),
-            )
-            .await
-        }
+        async move { get_ok(app, admin, &path).await }
     };
-    let overview = |id: Value| {
-        let app = &app;
-        let admin = &admin;
-        async move {
-            get_ok(
-                app,
-                admin,
-                &format!(
-                    "/api/v1/stats/overview?organization_id={}&year=2022",
-                    id.as_str().unwrap()
-                ),
-            )
-            .await
-        }
-    };
-    let ba_tri_before = coverage(ba_tri["id"].clone()).await;
-    let province_before = overview(ben_tre["id"].clone()).await;
+    let ba_tri_before = stats_2022("coverage", &ba_tri).await;
+    let province_before = stats_2022("overview", &ben_tre).await;
 
     // A dry run writes nothing and says what would happen.
     let before = app.db.count("SELECT count(*) FROM organizations").await;
@@ -210,13 +179,13 @@ async fn the_reform_of_vinh_long_merges_the_demo_units_found_by_old_code() {
     );
 
     // 2022 reads as it did, and the new province answers for Bến Tre.
-    let ba_tri_after = coverage(ba_tri["id"].clone()).await;
+    let ba_tri_after = stats_2022("coverage", &ba_tri).await;
     assert_eq!(ba_tri_after["units"], ba_tri_before["units"]);
     assert_eq!(
         (&ba_tri_after["expected"], &ba_tri_after["registered"]),
         (&7.into(), &7.into())
     );
-    let province_after = overview(vinh_long["id"].clone()).await;
+    let province_after = stats_2022("overview", &vinh_long).await;
     crate::restructurings::assert_same_counts(&province_after, &province_before);
 
     // Running it again changes nothing.
@@ -249,6 +218,15 @@ fn import_units_binary(database_url: &str, args: &[&str]) -> (bool, String, Stri
     )
 }
 
+/// Runs `thidua import-units` with `args`, which must succeed and print every one of `lines`.
+fn import_units_says(database_url: &str, args: &[&str], lines: &[&str]) {
+    let (ok, stdout, stderr) = import_units_binary(database_url, args);
+    assert!(ok, "{stdout}\n{stderr}");
+    for line in lines {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+}
+
 #[tokio::test]
 async fn the_binary_previews_with_dry_run_then_imports_one_province_once() {
     let db = crate::helpers::db::TestDb::empty().await;
@@ -258,28 +236,27 @@ async fn the_binary_previews_with_dry_run_then_imports_one_province_once() {
     };
 
     // --dry-run: the preview on standard output, nothing written (the schema is, by migrate).
-    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "86", "--dry-run"]);
-    assert!(ok, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("Tỉnh Vĩnh Long (86): would create 125 units, ended 0"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("1 province(s) previewed, nothing written"),
-        "{stdout}"
+    import_units_says(
+        &db.url,
+        &["--province", "86", "--dry-run"],
+        &[
+            "Tỉnh Vĩnh Long (86): would create 125 units, ended 0",
+            "1 province(s) previewed, nothing written",
+        ],
     );
     assert_eq!(count("SELECT count(*) FROM organizations").await, 0);
     assert_eq!(count("SELECT count(*) FROM restructurings").await, 0);
 
     // For real: the province and its 124 communes and wards, one restructuring.
-    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "86"]);
-    assert!(ok, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("Tỉnh Vĩnh Long (86): created 125 units"),
-        "{stdout}"
+    import_units_says(
+        &db.url,
+        &["--province", "86"],
+        &[
+            "Tỉnh Vĩnh Long (86): created 125 units",
+            "; restructuring ",
+            "1 province(s) done",
+        ],
     );
-    assert!(stdout.contains("; restructuring "), "{stdout}");
-    assert!(stdout.contains("1 province(s) done"), "{stdout}");
     assert_eq!(
         count("SELECT count(*) FROM organizations WHERE kind = 'province' AND code = '86'").await,
         1
@@ -296,11 +273,10 @@ async fn the_binary_previews_with_dry_run_then_imports_one_province_once() {
     assert_eq!(count("SELECT count(*) FROM restructurings").await, 1);
 
     // Again: imported before, skipped, nothing added.
-    let (ok, stdout, stderr) = import_units_binary(&db.url, &["--province", "86"]);
-    assert!(ok, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("Tỉnh Vĩnh Long (86): imported before, skipped"),
-        "{stdout}"
+    import_units_says(
+        &db.url,
+        &["--province", "86"],
+        &["Tỉnh Vĩnh Long (86): imported before, skipped"],
     );
     assert_eq!(count("SELECT count(*) FROM organizations").await, 125);
 

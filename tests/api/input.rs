@@ -6,13 +6,16 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::helpers::arrange_a::{
+    app_with_fixture, fixture_as, revoke_json, token_form, token_json,
+};
+use crate::helpers::ctx::{merged, pointers};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
 #[tokio::test]
 async fn an_empty_idempotency_key_is_refused_on_every_post_naming_the_header() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
     let manager = fixture.token(&app, fixture::C1_MANAGER).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
@@ -113,9 +116,7 @@ async fn a_body_that_trickles_is_answered_408_within_the_read_timeout() {
 
 #[tokio::test]
 async fn an_unknown_query_parameter_is_a_400_naming_it_on_every_route() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::D1_MANAGER).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
     let d1 = fixture.tree.d1.id;
     for (path, token) in [
@@ -134,8 +135,7 @@ async fn an_unknown_query_parameter_is_a_400_naming_it_on_every_route() {
         ("/api/v1/users?role=admin".to_owned(), &admin),
         ("/api/v1/me?verbose=1".to_owned(), &token),
     ] {
-        let (status, problem) = app.get_json(&path, token).await;
-        assert_eq!(status, 400, "{path}: {problem}");
+        let problem = bad_request(&app, &path, token).await;
         assert_eq!(problem["code"], "invalid_query", "{path}");
         let name = problem["parameter"].as_str().unwrap_or_default().to_owned();
         assert!(
@@ -156,9 +156,7 @@ async fn an_unknown_query_parameter_is_a_400_naming_it_on_every_route() {
 
 #[tokio::test]
 async fn a_bad_query_or_path_value_names_its_parameter_and_what_it_accepts() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, fixture, token) = fixture_as(fixture::D1_MANAGER).await;
     let d1 = fixture.tree.d1.id;
     for (path, code, parameter, detail) in [
         (
@@ -192,8 +190,7 @@ async fn a_bad_query_or_path_value_names_its_parameter_and_what_it_accepts() {
             "id must be a UUID",
         ),
     ] {
-        let (status, problem) = app.get_json(&path, &token).await;
-        assert_eq!(status, 400, "{path}: {problem}");
+        let problem = bad_request(&app, &path, &token).await;
         assert_eq!(problem["code"], code, "{path}: {problem}");
         assert_eq!(problem["parameter"], parameter, "{path}: {problem}");
         assert!(
@@ -201,19 +198,6 @@ async fn a_bad_query_or_path_value_names_its_parameter_and_what_it_accepts() {
             "{path}: {problem}"
         );
     }
-}
-
-/// The pointers of a 422's `errors[]`.
-fn pointers(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|error| error["pointer"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The detail of the error at `pointer` in a 422's `errors[]`.
@@ -226,11 +210,30 @@ fn detail_at(problem: &Value, pointer: &str) -> String {
         .to_owned()
 }
 
+/// The problem of a response that must be a 422 (asserted).
+async fn unprocessable(response: reqwest::Response) -> Value {
+    let (status, problem) = status_and_json(response).await;
+    assert_eq!(status, 422, "{problem}");
+    problem
+}
+
+/// The problem of a GET of `path` that must be a 400 (asserted).
+async fn bad_request(app: &TestApp, path: &str, token: &str) -> Value {
+    let (status, problem) = app.get_json(path, token).await;
+    assert_eq!(status, 400, "{path}: {problem}");
+    problem
+}
+
+/// A pledge in a fresh `van_hoa` campaign with `members`, posted by `token`: its 422 problem.
+async fn pledge_refused(app: &TestApp, fixture: &Fixture, token: &str, members: Value) -> Value {
+    let campaign = fixture.campaign(app, &[("van_hoa", "Văn hóa")]).await;
+    let pledge = merged(json!({ "campaign_id": campaign }), members);
+    unprocessable(app.post_json("/api/v1/pledges", token, &pledge).await).await
+}
+
 #[tokio::test]
 async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let user = fixture.users[fixture::C1_MEMBER];
     // A bare array where an object with `memberships` is expected.
     let response = app
@@ -243,8 +246,7 @@ async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
         .send()
         .await
         .unwrap();
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+    let problem = unprocessable(response).await;
     assert_eq!(pointers(&problem), ["/"], "{problem}");
     let detail = detail_at(&problem, "/");
     assert!(
@@ -257,20 +259,16 @@ async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
     );
 
     let manager = fixture.token(&app, fixture::C1_MANAGER).await;
-    let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
-    let response = app
-        .post_json(
-            "/api/v1/pledges",
-            &manager,
-            &json!({
-                "campaign_id": campaign, "organization_id": fixture.tree.c1.id,
-                "year": "2022", "kind": "target", "field": "van_hoa", "title": "Sai kiểu",
-                "deadline": "2022-12-31"
-            }),
-        )
-        .await;
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+    let problem = pledge_refused(
+        &app,
+        &fixture,
+        &manager,
+        json!({
+            "organization_id": fixture.tree.c1.id, "year": "2022", "kind": "target",
+            "field": "van_hoa", "title": "Sai kiểu", "deadline": "2022-12-31"
+        }),
+    )
+    .await;
     assert_eq!(pointers(&problem), ["/year"], "{problem}");
     assert_eq!(
         detail_at(&problem, "/year"),
@@ -280,14 +278,11 @@ async fn a_body_of_the_wrong_shape_names_what_was_expected_in_plain_words() {
 
 #[tokio::test]
 async fn a_422_names_every_missing_and_invalid_member_at_once() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let (app, fixture, manager) = fixture_as(fixture::C1_MANAGER).await;
     let response = app
         .post_json("/api/v1/pledges", &manager, &json!({"year": 2024}))
         .await;
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+    let problem = unprocessable(response).await;
     let mut missing = pointers(&problem);
     missing.sort();
     assert_eq!(
@@ -311,20 +306,16 @@ async fn a_422_names_every_missing_and_invalid_member_at_once() {
     );
 
     // Four bad members and an unknown one: all five named, each at its pointer.
-    let campaign = fixture.campaign(&app, &[("van_hoa", "Văn hóa")]).await;
-    let response = app
-        .post_json(
-            "/api/v1/pledges",
-            &manager,
-            &json!({
-                "campaign_id": campaign, "organization_id": "c1", "year": 2022.5,
-                "kind": "promise", "field": "van_hoa", "title": "Bốn lỗi",
-                "deadline": "31/12/2022", "status": "approved"
-            }),
-        )
-        .await;
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+    let problem = pledge_refused(
+        &app,
+        &fixture,
+        &manager,
+        json!({
+            "organization_id": "c1", "year": 2022.5, "kind": "promise", "field": "van_hoa",
+            "title": "Bốn lỗi", "deadline": "31/12/2022", "status": "approved"
+        }),
+    )
+    .await;
     let mut invalid = pointers(&problem);
     invalid.sort();
     assert_eq!(
@@ -350,17 +341,14 @@ async fn a_422_names_every_missing_and_invalid_member_at_once() {
 #[tokio::test]
 async fn the_token_and_revoke_requests_refuse_members_longer_than_documented() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .json(&json!({
+    let response = token_json(
+        &app,
+        &json!({
             "grant_type": "password", "username": "u".repeat(65), "password": "p".repeat(129)
-        }))
-        .send()
-        .await
-        .unwrap();
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+        }),
+    )
+    .await;
+    let problem = unprocessable(response).await;
     assert_eq!(pointers(&problem), ["/username", "/password"], "{problem}");
     assert_eq!(
         detail_at(&problem, "/username"),
@@ -368,47 +356,32 @@ async fn the_token_and_revoke_requests_refuse_members_longer_than_documented() {
     );
 
     let scope = "read ".repeat(60);
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .form(&[
+    let response = token_form(
+        &app,
+        &[
             ("grant_type", "client_credentials"),
             ("client_id", "someone"),
             ("client_secret", "secret"),
             ("scope", scope.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (status, problem) = status_and_json(response).await;
-    assert_eq!(status, 422, "{problem}");
+        ],
+    )
+    .await;
+    let problem = unprocessable(response).await;
     assert_eq!(pointers(&problem), ["/scope"], "{problem}");
 
     // Within the bounds, the same requests are the grants' own refusals.
-    let response = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .json(&json!({
+    let response = token_json(
+        &app,
+        &json!({
             "grant_type": "password", "username": "u".repeat(64), "password": "p".repeat(128)
-        }))
-        .send()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     assert_eq!(response.status(), 401);
 
     let revoke = |hint: String| {
         let app = &app;
-        async move {
-            status_and_json(
-                app.http
-                    .post(app.url("/api/v1/auth/revoke"))
-                    .json(&json!({"token": "unknown", "token_type_hint": hint}))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
+        async move { revoke_json(app, &json!({"token": "unknown", "token_type_hint": hint})).await }
     };
     let (status, problem) = revoke("h".repeat(65)).await;
     assert_eq!(status, 400, "{problem}");

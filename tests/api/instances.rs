@@ -8,6 +8,7 @@ use reqwest::{RequestBuilder, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::helpers::ctx::target_pledge;
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::process::{ScratchDir, ServiceProcess};
 use crate::helpers::{TestApp, status_and_json};
@@ -30,11 +31,7 @@ struct Pair {
 
 impl Pair {
     async fn start() -> Self {
-        let app = TestApp::spawn().await;
-        let fixture = Fixture::load(&app).await;
-        let campaign = fixture
-            .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
-            .await;
+        let (app, fixture, campaign) = Fixture::app_with_campaign().await;
         let scratch = ScratchDir::new();
         let key = scratch.signing_key();
         let max_failures = MAX_FAILURES.to_string();
@@ -55,17 +52,7 @@ impl Pair {
     }
 
     fn pledge_body(&self, title: &str) -> Value {
-        json!({
-            "campaign_id": self.campaign,
-            "organization_id": self.fixture.tree.c1.id,
-            "year": 2022,
-            "kind": "target",
-            "field": "nong_thon_moi",
-            "title": title,
-            "target_value": 10,
-            "target_unit": "km",
-            "deadline": "2022-12-31"
-        })
+        target_pledge(self.campaign, self.fixture.tree.c1.id, title)
     }
 
     async fn count(&self, sql: &str) -> i64 {
@@ -159,14 +146,7 @@ async fn failed_logins_on_two_processes_add_up_to_one_lockout() {
     }
     // Another account is not affected, and its token from A is accepted by B (shared key).
     let token = access_token(&pair.a, fixture::D1_MANAGER).await;
-    let me = pair
-        .b
-        .http
-        .get(pair.b.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let me = pair.b.get("/api/v1/me", &token).await;
     assert_eq!(me.status(), 200);
 }
 
@@ -329,14 +309,7 @@ async fn refused_within(
 ) -> std::time::Duration {
     let started = std::time::Instant::now();
     loop {
-        let status = process
-            .http
-            .get(process.url("/api/v1/organizations"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = process.get("/api/v1/organizations", token).await.status();
         if status == 401 {
             return started.elapsed();
         }
@@ -358,14 +331,7 @@ async fn a_manager_disabled_on_one_process_is_refused_by_the_other_within_the_bo
     let admin = access_token(&pair.a, fixture::ADMIN).await;
     let manager_id = pair.fixture.users[fixture::D1_MANAGER];
     // B has verified (and cached) the manager's token before the change.
-    let before = pair
-        .b
-        .http
-        .get(pair.b.url("/api/v1/organizations"))
-        .bearer_auth(&manager)
-        .send()
-        .await
-        .unwrap();
+    let before = pair.b.get("/api/v1/organizations", &manager).await;
     assert_eq!(before.status(), 200);
 
     let (status, body) = status_and_json(
@@ -406,13 +372,6 @@ async fn a_manager_disabled_on_one_process_is_refused_by_the_other_within_the_bo
         0
     );
     // A refused on its own copy at once (it applied the revocation at commit).
-    let on_a = pair
-        .a
-        .http
-        .get(pair.a.url("/api/v1/organizations"))
-        .bearer_auth(&manager)
-        .send()
-        .await
-        .unwrap();
+    let on_a = pair.a.get("/api/v1/organizations", &manager).await;
     assert_eq!(on_a.status(), 401);
 }

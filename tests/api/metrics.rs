@@ -7,6 +7,10 @@ use reqwest::header::WWW_AUTHENTICATE;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use thidua::nominations::state::NominationStatus;
+use thidua::pledges::state::PledgeStatus;
+
+use crate::helpers::ctx::target_pledge;
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -300,31 +304,13 @@ async fn business_counts_equal_the_rows_by_status() {
     let c1 = fixture.tree.c1.id;
     let mut pledges = Vec::new();
     for title in ["Đường giao thông", "Nước sạch", "Giảm nghèo"] {
-        let (status, body) = app
-            .post_for_json(
-                "/api/v1/pledges",
-                &manager,
-                &json!({
-                    "campaign_id": campaign, "organization_id": c1, "year": 2022,
-                    "kind": "target", "field": "nong_thon_moi", "title": title,
-                    "deadline": "2022-12-31"
-                }),
-            )
-            .await;
+        let body = target_pledge(campaign, c1, title);
+        let (status, body) = app.post_for_json("/api/v1/pledges", &manager, &body).await;
         assert_eq!(status, 201, "{body}");
         pledges.push(body["id"].as_str().unwrap().to_owned());
     }
-    let (status, body) = status_and_json(
-        app.request(
-            reqwest::Method::POST,
-            &format!("/api/v1/pledges/{}/submit", pledges[0]),
-            Some(&manager),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let submit = format!("/api/v1/pledges/{}/submit", pledges[0]);
+    let (status, body) = app.post_for_json(&submit, &manager, &json!({})).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app
         .post_for_json(
@@ -341,31 +327,15 @@ async fn business_counts_equal_the_rows_by_status() {
 
     let samples = parse(&scrape(&app).await);
     let client = app.db.client().await;
+    // Every status the tables allow (sql_schema checks the enums against their constraints).
+    let pledge_statuses = PledgeStatus::ALL.map(PledgeStatus::as_str);
+    let nomination_statuses = NominationStatus::ALL.map(NominationStatus::as_str);
     for (table, metric, statuses) in [
-        (
-            "pledges",
-            "thidua_pledges",
-            &[
-                "draft",
-                "submitted",
-                "approved",
-                "assessed",
-                "returned",
-                "withdrawn",
-            ][..],
-        ),
+        ("pledges", "thidua_pledges", &pledge_statuses[..]),
         (
             "nominations",
             "thidua_nominations",
-            &[
-                "draft",
-                "submitted",
-                "under_review",
-                "recognized",
-                "commended",
-                "rejected",
-                "withdrawn",
-            ][..],
+            &nomination_statuses[..],
         ),
     ] {
         for status in statuses {

@@ -3,8 +3,8 @@
 //! properties (API3), the review tally, duplicate nominees, concurrency, idempotent retries,
 //! exemplars readable by everyone and their followers.
 
+use reqwest::Method;
 use reqwest::header::{ACCEPT, IF_MATCH};
-use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use thidua::auth::principal::Role;
 use uuid::Uuid;
@@ -73,23 +73,26 @@ async fn created_id(ctx: &Ctx, user: &str, organization: Uuid, overrides: Value)
 
 /// `POST /nominations/{id}/{action}`, with a JSON body when given.
 async fn act(ctx: &Ctx, user: &str, id: &str, action: &str, body: Option<Value>) -> (u16, Value) {
-    status_and_json(act_response(ctx, ctx.token(user), id, action, body).await).await
-}
-
-async fn act_response(
-    ctx: &Ctx,
-    token: &str,
-    id: &str,
-    action: &str,
-    body: Option<Value>,
-) -> Response {
-    ctx.post_action(NOMINATIONS, token, id, action, body).await
+    let response = ctx
+        .post_action(NOMINATIONS, ctx.token(user), id, action, body)
+        .await;
+    status_and_json(response).await
 }
 
 async fn ok(ctx: &Ctx, user: &str, id: &str, action: &str, body: Option<Value>) -> Value {
     let (status, body) = act(ctx, user, id, action, body).await;
     assert_eq!(status, 200, "{action} by {user}: {body}");
     body
+}
+
+/// `action` (`reject`, `withdraw`) by `user`, giving `reason`.
+async fn with_reason(ctx: &Ctx, user: &str, id: &str, action: &str, reason: &str) -> (u16, Value) {
+    act(ctx, user, id, action, Some(json!({ "reason": reason }))).await
+}
+
+/// `commend` by `user` with `commendation`.
+async fn commend_as(ctx: &Ctx, user: &str, id: &str, commendation: Value) -> (u16, Value) {
+    act(ctx, user, id, "commend", Some(commendation)).await
 }
 
 async fn review(ctx: &Ctx, user: &str, id: &str, decision: &str) -> (u16, Value) {
@@ -121,6 +124,15 @@ async fn recognized(ctx: &Ctx, overrides: Value) -> String {
     let body = ok(ctx, fixture::D1_REVIEWER, &id, "recognize", None).await;
     assert_eq!(body["status"], "recognized");
     id
+}
+
+/// An exemplar (see [`recognized`]) and a draft beside it, both of C1: their ids.
+async fn exemplar_and_draft(ctx: &Ctx) -> (String, String) {
+    let exemplar = recognized(ctx, json!({})).await;
+    let draft = json!({"nominee_name": "Tổ hòa giải"});
+    let c1 = ctx.fixture.tree.c1.id;
+    let draft = created_id(ctx, fixture::C1_MANAGER, c1, draft).await;
+    (exemplar, draft)
 }
 
 async fn get(ctx: &Ctx, user: &str, path: &str) -> (u16, Value) {
@@ -259,14 +271,7 @@ async fn a_reviewer_cannot_review_or_decide_on_its_own_units_nomination() {
     assert_eq!(status, 403, "{body}");
     let (status, body) = act(&ctx, fixture::C1_REVIEWER, &id, "recognize", None).await;
     assert_eq!(status, 403, "{body}");
-    let (status, body) = act(
-        &ctx,
-        fixture::C1_REVIEWER,
-        &id,
-        "reject",
-        Some(json!({"reason": "Tự chấm"})),
-    )
-    .await;
+    let (status, body) = with_reason(&ctx, fixture::C1_REVIEWER, &id, "reject", "Tự chấm").await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(ctx.audit_count().await, audit_before);
     assert_eq!(
@@ -539,13 +544,8 @@ async fn a_reviewer_reviews_a_nomination_only_once() {
 async fn the_same_nominee_is_detected_despite_case_diacritics_and_spacing() {
     let ctx = new_ctx().await;
     let c1 = ctx.fixture.tree.c1.id;
-    let first = created(
-        &ctx,
-        fixture::C1_MANAGER,
-        c1,
-        json!({"nominee_name": "Câu lạc bộ  Gương điển hình"}),
-    )
-    .await;
+    let spaced = json!({"nominee_name": "Câu lạc bộ  Gương điển hình"});
+    let first = created(&ctx, fixture::C1_MANAGER, c1, spaced).await;
     assert_eq!(first["nominee_name"], "Câu lạc bộ Gương điển hình");
 
     let (status, problem) = create(
@@ -687,14 +687,7 @@ async fn nominee_rules_are_validated_against_the_type_campaign_and_tree() {
 #[tokio::test]
 async fn exemplars_are_readable_by_everyone_while_drafts_stay_in_their_subtree() {
     let ctx = new_ctx().await;
-    let exemplar = recognized(&ctx, json!({})).await;
-    let draft = created_id(
-        &ctx,
-        fixture::C1_MANAGER,
-        ctx.fixture.tree.c1.id,
-        json!({"nominee_name": "Tổ hòa giải"}),
-    )
-    .await;
+    let (exemplar, draft) = exemplar_and_draft(&ctx).await;
 
     let (status, body) = get(
         &ctx,
@@ -720,14 +713,7 @@ async fn exemplars_are_readable_by_everyone_while_drafts_stay_in_their_subtree()
     let (status, _) = get(&ctx, fixture::C2_MANAGER, &format!("{EXEMPLARS}/{draft}")).await;
     assert_eq!(status, 404);
     // Still not theirs to act on, nor to read the deliberation of.
-    let (status, _) = act(
-        &ctx,
-        fixture::C2_MANAGER,
-        &exemplar,
-        "withdraw",
-        Some(json!({"reason": "x"})),
-    )
-    .await;
+    let (status, _) = with_reason(&ctx, fixture::C2_MANAGER, &exemplar, "withdraw", "x").await;
     assert_eq!(status, 404);
     let (status, _) = get(
         &ctx,
@@ -752,47 +738,33 @@ async fn a_commendation_is_issued_by_a_higher_unit_where_the_caller_holds_the_ro
         ctx.fixture.tree.k1.id,
         Uuid::new_v4(),
     ] {
-        let (status, problem) = act(
-            &ctx,
-            fixture::D1_REVIEWER,
-            &id,
-            "commend",
-            Some(commend(issuer)),
-        )
-        .await;
+        let (status, problem) = commend_as(&ctx, fixture::D1_REVIEWER, &id, commend(issuer)).await;
         assert_eq!(status, 422, "{problem}");
         assert!(
             pointer_set(&problem).contains("/issuer_organization_id"),
             "{problem}"
         );
     }
-    let (status, problem) = act(
-        &ctx,
-        fixture::D1_REVIEWER,
-        &id,
-        "commend",
-        Some(json!({"form": "bang_khen", "issuer_organization_id": ctx.fixture.tree.d1.id, "decision_no": "", "decided_on": "2023-01-15"})),
-    )
-    .await;
+    let mut unnumbered = commend(ctx.fixture.tree.d1.id);
+    unnumbered["decision_no"] = json!("");
+    let (status, problem) = commend_as(&ctx, fixture::D1_REVIEWER, &id, unnumbered).await;
     assert_eq!(status, 422);
     assert!(pointer_set(&problem).contains("/decision_no"), "{problem}");
     // A higher unit, but not one where the district reviewer holds a role: not in its name.
-    let (status, problem) = act(
+    let (status, problem) = commend_as(
         &ctx,
         fixture::D1_REVIEWER,
         &id,
-        "commend",
-        Some(commend(ctx.fixture.tree.p.id)),
+        commend(ctx.fixture.tree.p.id),
     )
     .await;
     assert_eq!(status, 403, "{problem}");
     // The nominating unit's own managers do not commend themselves.
-    let (status, _) = act(
+    let (status, _) = commend_as(
         &ctx,
         fixture::C1_MANAGER,
         &id,
-        "commend",
-        Some(commend(ctx.fixture.tree.p.id)),
+        commend(ctx.fixture.tree.p.id),
     )
     .await;
     assert_eq!(status, 403);
@@ -815,14 +787,7 @@ async fn a_commendation_is_issued_by_a_higher_unit_where_the_caller_holds_the_ro
 #[tokio::test]
 async fn a_pledge_of_another_district_follows_an_exemplar_and_is_counted() {
     let ctx = new_ctx().await;
-    let exemplar = recognized(&ctx, json!({})).await;
-    let draft = created_id(
-        &ctx,
-        fixture::C1_MANAGER,
-        ctx.fixture.tree.c1.id,
-        json!({"nominee_name": "Tổ hòa giải"}),
-    )
-    .await;
+    let (exemplar, draft) = exemplar_and_draft(&ctx).await;
     let pledge = |exemplar_id: &str| {
         json!({
             "campaign_id": ctx.campaign,
@@ -837,23 +802,16 @@ async fn a_pledge_of_another_district_follows_an_exemplar_and_is_counted() {
         })
     };
 
+    let c2_manager = ctx.token(fixture::C2_MANAGER);
     let (status, problem) = ctx
         .app
-        .post_for_json(
-            "/api/v1/pledges",
-            ctx.token(fixture::C2_MANAGER),
-            &pledge(&draft),
-        )
+        .post_for_json("/api/v1/pledges", c2_manager, &pledge(&draft))
         .await;
     assert_eq!(status, 422, "{problem}");
     assert!(pointer_set(&problem).contains("/exemplar_id"), "{problem}");
     let (status, body) = ctx
         .app
-        .post_for_json(
-            "/api/v1/pledges",
-            ctx.token(fixture::C2_MANAGER),
-            &pledge(&exemplar),
-        )
+        .post_for_json("/api/v1/pledges", c2_manager, &pledge(&exemplar))
         .await;
     assert_eq!(status, 201, "{body}");
 

@@ -1,6 +1,7 @@
 //! The committed spec is the served spec, and every served route is in it.
 
 use crate::helpers::TestApp;
+use crate::helpers::arrange_a::{concrete_path, get_anonymously, spec};
 
 #[tokio::test]
 async fn the_committed_spec_matches_the_generated_one() {
@@ -17,24 +18,18 @@ async fn the_committed_spec_matches_the_generated_one() {
 #[tokio::test]
 async fn the_served_spec_is_openapi_3_1_and_equals_the_generated_one() {
     let app = TestApp::spawn().await;
-    let served: serde_json::Value = app
-        .http
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
+    let served: serde_json::Value = get_anonymously(&app, "/api/v1/openapi.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
-    let generated: serde_json::Value =
-        serde_json::from_str(&thidua::openapi::document_json()).unwrap();
-    assert_eq!(served, generated);
+    assert_eq!(served, spec());
     assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
 }
 
 #[tokio::test]
 async fn every_operation_has_a_summary_a_tag_and_described_responses() {
-    let spec: serde_json::Value = serde_json::from_str(&thidua::openapi::document_json()).unwrap();
+    let spec = spec();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let name = format!("{method} {path}");
@@ -60,19 +55,9 @@ async fn every_operation_has_a_summary_a_tag_and_described_responses() {
 #[tokio::test]
 async fn every_operation_in_the_spec_is_served() {
     let app = TestApp::spawn().await;
-    let spec: serde_json::Value = serde_json::from_str(&thidua::openapi::document_json()).unwrap();
+    let spec = spec();
     for (path, item) in spec["paths"].as_object().unwrap() {
-        let concrete = path
-            .split('/')
-            .map(|segment| {
-                if segment.starts_with('{') {
-                    "00000000-0000-0000-0000-000000000000"
-                } else {
-                    segment
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let concrete = concrete_path(path);
         for method in item.as_object().unwrap().keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = app
@@ -118,7 +103,7 @@ fn resolved<'a>(
 /// parameter the disabled route would ignore) with the 404 it answers when disabled.
 #[tokio::test]
 async fn the_partner_facing_bounds_and_the_metrics_authorization_are_documented() {
-    let spec: serde_json::Value = serde_json::from_str(&thidua::openapi::document_json()).unwrap();
+    let spec = spec();
     let schemas = &spec["components"]["schemas"];
     let grant = resolved(&spec, &schemas["TokenRequest"]["properties"]["grant_type"]);
     assert_eq!(
@@ -164,7 +149,7 @@ async fn the_partner_facing_bounds_and_the_metrics_authorization_are_documented(
 /// responses of every limited operation (not by the exempt probes).
 #[tokio::test]
 async fn the_rate_limit_headers_are_shared_components_on_limited_responses() {
-    let spec: serde_json::Value = serde_json::from_str(&thidua::openapi::document_json()).unwrap();
+    let spec = spec();
     for name in ["RateLimit", "RateLimit-Policy"] {
         assert!(
             spec["components"]["headers"][name]["description"]
@@ -202,7 +187,7 @@ async fn the_rate_limit_headers_are_shared_components_on_limited_responses() {
 /// operations of their own, each with its one media type.
 #[tokio::test]
 async fn a_lists_200_is_json_only_and_its_exports_have_their_own_operations() {
-    let spec: serde_json::Value = serde_json::from_str(&thidua::openapi::document_json()).unwrap();
+    let spec = spec();
     let xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
     for list in ["/api/v1/pledges", "/api/v1/nominations"] {
         let media = |path: &str| -> Vec<String> {

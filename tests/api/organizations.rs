@@ -10,14 +10,13 @@ use thidua::organizations::model::OrganizationRow;
 use thidua::organizations::repo;
 use uuid::Uuid;
 
+use crate::helpers::arrange_a::{app_with_fixture, fixture_as};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, audit_count, status_and_json};
 
 #[tokio::test]
 async fn search_ignores_case_and_vietnamese_diacritics() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C2_MANAGER).await;
+    let (app, _, token) = fixture_as(fixture::C2_MANAGER).await;
     for q in ["xa%20my%20hoa", "M%E1%BB%B8%20HO%C3%80", "my%20hoa"] {
         let (status, body) = app
             .get_json(&format!("/api/v1/organizations?q={q}"), &token)
@@ -38,6 +37,22 @@ async fn search_ignores_case_and_vietnamese_diacritics() {
 
 fn org_path(id: Uuid) -> String {
     format!("/api/v1/organizations/{id}")
+}
+
+/// `POST /organizations/{unit}/move` under `parent`: the raw response.
+async fn move_unit(app: &TestApp, token: &str, unit: Uuid, parent: Uuid) -> Response {
+    let path = format!("{}/move", org_path(unit));
+    app.post_json(&path, token, &json!({ "parent_id": parent }))
+        .await
+}
+
+/// `POST /organizations/{unit}/deactivate`: the raw response.
+async fn deactivate(app: &TestApp, token: &str, unit: Uuid) -> Response {
+    let path = format!("{}/deactivate", org_path(unit));
+    app.request(Method::POST, &path, Some(token))
+        .send()
+        .await
+        .unwrap()
 }
 
 fn names_of(page: &Value) -> Vec<String> {
@@ -81,16 +96,11 @@ async fn search(app: &TestApp, token: &str, q: &str) -> Vec<String> {
     names_of(&body)
 }
 
-async fn audit_actions_for(app: &TestApp, entity_id: Uuid) -> Vec<String> {
+/// The first column of every row `sql` selects, as text.
+async fn texts(app: &TestApp, sql: &str) -> Vec<String> {
     let client = app.db.client().await;
     client
-        .query(
-            &format!(
-                "SELECT action FROM audit_events WHERE entity_id = '{entity_id}' \
-                 ORDER BY occurred_at, id"
-            ),
-            &[],
-        )
+        .query(sql, &[])
         .await
         .unwrap()
         .iter()
@@ -98,21 +108,26 @@ async fn audit_actions_for(app: &TestApp, entity_id: Uuid) -> Vec<String> {
         .collect()
 }
 
+async fn audit_actions_for(app: &TestApp, entity_id: Uuid) -> Vec<String> {
+    texts(
+        app,
+        &format!(
+            "SELECT action FROM audit_events WHERE entity_id = '{entity_id}' \
+             ORDER BY occurred_at, id"
+        ),
+    )
+    .await
+}
+
 /// A snapshot of the whole organizations table, to prove a refused write changed nothing.
 async fn tree_snapshot(app: &TestApp) -> Vec<String> {
-    let client = app.db.client().await;
-    client
-        .query(
-            "SELECT id::text || '|' || coalesce(parent_id::text, '') || '|' || name || '|' || \
-             coalesce(code, '') || '|' || kind || '|' || active || '|' || path || '|' || depth \
-             || '|' || version FROM organizations ORDER BY id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+    texts(
+        app,
+        "SELECT id::text || '|' || coalesce(parent_id::text, '') || '|' || name || '|' || \
+         coalesce(code, '') || '|' || kind || '|' || active || '|' || path || '|' || depth \
+         || '|' || version FROM organizations ORDER BY id",
+    )
+    .await
 }
 
 async fn insert_child(app: &TestApp, parent: &OrganizationRow, name: &str) -> OrganizationRow {
@@ -213,8 +228,7 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let app = TestApp::spawn().await;
-        let fixture = Fixture::load(&app).await;
+        let (app, fixture) = app_with_fixture().await;
         let mut tokens = HashMap::new();
         for username in [
             fixture::ADMIN,
@@ -244,6 +258,26 @@ impl World {
             Actor::Member => &self.tokens[fixture::C1_MEMBER],
             Actor::Client => &self.client_token,
         }
+    }
+
+    /// Creates an organization `body` as the administrator: the status and the answer.
+    async fn admin_creates(&self, body: &Value) -> (u16, Value) {
+        let admin = self.token(Actor::Admin);
+        self.app
+            .post_for_json("/api/v1/organizations", admin, body)
+            .await
+    }
+
+    /// The direct children of `unit` as `token` reads them: the status and the page.
+    async fn children(&self, token: &str, unit: Uuid) -> (u16, Value) {
+        let path = format!("{}/children", org_path(unit));
+        self.app.get_json(&path, token).await
+    }
+
+    /// Moves `unit` under `parent` as the administrator: the status and the answer.
+    async fn admin_moves(&self, unit: Uuid, parent: Uuid) -> (u16, Value) {
+        let admin = self.token(Actor::Admin);
+        status_and_json(move_unit(&self.app, admin, unit, parent).await).await
     }
 
     fn user(&self, username: &str) -> &str {
@@ -297,24 +331,9 @@ impl World {
                     .await
             }
             Operation::Move => {
-                self.app
-                    .post_json(
-                        &format!("{}/move", org_path(target.id)),
-                        token,
-                        &json!({"parent_id": self.move_destination(relation)}),
-                    )
-                    .await
+                move_unit(&self.app, token, target.id, self.move_destination(relation)).await
             }
-            Operation::Deactivate => self
-                .app
-                .request(
-                    Method::POST,
-                    &format!("{}/deactivate", org_path(target.id)),
-                    Some(token),
-                )
-                .send()
-                .await
-                .unwrap(),
+            Operation::Deactivate => deactivate(&self.app, token, target.id).await,
         }
     }
 
@@ -402,25 +421,33 @@ async fn walk_matrix(operation: Operation, fresh_after_success: bool) {
     }
 }
 
-#[tokio::test]
-async fn who_may_create_a_child_organization() {
-    walk_matrix(Operation::CreateChild, false).await;
+/// One test per operation walking its whole role × relation matrix (`fresh`: a new world after
+/// each success, as the operation changes the tree for the next case).
+macro_rules! matrix_test {
+    ($name:ident, $operation:expr, $fresh:expr) => {
+        #[tokio::test]
+        async fn $name() {
+            walk_matrix($operation, $fresh).await;
+        }
+    };
 }
 
-#[tokio::test]
-async fn who_may_rename_an_organization() {
-    walk_matrix(Operation::Rename, false).await;
-}
-
-#[tokio::test]
-async fn only_an_administrator_may_move_an_organization() {
-    walk_matrix(Operation::Move, true).await;
-}
-
-#[tokio::test]
-async fn who_may_deactivate_an_organization() {
-    walk_matrix(Operation::Deactivate, true).await;
-}
+matrix_test!(
+    who_may_create_a_child_organization,
+    Operation::CreateChild,
+    false
+);
+matrix_test!(who_may_rename_an_organization, Operation::Rename, false);
+matrix_test!(
+    only_an_administrator_may_move_an_organization,
+    Operation::Move,
+    true
+);
+matrix_test!(
+    who_may_deactivate_an_organization,
+    Operation::Deactivate,
+    true
+);
 
 #[tokio::test]
 async fn managers_and_reviewers_of_a_higher_unit_follow_the_same_rules() {
@@ -430,30 +457,17 @@ async fn managers_and_reviewers_of_a_higher_unit_follow_the_same_rules() {
     // D1's manager works on C1 (strictly below D1) and on D1 itself, but not on D2's subtree.
     let d1_manager = world.user(fixture::D1_MANAGER);
     let create = |parent: Uuid| json!({"parent_id": parent, "kind": "hamlet", "name": "Ấp D1"});
-    assert_eq!(
-        app.post_json("/api/v1/organizations", d1_manager, &create(tree.c1.id))
-            .await
-            .status(),
-        201
-    );
-    assert_eq!(
-        app.post_json("/api/v1/organizations", d1_manager, &create(tree.d1.id))
-            .await
-            .status(),
-        201
-    );
-    assert_eq!(
-        app.post_json("/api/v1/organizations", d1_manager, &create(tree.c2.id))
-            .await
-            .status(),
-        403
-    );
-    assert_eq!(
-        app.post_json("/api/v1/organizations", d1_manager, &create(tree.p.id))
-            .await
-            .status(),
-        403
-    );
+    for (parent, expected) in [
+        (&tree.c1, 201),
+        (&tree.d1, 201),
+        (&tree.c2, 403),
+        (&tree.p, 403),
+    ] {
+        let response = app
+            .post_json("/api/v1/organizations", d1_manager, &create(parent.id))
+            .await;
+        assert_eq!(response.status(), expected, "a child of {}", parent.name);
+    }
     // Only an administrator creates a root.
     let root = json!({"kind": "province", "name": "Tỉnh mới"});
     assert_eq!(
@@ -477,16 +491,8 @@ async fn managers_and_reviewers_of_a_higher_unit_follow_the_same_rules() {
         403
     );
     // D1's manager deactivates C3 (strictly below), not D1 (its own unit).
-    let deactivate = |id: Uuid| {
-        app.request(
-            Method::POST,
-            &format!("{}/deactivate", org_path(id)),
-            Some(d1_manager),
-        )
-        .send()
-    };
-    assert_eq!(deactivate(tree.d1.id).await.unwrap().status(), 403);
-    assert_eq!(deactivate(tree.c3.id).await.unwrap().status(), 200);
+    assert_eq!(deactivate(app, d1_manager, tree.d1.id).await.status(), 403);
+    assert_eq!(deactivate(app, d1_manager, tree.c3.id).await.status(), 200);
 }
 
 #[tokio::test]
@@ -502,13 +508,9 @@ async fn a_write_on_an_unknown_organization_is_404_and_a_missing_parent_is_422()
         404
     );
     assert_eq!(
-        app.post_json(
-            &format!("{}/move", org_path(unknown)),
-            admin,
-            &json!({"parent_id": world.fixture.tree.p.id})
-        )
-        .await
-        .status(),
+        move_unit(app, admin, unknown, world.fixture.tree.p.id)
+            .await
+            .status(),
         404
     );
     let (status, body) = app
@@ -545,10 +547,7 @@ async fn every_caller_reads_the_whole_directory_including_partner_clients() {
         let (status, p9) = world.app.get_json(&org_path(tree.p9.id), token).await;
         assert_eq!(status, 200, "{actor:?}");
         assert_eq!(p9["name"], "Tỉnh P9");
-        let (status, _) = world
-            .app
-            .get_json(&format!("{}/children", org_path(tree.d2.id)), token)
-            .await;
+        let (status, _) = world.children(token, tree.d2.id).await;
         assert_eq!(status, 200, "{actor:?}");
     }
     let response = world
@@ -603,13 +602,7 @@ async fn the_children_endpoint_lists_direct_children_in_vietnamese_order() {
     let world = World::new().await;
     let tree = &world.fixture.tree;
     let token = world.token(Actor::Member);
-    let children = |id: Uuid| {
-        let app = &world.app;
-        async move {
-            app.get_json(&format!("{}/children", org_path(id)), token)
-                .await
-        }
-    };
+    let children = |id: Uuid| world.children(token, id);
     let (status, page) = children(tree.d1.id).await;
     assert_eq!(status, 200);
     assert_eq!(names_of(&page), vec!["Xã C3", "Xã Mỹ Hòa"]);
@@ -754,14 +747,7 @@ async fn moving_a_unit_rewrites_its_whole_subtree() {
     let world = World::new().await;
     let tree = &world.fixture.tree;
     let admin = world.token(Actor::Admin);
-    let (status, moved) = world
-        .app
-        .post_for_json(
-            &format!("{}/move", org_path(tree.c1.id)),
-            admin,
-            &json!({"parent_id": tree.d2.id}),
-        )
-        .await;
+    let (status, moved) = world.admin_moves(tree.c1.id, tree.d2.id).await;
     assert_eq!(status, 200, "{moved}");
     assert_eq!(moved["parent_id"], json!(tree.d2.id));
     assert_eq!(moved["depth"], 2);
@@ -777,14 +763,8 @@ async fn moving_a_unit_rewrites_its_whole_subtree() {
     assert_eq!(k1["parent_id"], json!(tree.c1.id));
 
     let children = |id: Uuid| {
-        let app = &world.app;
-        async move {
-            names_of(
-                &app.get_json(&format!("{}/children", org_path(id)), admin)
-                    .await
-                    .1,
-            )
-        }
+        let world = &world;
+        async move { names_of(&world.children(admin, id).await.1) }
     };
     assert_eq!(children(tree.d1.id).await, vec!["Xã C3"]);
     assert_eq!(children(tree.d2.id).await, vec!["Xã C2", "Xã Mỹ Hòa"]);
@@ -809,7 +789,6 @@ async fn moving_a_unit_rewrites_its_whole_subtree() {
 async fn a_unit_cannot_move_under_itself_or_its_descendants() {
     let world = World::new().await;
     let tree = &world.fixture.tree;
-    let admin = world.token(Actor::Admin);
     let snapshot = tree_snapshot(&world.app).await;
     let audits = audit_count(&world.app, None, None).await;
     for (node, parent) in [
@@ -818,14 +797,7 @@ async fn a_unit_cannot_move_under_itself_or_its_descendants() {
         (&tree.p, &tree.c2),
         (&tree.d1, &tree.k1),
     ] {
-        let (status, body) = world
-            .app
-            .post_for_json(
-                &format!("{}/move", org_path(node.id)),
-                admin,
-                &json!({"parent_id": parent.id}),
-            )
-            .await;
+        let (status, body) = world.admin_moves(node.id, parent.id).await;
         assert_eq!(status, 422, "{} under {}: {body}", node.name, parent.name);
         assert_eq!(body["errors"][0]["pointer"], "/parent_id");
     }
@@ -838,25 +810,9 @@ async fn a_unit_cannot_move_under_an_inactive_parent() {
     let world = World::new().await;
     let tree = &world.fixture.tree;
     let admin = world.token(Actor::Admin);
-    let response = world
-        .app
-        .request(
-            Method::POST,
-            &format!("{}/deactivate", org_path(tree.c2.id)),
-            Some(admin),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = deactivate(&world.app, admin, tree.c2.id).await;
     assert_eq!(response.status(), 200);
-    let (status, _) = world
-        .app
-        .post_for_json(
-            &format!("{}/move", org_path(tree.c3.id)),
-            admin,
-            &json!({"parent_id": tree.c2.id}),
-        )
-        .await;
+    let (status, _) = world.admin_moves(tree.c3.id, tree.c2.id).await;
     assert_eq!(status, 422);
 }
 
@@ -870,19 +826,7 @@ async fn deactivation_waits_for_the_children_and_then_keeps_the_unit() {
     let admin = world.token(Actor::Admin);
     let deactivate = |id: Uuid| {
         let app = &world.app;
-        async move {
-            status_and_json(
-                app.request(
-                    Method::POST,
-                    &format!("{}/deactivate", org_path(id)),
-                    Some(admin),
-                )
-                .send()
-                .await
-                .unwrap(),
-            )
-            .await
-        }
+        async move { status_and_json(deactivate(app, admin, id).await).await }
     };
     let snapshot = tree_snapshot(&world.app).await;
     let (status, body) = deactivate(tree.c1.id).await;
@@ -917,12 +861,7 @@ async fn deactivation_waits_for_the_children_and_then_keeps_the_unit() {
     );
     // No children under an inactive unit.
     let (status, _) = world
-        .app
-        .post_for_json(
-            "/api/v1/organizations",
-            admin,
-            &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp"}),
-        )
+        .admin_creates(&json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp"}))
         .await;
     assert_eq!(status, 422);
 }
@@ -1011,10 +950,7 @@ async fn each_successful_write_is_audited_once_with_before_and_after() {
     let admin = world.token(Actor::Admin);
     let admin_id = world.fixture.users[fixture::ADMIN];
     let (status, created) = world
-        .app
-        .post_for_json(
-            "/api/v1/organizations",
-            admin,
+        .admin_creates(
             &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp Một", "code": "A1"}),
         )
         .await;
@@ -1027,10 +963,7 @@ async fn each_successful_write_is_audited_once_with_before_and_after() {
     assert_eq!(response.status(), 200);
     // A refused write (duplicate code) leaves no event.
     let (status, _) = world
-        .app
-        .post_for_json(
-            "/api/v1/organizations",
-            admin,
+        .admin_creates(
             &json!({"parent_id": tree.c1.id, "kind": "hamlet", "name": "Ấp Ba", "code": "A1"}),
         )
         .await;
@@ -1119,14 +1052,7 @@ async fn moving_a_unit_to_its_current_parent_changes_nothing_in_its_subtree() {
     let world = World::new().await;
     let tree = &world.fixture.tree;
     let admin = world.token(Actor::Admin);
-    let (status, body) = world
-        .app
-        .post_for_json(
-            &format!("{}/move", org_path(tree.c1.id)),
-            admin,
-            &json!({"parent_id": tree.d1.id}),
-        )
-        .await;
+    let (status, body) = world.admin_moves(tree.c1.id, tree.d1.id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["parent_id"], json!(tree.d1.id));
     let (_, k1) = world.app.get_json(&org_path(tree.k1.id), admin).await;

@@ -7,8 +7,10 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::helpers::arrange_a::{fixture_as, the_unit_coded};
 use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::titles::get_ok;
 use crate::helpers::{TestApp, status_and_json};
 
 const REFORM_DAY: &str = "2025-07-01";
@@ -22,26 +24,17 @@ async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     app.get_json(path, token).await
 }
 
-async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
-    let (status, body) = get(app, token, path).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
-}
-
 /// The id of the unit with `code` valid today or, with `valid_on`, that day.
 async fn unit_by_code(app: &TestApp, token: &str, code: &str, valid_on: Option<&str>) -> Uuid {
     let day = valid_on
         .map(|d| format!("&valid_on={d}"))
         .unwrap_or_default();
     let page = get_ok(app, token, &format!("/api/v1/organizations?limit=200{day}")).await;
-    let found: Vec<&Value> = page["items"]
-        .as_array()
+    the_unit_coded(&page, code)["id"]
+        .as_str()
         .unwrap()
-        .iter()
-        .filter(|unit| unit["code"] == code)
-        .collect();
-    assert_eq!(found.len(), 1, "{code}: {page}");
-    found[0]["id"].as_str().unwrap().parse().unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn id(unit: Uuid) -> Value {
@@ -106,6 +99,52 @@ async fn stats(app: &TestApp, token: &str, endpoint: &str, unit: Uuid, year: i32
     .await
 }
 
+/// A POST that must answer `expected` (asserted): the answer.
+async fn post_expecting(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: &Value,
+    expected: u16,
+) -> Value {
+    let (status, answer) = post(app, token, path, body).await;
+    assert_eq!(status, expected, "{path}: {answer}");
+    answer
+}
+
+/// Applies a restructuring `request` (201 asserted): the answer, with its preview.
+async fn apply(app: &TestApp, token: &str, request: &Value) -> Value {
+    post_expecting(app, token, "/api/v1/restructurings", request, 201).await
+}
+
+/// Posts a restructuring `request` that must be refused (422 asserted): the pointers named.
+async fn refused_at(app: &TestApp, token: &str, request: Value) -> Vec<String> {
+    let problem = post_expecting(app, token, "/api/v1/restructurings", &request, 422).await;
+    pointers(&problem)
+}
+
+/// The fixture with an admin token and a campaign of the `nong_thon_moi` field to pledge in.
+async fn admin_with_a_campaign() -> (TestApp, Fixture, String, Uuid) {
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
+    let campaign = fixture
+        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+        .await;
+    (app, fixture, admin, campaign)
+}
+
+/// `/stats/titles` of the party cells under `unit` in `year`.
+async fn party_cell_titles(app: &TestApp, token: &str, unit: Uuid, year: i32) -> Value {
+    let path = format!(
+        "/api/v1/stats/titles?organization_id={unit}&year={year}&organization_kind=party_cell"
+    );
+    get_ok(app, token, &path).await
+}
+
+/// The lineage of `unit`: its predecessors and successors.
+async fn lineage(app: &TestApp, token: &str, unit: Uuid) -> Value {
+    get_ok(app, token, &format!("/api/v1/organizations/{unit}/lineage")).await
+}
+
 #[tokio::test]
 async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predecessors() {
     let app = TestApp::spawn().await;
@@ -127,14 +166,7 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
     let my_hoa_overview_before = before("overview", my_hoa).await;
     let province_overview_before = before("overview", ben_tre).await;
     let province_coverage_before = before("coverage", ben_tre).await;
-    let cell_titles_before = get_ok(
-        &app,
-        &admin,
-        &format!(
-            "/api/v1/stats/titles?organization_id={my_hoa}&year=2022&organization_kind=party_cell"
-        ),
-    )
-    .await;
+    let cell_titles_before = party_cell_titles(&app, &admin, my_hoa, 2022).await;
     assert_eq!(
         (
             &cell_titles_before["registered"],
@@ -144,8 +176,7 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
     );
 
     let request = ba_tri_reform(&app, &admin).await;
-    let (status, applied) = post(&app, &admin, "/api/v1/restructurings", &request).await;
-    assert_eq!(status, 201, "{applied}");
+    let applied = apply(&app, &admin, &request).await;
     let ended = applied["preview"]["ended"].as_array().unwrap();
     assert_eq!(
         ended.len(),
@@ -168,14 +199,7 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
     assert_eq!(coverage_after["expected"], coverage_before["expected"]);
     assert_eq!(coverage_after["registered"], coverage_before["registered"]);
     assert_eq!(coverage_after["ratio"], 1.0);
-    let cell_titles_after = get_ok(
-        &app,
-        &admin,
-        &format!(
-            "/api/v1/stats/titles?organization_id={my_hoa}&year=2022&organization_kind=party_cell"
-        ),
-    )
-    .await;
+    let cell_titles_after = party_cell_titles(&app, &admin, my_hoa, 2022).await;
     assert_eq!(
         cell_titles_after["registered"],
         cell_titles_before["registered"]
@@ -227,12 +251,7 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
     }
 
     // Lineage, both ways, with the restructuring.
-    let lineage = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/organizations/{vinh_long}/lineage"),
-    )
-    .await;
+    let lineage = lineage(&app, &admin, vinh_long).await;
     let predecessors = lineage["predecessors"].as_array().unwrap();
     let ben_tre_link = predecessors
         .iter()
@@ -274,7 +293,7 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
 
     // An ended unit takes no new pledge, and says where its work went.
     let campaign = get_ok(&app, &admin, "/api/v1/campaigns").await["items"][0]["id"].clone();
-    let (status, problem) = post(
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/pledges",
@@ -283,9 +302,9 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
             "kind": "target", "field": "xay_dung_dang", "title": "Một cam kết mới",
             "deadline": "2025-12-31"
         }),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert!(
         problem["detail"]
             .as_str()
@@ -319,8 +338,7 @@ async fn a_dry_run_previews_and_writes_nothing() {
     for table in tables {
         before.push(app.db.count(&format!("SELECT count(*) FROM {table}")).await);
     }
-    let (status, preview) = post(&app, &admin, "/api/v1/restructurings", &request).await;
-    assert_eq!(status, 200, "{preview}");
+    let preview = post_expecting(&app, &admin, "/api/v1/restructurings", &request, 200).await;
     assert_eq!(preview["dry_run"], true);
     assert!(preview["id"].is_null());
     assert_eq!(preview["preview"]["ended"].as_array().unwrap().len(), 9);
@@ -332,8 +350,7 @@ async fn a_dry_run_previews_and_writes_nothing() {
 
     // The preview is what applying does.
     request["dry_run"] = json!(false);
-    let (status, applied) = post(&app, &admin, "/api/v1/restructurings", &request).await;
-    assert_eq!(status, 201, "{applied}");
+    let applied = apply(&app, &admin, &request).await;
     let names = |body: &Value, list: &str| -> Vec<String> {
         let mut names: Vec<String> = body["preview"][list]
             .as_array()
@@ -352,9 +369,7 @@ async fn a_dry_run_previews_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_failing_step_300_of_400_leaves_no_trace() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let mut steps = Vec::new();
     for i in 0..400 {
         let parent = if i == 300 {
@@ -368,14 +383,14 @@ async fn a_failing_step_300_of_400_leaves_no_trace() {
         }));
     }
     let before = app.db.count("SELECT count(*) FROM organizations").await;
-    let (status, problem) = post(
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/restructurings",
         &reform(json!(steps)),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/steps/300/parent"], "{problem}");
     assert_eq!(
         app.db.count("SELECT count(*) FROM organizations").await,
@@ -386,20 +401,9 @@ async fn a_failing_step_300_of_400_leaves_no_trace() {
 
 #[tokio::test]
 async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let tree = &fixture.tree;
-    let refused = |steps: Value| {
-        let app = &app;
-        let admin = &admin;
-        async move {
-            let (status, problem) =
-                post(app, admin, "/api/v1/restructurings", &reform(steps)).await;
-            assert_eq!(status, 422, "{problem}");
-            pointers(&problem)
-        }
-    };
+    let refused = |steps: Value| refused_at(&app, &admin, reform(steps));
 
     // An unknown ref.
     assert_eq!(
@@ -426,7 +430,7 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
         .collect();
     assert_eq!(refused(json!(many)).await, ["/steps"]);
     // A date in the future.
-    let (status, problem) = post(
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/restructurings",
@@ -434,21 +438,14 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
             "effective_on": "2999-01-01", "legal_basis": LEGAL_BASIS,
             "steps": [{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }]
         }),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/effective_on"], "{problem}");
 
     // Merging a unit that has already ended names its successor.
-    let (status, body) = post(
-        &app,
-        &admin,
-        "/api/v1/restructurings",
-        &reform(json!([{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }])),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, problem) = post(
+    merge_c3_into_c1(&app, &admin, tree).await;
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/restructurings",
@@ -456,9 +453,9 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
             { "op": "rename", "unit": id(tree.c2.id), "name": "Xã C2 mới" },
             { "op": "merge", "from": [id(tree.c2.id), id(tree.c3.id)], "into": id(tree.c1.id) }
         ])),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/steps/1/from/1"], "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains(&tree.c1.name),
@@ -474,18 +471,11 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
     assert_eq!(c2["name"], tree.c2.name);
 
     // A date before the unit existed: Xã Tân Xuân (new) is valid from the reform day.
-    let (status, body) = post(
-        &app,
-        &admin,
-        "/api/v1/restructurings",
-        &reform(json!([
+    apply(&app, &admin, &reform(json!([
             { "op": "create", "ref": "tx", "name": "Xã Tân Xuân", "kind": "commune", "code": "29137", "parent": id(tree.d2.id) }
-        ])),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+        ]))).await;
     let tan_xuan = unit_by_code(&app, &admin, "29137", None).await;
-    let (status, problem) = post(
+    let problem = post_expecting(
         &app,
         &admin,
         "/api/v1/restructurings",
@@ -493,9 +483,9 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
             "effective_on": "2024-01-01", "legal_basis": LEGAL_BASIS,
             "steps": [{ "op": "merge", "from": [id(tan_xuan)], "into": id(tree.c2.id) }]
         }),
+        422,
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/steps/0/from/0"], "{problem}");
 
     // Only administrators apply restructurings.
@@ -512,22 +502,13 @@ async fn bad_steps_are_refused_with_the_pointer_of_the_step() {
 
 #[tokio::test]
 async fn a_code_can_be_reused_once_its_unit_has_ended() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let tree = &fixture.tree;
     // C3 (code "C3") merges into C1; from the reform day a new unit may carry "C3".
-    let (status, body) = post(
-        &app,
-        &admin,
-        "/api/v1/restructurings",
-        &reform(json!([
+    apply(&app, &admin, &reform(json!([
             { "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) },
             { "op": "create", "ref": "n", "name": "Xã Tân Xuân", "kind": "commune", "code": "C3", "parent": id(tree.d2.id) }
-        ])),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+        ]))).await;
     let new_c3 = unit_by_code(&app, &admin, "C3", None).await;
     assert_ne!(new_c3, tree.c3.id);
     assert_eq!(
@@ -547,9 +528,7 @@ async fn a_code_can_be_reused_once_its_unit_has_ended() {
 
 #[tokio::test]
 async fn an_idempotency_key_applies_a_restructuring_once() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let body = reform(
         json!([{ "op": "merge", "from": [id(fixture.tree.c3.id)], "into": id(fixture.tree.c1.id) }]),
     );
@@ -582,18 +561,9 @@ async fn an_idempotency_key_applies_a_restructuring_once() {
 
 #[tokio::test]
 async fn managers_read_only_the_restructurings_of_their_subtree() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let tree = &fixture.tree;
-    let (status, applied) = post(
-        &app,
-        &admin,
-        "/api/v1/restructurings",
-        &reform(json!([{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }])),
-    )
-    .await;
-    assert_eq!(status, 201, "{applied}");
+    let applied = merge_c3_into_c1(&app, &admin, tree).await;
     let path = format!("/api/v1/restructurings/{}", applied["id"].as_str().unwrap());
 
     let d1 = fixture.token(&app, fixture::D1_MANAGER).await;
@@ -645,14 +615,7 @@ async fn the_demo_tells_the_2022_story_and_the_reform_after_it() {
         (&json!(7), &json!(7), &json!(1.0)),
         "{coverage}"
     );
-    let cells = get_ok(
-        &app,
-        &admin,
-        &format!(
-            "/api/v1/stats/titles?organization_id={my_hoa}&year=2022&organization_kind=party_cell"
-        ),
-    )
-    .await;
+    let cells = party_cell_titles(&app, &admin, my_hoa, 2022).await;
     assert_eq!(
         (&cells["achieved"], &cells["registered"]),
         (&json!(4), &json!(5))
@@ -668,12 +631,7 @@ async fn the_demo_tells_the_2022_story_and_the_reform_after_it() {
         &stats(&app, &admin, "overview", vinh_long, 2022).await,
         &stats(&app, &admin, "overview", ben_tre, 2022).await,
     );
-    let lineage = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/organizations/{vinh_long}/lineage"),
-    )
-    .await;
+    let lineage = lineage(&app, &admin, vinh_long).await;
     assert!(
         lineage["predecessors"]
             .as_array()
@@ -728,7 +686,7 @@ async fn an_ended_units_nomination_is_commended_by_a_higher_unit_of_its_successo
         get_ok(&app, &admin, "/api/v1/campaigns?q=dong%20khoi").await["items"][0]["id"].clone();
     // Four eyes: the commune's officer files it, the administrator decides.
     let officer = app.token("myhoa.manager", "manager-demo-2022").await;
-    let (status, nomination) = post(
+    let nomination = post_expecting(
         &app,
         &officer,
         "/api/v1/nominations",
@@ -737,38 +695,31 @@ async fn an_ended_units_nomination_is_commended_by_a_higher_unit_of_its_successo
             "nominee_type": "individual", "nominee_name": "Nguyễn Văn Mười",
             "field": "xay_dung_dang", "achievements": "Bí thư chi bộ gương mẫu"
         }),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{nomination}");
     let path = format!("/api/v1/nominations/{}", nomination["id"].as_str().unwrap());
-    let (status, body) = post(&app, &officer, &format!("{path}/submit"), &json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = post(&app, &admin, &format!("{path}/start-review"), &json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = post(
-        &app,
-        &admin,
-        &format!("{path}/reviews"),
-        &json!({"decision": "endorse"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = post(&app, &admin, &format!("{path}/recognize"), &json!({})).await;
-    assert_eq!(status, 200, "{body}");
+    for (token, step, body, expected) in [
+        (&officer, "submit", json!({}), 200),
+        (&admin, "start-review", json!({}), 200),
+        (&admin, "reviews", json!({"decision": "endorse"}), 201),
+        (&admin, "recognize", json!({}), 200),
+    ] {
+        post_expecting(&app, token, &format!("{path}/{step}"), &body, expected).await;
+    }
 
     let request = ba_tri_reform(&app, &admin).await;
-    let (status, applied) = post(&app, &admin, "/api/v1/restructurings", &request).await;
-    assert_eq!(status, 201, "{applied}");
+    apply(&app, &admin, &request).await;
     let vinh_long = unit_by_code(&app, &admin, "86", None).await;
-    let (status, body) = post(
+    let body = post_expecting(
         &app,
         &admin,
         &format!("{path}/commend"),
         &json!({"form": "giay_khen", "issuer_organization_id": vinh_long,
                 "decision_no": "12/QĐ-UBND", "decided_on": "2025-09-29"}),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "commended");
 }
 
@@ -781,7 +732,7 @@ async fn pledge(
     organization: Uuid,
     year: i32,
 ) -> String {
-    let (status, body) = post(
+    let body = post_expecting(
         app,
         token,
         "/api/v1/pledges",
@@ -790,9 +741,9 @@ async fn pledge(
             "kind": "target", "field": "nong_thon_moi", "title": "Bê tông hóa đường giao thông",
             "target_value": 10, "target_unit": "km", "deadline": format!("{year}-12-31")
         }),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
 
@@ -828,13 +779,8 @@ async fn pledges_by_child(
 /// primary successor; a bad split is refused at the pointer of what is wrong.
 #[tokio::test]
 async fn a_partial_split_links_both_successors_and_keeps_the_ended_units_history() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin, campaign) = admin_with_a_campaign().await;
     let tree = &fixture.tree;
-    let campaign = fixture
-        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
-        .await;
     pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
     pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
     let open = pledge(&app, &admin, campaign, tree.c3.id, 2025).await;
@@ -842,16 +788,7 @@ async fn a_partial_split_links_both_successors_and_keeps_the_ended_units_history
     assert_eq!(before["pledges_total"], 2, "{before}");
 
     // Bad splits: nothing is applied, and the pointer names the step's member.
-    let refused = |steps: Value| {
-        let app = &app;
-        let admin = &admin;
-        async move {
-            let (status, problem) =
-                post(app, admin, "/api/v1/restructurings", &reform(steps)).await;
-            assert_eq!(status, 422, "{problem}");
-            pointers(&problem)
-        }
-    };
+    let refused = |steps: Value| refused_at(&app, &admin, reform(steps));
     let west = json!({ "op": "create", "ref": "w", "name": "Xã Tây", "kind": "commune", "code": "CW", "parent": id(tree.d1.id) });
     assert_eq!(
         refused(json!([west, { "op": "split", "from": id(tree.c3.id),
@@ -891,24 +828,17 @@ async fn a_partial_split_links_both_successors_and_keeps_the_ended_units_history
     assert!(unchanged["valid_to"].is_null(), "{unchanged}");
 
     // The split: part of C3 goes to a new commune of D1, part to C2 of D2 (the primary).
-    let (status, applied) = post(
+    apply(
         &app,
         &admin,
-        "/api/v1/restructurings",
         &reform(json!([west, { "op": "split", "from": id(tree.c3.id),
             "into": [{ "ref": "w" }, id(tree.c2.id)], "primary": id(tree.c2.id) }])),
     )
     .await;
-    assert_eq!(status, 201, "{applied}");
     let west_id = unit_by_code(&app, &admin, "CW", None).await;
 
     for successor in [west_id, tree.c2.id] {
-        let lineage = get_ok(
-            &app,
-            &admin,
-            &format!("/api/v1/organizations/{successor}/lineage"),
-        )
-        .await;
+        let lineage = lineage(&app, &admin, successor).await;
         let predecessors = lineage["predecessors"].as_array().unwrap();
         assert_eq!(predecessors.len(), 1, "{lineage}");
         assert_eq!(predecessors[0]["id"], tree.c3.id.to_string(), "{lineage}");
@@ -916,12 +846,7 @@ async fn a_partial_split_links_both_successors_and_keeps_the_ended_units_history
         assert_eq!(predecessors[0]["share"], "partial", "{lineage}");
         assert_eq!(predecessors[0]["effective_on"], REFORM_DAY, "{lineage}");
     }
-    let lineage = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/organizations/{}/lineage", tree.c3.id),
-    )
-    .await;
+    let lineage = lineage(&app, &admin, tree.c3.id).await;
     assert_eq!(lineage["valid_to"], "2025-06-30", "{lineage}");
     let mut successors: Vec<(String, String)> = lineage["successors"]
         .as_array()
@@ -961,25 +886,20 @@ async fn a_partial_split_links_both_successors_and_keeps_the_ended_units_history
 /// the asked unit's `self`; before that year they are the ended child's own group.
 #[tokio::test]
 async fn an_ended_childs_own_records_go_to_the_child_that_answers_for_it() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin, campaign) = admin_with_a_campaign().await;
     let tree = &fixture.tree;
-    let campaign = fixture
-        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
-        .await;
     // C1 (with its party cell K1) and C3 of D1 merge into a new commune on 2025-07-01.
     pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
     pledge(&app, &admin, campaign, tree.c1.id, 2025).await;
     let closed = pledge(&app, &admin, campaign, tree.c1.id, 2025).await;
-    let (status, body) = post(
+    post_expecting(
         &app,
         &admin,
         &format!("/api/v1/pledges/{closed}/withdraw"),
         &json!({ "reason": "Đơn vị sắp xếp" }),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     pledge(&app, &admin, campaign, tree.k1.id, 2025).await;
     merge_c1_and_c3(&app, &admin, tree).await;
     let merged = unit_by_code(&app, &admin, "CN", None).await.to_string();
@@ -1018,22 +938,10 @@ async fn an_ended_childs_own_records_go_to_the_child_that_answers_for_it() {
 /// once.
 #[tokio::test]
 async fn a_kept_past_year_overview_follows_every_change() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin, campaign) = admin_with_a_campaign().await;
     let tree = &fixture.tree;
-    let campaign = fixture
-        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
-        .await;
     pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
-    let (status, applied) = post(
-        &app,
-        &admin,
-        "/api/v1/restructurings",
-        &reform(json!([{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }])),
-    )
-    .await;
-    assert_eq!(status, 201, "{applied}");
+    merge_c3_into_c1(&app, &admin, tree).await;
     let first = stats(&app, &admin, "overview", tree.d1.id, 2024).await;
     assert_eq!(first["pledges_total"], 1, "{first}");
     assert_eq!(
@@ -1047,14 +955,12 @@ async fn a_kept_past_year_overview_follows_every_change() {
     assert_eq!(second["pledges_total"], 2, "{second}");
 
     // Another restructuring (a rename: no count moves) is a new structure too.
-    let (status, applied) = post(
+    apply(
         &app,
         &admin,
-        "/api/v1/restructurings",
         &reform(json!([{ "op": "rename", "unit": id(tree.c1.id), "name": "Xã Mỹ Hòa Mới" }])),
     )
     .await;
-    assert_eq!(status, 201, "{applied}");
     let third = stats(&app, &admin, "overview", tree.d1.id, 2024).await;
     assert_eq!(third["pledges_total"], 2, "{third}");
     // A manager of another district does not read it, kept or not.
@@ -1073,15 +979,18 @@ async fn a_kept_past_year_overview_follows_every_change() {
 
 /// C1 and C3 of D1 merge into "Xã Hợp Nhất" (code CN) on the reform's day.
 async fn merge_c1_and_c3(app: &TestApp, admin: &str, tree: &fixture::Tree) {
-    let (status, applied) = post(
+    apply(app, admin, &reform(json!([{ "op": "merge", "from": [id(tree.c1.id), id(tree.c3.id)],
+            "into": { "ref": "n", "name": "Xã Hợp Nhất", "kind": "commune", "code": "CN", "parent": id(tree.d1.id) } }]))).await;
+}
+
+/// C3 of D1 merges into C1 on the reform's day: the applied restructuring.
+async fn merge_c3_into_c1(app: &TestApp, admin: &str, tree: &fixture::Tree) -> Value {
+    apply(
         app,
         admin,
-        "/api/v1/restructurings",
-        &reform(json!([{ "op": "merge", "from": [id(tree.c1.id), id(tree.c3.id)],
-            "into": { "ref": "n", "name": "Xã Hợp Nhất", "kind": "commune", "code": "CN", "parent": id(tree.d1.id) } }])),
+        &reform(json!([{ "op": "merge", "from": [id(tree.c3.id)], "into": id(tree.c1.id) }])),
     )
-    .await;
-    assert_eq!(status, 201, "{applied}");
+    .await
 }
 
 /// `/stats/awards` by the rule of every aggregate: a year on the structure it ended with, and a
@@ -1089,20 +998,18 @@ async fn merge_c1_and_c3(app: &TestApp, admin: &str, tree: &fixture::Tree) {
 /// where they were conferred.
 #[tokio::test]
 async fn awards_of_a_year_before_a_restructuring_read_as_they_stood() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let tree = &fixture.tree;
     let mut persons = Vec::new();
     for (unit, name) in [(tree.c1.id, "Người xã C1"), (tree.c3.id, "Người xã C3")] {
-        let (status, person) = post(
+        let person = post_expecting(
             &app,
             &admin,
             "/api/v1/persons",
             &json!({ "organization_id": unit, "full_name": name }),
+            201,
         )
         .await;
-        assert_eq!(status, 201, "{person}");
         persons.push(person["id"].as_str().unwrap().to_owned());
     }
     // Paper decisions of 2024, recorded before the service.
@@ -1174,13 +1081,8 @@ async fn awards_of_a_year_before_a_restructuring_read_as_they_stood() {
 /// stale: the same answer twice, then a new pledge shows at once.
 #[tokio::test]
 async fn a_kept_all_years_overview_of_a_new_unit_follows_every_change() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin, campaign) = admin_with_a_campaign().await;
     let tree = &fixture.tree;
-    let campaign = fixture
-        .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
-        .await;
     pledge(&app, &admin, campaign, tree.c1.id, 2023).await;
     pledge(&app, &admin, campaign, tree.c3.id, 2024).await;
     merge_c1_and_c3(&app, &admin, tree).await;

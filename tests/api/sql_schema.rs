@@ -17,6 +17,23 @@ async fn schema_oid(db: &TestDb) -> Option<u32> {
         .map(|row| row.get(0))
 }
 
+/// Schema `r` carries the stamp of the replaceable-schema file this build ships.
+async fn assert_stamped_with_the_shipped_file(db: &TestDb) {
+    let shipped = thidua::db::replaceable_schema_stamp(thidua::db::REPLACEABLE_SCHEMA);
+    assert_eq!(schema_stamp(db).await, Some(shipped));
+}
+
+/// The first column of every row `sql` answers, as text.
+async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    let rows = client.query(sql, &[]).await.unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+/// The triggers that keep the tallies (`*_tally_*`).
+async fn tally_triggers(db: &TestDb) -> i64 {
+    db.rows("pg_trigger WHERE tgname LIKE '%_tally_%'").await
+}
+
 async fn schema_stamp(db: &TestDb) -> Option<String> {
     db.client()
         .await
@@ -34,35 +51,25 @@ async fn every_function_and_trigger_lives_in_the_replaceable_schema() {
     let db = TestDb::new().await;
     let client = db.client().await;
 
-    let outside: Vec<String> = client
-        .query(
-            "SELECT p.oid::regprocedure::text FROM pg_proc p \
+    let outside = texts(
+        &client,
+        "SELECT p.oid::regprocedure::text FROM pg_proc p \
              JOIN pg_namespace n ON n.oid = p.pronamespace \
              WHERE n.nspname NOT IN ('r', 'pg_catalog', 'information_schema') \
                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass \
                                AND d.objid = p.oid AND d.deptype = 'e') \
              ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let foreign_triggers: Vec<String> = client
-        .query(
-            "SELECT t.tgname || ' → ' || t.tgfoid::regprocedure::text FROM pg_trigger t \
+    )
+    .await;
+    let foreign_triggers = texts(
+        &client,
+        "SELECT t.tgname || ' → ' || t.tgfoid::regprocedure::text FROM pg_trigger t \
              JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace \
              WHERE NOT t.tgisinternal AND n.nspname <> 'r' ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    )
+    .await;
     let tally_triggers = db
-        .count("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%_tally_%'")
+        .rows("pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%_tally_%'")
         .await;
 
     // search_fold feeds generated columns and indexes, path_head the list indexes keyed by a
@@ -76,12 +83,7 @@ async fn every_function_and_trigger_lives_in_the_replaceable_schema() {
     );
     assert_eq!(foreign_triggers, Vec::<String>::new());
     assert_eq!(tally_triggers, 9);
-    assert_eq!(
-        schema_stamp(&db).await,
-        Some(thidua::db::replaceable_schema_stamp(
-            thidua::db::REPLACEABLE_SCHEMA
-        ))
-    );
+    assert_stamped_with_the_shipped_file(&db).await;
 }
 
 #[tokio::test]
@@ -91,11 +93,8 @@ async fn the_replaceable_schema_is_recreated_only_when_its_file_changed() {
 
     let applied = thidua::db::run_migrations(&db.url).await.unwrap();
     let unchanged = schema_oid(&db).await;
-    db.client()
-        .await
-        .batch_execute("COMMENT ON SCHEMA r IS 'sha256:an older file'")
-        .await
-        .unwrap();
+    db.execute_sql("COMMENT ON SCHEMA r IS 'sha256:an older file'")
+        .await;
     thidua::db::run_migrations(&db.url).await.unwrap();
     let replaced = schema_oid(&db).await;
 
@@ -105,12 +104,7 @@ async fn the_replaceable_schema_is_recreated_only_when_its_file_changed() {
         replaced.is_some_and(|oid| oid != created),
         "another file: recreated"
     );
-    assert_eq!(
-        schema_stamp(&db).await,
-        Some(thidua::db::replaceable_schema_stamp(
-            thidua::db::REPLACEABLE_SCHEMA
-        ))
-    );
+    assert_stamped_with_the_shipped_file(&db).await;
 }
 
 #[tokio::test]
@@ -137,11 +131,7 @@ async fn instances_migrating_at_once_all_succeed_with_one_complete_schema() {
         .await,
         1
     );
-    assert_eq!(
-        db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_tally_%'")
-            .await,
-        9
-    );
+    assert_eq!(tally_triggers(&db).await, 9);
 }
 
 #[tokio::test]
@@ -155,17 +145,8 @@ async fn a_replaceable_schema_that_fails_leaves_the_previous_one_working() {
 
     assert!(outcome.is_err(), "the broken file is an error");
     assert_eq!(schema_oid(&db).await, before, "the old schema stands");
-    assert_eq!(
-        db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_tally_%'")
-            .await,
-        9,
-        "with its triggers"
-    );
-    assert_eq!(
-        db.count("SELECT count(*) FROM pg_proc WHERE proname = 'half'")
-            .await,
-        0
-    );
+    assert_eq!(tally_triggers(&db).await, 9, "with its triggers");
+    assert_eq!(db.rows("pg_proc WHERE proname = 'half'").await, 0);
 }
 
 /// Each SQL predicate of `r` answers like its Rust twin for every value the column may hold.
@@ -185,48 +166,34 @@ async fn the_sql_predicates_agree_with_the_rust_ones_for_every_status() {
         }
     };
 
-    let mut checked = 0;
+    // (SQL function, value, the Rust predicate's answer), for every value of every enum.
+    let mut cases: Vec<(&str, &str, bool)> = Vec::new();
     for status in PledgeStatus::ALL {
         let value = status.as_str();
-        assert_eq!(
-            sql("pledge_is_registered", value).await,
-            Some(status.is_registered()),
-            "{value}"
-        );
-        assert_eq!(
-            sql("pledge_is_open", value).await,
-            Some(status.is_open()),
-            "{value}"
-        );
-        checked += 1;
+        cases.push(("pledge_is_registered", value, status.is_registered()));
+        cases.push(("pledge_is_open", value, status.is_open()));
     }
     for result in PledgeResult::ALL {
-        let value = result.as_str();
-        assert_eq!(
-            sql("pledge_is_achieved", value).await,
-            Some(result.is_achievement()),
-            "{value}"
-        );
-        checked += 1;
+        cases.push((
+            "pledge_is_achieved",
+            result.as_str(),
+            result.is_achievement(),
+        ));
     }
     for status in NominationStatus::ALL {
         let value = status.as_str();
+        cases.push(("nomination_is_exemplar", value, status.is_exemplar()));
+        cases.push(("nomination_is_live", value, status.is_live()));
+        cases.push(("nomination_is_open", value, status.is_open()));
+    }
+    // 6 pledge statuses, 4 results and 7 nomination statuses.
+    assert_eq!(cases.len(), 6 * 2 + 4 + 7 * 3);
+    for (function, value, rust) in cases {
         assert_eq!(
-            sql("nomination_is_exemplar", value).await,
-            Some(status.is_exemplar()),
-            "{value}"
+            sql(function, value).await,
+            Some(rust),
+            "{function}({value})"
         );
-        assert_eq!(
-            sql("nomination_is_live", value).await,
-            Some(status.is_live()),
-            "{value}"
-        );
-        assert_eq!(
-            sql("nomination_is_open", value).await,
-            Some(status.is_open()),
-            "{value}"
-        );
-        checked += 1;
     }
     // The Rust enums list every value the tables' CHECK constraints allow.
     let allowed = |constraint: &'static str| {
@@ -244,19 +211,13 @@ async fn the_sql_predicates_agree_with_the_rust_ones_for_every_status() {
         }
     };
 
-    assert_eq!(checked, 6 + 4 + 7);
-    assert_eq!(
-        allowed("pledges_status_check").await,
-        PledgeStatus::ALL.len()
-    );
-    assert_eq!(
-        allowed("pledges_result_check").await,
-        PledgeResult::ALL.len()
-    );
-    assert_eq!(
-        allowed("nominations_status_check").await,
-        NominationStatus::ALL.len()
-    );
+    for (constraint, values) in [
+        ("pledges_status_check", PledgeStatus::ALL.len()),
+        ("pledges_result_check", PledgeResult::ALL.len()),
+        ("nominations_status_check", NominationStatus::ALL.len()),
+    ] {
+        assert_eq!(allowed(constraint).await, values, "{constraint}");
+    }
 }
 
 /// The predicates are inlined: a partial index whose WHERE spells the same list still serves

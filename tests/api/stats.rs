@@ -85,17 +85,8 @@ async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
     );
 
     // 4 of Mỹ Hòa's 5 party cells attained the title.
-    let titles = stats(
-        &app,
-        &token,
-        "titles",
-        &[
-            ("organization_id", my_hoa.to_string()),
-            ("organization_kind", "party_cell".into()),
-            ("year", "2022".into()),
-        ],
-    )
-    .await;
+    let party_cells = [("organization_kind", "party_cell".to_owned())];
+    let titles = titles_2022(&app, &token, my_hoa, &party_cells).await;
     assert_eq!(titles["registered"], 5, "{titles}");
     assert_eq!(titles["achieved"], 4, "{titles}");
     assert_eq!(titles["ratio"], 0.8, "{titles}");
@@ -106,16 +97,7 @@ async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
     for name in pilots {
         pilot_ids.push(organization_named(&app, &token, name).await.to_string());
     }
-    let titles = stats(
-        &app,
-        &token,
-        "titles",
-        &[
-            ("organization_id", ba_tri.to_string()),
-            ("year", "2022".into()),
-        ],
-    )
-    .await;
+    let titles = titles_2022(&app, &token, ba_tri, &[]).await;
     let pilot_units: Vec<&Value> = titles["units"]
         .as_array()
         .unwrap()
@@ -137,17 +119,8 @@ async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
     assert_eq!(titles["achieved"], 8, "{titles}");
 
     // "Xã nông thôn mới" (exactly: not the "nâng cao" title of An Phú Trung): Mỹ Thạnh.
-    let titles = stats(
-        &app,
-        &token,
-        "titles",
-        &[
-            ("organization_id", ba_tri.to_string()),
-            ("year", "2022".into()),
-            ("title_name", "Xã nông thôn mới".into()),
-        ],
-    )
-    .await;
+    let named = [("title_name", "Xã nông thôn mới".to_owned())];
+    let titles = titles_2022(&app, &token, ba_tri, &named).await;
     assert_eq!(titles["registered"], 1, "{titles}");
     assert_eq!(titles["achieved"], 1, "{titles}");
     let units = titles["units"].as_array().unwrap();
@@ -157,17 +130,7 @@ async fn ba_tri_story_numbers_come_out_of_the_demo_data() {
 
     // The name is compared after NFC and trimming: decomposed Vietnamese finds the same title.
     let decomposed: String = " Xã nông thôn mới ".nfd().collect();
-    let same = stats(
-        &app,
-        &token,
-        "titles",
-        &[
-            ("organization_id", ba_tri.to_string()),
-            ("year", "2022".into()),
-            ("title_name", decomposed),
-        ],
-    )
-    .await;
+    let same = titles_2022(&app, &token, ba_tri, &[("title_name", decomposed)]).await;
     assert_eq!(same["units"], titles["units"], "{same}");
 
     // Another year has nothing.
@@ -226,9 +189,7 @@ async fn demo_counts(app: &TestApp) -> Vec<i64> {
 
 #[tokio::test]
 async fn stats_of_a_foreign_or_higher_unit_are_not_found() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    seed_fixture_pledges(&app, &fixture).await;
+    let (app, fixture) = fixture_with_pledges().await;
     let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
     let d1_reviewer = fixture.token(&app, fixture::D1_REVIEWER).await;
     let partner = fixture.client_token(&app).await;
@@ -267,9 +228,7 @@ async fn stats_of_a_foreign_or_higher_unit_are_not_found() {
 
 #[tokio::test]
 async fn district_reviewer_counts_its_communes_but_not_another_district() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    seed_fixture_pledges(&app, &fixture).await;
+    let (app, fixture) = fixture_with_pledges().await;
     let token = fixture.token(&app, fixture::D1_REVIEWER).await;
     let tree = &fixture.tree;
 
@@ -304,21 +263,13 @@ async fn district_reviewer_counts_its_communes_but_not_another_district() {
 
     // The province-wide number exists, and is larger: the subtree really is what bounds it.
     let admin = fixture.token(&app, fixture::ADMIN).await;
-    let province = stats(
-        &app,
-        &admin,
-        "overview",
-        &[("organization_id", tree.p.id.to_string())],
-    )
-    .await;
+    let province = stats(&app, &admin, "overview", &under(tree.p.id)).await;
     assert_eq!(province["pledges_total"], 7, "{province}");
 }
 
 #[tokio::test]
 async fn partner_client_reads_the_aggregates_of_its_own_district() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    seed_fixture_pledges(&app, &fixture).await;
+    let (app, fixture) = fixture_with_pledges().await;
     let partner = fixture.client_token(&app).await;
 
     let overview = stats(&app, &partner, "overview", &[]).await;
@@ -332,9 +283,7 @@ async fn partner_client_reads_the_aggregates_of_its_own_district() {
 
 #[tokio::test]
 async fn counts_follow_a_moved_subtree_whether_folded_or_not() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    seed_fixture_pledges(&app, &fixture).await;
+    let (app, fixture) = fixture_with_pledges().await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
     let tree = &fixture.tree;
     let totals = |d1: Value, d2: Value| {
@@ -347,15 +296,7 @@ async fn counts_follow_a_moved_subtree_whether_folded_or_not() {
     };
     let overview = |id: Uuid| {
         let (app, admin) = (&app, &admin);
-        async move {
-            stats(
-                app,
-                admin,
-                "overview",
-                &[("organization_id", id.to_string())],
-            )
-            .await
-        }
+        async move { stats(app, admin, "overview", &under(id)).await }
     };
     // Half of the history folded, the rest pending.
     {
@@ -508,6 +449,14 @@ async fn malformed_parameters_are_refused_with_a_problem() {
     }
 }
 
+/// A fresh app with the fixture and its pledges (see [`seed_fixture_pledges`]).
+async fn fixture_with_pledges() -> (TestApp, Fixture) {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    seed_fixture_pledges(&app, &fixture).await;
+    (app, fixture)
+}
+
 /// Pledges of the fixture: C1 submitted + approved, K1 assessed achieved, C3 draft; C2 three.
 async fn seed_fixture_pledges(app: &TestApp, fixture: &Fixture) -> Uuid {
     let tree = &fixture.tree;
@@ -644,13 +593,8 @@ async fn nominations_are_grouped_by_status_and_child_within_the_subtree() {
     assert_eq!(overview["exemplars"], 2, "{overview}");
 
     // All years: C3's 2021 recognition counts too.
-    let all_years = stats(
-        &app,
-        &token,
-        "nominations",
-        &[("campaign_id", campaign.to_string())],
-    )
-    .await;
+    let of_campaign = [("campaign_id", campaign.to_string())];
+    let all_years = stats(&app, &token, "nominations", &of_campaign).await;
     assert_eq!(all_years["total"], 6, "{all_years}");
 }
 
@@ -671,10 +615,7 @@ async fn every_aggregate_equals_a_brute_force_count_over_random_trees() {
             } else {
                 world.units[rng.gen_range(0..world.units.len())].clone()
             };
-            let campaign = match rng.gen_range(0..3) {
-                0 => None,
-                index => Some(world.campaigns[index - 1]),
-            };
+            let campaign = world.random_campaign(&mut rng);
             let year = match rng.gen_range(0..4) {
                 0 => None,
                 offset => Some(2020 + offset),
@@ -685,27 +626,13 @@ async fn every_aggregate_equals_a_brute_force_count_over_random_trees() {
                 campaign,
                 year,
             };
-            let mut check = Check {
-                seed,
-                failures: &mut failures,
-                context: String::new(),
-            };
+            let mut check = Check::new(seed, &mut failures);
             world
                 .check_all(&app, &token, &window, &mut rng, &mut check)
                 .await;
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches; first ones:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_mismatches(&failures);
 }
 
 /// The rule of docs/design.md § Restructuring with lineage, against the raw rows: after random
@@ -729,37 +656,20 @@ async fn past_years_read_on_their_structure_after_random_restructurings() {
             } else {
                 world.units[rng.gen_range(0..world.units.len())].clone()
             };
-            let campaign = match rng.gen_range(0..3) {
-                0 => None,
-                index => Some(world.campaigns[index - 1]),
-            };
+            let campaign = world.random_campaign(&mut rng);
             let window = Window {
                 roots: lineage.roots_of(&world, asked.id),
                 root: &asked,
                 campaign,
                 year: Some(rng.gen_range(2021..=2023)),
             };
-            let mut check = Check {
-                seed,
-                failures: &mut failures,
-                context: String::new(),
-            };
+            let mut check = Check::new(seed, &mut failures);
             world
                 .check_all(&app, &token, &window, &mut rng, &mut check)
                 .await;
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches; first ones:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_mismatches(&failures);
 }
 
 /// The restructurings applied to a generated world, as the brute force models them.
@@ -1090,6 +1000,27 @@ struct Check<'a> {
     context: String,
 }
 
+/// Fails with the first mismatches the property tests found, when they found any.
+fn assert_no_mismatches(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} mismatches; first ones:\n{}",
+        failures.len(),
+        failures[..failures.len().min(40)].join("\n")
+    );
+}
+
+impl<'a> Check<'a> {
+    /// The checks of one seed, collecting into `failures`.
+    fn new(seed: u64, failures: &'a mut Vec<String>) -> Self {
+        Check {
+            seed,
+            failures,
+            context: String::new(),
+        }
+    }
+}
+
 impl Check<'_> {
     fn fail(&mut self, key: &str, detail: String) {
         self.failures.push(format!(
@@ -1412,6 +1343,14 @@ impl World {
                 pledge.unit == unit.id && window.matches(pledge) && pledge.registered()
             })
             .count() as i64
+    }
+
+    /// A window's campaign: none one time in three, else one of the world's two.
+    fn random_campaign(&self, rng: &mut StdRng) -> Option<Uuid> {
+        match rng.gen_range(0..3) {
+            0 => None,
+            index => Some(self.campaigns[index - 1]),
+        }
     }
 
     async fn check_all(
@@ -1951,6 +1890,21 @@ async fn stats(app: &TestApp, token: &str, endpoint: &str, params: &[(&str, Stri
     let (status, body) = app.get_json(&path, token).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
+}
+
+/// `GET /stats/titles` of 2022 under `unit`, with `more` parameters (asserts 200).
+async fn titles_2022(app: &TestApp, token: &str, unit: Uuid, more: &[(&str, String)]) -> Value {
+    let mut params = vec![
+        ("organization_id", unit.to_string()),
+        ("year", "2022".to_owned()),
+    ];
+    params.extend_from_slice(more);
+    stats(app, token, "titles", &params).await
+}
+
+/// The query of the subtree of `unit`.
+fn under(unit: Uuid) -> [(&'static str, String); 1] {
+    [("organization_id", unit.to_string())]
 }
 
 /// `GET /stats/{endpoint}` for the property test: sets the context of `check`, and records

@@ -5,27 +5,25 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::ctx::pointers;
+use crate::helpers::ctx::{id_of, pointers, texts_of};
 use crate::helpers::fixture::{self, Fixture};
-use crate::helpers::titles::{get_ok, person_named, put, unit_coded};
+use crate::helpers::titles::{
+    REGISTRATIONS, create_person, first_error_detail, get_ok, person_named, post, put, record_2025,
+    register_person, seed_demo as demo, unit_coded,
+};
 use crate::helpers::{TestApp, audit_count, status_and_json};
+
+const RULE_SETS: &str = "/api/v1/rule-sets";
 
 async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     status_and_json(app.get(path, token).await).await
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
-    status_and_json(app.post_json(path, token, body).await).await
-}
-
-fn id_of(value: &Value) -> Uuid {
-    value["id"].as_str().unwrap().parse().unwrap()
-}
-
-/// The demo loaded, and the admin's token.
-async fn demo(app: &TestApp) -> String {
-    thidua::demo::seed(&app.state).await.unwrap();
-    app.token("admin", thidua::demo::ADMIN_PASSWORD).await
+/// The app with the docs/security.md fixture loaded.
+async fn fixture_app() -> (TestApp, Fixture) {
+    let app = TestApp::spawn().await;
+    let fixture = Fixture::load(&app).await;
+    (app, fixture)
 }
 
 async fn eligibility(
@@ -56,16 +54,10 @@ fn check_of<'a>(answer: &'a Value, kind: &str) -> &'a Value {
 
 #[tokio::test]
 async fn the_shipped_rule_sets_and_base_salaries_are_there_after_migrate() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = fixture_app().await;
     let token = fixture.token(&app, fixture::C1_MEMBER).await;
     let all = get_ok(&app, &token, "/api/v1/rule-sets").await;
-    let codes: Vec<&str> = all["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|set| set["code"].as_str().unwrap())
-        .collect();
+    let codes = texts_of(&all["items"], "code");
     assert_eq!(codes, ["nd-98-2023", "nd-152-2025"]);
     for (day, code) in [
         ("2025-06-30", "nd-98-2023"),
@@ -168,14 +160,8 @@ async fn the_demo_answers_who_may_be_proposed_at_the_end_of_2025() {
     // The offices: one meets tập thể lao động xuất sắc, the other misses the 70 %.
     let office = unit_coded(&app, &admin, thidua::demo::titles::OFFICE_CODE).await;
     let economy = unit_coded(&app, &admin, thidua::demo::titles::ECONOMY_CODE).await;
-    let answer = eligibility(
-        &app,
-        &admin,
-        "organization",
-        office,
-        "tap_the_lao_dong_xuat_sac",
-    )
-    .await;
+    const COLLECTIVE_EXCELLENT: &str = "tap_the_lao_dong_xuat_sac";
+    let answer = eligibility(&app, &admin, "organization", office, COLLECTIVE_EXCELLENT).await;
     assert_eq!(answer["eligible"], true, "{answer}");
     assert!(
         answer["checks"]
@@ -184,14 +170,7 @@ async fn the_demo_answers_who_may_be_proposed_at_the_end_of_2025() {
             .iter()
             .all(|check| check["passed"] == true)
     );
-    let answer = eligibility(
-        &app,
-        &admin,
-        "organization",
-        economy,
-        "tap_the_lao_dong_xuat_sac",
-    )
-    .await;
+    let answer = eligibility(&app, &admin, "organization", economy, COLLECTIVE_EXCELLENT).await;
     assert_eq!(answer["eligible"], false, "{answer}");
     let failed: Vec<&str> = answer["checks"]
         .as_array()
@@ -211,39 +190,26 @@ async fn the_demo_answers_who_may_be_proposed_at_the_end_of_2025() {
     // for Lan alone, and Hùng among those who are not, with what fails.
     let commune = unit_coded(&app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
     let names = |page: &Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| item["subject_name"].as_str().unwrap().to_owned())
-            .collect()
+        let names = texts_of(&page["items"], "subject_name");
+        names.into_iter().map(str::to_owned).collect()
     };
     let base = format!("/api/v1/eligibility/candidates?organization_id={commune}&year=2025");
-    let page = get_ok(
-        &app,
-        &admin,
-        &format!("{base}&title_code=chien_si_thi_dua_co_so"),
-    )
-    .await;
+    // The candidates for `title_code` (with more query parameters after it).
+    let candidates = |title_code: &str| {
+        let path = format!("{base}&title_code={title_code}");
+        let (app, admin) = (&app, &admin);
+        async move { get_ok(app, admin, &path).await }
+    };
+    let page = candidates("chien_si_thi_dua_co_so").await;
     assert_eq!(
         names(&page),
         ["Nguyễn Thị Lan", "Trần Văn Hùng", "Huỳnh Văn Phúc"],
         "{page}"
     );
-    let page = get_ok(
-        &app,
-        &admin,
-        &format!("{base}&title_code=chien_si_thi_dua_tinh"),
-    )
-    .await;
+    let page = candidates("chien_si_thi_dua_tinh").await;
     assert_eq!(names(&page), ["Nguyễn Thị Lan"]);
     assert_eq!(page["next_cursor"], Value::Null);
-    let page = get_ok(
-        &app,
-        &admin,
-        &format!("{base}&title_code=chien_si_thi_dua_tinh&eligible=false"),
-    )
-    .await;
+    let page = candidates("chien_si_thi_dua_tinh&eligible=false").await;
     assert_eq!(names(&page), ["Trần Văn Hùng"]);
     // Lao động tiên tiến: 7 of the 10 rated at least hoàn thành tốt; pages of 3 walk them all.
     let mut seen = Vec::new();
@@ -253,12 +219,7 @@ async fn the_demo_answers_who_may_be_proposed_at_the_end_of_2025() {
             .as_deref()
             .map(|c| format!("&cursor={c}"))
             .unwrap_or_default();
-        let page = get_ok(
-            &app,
-            &admin,
-            &format!("{base}&title_code=lao_dong_tien_tien&limit=3{after}"),
-        )
-        .await;
+        let page = candidates(&format!("lao_dong_tien_tien&limit=3{after}")).await;
         assert!(page["items"].as_array().unwrap().len() <= 3);
         seen.extend(names(&page));
         match page["next_cursor"].as_str() {
@@ -267,33 +228,24 @@ async fn the_demo_answers_who_may_be_proposed_at_the_end_of_2025() {
         }
     }
     assert_eq!(seen.len(), 7, "{seen:?}");
-    let collective = get_ok(
-        &app,
-        &admin,
-        &format!("{base}&title_code=tap_the_lao_dong_xuat_sac"),
-    )
-    .await;
+    let collective = candidates(COLLECTIVE_EXCELLENT).await;
     assert_eq!(
         names(&collective),
         ["Văn phòng HĐND và UBND xã Mỹ Chánh Hòa"]
     );
 
     // Loading the demo again adds nothing.
-    let before = app.db.count("SELECT count(*) FROM persons").await
-        + app
-            .db
-            .count("SELECT count(*) FROM title_registrations")
-            .await
-        + app.db.count("SELECT count(*) FROM awards").await;
+    let rows = || {
+        app.db.count(
+            "SELECT (SELECT count(*) FROM persons) + (SELECT count(*) FROM title_registrations) \
+             + (SELECT count(*) FROM awards)",
+        )
+    };
+    let before = rows().await;
     thidua::demo::seed(&app.state).await.unwrap();
-    let after = app.db.count("SELECT count(*) FROM persons").await
-        + app
-            .db
-            .count("SELECT count(*) FROM title_registrations")
-            .await
-        + app.db.count("SELECT count(*) FROM awards").await;
+    let after = rows().await;
     assert_eq!(before, after);
-    assert_eq!(app.db.count("SELECT count(*) FROM persons").await, 10);
+    assert_eq!(app.db.rows("persons").await, 10);
 }
 
 #[tokio::test]
@@ -320,8 +272,7 @@ async fn a_revoked_award_breaks_the_chain_of_consecutive_years() {
 
 #[tokio::test]
 async fn persons_are_seen_and_written_within_their_subtree_only() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = fixture_app().await;
     let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
     let c1_member = fixture.token(&app, fixture::C1_MEMBER).await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
@@ -351,33 +302,17 @@ async fn persons_are_seen_and_written_within_their_subtree_only() {
     assert_eq!(status, 404);
 
     // Lists: the district sees it in its subtree, the other district does not, q finds it.
-    let page = get_ok(
-        &app,
-        &d1_manager,
-        &format!(
-            "/api/v1/persons?organization_id={}&subtree=true",
-            fixture.tree.d1.id
-        ),
-    )
-    .await;
+    let of_d1 = format!("/api/v1/persons?organization_id={}", fixture.tree.d1.id);
+    let page = get_ok(&app, &d1_manager, &format!("{of_d1}&subtree=true")).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    let page = get_ok(
-        &app,
-        &d1_manager,
-        &format!("/api/v1/persons?organization_id={}", fixture.tree.d1.id),
-    )
-    .await;
+    let page = get_ok(&app, &d1_manager, &of_d1).await;
     assert_eq!(page["items"], json!([]));
     let page = get_ok(&app, &c2_manager, "/api/v1/persons").await;
     assert_eq!(page["items"], json!([]));
     let page = get_ok(&app, &c1_member, "/api/v1/persons?q=van%20nguyen").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    let (status, _) = get(
-        &app,
-        &c2_manager,
-        &format!("/api/v1/persons?organization_id={c1}"),
-    )
-    .await;
+    let of_c1 = format!("/api/v1/persons?organization_id={c1}");
+    let (status, _) = get(&app, &c2_manager, &of_c1).await;
     assert_eq!(status, 404);
 
     // PATCH with If-Match; moving to a unit outside the caller's subtree is refused.
@@ -390,46 +325,24 @@ async fn persons_are_seen_and_written_within_their_subtree_only() {
         .await
         .unwrap();
     assert_eq!(stale.status(), 412);
-    let (status, updated) = status_and_json(
-        app.patch_json(
-            &path,
-            &c1_manager,
-            &json!({"position": null, "gender": null}),
-        )
-        .await,
-    )
-    .await;
+    let cleared = json!({"position": null, "gender": null});
+    let (status, updated) = app.patch_for_json(&path, &c1_manager, &cleared).await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["position"], Value::Null);
     assert_eq!(updated["version"], 2);
-    let (status, problem) = status_and_json(
-        app.patch_json(
-            &path,
-            &c1_manager,
-            &json!({"organization_id": fixture.tree.c2.id}),
-        )
-        .await,
-    )
-    .await;
+    let elsewhere = json!({"organization_id": fixture.tree.c2.id});
+    let (status, problem) = app.patch_for_json(&path, &c1_manager, &elsewhere).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/organization_id"]);
 }
 
 #[tokio::test]
 async fn year_records_are_written_by_the_right_hands_and_refuse_values_outside_the_lists() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = fixture_app().await;
     let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
     let c2_manager = fixture.token(&app, fixture::C2_MANAGER).await;
-    let (_, created) = post(
-        &app,
-        &c1_manager,
-        "/api/v1/persons",
-        &json!({"organization_id": fixture.tree.c1.id, "full_name": "Lê Thị Bình"}),
-    )
-    .await;
-    let person = id_of(&created);
+    let person = create_person(&app, &c1_manager, fixture.tree.c1.id, "Lê Thị Bình").await;
     let path = format!("/api/v1/persons/{person}/years/2025");
     let record =
         json!({"completion_rating": "hoan_thanh_tot", "initiative": null, "discipline": "none"});
@@ -438,13 +351,8 @@ async fn year_records_are_written_by_the_right_hands_and_refuse_values_outside_t
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["subject_type"], "person");
     assert_eq!(body["completion_rating"], "hoan_thanh_tot");
-    let (status, body) = put(
-        &app,
-        &c1_manager,
-        &path,
-        &json!({"completion_rating": "hoan_thanh_xuat_sac"}),
-    )
-    .await;
+    let excellent = json!({"completion_rating": "hoan_thanh_xuat_sac"});
+    let (status, body) = put(&app, &c1_manager, &path, &excellent).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["version"], 2);
     assert_eq!(body["discipline"], "none");
@@ -502,109 +410,65 @@ async fn year_records_are_written_by_the_right_hands_and_refuse_values_outside_t
 
 #[tokio::test]
 async fn registrations_are_checked_against_the_rule_set_in_force() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = fixture_app().await;
     let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
     let c2_manager = fixture.token(&app, fixture::C2_MANAGER).await;
-    let (_, created) = post(
-        &app,
-        &c1_manager,
-        "/api/v1/persons",
-        &json!({"organization_id": fixture.tree.c1.id, "full_name": "Trương Văn Cường"}),
-    )
-    .await;
-    let person = id_of(&created);
-    let register = |title: &str, year: i32| json!({"subject_type": "person", "subject_id": person, "title_code": title, "year": year});
-    let (status, body) = post(
-        &app,
-        &c1_manager,
-        "/api/v1/title-registrations",
-        &register("lao_dong_tien_tien", 2025),
-    )
-    .await;
+    let person = create_person(&app, &c1_manager, fixture.tree.c1.id, "Trương Văn Cường").await;
+    let (status, body) =
+        register_person(&app, &c1_manager, &person, "lao_dong_tien_tien", 2025).await;
     assert_eq!(status, 201, "{body}");
-    let (status, problem) = post(
-        &app,
-        &c1_manager,
-        "/api/v1/title-registrations",
-        &register("lao_dong_tien_tien", 2025),
-    )
-    .await;
+    let (status, problem) =
+        register_person(&app, &c1_manager, &person, "lao_dong_tien_tien", 2025).await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["code"], "already_exists");
 
-    let (status, problem) = post(
-        &app,
-        &c1_manager,
-        "/api/v1/title-registrations",
-        &register("huan_chuong_lao_dong", 2025),
-    )
-    .await;
-    assert_eq!(status, 422, "{problem}");
-    assert_eq!(pointers(&problem), ["/title_code"]);
-    assert!(
-        problem["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("nd-152-2025"),
-        "{problem}"
-    );
-    let (status, problem) = post(
-        &app,
-        &c1_manager,
-        "/api/v1/title-registrations",
-        &register("tap_the_lao_dong_xuat_sac", 2025),
-    )
-    .await;
-    assert_eq!(status, 422, "{problem}");
-    assert!(
-        problem["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("collective"),
-        "{problem}"
-    );
-    let (status, problem) = post(
-        &app,
-        &c1_manager,
-        "/api/v1/title-registrations",
-        &register("lao_dong_tien_tien", 2010),
-    )
-    .await;
-    assert_eq!(status, 422, "{problem}");
-    assert_eq!(pointers(&problem), ["/year"]);
-    let (status, problem) = post(
-        &app,
-        &c2_manager,
-        "/api/v1/title-registrations",
-        &register("lao_dong_tien_tien", 2026),
-    )
-    .await;
-    assert_eq!(status, 422, "{problem}");
-    assert_eq!(pointers(&problem), ["/subject_id"]);
-    assert_eq!(
-        app.db
-            .count("SELECT count(*) FROM title_registrations")
-            .await,
-        1
-    );
+    // Refused: a title outside the rule set in force, a collective title for a person, a year
+    // no rule set covers, a subject outside the caller's subtree.
+    for (token, title, year, pointer, detail) in [
+        (
+            &c1_manager,
+            "huan_chuong_lao_dong",
+            2025,
+            Some("/title_code"),
+            Some("nd-152-2025"),
+        ),
+        (
+            &c1_manager,
+            "tap_the_lao_dong_xuat_sac",
+            2025,
+            None,
+            Some("collective"),
+        ),
+        (&c1_manager, "lao_dong_tien_tien", 2010, Some("/year"), None),
+        (
+            &c2_manager,
+            "lao_dong_tien_tien",
+            2026,
+            Some("/subject_id"),
+            None,
+        ),
+    ] {
+        let (status, problem) = register_person(&app, token, &person, title, year).await;
+        assert_eq!(status, 422, "{title} {year}: {problem}");
+        if let Some(pointer) = pointer {
+            assert_eq!(pointers(&problem), [pointer], "{title} {year}");
+        }
+        if let Some(detail) = detail {
+            assert!(first_error_detail(&problem).contains(detail), "{problem}");
+        }
+    }
+    assert_eq!(app.db.rows("title_registrations").await, 1);
 
     // Registered, not yet rated: not eligible, and the check says why.
-    let answer = eligibility(&app, &c1_manager, "person", person, "lao_dong_tien_tien").await;
+    let answer = eligibility(&app, &c1_manager, "person", &person, "lao_dong_tien_tien").await;
     assert_eq!(answer["eligible"], false);
     assert_eq!(
         check_of(&answer, "rating_at_least")["detail"],
         "no completion rating recorded for 2025; at least hoan_thanh_tot required"
     );
-    let (status, _) = put(
-        &app,
-        &c1_manager,
-        &format!("/api/v1/persons/{person}/years/2025"),
-        &json!({"completion_rating": "hoan_thanh_tot"}),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let answer = eligibility(&app, &c1_manager, "person", person, "lao_dong_tien_tien").await;
+    let rated = json!({"completion_rating": "hoan_thanh_tot"});
+    record_2025(&app, &c1_manager, &person, rated).await;
+    let answer = eligibility(&app, &c1_manager, "person", &person, "lao_dong_tien_tien").await;
     assert_eq!(answer["eligible"], true, "{answer}");
     // Judged on a day of Decree 98/2023, the same year reads the older rule set.
     let older = get_ok(&app, &c1_manager, &format!("/api/v1/eligibility?subject_type=person&subject_id={person}&title_code=lao_dong_tien_tien&year=2025&on=2025-06-30")).await;
@@ -640,23 +504,17 @@ fn custom_rule_set(code: &str, from: &str, to: Option<&str>) -> Value {
 
 #[tokio::test]
 async fn rule_sets_are_published_as_versions_and_bad_ones_are_refused() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = fixture_app().await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
 
-    let (status, _) = post(
-        &app,
-        &d1_manager,
-        "/api/v1/rule-sets",
-        &custom_rule_set("qc-2030", "2030-01-01", None),
-    )
-    .await;
+    let qc_2030 = custom_rule_set("qc-2030", "2030-01-01", None);
+    let (status, _) = post(&app, &d1_manager, RULE_SETS, &qc_2030).await;
     assert_eq!(status, 403);
     // A condition outside the closed set, a title unknown to the set.
-    let mut bad = custom_rule_set("qc-2030", "2030-01-01", None);
+    let mut bad = qc_2030.clone();
     bad["titles"][0]["conditions"] = json!([{"kind": "likes_the_chairman"}]);
-    let (status, problem) = post(&app, &admin, "/api/v1/rule-sets", &bad).await;
+    let (status, problem) = post(&app, &admin, RULE_SETS, &bad).await;
     assert_eq!(status, 422, "{problem}");
     assert!(
         pointers(&problem)
@@ -664,22 +522,16 @@ async fn rule_sets_are_published_as_versions_and_bad_ones_are_refused() {
             .all(|p| p.starts_with("/titles/0/conditions/0")),
         "{problem}"
     );
-    let mut bad = custom_rule_set("qc-2030", "2030-01-01", None);
+    let mut bad = qc_2030.clone();
     bad["titles"][0]["conditions"] = json!([{"kind": "holds_title", "title": "anh_hung_lao_dong"}]);
-    let (status, problem) = post(&app, &admin, "/api/v1/rule-sets", &bad).await;
+    let (status, problem) = post(&app, &admin, RULE_SETS, &bad).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(pointers(&problem), ["/titles/0/conditions/0/title"]);
     // Overlapping the current Decree 152/2025.
-    let (status, problem) = post(
-        &app,
-        &admin,
-        "/api/v1/rule-sets",
-        &custom_rule_set("qc-2030", "2030-01-01", None),
-    )
-    .await;
+    let (status, problem) = post(&app, &admin, RULE_SETS, &qc_2030).await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["code"], "rule_set_overlap");
-    assert_eq!(app.db.count("SELECT count(*) FROM rule_sets").await, 2);
+    assert_eq!(app.db.rows("rule_sets").await, 2);
 
     // A corrected version of Decree 152/2025 ending in 2029, then the new rules from 2030.
     let current = get_ok(&app, &admin, "/api/v1/rule-sets?on=2026-01-01").await["items"][0].clone();
@@ -688,17 +540,11 @@ async fn rule_sets_are_published_as_versions_and_bad_ones_are_refused() {
         corrected.as_object_mut().unwrap().remove(member);
     }
     corrected["effective_to"] = json!("2029-12-31");
-    let (status, v2) = post(&app, &admin, "/api/v1/rule-sets", &corrected).await;
+    let (status, v2) = post(&app, &admin, RULE_SETS, &corrected).await;
     assert_eq!(status, 201, "{v2}");
     assert_eq!(v2["version"], 2);
     assert_eq!(v2["supersedes"], current["id"]);
-    let (status, created) = post(
-        &app,
-        &admin,
-        "/api/v1/rule-sets",
-        &custom_rule_set("qc-2030", "2030-01-01", None),
-    )
-    .await;
+    let (status, created) = post(&app, &admin, RULE_SETS, &qc_2030).await;
     assert_eq!(status, 201, "{created}");
     let listed = get_ok(&app, &admin, "/api/v1/rule-sets?include_superseded=true").await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 4);
@@ -722,24 +568,16 @@ async fn rule_sets_are_published_as_versions_and_bad_ones_are_refused() {
         ))
         .await;
     corrected["notes"] = json!("a third version");
-    let (status, problem) = post(&app, &admin, "/api/v1/rule-sets", &corrected).await;
+    let (status, problem) = post(&app, &admin, RULE_SETS, &corrected).await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["code"], "rule_set_in_use");
 }
 
 #[tokio::test]
 async fn a_restructuring_carries_the_persons_of_an_ended_unit_to_its_successor() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = fixture_app().await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
-    let (status, created) = post(
-        &app,
-        &admin,
-        "/api/v1/persons",
-        &json!({"organization_id": fixture.tree.c3.id, "full_name": "Phan Thị Dung"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
+    let person = create_person(&app, &admin, fixture.tree.c3.id, "Phan Thị Dung").await;
     let reform = json!({
         "effective_on": "2025-07-01",
         "legal_basis": "Nghị quyết thử nghiệm",
@@ -754,70 +592,37 @@ async fn a_restructuring_carries_the_persons_of_an_ended_unit_to_its_successor()
         json!({"subject_type": "organization", "subject_id": fixture.tree.c3.id,
                "title_code": "tap_the_lao_dong_tien_tien", "year": year})
     };
-    let (status, problem) =
-        post(&app, &admin, "/api/v1/title-registrations", &register(2026)).await;
+    let (status, problem) = post(&app, &admin, REGISTRATIONS, &register(2026)).await;
     assert_eq!(status, 422, "{problem}");
     assert!(
-        problem["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("Xã Hợp Nhất"),
+        first_error_detail(&problem).contains("Xã Hợp Nhất"),
         "{problem}"
     );
-    let (status, body) = post(&app, &admin, "/api/v1/title-registrations", &register(2024)).await;
+    let (status, body) = post(&app, &admin, REGISTRATIONS, &register(2024)).await;
     assert_eq!(status, 201, "{body}");
-    let person = get_ok(
-        &app,
-        &admin,
-        &format!("/api/v1/persons/{}", created["id"].as_str().unwrap()),
-    )
-    .await;
-    assert_ne!(person["organization_id"], json!(fixture.tree.c3.id));
+    let moved = get_ok(&app, &admin, &format!("/api/v1/persons/{person}")).await;
+    assert_ne!(moved["organization_id"], json!(fixture.tree.c3.id));
     // An ended unit takes no new persons, and says who took over.
-    let (status, problem) = post(
-        &app,
-        &admin,
-        "/api/v1/persons",
-        &json!({"organization_id": fixture.tree.c3.id, "full_name": "Người mới"}),
-    )
-    .await;
+    let newcomer = json!({"organization_id": fixture.tree.c3.id, "full_name": "Người mới"});
+    let (status, problem) = post(&app, &admin, "/api/v1/persons", &newcomer).await;
     assert_eq!(status, 422, "{problem}");
     assert!(
-        problem["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("Xã Hợp Nhất"),
+        first_error_detail(&problem).contains("Xã Hợp Nhất"),
         "{problem}"
     );
 }
 
 #[tokio::test]
 async fn a_registration_follows_its_subject_when_the_person_or_the_unit_moves() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = fixture_app().await;
     let tree = &fixture.tree;
     let admin = fixture.token(&app, fixture::ADMIN).await;
-    let (status, person) = post(
-        &app,
-        &admin,
-        "/api/v1/persons",
-        &json!({"organization_id": tree.k1.id, "full_name": "Đỗ Văn Theo"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{person}");
-    let person = id_of(&person);
-    let (status, body) = post(&app, &admin, "/api/v1/title-registrations", &json!({
-        "subject_type": "person", "subject_id": person, "title_code": "lao_dong_tien_tien", "year": 2025})).await;
+    let person = create_person(&app, &admin, tree.k1.id, "Đỗ Văn Theo").await;
+    let (status, body) = register_person(&app, &admin, &person, "lao_dong_tien_tien", 2025).await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = post(
-        &app,
-        &admin,
-        "/api/v1/title-registrations",
-        &json!({
-        "subject_type": "organization", "subject_id": tree.c1.id,
-        "title_code": "tap_the_lao_dong_tien_tien", "year": 2025}),
-    )
-    .await;
+    let collective = json!({"subject_type": "organization", "subject_id": tree.c1.id,
+                            "title_code": "tap_the_lao_dong_tien_tien", "year": 2025});
+    let (status, body) = post(&app, &admin, REGISTRATIONS, &collective).await;
     assert_eq!(status, 201, "{body}");
     // Who the candidates of a unit's subtree are, by title: the person, the collective.
     let candidates = |unit: Uuid, title: &'static str| {
@@ -888,15 +693,10 @@ async fn a_registration_follows_its_subject_when_the_person_or_the_unit_moves() 
     );
 
     // The person changes unit to C3 (under D1): the registration follows the person.
-    let (status, body) = status_and_json(
-        app.patch_json(
-            &format!("/api/v1/persons/{person}"),
-            &admin,
-            &json!({"organization_id": tree.c3.id}),
-        )
-        .await,
-    )
-    .await;
+    let to_c3 = json!({"organization_id": tree.c3.id});
+    let (status, body) = app
+        .patch_for_json(&format!("/api/v1/persons/{person}"), &admin, &to_c3)
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         candidates(tree.d1.id, "lao_dong_tien_tien").await,

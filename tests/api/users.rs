@@ -5,6 +5,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::helpers::arrange_a::{
+    app_with_fixture, audit_total, client_credentials, fixture_as, refresh, refresh_token_of,
+};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -16,8 +19,16 @@ async fn counts(app: &TestApp) -> (i64, i64, i64) {
     (
         app.db.count("SELECT count(*) FROM users").await,
         app.db.count("SELECT count(*) FROM memberships").await,
-        app.db.count("SELECT count(*) FROM audit_events").await,
+        audit_total(app).await,
     )
+}
+
+/// A list of memberships from (organization, role) pairs.
+fn memberships(entries: &[(Uuid, &str)]) -> Value {
+    entries
+        .iter()
+        .map(|(organization_id, role)| json!({"organization_id": organization_id, "role": role}))
+        .collect()
 }
 
 fn new_user(username: &str, memberships: Value) -> Value {
@@ -29,6 +40,11 @@ fn new_user(username: &str, memberships: Value) -> Value {
     })
 }
 
+/// `POST /users` of `body`: the status and the answer.
+async fn post_user(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    app.post_for_json("/api/v1/users", token, body).await
+}
+
 /// `POST /users` of `username` with one membership: the status and the answer.
 async fn create_user(
     app: &TestApp,
@@ -37,9 +53,8 @@ async fn create_user(
     organization_id: Uuid,
     role: &str,
 ) -> (u16, Value) {
-    let memberships = json!([{"organization_id": organization_id, "role": role}]);
-    app.post_for_json("/api/v1/users", token, &new_user(username, memberships))
-        .await
+    let only = memberships(&[(organization_id, role)]);
+    post_user(app, token, &new_user(username, only)).await
 }
 
 /// Asserts a refusal with `code` that changed no user, membership or audit event.
@@ -56,12 +71,37 @@ async fn assert_refused(
     assert_eq!(counts(app).await, before);
 }
 
-async fn put_json(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
-    app.request(Method::PUT, path, Some(token))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+/// `PUT /users/{user}/memberships` replacing them with `memberships`: the raw response.
+async fn put_memberships_response(
+    app: &TestApp,
+    token: &str,
+    user: Uuid,
+    memberships: Value,
+) -> reqwest::Response {
+    app.request(
+        Method::PUT,
+        &format!("/api/v1/users/{user}/memberships"),
+        Some(token),
+    )
+    .json(&json!({ "memberships": memberships }))
+    .send()
+    .await
+    .unwrap()
+}
+
+/// `PUT /users/{user}/memberships`: the status and the answer.
+async fn put_memberships(
+    app: &TestApp,
+    token: &str,
+    user: Uuid,
+    memberships: Value,
+) -> (u16, Value) {
+    status_and_json(put_memberships_response(app, token, user, memberships).await).await
+}
+
+/// The path of a fixture user.
+fn user_path(fixture: &Fixture, username: &str) -> String {
+    format!("/api/v1/users/{}", fixture.users[username])
 }
 
 async fn delete(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
@@ -69,41 +109,6 @@ async fn delete(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-async fn refresh(app: &TestApp, refresh_token: &str) -> (u16, Value) {
-    status_and_json(
-        app.http
-            .post(app.url("/api/v1/auth/token"))
-            .json(&json!({"grant_type": "refresh_token", "refresh_token": refresh_token}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
-async fn client_credentials(app: &TestApp, client_id: &str, secret: &str) -> (u16, Value) {
-    status_and_json(
-        app.http
-            .post(app.url("/api/v1/auth/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("client_secret", secret),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
-/// Logs in and returns the refresh token.
-async fn refresh_token_of(app: &TestApp, username: &str, password: &str) -> String {
-    let (status, body) = status_and_json(app.login(username, password).await).await;
-    assert_eq!(status, 200, "login of {username}: {body}");
-    body["refresh_token"].as_str().unwrap().to_owned()
 }
 
 /// Memberships of a user as (organization id, role), sorted.
@@ -128,6 +133,16 @@ async fn memberships_in_db(app: &TestApp, user_id: Uuid) -> Vec<(Uuid, String)> 
     rows
 }
 
+/// Memberships as `memberships_in_db` reads them, from (organization, role) pairs.
+fn held(entries: &[(Uuid, &str)]) -> Vec<(Uuid, String)> {
+    let mut held: Vec<(Uuid, String)> = entries
+        .iter()
+        .map(|(organization_id, role)| (*organization_id, (*role).to_owned()))
+        .collect();
+    held.sort();
+    held
+}
+
 fn usernames(body: &Value) -> Vec<String> {
     body["items"]
         .as_array()
@@ -137,12 +152,33 @@ fn usernames(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `POST /clients` of a partner client: the status and the answer.
+async fn create_client(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    organization_id: Uuid,
+    scopes: Value,
+) -> (u16, Value) {
+    let body = json!({"name": name, "organization_id": organization_id, "scopes": scopes});
+    app.post_for_json("/api/v1/clients", token, &body).await
+}
+
 /// Creates a user as the admin and returns its id.
 async fn admin_creates(app: &TestApp, fixture: &Fixture, body: &Value) -> Uuid {
     let admin = fixture.token(app, fixture::ADMIN).await;
-    let (status, created) = app.post_for_json("/api/v1/users", &admin, body).await;
+    let (status, created) = post_user(app, &admin, body).await;
     assert_eq!(status, 201, "{created}");
     Uuid::parse_str(created["id"].as_str().unwrap()).unwrap()
+}
+
+/// A member of both C1 (inside D1) and C2 (outside it), created by the admin: its id.
+async fn user_in_two_communes(app: &TestApp, fixture: &Fixture) -> Uuid {
+    let both = memberships(&[
+        (fixture.tree.c1.id, "member"),
+        (fixture.tree.c2.id, "member"),
+    ]);
+    admin_creates(app, fixture, &new_user("two.communes", both)).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,19 +186,14 @@ async fn admin_creates(app: &TestApp, fixture: &Fixture, body: &Value) -> Uuid {
 
 #[tokio::test]
 async fn admin_creates_a_user_anywhere_and_the_user_can_log_in() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
-    let audit_before = app.db.count("SELECT count(*) FROM audit_events").await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
+    let audit_before = audit_total(&app).await;
 
     let response = app
         .post_json(
             "/api/v1/users",
             &admin,
-            &new_user(
-                "p9.admin",
-                json!([{"organization_id": fixture.tree.p9.id, "role": "admin"}]),
-            ),
+            &new_user("p9.admin", memberships(&[(fixture.tree.p9.id, "admin")])),
         )
         .await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -185,10 +216,7 @@ async fn admin_creates_a_user_anywhere_and_the_user_can_log_in() {
     assert_eq!(body["memberships"][0]["role"], "admin");
     assert!(body.get("password_hash").is_none() && body.get("password").is_none());
     assert!(!body.to_string().contains("argon2"));
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM audit_events").await,
-        audit_before + 1
-    );
+    assert_eq!(audit_total(&app).await, audit_before + 1);
     assert_eq!(
         app.db
             .count("SELECT count(*) FROM audit_events WHERE action = 'user.create' AND after::text LIKE '%argon2%'")
@@ -200,62 +228,38 @@ async fn admin_creates_a_user_anywhere_and_the_user_can_log_in() {
 
 #[tokio::test]
 async fn district_manager_creates_a_user_in_a_commune_of_its_district() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, fixture, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
+    let tree = &fixture.tree;
 
-    let (status, body) = create_user(
-        &app,
-        &d1_manager,
-        "c1.officer",
-        fixture.tree.c1.id,
-        "manager",
-    )
-    .await;
+    let (status, body) = create_user(&app, &d1_manager, "c1.officer", tree.c1.id, "manager").await;
 
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["memberships"][0]["role"], "manager");
     let id = Uuid::parse_str(body["id"].as_str().unwrap()).unwrap();
     assert_eq!(
         memberships_in_db(&app, id).await,
-        vec![(fixture.tree.c1.id, "manager".to_owned())]
+        held(&[(tree.c1.id, "manager")])
     );
 }
 
 #[tokio::test]
 async fn district_manager_cannot_create_a_user_in_another_district() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, fixture, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
+    let tree = &fixture.tree;
     let before = counts(&app).await;
 
-    let answer = create_user(
-        &app,
-        &d1_manager,
-        "c2.intruder",
-        fixture.tree.c2.id,
-        "member",
-    )
-    .await;
+    let answer = create_user(&app, &d1_manager, "c2.intruder", tree.c2.id, "member").await;
 
     assert_refused(&app, before, answer, 403, "forbidden").await;
 }
 
 #[tokio::test]
 async fn a_manager_cannot_grant_the_admin_role() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, fixture, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
+    let tree = &fixture.tree;
     let before = counts(&app).await;
 
-    let (status, _) = create_user(
-        &app,
-        &d1_manager,
-        "c1.superuser",
-        fixture.tree.c1.id,
-        "admin",
-    )
-    .await;
+    let (status, _) = create_user(&app, &d1_manager, "c1.superuser", tree.c1.id, "admin").await;
 
     assert_eq!(status, 403);
     assert_eq!(counts(&app).await, before);
@@ -263,8 +267,7 @@ async fn a_manager_cannot_grant_the_admin_role() {
 
 #[tokio::test]
 async fn commune_member_and_reviewer_cannot_create_users() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let before = counts(&app).await;
 
     for username in [fixture::C1_MEMBER, fixture::C1_REVIEWER] {
@@ -278,8 +281,7 @@ async fn commune_member_and_reviewer_cannot_create_users() {
 
 #[tokio::test]
 async fn a_partner_client_cannot_administer_users() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let client = fixture.client_token(&app).await;
     let before = counts(&app).await;
 
@@ -292,18 +294,11 @@ async fn a_partner_client_cannot_administer_users() {
 
 #[tokio::test]
 async fn a_manager_must_give_a_new_user_a_membership() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, _, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
     let before = counts(&app).await;
 
-    let (status, body) = app
-        .post_for_json(
-            "/api/v1/users",
-            &d1_manager,
-            &new_user("nobody.anywhere", json!([])),
-        )
-        .await;
+    let (status, body) =
+        post_user(&app, &d1_manager, &new_user("nobody.anywhere", json!([]))).await;
 
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["pointer"], "/memberships");
@@ -312,44 +307,36 @@ async fn a_manager_must_give_a_new_user_a_membership() {
 
 #[tokio::test]
 async fn invalid_members_of_a_new_user_are_all_named() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let before = counts(&app).await;
 
-    let (status, body) = app
-        .post_for_json(
-            "/api/v1/users",
-            &admin,
-            &json!({
-                "username": "-bad name",
-                "display_name": "  ",
-                "password": "short",
-                "memberships": [
-                    {"organization_id": fixture.tree.c1.id, "role": "member"},
-                    {"organization_id": fixture.tree.c1.id, "role": "manager"},
-                ],
-            }),
-        )
-        .await;
-    let (unknown_org, unknown_body) = app
-        .post_for_json(
-            "/api/v1/users",
-            &admin,
-            &new_user(
-                "ghost.member",
-                json!([{"organization_id": Uuid::new_v4(), "role": "member"}]),
-            ),
-        )
-        .await;
-    let (server_owned, _) = app
-        .post_for_json(
-            "/api/v1/users",
-            &admin,
-            &json!({"username": "x.y.z", "display_name": "X", "password": "long enough pw",
+    let (status, body) = post_user(
+        &app,
+        &admin,
+        &json!({
+            "username": "-bad name",
+            "display_name": "  ",
+            "password": "short",
+            "memberships": [
+                {"organization_id": fixture.tree.c1.id, "role": "member"},
+                {"organization_id": fixture.tree.c1.id, "role": "manager"},
+            ],
+        }),
+    )
+    .await;
+    let (unknown_org, unknown_body) = post_user(
+        &app,
+        &admin,
+        &new_user("ghost.member", memberships(&[(Uuid::new_v4(), "member")])),
+    )
+    .await;
+    let (server_owned, _) = post_user(
+        &app,
+        &admin,
+        &json!({"username": "x.y.z", "display_name": "X", "password": "long enough pw",
                     "memberships": [], "disabled": true, "password_hash": "x"}),
-        )
-        .await;
+    )
+    .await;
 
     assert_eq!(status, 422);
     let pointers: Vec<&str> = body["errors"]
@@ -377,9 +364,7 @@ async fn invalid_members_of_a_new_user_are_all_named() {
 
 #[tokio::test]
 async fn a_duplicate_username_ignoring_case_is_a_conflict() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let before = counts(&app).await;
 
     let answer = create_user(&app, &admin, "C1.Member", fixture.tree.c1.id, "member").await;
@@ -392,27 +377,16 @@ async fn a_duplicate_username_ignoring_case_is_a_conflict() {
 
 #[tokio::test]
 async fn commune_manager_cannot_read_a_user_of_another_commune() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
+    let (app, fixture, c1_manager) = fixture_as(fixture::C1_MANAGER).await;
 
     let (foreign, body) = app
-        .get_json(
-            &format!("/api/v1/users/{}", fixture.users[fixture::C2_MANAGER]),
-            &c1_manager,
-        )
+        .get_json(&user_path(&fixture, fixture::C2_MANAGER), &c1_manager)
         .await;
     let (own_unit, member) = app
-        .get_json(
-            &format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]),
-            &c1_manager,
-        )
+        .get_json(&user_path(&fixture, fixture::C1_MEMBER), &c1_manager)
         .await;
     let (higher, _) = app
-        .get_json(
-            &format!("/api/v1/users/{}", fixture.users[fixture::D1_MANAGER]),
-            &c1_manager,
-        )
+        .get_json(&user_path(&fixture, fixture::D1_MANAGER), &c1_manager)
         .await;
 
     assert_eq!(foreign, 404);
@@ -425,28 +399,20 @@ async fn commune_manager_cannot_read_a_user_of_another_commune() {
 
 #[tokio::test]
 async fn only_managers_read_other_users_but_everyone_reads_themself() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let d1_reviewer = fixture.token(&app, fixture::D1_REVIEWER).await;
+    let (app, fixture, d1_reviewer) = fixture_as(fixture::D1_REVIEWER).await;
 
     let (other, _) = app
-        .get_json(
-            &format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]),
-            &d1_reviewer,
-        )
+        .get_json(&user_path(&fixture, fixture::C1_MEMBER), &d1_reviewer)
         .await;
     let response = app
-        .get(
-            &format!("/api/v1/users/{}", fixture.users[fixture::D1_REVIEWER]),
-            &d1_reviewer,
-        )
+        .get(&user_path(&fixture, fixture::D1_REVIEWER), &d1_reviewer)
         .await;
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let (me, body) = status_and_json(response).await;
     let not_modified = app
         .request(
             Method::GET,
-            &format!("/api/v1/users/{}", fixture.users[fixture::D1_REVIEWER]),
+            &user_path(&fixture, fixture::D1_REVIEWER),
             Some(&d1_reviewer),
         )
         .header("If-None-Match", &etag)
@@ -464,9 +430,7 @@ async fn only_managers_read_other_users_but_everyone_reads_themself() {
 
 #[tokio::test]
 async fn listing_as_district_manager_shows_only_users_inside_its_subtree() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, fixture, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
 
     let (status, body) = app.get_json("/api/v1/users", &d1_manager).await;
     let (foreign_filter, _) = app
@@ -507,9 +471,7 @@ async fn listing_as_district_manager_shows_only_users_inside_its_subtree() {
 
 #[tokio::test]
 async fn admin_lists_every_user_page_by_page() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -538,8 +500,7 @@ async fn admin_lists_every_user_page_by_page() {
 
 #[tokio::test]
 async fn user_search_ignores_case_and_vietnamese_diacritics_and_wildcards() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     admin_creates(
         &app,
         &fixture,
@@ -547,7 +508,7 @@ async fn user_search_ignores_case_and_vietnamese_diacritics_and_wildcards() {
             "username": "hoa.nguyen",
             "display_name": "Nguyễn Thị Hoà",
             "password": "a long enough password",
-            "memberships": [{"organization_id": fixture.tree.c1.id, "role": "member"}],
+            "memberships": memberships(&[(fixture.tree.c1.id, "member")]),
         }),
     )
     .await;
@@ -567,13 +528,12 @@ async fn user_search_ignores_case_and_vietnamese_diacritics_and_wildcards() {
 
 #[tokio::test]
 async fn disabling_a_user_makes_its_refresh_token_fail() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let password = fixture::password_of(fixture::C1_MEMBER);
     let refresh_token = refresh_token_of(&app, fixture::C1_MEMBER, &password).await;
     let other_device = refresh_token_of(&app, fixture::C1_MEMBER, &password).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
-    let path = format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]);
+    let path = user_path(&fixture, fixture::C1_MEMBER);
     let live_tokens = format!(
         "SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL AND user_id = '{}'",
         fixture.users[fixture::C1_MEMBER]
@@ -615,15 +575,11 @@ async fn disabling_a_user_makes_its_refresh_token_fail() {
 
 #[tokio::test]
 async fn district_manager_disables_a_commune_user_but_not_an_administrator() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let c1_admin = admin_creates(
         &app,
         &fixture,
-        &new_user(
-            "c1.admin",
-            json!([{"organization_id": fixture.tree.c1.id, "role": "admin"}]),
-        ),
+        &new_user("c1.admin", memberships(&[(fixture.tree.c1.id, "admin")])),
     )
     .await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
@@ -641,7 +597,7 @@ async fn district_manager_disables_a_commune_user_but_not_an_administrator() {
 
     let (member_status, body) = app
         .patch_for_json(
-            &format!("/api/v1/users/{}", fixture.users[fixture::C1_REVIEWER]),
+            &user_path(&fixture, fixture::C1_REVIEWER),
             &d1_manager,
             &json!({"disabled": true, "display_name": "  Trần Văn Bình  "}),
         )
@@ -653,20 +609,8 @@ async fn district_manager_disables_a_commune_user_but_not_an_administrator() {
 
 #[tokio::test]
 async fn a_manager_cannot_change_a_user_who_also_belongs_elsewhere() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let shared = admin_creates(
-        &app,
-        &fixture,
-        &new_user(
-            "two.communes",
-            json!([
-                {"organization_id": fixture.tree.c1.id, "role": "member"},
-                {"organization_id": fixture.tree.c2.id, "role": "member"},
-            ]),
-        ),
-    )
-    .await;
+    let (app, fixture) = app_with_fixture().await;
+    let shared = user_in_two_communes(&app, &fixture).await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
     let before = counts(&app).await;
 
@@ -688,15 +632,14 @@ async fn a_manager_cannot_change_a_user_who_also_belongs_elsewhere() {
 
 #[tokio::test]
 async fn a_password_change_revokes_refresh_tokens_and_the_new_password_works() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let old_password = fixture::password_of(fixture::C1_REVIEWER);
     let refresh_token = refresh_token_of(&app, fixture::C1_REVIEWER, &old_password).await;
     let admin = fixture.token(&app, fixture::ADMIN).await;
 
     let (status, body) = app
         .patch_for_json(
-            &format!("/api/v1/users/{}", fixture.users[fixture::C1_REVIEWER]),
+            &user_path(&fixture, fixture::C1_REVIEWER),
             &admin,
             &json!({"password": "a brand new passphrase"}),
         )
@@ -724,10 +667,8 @@ async fn a_password_change_revokes_refresh_tokens_and_the_new_password_works() {
 
 #[tokio::test]
 async fn a_user_changes_its_own_password_only_with_the_current_one_and_cannot_disable_itself() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let token = fixture.token(&app, fixture::C1_MEMBER).await;
-    let me = format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]);
+    let (app, fixture, token) = fixture_as(fixture::C1_MEMBER).await;
+    let me = user_path(&fixture, fixture::C1_MEMBER);
     let before = counts(&app).await;
 
     let (without, body) = app
@@ -780,10 +721,8 @@ async fn a_user_changes_its_own_password_only_with_the_current_one_and_cannot_di
 
 #[tokio::test]
 async fn a_stale_if_match_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
-    let path = format!("/api/v1/users/{}", fixture.users[fixture::C1_MEMBER]);
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
+    let path = user_path(&fixture, fixture::C1_MEMBER);
     let before = counts(&app).await;
 
     let response = app
@@ -805,52 +744,39 @@ async fn a_stale_if_match_changes_nothing() {
 
 #[tokio::test]
 async fn a_user_cannot_raise_its_own_role() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let c1_manager_id = fixture.users[fixture::C1_MANAGER];
     let before_memberships = memberships_in_db(&app, c1_manager_id).await;
     let before = counts(&app).await;
 
     let c1_manager = fixture.token(&app, fixture::C1_MANAGER).await;
-    let (own, _) = status_and_json(
-        put_json(
-            &app,
-            &format!("/api/v1/users/{c1_manager_id}/memberships"),
-            &c1_manager,
-            &json!({"memberships": [
-                {"organization_id": fixture.tree.c1.id, "role": "manager"},
-                {"organization_id": fixture.tree.d1.id, "role": "manager"},
-            ]}),
-        )
-        .await,
+    let (own, _) = put_memberships(
+        &app,
+        &c1_manager,
+        c1_manager_id,
+        memberships(&[
+            (fixture.tree.c1.id, "manager"),
+            (fixture.tree.d1.id, "manager"),
+        ]),
     )
     .await;
     // Inside its own subtree and not above its own role: still refused, it is its own.
-    let (own_subtree, _) = status_and_json(
-        put_json(
-            &app,
-            &format!("/api/v1/users/{c1_manager_id}/memberships"),
-            &c1_manager,
-            &json!({"memberships": [
-                {"organization_id": fixture.tree.c1.id, "role": "manager"},
-                {"organization_id": fixture.tree.k1.id, "role": "manager"},
-            ]}),
-        )
-        .await,
+    let (own_subtree, _) = put_memberships(
+        &app,
+        &c1_manager,
+        c1_manager_id,
+        memberships(&[
+            (fixture.tree.c1.id, "manager"),
+            (fixture.tree.k1.id, "manager"),
+        ]),
     )
     .await;
     let c1_member = fixture.token(&app, fixture::C1_MEMBER).await;
-    let (member, _) = status_and_json(
-        put_json(
-            &app,
-            &format!(
-                "/api/v1/users/{}/memberships",
-                fixture.users[fixture::C1_MEMBER]
-            ),
-            &c1_member,
-            &json!({"memberships": [{"organization_id": fixture.tree.c1.id, "role": "manager"}]}),
-        )
-        .await,
+    let (member, _) = put_memberships(
+        &app,
+        &c1_member,
+        fixture.users[fixture::C1_MEMBER],
+        memberships(&[(fixture.tree.c1.id, "manager")]),
     )
     .await;
 
@@ -866,75 +792,54 @@ async fn a_user_cannot_raise_its_own_role() {
 
 #[tokio::test]
 async fn a_manager_cannot_grant_above_its_own_role() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
+    let (app, fixture, d1_manager) = fixture_as(fixture::D1_MANAGER).await;
     let target = fixture.users[fixture::C1_MEMBER];
     let before = counts(&app).await;
 
-    let (status, _) = status_and_json(
-        put_json(
-            &app,
-            &format!("/api/v1/users/{target}/memberships"),
-            &d1_manager,
-            &json!({"memberships": [{"organization_id": fixture.tree.c1.id, "role": "admin"}]}),
-        )
-        .await,
+    let (status, _) = put_memberships(
+        &app,
+        &d1_manager,
+        target,
+        memberships(&[(fixture.tree.c1.id, "admin")]),
     )
     .await;
 
     assert_eq!(status, 403);
     assert_eq!(
         memberships_in_db(&app, target).await,
-        vec![(fixture.tree.c1.id, "member".to_owned())]
+        held(&[(fixture.tree.c1.id, "member")])
     );
     assert_eq!(counts(&app).await, before);
 }
 
 #[tokio::test]
 async fn a_manager_replaces_memberships_inside_its_subtree_but_keeps_foreign_ones() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let target = admin_creates(
-        &app,
-        &fixture,
-        &new_user(
-            "two.communes",
-            json!([
-                {"organization_id": fixture.tree.c1.id, "role": "member"},
-                {"organization_id": fixture.tree.c2.id, "role": "member"},
-            ]),
-        ),
-    )
-    .await;
+    let (app, fixture) = app_with_fixture().await;
+    let target = user_in_two_communes(&app, &fixture).await;
     let d1_manager = fixture.token(&app, fixture::D1_MANAGER).await;
-    let path = format!("/api/v1/users/{target}/memberships");
 
     // Dropping the C2 membership (outside D1) is refused and changes nothing.
     let before = counts(&app).await;
-    let (dropped, _) = status_and_json(
-        put_json(
-            &app,
-            &path,
-            &d1_manager,
-            &json!({"memberships": [{"organization_id": fixture.tree.c1.id, "role": "reviewer"}]}),
-        )
-        .await,
+    let (dropped, _) = put_memberships(
+        &app,
+        &d1_manager,
+        target,
+        memberships(&[(fixture.tree.c1.id, "reviewer")]),
     )
     .await;
     assert_eq!(dropped, 403);
     assert_eq!(counts(&app).await, before);
 
     // Promoting inside D1 and adding K1 while sending C2 unchanged is allowed.
-    let response = put_json(
+    let response = put_memberships_response(
         &app,
-        &path,
         &d1_manager,
-        &json!({"memberships": [
-            {"organization_id": fixture.tree.c1.id, "role": "reviewer"},
-            {"organization_id": fixture.tree.k1.id, "role": "manager"},
-            {"organization_id": fixture.tree.c2.id, "role": "member"},
-        ]}),
+        target,
+        memberships(&[
+            (fixture.tree.c1.id, "reviewer"),
+            (fixture.tree.k1.id, "manager"),
+            (fixture.tree.c2.id, "member"),
+        ]),
     )
     .await;
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
@@ -943,58 +848,46 @@ async fn a_manager_replaces_memberships_inside_its_subtree_but_keeps_foreign_one
     assert_eq!(status, 200, "{body}");
     assert_eq!(etag, "\"2\"");
     assert_eq!(body["memberships"].as_array().unwrap().len(), 3);
-    let mut expected = vec![
-        (fixture.tree.c1.id, "reviewer".to_owned()),
-        (fixture.tree.k1.id, "manager".to_owned()),
-        (fixture.tree.c2.id, "member".to_owned()),
-    ];
-    expected.sort();
+    let expected = held(&[
+        (fixture.tree.c1.id, "reviewer"),
+        (fixture.tree.k1.id, "manager"),
+        (fixture.tree.c2.id, "member"),
+    ]);
     assert_eq!(memberships_in_db(&app, target).await, expected);
     assert_eq!(counts(&app).await.2, before.2 + 1);
 }
 
 #[tokio::test]
 async fn admin_changes_anyone_s_memberships_but_never_removes_the_last_administrator() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let admin_id = fixture.users[fixture::ADMIN];
 
-    let (promoted, _) = status_and_json(
-        put_json(
-            &app,
-            &format!(
-                "/api/v1/users/{}/memberships",
-                fixture.users[fixture::C2_MANAGER]
-            ),
-            &admin,
-            &json!({"memberships": [{"organization_id": fixture.tree.d2.id, "role": "manager"}]}),
-        )
-        .await,
+    let (promoted, _) = put_memberships(
+        &app,
+        &admin,
+        fixture.users[fixture::C2_MANAGER],
+        memberships(&[(fixture.tree.d2.id, "manager")]),
     )
     .await;
     let before = counts(&app).await;
-    let (last, body) = status_and_json(
-        put_json(
-            &app,
-            &format!("/api/v1/users/{admin_id}/memberships"),
-            &admin,
-            &json!({"memberships": [{"organization_id": fixture.tree.p.id, "role": "manager"}]}),
-        )
-        .await,
+    let (last, body) = put_memberships(
+        &app,
+        &admin,
+        admin_id,
+        memberships(&[(fixture.tree.p.id, "manager")]),
     )
     .await;
 
     assert_eq!(promoted, 200);
     assert_eq!(
         memberships_in_db(&app, fixture.users[fixture::C2_MANAGER]).await,
-        vec![(fixture.tree.d2.id, "manager".to_owned())]
+        held(&[(fixture.tree.d2.id, "manager")])
     );
     assert_eq!(last, 409);
     assert_eq!(body["code"], "last_admin");
     assert_eq!(
         memberships_in_db(&app, admin_id).await,
-        vec![(fixture.tree.p.id, "admin".to_owned())]
+        held(&[(fixture.tree.p.id, "admin")])
     );
     assert_eq!(counts(&app).await, before);
 }
@@ -1004,10 +897,8 @@ async fn admin_changes_anyone_s_memberships_but_never_removes_the_last_administr
 
 #[tokio::test]
 async fn a_client_created_by_admin_shows_its_secret_once_and_that_secret_obtains_a_token() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
-    let audit_before = app.db.count("SELECT count(*) FROM audit_events").await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
+    let audit_before = audit_total(&app).await;
 
     let response = app
         .post_json(
@@ -1044,17 +935,12 @@ async fn a_client_created_by_admin_shows_its_secret_once_and_that_secret_obtains
     assert_eq!(token["scope"], "progress:write read");
     let (wrong, _) = client_credentials(&app, &id, "not-the-secret").await;
     assert_eq!(wrong, 401);
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM audit_events").await,
-        audit_before + 1
-    );
+    assert_eq!(audit_total(&app).await, audit_before + 1);
 }
 
 #[tokio::test]
 async fn a_deleted_client_cannot_obtain_tokens() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let client_id = fixture.client_id.to_string();
     let (before_delete, _) = client_credentials(&app, &client_id, fixture::CLIENT_SECRET).await;
     assert_eq!(before_delete, 200);
@@ -1062,7 +948,7 @@ async fn a_deleted_client_cannot_obtain_tokens() {
     let deleted = delete(&app, &format!("/api/v1/clients/{client_id}"), &admin).await;
     assert_eq!(deleted.status(), 204);
     let (after_delete, body) = client_credentials(&app, &client_id, fixture::CLIENT_SECRET).await;
-    let audit_after_first = app.db.count("SELECT count(*) FROM audit_events").await;
+    let audit_after_first = audit_total(&app).await;
     let again = delete(&app, &format!("/api/v1/clients/{client_id}"), &admin).await;
     let (_, read) = app
         .get_json(&format!("/api/v1/clients/{client_id}"), &admin)
@@ -1071,10 +957,7 @@ async fn a_deleted_client_cannot_obtain_tokens() {
     assert_eq!(after_delete, 401);
     assert_eq!(body["error"], "invalid_client");
     assert_eq!(again.status(), 204);
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM audit_events").await,
-        audit_after_first
-    );
+    assert_eq!(audit_total(&app).await, audit_after_first);
     assert!(read["revoked_at"].is_string());
     assert_eq!(
         app.db
@@ -1086,19 +969,14 @@ async fn a_deleted_client_cannot_obtain_tokens() {
 
 #[tokio::test]
 async fn only_an_administrator_manages_clients() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
+    let (app, fixture) = app_with_fixture().await;
     let clients_before = app.db.count("SELECT count(*) FROM clients").await;
     let before = counts(&app).await;
 
     for username in [fixture::D1_MANAGER, fixture::C1_MANAGER, fixture::C1_MEMBER] {
         let token = fixture.token(&app, username).await;
-        let (create, _) = app.post_for_json(
-                "/api/v1/clients",
-                &token,
-                &json!({"name": "Rogue", "organization_id": fixture.tree.d1.id, "scopes": ["read"]}),
-            )
-        .await;
+        let (create, _) =
+            create_client(&app, &token, "Rogue", fixture.tree.d1.id, json!(["read"])).await;
         let (list, _) = app.get_json("/api/v1/clients", &token).await;
         let removal = delete(
             &app,
@@ -1113,11 +991,13 @@ async fn only_an_administrator_manages_clients() {
         );
     }
     let partner = fixture.client_token(&app).await;
-    let (partner_create, _) = app.post_for_json(
-            "/api/v1/clients",
-            &partner,
-            &json!({"name": "Self-made", "organization_id": fixture.tree.d1.id, "scopes": ["read"]}),
-        )
+    let (partner_create, _) = create_client(
+        &app,
+        &partner,
+        "Self-made",
+        fixture.tree.d1.id,
+        json!(["read"]),
+    )
     .await;
 
     assert_eq!(partner_create, 403);
@@ -1136,32 +1016,13 @@ async fn only_an_administrator_manages_clients() {
 
 #[tokio::test]
 async fn a_client_needs_a_known_scope_and_organization() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
     let before = app.db.count("SELECT count(*) FROM clients").await;
 
-    let (no_scope, _) = app
-        .post_for_json(
-            "/api/v1/clients",
-            &admin,
-            &json!({"name": "X", "organization_id": fixture.tree.d1.id, "scopes": []}),
-        )
-        .await;
-    let (bad_scope, _) = app
-        .post_for_json(
-            "/api/v1/clients",
-            &admin,
-            &json!({"name": "X", "organization_id": fixture.tree.d1.id, "scopes": ["admin"]}),
-        )
-        .await;
-    let (no_org, body) = app
-        .post_for_json(
-            "/api/v1/clients",
-            &admin,
-            &json!({"name": "X", "organization_id": Uuid::new_v4(), "scopes": ["read"]}),
-        )
-        .await;
+    let (no_scope, _) = create_client(&app, &admin, "X", fixture.tree.d1.id, json!([])).await;
+    let (bad_scope, _) =
+        create_client(&app, &admin, "X", fixture.tree.d1.id, json!(["admin"])).await;
+    let (no_org, body) = create_client(&app, &admin, "X", Uuid::new_v4(), json!(["read"])).await;
 
     assert_eq!((no_scope, bad_scope, no_org), (422, 422, 422));
     assert_eq!(body["errors"][0]["pointer"], "/organization_id");
@@ -1172,17 +1033,15 @@ async fn a_client_needs_a_known_scope_and_organization() {
 /// service refuses more, naming `/scopes`, as it refuses none.
 #[tokio::test]
 async fn a_client_with_more_scopes_than_there_are_is_422_naming_scopes() {
-    let app = TestApp::spawn().await;
-    let fixture = Fixture::load(&app).await;
-    let admin = fixture.token(&app, fixture::ADMIN).await;
-    let (status, problem) = app
-        .post_for_json(
-            "/api/v1/clients",
-            &admin,
-            &json!({"name": "Cổng dịch vụ công", "organization_id": fixture.tree.c1.id,
-                    "scopes": ["read", "progress:write", "read"]}),
-        )
-        .await;
+    let (app, fixture, admin) = fixture_as(fixture::ADMIN).await;
+    let (status, problem) = create_client(
+        &app,
+        &admin,
+        "Cổng dịch vụ công",
+        fixture.tree.c1.id,
+        json!(["read", "progress:write", "read"]),
+    )
+    .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(crate::helpers::ctx::pointers(&problem), vec!["/scopes"]);
 }

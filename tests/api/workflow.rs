@@ -18,7 +18,7 @@ use thidua::error::AppResult;
 use thidua::idempotency::{Idempotency, IdempotencyKey};
 use thidua::workflow::{self, Edge, Facts, StateMachine, Workflow};
 
-use crate::helpers::ctx::Ctx;
+use crate::helpers::ctx::{Ctx, merged};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};
 
@@ -198,9 +198,7 @@ async fn a_new_workflow_is_only_its_table_rules_and_handlers_on_the_shared_runne
     let fixture = Fixture::load(&app).await;
     let ticket = Uuid::new_v4();
     app.db
-        .client()
-        .await
-        .batch_execute(&format!(
+        .execute_sql(&format!(
             "CREATE TABLE tickets (id uuid PRIMARY KEY, organization_id uuid NOT NULL, \
              organization_path text NOT NULL, status text NOT NULL, note text, \
              version int NOT NULL DEFAULT 1, created_by uuid NOT NULL); \
@@ -209,8 +207,7 @@ async fn a_new_workflow_is_only_its_table_rules_and_handlers_on_the_shared_runne
             fixture.tree.c1.path,
             fixture.users[fixture::ADMIN],
         ))
-        .await
-        .unwrap();
+        .await;
     let outsider = manager_of(&fixture, fixture::C2_MANAGER, &fixture.tree.c2);
     let manager = manager_of(&fixture, fixture::C1_MANAGER, &fixture.tree.c1);
 
@@ -259,10 +256,69 @@ impl Ctx {
         self.app.post_for_json(path, token, &body).await
     }
 
+    /// Four eyes on `POST path` with `body`: refused (403) to `party`, who took an earlier
+    /// step, then answered `done` for `other`.
+    async fn refused_to_party_then_done_by_other(
+        &self,
+        path: &str,
+        body: Value,
+        party: &str,
+        other: &str,
+        done: u16,
+    ) {
+        let (status, problem) = self.post(party, path, body.clone()).await;
+        assert_eq!(status, 403, "{path}: {problem}");
+        let (status, answer) = self.post(other, path, body).await;
+        assert_eq!(status, done, "{path}: {answer}");
+    }
+
     /// `POST /pledges/{id}/{action}` without a body.
     async fn pledge_action(&self, token: &str, id: &str, action: &str) -> (u16, Value) {
         let path = format!("/api/v1/pledges/{id}/{action}");
         self.post(token, &path, json!({})).await
+    }
+
+    /// A pledge of C1 written and submitted by C1's manager, approved by D1's; returns its id.
+    async fn approved_pledge(&self) -> String {
+        let id = self.c1_submitted_pledge(json!({})).await;
+        let d1 = self.token(fixture::D1_MANAGER);
+        let (status, body) = self.pledge_action(d1, &id, "approve").await;
+        assert_eq!(status, 200, "{body}");
+        id
+    }
+
+    /// The admin's export of the list at `path` in the format `accept` (asserts 200).
+    async fn admin_export(&self, path: &str, accept: &str) -> Vec<u8> {
+        let response = self
+            .app
+            .request(Method::GET, path, Some(self.token(fixture::ADMIN)))
+            .header(ACCEPT, accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path} as {accept}");
+        response.bytes().await.unwrap().to_vec()
+    }
+
+    /// A 2022 collective nomination (39 members) of C1 by its manager, with `texts` (the
+    /// nominee's name and position, the achievements) merged in (asserts 201).
+    async fn c1_collective_nomination(&self, texts: Value) -> Value {
+        let body = json!({"campaign_id": self.campaign,
+                          "nominating_organization_id": self.fixture.tree.c1.id, "year": 2022,
+                          "nominee_type": "collective", "member_count": 39,
+                          "field": "nong_thon_moi"});
+        let token = self.token(fixture::C1_MANAGER);
+        let (status, nomination) = self
+            .post(token, "/api/v1/nominations", merged(body, texts))
+            .await;
+        assert_eq!(status, 201, "{nomination}");
+        nomination
+    }
+
+    /// A pledge of C1 written and submitted by C1's manager; returns its id.
+    async fn c1_submitted_pledge(&self, overrides: Value) -> String {
+        let manager = fixture::C1_MANAGER;
+        self.submitted_pledge(manager, manager, overrides).await
     }
 
     /// A pledge of C1 written by `author`, submitted by `submitter`; returns its id.
@@ -319,23 +375,11 @@ async fn the_author_or_submitter_of_a_pledge_never_approves_or_assesses_it() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = ctx.pledge_action(&admin, &own, "approve").await;
     assert_eq!(status, 200, "{body}");
-    let (status, problem) = ctx
-        .post(
-            &d1,
-            &format!("/api/v1/pledges/{own}/assess"),
-            json!({"result": "achieved"}),
-        )
+    let reviewer = ctx.token(fixture::D1_REVIEWER);
+    let assess = format!("/api/v1/pledges/{own}/assess");
+    let achieved = json!({"result": "achieved"});
+    ctx.refused_to_party_then_done_by_other(&assess, achieved, &d1, reviewer, 200)
         .await;
-    assert_eq!(status, 403, "{problem}");
-    let reviewer = ctx.token(fixture::D1_REVIEWER).to_owned();
-    let (status, body) = ctx
-        .post(
-            &reviewer,
-            &format!("/api/v1/pledges/{own}/assess"),
-            json!({"result": "achieved"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
@@ -363,68 +407,41 @@ async fn the_submitter_of_a_nomination_never_reviews_recognizes_or_commends_it()
             .await;
         assert_eq!(status, 200, "{action}: {body}");
     }
-    let (status, problem) = ctx
-        .post(
-            &admin,
-            &format!("/api/v1/nominations/{id}/reviews"),
-            json!({"decision": "endorse"}),
-        )
-        .await;
-    assert_eq!(status, 403, "{problem}");
-    let reviewer = ctx.token(fixture::D1_REVIEWER).to_owned();
-    let (status, body) = ctx
-        .post(
-            &reviewer,
-            &format!("/api/v1/nominations/{id}/reviews"),
-            json!({"decision": "endorse"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, _) = ctx
-        .post(
-            &admin,
-            &format!("/api/v1/nominations/{id}/recognize"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, body) = ctx
-        .post(
-            &reviewer,
-            &format!("/api/v1/nominations/{id}/recognize"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let reviewer = ctx.token(fixture::D1_REVIEWER);
+    let nomination = format!("/api/v1/nominations/{id}");
+    let endorse = json!({"decision": "endorse"});
+    ctx.refused_to_party_then_done_by_other(
+        &format!("{nomination}/reviews"),
+        endorse,
+        &admin,
+        reviewer,
+        201,
+    )
+    .await;
+    ctx.refused_to_party_then_done_by_other(
+        &format!("{nomination}/recognize"),
+        json!({}),
+        &admin,
+        reviewer,
+        200,
+    )
+    .await;
     let commend = json!({"form": "giay_khen", "issuer_organization_id": ctx.fixture.tree.d1.id,
                          "decision_no": "12/QĐ-UBND", "decided_on": "2022-12-20"});
-    let (status, _) = ctx
-        .post(
-            &admin,
-            &format!("/api/v1/nominations/{id}/commend"),
-            commend.clone(),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, body) = ctx
-        .post(
-            &reviewer,
-            &format!("/api/v1/nominations/{id}/commend"),
-            commend,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    ctx.refused_to_party_then_done_by_other(
+        &format!("{nomination}/commend"),
+        commend,
+        &admin,
+        reviewer,
+        200,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_partner_client_with_only_progress_write_reports_progress_but_reads_nothing() {
     let ctx = new_ctx().await;
-    let id = ctx
-        .submitted_pledge(fixture::C1_MANAGER, fixture::C1_MANAGER, json!({}))
-        .await;
-    let d1 = ctx.token(fixture::D1_MANAGER).to_owned();
-    let (status, body) = ctx.pledge_action(&d1, &id, "approve").await;
-    assert_eq!(status, 200, "{body}");
+    let id = ctx.approved_pledge().await;
     let admin = ctx.token(fixture::ADMIN).to_owned();
     let (status, client) = ctx
         .post(
@@ -451,18 +468,11 @@ async fn a_partner_client_with_only_progress_write_reports_progress_but_reads_no
     assert_eq!(status, 200, "{token}");
     let token = token["access_token"].as_str().unwrap();
 
-    let (status, body) = ctx
-        .post(
-            token,
-            &format!("/api/v1/pledges/{id}/progress"),
-            json!({"reported_on": "2022-06-30", "percent": 40}),
-        )
-        .await;
+    let pledge = format!("/api/v1/pledges/{id}");
+    let report = json!({"reported_on": "2022-06-30", "percent": 40});
+    let (status, body) = ctx.post(token, &format!("{pledge}/progress"), report).await;
     assert_eq!(status, 201, "{body}");
-    let (status, _) = ctx
-        .app
-        .get_json(&format!("/api/v1/pledges/{id}"), token)
-        .await;
+    let (status, _) = ctx.app.get_json(&pledge, token).await;
     assert_eq!(status, 404, "reporting does not grant reading");
     let (status, _) = ctx.app.get_json("/api/v1/pledges", token).await;
     assert_eq!(status, 403);
@@ -484,55 +494,29 @@ const FORMULA: &str = "=HYPERLINK(\"http://evil.example\",\"x\")";
 #[tokio::test]
 async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
     let ctx = new_ctx().await;
-    let admin = ctx.token(fixture::ADMIN).to_owned();
     // Names of units are text too.
     ctx.app
         .db
-        .client()
-        .await
-        .batch_execute(&format!(
+        .execute_sql(&format!(
             "UPDATE organizations SET name = '{}' WHERE id = '{}'",
             FORMULA.replace('\'', "''"),
             ctx.fixture.tree.c1.id
         ))
-        .await
-        .unwrap();
-    ctx.submitted_pledge(
-        fixture::C1_MANAGER,
-        fixture::C1_MANAGER,
+        .await;
+    ctx.c1_submitted_pledge(
         json!({"title": FORMULA, "target_unit": "@SUM(A1)", "target_value": 2.5,
                "description": FORMULA}),
     )
     .await;
-    ctx.submitted_pledge(
-        fixture::C1_MANAGER,
-        fixture::C1_MANAGER,
-        json!({"kind": "title", "title_name": "+1+1", "title": "-1"}),
+    ctx.c1_submitted_pledge(json!({"kind": "title", "title_name": "+1+1", "title": "-1"}))
+        .await;
+    ctx.c1_collective_nomination(
+        json!({"nominee_name": FORMULA, "nominee_position": "@Chủ nhiệm", "achievements": "=1+1"}),
     )
     .await;
-    let (status, nomination) = ctx
-        .post(
-            ctx.token(fixture::C1_MANAGER),
-            "/api/v1/nominations",
-            json!({"campaign_id": ctx.campaign, "nominating_organization_id": ctx.fixture.tree.c1.id,
-                   "year": 2022, "nominee_type": "collective", "nominee_name": FORMULA,
-                   "nominee_position": "@Chủ nhiệm", "member_count": 39, "field": "nong_thon_moi",
-                   "achievements": "=1+1"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{nomination}");
 
     for (path, texts) in [("/api/v1/pledges", 5), ("/api/v1/nominations", 3)] {
-        let csv = ctx
-            .app
-            .request(Method::GET, path, Some(&admin))
-            .header(ACCEPT, "text/csv")
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let csv = ctx.admin_export(path, "text/csv").await;
         let mut reader = csv::Reader::from_reader(&csv[3..]);
         let mut neutralized = 0;
         for record in reader.records() {
@@ -546,15 +530,7 @@ async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
             "{path}: only {neutralized} neutralized cells"
         );
 
-        let xlsx = ctx
-            .app
-            .request(Method::GET, path, Some(&admin))
-            .header(ACCEPT, XLSX)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(xlsx.status(), 200);
-        let bytes = xlsx.bytes().await.unwrap();
+        let bytes = ctx.admin_export(path, XLSX).await;
         let mut workbook: calamine::Xlsx<_> =
             calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
         let sheets = calamine::Reader::sheet_names(&workbook);
@@ -589,26 +565,9 @@ async fn every_text_cell_of_every_export_is_neutralized_in_csv_and_xlsx() {
 #[tokio::test]
 async fn a_spreadsheet_has_a_named_sheet_typed_numbers_and_dates() {
     let ctx = new_ctx().await;
-    ctx.submitted_pledge(
-        fixture::C1_MANAGER,
-        fixture::C1_MANAGER,
-        json!({"target_value": 2.5, "target_unit": "%"}),
-    )
-    .await;
-    let bytes = ctx
-        .app
-        .request(
-            Method::GET,
-            "/api/v1/pledges",
-            Some(ctx.token(fixture::ADMIN)),
-        )
-        .header(ACCEPT, XLSX)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    ctx.c1_submitted_pledge(json!({"target_value": 2.5, "target_unit": "%"}))
+        .await;
+    let bytes = ctx.admin_export("/api/v1/pledges", XLSX).await;
     let mut workbook: calamine::Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
     assert_eq!(
@@ -686,36 +645,16 @@ fn column_letters(index: usize) -> String {
 #[tokio::test]
 async fn a_spreadsheet_opens_with_a_bold_frozen_filtered_header_and_columns_that_fit() {
     let ctx = new_ctx().await;
-    ctx.submitted_pledge(
-        fixture::C1_MANAGER,
-        fixture::C1_MANAGER,
-        json!({"target_value": 2.5, "target_unit": "km đường"}),
-    )
-    .await;
-    let (status, nomination) = ctx
-        .post(
-            ctx.token(fixture::C1_MANAGER),
-            "/api/v1/nominations",
-            json!({"campaign_id": ctx.campaign, "nominating_organization_id": ctx.fixture.tree.c1.id,
-                   "year": 2022, "nominee_type": "collective",
-                   "nominee_name": "Chi bộ ấp Mỹ Hòa thực hiện tốt việc dân vận khéo",
-                   "nominee_position": "Bí thư chi bộ", "member_count": 39,
-                   "field": "nong_thon_moi", "achievements": "Hoàn thành vượt mức chỉ tiêu"}),
-        )
+    ctx.c1_submitted_pledge(json!({"target_value": 2.5, "target_unit": "km đường"}))
         .await;
-    assert_eq!(status, 201, "{nomination}");
+    ctx.c1_collective_nomination(json!({
+        "nominee_name": "Chi bộ ấp Mỹ Hòa thực hiện tốt việc dân vận khéo",
+        "nominee_position": "Bí thư chi bộ",
+        "achievements": "Hoàn thành vượt mức chỉ tiêu"}))
+        .await;
 
     for path in ["/api/v1/pledges", "/api/v1/nominations"] {
-        let bytes = ctx
-            .app
-            .request(Method::GET, path, Some(ctx.token(fixture::ADMIN)))
-            .header(ACCEPT, XLSX)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let bytes = ctx.admin_export(path, XLSX).await;
         let sheet = xlsx_part(&bytes, "xl/worksheets/sheet1.xml");
         let styles = xlsx_part(&bytes, "xl/styles.xml");
         let mut workbook: calamine::Xlsx<_> =
@@ -815,8 +754,7 @@ async fn a_spreadsheet_opens_with_a_bold_frozen_filtered_header_and_columns_that
 #[tokio::test]
 async fn the_export_paths_answer_what_the_negotiated_list_answers() {
     let ctx = new_ctx().await;
-    ctx.submitted_pledge(fixture::C1_MANAGER, fixture::C1_MANAGER, json!({}))
-        .await;
+    ctx.c1_submitted_pledge(json!({})).await;
     let admin = ctx.token(fixture::ADMIN);
     let get = |path: String, accept: Option<&'static str>| {
         let mut request = ctx.app.request(Method::GET, &path, Some(admin));
@@ -878,11 +816,7 @@ async fn the_export_paths_answer_what_the_negotiated_list_answers() {
 async fn a_nomination_csv_that_fails_midway_is_never_a_short_file() {
     let ctx = new_ctx().await;
     let creator = ctx.fixture.users[fixture::ADMIN];
-    ctx.app
-        .db
-        .client()
-        .await
-        .batch_execute(&format!(
+    ctx.app.db.execute_sql(&format!(
             "INSERT INTO nominations (id, campaign_id, nominating_organization_id, organization_path, \
              root_organization_id, year, nominee_type, nominee_name, field, created_by, created_at) \
              SELECT gen_random_uuid(), '{campaign}', '{unit}', '{path}', '{root}', 2022, 'individual', \
@@ -893,8 +827,7 @@ async fn a_nomination_csv_that_fails_midway_is_never_a_short_file() {
             path = ctx.fixture.tree.c2.path,
             root = ctx.fixture.tree.p.id,
         ))
-        .await
-        .unwrap();
+.await;
     ctx.assert_a_csv_failing_midway_is_never_short(
         "/api/v1/nominations",
         ctx.token(fixture::C2_MANAGER),

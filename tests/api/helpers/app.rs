@@ -102,15 +102,16 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.request(Method::POST, path, Some(token))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.send_json(Method::POST, path, token, body).await
     }
 
     pub async fn patch_json(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.request(Method::PATCH, path, Some(token))
+        self.send_json(Method::PATCH, path, token, body).await
+    }
+
+    /// `method path` with a bearer token and a JSON body.
+    async fn send_json(&self, method: Method, path: &str, token: &str, body: &Value) -> Response {
+        self.request(method, path, Some(token))
             .json(body)
             .send()
             .await

@@ -92,23 +92,11 @@ impl Ctx {
     /// A 2022 target pledge of `organization` in the context's campaign (field
     /// `nong_thon_moi`), created by `user`; its id.
     pub async fn create_pledge(&self, user: &str, organization: Uuid, title: &str) -> String {
-        let body = serde_json::json!({
-            "campaign_id": self.campaign,
-            "organization_id": organization,
-            "year": 2022,
-            "kind": "target",
-            "field": "nong_thon_moi",
-            "title": title,
-            "target_value": 10,
-            "target_unit": "km",
-            "deadline": "2022-12-31"
-        });
-        let (status, body) = super::status_and_json(
-            self.app
-                .post_json("/api/v1/pledges", self.token(user), &body)
-                .await,
-        )
-        .await;
+        let body = target_pledge(self.campaign, organization, title);
+        let (status, body) = self
+            .app
+            .post_for_json("/api/v1/pledges", self.token(user), &body)
+            .await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_str().unwrap().to_owned()
     }
@@ -174,6 +162,22 @@ impl Ctx {
     }
 }
 
+/// The creation body of a 2022 target pledge of `organization` in `campaign`: field
+/// `nong_thon_moi`, 10 km by the end of 2022.
+pub fn target_pledge(campaign: Uuid, organization: Uuid, title: &str) -> Value {
+    serde_json::json!({
+        "campaign_id": campaign,
+        "organization_id": organization,
+        "year": 2022,
+        "kind": "target",
+        "field": "nong_thon_moi",
+        "title": title,
+        "target_value": 10,
+        "target_unit": "km",
+        "deadline": "2022-12-31"
+    })
+}
+
 /// `base` with `overrides` merged in; a `null` override removes the member.
 pub fn merged(mut base: Value, overrides: Value) -> Value {
     if let (Value::Object(base), Value::Object(overrides)) = (&mut base, overrides) {
@@ -210,6 +214,20 @@ pub fn ids(page: &Value) -> Vec<String> {
         .unwrap_or_else(|| panic!("not a page: {page}"))
         .iter()
         .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The text `member` of every element of the array `list` (a page's `items`, a report's
+/// `groups`), in order.
+pub fn texts_of<'a>(list: &'a Value, member: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|element| {
+            element[member]
+                .as_str()
+                .unwrap_or_else(|| panic!("no text {member} in {element}"))
+        })
         .collect()
 }
 

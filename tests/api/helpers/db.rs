@@ -254,6 +254,18 @@ impl TestDb {
         client
     }
 
+    /// Runs `sql` (one or more statements, no parameters) for arranging a test; panics when it
+    /// fails.
+    pub async fn execute_sql(&self, sql: &str) {
+        let client = self.client().await;
+        client.batch_execute(sql).await.expect(sql);
+    }
+
+    /// The number of rows `from` (a table or join, with a `WHERE` clause when given) holds.
+    pub async fn rows(&self, from: &str) -> i64 {
+        self.count(&format!("SELECT count(*) FROM {from}")).await
+    }
+
     /// Runs `sql` and returns the first column of the first row as i64.
     pub async fn count(&self, sql: &str) -> i64 {
         let client = self.client().await;

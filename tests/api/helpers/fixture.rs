@@ -49,7 +49,31 @@ pub struct Fixture {
     pub client_id: Uuid,
 }
 
+/// Inserts the unit `name` coded `code` under `parent` (a new root when None).
+async fn unit(
+    conn: &mut diesel_async::AsyncPgConnection,
+    parent: Option<&OrganizationRow>,
+    kind: OrganizationKind,
+    name: &str,
+    code: &str,
+) -> OrganizationRow {
+    repo::insert(conn, parent, kind, name, Some(code))
+        .await
+        .unwrap_or_else(|error| panic!("{name}: {error}"))
+}
+
 impl Fixture {
+    /// A fresh app with the fixture loaded and a campaign (see [`Fixture::campaign`]) of the one
+    /// field `nong_thon_moi`: the app, the fixture, the campaign's id.
+    pub async fn app_with_campaign() -> (TestApp, Fixture, Uuid) {
+        let app = TestApp::spawn().await;
+        let fixture = Fixture::load(&app).await;
+        let campaign = fixture
+            .campaign(&app, &[("nong_thon_moi", "Nông thôn mới")])
+            .await;
+        (app, fixture, campaign)
+    }
+
     /// Inserts the "Đồng khởi mới" campaign (2020–2025, owned by the province P) with the
     /// given `(code, name)` fields; returns its id.
     pub async fn campaign(&self, app: &TestApp, fields: &[(&str, &str)]) -> Uuid {
@@ -78,72 +102,15 @@ impl Fixture {
     pub async fn load(app: &TestApp) -> Self {
         let mut conn = app.state.db.write().await.expect("connection");
         let conn = &mut *conn;
-        let p = repo::insert(conn, None, OrganizationKind::Province, "Tỉnh P", Some("P"))
-            .await
-            .unwrap();
-        let d1 = repo::insert(
-            conn,
-            Some(&p),
-            OrganizationKind::District,
-            "Huyện D1",
-            Some("D1"),
-        )
-        .await
-        .unwrap();
-        let c1 = repo::insert(
-            conn,
-            Some(&d1),
-            OrganizationKind::Commune,
-            "Xã Mỹ Hòa",
-            Some("C1"),
-        )
-        .await
-        .unwrap();
-        let k1 = repo::insert(
-            conn,
-            Some(&c1),
-            OrganizationKind::PartyCell,
-            "Chi bộ K1",
-            Some("K1"),
-        )
-        .await
-        .unwrap();
-        let c3 = repo::insert(
-            conn,
-            Some(&d1),
-            OrganizationKind::Commune,
-            "Xã C3",
-            Some("C3"),
-        )
-        .await
-        .unwrap();
-        let d2 = repo::insert(
-            conn,
-            Some(&p),
-            OrganizationKind::District,
-            "Huyện D2",
-            Some("D2"),
-        )
-        .await
-        .unwrap();
-        let c2 = repo::insert(
-            conn,
-            Some(&d2),
-            OrganizationKind::Commune,
-            "Xã C2",
-            Some("C2"),
-        )
-        .await
-        .unwrap();
-        let p9 = repo::insert(
-            conn,
-            None,
-            OrganizationKind::Province,
-            "Tỉnh P9",
-            Some("P9"),
-        )
-        .await
-        .unwrap();
+        use OrganizationKind::{Commune, District, PartyCell, Province};
+        let p = unit(conn, None, Province, "Tỉnh P", "P").await;
+        let d1 = unit(conn, Some(&p), District, "Huyện D1", "D1").await;
+        let c1 = unit(conn, Some(&d1), Commune, "Xã Mỹ Hòa", "C1").await;
+        let k1 = unit(conn, Some(&c1), PartyCell, "Chi bộ K1", "K1").await;
+        let c3 = unit(conn, Some(&d1), Commune, "Xã C3", "C3").await;
+        let d2 = unit(conn, Some(&p), District, "Huyện D2", "D2").await;
+        let c2 = unit(conn, Some(&d2), Commune, "Xã C2", "C2").await;
+        let p9 = unit(conn, None, Province, "Tỉnh P9", "P9").await;
         let tree = Tree {
             p,
             d1,

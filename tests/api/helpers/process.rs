@@ -121,6 +121,16 @@ impl ServiceProcess {
         format!("{}{}", self.address, path)
     }
 
+    /// `GET path` on this process with a bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -49,3 +49,65 @@ pub async fn unit_coded(app: &TestApp, token: &str, code: &str) -> String {
     assert_eq!(found.len(), 1, "{code}: {page}");
     super::ctx::id_of(found[0])
 }
+
+/// The status and JSON of a POST of `body`.
+pub async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    app.post_for_json(path, token, body).await
+}
+
+/// The demo loaded; the admin's token.
+pub async fn seed_demo(app: &TestApp) -> String {
+    thidua::demo::seed(&app.state).await.unwrap();
+    app.token("admin", thidua::demo::ADMIN_PASSWORD).await
+}
+
+/// The demo loaded; the admin's token and the id of the demo's commune.
+pub async fn demo_commune(app: &TestApp) -> (String, String) {
+    let admin = seed_demo(app).await;
+    let commune = unit_coded(app, &admin, thidua::demo::titles::COMMUNE_CODE).await;
+    (admin, commune)
+}
+
+/// A person named `full_name` created by `token` in `unit`; its id (asserts 201).
+pub async fn create_person(
+    app: &TestApp,
+    token: &str,
+    unit: impl serde::Serialize,
+    full_name: &str,
+) -> String {
+    let body = serde_json::json!({"organization_id": unit, "full_name": full_name});
+    let (status, person) = post(app, token, "/api/v1/persons", &body).await;
+    assert_eq!(status, 201, "{person}");
+    super::ctx::id_of(&person)
+}
+
+/// The detail of a problem's first error.
+pub fn first_error_detail(problem: &Value) -> &str {
+    problem["errors"][0]["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error detail in {problem}"))
+}
+
+/// Where title registrations are listed and made.
+pub const REGISTRATIONS: &str = "/api/v1/title-registrations";
+
+/// Registers `person` for `title` in `year`: the status and body of the answer.
+pub async fn register_person(
+    app: &TestApp,
+    token: &str,
+    person: &str,
+    title: &str,
+    year: i32,
+) -> (u16, Value) {
+    let body = serde_json::json!({"subject_type": "person", "subject_id": person,
+                                  "title_code": title, "year": year});
+    post(app, token, REGISTRATIONS, &body).await
+}
+
+/// Records the 2025 year of `person` (`record`: the completion rating and more) for the first
+/// time (asserts 201).
+pub async fn record_2025(app: &TestApp, token: &str, person: &str, record: Value) {
+    let path = format!("/api/v1/persons/{person}/years/2025");
+    let (status, body) = put(app, token, &path, &record).await;
+    assert_eq!(status, 201, "{path}: {body}");
+}
