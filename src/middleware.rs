@@ -76,8 +76,8 @@ pub async fn request_envelope(
         method: method.clone(),
         path,
     };
-    // JSON lines name the request from `context` (telemetry::JsonLines); a span costs a fifth of
-    // a small request's instructions, so only pretty lines get one.
+    // JSON lines name the request from `context` (telemetry::JsonLines); a span costs an eighth
+    // of a small request's instructions (docs/benchmarks.md), so only pretty lines get one.
     let span = if crate::telemetry::request_spans() {
         tracing::info_span!("request", request_id = %request_id, method = %method, path = %context.path)
     } else {

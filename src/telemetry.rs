@@ -69,8 +69,8 @@ pub fn init(format: LogFormat, filter: Option<&str>) -> WorkerGuard {
 ///
 /// The request comes from the task-local [`REQUEST_CONTEXT`] rather than from a span: creating
 /// a span per request made the fmt layer format and store its fields, and every line parsed
-/// them back from JSON; together a fifth of `/healthz`'s instructions (docs/benchmarks.md).
-/// Lines are written in one pass, without intermediate maps.
+/// them back from JSON into a map. Written in one pass instead, without intermediate maps,
+/// `/healthz` takes 40% fewer instructions (61 818 → 36 798 per request, docs/benchmarks.md).
 pub struct JsonLines;
 
 impl<S, N> FormatEvent<S, N> for JsonLines
