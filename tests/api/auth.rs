@@ -11,7 +11,7 @@ use thidua::auth::principal::Role;
 use thidua::auth::tokens::TokenKeys;
 use thidua::config::PasswordHashing;
 
-use crate::helpers::arrange_a::{
+use crate::helpers::arrange::{
     app_with_fixture, basic_client_credentials, client_credentials_response, fixture_as,
     get_anonymously, refresh, refresh_token_of, revoke_json, token_form,
 };

@@ -5,7 +5,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
-use crate::helpers::arrange_a::{fixture_as, get_anonymously, problem};
+use crate::helpers::arrange::{fixture_as, get_anonymously, problem};
 use crate::helpers::ctx::{merged, pointers};
 use crate::helpers::fixture;
 

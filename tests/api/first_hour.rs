@@ -7,7 +7,7 @@ use thidua::auth::principal::Role;
 use thidua::users::repo::{Bootstrapped, bootstrap_admin, ensure_user};
 
 use crate::helpers::TestApp;
-use crate::helpers::arrange_a::get_anonymously;
+use crate::helpers::arrange::get_anonymously;
 use crate::helpers::db::server_url;
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use thidua::state::AppState;
 
 use crate::helpers::TestApp;
 use crate::helpers::app::test_settings;
-use crate::helpers::arrange_a::{concrete_path, fixture_as, problem, spec};
+use crate::helpers::arrange::{concrete_path, fixture_as, problem, spec};
 use crate::helpers::db::TestDb;
 use crate::helpers::fixture::{self, Fixture};
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use thidua::restructurings::import::{self, Options};
 
 use crate::helpers::TestApp;
-use crate::helpers::arrange_a::the_unit_coded;
+use crate::helpers::arrange::the_unit_coded;
 use crate::helpers::titles::get_ok;
 
 const MERGES: &str = concat!(

@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::arrange_a::{
-    app_with_fixture, fixture_as, revoke_json, token_form, token_json,
-};
+use crate::helpers::arrange::{app_with_fixture, fixture_as, revoke_json, token_form, token_json};
 use crate::helpers::ctx::{merged, pointers};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, status_and_json};

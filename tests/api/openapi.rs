@@ -1,7 +1,7 @@
 //! The committed spec is the served spec, and every served route is in it.
 
 use crate::helpers::TestApp;
-use crate::helpers::arrange_a::{concrete_path, get_anonymously, spec};
+use crate::helpers::arrange::{concrete_path, get_anonymously, spec};
 
 #[tokio::test]
 async fn the_committed_spec_matches_the_generated_one() {

@@ -10,7 +10,7 @@ use thidua::organizations::model::OrganizationRow;
 use thidua::organizations::repo;
 use uuid::Uuid;
 
-use crate::helpers::arrange_a::{app_with_fixture, fixture_as};
+use crate::helpers::arrange::{app_with_fixture, fixture_as};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::{TestApp, audit_count, status_and_json};
 

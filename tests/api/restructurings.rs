@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::arrange_a::{fixture_as, the_unit_coded};
+use crate::helpers::arrange::{fixture_as, the_unit_coded};
 use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::titles::get_ok;

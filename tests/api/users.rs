@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::arrange_a::{
+use crate::helpers::arrange::{
     app_with_fixture, audit_total, client_credentials, fixture_as, refresh, refresh_token_of,
 };
 use crate::helpers::fixture::{self, Fixture};

@@ -2,7 +2,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
-pub mod arrange_a;
+pub mod arrange;
 pub mod ctx;
 pub mod db;
 pub mod fixture;
