@@ -33,12 +33,16 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, AppError> {
         .decode(cursor.as_bytes())
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| {
-            AppError::bad_request(
-                ProblemCode::InvalidQuery,
-                "cursor is not one this service issued",
-            )
-        })
+        .ok_or_else(foreign_cursor)
+}
+
+/// The 400 for a cursor this service did not issue for this list: undecodable, or decodable
+/// but naming a position the list cannot have.
+pub fn foreign_cursor() -> AppError {
+    AppError::bad_request(
+        ProblemCode::InvalidQuery,
+        "cursor is not one this service issued",
+    )
 }
 
 /// The position an optional `cursor` query parameter names: none for the first page, a 400 for

@@ -84,14 +84,20 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let request = REQUEST_CONTEXT.try_with(Clone::clone).ok();
-        let line = json_line(
-            &chrono::Utc::now(),
-            event.metadata().level().as_str(),
-            event.metadata().target(),
-            request.as_ref(),
-            |line| event.record(&mut JsonFields { line }),
-        );
+        let line = |request: Option<&RequestContext>| {
+            json_line(
+                &chrono::Utc::now(),
+                event.metadata().level().as_str(),
+                event.metadata().target(),
+                request,
+                |line| event.record(&mut JsonFields { line }),
+            )
+        };
+        // Read in place: cloning the request's strings for every line would cost three
+        // allocations.
+        let line = REQUEST_CONTEXT
+            .try_with(|request| line(Some(request)))
+            .unwrap_or_else(|_| line(None));
         writer.write_str(&line)
     }
 }

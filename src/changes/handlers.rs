@@ -45,10 +45,7 @@ pub async fn list_changes(
     let types = filter.types()?;
     let after: Option<i64> = pagination::position(filter.after.as_deref())?;
     if after.is_some_and(|seq| seq < 0) {
-        return Err(AppError::bad_request(
-            ProblemCode::InvalidQuery,
-            "cursor is not one this service issued",
-        ));
+        return Err(pagination::foreign_cursor());
     }
     let view = FeedView::of(&principal)?;
     // Number what has committed since the last tick, so a writer's own change shows at once

@@ -343,12 +343,7 @@ async fn coverage_of(
             1 + items
                 .iter()
                 .position(|unit| unit.organization_id == id)
-                .ok_or_else(|| {
-                    AppError::bad_request(
-                        ProblemCode::InvalidQuery,
-                        "cursor is not one this service issued",
-                    )
-                })?
+                .ok_or_else(pagination::foreign_cursor)?
         }
     };
     let page: Vec<CoverageUnit> = items

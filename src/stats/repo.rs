@@ -214,7 +214,8 @@ pub async fn registered_counts(
 }
 
 /// What `/stats/titles` counts: the registered title pledges of one or more subtrees (a past
-/// year over a restructured subtree reads several), with the request's filters.
+/// year over a restructured subtree reads several), with the request's filters. The windows
+/// differ only in their root: campaign and year are the request's, read from the first.
 pub struct TitleFilter<'a> {
     pub windows: &'a [Window],
     pub organization_kind: Option<&'a str>,

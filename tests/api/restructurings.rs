@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::arrange::{fixture_as, the_unit_coded};
+use crate::helpers::arrange::{fixture_as, problem, the_unit_coded};
 use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::titles::get_ok;
@@ -140,6 +140,26 @@ async fn party_cell_titles(app: &TestApp, token: &str, unit: Uuid, year: i32) ->
     get_ok(app, token, &path).await
 }
 
+/// The `units` of every page of the paged `/stats` answer at `path` (a query string ends it),
+/// `limit` a page; each page repeats the first page's totals.
+async fn all_units(app: &TestApp, token: &str, path: &str, limit: usize) -> Vec<Value> {
+    let first = get_ok(app, token, &format!("{path}&limit={limit}")).await;
+    let mut page = first.clone();
+    let mut units = Vec::new();
+    loop {
+        for total in ["expected", "registered", "achieved"] {
+            assert_eq!(page[total], first[total], "{total}: {page}");
+        }
+        let held = page["units"].as_array().unwrap();
+        units.extend(held.iter().cloned());
+        let Some(cursor) = page["next_cursor"].as_str().map(str::to_owned) else {
+            return units;
+        };
+        assert_eq!(held.len(), limit, "a page before the last is full: {page}");
+        page = get_ok(app, token, &format!("{path}&limit={limit}&cursor={cursor}")).await;
+    }
+}
+
 /// The lineage of `unit`: its predecessors and successors.
 async fn lineage(app: &TestApp, token: &str, unit: Uuid) -> Value {
     get_ok(app, token, &format!("/api/v1/organizations/{unit}/lineage")).await
@@ -225,6 +245,23 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
         province_coverage_before["units"]
     );
     assert_eq!(new_province_coverage["units"][0]["name"], "Huyện Ba Tri");
+    assert!(new_province_coverage["next_cursor"].is_null());
+
+    // The lists of a year before the reform page like today's: the frozen list of Bến Tre's
+    // communes one a page, Mỹ Hòa's (and its merged neighbours') titles two a page.
+    let coverage_path =
+        format!("/api/v1/stats/coverage?organization_id={vinh_long}&year=2022&kind=commune");
+    let communes_2022 = get_ok(&app, &admin, &coverage_path).await;
+    assert_eq!(communes_2022["expected"], 7, "{communes_2022}");
+    let paged = all_units(&app, &admin, &coverage_path, 1).await;
+    assert_eq!(Value::Array(paged), communes_2022["units"]);
+    let titles_2022 = party_cell_titles(&app, &admin, my_chanh_hoa, 2022).await;
+    assert_eq!(titles_2022["registered"], cell_titles_before["registered"]);
+    let titles_path = format!(
+        "/api/v1/stats/titles?organization_id={my_chanh_hoa}&year=2022&organization_kind=party_cell"
+    );
+    let paged = all_units(&app, &admin, &titles_path, 2).await;
+    assert_eq!(Value::Array(paged), titles_2022["units"]);
 
     // This year, the new communes are what the province expects.
     let this_year = chrono::Utc::now().date_naive().format("%Y").to_string();
@@ -241,6 +278,18 @@ async fn the_ba_tri_reform_keeps_2022_and_the_new_units_answer_for_their_predece
         .map(|unit| unit["name"].as_str().unwrap())
         .collect();
     assert_eq!(coverage_now["expected"], 6, "{coverage_now}");
+    // A cursor of today's list names a unit the frozen 2022 list does not hold.
+    let today_page = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/stats/coverage?organization_id={vinh_long}&year={this_year}&limit=1"),
+    )
+    .await;
+    let cursor = today_page["next_cursor"].as_str().unwrap();
+    let response = app
+        .get(&format!("{coverage_path}&cursor={cursor}"), &admin)
+        .await;
+    problem(response, 400, "invalid_query").await;
     for name in [
         "Xã Mỹ Chánh Hòa",
         "Xã An Ngãi Trung",
