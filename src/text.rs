@@ -106,7 +106,7 @@ impl Checks {
             if !valid {
                 self.fail(
                     &format!("{pointer}/{index}"),
-                    "must be an http(s) URL of at most 2000 characters",
+                    format!("must be an http(s) URL of at most {EVIDENCE_URL_MAX} characters"),
                 );
             }
         }
