@@ -206,10 +206,14 @@ trap 'stop_service; stop_hello' EXIT
 untally_restore() {
   psql_bench -c "ALTER TABLE pledges ENABLE TRIGGER pledges_tally_insert"
   [ -n "${1:-}" ] || return 0
-  psql_bench -c "INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
-    SELECT organization_path, 'p', campaign_id, year, kind, status, coalesce(result, 'none'),
-           CASE WHEN status IN ('assessed', 'withdrawn') THEN 'infinity'::date ELSE deadline END, count(*)
-    FROM pledges WHERE created_at >= '$1' GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+  psql_bench -c "INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline,
+                                            field, holder_kind, month, title_name, delta)
+    SELECT p.organization_path, 'p', p.campaign_id, p.year, p.kind, p.status, coalesce(p.result, 'none'),
+           CASE WHEN r.pledge_is_open(p.status) THEN p.deadline ELSE 'infinity'::date END,
+           f.field, f.holder_kind, f.month, f.title_name, count(*)
+    FROM pledges AS p JOIN organizations AS o ON o.id = p.organization_id
+    CROSS JOIN LATERAL r.pledge_facets(o.kind, p.kind, p.field, p.deadline, p.title_name) AS f
+    WHERE p.created_at >= '$1' GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"
 }
 
 # --- the lists' URLs ----------------------------------------------------------------------------

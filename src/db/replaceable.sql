@@ -166,7 +166,8 @@ CREATE TRIGGER organizations_registrations_follow AFTER UPDATE OF path ON organi
 -- Every write to pledges, nominations or organizations appends its change of counts to
 -- `tally_deltas` (row triggers below): one small insert, no shared row, so concurrent writers
 -- never queue on a hot root counter. The fold (`r.fold_tallies()`, called every second by the
--- service, at most one at a time) moves the deltas into `tallies` and `deadline_tallies`, one
+-- service, at most one at a time) moves the deltas into `tallies` and `deadline_tallies` (and
+-- their facets into `facet_tallies` and `facet_deadline_tallies`), one
 -- row per ancestor and key. A reader sums the tallies of its subtree root plus the deltas not
 -- folded yet under that root, in one statement: one snapshot sees every change exactly once,
 -- folded or not, so the figures equal a count over the raw rows at any moment.
@@ -176,20 +177,51 @@ CREATE TRIGGER organizations_registrations_follow AFTER UPDATE OF path ON organi
 -- status (active or inactive for organizations), result ('none' when unset), and the deadline
 -- of open pledges ('infinity' for the others), which makes "overdue" exact for any day.
 
+-- Facets (migration 000600): besides its keys, a delta carries its row's value in each facet
+-- the facet tallies count, NULL where the row does not count in that facet. A pledge's values:
+-- its field, the kind of the unit holding it (today's: a unit changing kind moves its rows'
+-- counts, r.tally_organization), the month of its deadline, and for a title pledge its title
+-- name ('' when it has none); a nomination's: its field.
+CREATE FUNCTION r.pledge_facets(in_holder_kind text, in_kind text, in_field text, in_deadline date,
+                                in_title_name text)
+RETURNS TABLE (field text, holder_kind text, month text, title_name text)
+LANGUAGE sql STABLE AS $$
+    SELECT in_field, in_holder_kind, to_char(in_deadline, 'YYYY-MM'),
+           CASE WHEN in_kind = 'title' THEN coalesce(in_title_name, '') END
+$$;
+
+-- The (facet, value) pairs a delta counts in: what the fold writes into facet_tallies and
+-- what readers of the queued deltas group by, written once. The title of a title pledge is
+-- counted under a facet per unit kind (`title:commune`, …), so title totals filter by unit
+-- kind, by title or both.
+CREATE FUNCTION r.delta_facets(in_field text, in_holder_kind text, in_month text, in_title_name text)
+RETURNS TABLE (facet text, value text) LANGUAGE sql IMMUTABLE AS $$
+    SELECT f.facet, f.value
+    FROM (VALUES ('field', in_field), ('organization_kind', in_holder_kind), ('month', in_month),
+                 ('title:' || in_holder_kind, in_title_name)) AS f (facet, value)
+    WHERE f.facet IS NOT NULL AND f.value IS NOT NULL
+$$;
+
 -- Row triggers: one insert into the deltas per changed row (a statement trigger with transition
 -- tables costs more for the single-row writes the API makes); updates that leave every key
 -- column alone (progress reports, edits of a draft's text) do not even call the function.
 CREATE FUNCTION r.tally_pledge() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
-        VALUES (OLD.organization_path, 'p', OLD.campaign_id, OLD.year, OLD.kind, OLD.status, coalesce(OLD.result, 'none'),
-                CASE WHEN r.pledge_is_open(OLD.status) THEN OLD.deadline ELSE 'infinity'::date END, -1);
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline,
+                                  field, holder_kind, month, title_name, delta)
+        SELECT OLD.organization_path, 'p', OLD.campaign_id, OLD.year, OLD.kind, OLD.status, coalesce(OLD.result, 'none'),
+               CASE WHEN r.pledge_is_open(OLD.status) THEN OLD.deadline ELSE 'infinity'::date END,
+               f.field, f.holder_kind, f.month, f.title_name, -1
+        FROM r.pledge_facets((SELECT o.kind FROM organizations AS o WHERE o.id = OLD.organization_id), OLD.kind, OLD.field, OLD.deadline, OLD.title_name) AS f;
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
-        VALUES (NEW.organization_path, 'p', NEW.campaign_id, NEW.year, NEW.kind, NEW.status, coalesce(NEW.result, 'none'),
-                CASE WHEN r.pledge_is_open(NEW.status) THEN NEW.deadline ELSE 'infinity'::date END, 1);
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline,
+                                  field, holder_kind, month, title_name, delta)
+        SELECT NEW.organization_path, 'p', NEW.campaign_id, NEW.year, NEW.kind, NEW.status, coalesce(NEW.result, 'none'),
+               CASE WHEN r.pledge_is_open(NEW.status) THEN NEW.deadline ELSE 'infinity'::date END,
+               f.field, f.holder_kind, f.month, f.title_name, 1
+        FROM r.pledge_facets((SELECT o.kind FROM organizations AS o WHERE o.id = NEW.organization_id), NEW.kind, NEW.field, NEW.deadline, NEW.title_name) AS f;
     END IF;
     RETURN NULL;
 END
@@ -198,12 +230,14 @@ $$;
 CREATE FUNCTION r.tally_nomination() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
-        VALUES (OLD.organization_path, 'n', OLD.campaign_id, OLD.year, OLD.nominee_type, OLD.status, 'none', 'infinity', -1);
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, field, delta)
+        VALUES (OLD.organization_path, 'n', OLD.campaign_id, OLD.year, OLD.nominee_type, OLD.status, 'none', 'infinity',
+                OLD.field, -1);
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, delta)
-        VALUES (NEW.organization_path, 'n', NEW.campaign_id, NEW.year, NEW.nominee_type, NEW.status, 'none', 'infinity', 1);
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline, field, delta)
+        VALUES (NEW.organization_path, 'n', NEW.campaign_id, NEW.year, NEW.nominee_type, NEW.status, 'none', 'infinity',
+                NEW.field, 1);
     END IF;
     RETURN NULL;
 END
@@ -221,6 +255,21 @@ BEGIN
         VALUES (NEW.path, 'o', '00000000-0000-0000-0000-000000000000', 0, NEW.kind,
                 CASE WHEN NEW.active THEN 'active' ELSE 'inactive' END, 'none', 'infinity', 1);
     END IF;
+    -- A unit that changes kind takes its pledges' counts in the unit-kind facets along: each
+    -- group of them out of the old kind and into the new one (the other facets and the plain
+    -- tallies net to nothing).
+    IF TG_OP = 'UPDATE' AND OLD.kind IS DISTINCT FROM NEW.kind THEN
+        INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline,
+                                  field, holder_kind, month, title_name, delta)
+        SELECT p.organization_path, 'p', p.campaign_id, p.year, p.kind, p.status, coalesce(p.result, 'none'),
+               CASE WHEN r.pledge_is_open(p.status) THEN p.deadline ELSE 'infinity'::date END,
+               f.field, f.holder_kind, f.month, f.title_name, sum(k.sign)
+        FROM pledges AS p
+        CROSS JOIN (VALUES (OLD.kind, -1), (NEW.kind, 1)) AS k (holder_kind, sign)
+        CROSS JOIN LATERAL r.pledge_facets(k.holder_kind, p.kind, p.field, p.deadline, p.title_name) AS f
+        WHERE p.organization_id = NEW.id
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -231,7 +280,9 @@ CREATE TRIGGER pledges_tally_update AFTER UPDATE ON pledges
     FOR EACH ROW WHEN (OLD.organization_path IS DISTINCT FROM NEW.organization_path
         OR OLD.campaign_id IS DISTINCT FROM NEW.campaign_id OR OLD.year IS DISTINCT FROM NEW.year
         OR OLD.kind IS DISTINCT FROM NEW.kind OR OLD.status IS DISTINCT FROM NEW.status
-        OR OLD.result IS DISTINCT FROM NEW.result OR OLD.deadline IS DISTINCT FROM NEW.deadline)
+        OR OLD.result IS DISTINCT FROM NEW.result OR OLD.deadline IS DISTINCT FROM NEW.deadline
+        OR OLD.organization_id IS DISTINCT FROM NEW.organization_id OR OLD.field IS DISTINCT FROM NEW.field
+        OR OLD.title_name IS DISTINCT FROM NEW.title_name)
     EXECUTE FUNCTION r.tally_pledge();
 CREATE TRIGGER pledges_tally_delete AFTER DELETE ON pledges
     FOR EACH ROW EXECUTE FUNCTION r.tally_pledge();
@@ -240,7 +291,8 @@ CREATE TRIGGER nominations_tally_insert AFTER INSERT ON nominations
 CREATE TRIGGER nominations_tally_update AFTER UPDATE ON nominations
     FOR EACH ROW WHEN (OLD.organization_path IS DISTINCT FROM NEW.organization_path
         OR OLD.campaign_id IS DISTINCT FROM NEW.campaign_id OR OLD.year IS DISTINCT FROM NEW.year
-        OR OLD.nominee_type IS DISTINCT FROM NEW.nominee_type OR OLD.status IS DISTINCT FROM NEW.status)
+        OR OLD.nominee_type IS DISTINCT FROM NEW.nominee_type OR OLD.status IS DISTINCT FROM NEW.status
+        OR OLD.field IS DISTINCT FROM NEW.field)
     EXECUTE FUNCTION r.tally_nomination();
 CREATE TRIGGER nominations_tally_delete AFTER DELETE ON nominations
     FOR EACH ROW EXECUTE FUNCTION r.tally_nomination();
@@ -302,7 +354,8 @@ BEGIN
         RETURNING *
     ), expanded AS (
         SELECT left(m.organization_path, position) AS ancestor_path, m.entity, s.campaign_id,
-               s.year, m.kind, m.status, m.result, m.open_deadline, m.delta
+               s.year, m.kind, m.status, m.result, m.open_deadline, m.delta,
+               m.field, m.holder_kind, m.month, m.title_name
         FROM moved AS m
         CROSS JOIN LATERAL r.tally_slices(m.entity, m.campaign_id, m.year) AS s
         CROSS JOIN LATERAL generate_series(1, length(m.organization_path)) AS position
@@ -328,6 +381,32 @@ BEGIN
         ORDER BY 1, 2, 3, 4, 5, 6, 7
         ON CONFLICT (ancestor_path, campaign_id, year, deadline, kind, status, result)
         DO UPDATE SET count = t.count + excluded.count
+    ), faceted AS (
+        SELECT e.ancestor_path, e.entity, e.campaign_id, e.year, f.facet, f.value, e.status, e.result,
+               e.open_deadline, e.delta
+        FROM expanded AS e
+        CROSS JOIN LATERAL r.delta_facets(e.field, e.holder_kind, e.month, e.title_name) AS f
+    ), facet_counted AS (
+        INSERT INTO facet_tallies AS t (ancestor_path, entity, campaign_id, year, facet, value, status, result, count)
+        SELECT ancestor_path, entity, campaign_id, year, facet, value, status, result, sum(delta)
+        FROM faceted
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+        HAVING sum(delta) <> 0
+        ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+        ON CONFLICT (ancestor_path, entity, campaign_id, year, facet, value, status, result)
+        DO UPDATE SET count = t.count + excluded.count
+    ), facet_dated AS (
+        INSERT INTO facet_deadline_tallies AS t (ancestor_path, campaign_id, year, facet, deadline, value, count)
+        SELECT ancestor_path, campaign_id, year, facet,
+               CASE WHEN open_deadline < horizon THEN '-infinity'::date ELSE open_deadline END,
+               value, sum(delta)
+        FROM faceted
+        WHERE entity = 'p' AND open_deadline <> 'infinity'
+        GROUP BY 1, 2, 3, 4, 5, 6
+        HAVING sum(delta) <> 0
+        ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (ancestor_path, campaign_id, year, facet, deadline, value)
+        DO UPDATE SET count = t.count + excluded.count
     )
     -- Data-modifying CTEs always run to completion, read or not.
     SELECT count(*) INTO moved_count FROM moved;
@@ -348,6 +427,18 @@ BEGIN
         ORDER BY 1, 2, 3, 4, 5, 6, 7
         ON CONFLICT (ancestor_path, campaign_id, year, deadline, kind, status, result)
         DO UPDATE SET count = t.count + excluded.count;
+        WITH passed AS (
+            DELETE FROM facet_deadline_tallies
+            WHERE deadline > '-infinity' AND deadline < horizon
+            RETURNING *
+        )
+        INSERT INTO facet_deadline_tallies AS t (ancestor_path, campaign_id, year, facet, deadline, value, count)
+        SELECT ancestor_path, campaign_id, year, facet, '-infinity'::date, value, sum(count)
+        FROM passed
+        GROUP BY 1, 2, 3, 4, 6
+        ORDER BY 1, 2, 3, 4, 6
+        ON CONFLICT (ancestor_path, campaign_id, year, facet, deadline, value)
+        DO UPDATE SET count = t.count + excluded.count;
         UPDATE tally_state SET collapsed_before = horizon;
         changed := true;
     END IF;
@@ -358,6 +449,8 @@ BEGIN
     -- Keys nobody holds any more (both indexes are partial: only such rows).
     DELETE FROM tallies WHERE count = 0;
     DELETE FROM deadline_tallies WHERE count = 0;
+    DELETE FROM facet_tallies WHERE count = 0;
+    DELETE FROM facet_deadline_tallies WHERE count = 0;
     RETURN moved_count;
 END
 $$;
@@ -434,6 +527,43 @@ BEGIN
     FROM organizations AS c
     CROSS JOIN LATERAL r.subtree_tally_rows(c.path, left(c.path, -1) || '/', in_campaign, in_year, today) AS x
     WHERE c.parent_id = parent AND x.entity <> 'o';
+END
+$$;
+
+-- The counts of the subtree `root` in the window by facet value, for the facets `in_facets` of
+-- `in_entity` ('p' or 'n'), with the overdue pledges among them; keys may repeat (a tally, its
+-- overdue row, its pending deltas): the caller adds them up. The overdue rows carry their
+-- count in `overdue` only (status and result '', count 0). PL/pgSQL with the generic plan,
+-- so each connection plans it once.
+CREATE FUNCTION r.facet_tally(root text, upper text, in_entity text, in_facets text[], in_campaign uuid,
+                              in_year integer, today date)
+RETURNS TABLE (facet text, value text, status text, result text, count bigint, overdue bigint)
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+    RETURN QUERY
+    SELECT t.facet, t.value, t.status, t.result, t.count, 0::bigint
+    FROM facet_tallies AS t
+    WHERE t.ancestor_path = root AND t.entity = in_entity
+      AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
+      AND t.year = coalesce(in_year, 0)
+      AND t.facet = ANY (in_facets)
+    UNION ALL
+    SELECT t.facet, t.value, ''::text, ''::text, 0::bigint, t.count
+    FROM facet_deadline_tallies AS t
+    WHERE in_entity = 'p' AND t.ancestor_path = root
+      AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
+      AND t.year = coalesce(in_year, 0)
+      AND t.facet = ANY (in_facets)
+      AND t.deadline < today
+    UNION ALL
+    SELECT f.facet, f.value, d.status, d.result, d.delta,
+           CASE WHEN d.open_deadline < today THEN d.delta ELSE 0 END
+    FROM tally_deltas AS d
+    CROSS JOIN LATERAL r.delta_facets(d.field, d.holder_kind, d.month, d.title_name) AS f
+    WHERE d.organization_path >= root AND d.organization_path < upper AND d.entity = in_entity
+      AND (in_campaign IS NULL OR d.campaign_id = in_campaign)
+      AND (in_year IS NULL OR d.year = in_year)
+      AND f.facet = ANY (in_facets);
 END
 $$;
 

@@ -178,6 +178,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    facet_deadline_tallies (ancestor_path, campaign_id, year, facet, deadline, value) {
+        ancestor_path -> Text,
+        campaign_id -> Uuid,
+        year -> Int4,
+        facet -> Text,
+        deadline -> Date,
+        value -> Text,
+        count -> Int8,
+    }
+}
+
+diesel::table! {
+    facet_tallies (ancestor_path, entity, campaign_id, year, facet, value, status, result) {
+        ancestor_path -> Text,
+        entity -> Text,
+        campaign_id -> Uuid,
+        year -> Int4,
+        facet -> Text,
+        value -> Text,
+        status -> Text,
+        result -> Text,
+        count -> Int8,
+    }
+}
+
+diesel::table! {
     idempotency_keys (principal_id, key) {
         principal_id -> Uuid,
         key -> Text,
@@ -440,6 +466,10 @@ diesel::table! {
         result -> Text,
         open_deadline -> Date,
         delta -> Int8,
+        field -> Nullable<Text>,
+        holder_kind -> Nullable<Text>,
+        month -> Nullable<Text>,
+        title_name -> Nullable<Text>,
     }
 }
 
@@ -603,6 +633,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     clients,
     council_sessions,
     deadline_tallies,
+    facet_deadline_tallies,
+    facet_tallies,
     idempotency_keys,
     login_throttle,
     memberships,

@@ -164,7 +164,7 @@ pub struct TitlesDto {
     /// Title pledges assessed `achieved` or `exceeded`.
     pub achieved: i64,
     pub ratio: Option<f64>,
-    /// A page of units and titles, by unit name (Vietnamese order) and title.
+    /// A page of units and titles, by unit name (Vietnamese order), unit and title.
     pub units: Vec<TitleUnit>,
     /// Cursor of the next page of `units`; null on the last.
     pub next_cursor: Option<String>,

@@ -23,6 +23,7 @@ use crate::auth::authorize::Visibility;
 use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
 use crate::error::{AppError, AppResult, Problem, ProblemCode};
+use crate::organizations::dto::OrganizationKind;
 use crate::organizations::repo as organization_repo;
 use crate::pagination;
 use crate::state::AppState;
@@ -177,6 +178,32 @@ impl Resolved {
                     .filter(|row| row.entity != "o"),
             );
             rows.extend(history::unit_counts_at(conn, root).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Counts of the whole request in the facets `facets` of `entity` (`p` or `n`), each year
+    /// and structure as [`Self::subtree_counts`] reads them, as tally rows keyed by value.
+    async fn facet_counts(
+        &self,
+        conn: &mut AsyncPgConnection,
+        entity: &str,
+        facets: &[String],
+    ) -> AppResult<Vec<tallies::TallyRow>> {
+        let mut rows = Vec::new();
+        if self.per_year.is_empty() {
+            for window in self.windows() {
+                rows.extend(
+                    tallies::facet_counts(conn, &window, entity, facets)
+                        .await?
+                        .into_iter()
+                        .map(|row| row.counts),
+                );
+            }
+        } else {
+            for year in &self.per_year {
+                rows.extend(Box::pin(year.facet_counts(conn, entity, facets)).await?);
+            }
         }
         Ok(rows)
     }
@@ -500,15 +527,14 @@ pub async fn stats_pledges(
         PledgeGrouping::OrganizationKind => "organization_kind",
         PledgeGrouping::Month => "month",
     };
-    let rows = if tallies::answers("p", grouping) {
+    let rows = if tallies::answers_by_facet("p", grouping) {
+        let values = resolved
+            .facet_counts(&mut conn, "p", &[grouping.to_owned()])
+            .await?;
+        tallies::pledge_groups(tallies::FACET_VALUE, &values, &[])
+    } else {
         let (subtree, children) = tallied(&mut conn, &resolved, grouping).await?;
         tallies::pledge_groups(grouping, &subtree, &children)
-    } else {
-        let mut rows = Vec::new();
-        for window in resolved.windows() {
-            rows.extend(repo::pledge_counts(&mut conn, &window, grouping).await?);
-        }
-        merge_pledge_counts(rows)
     };
     let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
     let total = rows.iter().map(|row| row.total).sum();
@@ -568,21 +594,46 @@ pub async fn stats_titles(
         organization_kind: params.organization_kind.map(|kind| kind.as_str()),
         title_name: title_name.as_deref().map(str::trim),
     };
-    let rows = repo::titles_page(&mut conn, &filter, after.as_ref(), limit + 1).await?;
-    let (registered, achieved) = rows
-        .first()
-        .map_or((0, 0), |row| (row.total_registered, row.total_achieved));
-    let units = rows
+    // The totals from the facet tallies of the title pledges, per kind of unit holding them.
+    let facets: Vec<String> = match filter.organization_kind {
+        Some(kind) => vec![tallies::title_facet(kind)],
+        None => OrganizationKind::ALL
+            .iter()
+            .map(|kind| tallies::title_facet(kind.as_str()))
+            .collect(),
+    };
+    let (mut registered, mut achieved) = (0, 0);
+    for window in &windows {
+        for row in tallies::facet_counts(&mut conn, window, "p", &facets).await? {
+            let counts = row.counts;
+            // A title pledge without a title name counts under '', which no filter names.
+            let named = filter
+                .title_name
+                .is_none_or(|name| !name.is_empty() && counts.kind == name);
+            if named && REGISTERED.contains(&counts.status.as_str()) {
+                registered += counts.count;
+                if ACHIEVED.contains(&counts.result.as_str()) {
+                    achieved += counts.count;
+                }
+            }
+        }
+    }
+    let walk = if registered == 0 {
+        repo::TitleWalk::Pledges
+    } else {
+        let units = repo::unit_counts(&mut conn, &windows).await?;
+        repo::TitleWalk::cheaper(limit, units.subtree, units.everywhere, registered)
+    };
+    let units = repo::titles_page(&mut conn, &filter, after.as_ref(), limit + 1, walk)
+        .await?
         .into_iter()
-        .filter_map(|row| {
-            Some(TitleUnit {
-                organization_id: row.organization_id?,
-                name: row.name?,
-                kind: row.kind?,
-                title_name: row.title_name?,
-                registered: row.registered?,
-                achieved: row.achieved?,
-            })
+        .map(|row| TitleUnit {
+            organization_id: row.organization_id,
+            name: row.name,
+            kind: row.kind,
+            title_name: row.title_name,
+            registered: row.registered,
+            achieved: row.achieved,
         })
         .collect();
     let (units, next_cursor) = pagination::paginate(units, limit, |unit| {
@@ -629,15 +680,14 @@ pub async fn stats_nominations(
         NominationGrouping::Field => "field",
         NominationGrouping::Child => "child",
     };
-    let rows = if tallies::answers("n", grouping) {
+    let rows = if tallies::answers_by_facet("n", grouping) {
+        let values = resolved
+            .facet_counts(&mut conn, "n", &[grouping.to_owned()])
+            .await?;
+        tallies::nomination_groups(tallies::FACET_VALUE, &values, &[])
+    } else {
         let (subtree, children) = tallied(&mut conn, &resolved, grouping).await?;
         tallies::nomination_groups(grouping, &subtree, &children)
-    } else {
-        let mut rows = Vec::new();
-        for window in resolved.windows() {
-            rows.extend(repo::nomination_counts(&mut conn, &window, grouping).await?);
-        }
-        merge_nomination_counts(rows)
     };
     let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
     let total = rows.iter().map(|row| row.total).sum();
@@ -880,38 +930,6 @@ pub async fn stats_overview(
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(body))
-}
-
-/// Rows of several subtrees summed by key, in key order.
-fn merge_pledge_counts(rows: Vec<repo::PledgeCounts>) -> Vec<repo::PledgeCounts> {
-    let mut merged: std::collections::BTreeMap<String, repo::PledgeCounts> =
-        std::collections::BTreeMap::new();
-    for row in rows {
-        let sum = merged.entry(row.key.clone()).or_default();
-        sum.total += row.total;
-        sum.registered += row.registered;
-        sum.assessed += row.assessed;
-        sum.achieved += row.achieved;
-        sum.overdue += row.overdue;
-    }
-    merged
-        .into_iter()
-        .map(|(key, counts)| repo::PledgeCounts { key, ..counts })
-        .collect()
-}
-
-fn merge_nomination_counts(rows: Vec<repo::NominationCounts>) -> Vec<repo::NominationCounts> {
-    let mut merged: std::collections::BTreeMap<String, repo::NominationCounts> =
-        std::collections::BTreeMap::new();
-    for row in rows {
-        let sum = merged.entry(row.key.clone()).or_default();
-        sum.total += row.total;
-        sum.exemplars += row.exemplars;
-    }
-    merged
-        .into_iter()
-        .map(|(key, counts)| repo::NominationCounts { key, ..counts })
-        .collect()
 }
 
 /// The overview of a past year on the structure it ended with (see `history`): the same

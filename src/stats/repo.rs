@@ -5,7 +5,7 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -43,56 +43,6 @@ pub struct PledgeCounts {
     pub overdue: i64,
 }
 
-/// SQL expression of a pledge grouping (over `pledges p` joined to `organizations o`).
-/// `$5` is the root path, so `child` is the path of the direct child holding the pledge.
-pub fn pledge_key_sql(grouping: &str) -> &'static str {
-    match grouping {
-        "result" => "coalesce(p.result, 'none')",
-        "field" => "p.field",
-        "kind" => "p.kind",
-        "organization_kind" => "o.kind",
-        "month" => "to_char(p.deadline, 'YYYY-MM')",
-        "child" => {
-            "CASE WHEN p.organization_path = $5 THEN 'self' ELSE \
-             $5 || split_part(substr(p.organization_path, length($5) + 1), '.', 1) || '.' END"
-        }
-        _ => "p.status",
-    }
-}
-
-/// Pledge counts grouped by `grouping` (see [`pledge_key_sql`]).
-pub async fn pledge_counts(
-    conn: &mut AsyncPgConnection,
-    window: &Window,
-    grouping: &str,
-) -> QueryResult<Vec<PledgeCounts>> {
-    let join = if grouping == "organization_kind" {
-        "JOIN organizations o ON o.id = p.organization_id"
-    } else {
-        ""
-    };
-    let statement = format!(
-        "SELECT {key} AS key, count(*) AS total, \
-           count(*) FILTER (WHERE r.pledge_is_registered(p.status)) AS registered, \
-           count(*) FILTER (WHERE p.status = 'assessed') AS assessed, \
-           count(*) FILTER (WHERE r.pledge_is_achieved(p.result)) AS achieved, \
-           count(*) FILTER (WHERE p.deadline < $4 AND r.pledge_is_open(p.status)) AS overdue \
-         FROM pledges p {join} \
-         WHERE p.organization_path LIKE $1 AND ($2::uuid IS NULL OR p.campaign_id = $2) \
-           AND ($3::int IS NULL OR p.year = $3) AND length($5) > 0 \
-         GROUP BY 1 ORDER BY 1",
-        key = pledge_key_sql(grouping),
-    );
-    diesel::sql_query(statement)
-        .bind::<Text, _>(window.prefix())
-        .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
-        .bind::<Nullable<Integer>, _>(window.year)
-        .bind::<Date, _>(window.today)
-        .bind::<Text, _>(&window.root_path)
-        .load(conn)
-        .await
-}
-
 /// An organization as aggregates list it.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct UnitRow {
@@ -127,8 +77,9 @@ pub struct CoveragePageRow {
 }
 
 /// Coverage on today's structure in one statement: the expected units (direct active
-/// children, or all active descendants of `kind`) with their registered pledges, the totals over all of them, and `limit`
-/// of them after `after`, those that did not register first, then by name and id. Always at
+/// children, or all active descendants of `kind`), the totals over all of them (whether each
+/// registered: one index probe a unit), and `limit` of them after `after` with their
+/// registered pledges, those that did not register first, then by name and id. Always at
 /// least one row, which carries the totals.
 pub async fn coverage_page(
     conn: &mut AsyncPgConnection,
@@ -142,23 +93,28 @@ pub async fn coverage_page(
         None => "o.parent_id = $1 AND o.active",
         Some(_) => "o.path LIKE $3 AND o.path <> $4 AND o.kind = $2 AND o.active",
     };
+    // Whether each expected unit registered is one probe of the pledges index; how many
+    // pledges it registered is counted for the units of the page only.
+    let registered = "FROM pledges p WHERE p.organization_id = {unit} \
+                      AND r.pledge_is_registered(p.status) \
+                      AND ($5::uuid IS NULL OR p.campaign_id = $5) \
+                      AND ($6::int IS NULL OR p.year = $6)";
     let statement = format!(
         "WITH units AS MATERIALIZED ( \
-           SELECT o.id, o.name, o.kind, \
-             (SELECT count(*) FROM pledges p WHERE p.organization_id = o.id \
-                AND r.pledge_is_registered(p.status) \
-                AND ($5::uuid IS NULL OR p.campaign_id = $5) \
-                AND ($6::int IS NULL OR p.year = $6)) AS pledge_count \
+           SELECT o.id, o.name, o.kind, EXISTS (SELECT 1 {exists}) AS registered \
            FROM organizations o WHERE {expected}), \
          totals AS (SELECT count(*) AS expected, \
-           count(*) FILTER (WHERE pledge_count > 0) AS registered FROM units) \
-         SELECT t.expected, t.registered, page.id, page.name, page.kind, page.pledge_count \
+           count(*) FILTER (WHERE registered) AS registered FROM units) \
+         SELECT t.expected, t.registered, page.id, page.name, page.kind, \
+           CASE WHEN page.id IS NOT NULL THEN (SELECT count(*) {count}) END AS pledge_count \
          FROM totals t LEFT JOIN LATERAL ( \
            SELECT * FROM units u \
-           WHERE $7::bool IS NULL OR (u.pledge_count > 0, u.name COLLATE \"vi-x-icu\", u.id) \
+           WHERE $7::bool IS NULL OR (u.registered, u.name COLLATE \"vi-x-icu\", u.id) \
              > ($7, $8 COLLATE \"vi-x-icu\", $9::uuid) \
-           ORDER BY u.pledge_count > 0, u.name COLLATE \"vi-x-icu\", u.id LIMIT $10) page ON true \
-         ORDER BY page.pledge_count > 0, page.name COLLATE \"vi-x-icu\", page.id"
+           ORDER BY u.registered, u.name COLLATE \"vi-x-icu\", u.id LIMIT $10) page ON true \
+         ORDER BY page.registered, page.name COLLATE \"vi-x-icu\", page.id",
+        exists = registered.replace("{unit}", "o.id"),
+        count = registered.replace("{unit}", "page.id"),
     );
     diesel::sql_query(statement)
         .bind::<SqlUuid, _>(root_id)
@@ -222,39 +178,94 @@ pub struct TitleFilter<'a> {
     pub title_name: Option<&'a str>,
 }
 
-/// Where a page of `/stats/titles` units starts: after this (unit name, title, unit id).
+/// Where a page of `/stats/titles` units starts: after this (unit name, title, unit id); the
+/// page is in the order (unit name, unit id, title).
 pub type TitlePosition = (String, String, Uuid);
 
-/// The totals of `/stats/titles` and, unless the page is empty, one unit and title of its page.
+/// One unit and title of a `/stats/titles` page.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct TitlePageRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub organization_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub title_name: String,
     #[diesel(sql_type = BigInt)]
-    pub total_registered: i64,
+    pub registered: i64,
     #[diesel(sql_type = BigInt)]
-    pub total_achieved: i64,
-    #[diesel(sql_type = Nullable<SqlUuid>)]
-    pub organization_id: Option<Uuid>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub name: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub kind: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub title_name: Option<String>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub registered: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub achieved: Option<i64>,
+    pub achieved: i64,
 }
 
-/// Title pledges per unit and title in one statement: the totals over the whole filter and
-/// `limit` groups after `after`, by unit name (Vietnamese order), title and unit id. Always at
-/// least one row, which carries the totals. The subtrees are ORed so that each keeps its path
-/// index range.
+/// How a page of `/stats/titles` finds its units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TitleWalk {
+    /// Every title pledge of the subtrees, grouped by unit and title, then sorted: reads the
+    /// subtrees' title pledges, whatever the page.
+    Pledges,
+    /// Every unit in name order (the name index), each with its own title pledges in the
+    /// subtrees, until the page is full: reads about `limit` × (units everywhere ÷ units in
+    /// the subtrees) units, whatever the number of pledges.
+    Names,
+}
+
+impl TitleWalk {
+    /// The walk that reads fewer rows for a page of `limit` when the subtrees hold
+    /// `subtree_units` of `all_units` units and `title_pledges` registered title pledges.
+    /// With no unit counted yet (a new tree whose tallies are not folded), the pledges.
+    pub fn cheaper(limit: i64, subtree_units: i64, all_units: i64, title_pledges: i64) -> Self {
+        if subtree_units <= 0 {
+            return Self::Pledges;
+        }
+        let units_read = limit.saturating_mul(all_units.max(subtree_units)) / subtree_units;
+        if units_read < title_pledges {
+            Self::Names
+        } else {
+            Self::Pledges
+        }
+    }
+}
+
+/// The organizations in the subtrees (their tallies; deltas not folded yet left out: this
+/// only chooses a plan) and in the whole tree (the planner's estimate).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct UnitCounts {
+    #[diesel(sql_type = BigInt)]
+    pub subtree: i64,
+    #[diesel(sql_type = BigInt)]
+    pub everywhere: i64,
+}
+
+pub async fn unit_counts(
+    conn: &mut AsyncPgConnection,
+    windows: &[Window],
+) -> QueryResult<UnitCounts> {
+    let roots: Vec<&str> = windows
+        .iter()
+        .map(|window| window.root_path.as_str())
+        .collect();
+    diesel::sql_query(
+        "SELECT (SELECT coalesce(sum(t.count), 0) FROM tallies AS t \
+                 WHERE t.ancestor_path = ANY ($1) AND t.entity = 'o')::bigint AS subtree, \
+                (SELECT greatest(c.reltuples, 0) FROM pg_class AS c \
+                 WHERE c.oid = 'organizations'::regclass)::bigint AS everywhere",
+    )
+    .bind::<Array<Text>, _>(roots)
+    .get_result(conn)
+    .await
+}
+
+/// A page of title pledges per unit and title: `limit` groups after `after`, by unit name
+/// (Vietnamese order), unit id and title, read by `walk`. The subtrees are ORed so that each
+/// keeps its path index range.
 pub async fn titles_page(
     conn: &mut AsyncPgConnection,
     filter: &TitleFilter<'_>,
     after: Option<&TitlePosition>,
     limit: i64,
+    walk: TitleWalk,
 ) -> QueryResult<Vec<TitlePageRow>> {
     let count = filter.windows.len().max(1);
     let subtrees = (1..=count)
@@ -271,32 +282,50 @@ pub async fn titles_page(
         after_id,
         limit_at,
     ] = std::array::from_fn(|offset| count + 1 + offset);
-    let statement = format!(
-        "WITH groups AS MATERIALIZED ( \
-           SELECT p.organization_id, o.name, o.kind, \
-             coalesce(p.title_name, p.title) AS title_name, count(*) AS registered, \
-             count(*) FILTER (WHERE r.pledge_is_achieved(p.result)) AS achieved \
-           FROM pledges p JOIN organizations o ON o.id = p.organization_id \
-           WHERE ({subtrees}) AND p.kind = 'title' AND r.pledge_is_registered(p.status) \
-             AND (${campaign}::uuid IS NULL OR p.campaign_id = ${campaign}) \
-             AND (${year}::int IS NULL OR p.year = ${year}) \
-             AND (${kind}::text IS NULL OR o.kind = ${kind}) \
-             AND (${title}::text IS NULL OR p.title_name = ${title}) \
-           GROUP BY 1, 2, 3, 4), \
-         totals AS (SELECT coalesce(sum(registered), 0)::bigint AS registered, \
-           coalesce(sum(achieved), 0)::bigint AS achieved FROM groups) \
-         SELECT t.registered AS total_registered, t.achieved AS total_achieved, \
-           page.organization_id, page.name, page.kind, page.title_name, page.registered, \
-           page.achieved \
-         FROM totals t LEFT JOIN LATERAL ( \
-           SELECT * FROM groups g \
-           WHERE ${after_name}::text IS NULL \
-             OR (g.name COLLATE \"vi-x-icu\", g.title_name, g.organization_id) \
-                > (${after_name} COLLATE \"vi-x-icu\", ${after_title}::text, ${after_id}::uuid) \
-           ORDER BY g.name COLLATE \"vi-x-icu\", g.title_name, g.organization_id \
-           LIMIT ${limit_at}) page ON true \
-         ORDER BY page.name COLLATE \"vi-x-icu\", page.title_name, page.organization_id"
+    let pledge_filter = format!(
+        "p.kind = 'title' AND r.pledge_is_registered(p.status) \
+         AND (${campaign}::uuid IS NULL OR p.campaign_id = ${campaign}) \
+         AND (${year}::int IS NULL OR p.year = ${year}) \
+         AND (${title}::text IS NULL OR p.title_name = ${title})"
     );
+    let counts = "coalesce(p.title_name, p.title) AS title_name, count(*) AS registered, \
+                  count(*) FILTER (WHERE r.pledge_is_achieved(p.result)) AS achieved";
+    let statement = match walk {
+        TitleWalk::Pledges => format!(
+            "SELECT g.* FROM ( \
+               SELECT p.organization_id, o.name, o.kind, {counts} \
+               FROM pledges p JOIN organizations o ON o.id = p.organization_id \
+               WHERE ({subtrees}) AND {pledge_filter} \
+                 AND (${kind}::text IS NULL OR o.kind = ${kind}) \
+               GROUP BY 1, 2, 3, 4) g \
+             WHERE ${after_name}::text IS NULL \
+               OR (g.name COLLATE \"vi-x-icu\", g.organization_id, g.title_name) \
+                  > (${after_name} COLLATE \"vi-x-icu\", ${after_id}::uuid, ${after_title}::text) \
+             ORDER BY g.name COLLATE \"vi-x-icu\", g.organization_id, g.title_name \
+             LIMIT ${limit_at}"
+        ),
+        // The subtrees bound the pledges, not the units: a pledge of a year before its unit
+        // moved keeps the path it had (organizations::repo), so a unit's path today does not
+        // say whether its pledges lie in the subtrees. The unit bound `>=` lets the name index
+        // start at the cursor's unit; the row comparison then skips the titles of that unit
+        // already given.
+        TitleWalk::Names => format!(
+            "SELECT o.id AS organization_id, o.name, o.kind, g.title_name, g.registered, g.achieved \
+             FROM organizations o \
+             CROSS JOIN LATERAL ( \
+               SELECT {counts} FROM pledges p \
+               WHERE p.organization_id = o.id AND ({subtrees}) AND {pledge_filter} \
+               GROUP BY 1) g \
+             WHERE (${kind}::text IS NULL OR o.kind = ${kind}) \
+               AND (${after_name}::text IS NULL \
+                    OR (o.name COLLATE \"vi-x-icu\", o.id) >= (${after_name} COLLATE \"vi-x-icu\", ${after_id}::uuid)) \
+               AND (${after_name}::text IS NULL \
+                    OR (o.name COLLATE \"vi-x-icu\", o.id, g.title_name) \
+                       > (${after_name} COLLATE \"vi-x-icu\", ${after_id}::uuid, ${after_title}::text)) \
+             ORDER BY o.name COLLATE \"vi-x-icu\", o.id, g.title_name \
+             LIMIT ${limit_at}"
+        ),
+    };
     let mut query = diesel::sql_query(statement).into_boxed();
     for window in filter.windows {
         query = query.bind::<Text, _>(window.prefix());
@@ -327,38 +356,6 @@ pub struct NominationCounts {
     pub total: i64,
     #[diesel(sql_type = BigInt)]
     pub exemplars: i64,
-}
-
-/// Nomination counts grouped by status, nominee type, field or child unit.
-pub async fn nomination_counts(
-    conn: &mut AsyncPgConnection,
-    window: &Window,
-    grouping: &str,
-) -> QueryResult<Vec<NominationCounts>> {
-    let key = match grouping {
-        "nominee_type" => "n.nominee_type",
-        "field" => "n.field",
-        "child" => {
-            "CASE WHEN n.organization_path = $4 THEN 'self' ELSE \
-             $4 || split_part(substr(n.organization_path, length($4) + 1), '.', 1) || '.' END"
-        }
-        _ => "n.status",
-    };
-    let statement = format!(
-        "SELECT {key} AS key, count(*) AS total, \
-           count(*) FILTER (WHERE r.nomination_is_exemplar(n.status)) AS exemplars \
-         FROM nominations n \
-         WHERE n.organization_path LIKE $1 AND ($2::uuid IS NULL OR n.campaign_id = $2) \
-           AND ($3::int IS NULL OR n.year = $3) AND length($4) > 0 \
-         GROUP BY 1 ORDER BY 1"
-    );
-    diesel::sql_query(statement)
-        .bind::<Text, _>(window.prefix())
-        .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
-        .bind::<Nullable<Integer>, _>(window.year)
-        .bind::<Text, _>(&window.root_path)
-        .load(conn)
-        .await
 }
 
 /// Field codes and names of a campaign, for labels.

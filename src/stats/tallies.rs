@@ -190,6 +190,63 @@ pub async fn subtrees_counts(
     .await
 }
 
+/// The pledge groupings the facet tallies answer (`r.delta_facets`): the field, the kind of the
+/// unit holding the pledge, the month of its deadline.
+pub const PLEDGE_FACETS: [&str; 3] = ["field", "organization_kind", "month"];
+/// The nomination groupings the facet tallies answer.
+pub const NOMINATION_FACETS: [&str; 1] = ["field"];
+
+/// The facet of the title pledges held by units of `organization_kind`: their title names.
+pub fn title_facet(organization_kind: &str) -> String {
+    format!("title:{organization_kind}")
+}
+
+/// Whether the facet tallies answer `grouping` for `entity` (`p` or `n`).
+pub fn answers_by_facet(entity: &str, grouping: &str) -> bool {
+    match entity {
+        "p" => PLEDGE_FACETS.contains(&grouping),
+        "n" => NOMINATION_FACETS.contains(&grouping),
+        _ => false,
+    }
+}
+
+/// One value of a facet of the subtree's counts. As a [`TallyRow`], the value is its `kind`,
+/// so [`pledge_groups`] and [`nomination_groups`] group facet rows by [`FACET_VALUE`].
+#[derive(Debug, Clone, QueryableByName)]
+pub struct FacetRow {
+    #[diesel(sql_type = Text)]
+    pub facet: String,
+    #[diesel(embed)]
+    pub counts: TallyRow,
+}
+
+/// The grouping that keys tally rows by their `kind`, which in facet rows is the value.
+pub const FACET_VALUE: &str = "facet_value";
+
+/// The counts of the subtree in the window in the facets `facets` of `entity` (`p` or `n`),
+/// by value, with the overdue pledges among them (SQL function `r.facet_tally`, planned once
+/// per connection). Keys may repeat: callers add them up.
+pub async fn facet_counts(
+    conn: &mut AsyncPgConnection,
+    window: &Window,
+    entity: &str,
+    facets: &[String],
+) -> QueryResult<Vec<FacetRow>> {
+    diesel::sql_query(
+        "SELECT facet, $3 AS entity, value AS kind, status, result, count, overdue \
+         FROM r.facet_tally($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind::<Text, _>(&window.root_path)
+    .bind::<Text, _>(path_upper(&window.root_path))
+    .bind::<Text, _>(entity)
+    .bind::<Array<Text>, _>(facets)
+    .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
+    .bind::<Nullable<Integer>, _>(window.year)
+    .bind::<Date, _>(window.today)
+    .load(conn)
+    .await
+}
+
 diesel::define_sql_function! {
     /// The overview of a unit as JSON text, NULL when it does not exist or is not visible
     /// (`r.overview_of` in `src/db/replaceable.sql`).
@@ -365,25 +422,18 @@ fn add_nominations(counts: &mut NominationCounts, row: &TallyRow, sign: i64) {
 }
 
 /// The groups of `grouping` that tallies answer (`status`, `result`, `kind` of pledges;
-/// `status`, `nominee_type` of nominations; `child` of both); None for the others.
+/// `status`, `nominee_type` of nominations; `child` of both, handled by the caller; the value
+/// of facet rows, [`FACET_VALUE`]); None for the others.
 pub fn tally_key<'a>(grouping: &str, row: &'a TallyRow) -> Option<&'a str> {
     match (row.entity.as_str(), grouping) {
         (_, "status") => Some(&row.status),
         ("p", "result") => Some(&row.result),
-        ("p", "kind") | ("n", "nominee_type") => Some(&row.kind),
+        ("p", "kind") | ("n", "nominee_type") | (_, FACET_VALUE) => Some(&row.kind),
         _ => None,
     }
 }
 
-/// Whether tallies answer `grouping` for `entity` (`p` or `n`).
-pub fn answers(entity: &str, grouping: &str) -> bool {
-    matches!(
-        (entity, grouping),
-        (_, "status" | "child") | ("p", "result" | "kind") | ("n", "nominee_type")
-    )
-}
-
-/// Groups keyed like the raw queries: the key of [`tally_key`], or for `child` the child's
+/// Groups keyed by the key of [`tally_key`], or for `child` the child's
 /// path and `self` for the root's own rows (the subtree minus its children).
 fn grouped<T: Default>(
     entity: &str,
@@ -427,7 +477,7 @@ fn grouped<T: Default>(
         .collect()
 }
 
-/// Pledge counts of the subtree grouped by `grouping` (one [`answers`]).
+/// Pledge counts of the subtree grouped by `grouping` (see [`tally_key`]).
 pub fn pledge_groups(
     grouping: &str,
     subtree: &[TallyRow],
@@ -446,7 +496,7 @@ pub fn pledge_groups(
     .collect()
 }
 
-/// Nomination counts of the subtree grouped by `grouping` (one [`answers`]).
+/// Nomination counts of the subtree grouped by `grouping` (see [`tally_key`]).
 pub fn nomination_groups(
     grouping: &str,
     subtree: &[TallyRow],

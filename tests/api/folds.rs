@@ -1,19 +1,33 @@
 //! The fold moves the deltas into the tallies in bounded batches: a backlog larger than one
 //! batch drains call by call, each call moving at most one batch, with every aggregate equal
 //! to a brute-force count over the raw rows after each one, and the tally version moving with
-//! each, so a kept overview is never reused across a partial fold.
+//! each, so a kept overview is never reused across a partial fold. The facet tallies (field,
+//! unit kind, month, title per unit kind) are held to the same count, through edits of the
+//! facet values, a unit changing kind, and the backfill of the rows that existed before them.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use thidua::stats::tallies;
+use thidua::stats::{repo, tallies};
 use uuid::Uuid;
 
 use crate::helpers::db::TestDb;
 
 type Row = (String, String, String, String, i64, i64);
 
+/// Every facet of pledges the tree of [`backlog`] can hold (its units are districts, communes
+/// and hamlets).
+const FACETS: [&str; 6] = [
+    "field",
+    "organization_kind",
+    "month",
+    "title:district",
+    "title:commune",
+    "title:hamlet",
+];
+
 /// A small tree (root, two children, a grandchild under each), a campaign, `pledges` pledges
-/// spread over every unit, status, result, year and a deadline around today, then a few
-/// status changes: one delta per organization and pledge, two per change, none folded.
+/// spread over every unit, status, result, year, field, title name (some title pledges have
+/// none) and a deadline around today, then a few status changes: one delta per organization
+/// and pledge, two per change, none folded.
 async fn backlog(db: &TestDb, pledges: i32) -> (Uuid, Uuid) {
     let client = db.client().await;
     let root = Uuid::now_v7();
@@ -32,11 +46,14 @@ async fn backlog(db: &TestDb, pledges: i32) -> (Uuid, Uuid) {
              INSERT INTO campaigns (id, code, name, owner_organization_id, starts_on, ends_on) \
              VALUES ('{campaign}', 'FOLD', 'Phong trào', '{root}', '2020-01-01', '2030-12-31'); \
              INSERT INTO pledges (id, campaign_id, organization_id, organization_path, \
-                                  root_organization_id, year, kind, field, title, deadline, \
+                                  root_organization_id, year, kind, field, title, title_name, deadline, \
                                   status, result, created_by) \
              SELECT gen_random_uuid(), '{campaign}', o.id, o.path, '{root}', 2021 + g % 3, \
-                    CASE WHEN g % 2 = 0 THEN 'target' ELSE 'title' END, 'f', 'Chỉ tiêu ' || g, \
-                    current_date + (g % 41 - 20), \
+                    CASE WHEN g % 2 = 0 THEN 'target' ELSE 'title' END, \
+                    (ARRAY['f', 'g', 'h'])[1 + g % 3], 'Chỉ tiêu ' || g, \
+                    CASE WHEN g % 2 = 1 AND g % 7 <> 0 \
+                         THEN (ARRAY['Chi bộ trong sạch', 'Tập thể tiên tiến'])[1 + g / 2 % 2] END, \
+                    current_date + (g % 71 - 35), \
                     (ARRAY['draft', 'submitted', 'approved', 'assessed', 'returned', 'withdrawn'])[1 + g % 6], \
                     CASE WHEN g % 6 = 3 THEN (ARRAY['exceeded', 'achieved', 'partially_achieved', \
                                                     'not_achieved'])[1 + g / 6 % 4] END, \
@@ -54,7 +71,11 @@ async fn backlog(db: &TestDb, pledges: i32) -> (Uuid, Uuid) {
 
 /// Every count of every subtree in two windows, as the readers answer (folded tallies plus
 /// the pending deltas) and as the raw rows say, sorted, keys with nothing left out.
-async fn both_counts(db: &TestDb, campaign: Uuid) -> Vec<(String, Vec<Row>, Vec<Row>)> {
+async fn both_counts(
+    db: &TestDb,
+    campaign: Uuid,
+    facets: &[&str],
+) -> Vec<(String, Vec<Row>, Vec<Row>)> {
     let client = db.client().await;
     let paths: Vec<String> = client
         .query("SELECT path FROM organizations ORDER BY path", &[])
@@ -78,6 +99,7 @@ async fn both_counts(db: &TestDb, campaign: Uuid) -> Vec<(String, Vec<Row>, Vec<
                                 &tallies::path_upper(path),
                                 window_campaign,
                                 &year,
+                                &facets,
                             ],
                         )
                         .await
@@ -101,7 +123,15 @@ async fn both_counts(db: &TestDb, campaign: Uuid) -> Vec<(String, Vec<Row>, Vec<
             let tallied = read(
                 "SELECT entity, kind, status, result, sum(count)::bigint, sum(overdue)::bigint \
                  FROM r.subtree_tally($1, $2, $3::text::uuid, $4, current_date) \
-                 GROUP BY 1, 2, 3, 4 HAVING sum(count) <> 0 OR sum(overdue) <> 0",
+                 GROUP BY 1, 2, 3, 4 HAVING sum(count) <> 0 OR sum(overdue) <> 0 \
+                 UNION ALL \
+                 SELECT facet, value, status, result, sum(count)::bigint, 0 \
+                 FROM r.facet_tally($1, $2, 'p', $5, $3::text::uuid, $4, current_date) \
+                 WHERE status <> '' GROUP BY 1, 2, 3, 4 HAVING sum(count) <> 0 \
+                 UNION ALL \
+                 SELECT facet, value, 'overdue', '', 0, sum(overdue)::bigint \
+                 FROM r.facet_tally($1, $2, 'p', $5, $3::text::uuid, $4, current_date) \
+                 GROUP BY 1, 2 HAVING sum(overdue) <> 0",
             )
             .await;
             let raw = read(
@@ -114,7 +144,29 @@ async fn both_counts(db: &TestDb, campaign: Uuid) -> Vec<(String, Vec<Row>, Vec<
                  UNION ALL \
                  SELECT 'o', kind, CASE WHEN active THEN 'active' ELSE 'inactive' END, 'none', \
                         count(*), 0 \
-                 FROM organizations WHERE path LIKE $1 || '%' GROUP BY 1, 2, 3, 4",
+                 FROM organizations WHERE path LIKE $1 || '%' AND $5::text[] IS NOT NULL \
+                 GROUP BY 1, 2, 3, 4 \
+                 UNION ALL \
+                 SELECT f.facet, f.value, p.status, coalesce(p.result, 'none'), count(*), 0 \
+                 FROM pledges AS p JOIN organizations AS o ON o.id = p.organization_id \
+                 CROSS JOIN LATERAL (VALUES ('field', p.field), ('organization_kind', o.kind), \
+                     ('month', to_char(p.deadline, 'YYYY-MM')), \
+                     ('title:' || o.kind, CASE WHEN p.kind = 'title' THEN coalesce(p.title_name, '') END)) \
+                     AS f (facet, value) \
+                 WHERE p.organization_path LIKE $1 || '%' AND f.value IS NOT NULL \
+                   AND ($3::text IS NULL OR p.campaign_id = $3::text::uuid) AND ($4::int IS NULL OR p.year = $4) \
+                 GROUP BY 1, 2, 3, 4 \
+                 UNION ALL \
+                 SELECT f.facet, f.value, 'overdue', '', 0, count(*) \
+                 FROM pledges AS p JOIN organizations AS o ON o.id = p.organization_id \
+                 CROSS JOIN LATERAL (VALUES ('field', p.field), ('organization_kind', o.kind), \
+                     ('month', to_char(p.deadline, 'YYYY-MM')), \
+                     ('title:' || o.kind, CASE WHEN p.kind = 'title' THEN coalesce(p.title_name, '') END)) \
+                     AS f (facet, value) \
+                 WHERE p.organization_path LIKE $1 || '%' AND f.value IS NOT NULL \
+                   AND ($3::text IS NULL OR p.campaign_id = $3::text::uuid) AND ($4::int IS NULL OR p.year = $4) \
+                   AND p.deadline < current_date AND p.status NOT IN ('assessed', 'withdrawn') \
+                 GROUP BY 1, 2",
             )
             .await;
             compared.push((format!("{path} {window_campaign:?} {year:?}"), tallied, raw));
@@ -124,7 +176,12 @@ async fn both_counts(db: &TestDb, campaign: Uuid) -> Vec<(String, Vec<Row>, Vec<
 }
 
 async fn assert_exact(db: &TestDb, campaign: Uuid, when: &str) {
-    for (window, tallied, raw) in both_counts(db, campaign).await {
+    assert_exact_in(db, campaign, &FACETS, when).await;
+}
+
+/// [`assert_exact`] with the facets `facets`.
+async fn assert_exact_in(db: &TestDb, campaign: Uuid, facets: &[&str], when: &str) {
+    for (window, tallied, raw) in both_counts(db, campaign, facets).await {
         assert_eq!(tallied, raw, "{when}: {window}");
     }
 }
@@ -207,4 +264,216 @@ async fn folding_in_batches_drains_the_whole_backlog() {
     assert_eq!(moved, pending);
     assert_eq!(db.count("SELECT count(*) FROM tally_deltas").await, 0);
     assert_exact(&db, campaign, "drained").await;
+}
+
+/// The facet values of queued and folded rows change: fields, title names, deadlines and a
+/// pledge's unit are edited, and a unit changes kind (its pledges' counts move between the
+/// kind facets). The counts stay exact before and after each fold.
+#[tokio::test]
+async fn facet_counts_follow_edits_and_a_unit_changing_kind() {
+    let db = TestDb::new().await;
+    let (_, campaign) = backlog(&db, 90).await;
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    tallies::fold(&mut conn).await.unwrap();
+    assert_exact(&db, campaign, "folded").await;
+
+    db.execute_sql(
+        "UPDATE pledges SET field = 'z' WHERE status = 'approved'; \
+         UPDATE pledges SET title_name = 'Đổi tên' WHERE kind = 'title' AND year = 2021; \
+         UPDATE pledges SET title_name = NULL WHERE kind = 'title' AND status = 'assessed'; \
+         UPDATE pledges SET deadline = deadline + 45 WHERE status = 'returned'; \
+         UPDATE pledges AS p SET organization_id = o.id, organization_path = o.path \
+         FROM organizations AS o WHERE o.path = '1.2.' AND p.organization_path = '1.3.';",
+    )
+    .await;
+    assert_exact(&db, campaign, "edited, pending").await;
+    tallies::fold(&mut conn).await.unwrap();
+    assert_exact(&db, campaign, "edited, folded").await;
+
+    // A commune becomes a ward, a hamlet a party cell: every pledge they hold changes unit kind.
+    db.execute_sql(
+        "UPDATE organizations SET kind = 'ward' WHERE path = '1.2.'; \
+         UPDATE organizations SET kind = 'party_cell' WHERE depth = 2 AND path LIKE '1.2.%';",
+    )
+    .await;
+    let moved_kinds = [
+        "field",
+        "organization_kind",
+        "month",
+        "title:district",
+        "title:commune",
+        "title:hamlet",
+        "title:ward",
+        "title:party_cell",
+    ];
+    assert_exact_in(&db, campaign, &moved_kinds, "kinds changed, pending").await;
+    tallies::fold(&mut conn).await.unwrap();
+    assert_exact_in(&db, campaign, &moved_kinds, "kinds changed, folded").await;
+    let wards = db
+        .count(
+            "SELECT coalesce(sum(count), 0)::bigint FROM facet_tallies \
+             WHERE ancestor_path = '1.' AND facet = 'organization_kind' AND value = 'ward' \
+               AND campaign_id = '00000000-0000-0000-0000-000000000000' AND year = 0",
+        )
+        .await;
+    let held = db
+        .count("SELECT count(*) FROM pledges WHERE organization_path = '1.2.'")
+        .await;
+    assert!(held > 0);
+    assert_eq!(wards, held, "the ward's pledges count under its new kind");
+}
+
+/// Migration 000600 queued the rows that existed before it as pairs of deltas: counted in the
+/// facets, nothing in the plain tallies. Run again on a database whose facet tallies are
+/// emptied, its statement rebuilds them exactly.
+#[tokio::test]
+async fn the_backfill_of_the_facet_migration_counts_the_rows_that_existed() {
+    let db = TestDb::new().await;
+    let (_, campaign) = backlog(&db, 60).await;
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    tallies::fold(&mut conn).await.unwrap();
+    db.execute_sql("DELETE FROM facet_tallies; DELETE FROM facet_deadline_tallies;")
+        .await;
+
+    let up = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/2026-12-06-000600_facet_tallies/up.sql"),
+    )
+    .unwrap();
+    let backfill = &up[up.find("INSERT INTO tally_deltas").expect("the backfill")..];
+    db.execute_sql(backfill).await;
+    assert_exact(&db, campaign, "backfill queued").await;
+    tallies::fold(&mut conn).await.unwrap();
+    assert_exact(&db, campaign, "backfill folded").await;
+}
+
+/// Every page of `/stats/titles` units under `root`, read by `walk`, `limit` at a time.
+async fn title_pages(
+    conn: &mut AsyncPgConnection,
+    filter: &repo::TitleFilter<'_>,
+    limit: i64,
+    walk: repo::TitleWalk,
+) -> Vec<(String, String, String, i64, i64)> {
+    let mut units = Vec::new();
+    let mut after: Option<repo::TitlePosition> = None;
+    loop {
+        let page = repo::titles_page(conn, filter, after.as_ref(), limit, walk)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((
+            last.name.clone(),
+            last.title_name.clone(),
+            last.organization_id,
+        ));
+        let full = page.len() as i64 == limit;
+        units.extend(page.into_iter().map(|row| {
+            (
+                row.name,
+                row.organization_id.to_string(),
+                row.title_name,
+                row.registered,
+                row.achieved,
+            )
+        }));
+        if !full {
+            break;
+        }
+    }
+    units
+}
+
+/// The two ways of reading a page of `/stats/titles` units (through the subtree's title
+/// pledges, or the units in name order) give the same units in the same order, page after
+/// page, for every subtree, filter and page size, and the same as a count over the raw rows.
+#[tokio::test]
+async fn both_walks_of_the_titles_page_read_the_same_units() {
+    let db = TestDb::new().await;
+    let (_, campaign) = backlog(&db, 120).await;
+    // Two units with one name: the unit id orders them. The commune 1.2. stood at 1.3. in
+    // 2021 and its pledges of that year kept that path (a unit that moves takes only the
+    // pledges of the years since along): a unit's path does not bound its pledges.
+    db.execute_sql(
+        "UPDATE organizations SET name = 'Ấp Trùng Tên' WHERE depth = 2; \
+         UPDATE pledges SET organization_path = '1.3.' \
+         WHERE organization_path = '1.2.' AND year = 2021;",
+    )
+    .await;
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    let client = db.client().await;
+    let today = chrono::Utc::now().date_naive();
+    for root in ["1.", "1.2.", "1.3."] {
+        for (campaign_id, year) in [(None, None), (Some(campaign), Some(2021))] {
+            let windows = [repo::Window {
+                root_path: root.to_owned(),
+                campaign_id,
+                year,
+                today,
+            }];
+            for (kind, title) in [
+                (None, None),
+                (Some("hamlet"), None),
+                (None, Some("Chi bộ trong sạch")),
+            ] {
+                let filter = repo::TitleFilter {
+                    windows: &windows,
+                    organization_kind: kind,
+                    title_name: title,
+                };
+                let raw: Vec<(String, String, String, i64, i64)> = client
+                    .query(
+                        "SELECT o.name, o.id::text, coalesce(p.title_name, p.title), count(*), \
+                                count(*) FILTER (WHERE p.result IN ('achieved', 'exceeded')) \
+                         FROM pledges AS p JOIN organizations AS o ON o.id = p.organization_id \
+                         WHERE p.organization_path LIKE $1 || '%' AND p.kind = 'title' \
+                           AND p.status IN ('submitted', 'approved', 'assessed') \
+                           AND ($2::text IS NULL OR p.campaign_id = $2::text::uuid) \
+                           AND ($3::int IS NULL OR p.year = $3) \
+                           AND ($4::text IS NULL OR o.kind = $4) \
+                           AND ($5::text IS NULL OR p.title_name = $5) \
+                         GROUP BY o.name, o.id, 3 \
+                         ORDER BY o.name COLLATE \"vi-x-icu\", o.id, 3",
+                        &[
+                            &root,
+                            &campaign_id.map(|id| id.to_string()),
+                            &year,
+                            &kind,
+                            &title,
+                        ],
+                    )
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
+                    .collect();
+                assert!(
+                    root == "1.3." || !raw.is_empty(),
+                    "{root} {kind:?} {title:?}: nothing to page"
+                );
+                for limit in 1..=3 {
+                    let case = format!("{root} {year:?} {kind:?} {title:?} limit {limit}");
+                    let pledges =
+                        title_pages(&mut conn, &filter, limit, repo::TitleWalk::Pledges).await;
+                    let names =
+                        title_pages(&mut conn, &filter, limit, repo::TitleWalk::Names).await;
+                    assert_eq!(pledges, raw, "{case}: through the pledges");
+                    assert_eq!(names, raw, "{case}: through the names");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_titles_page_walks_the_names_when_that_reads_fewer_rows() {
+    use repo::TitleWalk::{Names, Pledges};
+    // The root of 10 000 units holding 300 000 title pledges: 50 units read.
+    assert_eq!(repo::TitleWalk::cheaper(50, 10_000, 10_000, 300_000), Names);
+    // A province, a 34th of the units: about 1 700 units for 9 000 pledges.
+    assert_eq!(repo::TitleWalk::cheaper(50, 294, 10_000, 9_000), Names);
+    // A commune of 3 units among 10 000: 166 000 units for 300 pledges.
+    assert_eq!(repo::TitleWalk::cheaper(50, 3, 10_000, 300), Pledges);
+    // The table not analyzed yet: the subtree is all there is; no unit counted: the pledges.
+    assert_eq!(repo::TitleWalk::cheaper(50, 7, 0, 60), Names);
+    assert_eq!(repo::TitleWalk::cheaper(50, 0, 0, 40), Pledges);
 }

@@ -70,6 +70,10 @@ impl TestApp {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
+            // Idle connections go before the service's keep-alive (actix-web's 5 s) closes
+            // them: a request sent on a connection the server is closing fails with
+            // `IncompleteMessage` (seen under load after a pause of about 5 s).
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("http client");
         Self {
