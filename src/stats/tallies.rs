@@ -156,9 +156,9 @@ pub async fn subtree_counts(
         .await
 }
 
-/// The records' counts (entities `p` and `n`) of several subtrees in the window, in one
-/// statement: `subtrees` are (key, path) pairs, and each row carries its subtree's key as
-/// `child` (several subtrees may share a key: their rows add up). Used where the children of a
+/// The records' counts (entities `p` and `n`) of several subtrees in the window by status and
+/// result, in one statement: `subtrees` are (key, path) pairs, and each row carries its
+/// subtree's key as `child` (several subtrees may share a key: their rows add up). Used where the children of a
 /// past year's structure (and the ended units they answer for) are not today's children, which
 /// `r.child_tally` answers: one round trip instead of one per subtree.
 pub async fn subtrees_counts(
@@ -175,10 +175,11 @@ pub async fn subtrees_counts(
         .unzip();
     let uppers: Vec<String> = paths.iter().map(|path| path_upper(path)).collect();
     diesel::sql_query(
-        "SELECT s.child, x.entity, x.kind, x.status, x.result, x.count, x.overdue \
+        "SELECT s.child, x.entity, '' AS kind, x.status, x.result, sum(x.count)::bigint AS count, \
+                sum(x.overdue)::bigint AS overdue \
          FROM unnest($1::text[], $2::text[], $3::text[]) AS s (child, path, upper) \
          CROSS JOIN LATERAL r.subtree_tally(s.path, s.upper, $4, $5, $6) AS x \
-         WHERE x.entity <> 'o'",
+         WHERE x.entity <> 'o' GROUP BY s.child, x.entity, x.status, x.result",
     )
     .bind::<Array<Text>, _>(&keys)
     .bind::<Array<Text>, _>(&paths)
@@ -365,7 +366,9 @@ pub async fn overview(
     }))
 }
 
-/// One key of a direct child's subtree counts.
+/// One key of a direct child's subtree counts. Summed over kinds in the database (`kind` is
+/// empty): every reader of children's counts groups by child, status and result only, and a
+/// province's hundred children times every kind were thousands of rows to decode.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct ChildTallyRow {
     /// The child's materialized path.
@@ -375,19 +378,24 @@ pub struct ChildTallyRow {
     pub counts: TallyRow,
 }
 
-/// The counts of every direct child's subtree (pledges and nominations), in one statement.
+/// The counts of every direct child's subtree (pledges and nominations) by status and result, in
+/// one statement.
 pub async fn children_counts(
     conn: &mut AsyncPgConnection,
     parent_id: Uuid,
     window: &Window,
 ) -> QueryResult<Vec<ChildTallyRow>> {
-    diesel::sql_query("SELECT * FROM r.child_tally($1, $2, $3, $4)")
-        .bind::<SqlUuid, _>(parent_id)
-        .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
-        .bind::<Nullable<Integer>, _>(window.year)
-        .bind::<Date, _>(window.today)
-        .load(conn)
-        .await
+    diesel::sql_query(
+        "SELECT child, entity, '' AS kind, status, result, sum(count)::bigint AS count, \
+                sum(overdue)::bigint AS overdue \
+         FROM r.child_tally($1, $2, $3, $4) GROUP BY child, entity, status, result",
+    )
+    .bind::<SqlUuid, _>(parent_id)
+    .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
+    .bind::<Nullable<Integer>, _>(window.year)
+    .bind::<Date, _>(window.today)
+    .load(conn)
+    .await
 }
 
 /// Pledge statuses that count as registered: submitted and not withdrawn.
