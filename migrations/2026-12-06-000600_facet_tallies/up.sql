@@ -14,9 +14,12 @@
 --                                      of /stats/titles filter by unit kind, title or both
 --   nominations  field                 the nomination's field code
 --
--- counted like the other tallies: per ancestor, campaign and year slice, status and result in
--- `facet_tallies`, and the open pledges by deadline in `facet_deadline_tallies` (overdue
--- pledges per facet value). The same deltas feed them: a delta carries its row's facet values
+-- counted like the other tallies, per ancestor, status and result in `facet_tallies`, and the
+-- open pledges by deadline in `facet_deadline_tallies` (overdue pledges per facet value), but
+-- in the row's own campaign and year only, not the four slices of the plain tallies: a reader
+-- that names no campaign or year sums a facet over them (the facet leads the key after the
+-- ancestor, so that is one index range of a few thousand entries at most), and the fold
+-- writes a quarter of the rows it would (it writes per delta, ancestor and facet). The same deltas feed them: a delta carries its row's facet values
 -- (NULL: the row does not count in that facet), and the fold writes the plain tallies and the
 -- facet tallies from it in one statement (`r.fold_tallies`, src/db/replaceable.sql).
 
@@ -36,7 +39,7 @@ CREATE TABLE facet_tallies (
     status          text COLLATE "C" NOT NULL,
     result          text COLLATE "C" NOT NULL,
     count           bigint NOT NULL,
-    PRIMARY KEY (ancestor_path, entity, campaign_id, year, facet, value, status, result) INCLUDE (count)
+    PRIMARY KEY (ancestor_path, entity, facet, campaign_id, year, value, status, result) INCLUDE (count)
 );
 CREATE INDEX facet_tallies_zero_idx ON facet_tallies (ancestor_path) WHERE count = 0;
 
@@ -51,7 +54,7 @@ CREATE TABLE facet_deadline_tallies (
     deadline        date NOT NULL,
     value           text COLLATE "C" NOT NULL,
     count           bigint NOT NULL,
-    PRIMARY KEY (ancestor_path, campaign_id, year, facet, deadline, value) INCLUDE (count)
+    PRIMARY KEY (ancestor_path, facet, campaign_id, year, deadline, value) INCLUDE (count)
 );
 CREATE INDEX facet_deadline_tallies_zero_idx ON facet_deadline_tallies (ancestor_path) WHERE count = 0;
 

@@ -355,7 +355,8 @@ BEGIN
     ), expanded AS (
         SELECT left(m.organization_path, position) AS ancestor_path, m.entity, s.campaign_id,
                s.year, m.kind, m.status, m.result, m.open_deadline, m.delta,
-               m.field, m.holder_kind, m.month, m.title_name
+               m.field, m.holder_kind, m.month, m.title_name,
+               s.campaign_id = m.campaign_id AND s.year = m.year AS own_slice
         FROM moved AS m
         CROSS JOIN LATERAL r.tally_slices(m.entity, m.campaign_id, m.year) AS s
         CROSS JOIN LATERAL generate_series(1, length(m.organization_path)) AS position
@@ -386,6 +387,7 @@ BEGIN
                e.open_deadline, e.delta
         FROM expanded AS e
         CROSS JOIN LATERAL r.delta_facets(e.field, e.holder_kind, e.month, e.title_name) AS f
+        WHERE e.own_slice
     ), facet_counted AS (
         INSERT INTO facet_tallies AS t (ancestor_path, entity, campaign_id, year, facet, value, status, result, count)
         SELECT ancestor_path, entity, campaign_id, year, facet, value, status, result, sum(delta)
@@ -393,7 +395,7 @@ BEGIN
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
         HAVING sum(delta) <> 0
         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-        ON CONFLICT (ancestor_path, entity, campaign_id, year, facet, value, status, result)
+        ON CONFLICT (ancestor_path, entity, facet, campaign_id, year, value, status, result)
         DO UPDATE SET count = t.count + excluded.count
     ), facet_dated AS (
         INSERT INTO facet_deadline_tallies AS t (ancestor_path, campaign_id, year, facet, deadline, value, count)
@@ -405,7 +407,7 @@ BEGIN
         GROUP BY 1, 2, 3, 4, 5, 6
         HAVING sum(delta) <> 0
         ORDER BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (ancestor_path, campaign_id, year, facet, deadline, value)
+        ON CONFLICT (ancestor_path, facet, campaign_id, year, deadline, value)
         DO UPDATE SET count = t.count + excluded.count
     )
     -- Data-modifying CTEs always run to completion, read or not.
@@ -437,7 +439,7 @@ BEGIN
         FROM passed
         GROUP BY 1, 2, 3, 4, 6
         ORDER BY 1, 2, 3, 4, 6
-        ON CONFLICT (ancestor_path, campaign_id, year, facet, deadline, value)
+        ON CONFLICT (ancestor_path, facet, campaign_id, year, deadline, value)
         DO UPDATE SET count = t.count + excluded.count;
         UPDATE tally_state SET collapsed_before = horizon;
         changed := true;
@@ -532,9 +534,9 @@ $$;
 
 -- The counts of the subtree `root` in the window by facet value, for the facets `in_facets` of
 -- `in_entity` ('p' or 'n'), with the overdue pledges among them; keys may repeat (a tally, its
--- overdue row, its pending deltas): the caller adds them up. The overdue rows carry their
--- count in `overdue` only (status and result '', count 0). PL/pgSQL with the generic plan,
--- so each connection plans it once.
+-- overdue row, its pending deltas, other campaigns and years when the window names none): the
+-- caller adds them up. The overdue rows carry their count in `overdue` only (status and result
+-- '', count 0). PL/pgSQL with the generic plan, so each connection plans it once.
 CREATE FUNCTION r.facet_tally(root text, upper text, in_entity text, in_facets text[], in_campaign uuid,
                               in_year integer, today date)
 RETURNS TABLE (facet text, value text, status text, result text, count bigint, overdue bigint)
@@ -543,17 +545,15 @@ BEGIN
     RETURN QUERY
     SELECT t.facet, t.value, t.status, t.result, t.count, 0::bigint
     FROM facet_tallies AS t
-    WHERE t.ancestor_path = root AND t.entity = in_entity
-      AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
-      AND t.year = coalesce(in_year, 0)
-      AND t.facet = ANY (in_facets)
+    WHERE t.ancestor_path = root AND t.entity = in_entity AND t.facet = ANY (in_facets)
+      AND (in_campaign IS NULL OR t.campaign_id = in_campaign)
+      AND (in_year IS NULL OR t.year = in_year)
     UNION ALL
     SELECT t.facet, t.value, ''::text, ''::text, 0::bigint, t.count
     FROM facet_deadline_tallies AS t
-    WHERE in_entity = 'p' AND t.ancestor_path = root
-      AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
-      AND t.year = coalesce(in_year, 0)
-      AND t.facet = ANY (in_facets)
+    WHERE in_entity = 'p' AND t.ancestor_path = root AND t.facet = ANY (in_facets)
+      AND (in_campaign IS NULL OR t.campaign_id = in_campaign)
+      AND (in_year IS NULL OR t.year = in_year)
       AND t.deadline < today
     UNION ALL
     SELECT f.facet, f.value, d.status, d.result, d.delta,

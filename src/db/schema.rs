@@ -178,7 +178,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    facet_deadline_tallies (ancestor_path, campaign_id, year, facet, deadline, value) {
+    facet_deadline_tallies (ancestor_path, facet, campaign_id, year, deadline, value) {
         ancestor_path -> Text,
         campaign_id -> Uuid,
         year -> Int4,
@@ -190,7 +190,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    facet_tallies (ancestor_path, entity, campaign_id, year, facet, value, status, result) {
+    facet_tallies (ancestor_path, entity, facet, campaign_id, year, value, status, result) {
         ancestor_path -> Text,
         entity -> Text,
         campaign_id -> Uuid,

@@ -312,8 +312,7 @@ async fn facet_counts_follow_edits_and_a_unit_changing_kind() {
     let wards = db
         .count(
             "SELECT coalesce(sum(count), 0)::bigint FROM facet_tallies \
-             WHERE ancestor_path = '1.' AND facet = 'organization_kind' AND value = 'ward' \
-               AND campaign_id = '00000000-0000-0000-0000-000000000000' AND year = 0",
+             WHERE ancestor_path = '1.' AND facet = 'organization_kind' AND value = 'ward'",
         )
         .await;
     let held = db
