@@ -969,7 +969,10 @@ pub async fn run(settings: &Settings, sizes: Sizes, merges: &Path) -> anyhow::Re
         tables.extend(["nominations", "nomination_reviews"]);
     }
     if table_exists(&mut conn, "tallies").await? {
-        tables.extend(["tallies", "tally_deltas"]);
+        tables.extend(["tallies", "deadline_tallies", "tally_deltas"]);
+    }
+    if table_exists(&mut conn, "facet_tallies").await? {
+        tables.extend(["facet_tallies", "facet_deadline_tallies"]);
     }
     // Fresh statistics for the planner, and a visibility map so index-only scans work at once.
     conn.batch_execute(&format!("VACUUM ANALYZE {}", tables.join(", ")))

@@ -58,6 +58,13 @@ CREATE TABLE facet_deadline_tallies (
 );
 CREATE INDEX facet_deadline_tallies_zero_idx ON facet_deadline_tallies (ancestor_path) WHERE count = 0;
 
+-- The page of units of /stats/titles in a subtree reads its title pledges by path: from this
+-- index alone (a quarter of the pledges), instead of the heap rows of every pledge of the
+-- subtree (a province of the 1M data set: 29 000 heap fetches, 90 ms of PostgreSQL CPU).
+CREATE INDEX pledges_titles_idx ON pledges (organization_path)
+    INCLUDE (organization_id, campaign_id, year, status, result, title_name, title)
+    WHERE kind = 'title';
+
 -- The rows that exist already, as pairs of deltas that add up to nothing in the plain tallies
 -- (which count them already) and to the rows' counts in their facets: one with the facet
 -- values, one without them and the opposite count. The service's fold moves them (in

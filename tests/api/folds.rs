@@ -466,13 +466,19 @@ async fn both_walks_of_the_titles_page_read_the_same_units() {
 #[test]
 fn the_titles_page_walks_the_names_when_that_reads_fewer_rows() {
     use repo::TitleWalk::{Names, Pledges};
-    // The root of 10 000 units holding 300 000 title pledges: 50 units read.
-    assert_eq!(repo::TitleWalk::cheaper(50, 10_000, 10_000, 300_000), Names);
-    // A province, a 34th of the units: about 1 700 units for 9 000 pledges.
-    assert_eq!(repo::TitleWalk::cheaper(50, 294, 10_000, 9_000), Names);
-    // A commune of 3 units among 10 000: 166 000 units for 300 pledges.
-    assert_eq!(repo::TitleWalk::cheaper(50, 3, 10_000, 300), Pledges);
-    // The table not analyzed yet: the subtree is all there is; no unit counted: the pledges.
-    assert_eq!(repo::TitleWalk::cheaper(50, 7, 0, 60), Names);
-    assert_eq!(repo::TitleWalk::cheaper(50, 0, 0, 40), Pledges);
+    // The root of 10 000 units holding 250 000 title pledges: 51 units visited.
+    assert_eq!(repo::TitleWalk::cheaper(51, 10_000, 10_000, 250_000), Names);
+    // A province, a 34th of the units: 1 700 units visited and their 40 000 title pledges,
+    // against the province's 7 300.
+    assert_eq!(repo::TitleWalk::cheaper(51, 294, 10_000, 7_300), Pledges);
+    // A province of the real tree, 3 000 of 100 000 units.
+    assert_eq!(repo::TitleWalk::cheaper(51, 3_000, 100_000, 75_000), Names);
+    // A commune of 3 units among 10 000.
+    assert_eq!(repo::TitleWalk::cheaper(51, 3, 10_000, 300), Pledges);
+    // The table not analyzed yet: the subtree is all there is.
+    assert_eq!(repo::TitleWalk::cheaper(51, 10_000, 0, 250_000), Names);
+    assert_eq!(repo::TitleWalk::cheaper(51, 7, 0, 600), Pledges);
+    // No unit counted, or fewer title pledges than a page: the pledges.
+    assert_eq!(repo::TitleWalk::cheaper(51, 0, 0, 400), Pledges);
+    assert_eq!(repo::TitleWalk::cheaper(51, 10_000, 10_000, 40), Pledges);
 }
