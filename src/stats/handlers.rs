@@ -618,7 +618,8 @@ pub async fn stats_titles(
             }
         }
     }
-    let walk = if registered == 0 {
+    // Fewer title pledges than a page: the pledges, without counting units.
+    let walk = if registered <= limit {
         repo::TitleWalk::Pledges
     } else {
         let units = repo::unit_counts(&mut conn, &windows).await?;

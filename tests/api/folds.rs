@@ -135,7 +135,18 @@ async fn both_counts(
             )
             .await;
             let raw = read(
-                "SELECT 'p', kind, status, coalesce(result, 'none'), count(*), \
+                "WITH faceted AS ( \
+                   SELECT f.facet, f.value, p.status, coalesce(p.result, 'none') AS result, \
+                          p.deadline < current_date AND p.status NOT IN ('assessed', 'withdrawn') AS overdue \
+                   FROM pledges AS p JOIN organizations AS o ON o.id = p.organization_id \
+                   CROSS JOIN LATERAL (VALUES ('field', p.field), ('organization_kind', o.kind), \
+                       ('month', to_char(p.deadline, 'YYYY-MM')), \
+                       ('title:' || o.kind, CASE WHEN p.kind = 'title' THEN coalesce(p.title_name, '') END)) \
+                       AS f (facet, value) \
+                   WHERE p.organization_path LIKE $1 || '%' AND f.value IS NOT NULL \
+                     AND ($3::text IS NULL OR p.campaign_id = $3::text::uuid) \
+                     AND ($4::int IS NULL OR p.year = $4)) \
+                 SELECT 'p', kind, status, coalesce(result, 'none'), count(*), \
                         count(*) FILTER (WHERE deadline < current_date \
                                          AND status NOT IN ('assessed', 'withdrawn')) \
                  FROM pledges WHERE organization_path LIKE $1 || '%' AND $2::text IS NOT NULL \
@@ -147,25 +158,9 @@ async fn both_counts(
                  FROM organizations WHERE path LIKE $1 || '%' AND $5::text[] IS NOT NULL \
                  GROUP BY 1, 2, 3, 4 \
                  UNION ALL \
-                 SELECT f.facet, f.value, p.status, coalesce(p.result, 'none'), count(*), 0 \
-                 FROM pledges AS p JOIN organizations AS o ON o.id = p.organization_id \
-                 CROSS JOIN LATERAL (VALUES ('field', p.field), ('organization_kind', o.kind), \
-                     ('month', to_char(p.deadline, 'YYYY-MM')), \
-                     ('title:' || o.kind, CASE WHEN p.kind = 'title' THEN coalesce(p.title_name, '') END)) \
-                     AS f (facet, value) \
-                 WHERE p.organization_path LIKE $1 || '%' AND f.value IS NOT NULL \
-                   AND ($3::text IS NULL OR p.campaign_id = $3::text::uuid) AND ($4::int IS NULL OR p.year = $4) \
-                 GROUP BY 1, 2, 3, 4 \
+                 SELECT facet, value, status, result, count(*), 0 FROM faceted GROUP BY 1, 2, 3, 4 \
                  UNION ALL \
-                 SELECT f.facet, f.value, 'overdue', '', 0, count(*) \
-                 FROM pledges AS p JOIN organizations AS o ON o.id = p.organization_id \
-                 CROSS JOIN LATERAL (VALUES ('field', p.field), ('organization_kind', o.kind), \
-                     ('month', to_char(p.deadline, 'YYYY-MM')), \
-                     ('title:' || o.kind, CASE WHEN p.kind = 'title' THEN coalesce(p.title_name, '') END)) \
-                     AS f (facet, value) \
-                 WHERE p.organization_path LIKE $1 || '%' AND f.value IS NOT NULL \
-                   AND ($3::text IS NULL OR p.campaign_id = $3::text::uuid) AND ($4::int IS NULL OR p.year = $4) \
-                   AND p.deadline < current_date AND p.status NOT IN ('assessed', 'withdrawn') \
+                 SELECT facet, value, 'overdue', '', 0, count(*) FROM faceted WHERE overdue \
                  GROUP BY 1, 2",
             )
             .await;
@@ -296,16 +291,10 @@ async fn facet_counts_follow_edits_and_a_unit_changing_kind() {
          UPDATE organizations SET kind = 'party_cell' WHERE depth = 2 AND path LIKE '1.2.%';",
     )
     .await;
-    let moved_kinds = [
-        "field",
-        "organization_kind",
-        "month",
-        "title:district",
-        "title:commune",
-        "title:hamlet",
-        "title:ward",
-        "title:party_cell",
-    ];
+    let moved_kinds: Vec<&str> = FACETS
+        .into_iter()
+        .chain(["title:ward", "title:party_cell"])
+        .collect();
     assert_exact_in(&db, campaign, &moved_kinds, "kinds changed, pending").await;
     tallies::fold(&mut conn).await.unwrap();
     assert_exact_in(&db, campaign, &moved_kinds, "kinds changed, folded").await;
