@@ -213,7 +213,8 @@ BEGIN
         SELECT OLD.organization_path, 'p', OLD.campaign_id, OLD.year, OLD.kind, OLD.status, coalesce(OLD.result, 'none'),
                CASE WHEN r.pledge_is_open(OLD.status) THEN OLD.deadline ELSE 'infinity'::date END,
                f.field, f.holder_kind, f.month, f.title_name, -1
-        FROM r.pledge_facets((SELECT o.kind FROM organizations AS o WHERE o.id = OLD.organization_id), OLD.kind, OLD.field, OLD.deadline, OLD.title_name) AS f;
+        FROM r.pledge_facets((SELECT o.kind FROM organizations AS o WHERE o.id = OLD.organization_id),
+                             OLD.kind, OLD.field, OLD.deadline, OLD.title_name) AS f;
     END IF;
     IF TG_OP <> 'DELETE' THEN
         INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline,
@@ -221,7 +222,8 @@ BEGIN
         SELECT NEW.organization_path, 'p', NEW.campaign_id, NEW.year, NEW.kind, NEW.status, coalesce(NEW.result, 'none'),
                CASE WHEN r.pledge_is_open(NEW.status) THEN NEW.deadline ELSE 'infinity'::date END,
                f.field, f.holder_kind, f.month, f.title_name, 1
-        FROM r.pledge_facets((SELECT o.kind FROM organizations AS o WHERE o.id = NEW.organization_id), NEW.kind, NEW.field, NEW.deadline, NEW.title_name) AS f;
+        FROM r.pledge_facets((SELECT o.kind FROM organizations AS o WHERE o.id = NEW.organization_id),
+                             NEW.kind, NEW.field, NEW.deadline, NEW.title_name) AS f;
     END IF;
     RETURN NULL;
 END

@@ -158,9 +158,9 @@ pub async fn subtree_counts(
 
 /// The records' counts (entities `p` and `n`) of several subtrees in the window by status and
 /// result, in one statement: `subtrees` are (key, path) pairs, and each row carries its
-/// subtree's key as `child` (several subtrees may share a key: their rows add up). Used where the children of a
-/// past year's structure (and the ended units they answer for) are not today's children, which
-/// `r.child_tally` answers: one round trip instead of one per subtree.
+/// subtree's key as `child` (several subtrees may share a key: their rows add up). Used where
+/// the children of a past year's structure (and the ended units they answer for) are not
+/// today's children, which `r.child_tally` answers: one round trip instead of one per subtree.
 pub async fn subtrees_counts(
     conn: &mut AsyncPgConnection,
     subtrees: &[(String, String)],
