@@ -159,38 +159,34 @@ struct JsonFields<'a> {
 }
 
 impl JsonFields<'_> {
-    fn key(&mut self, field: &Field) {
+    /// Appends `,"name":value`.
+    fn pair(&mut self, field: &Field, value: &(impl Serialize + ?Sized)) {
         self.line.push(b',');
         let name = field.name();
         push_json(self.line, name.strip_prefix("r#").unwrap_or(name));
         self.line.push(b':');
+        push_json(self.line, value);
     }
 }
 
 impl Visit for JsonFields<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        push_json(self.line, &value);
+        self.pair(field, &value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        push_json(self.line, &value);
+        self.pair(field, &value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        push_json(self.line, &value);
+        self.pair(field, &value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        push_json(self.line, &value);
+        self.pair(field, &value);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        push_json(self.line, value);
+        self.pair(field, value);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.key(field);
-        push_json(self.line, &format!("{value:?}"));
+        self.pair(field, &format!("{value:?}"));
     }
 }
 

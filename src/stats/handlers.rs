@@ -193,12 +193,7 @@ impl Resolved {
         let mut rows = Vec::new();
         if self.per_year.is_empty() {
             for window in self.windows() {
-                rows.extend(
-                    tallies::facet_counts(conn, &window, entity, facets)
-                        .await?
-                        .into_iter()
-                        .map(|row| row.counts),
-                );
+                rows.extend(tallies::facet_counts(conn, &window, entity, facets).await?);
             }
         } else {
             for year in &self.per_year {
@@ -604,8 +599,7 @@ pub async fn stats_titles(
     };
     let (mut registered, mut achieved) = (0, 0);
     for window in &windows {
-        for row in tallies::facet_counts(&mut conn, window, "p", &facets).await? {
-            let counts = row.counts;
+        for counts in tallies::facet_counts(&mut conn, window, "p", &facets).await? {
             // A title pledge without a title name counts under '', which no filter names.
             let named = filter
                 .title_name

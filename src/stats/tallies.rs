@@ -211,30 +211,21 @@ pub fn answers_by_facet(entity: &str, grouping: &str) -> bool {
     }
 }
 
-/// One value of a facet of the subtree's counts. As a [`TallyRow`], the value is its `kind`,
-/// so [`pledge_groups`] and [`nomination_groups`] group facet rows by [`FACET_VALUE`].
-#[derive(Debug, Clone, QueryableByName)]
-pub struct FacetRow {
-    #[diesel(sql_type = Text)]
-    pub facet: String,
-    #[diesel(embed)]
-    pub counts: TallyRow,
-}
-
-/// The grouping that keys tally rows by their `kind`, which in facet rows is the value.
+/// The grouping that keys tally rows by their `kind`, which in the rows of [`facet_counts`]
+/// is the facet's value: [`pledge_groups`] and [`nomination_groups`] group them by it.
 pub const FACET_VALUE: &str = "facet_value";
 
 /// The counts of the subtree in the window in the facets `facets` of `entity` (`p` or `n`),
-/// by value, with the overdue pledges among them (SQL function `r.facet_tally`, planned once
-/// per connection). Keys may repeat: callers add them up.
+/// by value (each row's `kind`), with the overdue pledges among them (SQL function
+/// `r.facet_tally`, planned once per connection). Keys may repeat: callers add them up.
 pub async fn facet_counts(
     conn: &mut AsyncPgConnection,
     window: &Window,
     entity: &str,
     facets: &[String],
-) -> QueryResult<Vec<FacetRow>> {
+) -> QueryResult<Vec<TallyRow>> {
     diesel::sql_query(
-        "SELECT facet, $3 AS entity, value AS kind, status, result, count, overdue \
+        "SELECT $3 AS entity, value AS kind, status, result, count, overdue \
          FROM r.facet_tally($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind::<Text, _>(&window.root_path)
