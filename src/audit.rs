@@ -47,7 +47,7 @@ struct NewAuditEvent<'a> {
 /// Records `change` by `actor` (None: the system, e.g. the CLI). Call inside the transaction
 /// of the change itself so both commit or neither does.
 pub async fn record(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     actor: Option<&Principal>,
     change: Change<'_>,
 ) -> QueryResult<()> {
@@ -67,7 +67,7 @@ pub async fn record(
             after: change.after,
             request_id,
         })
-        .execute(conn)
+        .execute(&mut &*conn)
         .await?;
     Ok(())
 }

@@ -62,19 +62,14 @@ pub async fn create_once<C: Creation>(
                 return Ok(stored);
             }
             let created = request.create(conn, principal).await?;
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: C::ACTION,
-                    entity_type: C::ENTITY,
-                    entity_id: created.entity_id,
-                    organization_id: created.organization_id,
-                    before: None,
-                    after: C::audit_snapshot(&created.dto),
-                },
-            )
-            .await?;
+            let change = Change {
+                action: C::ACTION,
+                entity_type: C::ENTITY,
+                entity_id: created.entity_id,
+                organization_id: created.organization_id,
+                before: None,
+                after: C::audit_snapshot(&created.dto),
+            };
             let reply = match created.version {
                 Some(version) => Reply::created(created.location, version, &created.dto)?,
                 None => Reply {
@@ -82,7 +77,9 @@ pub async fn create_once<C: Creation>(
                     ..Reply::plain(StatusCode::CREATED, &created.dto)?
                 },
             };
-            idempotency.record(conn, reply).await
+            idempotency
+                .record_audited(conn, principal, change, reply)
+                .await
         })
         .await?;
     Ok(reply.into_response())

@@ -17,6 +17,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::audit::{self, Change};
 use crate::auth::principal::Principal;
 use crate::conditional::etag;
 use crate::db::schema::idempotency_keys;
@@ -197,11 +198,32 @@ impl Idempotency {
     }
 
     /// Stores `reply` under the claimed key (same transaction) and hands it back.
-    pub async fn record(&self, conn: &mut AsyncPgConnection, reply: Reply) -> AppResult<Reply> {
+    pub async fn record(&self, conn: &AsyncPgConnection, reply: Reply) -> AppResult<Reply> {
         if let Some(key) = &self.key {
             store(conn, self.principal_id, key, &reply).await?;
         }
         Ok(reply)
+    }
+
+    /// Ends a write: records `change` in the audit log and stores `reply` under the key, both
+    /// statements sent before either answer comes back (diesel-async pipelines futures polled
+    /// together on one connection): one round trip instead of two, as neither depends on the
+    /// other. Answers `reply`; the first error wins (the second statement then fails on the
+    /// aborted transaction, which rolls back).
+    pub async fn record_audited(
+        &self,
+        conn: &AsyncPgConnection,
+        actor: &Principal,
+        change: Change<'_>,
+        reply: Reply,
+    ) -> AppResult<Reply> {
+        let (audited, stored) = futures_util::future::join(
+            audit::record(conn, Some(actor), change),
+            self.record(conn, reply),
+        )
+        .await;
+        audited?;
+        stored
     }
 }
 
@@ -271,7 +293,7 @@ async fn claim(
 }
 
 async fn store(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     principal_id: Uuid,
     key: &str,
     reply: &Reply,
@@ -283,7 +305,7 @@ async fn store(
             idempotency_keys::etag.eq(&reply.etag),
             idempotency_keys::body.eq(&reply.body),
         ))
-        .execute(conn)
+        .execute(&mut &*conn)
         .await?;
     Ok(())
 }

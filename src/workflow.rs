@@ -374,21 +374,17 @@ pub async fn create<W: Creatable>(
             };
             let dto = W::to_dto(row);
             let action = format!("{}.create", W::ENTITY);
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: &action,
-                    entity_type: W::ENTITY,
-                    entity_id: id,
-                    organization_id: Some(organization_id),
-                    before: None,
-                    after: snapshot(&dto),
-                },
-            )
-            .await?;
+            let change = Change {
+                action: &action,
+                entity_type: W::ENTITY,
+                entity_id: id,
+                organization_id: Some(organization_id),
+                before: None,
+                after: snapshot(&dto),
+            };
+            let reply = Reply::created(W::location(id), version, &dto)?;
             idempotency
-                .record(conn, Reply::created(W::location(id), version, &dto)?)
+                .record_audited(conn, principal, change, reply)
                 .await
         })
         .await?;
@@ -565,20 +561,17 @@ pub async fn run<W: Workflow>(
             let version = W::facts(&updated).version;
             let dto = W::to_dto(updated);
             let audit_action = format!("{}.{}", W::ENTITY, action.name());
-            audit::record(
-                conn,
-                Some(principal),
-                Change {
-                    action: &audit_action,
-                    entity_type: W::ENTITY,
-                    entity_id: id,
-                    organization_id: Some(organization_id),
-                    before: snapshot(&before),
-                    after: snapshot(&dto),
-                },
-            )
-            .await?;
-            idempotency.record(conn, Reply::ok(version, &dto)?).await
+            let change = Change {
+                action: &audit_action,
+                entity_type: W::ENTITY,
+                entity_id: id,
+                organization_id: Some(organization_id),
+                before: snapshot(&before),
+                after: snapshot(&dto),
+            };
+            idempotency
+                .record_audited(conn, principal, change, Reply::ok(version, &dto)?)
+                .await
         })
         .await?;
     Ok(reply.into_response())
