@@ -64,6 +64,10 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Recompute every tally (the counts behind /stats) from the rows themselves and empty the
+    /// queue of changes not yet counted: a repair. Writers wait until it ends (seconds at 1M
+    /// pledges).
+    RebuildTallies,
     /// Fill the database with a deterministic benchmark data set (resumable; development only).
     Generate {
         /// Organizations in all, on the real 2025 structure: a root, the first provinces of the
@@ -77,7 +81,7 @@ pub enum Command {
         /// The real 2025 structure (merges.json of data/vn-admin-2025).
         #[arg(long, default_value = "data/vn-admin-2025/merges.json")]
         merges: std::path::PathBuf,
-        /// Pledges over 2021–2025.
+        /// Pledges over 2020–2025.
         #[arg(long)]
         pledges: u64,
         /// Nominations (skipped when the nominations table does not exist).
@@ -86,6 +90,9 @@ pub enum Command {
         /// Same seed, same data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Connections loading chunks of rows side by side (default: one per CPU).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
 }
 
@@ -174,6 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             pledges,
             nominations,
             seed,
+            jobs,
         } => {
             if settings.is_production() {
                 anyhow::bail!(
@@ -187,8 +195,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 nominations,
                 seed,
             };
-            runtime.block_on(crate::generate::run(&settings, sizes, &merges))
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            runtime.block_on(crate::generate::run(&settings, sizes, &merges, jobs))
         }
+        Command::RebuildTallies => runtime.block_on(async {
+            crate::db::create_database_if_missing(&settings.database_url).await?;
+            crate::db::run_migrations(&settings.database_url).await?;
+            // Its own connection: the pool's statement timeout would stop it on a large tree.
+            let mut conn =
+                <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+                    &settings.database_url,
+                )
+                .await
+                .context("connecting to the database")?;
+            let started = std::time::Instant::now();
+            let written = crate::stats::tallies::rebuild(&mut conn).await?;
+            println!(
+                "tallies: {written} rows rebuilt in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }),
         Command::ImportUnits {
             merges,
             province,

@@ -29,16 +29,12 @@ use crate::restructurings::import::{MergesFile, commune_kind};
 pub const CHUNK: u64 = 100_000;
 /// Organizations per INSERT.
 const ORGANIZATION_BATCH: usize = 1_000;
-/// Deltas one fold call of the generator moves. The service folds 5 000 at a time under its
-/// statement timeout; the generator has none, and a batch folds every key it touches once, so
-/// larger batches upsert each tally row fewer times (a 1M data set queues 1.2M deltas).
-const GENERATION_FOLD_BATCH: i32 = 100_000;
 pub const ADMIN_USERNAME: &str = "bench.admin";
 pub const ADMIN_PASSWORD: &str = "bench-admin-pass";
 pub const MANAGER_USERNAME: &str = "bench.province";
 pub const MANAGER_PASSWORD: &str = "bench-manager-pass";
-pub const FIRST_YEAR: i32 = 2021;
-pub const YEARS: i32 = 5;
+pub const FIRST_YEAR: i32 = 2020;
+pub const YEARS: i32 = 6;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
@@ -316,11 +312,12 @@ struct FieldsRow {
     fields: serde_json::Value,
 }
 
-/// Inserts the organizations of `plan` that are not there yet; returns every node's path.
+/// Inserts the organizations of `plan` that are not there yet; returns every node's path and
+/// whether any was inserted.
 async fn insert_organizations(
     conn: &mut AsyncPgConnection,
     plan: &[PlannedOrganization],
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, bool)> {
     let ids: Vec<Uuid> = plan.iter().map(|node| node.id).collect();
     let existing: Vec<IdPath> = sql_query("SELECT id, path FROM organizations WHERE id = ANY($1)")
         .bind::<Array<SqlUuid>, _>(&ids)
@@ -396,10 +393,11 @@ async fn insert_organizations(
         })
         .await?;
     }
-    paths
+    let paths = paths
         .into_iter()
         .map(|path| path.context("an organization has no path"))
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    Ok((paths, !missing.is_empty()))
 }
 
 /// Column arrays of one multi-row organization INSERT.
@@ -748,65 +746,243 @@ struct ChunkContext<'a> {
     fields: &'a [String],
 }
 
-/// Runs `target` over `g ∈ [1, total]` in chunks, skipping chunks already present.
+/// Runs `target` over `g ∈ [1, total]` in chunks, skipping chunks already present, the chunks
+/// shared out between the connections of `lanes` (chunk k on lane k mod lanes): each lane runs
+/// its chunks one after another, the lanes side by side. Returns whether it ran any chunk.
 async fn run_chunks(
-    conn: &mut AsyncPgConnection,
+    lanes: Vec<&mut AsyncPgConnection>,
     target: &ChunkTarget<'_>,
     total: u64,
     context: &ChunkContext<'_>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let started = Instant::now();
-    let total_i64 = i64::try_from(total)?;
-    let mut from: u64 = 1;
-    let mut skipped = 0u64;
-    while from <= total {
-        let to = (from + CHUNK - 1).min(total);
-        let chunk_started = Instant::now();
-        let present: Flag = sql_query(format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE id = md5($1 || $2 || ':' || $3)::uuid) AS flag",
-            target.table
-        ))
-        .bind::<Text, _>(target.id_prefix)
-        .bind::<BigInt, _>(context.seed)
-        .bind::<BigInt, _>(i64::try_from(to)?)
-        .get_result(conn)
+    let chunks: Vec<(u64, u64)> = (0..)
+        .map(|k| (1 + k * CHUNK, ((k + 1) * CHUNK).min(total)))
+        .take_while(|&(from, _)| from <= total)
+        .collect();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let lane_count = lanes.len().max(1);
+    let skipped: Vec<u64> =
+        futures_util::future::try_join_all(lanes.into_iter().enumerate().map(|(lane, conn)| {
+            let mine: Vec<(u64, u64)> = chunks
+                .iter()
+                .copied()
+                .skip(lane)
+                .step_by(lane_count)
+                .collect();
+            let done = &done;
+            async move {
+                let mut skipped = 0;
+                for (from, to) in mine {
+                    let chunk_started = Instant::now();
+                    if !run_chunk(conn, target, (from, to), total, context).await? {
+                        skipped += to - from + 1;
+                        continue;
+                    }
+                    let rows = to - from + 1;
+                    let so_far = done.fetch_add(rows, std::sync::atomic::Ordering::Relaxed) + rows;
+                    let rate = rows as f64 / chunk_started.elapsed().as_secs_f64().max(1e-6);
+                    println!(
+                        "{}: {so_far}/{total} ({:.1} s; lane {lane}: {from}..{to}, {rate:.0} rows/s)",
+                        target.label,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                anyhow::Ok(skipped)
+            }
+        }))
         .await?;
-        if present.flag {
-            skipped += to - from + 1;
-            from = to + 1;
-            continue;
-        }
-        sql_query(&target.sql)
-            .bind::<BigInt, _>(context.seed)
-            .bind::<BigInt, _>(i64::try_from(from)?)
-            .bind::<BigInt, _>(i64::try_from(to)?)
-            .bind::<BigInt, _>(total_i64)
-            .bind::<Text, _>(&context.subtree_like)
-            .bind::<SqlUuid, _>(context.campaign)
-            .bind::<SqlUuid, _>(context.root)
-            .bind::<SqlUuid, _>(context.creator)
-            .bind::<SqlUuid, _>(context.decider)
-            .bind::<Array<Text>, _>(context.fields)
-            .execute(conn)
-            .await
-            .with_context(|| format!("generating {} {from}..{to}", target.label))?;
-        let rate = (to - from + 1) as f64 / chunk_started.elapsed().as_secs_f64().max(1e-6);
-        println!(
-            "{}: {to}/{total} ({:.1} s, {rate:.0} rows/s)",
-            target.label,
-            started.elapsed().as_secs_f64()
-        );
-        from = to + 1;
-    }
+    let skipped: u64 = skipped.into_iter().sum();
     if skipped > 0 {
         println!("{}: {skipped} already present, skipped", target.label);
     }
     println!(
-        "{}: done in {:.1} s",
+        "{}: done in {:.1} s ({lane_count} connections)",
         target.label,
         started.elapsed().as_secs_f64()
     );
+    Ok(skipped < total)
+}
+
+/// Inserts the rows `g ∈ [from, to]` of `target` unless the chunk's last row exists (a chunk
+/// commits whole); returns whether it ran.
+async fn run_chunk(
+    conn: &mut AsyncPgConnection,
+    target: &ChunkTarget<'_>,
+    (from, to): (u64, u64),
+    total: u64,
+    context: &ChunkContext<'_>,
+) -> anyhow::Result<bool> {
+    let present: Flag = sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE id = md5($1 || $2 || ':' || $3)::uuid) AS flag",
+        target.table
+    ))
+    .bind::<Text, _>(target.id_prefix)
+    .bind::<BigInt, _>(context.seed)
+    .bind::<BigInt, _>(i64::try_from(to)?)
+    .get_result(conn)
+    .await?;
+    if present.flag {
+        return Ok(false);
+    }
+    sql_query(&target.sql)
+        .bind::<BigInt, _>(context.seed)
+        .bind::<BigInt, _>(i64::try_from(from)?)
+        .bind::<BigInt, _>(i64::try_from(to)?)
+        .bind::<BigInt, _>(i64::try_from(total)?)
+        .bind::<Text, _>(&context.subtree_like)
+        .bind::<SqlUuid, _>(context.campaign)
+        .bind::<SqlUuid, _>(context.root)
+        .bind::<SqlUuid, _>(context.creator)
+        .bind::<SqlUuid, _>(context.decider)
+        .bind::<Array<Text>, _>(context.fields)
+        .execute(conn)
+        .await
+        .with_context(|| format!("generating {} {from}..{to}", target.label))?;
+    Ok(true)
+}
+
+/// The tables `thidua generate` loads in chunks.
+const LOADED_TABLES: [&str; 4] = [
+    "pledges",
+    "pledge_progress",
+    "nominations",
+    "nomination_reviews",
+];
+
+/// An index dropped for a load, to build after it.
+#[derive(QueryableByName)]
+struct DeferredIndex {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    definition: String,
+}
+
+/// Drops the secondary indexes (neither unique nor behind a constraint) of every loaded table
+/// that is still empty, keeping their definitions in `generate_deferred_indexes` until
+/// [`build_deferred_indexes`] builds them again: maintaining 15 indexes row by row held pledges
+/// to about 3 500 rows a second at 1M, while building an index over loaded rows is one sort.
+/// The unique ones stay, so every row is still checked, and a rerun after an interruption
+/// finds the definitions kept and builds them. Returns how many were dropped.
+async fn defer_indexes(conn: &mut AsyncPgConnection) -> anyhow::Result<usize> {
+    conn.transaction::<_, anyhow::Error, _>(async |conn| {
+        conn.batch_execute(
+            "CREATE TABLE IF NOT EXISTS generate_deferred_indexes \
+               (name text PRIMARY KEY, definition text NOT NULL)",
+        )
+        .await?;
+        let mut deferred: Vec<DeferredIndex> = Vec::new();
+        for table in LOADED_TABLES {
+            let empty: Flag = sql_query(format!(
+                "SELECT NOT EXISTS (SELECT 1 FROM {table}) AS flag"
+            ))
+            .get_result(conn)
+            .await?;
+            if !empty.flag {
+                continue;
+            }
+            deferred.extend(
+                sql_query(
+                    "INSERT INTO generate_deferred_indexes (name, definition) \
+                     SELECT quote_ident(c.relname), pg_get_indexdef(i.indexrelid) \
+                     FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid \
+                     WHERE i.indrelid = $1::regclass AND NOT i.indisunique \
+                       AND NOT EXISTS (SELECT 1 FROM pg_constraint AS k WHERE k.conindid = i.indexrelid) \
+                     RETURNING name, definition",
+                )
+                .bind::<Text, _>(table)
+                .load::<DeferredIndex>(conn)
+                .await?,
+            );
+        }
+        if !deferred.is_empty() {
+            let names: Vec<&str> = deferred.iter().map(|index| index.name.as_str()).collect();
+            conn.batch_execute(&format!("DROP INDEX {}", names.join(", ")))
+                .await?;
+        }
+        Ok(deferred.len())
+    })
+    .await
+}
+
+/// Builds every index [`defer_indexes`] dropped (this run or an interrupted one) on `conn` and
+/// the connections `more` side by side, each built and struck off the list in one transaction.
+async fn build_deferred_indexes(
+    conn: &mut AsyncPgConnection,
+    more: &mut [AsyncPgConnection],
+) -> anyhow::Result<()> {
+    if !table_exists(conn, "generate_deferred_indexes").await? {
+        return Ok(());
+    }
+    let deferred: Vec<DeferredIndex> =
+        sql_query("SELECT name, definition FROM generate_deferred_indexes ORDER BY name")
+            .load(conn)
+            .await?;
+    let started = Instant::now();
+    let count = deferred.len();
+    let queue = std::sync::Mutex::new(deferred.into_iter());
+    let lanes = std::iter::once(&mut *conn).chain(more.iter_mut());
+    futures_util::future::try_join_all(lanes.map(|lane| {
+        let queue = &queue;
+        async move {
+            lane.batch_execute("SET maintenance_work_mem = '512MB'")
+                .await?;
+            loop {
+                let next = queue.lock().map_or(None, |mut indexes| indexes.next());
+                let Some(index) = next else {
+                    break;
+                };
+                let index_started = Instant::now();
+                lane.transaction::<_, anyhow::Error, _>(async |lane| {
+                    lane.batch_execute(&index.definition).await?;
+                    sql_query("DELETE FROM generate_deferred_indexes WHERE name = $1")
+                        .bind::<Text, _>(&index.name)
+                        .execute(lane)
+                        .await?;
+                    Ok(())
+                })
+                .await
+                .with_context(|| format!("building {}", index.name))?;
+                println!(
+                    "indexes: {} built in {:.1} s",
+                    index.name,
+                    index_started.elapsed().as_secs_f64()
+                );
+            }
+            anyhow::Ok(())
+        }
+    }))
+    .await?;
+    conn.batch_execute("DROP TABLE generate_deferred_indexes")
+        .await?;
+    println!(
+        "indexes: {count} built in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// A connection of its own, outside the pool (chunks run far longer than the service's
+/// statement timeout), set up for loading; answers it and whether its rows skip the triggers.
+async fn loading_connection(url: &str) -> anyhow::Result<(AsyncPgConnection, bool)> {
+    let mut conn = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to the database")?;
+    // Benchmark data can be regenerated: no need to wait for each commit's WAL flush. An
+    // interrupted run must not leave its chunk running (and committing) behind it.
+    conn.batch_execute("SET synchronous_commit = off; SET client_connection_check_interval = '1s'")
+        .await?;
+    // The tallies are rebuilt in bulk at the end (r.rebuild_tallies): the row triggers, which
+    // queue a delta per row for the fold, would only cost time here. A session in the replica
+    // role fires no ordinary trigger (foreign keys included: the rows are built to satisfy
+    // them). Only a superuser may ask; anyone else keeps the triggers, and the rebuild
+    // discards what they queued.
+    let triggers_off = conn
+        .batch_execute("SET session_replication_role = replica")
+        .await
+        .is_ok();
+    Ok((conn, triggers_off))
 }
 
 async fn table_exists(conn: &mut AsyncPgConnection, table: &str) -> anyhow::Result<bool> {
@@ -831,7 +1007,13 @@ async fn count(
 
 /// Fills the database of `settings` (created and migrated first) with the data set of `sizes`,
 /// its tree taken from `merges` (merges.json of data/vn-admin-2025).
-pub async fn run(settings: &Settings, sizes: Sizes, merges: &Path) -> anyhow::Result<()> {
+/// The chunks of rows run on `jobs` connections side by side.
+pub async fn run(
+    settings: &Settings,
+    sizes: Sizes,
+    merges: &Path,
+    jobs: usize,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let text =
         std::fs::read_to_string(merges).with_context(|| format!("reading {}", merges.display()))?;
@@ -839,16 +1021,10 @@ pub async fn run(settings: &Settings, sizes: Sizes, merges: &Path) -> anyhow::Re
         .with_context(|| format!("reading {}", merges.display()))?;
     crate::db::create_database_if_missing(&settings.database_url).await?;
     crate::db::run_migrations(&settings.database_url).await?;
-    // A connection of its own, outside the pool: chunks run far longer than the service's
-    // statement timeout.
-    let mut conn = AsyncPgConnection::establish(&settings.database_url)
-        .await
-        .context("connecting to the database")?;
-    // Benchmark data can be regenerated: no need to wait for each commit's WAL flush. An
-    // interrupted run must not leave its chunk running (and committing) behind it.
-    conn.batch_execute("SET synchronous_commit = off; SET client_connection_check_interval = '1s'")
-        .await?;
-
+    let (mut conn, triggers_off) = loading_connection(&settings.database_url).await?;
+    if !triggers_off {
+        println!("triggers: not a superuser, rows are loaded with their triggers (slower)");
+    }
     let mut rng = StdRng::seed_from_u64(sizes.seed);
     let plan = plan_organizations(&mut rng, &units, &sizes)?;
     let campaign_id = random_uuid(&mut rng);
@@ -866,7 +1042,7 @@ pub async fn run(settings: &Settings, sizes: Sizes, merges: &Path) -> anyhow::Re
     );
 
     let organizations_started = Instant::now();
-    let paths = insert_organizations(&mut conn, &plan).await?;
+    let (paths, units_added) = insert_organizations(&mut conn, &plan).await?;
     println!(
         "organizations: done in {:.1} s",
         organizations_started.elapsed().as_secs_f64()
@@ -915,7 +1091,17 @@ pub async fn run(settings: &Settings, sizes: Sizes, merges: &Path) -> anyhow::Re
         id_prefix: "pledge:",
         sql: pledge_chunk_sql(),
     };
-    run_chunks(&mut conn, &pledges, sizes.pledges, &context).await?;
+    let deferred = defer_indexes(&mut conn).await?;
+    if deferred > 0 {
+        println!("indexes: {deferred} dropped for the load, built again after it");
+    }
+    // More connections for the chunks: a chunk is one backend's work.
+    let mut more = Vec::new();
+    for _ in 1..jobs.max(1) {
+        more.push(loading_connection(&settings.database_url).await?.0);
+    }
+    let lanes = std::iter::once(&mut conn).chain(more.iter_mut()).collect();
+    let mut loaded = units_added | run_chunks(lanes, &pledges, sizes.pledges, &context).await?;
 
     if sizes.nominations > 0 {
         if table_exists(&mut conn, "nominations").await?
@@ -940,19 +1126,28 @@ pub async fn run(settings: &Settings, sizes: Sizes, merges: &Path) -> anyhow::Re
                 decider: admin,
                 ..context
             };
-            run_chunks(&mut conn, &nominations, sizes.nominations, &reviewer).await?;
+            let lanes = std::iter::once(&mut conn).chain(more.iter_mut()).collect();
+            loaded |= run_chunks(lanes, &nominations, sizes.nominations, &reviewer).await?;
         } else {
             println!("nominations: the nominations table does not exist here, skipped");
         }
     }
+    build_deferred_indexes(&mut conn, &mut more).await?;
 
-    if table_exists(&mut conn, "tally_deltas").await? {
-        let fold_started = Instant::now();
-        let written =
-            crate::stats::tallies::fold_in_batches(&mut conn, GENERATION_FOLD_BATCH).await?;
+    if triggers_off {
+        conn.batch_execute("RESET session_replication_role").await?;
+    }
+    // A rerun that found every row in place leaves the tallies alone (they were rebuilt when
+    // the rows were loaded), unless the tallies are empty.
+    let untallied: Flag = sql_query("SELECT NOT EXISTS (SELECT 1 FROM tallies) AS flag")
+        .get_result(&mut conn)
+        .await?;
+    if loaded || untallied.flag {
+        let rebuild_started = Instant::now();
+        let written = crate::stats::tallies::rebuild(&mut conn).await?;
         println!(
-            "tallies: {written} rows folded in {:.1} s",
-            fold_started.elapsed().as_secs_f64()
+            "tallies: {written} rows rebuilt in {:.1} s",
+            rebuild_started.elapsed().as_secs_f64()
         );
     }
 

@@ -57,6 +57,16 @@ pub async fn fold_batch(conn: &mut AsyncPgConnection, max_deltas: i32) -> QueryR
     Ok(folded.moved)
 }
 
+/// Recomputes every tally from the rows themselves and empties the queue of deltas
+/// (`r.rebuild_tallies()`); returns the tally rows written. Writers of pledges, nominations and
+/// organizations wait until it commits: run it on a connection without a statement timeout.
+pub async fn rebuild(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    let rebuilt: Folded = diesel::sql_query("SELECT r.rebuild_tallies() AS moved")
+        .get_result(conn)
+        .await?;
+    Ok(rebuilt.moved)
+}
+
 /// Drains the deltas into the tallies in batches of `max_deltas`, each committed on its own,
 /// until a batch comes back short (or [`MAX_BATCHES_PER_FOLD`] batches); returns the deltas
 /// moved. Call it outside a transaction, or the batches commit together.

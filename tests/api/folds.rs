@@ -335,6 +335,112 @@ async fn the_backfill_of_the_facet_migration_counts_the_rows_that_existed() {
     assert_exact(&db, campaign, "backfill folded").await;
 }
 
+/// Every row of the four tally tables, as text, sorted.
+async fn tally_tables(db: &TestDb) -> Vec<String> {
+    db.client()
+        .await
+        .query(
+            "SELECT 'tallies ' || t::text FROM tallies AS t \
+             UNION ALL SELECT 'deadline_tallies ' || t::text FROM deadline_tallies AS t \
+             UNION ALL SELECT 'facet_tallies ' || t::text FROM facet_tallies AS t \
+             UNION ALL SELECT 'facet_deadline_tallies ' || t::text FROM facet_deadline_tallies AS t \
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// `r.rebuild_tallies()` (`thidua rebuild-tallies`, and `thidua generate` after loading without
+/// triggers) writes, from the rows alone, exactly the rows that folding every delta wrote:
+/// plain, deadline and facet tallies, of pledges, nominations and units, with the deadlines
+/// behind the horizon merged. It empties the queue and moves the tally version; rebuilt while
+/// changes are still queued, every count is exact.
+#[tokio::test]
+async fn a_rebuild_writes_exactly_what_folding_every_delta_wrote() {
+    let db = TestDb::new().await;
+    let (root, campaign) = backlog(&db, 150).await;
+    db.execute_sql(&format!(
+        "INSERT INTO nominations (id, campaign_id, nominating_organization_id, organization_path, \
+           root_organization_id, year, nominee_type, nominee_name, field, status, created_by, \
+           created_at, updated_at, version) \
+         SELECT gen_random_uuid(), '{campaign}', o.id, o.path, '{root}', 2021 + g % 3, \
+                CASE WHEN g % 2 = 0 THEN 'individual' ELSE 'collective' END, 'Người số ' || g, \
+                (ARRAY['f', 'g', 'h', 'k'])[1 + g % 4], \
+                (ARRAY['draft', 'submitted', 'under_review', 'recognized', 'rejected', 'withdrawn'])[1 + g % 6], \
+                gen_random_uuid(), now(), now(), 1 \
+         FROM generate_series(1, 60) AS g \
+         CROSS JOIN LATERAL (SELECT id, path FROM organizations ORDER BY path OFFSET g % 5 LIMIT 1) AS o"
+    ))
+    .await;
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    tallies::fold_in_batches(&mut conn, 1_000).await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM tally_deltas").await, 0);
+    let folded = tally_tables(&db).await;
+    for table in [
+        "tallies ",
+        "deadline_tallies ",
+        "facet_tallies ",
+        "facet_deadline_tallies ",
+    ] {
+        assert!(
+            folded.iter().any(|row| row.starts_with(table)),
+            "{table}is empty"
+        );
+    }
+    assert!(
+        folded.iter().any(|row| row.contains(",n,")),
+        "nominations are counted"
+    );
+    assert!(
+        folded.iter().any(|row| row.contains("-infinity")),
+        "some deadlines fell behind the horizon"
+    );
+    let before = version(&db).await;
+
+    let written = tallies::rebuild(&mut conn).await.unwrap();
+
+    assert_eq!(tally_tables(&db).await, folded, "rebuilt = folded");
+    assert_eq!(usize::try_from(written).unwrap(), folded.len());
+    assert_eq!(db.count("SELECT count(*) FROM tally_deltas").await, 0);
+    assert_ne!(version(&db).await, before, "the version moves");
+
+    // Status changes, moves, a unit changing kind: folded, then rebuilt from the rows.
+    db.execute_sql(
+        "UPDATE pledges SET status = 'assessed', result = 'achieved' WHERE status = 'approved'; \
+         UPDATE pledges AS p SET organization_id = o.id, organization_path = o.path \
+         FROM organizations AS o WHERE o.path = '1.3.' AND p.organization_path = '1.2.'; \
+         UPDATE nominations SET status = 'recognized', field = 'z' WHERE status = 'under_review'; \
+         UPDATE organizations SET kind = 'ward', active = false WHERE path = '1.3.';",
+    )
+    .await;
+    tallies::fold_in_batches(&mut conn, 1_000).await.unwrap();
+    let folded = tally_tables(&db).await;
+    tallies::rebuild(&mut conn).await.unwrap();
+    assert_eq!(tally_tables(&db).await, folded, "changed: rebuilt = folded");
+
+    db.execute_sql(
+        "UPDATE pledges SET field = 'y', deadline = deadline - 30 WHERE status = 'draft'; \
+         DELETE FROM pledges WHERE status = 'returned'; \
+         DELETE FROM nominations;",
+    )
+    .await;
+    assert!(db.count("SELECT count(*) FROM tally_deltas").await > 0);
+    // (The nominations go too: the brute-force count of `both_counts` counts none.)
+    tallies::rebuild(&mut conn).await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM tally_deltas").await, 0);
+    assert_exact_in(
+        &db,
+        campaign,
+        &[&FACETS[..], &["title:ward"]].concat(),
+        "rebuilt with changes queued",
+    )
+    .await;
+}
+
 /// Every page of `/stats/titles` units under `root`, read by `walk`, `limit` at a time.
 async fn title_pages(
     conn: &mut AsyncPgConnection,

@@ -12,6 +12,7 @@ mod changes;
 mod errors;
 mod first_hour;
 mod folds;
+mod generate;
 mod hardening;
 mod import_units;
 mod input;

@@ -1,0 +1,88 @@
+//! `thidua generate` loads its rows without their row triggers and with the secondary indexes
+//! of the loaded tables dropped, then builds those indexes again and rebuilds the tallies from
+//! the rows: the database it leaves has every index the migrations made, tallies that count
+//! every row, and nothing of the load's own bookkeeping; a rerun finds it complete.
+
+use std::path::Path;
+
+use thidua::generate::{self, Sizes};
+
+use crate::helpers::app::test_settings;
+use crate::helpers::db::TestDb;
+
+/// Every index definition of the tables the generator loads, sorted.
+const INDEXES: &str = "SELECT string_agg(pg_get_indexdef(indexrelid), E'\\n' ORDER BY pg_get_indexdef(indexrelid)) \
+     FROM pg_index WHERE indrelid = ANY (ARRAY['pledges', 'pledge_progress', 'nominations', \
+     'nomination_reviews']::regclass[])";
+
+async fn text(db: &TestDb, sql: &str) -> String {
+    db.client().await.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// The counts the tallies give at the root, beside the counts of the rows.
+async fn root_counts(db: &TestDb) -> Vec<(i64, i64)> {
+    let mut counts = Vec::new();
+    for (tallied, raw) in [
+        (
+            "SELECT coalesce(sum(t.count), 0)::bigint FROM tallies AS t JOIN organizations AS o \
+             ON o.path = t.ancestor_path AND o.parent_id IS NULL WHERE t.entity = 'p' \
+             AND t.campaign_id = '00000000-0000-0000-0000-000000000000' AND t.year = 0",
+            "SELECT count(*) FROM pledges",
+        ),
+        (
+            "SELECT coalesce(sum(t.count), 0)::bigint FROM tallies AS t JOIN organizations AS o \
+             ON o.path = t.ancestor_path AND o.parent_id IS NULL WHERE t.entity = 'n' \
+             AND t.campaign_id = '00000000-0000-0000-0000-000000000000' AND t.year = 0",
+            "SELECT count(*) FROM nominations",
+        ),
+        (
+            "SELECT coalesce(sum(t.count), 0)::bigint FROM tallies AS t JOIN organizations AS o \
+             ON o.path = t.ancestor_path AND o.parent_id IS NULL WHERE t.entity = 'o'",
+            "SELECT count(*) FROM organizations",
+        ),
+        (
+            "SELECT coalesce(sum(t.count), 0)::bigint FROM facet_tallies AS t JOIN organizations AS o \
+             ON o.path = t.ancestor_path AND o.parent_id IS NULL WHERE t.entity = 'p' \
+             AND t.facet = 'organization_kind'",
+            "SELECT count(*) FROM pledges",
+        ),
+    ] {
+        counts.push((db.count(tallied).await, db.count(raw).await));
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_generated_data_set_keeps_every_index_and_counts_every_row() {
+    let db = TestDb::new().await;
+    let fresh = TestDb::new().await;
+    let settings = test_settings(&db.url, |_| {});
+    let merges = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/vn-admin-2025/merges.json");
+    let sizes = Sizes {
+        organizations: 300,
+        provinces: None,
+        pledges: 2_500,
+        nominations: 400,
+        seed: 3,
+    };
+    let expected_indexes = text(&fresh, INDEXES).await;
+    assert!(expected_indexes.contains("pledges_search_idx"));
+
+    for run in ["first run", "rerun"] {
+        generate::run(&settings, sizes, &merges, 2).await.unwrap();
+
+        assert_eq!(text(&db, INDEXES).await, expected_indexes, "{run}");
+        assert_eq!(
+            db.count("SELECT count(*) FROM pg_class WHERE relname = 'generate_deferred_indexes'")
+                .await,
+            0,
+            "{run}"
+        );
+        assert_eq!(db.count("SELECT count(*) FROM pledges").await, 2_500);
+        assert_eq!(db.count("SELECT count(*) FROM nominations").await, 400);
+        for (tallied, raw) in root_counts(&db).await {
+            assert_eq!(tallied, raw, "{run}");
+        }
+        assert_eq!(db.count("SELECT count(*) FROM tally_deltas").await, 0);
+    }
+}
