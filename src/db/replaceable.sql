@@ -310,6 +310,15 @@ CREATE TRIGGER organizations_tally_update AFTER UPDATE ON organizations
 CREATE TRIGGER organizations_tally_delete AFTER DELETE ON organizations
     FOR EACH ROW EXECUTE FUNCTION r.tally_organization();
 
+-- Every unit whose subtree counts a row at `in_path`: the prefixes of the path that end at a
+-- dot (the unit itself included), where the fold and the rebuild count it. Inlined where it is called.
+CREATE FUNCTION r.ancestor_paths(in_path text) RETURNS TABLE (ancestor_path text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT left(in_path, position)
+    FROM generate_series(1, length(in_path)) AS position
+    WHERE substr(in_path, position, 1) = '.'
+$$;
+
 -- The campaign and year slices that count a row of `entity` in `campaign` and `year`: its
 -- campaign and year, its campaign in all years (year 0), all campaigns in its year (the nil
 -- campaign), all campaigns in all years; organizations only in the nil campaign and year 0.
@@ -355,14 +364,13 @@ BEGIN
         WHERE id = ANY (ARRAY(SELECT q.id FROM tally_deltas AS q ORDER BY q.id LIMIT max_deltas))
         RETURNING *
     ), expanded AS (
-        SELECT left(m.organization_path, position) AS ancestor_path, m.entity, s.campaign_id,
+        SELECT a.ancestor_path, m.entity, s.campaign_id,
                s.year, m.kind, m.status, m.result, m.open_deadline, m.delta,
                m.field, m.holder_kind, m.month, m.title_name,
                s.campaign_id = m.campaign_id AND s.year = m.year AS own_slice
         FROM moved AS m
         CROSS JOIN LATERAL r.tally_slices(m.entity, m.campaign_id, m.year) AS s
-        CROSS JOIN LATERAL generate_series(1, length(m.organization_path)) AS position
-        WHERE substr(m.organization_path, position, 1) = '.'
+        CROSS JOIN LATERAL r.ancestor_paths(m.organization_path) AS a
     ), counted AS (
         INSERT INTO tallies AS t (ancestor_path, entity, campaign_id, year, kind, status, result, count)
         SELECT ancestor_path, entity, campaign_id, year, kind, status, result, sum(delta)
@@ -457,15 +465,6 @@ BEGIN
     DELETE FROM facet_deadline_tallies WHERE count = 0;
     RETURN moved_count;
 END
-$$;
-
--- Every unit whose subtree counts a row at `in_path`: the prefixes of the path that end at a
--- dot (the unit itself included), as the fold expands a delta. Inlined where it is called.
-CREATE FUNCTION r.ancestor_paths(in_path text) RETURNS TABLE (ancestor_path text)
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT left(in_path, position)
-    FROM generate_series(1, length(in_path)) AS position
-    WHERE substr(in_path, position, 1) = '.'
 $$;
 
 -- Recomputes every tally from the rows themselves, in bulk, and empties the queue of deltas:
