@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::organizations::dto::OrganizationKind;
 use crate::restructurings::import::{MergesFile, commune_kind};
+use crate::stats::tallies::TallyPart;
 
 /// Pledges (and nominations) per statement: big enough to amortize, small enough to resume.
 pub const CHUNK: u64 = 100_000;
@@ -1132,23 +1133,53 @@ pub async fn run(
             println!("nominations: the nominations table does not exist here, skipped");
         }
     }
-    build_deferred_indexes(&mut conn, &mut more).await?;
-
-    if triggers_off {
-        conn.batch_execute("RESET session_replication_role").await?;
-    }
     // A rerun that found every row in place leaves the tallies alone (they were rebuilt when
     // the rows were loaded), unless the tallies are empty.
     let untallied: Flag = sql_query("SELECT NOT EXISTS (SELECT 1 FROM tallies) AS flag")
         .get_result(&mut conn)
         .await?;
-    if loaded || untallied.flag {
-        let rebuild_started = Instant::now();
-        let written = crate::stats::tallies::rebuild(&mut conn).await?;
+    let rebuild = loaded || untallied.flag;
+    // The indexes and the two halves of the tally rebuild all read the loaded rows and write
+    // apart: side by side they keep every core busy (one after the other, each half's
+    // aggregates ran on a single backend).
+    let rebuilt = async {
+        if !rebuild {
+            return anyhow::Ok(());
+        }
+        let started = Instant::now();
+        let horizon = crate::stats::tallies::rebuild_start(&mut conn).await?;
+        let mut halves = Vec::new();
+        for part in TallyPart::ALL {
+            halves.push((part, loading_connection(&settings.database_url).await?.0));
+        }
+        let written =
+            futures_util::future::try_join_all(halves.iter_mut().map(|(part, half)| async move {
+                let part_started = Instant::now();
+                let written = crate::stats::tallies::rebuild_part(half, *part, horizon).await?;
+                println!(
+                    "tallies: {} part, {written} rows rebuilt in {:.1} s",
+                    part.as_str(),
+                    part_started.elapsed().as_secs_f64()
+                );
+                anyhow::Ok(written)
+            }))
+            .await?;
         println!(
-            "tallies: {written} rows rebuilt in {:.1} s",
-            rebuild_started.elapsed().as_secs_f64()
+            "tallies: {} rows rebuilt in {:.1} s",
+            written.iter().sum::<i64>(),
+            started.elapsed().as_secs_f64()
         );
+        Ok(())
+    };
+    // The index builds take the other loading connections (at least one).
+    if more.is_empty() {
+        more.push(loading_connection(&settings.database_url).await?.0);
+    }
+    let (index_lane, more_lanes) = more.split_first_mut().context("an index lane")?;
+    futures_util::future::try_join(rebuilt, build_deferred_indexes(index_lane, more_lanes)).await?;
+
+    if triggers_off {
+        conn.batch_execute("RESET session_replication_role").await?;
     }
 
     let analyze_started = Instant::now();

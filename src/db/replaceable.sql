@@ -471,7 +471,7 @@ $$;
 -- what folding every delta ever queued would give, with the horizon moved to today's. Returns
 -- the number of tally rows written.
 --
--- For `thidua tallies rebuild` (a repair, should the tallies ever disagree with the rows) and
+-- For `thidua rebuild-tallies` (a repair, should the tallies ever disagree with the rows) and
 -- for `thidua generate`, which loads its millions of rows without the row triggers: a fold
 -- upserts into large tables key by key (about 4 000 deltas a second at 1M pledges), while
 -- here each table is one aggregate over the rows, first per unit (a unit's thousand pledges
@@ -479,113 +479,144 @@ $$;
 -- Writers of the counted tables wait for the end (SHARE locks), and so does a running fold
 -- (its advisory lock); readers wait on the emptied tables until the commit.
 -- tests/api/folds.rs checks that it writes exactly what the fold wrote.
-CREATE FUNCTION r.rebuild_tallies() RETURNS bigint LANGUAGE plpgsql
+CREATE FUNCTION r.rebuild_tallies() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    horizon date := r.rebuild_start();
+BEGIN
+    RETURN r.rebuild_tally_part('plain', horizon) + r.rebuild_tally_part('facets', horizon);
+END
+$$;
+
+-- The first step of a rebuild: waits for a running fold, empties the queue of deltas (the rows
+-- they describe are counted by the rebuild) and moves the horizon to today's; returns it.
+-- `thidua generate`, the only writer of its database while it runs, commits this alone and then
+-- runs the two parts side by side on two connections (and beside its index builds).
+CREATE FUNCTION r.rebuild_start() RETURNS date LANGUAGE plpgsql AS $$
+DECLARE
+    horizon date;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7246150);
+    LOCK TABLE organizations, pledges, nominations IN SHARE MODE;
+    TRUNCATE tally_deltas;
+    UPDATE tally_state SET collapsed_before = greatest(collapsed_before, current_date - 2),
+                           generation = generation + 1
+    RETURNING collapsed_before INTO horizon;
+    RETURN horizon;
+END
+$$;
+
+-- One part of a rebuild with the horizon `horizon` (from r.rebuild_start): 'plain' refills
+-- tallies and deadline_tallies, 'facets' refills facet_tallies and facet_deadline_tallies.
+-- The parts share no table, so two connections may run them at once; each moves the generation
+-- when it commits, so no answer cached while it ran outlives it. Returns the rows written.
+CREATE FUNCTION r.rebuild_tally_part(part text, horizon date) RETURNS bigint LANGUAGE plpgsql
 -- Each aggregate hashes its groups in memory (2.3M tally rows at 1M pledges; with the default
 -- 4 MB a sort spilled 780 MB to disk and took twice as long).
 SET work_mem = '1GB' AS $$
 DECLARE
-    horizon date;
     written bigint := 0;
     rows_now bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(7246150);
     LOCK TABLE organizations, pledges, nominations IN SHARE MODE;
-    TRUNCATE tally_deltas, tallies, deadline_tallies, facet_tallies, facet_deadline_tallies;
-    UPDATE tally_state SET collapsed_before = greatest(collapsed_before, current_date - 2),
-                           generation = generation + 1
-    RETURNING collapsed_before INTO horizon;
+    IF part = 'plain' THEN
+        TRUNCATE tallies, deadline_tallies;
+        -- Every row counted under each ancestor in its own campaign and year (deadline:
+        -- 'infinity' unless an open pledge's, merged behind the horizon), then the other
+        -- slices summed from these, which are fewer than the rows (a unit's pledges share a
+        -- few dozen keys).
+        CREATE TEMPORARY TABLE rebuilt_own ON COMMIT DROP AS
+        SELECT a.ancestor_path, u.entity, u.campaign_id, u.year, u.kind, u.status, u.result, u.deadline,
+               sum(u.count) AS count
+        FROM (
+            SELECT p.organization_path AS path, 'p'::text AS entity, p.campaign_id, p.year, p.kind, p.status,
+                   coalesce(p.result, 'none') AS result,
+                   CASE WHEN NOT r.pledge_is_open(p.status) THEN 'infinity'::date
+                        WHEN p.deadline < horizon THEN '-infinity'::date ELSE p.deadline END AS deadline,
+                   count(*) AS count
+            FROM pledges AS p
+            GROUP BY 1, 3, 4, 5, 6, 7, 8
+            UNION ALL
+            SELECT n.organization_path, 'n', n.campaign_id, n.year, n.nominee_type, n.status, 'none',
+                   'infinity'::date, count(*)
+            FROM nominations AS n
+            GROUP BY 1, 3, 4, 5, 6
+            UNION ALL
+            SELECT o.path, 'o', '00000000-0000-0000-0000-000000000000', 0, o.kind,
+                   CASE WHEN o.active THEN 'active' ELSE 'inactive' END, 'none', 'infinity'::date, count(*)
+            FROM organizations AS o
+            GROUP BY 1, 5, 6
+        ) AS u
+        CROSS JOIN LATERAL r.ancestor_paths(u.path) AS a
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 
-    -- Every row counted under each ancestor in its own campaign and year (deadline: 'infinity'
-    -- unless an open pledge's, merged behind the horizon), then the other slices summed from
-    -- these, which are fewer than the rows (a unit's pledges share a few dozen keys).
-    CREATE TEMPORARY TABLE rebuilt_own ON COMMIT DROP AS
-    SELECT a.ancestor_path, u.entity, u.campaign_id, u.year, u.kind, u.status, u.result, u.deadline,
-           sum(u.count) AS count
-    FROM (
-        SELECT p.organization_path AS path, 'p'::text AS entity, p.campaign_id, p.year, p.kind, p.status,
-               coalesce(p.result, 'none') AS result,
-               CASE WHEN NOT r.pledge_is_open(p.status) THEN 'infinity'::date
-                    WHEN p.deadline < horizon THEN '-infinity'::date ELSE p.deadline END AS deadline,
-               count(*) AS count
-        FROM pledges AS p
-        GROUP BY 1, 3, 4, 5, 6, 7, 8
-        UNION ALL
-        SELECT n.organization_path, 'n', n.campaign_id, n.year, n.nominee_type, n.status, 'none',
-               'infinity'::date, count(*)
-        FROM nominations AS n
-        GROUP BY 1, 3, 4, 5, 6
-        UNION ALL
-        SELECT o.path, 'o', '00000000-0000-0000-0000-000000000000', 0, o.kind,
-               CASE WHEN o.active THEN 'active' ELSE 'inactive' END, 'none', 'infinity'::date, count(*)
-        FROM organizations AS o
-        GROUP BY 1, 5, 6
-    ) AS u
-    CROSS JOIN LATERAL r.ancestor_paths(u.path) AS a
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+        INSERT INTO tallies (ancestor_path, entity, campaign_id, year, kind, status, result, count)
+        SELECT o.ancestor_path, o.entity, s.campaign_id, s.year, o.kind, o.status, o.result, sum(o.count)
+        FROM rebuilt_own AS o
+        CROSS JOIN LATERAL r.tally_slices(o.entity, o.campaign_id, o.year) AS s
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        ORDER BY 1, 2, 3, 4, 5, 6, 7; -- the primary key's order: each index page filled once
+        GET DIAGNOSTICS rows_now = ROW_COUNT;
+        written := written + rows_now;
 
-    INSERT INTO tallies (ancestor_path, entity, campaign_id, year, kind, status, result, count)
-    SELECT o.ancestor_path, o.entity, s.campaign_id, s.year, o.kind, o.status, o.result, sum(o.count)
-    FROM rebuilt_own AS o
-    CROSS JOIN LATERAL r.tally_slices(o.entity, o.campaign_id, o.year) AS s
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-    ORDER BY 1, 2, 3, 4, 5, 6, 7; -- the primary key's order: each index page filled once
-    GET DIAGNOSTICS rows_now = ROW_COUNT;
-    written := written + rows_now;
+        INSERT INTO deadline_tallies (ancestor_path, campaign_id, year, deadline, kind, status, result, count)
+        SELECT o.ancestor_path, s.campaign_id, s.year, o.deadline, o.kind, o.status, o.result, sum(o.count)
+        FROM rebuilt_own AS o
+        CROSS JOIN LATERAL r.tally_slices(o.entity, o.campaign_id, o.year) AS s
+        WHERE o.entity = 'p' AND o.deadline <> 'infinity'
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        ORDER BY 1, 2, 3, 4, 5, 6, 7;
+        GET DIAGNOSTICS rows_now = ROW_COUNT;
+        written := written + rows_now;
+        DROP TABLE rebuilt_own;
+    ELSIF part = 'facets' THEN
+        TRUNCATE facet_tallies, facet_deadline_tallies;
+        -- Facets count in the row's own campaign and year only, as the fold writes them; each
+        -- pledge is read once for both facet tables.
+        CREATE TEMPORARY TABLE rebuilt_facets ON COMMIT DROP AS
+        SELECT a.ancestor_path, u.entity, u.campaign_id, u.year, u.facet, u.value, u.status, u.result, u.deadline,
+               sum(u.count) AS count
+        FROM (
+            SELECT p.organization_path AS path, 'p'::text AS entity, p.campaign_id, p.year, d.facet, d.value,
+                   p.status, coalesce(p.result, 'none') AS result,
+                   CASE WHEN NOT r.pledge_is_open(p.status) THEN 'infinity'::date
+                        WHEN p.deadline < horizon THEN '-infinity'::date ELSE p.deadline END AS deadline,
+                   count(*) AS count
+            FROM pledges AS p
+            LEFT JOIN organizations AS o ON o.id = p.organization_id
+            CROSS JOIN LATERAL r.pledge_facets(o.kind, p.kind, p.field, p.deadline, p.title_name) AS f
+            CROSS JOIN LATERAL r.delta_facets(f.field, f.holder_kind, f.month, f.title_name) AS d
+            GROUP BY 1, 3, 4, 5, 6, 7, 8, 9
+            UNION ALL
+            SELECT n.organization_path, 'n', n.campaign_id, n.year, d.facet, d.value, n.status, 'none',
+                   'infinity'::date, count(*)
+            FROM nominations AS n
+            CROSS JOIN LATERAL r.delta_facets(n.field, NULL, NULL, NULL) AS d
+            GROUP BY 1, 3, 4, 5, 6, 7
+        ) AS u
+        CROSS JOIN LATERAL r.ancestor_paths(u.path) AS a
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9;
 
-    INSERT INTO deadline_tallies (ancestor_path, campaign_id, year, deadline, kind, status, result, count)
-    SELECT o.ancestor_path, s.campaign_id, s.year, o.deadline, o.kind, o.status, o.result, sum(o.count)
-    FROM rebuilt_own AS o
-    CROSS JOIN LATERAL r.tally_slices(o.entity, o.campaign_id, o.year) AS s
-    WHERE o.entity = 'p' AND o.deadline <> 'infinity'
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-    ORDER BY 1, 2, 3, 4, 5, 6, 7;
-    GET DIAGNOSTICS rows_now = ROW_COUNT;
-    written := written + rows_now;
-    DROP TABLE rebuilt_own;
+        INSERT INTO facet_tallies (ancestor_path, entity, campaign_id, year, facet, value, status, result, count)
+        SELECT ancestor_path, entity, campaign_id, year, facet, value, status, result, sum(count)
+        FROM rebuilt_facets
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+        ORDER BY 1, 2, 5, 3, 4, 6, 7, 8;
+        GET DIAGNOSTICS rows_now = ROW_COUNT;
+        written := written + rows_now;
 
-    -- Facets count in the row's own campaign and year only, as the fold writes them; each
-    -- pledge is read once for both facet tables.
-    CREATE TEMPORARY TABLE rebuilt_facets ON COMMIT DROP AS
-    SELECT a.ancestor_path, u.entity, u.campaign_id, u.year, u.facet, u.value, u.status, u.result, u.deadline,
-           sum(u.count) AS count
-    FROM (
-        SELECT p.organization_path AS path, 'p'::text AS entity, p.campaign_id, p.year, d.facet, d.value,
-               p.status, coalesce(p.result, 'none') AS result,
-               CASE WHEN NOT r.pledge_is_open(p.status) THEN 'infinity'::date
-                    WHEN p.deadline < horizon THEN '-infinity'::date ELSE p.deadline END AS deadline,
-               count(*) AS count
-        FROM pledges AS p
-        LEFT JOIN organizations AS o ON o.id = p.organization_id
-        CROSS JOIN LATERAL r.pledge_facets(o.kind, p.kind, p.field, p.deadline, p.title_name) AS f
-        CROSS JOIN LATERAL r.delta_facets(f.field, f.holder_kind, f.month, f.title_name) AS d
-        GROUP BY 1, 3, 4, 5, 6, 7, 8, 9
-        UNION ALL
-        SELECT n.organization_path, 'n', n.campaign_id, n.year, d.facet, d.value, n.status, 'none',
-               'infinity'::date, count(*)
-        FROM nominations AS n
-        CROSS JOIN LATERAL r.delta_facets(n.field, NULL, NULL, NULL) AS d
-        GROUP BY 1, 3, 4, 5, 6, 7
-    ) AS u
-    CROSS JOIN LATERAL r.ancestor_paths(u.path) AS a
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9;
-
-    INSERT INTO facet_tallies (ancestor_path, entity, campaign_id, year, facet, value, status, result, count)
-    SELECT ancestor_path, entity, campaign_id, year, facet, value, status, result, sum(count)
-    FROM rebuilt_facets
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-    ORDER BY 1, 2, 5, 3, 4, 6, 7, 8;
-    GET DIAGNOSTICS rows_now = ROW_COUNT;
-    written := written + rows_now;
-
-    INSERT INTO facet_deadline_tallies (ancestor_path, campaign_id, year, facet, deadline, value, count)
-    SELECT ancestor_path, campaign_id, year, facet, deadline, value, sum(count)
-    FROM rebuilt_facets
-    WHERE entity = 'p' AND deadline <> 'infinity'
-    GROUP BY 1, 2, 3, 4, 5, 6
-    ORDER BY 1, 4, 2, 3, 5, 6;
-    GET DIAGNOSTICS rows_now = ROW_COUNT;
-    written := written + rows_now;
-    DROP TABLE rebuilt_facets;
+        INSERT INTO facet_deadline_tallies (ancestor_path, campaign_id, year, facet, deadline, value, count)
+        SELECT ancestor_path, campaign_id, year, facet, deadline, value, sum(count)
+        FROM rebuilt_facets
+        WHERE entity = 'p' AND deadline <> 'infinity'
+        GROUP BY 1, 2, 3, 4, 5, 6
+        ORDER BY 1, 4, 2, 3, 5, 6;
+        GET DIAGNOSTICS rows_now = ROW_COUNT;
+        written := written + rows_now;
+        DROP TABLE rebuilt_facets;
+    ELSE
+        RAISE EXCEPTION 'unknown tally part %', part;
+    END IF;
+    UPDATE tally_state SET generation = generation + 1;
     RETURN written;
 END
 $$;

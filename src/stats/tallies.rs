@@ -67,6 +67,58 @@ pub async fn rebuild(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     Ok(rebuilt.moved)
 }
 
+/// The two halves of a rebuild (`r.rebuild_tally_part`): they share no table, so two
+/// connections can run them side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TallyPart {
+    /// `tallies` and `deadline_tallies`.
+    Plain,
+    /// `facet_tallies` and `facet_deadline_tallies`.
+    Facets,
+}
+
+impl TallyPart {
+    pub const ALL: [Self; 2] = [Self::Plain, Self::Facets];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Facets => "facets",
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Horizon {
+    #[diesel(sql_type = Date)]
+    horizon: chrono::NaiveDate,
+}
+
+/// Starts a rebuild run part by part (`r.rebuild_start()`): empties the queue of deltas and
+/// moves the horizon, which it answers. Only for a database nobody else writes while the parts
+/// run (`thidua generate`): unlike [`rebuild`], the parts commit apart from this step.
+pub async fn rebuild_start(conn: &mut AsyncPgConnection) -> QueryResult<chrono::NaiveDate> {
+    let started: Horizon = diesel::sql_query("SELECT r.rebuild_start() AS horizon")
+        .get_result(conn)
+        .await?;
+    Ok(started.horizon)
+}
+
+/// Refills the tables of `part` from the rows with the horizon of [`rebuild_start`]; returns
+/// the tally rows written.
+pub async fn rebuild_part(
+    conn: &mut AsyncPgConnection,
+    part: TallyPart,
+    horizon: chrono::NaiveDate,
+) -> QueryResult<i64> {
+    let rebuilt: Folded = diesel::sql_query("SELECT r.rebuild_tally_part($1, $2) AS moved")
+        .bind::<Text, _>(part.as_str())
+        .bind::<Date, _>(horizon)
+        .get_result(conn)
+        .await?;
+    Ok(rebuilt.moved)
+}
+
 /// Drains the deltas into the tallies in batches of `max_deltas`, each committed on its own,
 /// until a batch comes back short (or [`MAX_BATCHES_PER_FOLD`] batches); returns the deltas
 /// moved. Call it outside a transaction, or the batches commit together.
