@@ -477,20 +477,28 @@ async fn title_pages(
     units
 }
 
-/// The two ways of reading a page of `/stats/titles` units (through the subtree's title
-/// pledges, or the units in name order) give the same units in the same order, page after
-/// page, for every subtree, filter and page size, and the same as a count over the raw rows.
+/// The three ways of reading a page of `/stats/titles` units (through the subtree's title
+/// pledges, its units sorted by name, or every unit in name order) give the same units in the
+/// same order, page after page, for every subtree, filter and page size, and the same as a
+/// count over the raw rows.
 #[tokio::test]
-async fn both_walks_of_the_titles_page_read_the_same_units() {
+async fn every_walk_of_the_titles_page_reads_the_same_units() {
     let db = TestDb::new().await;
     let (_, campaign) = backlog(&db, 120).await;
     // Two units with one name: the unit id orders them. The commune 1.2. stood at 1.3. in
-    // 2021 and its pledges of that year kept that path (a unit that moves takes only the
-    // pledges of the years since along): a unit's path does not bound its pledges.
+    // 2021 (as a restructuring records it: a placement) and its pledges of that year kept that
+    // path (a unit that moves takes only the pledges of the years since along): a unit's path
+    // today does not bound its pledges.
     db.execute_sql(
         "UPDATE organizations SET name = 'Ấp Trùng Tên' WHERE depth = 2; \
          UPDATE pledges SET organization_path = '1.3.' \
-         WHERE organization_path = '1.2.' AND year = 2021;",
+         WHERE organization_path = '1.2.' AND year = 2021; \
+         INSERT INTO restructurings (id, effective_on, legal_basis, steps, preview, touched_paths) \
+         VALUES ('00000000-0000-7000-8000-000000000001', '2022-01-01', 'Nghị quyết', '[]', '{}', '{}'); \
+         INSERT INTO organization_placements \
+           (organization_id, parent_id, path, depth, placed_on, ended_on, restructuring_id) \
+         SELECT id, parent_id, '1.3.', 1, NULL, '2021-12-31', '00000000-0000-7000-8000-000000000001' \
+         FROM organizations WHERE path = '1.2.';",
     )
     .await;
     let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
@@ -548,9 +556,12 @@ async fn both_walks_of_the_titles_page_read_the_same_units() {
                     let case = format!("{root} {year:?} {kind:?} {title:?} limit {limit}");
                     let pledges =
                         title_pages(&mut conn, &filter, limit, repo::TitleWalk::Pledges).await;
+                    let units =
+                        title_pages(&mut conn, &filter, limit, repo::TitleWalk::Units).await;
                     let names =
                         title_pages(&mut conn, &filter, limit, repo::TitleWalk::Names).await;
                     assert_eq!(pledges, raw, "{case}: through the pledges");
+                    assert_eq!(units, raw, "{case}: through the units");
                     assert_eq!(names, raw, "{case}: through the names");
                 }
             }
@@ -559,20 +570,23 @@ async fn both_walks_of_the_titles_page_read_the_same_units() {
 }
 
 #[test]
-fn the_titles_page_walks_the_names_when_that_reads_fewer_rows() {
-    use repo::TitleWalk::{Names, Pledges};
+fn the_titles_page_walks_what_reads_fewer_rows() {
+    use repo::TitleWalk::{Names, Pledges, Units};
     // The root of 10 000 units holding 250 000 title pledges: 51 units visited.
     assert_eq!(repo::TitleWalk::cheaper(51, 10_000, 10_000, 250_000), Names);
-    // A province, a 34th of the units: 1 700 units visited and their 40 000 title pledges,
-    // against the province's 7 300.
-    assert_eq!(repo::TitleWalk::cheaper(51, 294, 10_000, 7_300), Pledges);
+    // A province, a 34th of the units: its 294 units sorted and a page of them read, against
+    // 1 700 units visited by name or the province's 7 300 title pledges (73 000 at 10M).
+    assert_eq!(repo::TitleWalk::cheaper(51, 294, 10_000, 7_300), Units);
+    assert_eq!(repo::TitleWalk::cheaper(51, 294, 10_000, 73_000), Units);
+    // … unless it holds fewer title pledges than units.
+    assert_eq!(repo::TitleWalk::cheaper(51, 294, 10_000, 200), Pledges);
     // A province of the real tree, 3 000 of 100 000 units.
     assert_eq!(repo::TitleWalk::cheaper(51, 3_000, 100_000, 75_000), Names);
     // A commune of 3 units among 10 000.
-    assert_eq!(repo::TitleWalk::cheaper(51, 3, 10_000, 300), Pledges);
+    assert_eq!(repo::TitleWalk::cheaper(51, 3, 10_000, 300), Units);
     // The table not analyzed yet: the subtree is all there is.
     assert_eq!(repo::TitleWalk::cheaper(51, 10_000, 0, 250_000), Names);
-    assert_eq!(repo::TitleWalk::cheaper(51, 7, 0, 600), Pledges);
+    assert_eq!(repo::TitleWalk::cheaper(51, 7, 0, 600), Units);
     // No unit counted, or fewer title pledges than a page: the pledges.
     assert_eq!(repo::TitleWalk::cheaper(51, 0, 0, 400), Pledges);
     assert_eq!(repo::TitleWalk::cheaper(51, 10_000, 10_000, 40), Pledges);
