@@ -4,9 +4,11 @@
 # today's overview of a province no restructuring touched, side by side and interleaved over
 # BENCH_RUNS runs at the service's pool size (issue: "at most twice today's overview of a
 # province"). The all-years overview of the new province (every year on its own structure,
-# summed) is recorded too. Writes the section "## History after a restructuring" of the report.
+# summed) is recorded too, and every other aggregate of AGGREGATE_SCENARIOS (bench/lib.sh) over
+# that year, at the new province and at untouched ones. Writes the section "## History after a
+# restructuring" of the report.
 #
-#   bench/history.sh     # its own database: 10 000 organizations, 300 000 pledges (2021–2025),
+#   bench/history.sh     # its own database: 10 000 organizations, 300 000 pledges (2020–2025),
 #                        # then one restructuring on 2025-07-01 merging three provinces into one
 #
 # Environment: BENCH_HISTORY_DB (thidua_bench_history), BENCH_HISTORY_ORGS (10000),
@@ -89,6 +91,14 @@ for RUN in $(seq 1 "$RUNS"); do
   measure today "/api/v1/stats/overview?organization_id={id}" "$OUT/untouched.txt"
   measure history "/api/v1/stats/overview?organization_id=$NEW_ID&year=$PRE_REFORM_YEAR"
   measure all_years "/api/v1/stats/overview?organization_id=$NEW_ID"
+  # Every other aggregate over the year before the reform: at a province no restructuring
+  # touched, and at the new province (its predecessors' subtrees as they stood).
+  for entry in $AGGREGATE_SCENARIOS; do
+    IFS=: read -r name endpoint query <<<"$entry"
+    measure "today_$name" "/api/v1/stats/$endpoint?organization_id={id}&year=$PRE_REFORM_YEAR${query:+&$query}" \
+      "$OUT/untouched.txt"
+    measure "history_$name" "/api/v1/stats/$endpoint?organization_id=$NEW_ID&year=$PRE_REFORM_YEAR${query:+&$query}"
+  done
 done
 
 median() { awk -F'\t' -v n="$1" -v c="$2" '$2 == n {print $c}' "$RESULTS" | sort -g \
@@ -114,6 +124,20 @@ section=$(mktemp)
   echo "| today's overview of a province no restructuring touched (kept overviews) | $today | $(median today 4) | 1 | |"
   echo "| the new province over $PRE_REFORM_YEAR (its predecessors' subtrees as they stood) | $history | $(median history 4) | $history_ratio | ≤ 2 ($verdict) |"
   echo "| the new province over all years (each year on its own structure, summed) | $all_years | $(median all_years 4) | $all_ratio | (recorded) |"
+  echo
+  echo "Every other aggregate over $PRE_REFORM_YEAR: a province no restructuring touched, and the new"
+  echo "province (its predecessors' subtrees as they stood in $PRE_REFORM_YEAR), same medians."
+  echo
+  echo "| aggregate over $PRE_REFORM_YEAR | untouched province p50 ms | req/s | new province p50 ms | req/s | new ÷ untouched (p50) | goal |"
+  echo "|---|---|---|---|---|---|---|"
+  for entry in $AGGREGATE_SCENARIOS; do
+    IFS=: read -r name endpoint query <<<"$entry"
+    a=$(median "today_$name" 3)
+    b=$(median "history_$name" 3)
+    r=$(ratio "$b" "$a")
+    v=$(awk -v r="$r" 'BEGIN {print (r + 0 <= 2 ? "met" : "NOT met")}')
+    echo "| /stats/$endpoint${query:+?$query} | $a | $(median "today_$name" 4) | $b | $(median "history_$name" 4) | $r | ≤ 2 ($v) |"
+  done
 } > "$section"
 cat "$section"
 put_section "$REPORT" "History after a restructuring" "$section"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What bench/run.sh and bench/exports.sh share: settings from the environment, tools, the data set
+# What bench/run.sh, bench/exports.sh and bench/history.sh share: settings from the environment, tools, the data set
 # made by `thidua generate`, and the release service started on it. Sourced, never run; the
 # caller has `set -euo pipefail`. A caller may set BENCH_* (BENCH_DB, BENCH_ORGS, BENCH_PLEDGES,
 # BENCH_OUT, BENCH_PORT...) before sourcing to get a data set and service of its own.
@@ -25,6 +25,17 @@ BASE="http://127.0.0.1:$PORT"
 BIN=${BENCH_BIN:-target/release/thidua}
 CLK_TCK=$(getconf CLK_TCK)
 REPORT=${BENCH_REPORT:-docs/benchmarks.md}
+
+# The aggregates: every /stats/* endpoint and group_by value (name:endpoint:query), measured by
+# bench/run.sh at every level and by bench/history.sh over a year before a restructuring. The
+# overview has scenarios of its own.
+AGGREGATE_SCENARIOS="pledges_status:pledges:group_by=status pledges_result:pledges:group_by=result
+pledges_field:pledges:group_by=field pledges_kind:pledges:group_by=kind
+pledges_child:pledges:group_by=child pledges_organization_kind:pledges:group_by=organization_kind
+pledges_month:pledges:group_by=month nominations_status:nominations:group_by=status
+nominations_nominee_type:nominations:group_by=nominee_type nominations_field:nominations:group_by=field
+nominations_child:nominations:group_by=child coverage:coverage: coverage_commune:coverage:kind=commune
+titles:titles: leaderboard:leaderboard:"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

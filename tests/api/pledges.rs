@@ -930,6 +930,63 @@ async fn twenty_concurrent_patches_with_one_etag_let_exactly_one_through() {
     assert_eq!(audited(&ctx, &id, "pledge.update").await, 1);
 }
 
+/// The audit event and the stored reply go out together (pipelined on one connection): when
+/// the audit insert fails, the reply's statement fails on the aborted transaction and the whole
+/// write rolls back (no pledge, no key, no event); the client is told, and the same key runs the
+/// creation afresh once the fault is gone.
+#[tokio::test]
+async fn a_failed_audit_write_rolls_the_creation_back_and_the_same_key_runs_it_again() {
+    let ctx = new_ctx().await;
+    let manager = ctx.token(fixture::C1_MANAGER);
+    let body = ctx.pledge_body(ctx.fixture.tree.c1.id, json!({}));
+    let db = &ctx.app.db;
+    let send = || {
+        ctx.app
+            .request(Method::POST, PLEDGES, Some(manager))
+            .header("Idempotency-Key", "audit-down")
+            .json(&body)
+            .send()
+    };
+    db.execute_sql(
+        "CREATE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'the audit store is down'; END $$; \
+             CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_events \
+             FOR EACH ROW EXECUTE FUNCTION test_refuse_audit();",
+    )
+    .await;
+    let events = db.rows("audit_events").await;
+
+    let failed = send().await.unwrap();
+    let status = failed.status().as_u16();
+    let text = failed.text().await.unwrap();
+    assert_eq!(status, 500, "{text}");
+    assert!(!text.contains("audit store"), "internals leaked: {text}");
+    assert_eq!(pledge_count(&ctx.app).await, 0);
+    assert_eq!(
+        db.rows("idempotency_keys WHERE key = 'audit-down'").await,
+        0
+    );
+    assert_eq!(db.rows("audit_events").await, events);
+
+    db.execute_sql("DROP TRIGGER test_refuse_audit ON audit_events")
+        .await;
+    let created = send().await.unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    assert_eq!(
+        header(&created, "idempotent-replayed".parse().unwrap()),
+        None
+    );
+    assert_eq!(pledge_count(&ctx.app).await, 1);
+    assert_eq!(
+        db.rows("idempotency_keys WHERE key = 'audit-down'").await,
+        1
+    );
+    assert_eq!(
+        db.rows("audit_events WHERE entity_type = 'pledge'").await,
+        1
+    );
+}
+
 #[tokio::test]
 async fn a_retried_creation_with_the_same_key_replays_the_first_reply() {
     let ctx = new_ctx().await;
