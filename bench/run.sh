@@ -256,15 +256,8 @@ prepare_lists() {
 }
 LIST_SCENARIOS="pledges pledges_page pledges_filtered nominations exemplars"
 
-# The aggregates: every /stats/* endpoint and group_by value (name:endpoint:query). The
-# overview has scenarios of its own (kept and computed, with a naive GROUP BY partner).
-AGGREGATE_SCENARIOS="pledges_status:pledges:group_by=status pledges_result:pledges:group_by=result
-pledges_field:pledges:group_by=field pledges_kind:pledges:group_by=kind
-pledges_child:pledges:group_by=child pledges_organization_kind:pledges:group_by=organization_kind
-pledges_month:pledges:group_by=month nominations_status:nominations:group_by=status
-nominations_nominee_type:nominations:group_by=nominee_type nominations_field:nominations:group_by=field
-nominations_child:nominations:group_by=child coverage:coverage: coverage_commune:coverage:kind=commune
-titles:titles: leaderboard:leaderboard:"
+# The aggregates: AGGREGATE_SCENARIOS (bench/lib.sh). The overview has scenarios of its own
+# (kept and computed, with a naive GROUP BY partner).
 
 run_all() {
   export BENCH_NONCE

@@ -20,7 +20,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::repo::UnitRow;
-use super::tallies::TallyRow;
+use super::tallies::{TallyRow, path_upper};
 use crate::db::schema::restructurings;
 use crate::organizations::model::OrganizationRow;
 use crate::text::like_escape;
@@ -279,22 +279,28 @@ pub async fn children_at(conn: &mut AsyncPgConnection, root: &RootAt) -> QueryRe
     .await
 }
 
+/// The places `p` (of `r.placements_on`) in the subtree [$1, $2) as a range a generic plan can
+/// read from the path indexes: the function's `path` column has the default collation, so a
+/// `LIKE` (or a range without the explicit collation) on it cannot use the C-collated indexes
+/// (an untouched province's past-year aggregates read every unit: 4.3 ms against 1.5).
+const PLACED_IN_SUBTREE: &str = "p.path ~>=~ ($1 COLLATE \"C\") AND p.path ~<~ ($2 COLLATE \"C\")";
+
 /// The units of `kind` strictly below `root` as it stood on its day, valid then.
 pub async fn descendants_at(
     conn: &mut AsyncPgConnection,
     root: &RootAt,
     kind: &str,
 ) -> QueryResult<Vec<UnitAt>> {
-    diesel::sql_query(
+    diesel::sql_query(format!(
         "SELECT o.id, o.name, o.kind, p.path, \
                 (o.active OR o.valid_to IS NOT NULL) AS counted \
          FROM r.placements_on($3) AS p JOIN organizations AS o ON o.id = p.organization_id \
-         WHERE p.path LIKE $1 AND p.path <> $2 AND o.kind = $4 \
+         WHERE {PLACED_IN_SUBTREE} AND p.path <> $1 AND o.kind = $4 \
            AND r.unit_valid_on(o.valid_from, o.valid_to, $3) \
          ORDER BY o.name COLLATE \"vi-x-icu\", o.id",
-    )
-    .bind::<Text, _>(format!("{}%", like_escape(&root.path)))
+    ))
     .bind::<Text, _>(&root.path)
+    .bind::<Text, _>(path_upper(&root.path))
     .bind::<Date, _>(root.day)
     .bind::<Text, _>(kind)
     .load(conn)
@@ -302,20 +308,25 @@ pub async fn descendants_at(
 }
 
 /// The organization rows of the counts (`entity` 'o') of `root`'s subtree on its day: units
-/// valid then, by kind, `active` unless deactivated.
+/// valid then, by kind, `active` unless deactivated. The units are looked up by id from the
+/// places found (joined, the planner hashed every organization: 5.7 ms against 1.1 for a
+/// province of 318 units among 10 000).
 pub async fn unit_counts_at(
     conn: &mut AsyncPgConnection,
     root: &RootAt,
 ) -> QueryResult<Vec<TallyRow>> {
-    diesel::sql_query(
+    diesel::sql_query(format!(
         "SELECT 'o'::text AS entity, o.kind, \
                 CASE WHEN o.active OR o.valid_to IS NOT NULL THEN 'active' ELSE 'inactive' END AS status, \
                 'none'::text AS result, count(*)::bigint AS count, 0::bigint AS overdue \
-         FROM r.placements_on($2) AS p JOIN organizations AS o ON o.id = p.organization_id \
-         WHERE p.path LIKE $1 AND r.unit_valid_on(o.valid_from, o.valid_to, $2) \
+         FROM organizations AS o \
+         WHERE o.id = ANY (ARRAY(SELECT p.organization_id FROM r.placements_on($3) AS p \
+                                 WHERE {PLACED_IN_SUBTREE})) \
+           AND r.unit_valid_on(o.valid_from, o.valid_to, $3) \
          GROUP BY 2, 3",
-    )
-    .bind::<Text, _>(format!("{}%", like_escape(&root.path)))
+    ))
+    .bind::<Text, _>(&root.path)
+    .bind::<Text, _>(path_upper(&root.path))
     .bind::<Date, _>(root.day)
     .load(conn)
     .await
