@@ -80,14 +80,16 @@ impl Resolved {
         }
     }
 
-    /// Counts of each direct child's subtree, and of the ended units it answers for whose
-    /// records would otherwise fall under `self` (see [`history::taken_predecessors`]).
+    /// The direct children ([`Self::children`]) with the counts of each one's subtree, and of
+    /// the ended units it answers for whose records would otherwise fall under `self` (see
+    /// [`history::taken_predecessors`]).
     async fn children_counts(
         &self,
         conn: &mut AsyncPgConnection,
-    ) -> AppResult<Vec<tallies::ChildTallyRow>> {
+    ) -> AppResult<(Vec<UnitAt>, Vec<tallies::ChildTallyRow>)> {
         let children = self.children(conn).await?;
-        self.counts_of(conn, &children).await
+        let counts = self.counts_of(conn, &children).await?;
+        Ok((children, counts))
     }
 
     /// [`Self::children_counts`] of `children` (those of [`Self::children`]): today's children
@@ -417,19 +419,23 @@ pub async fn stats_coverage(
     }))
 }
 
-/// The subtree's tallies, and its children's when grouping by child.
+/// The subtree's tallies, and when grouping by child, the children with their tallies.
 async fn tallied(
     conn: &mut AsyncPgConnection,
     resolved: &Resolved,
     grouping: &str,
-) -> AppResult<(Vec<tallies::TallyRow>, Vec<tallies::ChildTallyRow>)> {
+) -> AppResult<(
+    Vec<tallies::TallyRow>,
+    Vec<UnitAt>,
+    Vec<tallies::ChildTallyRow>,
+)> {
     let subtree = resolved.subtree_counts(conn).await?;
-    let children = if grouping == "child" {
+    let (children, counts) = if grouping == "child" {
         resolved.children_counts(conn).await?
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
-    Ok((subtree, children))
+    Ok((subtree, children, counts))
 }
 
 /// Human labels of group keys: a child's path becomes its id and name, the root's own rows
@@ -441,21 +447,18 @@ struct GroupLabels {
 }
 
 impl GroupLabels {
+    /// The labels of `grouping`'s keys; `children`: the children [`tallied`] read (none unless
+    /// grouping by child).
     async fn load(
         conn: &mut AsyncPgConnection,
         resolved: &Resolved,
         grouping: &str,
+        children: Vec<UnitAt>,
     ) -> AppResult<Self> {
-        let children = if grouping == "child" {
-            resolved
-                .children(conn)
-                .await?
-                .into_iter()
-                .map(|child| (child.unit.path, (child.unit.id, child.unit.name)))
-                .collect()
-        } else {
-            HashMap::new()
-        };
+        let children = children
+            .into_iter()
+            .map(|child| (child.unit.path, (child.unit.id, child.unit.name)))
+            .collect();
         let fields = match (grouping, resolved.scope.campaign_id) {
             ("field", Some(campaign_id)) => repo::field_names(conn, campaign_id)
                 .await?
@@ -522,16 +525,22 @@ pub async fn stats_pledges(
         PledgeGrouping::OrganizationKind => "organization_kind",
         PledgeGrouping::Month => "month",
     };
-    let rows = if tallies::answers_by_facet("p", grouping) {
+    let (rows, children) = if tallies::answers_by_facet("p", grouping) {
         let values = resolved
             .facet_counts(&mut conn, "p", &[grouping.to_owned()])
             .await?;
-        tallies::pledge_groups(tallies::FACET_VALUE, &values, &[])
+        (
+            tallies::pledge_groups(tallies::FACET_VALUE, &values, &[]),
+            Vec::new(),
+        )
     } else {
-        let (subtree, children) = tallied(&mut conn, &resolved, grouping).await?;
-        tallies::pledge_groups(grouping, &subtree, &children)
+        let (subtree, children, counts) = tallied(&mut conn, &resolved, grouping).await?;
+        (
+            tallies::pledge_groups(grouping, &subtree, &counts),
+            children,
+        )
     };
-    let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
+    let labels = GroupLabels::load(&mut conn, &resolved, grouping, children).await?;
     let total = rows.iter().map(|row| row.total).sum();
     let groups = rows
         .into_iter()
@@ -675,16 +684,22 @@ pub async fn stats_nominations(
         NominationGrouping::Field => "field",
         NominationGrouping::Child => "child",
     };
-    let rows = if tallies::answers_by_facet("n", grouping) {
+    let (rows, children) = if tallies::answers_by_facet("n", grouping) {
         let values = resolved
             .facet_counts(&mut conn, "n", &[grouping.to_owned()])
             .await?;
-        tallies::nomination_groups(tallies::FACET_VALUE, &values, &[])
+        (
+            tallies::nomination_groups(tallies::FACET_VALUE, &values, &[]),
+            Vec::new(),
+        )
     } else {
-        let (subtree, children) = tallied(&mut conn, &resolved, grouping).await?;
-        tallies::nomination_groups(grouping, &subtree, &children)
+        let (subtree, children, counts) = tallied(&mut conn, &resolved, grouping).await?;
+        (
+            tallies::nomination_groups(grouping, &subtree, &counts),
+            children,
+        )
     };
-    let labels = GroupLabels::load(&mut conn, &resolved, grouping).await?;
+    let labels = GroupLabels::load(&mut conn, &resolved, grouping, children).await?;
     let total = rows.iter().map(|row| row.total).sum();
     let groups = rows
         .into_iter()
@@ -728,15 +743,13 @@ pub async fn stats_leaderboard(
     let limit = usize::try_from(pagination::limit(params.limit)?).unwrap_or(50);
     let mut conn = state.db.read().await?;
     let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
-    let children = resolved.children_counts(&mut conn).await?;
+    let (children, child_counts) = resolved.children_counts(&mut conn).await?;
     let counts: HashMap<String, repo::PledgeCounts> =
-        tallies::pledge_groups("child", &[], &children)
+        tallies::pledge_groups("child", &[], &child_counts)
             .into_iter()
             .map(|row| (row.key.clone(), row))
             .collect();
-    let mut entries: Vec<LeaderboardEntry> = resolved
-        .children(&mut conn)
-        .await?
+    let mut entries: Vec<LeaderboardEntry> = children
         .into_iter()
         .map(|child| child.unit)
         .map(|child| {
