@@ -65,8 +65,8 @@ pub enum Command {
         dry_run: bool,
     },
     /// Recompute every tally (the counts behind /stats) from the rows themselves and empty the
-    /// queue of changes not yet counted: a repair. Writers wait until it ends (seconds at 1M
-    /// pledges).
+    /// queue of changes not yet counted: a repair. Writers wait until it ends (about 2.5 minutes
+    /// at 1M pledges).
     RebuildTallies,
     /// Fill the database with a deterministic benchmark data set (resumable; development only).
     Generate {
