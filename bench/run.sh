@@ -12,6 +12,7 @@
 #     BENCH_PLEDGES=200000 BENCH_SECONDS=3 BENCH_RUNS=1 bench/run.sh    # quick, keeps the big set
 #
 # Environment: BENCH_ORGS (10000), BENCH_PLEDGES (1000000), BENCH_NOMINATIONS (pledges / 5),
+# BENCH_PERSONS (pledges / 10),
 # BENCH_SEED (1), BENCH_RUNS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (wrk connections for the
 # throughput scenarios, 16), BENCH_DB (thidua_bench), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432),
 # BENCH_WORKERS (the service's THIDUA_WORKERS, 1), BENCH_RUST_LOG (the service's RUST_LOG;
@@ -234,6 +235,9 @@ prepare_lists() {
       echo "$base" >> "$OUT/list_pledges_$level.txt"
       echo "/api/v1/nominations?organization_id=$id&subtree=true&limit=50" >> "$OUT/list_nominations_$level.txt"
       echo "/api/v1/exemplars?organization_id=$id&limit=50" >> "$OUT/list_exemplars_$level.txt"
+      echo "/api/v1/persons?organization_id=$id&subtree=true&limit=50" >> "$OUT/list_persons_$level.txt"
+      echo "/api/v1/eligibility/candidates?organization_id=$id&year=2025&title_code=lao_dong_tien_tien&limit=50" \
+        >> "$OUT/list_candidates_$level.txt"
       echo "$base&campaign_id=$CAMPAIGN&year=2024&status=approved" >> "$OUT/list_pledges_filtered_$level.txt"
       url=$base
       for _ in 1 2 3; do
@@ -254,7 +258,7 @@ prepare_lists() {
     url="/api/v1/changes?limit=50&after=$cursor"
   done
 }
-LIST_SCENARIOS="pledges pledges_page pledges_filtered nominations exemplars"
+LIST_SCENARIOS="pledges pledges_page pledges_filtered nominations exemplars persons candidates"
 
 # The aggregates: AGGREGATE_SCENARIOS (bench/lib.sh). The overview has scenarios of its own
 # (kept and computed, with a naive GROUP BY partner).

@@ -87,6 +87,10 @@ pub enum Command {
         /// Nominations (skipped when the nominations table does not exist).
         #[arg(long, default_value_t = 0)]
         nominations: u64,
+        /// Persons in the units below the root, with their 2025 record, title registrations
+        /// and the awards of the two years before (for the persons and candidates lists).
+        #[arg(long, default_value_t = 0)]
+        persons: u64,
         /// Same seed, same data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -180,6 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             merges,
             pledges,
             nominations,
+            persons,
             seed,
             jobs,
         } => {
@@ -193,6 +198,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 provinces,
                 pledges,
                 nominations,
+                persons,
                 seed,
             };
             let jobs = jobs.unwrap_or_else(|| {

@@ -48,6 +48,8 @@ pub struct Sizes {
     pub provinces: Option<u32>,
     pub pledges: u64,
     pub nominations: u64,
+    /// Persons with their record, registrations and awards ([`person_chunk_sql`]).
+    pub persons: u64,
     pub seed: u64,
 }
 
@@ -727,6 +729,99 @@ fn nomination_chunk_sql() -> String {
     )
 }
 
+/// Title codes every generated person registers for the last year, with the share (in %) of
+/// persons registering each: everyone lao động tiên tiến, those rated xuất sắc chiến sĩ thi đua
+/// cơ sở, a third of them chiến sĩ thi đua tỉnh (who hold both lower titles of the two years
+/// before).
+const PERSON_REGISTRATIONS: &[(&str, u32)] = &[
+    ("lao_dong_tien_tien", 100),
+    ("chien_si_thi_dua_co_so", 15),
+    ("chien_si_thi_dua_tinh", 5),
+];
+
+/// One chunk of persons `g ∈ [$2, $3]` with their record of the last year (60 % rated
+/// hoàn thành tốt, 15 % xuất sắc, 20 % hoàn thành, 5 % không hoàn thành), their title
+/// registrations of that year ([`PERSON_REGISTRATIONS`]) and, for the 5 % who register chiến sĩ
+/// thi đua tỉnh, the awards of the two years before. Each person stands in a unit below the
+/// root. Parameters as in [`pledge_chunk_sql`] ($7 the root, $8 the creator; the others unused).
+fn person_chunk_sql() -> String {
+    let h = |k| hash_sql(k);
+    let last_year = FIRST_YEAR + YEARS - 1;
+    let registrations: Vec<String> = PERSON_REGISTRATIONS
+        .iter()
+        .map(|(code, share)| format!("('{code}', {share})"))
+        .collect();
+    format!(
+        "WITH orgs AS MATERIALIZED ( \
+           SELECT (row_number() OVER (ORDER BY id))::int8 AS i, id, path FROM organizations \
+           WHERE path LIKE $5 AND id <> $7), \
+         base AS ( \
+           SELECT g, 1 + {h0} % (SELECT count(*) FROM orgs) AS org_i, {h1} % 100 AS r, \
+             {h2} AS h_name, {h3} AS h_misc \
+           FROM generate_series($2::int8, least($3::int8, $4::int8)) g), \
+         people AS ( \
+           SELECT b.*, md5('person:' || $1 || ':' || b.g)::uuid AS id, o.id AS organization_id, \
+             o.path AS organization_path, \
+             ({middles})[1 + ((b.h_name / {family_count}) % {middle_count})::int4] AS middle, \
+             CASE WHEN b.r < 15 THEN 'hoan_thanh_xuat_sac' WHEN b.r < 75 THEN 'hoan_thanh_tot' \
+                  WHEN b.r < 95 THEN 'hoan_thanh' ELSE 'khong_hoan_thanh' END AS rating \
+           FROM base b JOIN orgs o ON o.i = b.org_i), \
+         ins AS ( \
+           INSERT INTO persons (id, organization_id, organization_path, full_name, position, gender, \
+             created_by, created_at, updated_at) \
+           SELECT p.id, p.organization_id, p.organization_path, \
+             ({families})[1 + (p.h_name % {family_count})::int4] || ' ' || p.middle || ' ' \
+               || ({givens})[1 + ((p.h_name / ({family_count} * {middle_count})) % {given_count})::int4], \
+             ({positions})[1 + (p.h_misc % {position_count})::int4], \
+             CASE WHEN p.middle = 'Thị' THEN 'female' WHEN p.middle = 'Văn' THEN 'male' \
+                  WHEN p.h_misc % 2 = 0 THEN 'female' ELSE 'male' END, \
+             $8, make_timestamptz({last_year}, 1, 5, 0, 0, 0, 'UTC'), make_timestamptz({last_year}, 1, 5, 0, 0, 0, 'UTC') \
+           FROM people p \
+           ON CONFLICT (id) DO NOTHING \
+           RETURNING id), \
+         fresh AS (SELECT p.* FROM people p JOIN ins USING (id)), \
+         records AS ( \
+           INSERT INTO year_records (person_id, year, completion_rating, initiative, updated_by, updated_at) \
+           SELECT f.id, {last_year}, f.rating, \
+             CASE WHEN f.r < 5 THEN 'Sáng kiến số ' || f.g END, $8, make_timestamptz({last_year}, 12, 10, 0, 0, 0, 'UTC') \
+           FROM fresh f \
+           ON CONFLICT DO NOTHING), \
+         registered AS ( \
+           INSERT INTO title_registrations (id, person_id, title_code, year, organization_path, \
+             created_by, created_at) \
+           SELECT md5('registration:' || $1 || ':' || f.g || ':' || t.code)::uuid, f.id, t.code, \
+             {last_year}, f.organization_path, $8, make_timestamptz({last_year}, 1, 15, 0, 0, 0, 'UTC') \
+           FROM fresh f CROSS JOIN (VALUES {registrations}) AS t (code, share) \
+           WHERE f.r < t.share \
+           ON CONFLICT DO NOTHING) \
+         INSERT INTO awards (id, person_id, title_code, year, issuer_organization_id, decision_no, \
+           decided_on, organization_path, created_by, created_at) \
+         SELECT md5('award:' || $1 || ':' || f.g || ':' || t.code || ':' || y)::uuid, f.id, t.code, \
+           y::int4, f.organization_id, (f.g % 1000 + 1) || '/QĐ-UBND', make_date(y::int4, 12, 20), \
+           f.organization_path, $8, make_timestamptz(y::int4, 12, 21, 0, 0, 0, 'UTC') \
+         FROM fresh f \
+           CROSS JOIN (VALUES ('lao_dong_tien_tien'), ('chien_si_thi_dua_co_so')) AS t (code) \
+           CROSS JOIN generate_series({first_award}, {last_award}) AS y \
+         WHERE f.r < 5 \
+         ON CONFLICT DO NOTHING",
+        h0 = h(0),
+        h1 = h(1),
+        h2 = h(2),
+        h3 = h(3),
+        registrations = registrations.join(", "),
+        first_award = last_year - 2,
+        last_award = last_year - 1,
+        families = text_array(FAMILY_NAMES),
+        family_count = FAMILY_NAMES.len(),
+        middles = text_array(MIDDLE_NAMES),
+        middle_count = MIDDLE_NAMES.len(),
+        givens = text_array(GIVEN_NAMES),
+        given_count = GIVEN_NAMES.len(),
+        positions = text_array(POSITIONS),
+        position_count = POSITIONS.len(),
+    )
+}
+
 /// What a chunked generation writes into.
 struct ChunkTarget<'a> {
     label: &'a str,
@@ -844,11 +939,15 @@ async fn run_chunk(
 }
 
 /// The tables `thidua generate` loads in chunks.
-const LOADED_TABLES: [&str; 4] = [
+const LOADED_TABLES: [&str; 8] = [
     "pledges",
     "pledge_progress",
     "nominations",
     "nomination_reviews",
+    "persons",
+    "year_records",
+    "title_registrations",
+    "awards",
 ];
 
 /// An index dropped for a load, to build after it.
@@ -1125,6 +1224,7 @@ pub async fn run(
             };
             let reviewer = ChunkContext {
                 decider: admin,
+                subtree_like: context.subtree_like.clone(),
                 ..context
             };
             let lanes = std::iter::once(&mut conn).chain(more.iter_mut()).collect();
@@ -1132,6 +1232,17 @@ pub async fn run(
         } else {
             println!("nominations: the nominations table does not exist here, skipped");
         }
+    }
+    if sizes.persons > 0 {
+        let persons = ChunkTarget {
+            label: "persons",
+            table: "persons",
+            id_prefix: "person:",
+            sql: person_chunk_sql(),
+        };
+        let lanes = std::iter::once(&mut conn).chain(more.iter_mut()).collect();
+        // Persons are not tallied: they do not call for a rebuild.
+        run_chunks(lanes, &persons, sizes.persons, &context).await?;
     }
     // A rerun that found every row in place leaves the tallies alone (they were rebuilt when
     // the rows were loaded), unless the tallies are empty.
@@ -1190,6 +1301,10 @@ pub async fn run(
         "campaigns",
         "pledges",
         "pledge_progress",
+        "persons",
+        "year_records",
+        "title_registrations",
+        "awards",
     ];
     if table_exists(&mut conn, "nominations").await? {
         tables.extend(["nominations", "nomination_reviews"]);
@@ -1257,6 +1372,7 @@ mod tests {
             provinces,
             pledges: 0,
             nominations: 0,
+            persons: 0,
             seed,
         }
     }

@@ -161,6 +161,27 @@ CREATE TRIGGER organizations_registrations_follow AFTER UPDATE OF path ON organi
     FOR EACH ROW WHEN (OLD.path IS DISTINCT FROM NEW.path)
     EXECUTE FUNCTION r.follow_unit_registrations();
 
+-- A person carries the path of its unit too (migration 2026-12-07-000200), for the subtree's
+-- head indexes of `GET /persons`: set when the person is added or changes unit, rewritten when
+-- the unit's path changes.
+CREATE FUNCTION r.place_person() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT o.path INTO NEW.organization_path FROM organizations AS o
+    WHERE o.id = NEW.organization_id FOR SHARE;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER persons_place BEFORE INSERT OR UPDATE OF organization_id ON persons
+    FOR EACH ROW EXECUTE FUNCTION r.place_person();
+
+CREATE FUNCTION r.follow_unit_persons() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE persons SET organization_path = NEW.path WHERE organization_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER organizations_persons_follow AFTER UPDATE OF path ON organizations
+    FOR EACH ROW WHEN (OLD.path IS DISTINCT FROM NEW.path)
+    EXECUTE FUNCTION r.follow_unit_persons();
+
 -- Subtree tallies (README › Architecture; tables from migrations 000004 and 000005).
 --
 -- Every write to pledges, nominations or organizations appends its change of counts to
@@ -861,9 +882,10 @@ BEGIN
         entity := 'restructuring'; ident := rec.id::text;
         touched := ARRAY(SELECT t FROM unnest(rec.touched_paths) AS t WHERE t IS NOT NULL);
     WHEN 'persons' THEN
-        entity := 'person'; ident := rec.id::text; ver := rec.version; unit := rec.organization_id;
-        IF TG_OP = 'UPDATE' AND OLD.organization_id IS DISTINCT FROM NEW.organization_id THEN
-            act := 'moved'; old_unit := OLD.organization_id;
+        entity := 'person'; ident := rec.id::text; ver := rec.version;
+        unit := rec.organization_id; unit_path := rec.organization_path;
+        IF TG_OP = 'UPDATE' AND OLD.organization_path IS DISTINCT FROM NEW.organization_path THEN
+            act := 'moved'; prior_path := OLD.organization_path;
         END IF;
     WHEN 'year_records' THEN
         entity := 'year_record'; ident := rec.subject_id::text || ':' || rec.year::text;

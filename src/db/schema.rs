@@ -340,6 +340,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int4,
+        organization_path -> Text,
     }
 }
 

@@ -108,9 +108,12 @@ pub struct ListQuery {
 }
 
 /// Persons in id order (creation order), `limit + 1` rows.
+///
+/// A person carries its unit's path (migration 2026-12-07-000200), so a subtree is one
+/// equality on the subtree's head index down to a commune: the page is the first rows of
+/// that index, whatever the subtree's size (`listing::subtree_condition`).
 pub async fn list(conn: &mut AsyncPgConnection, query: ListQuery) -> QueryResult<Vec<PersonRow>> {
     let mut statement = persons::table
-        .inner_join(organizations::table)
         .select(PersonRow::as_select())
         .order(persons::id)
         .limit(query.limit + 1)
@@ -121,14 +124,13 @@ pub async fn list(conn: &mut AsyncPgConnection, query: ListQuery) -> QueryResult
             .map(|path| format!("{}%", crate::text::like_escape(path)))
             .collect();
         statement = statement.filter(
-            sql::<Bool>("organizations.path LIKE ANY (")
+            sql::<Bool>("persons.organization_path LIKE ANY (")
                 .bind::<diesel::sql_types::Array<Text>, _>(patterns)
                 .sql(")"),
         );
     }
     if let Some(within) = &query.within {
-        statement = statement
-            .filter(organizations::path.like(format!("{}%", crate::text::like_escape(within))));
+        statement = statement.filter(crate::listing::subtree_condition("persons", within));
     }
     if let Some(organization_id) = query.organization_id {
         statement = statement.filter(persons::organization_id.eq(organization_id));

@@ -278,10 +278,12 @@ pub async fn registrations(
         );
     }
     if let Some(within) = &query.within {
-        statement = statement.filter(
-            title_registrations::organization_path
-                .like(format!("{}%", crate::text::like_escape(within))),
-        );
+        // The subtree's head index (migration 2026-12-07-000200) gives a title's registrations
+        // of a year in id order: a batch reads its own rows, not the subtree's.
+        statement = statement.filter(crate::listing::subtree_condition(
+            "title_registrations",
+            within,
+        ));
     }
     if let Some(organization_id) = query.organization_id {
         statement = statement.filter(

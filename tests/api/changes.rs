@@ -248,12 +248,24 @@ async fn deleted_draft_is_a_tombstone() {
 }
 
 #[tokio::test]
-async fn pledge_moved_out_of_view_is_a_tombstone_for_who_saw_it() {
+async fn a_pledge_and_a_person_moved_out_of_view_are_tombstones_for_who_saw_them() {
     let ctx = new_ctx().await;
     let tree = &ctx.fixture.tree;
     let reviewer = ctx.token(fixture::D1_REVIEWER);
     let admin = ctx.token(fixture::ADMIN);
     let pledge = create_pledge(&ctx, fixture::C1_MANAGER, tree.c1.id, "Sẽ chuyển đi").await;
+    let (status, body) = status_and_json(
+        ctx.app
+            .post_json(
+                "/api/v1/persons",
+                admin,
+                &json!({"organization_id": tree.k1.id, "full_name": "Lê Văn Theo"}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let person = body["id"].as_str().unwrap().to_owned();
     let (_, reviewer_cursor) = drain(&ctx, reviewer, None, "", 50).await;
     let (_, admin_cursor) = drain(&ctx, admin, None, "", 50).await;
 
@@ -291,10 +303,19 @@ async fn pledge_moved_out_of_view_is_a_tombstone_for_who_saw_it() {
             .any(|item| item["id"] == tree.c1.id.to_string() && item["tombstone"] == true),
         "{units:?}"
     );
+    // The person of K1 (below C1) went with its unit.
+    let (items, _) = drain(&ctx, reviewer, Some(&reviewer_cursor), "&types=person", 50).await;
+    assert_eq!(
+        summary(&items),
+        vec![(person.clone(), "moved".to_owned(), true)]
+    );
     // Whoever sees both places sees a move, not a tombstone.
     let (items, _) = drain(&ctx, admin, Some(&admin_cursor), "&types=pledge", 50).await;
     assert_eq!(summary(&items), vec![(pledge, "moved".to_owned(), false)]);
     assert_eq!(items[0]["organization_id"], tree.c1.id.to_string());
+    let (items, _) = drain(&ctx, admin, Some(&admin_cursor), "&types=person", 50).await;
+    assert_eq!(summary(&items), vec![(person, "moved".to_owned(), false)]);
+    assert_eq!(items[0]["organization_id"], tree.k1.id.to_string());
 }
 
 #[tokio::test]

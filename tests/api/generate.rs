@@ -63,6 +63,7 @@ async fn a_generated_data_set_keeps_every_index_and_counts_every_row() {
         provinces: None,
         pledges: 2_500,
         nominations: 400,
+        persons: 600,
         seed: 3,
     };
     let expected_indexes = text(&fresh, INDEXES).await;
@@ -80,6 +81,7 @@ async fn a_generated_data_set_keeps_every_index_and_counts_every_row() {
         );
         assert_eq!(db.count("SELECT count(*) FROM pledges").await, 2_500);
         assert_eq!(db.count("SELECT count(*) FROM nominations").await, 400);
+        assert_persons(&db).await;
         for (tallied, raw) in root_counts(&db).await {
             assert_eq!(tallied, raw, "{run}");
         }
@@ -91,6 +93,53 @@ async fn a_generated_data_set_keeps_every_index_and_counts_every_row() {
     let generated = tally_tables(&db).await;
     db.execute_sql("SELECT r.rebuild_tallies()").await;
     assert_eq!(generated, tally_tables(&db).await);
+}
+
+/// The generated persons stand where their units stand, each with a record of 2025, every one
+/// registered for lao động tiên tiến, those rated xuất sắc for chiến sĩ thi đua cơ sở, and the
+/// chiến sĩ thi đua tỉnh registrants holding both lower titles of 2023 and 2024.
+async fn assert_persons(db: &TestDb) {
+    assert_eq!(db.count("SELECT count(*) FROM persons").await, 600);
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM persons p JOIN organizations o ON o.id = p.organization_id \
+             WHERE p.organization_path = o.path AND o.parent_id IS NOT NULL"
+        )
+        .await,
+        600
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM year_records WHERE person_id IS NOT NULL AND year = 2025")
+            .await,
+        600
+    );
+    let registered = |code: &str| {
+        format!(
+            "SELECT count(*) FROM title_registrations r JOIN persons p ON p.id = r.person_id \
+             WHERE r.title_code = '{code}' AND r.year = 2025 \
+               AND r.organization_path = p.organization_path"
+        )
+    };
+    assert_eq!(db.count(&registered("lao_dong_tien_tien")).await, 600);
+    let excellent = db
+        .count("SELECT count(*) FROM year_records WHERE completion_rating = 'hoan_thanh_xuat_sac'")
+        .await;
+    assert!(excellent > 30, "{excellent} rated xuất sắc of 600");
+    assert_eq!(
+        db.count(&registered("chien_si_thi_dua_co_so")).await,
+        excellent
+    );
+    let provincial = db.count(&registered("chien_si_thi_dua_tinh")).await;
+    assert!(provincial > 0 && provincial < excellent);
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM awards a JOIN title_registrations r ON r.person_id = a.person_id \
+             AND r.title_code = 'chien_si_thi_dua_tinh' \
+             WHERE a.year IN (2023, 2024) AND a.organization_path = r.organization_path"
+        )
+        .await,
+        4 * provincial
+    );
 }
 
 /// Every row of the four tally tables, as text (the rebuild's generation aside).

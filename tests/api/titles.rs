@@ -613,7 +613,7 @@ async fn a_restructuring_carries_the_persons_of_an_ended_unit_to_its_successor()
 }
 
 #[tokio::test]
-async fn a_registration_follows_its_subject_when_the_person_or_the_unit_moves() {
+async fn a_registration_and_a_person_follow_when_the_person_or_the_unit_moves() {
     let (app, fixture) = fixture_app().await;
     let tree = &fixture.tree;
     let admin = fixture.token(&app, fixture::ADMIN).await;
@@ -649,7 +649,28 @@ async fn a_registration_follows_its_subject_when_the_person_or_the_unit_moves() 
             subjects
         }
     };
+    // The persons listed in a unit's subtree (P, D1, C1: the head indexes; K1: the path range).
+    let persons_in = |unit: Uuid| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let page = get_ok(
+                app,
+                admin,
+                &format!("/api/v1/persons?organization_id={unit}&subtree=true"),
+            )
+            .await;
+            let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
+            items
+                .iter()
+                .map(|item| item["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
     let (person_id, c1_id) = (person.to_string(), tree.c1.id.to_string());
+    for unit in [tree.p.id, tree.d1.id, tree.c1.id, tree.k1.id] {
+        assert_eq!(persons_in(unit).await, std::slice::from_ref(&person_id));
+    }
+    assert!(persons_in(tree.d2.id).await.is_empty());
     assert_eq!(
         candidates(tree.d1.id, "lao_dong_tien_tien").await,
         std::slice::from_ref(&person_id)
@@ -691,6 +712,10 @@ async fn a_registration_follows_its_subject_when_the_person_or_the_unit_moves() 
         candidates(tree.d2.id, "tap_the_lao_dong_tien_tien").await,
         [c1_id]
     );
+    assert!(persons_in(tree.d1.id).await.is_empty());
+    for unit in [tree.p.id, tree.d2.id, tree.c1.id, tree.k1.id] {
+        assert_eq!(persons_in(unit).await, std::slice::from_ref(&person_id));
+    }
 
     // The person changes unit to C3 (under D1): the registration follows the person.
     let to_c3 = json!({"organization_id": tree.c3.id});
@@ -700,14 +725,29 @@ async fn a_registration_follows_its_subject_when_the_person_or_the_unit_moves() 
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         candidates(tree.d1.id, "lao_dong_tien_tien").await,
-        [person_id]
+        std::slice::from_ref(&person_id)
     );
     assert!(
         candidates(tree.d2.id, "lao_dong_tien_tien")
             .await
             .is_empty()
     );
-    // Every registration stands exactly at its subject's unit.
+    assert!(persons_in(tree.d2.id).await.is_empty());
+    assert!(persons_in(tree.k1.id).await.is_empty());
+    assert_eq!(
+        persons_in(tree.c3.id).await,
+        std::slice::from_ref(&person_id)
+    );
+    // Every registration and every person stands exactly at its unit.
+    assert_eq!(
+        app.db
+            .count(
+                "SELECT count(*) FROM persons p JOIN organizations o ON o.id = p.organization_id \
+                 WHERE o.path <> p.organization_path"
+            )
+            .await,
+        0
+    );
     assert_eq!(
         app.db
             .count(
