@@ -38,7 +38,7 @@ pledges_child:pledges:group_by=child pledges_organization_kind:pledges:group_by=
 pledges_month:pledges:group_by=month nominations_status:nominations:group_by=status
 nominations_nominee_type:nominations:group_by=nominee_type nominations_field:nominations:group_by=field
 nominations_child:nominations:group_by=child coverage:coverage: coverage_commune:coverage:kind=commune
-titles:titles: leaderboard:leaderboard:"
+titles:titles: leaderboard:leaderboard: awards:awards: awards_child:awards:group_by=child"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

@@ -1002,11 +1002,8 @@ pub async fn award_stats(
         } else {
             Vec::new()
         };
-        let patterns: Vec<String> = roots
-            .iter()
-            .map(|root| subtree_pattern(&root.path))
-            .collect();
-        for row in repo::award_stats(&mut conn, &patterns, year, &subtrees, key).await? {
+        let paths: Vec<String> = roots.iter().map(|root| root.path.clone()).collect();
+        for row in repo::award_stats(&mut conn, &paths, year, &subtrees, key).await? {
             let group = merged.entry(row.key.clone()).or_insert_with(|| AwardGroup {
                 name: names.get(&row.key).cloned(),
                 key: row.key,

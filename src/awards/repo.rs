@@ -481,10 +481,15 @@ pub struct StatRow {
     pub recovery_total: i64,
 }
 
-/// Awards placed inside the subtrees `roots` (LIKE patterns) in `year` (every year when
-/// `None`), grouped by `key_sql`: an expression over `a` (the award) and `s.child` (the child
-/// whose subtree, or one of the ended units it answers for, holds the award: `subtrees` pairs
-/// each child's key with the LIKE pattern of one such subtree; `NULL` outside all of them).
+/// Awards placed inside the subtrees of the paths `roots` in `year` (every year when `None`),
+/// grouped by `key_sql`: an expression over `a` (the award) and `s.child` (the child whose
+/// subtree, or one of the ended units it answers for, holds the award: `subtrees` pairs each
+/// child's key with the LIKE pattern of one such subtree; `NULL` outside all of them).
+///
+/// Each root is an index range `[path, path_upper)` of `awards_subtree_idx` (migration
+/// 2026-12-07-000300), and the year is written into the statement only when given: a `LIKE ANY`
+/// and `($2 IS NULL OR a.year = $2)` left the generic plan of the prepared statement a scan of
+/// every award, a commune's figures included. Nested roots are kept once.
 pub async fn award_stats(
     conn: &mut AsyncPgConnection,
     roots: &[String],
@@ -492,25 +497,45 @@ pub async fn award_stats(
     subtrees: &[(String, String)],
     key_sql: &str,
 ) -> QueryResult<Vec<StatRow>> {
+    let mut outermost: Vec<&String> = Vec::new();
+    for root in roots {
+        let nested = roots
+            .iter()
+            .any(|other| other != root && root.starts_with(other.as_str()));
+        if !nested && !outermost.contains(&root) {
+            outermost.push(root);
+        }
+    }
+    let uppers: Vec<String> = outermost
+        .iter()
+        .map(|root| crate::stats::tallies::path_upper(root))
+        .collect();
     let (children, patterns): (Vec<&str>, Vec<&str>) = subtrees
         .iter()
         .map(|(child, pattern)| (child.as_str(), pattern.as_str()))
         .unzip();
+    let in_year = if year.is_some() {
+        "a.year = $2"
+    } else {
+        "$2::int IS NULL"
+    };
     diesel::sql_query(format!(
         "SELECT {key_sql} AS key, \
                 count(*) FILTER (WHERE a.revoked_at IS NULL) AS awards, \
                 coalesce(sum(a.reward_amount) FILTER (WHERE a.revoked_at IS NULL), 0)::bigint AS reward_total, \
                 count(*) FILTER (WHERE a.revoked_at IS NOT NULL) AS revoked, \
                 coalesce(sum(a.recovery_amount) FILTER (WHERE a.revoked_at IS NOT NULL), 0)::bigint AS recovery_total \
-         FROM awards a \
+         FROM unnest($1::text[], $5::text[]) AS root (lo, hi) \
+         JOIN awards a ON a.organization_path ~>=~ root.lo AND a.organization_path ~<~ root.hi \
          LEFT JOIN unnest($3::text[], $4::text[]) AS s (child, pattern) ON a.organization_path LIKE s.pattern \
-         WHERE a.organization_path LIKE ANY ($1) AND ($2::int IS NULL OR a.year = $2) \
+         WHERE {in_year} \
          GROUP BY 1 ORDER BY 1"
     ))
-    .bind::<Array<Text>, _>(roots)
+    .bind::<Array<Text>, _>(outermost)
     .bind::<Nullable<Integer>, _>(year)
     .bind::<Array<Text>, _>(children)
     .bind::<Array<Text>, _>(patterns)
+    .bind::<Array<Text>, _>(uppers)
     .load(conn)
     .await
 }
