@@ -537,6 +537,27 @@ fn text_array(items: &[&str]) -> String {
     format!("ARRAY[{}]::text[]", quoted.join(", "))
 }
 
+/// One of the three names of individual number `index` (an SQL integer expression): the
+/// family, middle and given names are its digits in the mixed radix of the three lists, so
+/// distinct indexes below the product of their lengths give distinct names.
+fn name_part_sql(index: &str, part: usize) -> String {
+    let lists = [FAMILY_NAMES, MIDDLE_NAMES, GIVEN_NAMES];
+    let below: usize = lists[..part].iter().map(|list| list.len()).product();
+    format!(
+        "({})[1 + ((({index}) / {below}) % {})::int4]",
+        text_array(lists[part]),
+        lists[part].len()
+    )
+}
+
+/// The full name of individual number `index` ([`name_part_sql`]).
+fn full_name_sql(index: &str) -> String {
+    (0..3)
+        .map(|part| name_part_sql(index, part))
+        .collect::<Vec<_>>()
+        .join(" || ' ' || ")
+}
+
 /// One chunk of pledges `g ∈ [$2, $3]` with their progress reports, as one statement.
 ///
 /// Parameters: $1 seed, $2 first g, $3 last g, $4 total pledges, $5 subtree LIKE pattern,
@@ -681,9 +702,7 @@ fn nomination_chunk_sql() -> String {
              $7, s.year, s.nominee_type, \
              CASE WHEN s.nominee_type = 'collective' \
                THEN ({groups})[1 + (s.name_index % {group_count})::int4] || ' số ' || (s.slot + 1) \
-               ELSE ({families})[1 + (s.name_index % {family_count})::int4] || ' ' \
-                 || ({middles})[1 + ((s.name_index / {family_count}) % {middle_count})::int4] || ' ' \
-                 || ({givens})[1 + ((s.name_index / ({family_count} * {middle_count})) % {given_count})::int4] END, \
+               ELSE {nominee_name} END, \
              CASE WHEN s.nominee_type = 'individual' THEN ({positions})[1 + (s.h_misc % {position_count})::int4] END, \
              CASE WHEN s.nominee_type = 'collective' THEN (5 + s.h_misc % 50)::int4 END, \
              $10[1 + (s.h_field % cardinality($10))::int4], \
@@ -717,12 +736,7 @@ fn nomination_chunk_sql() -> String {
         h8 = h(8),
         groups = text_array(GROUPS),
         group_count = GROUPS.len(),
-        families = text_array(FAMILY_NAMES),
-        family_count = FAMILY_NAMES.len(),
-        middles = text_array(MIDDLE_NAMES),
-        middle_count = MIDDLE_NAMES.len(),
-        givens = text_array(GIVEN_NAMES),
-        given_count = GIVEN_NAMES.len(),
+        nominee_name = full_name_sql("s.name_index"),
         name_count = FAMILY_NAMES.len() * MIDDLE_NAMES.len() * GIVEN_NAMES.len(),
         positions = text_array(POSITIONS),
         position_count = POSITIONS.len(),
@@ -762,7 +776,7 @@ fn person_chunk_sql() -> String {
          people AS ( \
            SELECT b.*, md5('person:' || $1 || ':' || b.g)::uuid AS id, o.id AS organization_id, \
              o.path AS organization_path, \
-             ({middles})[1 + ((b.h_name / {family_count}) % {middle_count})::int4] AS middle, \
+             {middle} AS middle, {full_name} AS full_name, \
              CASE WHEN b.r < 15 THEN 'hoan_thanh_xuat_sac' WHEN b.r < 75 THEN 'hoan_thanh_tot' \
                   WHEN b.r < 95 THEN 'hoan_thanh' ELSE 'khong_hoan_thanh' END AS rating \
            FROM base b JOIN orgs o ON o.i = b.org_i), \
@@ -770,8 +784,7 @@ fn person_chunk_sql() -> String {
            INSERT INTO persons (id, organization_id, organization_path, full_name, position, gender, \
              created_by, created_at, updated_at) \
            SELECT p.id, p.organization_id, p.organization_path, \
-             ({families})[1 + (p.h_name % {family_count})::int4] || ' ' || p.middle || ' ' \
-               || ({givens})[1 + ((p.h_name / ({family_count} * {middle_count})) % {given_count})::int4], \
+             p.full_name, \
              ({positions})[1 + (p.h_misc % {position_count})::int4], \
              CASE WHEN p.middle = 'Thị' THEN 'female' WHEN p.middle = 'Văn' THEN 'male' \
                   WHEN p.h_misc % 2 = 0 THEN 'female' ELSE 'male' END, \
@@ -811,12 +824,8 @@ fn person_chunk_sql() -> String {
         registrations = registrations.join(", "),
         first_award = last_year - 2,
         last_award = last_year - 1,
-        families = text_array(FAMILY_NAMES),
-        family_count = FAMILY_NAMES.len(),
-        middles = text_array(MIDDLE_NAMES),
-        middle_count = MIDDLE_NAMES.len(),
-        givens = text_array(GIVEN_NAMES),
-        given_count = GIVEN_NAMES.len(),
+        middle = name_part_sql("b.h_name", 1),
+        full_name = full_name_sql("b.h_name"),
         positions = text_array(POSITIONS),
         position_count = POSITIONS.len(),
     )

@@ -861,13 +861,8 @@ pub async fn organization_awards(
     awards_of(&state, &principal, SubjectType::Organization, *id).await
 }
 
-/// The LIKE pattern of the subtree at `path`.
-fn subtree_pattern(path: &str) -> String {
-    format!("{}%", crate::text::like_escape(path))
-}
-
-/// The direct children of `roots` as they stood (`historical`) or today, as (child id, LIKE
-/// pattern) pairs: one for each child's subtree and one for each ended unit it answers for whose
+/// The direct children of `roots` as they stood (`historical`) or today, as (child id, subtree
+/// path) pairs: one for each child's subtree and one for each ended unit it answers for whose
 /// awards would otherwise count under `self` (`history::taken_predecessors`). Records each
 /// child's name in `names`.
 async fn child_subtrees(
@@ -917,11 +912,11 @@ async fn child_subtrees(
         .collect();
     let mut subtrees: Vec<(String, String)> = children
         .iter()
-        .map(|child| (child.id.to_string(), subtree_pattern(&child.path)))
+        .map(|child| (child.id.to_string(), child.path.clone()))
         .collect();
     for (predecessor, child) in history::taken_predecessors(&root_paths, &child_paths, &led) {
         if let Some(key) = key_of_path.get(child.as_str()) {
-            subtrees.push(((*key).to_owned(), subtree_pattern(&predecessor)));
+            subtrees.push(((*key).to_owned(), predecessor));
         }
     }
     for child in children {
@@ -978,12 +973,13 @@ pub async fn award_stats(
         }
         None => vec![None],
     };
+    // The grouping expression over the award; by child, the subtrees are read one by one.
     let key = match group_by {
-        AwardGrouping::Title => "a.title_code",
+        AwardGrouping::Title => Some("a.title_code"),
         AwardGrouping::SubjectType => {
-            "CASE WHEN a.person_id IS NULL THEN 'organization' ELSE 'person' END"
+            Some("CASE WHEN a.person_id IS NULL THEN 'organization' ELSE 'person' END")
         }
-        AwardGrouping::Child => "coalesce(s.child, 'self')",
+        AwardGrouping::Child => None,
     };
     let mut names: HashMap<String, String> = HashMap::new();
     let mut merged: BTreeMap<String, AwardGroup> = BTreeMap::new();
@@ -997,13 +993,15 @@ pub async fn award_stats(
             }
             _ => vec![history::current_root(&unit, today)],
         };
-        let subtrees = if group_by == AwardGrouping::Child {
-            child_subtrees(&mut conn, &roots, historical, &mut names).await?
-        } else {
-            Vec::new()
-        };
         let paths: Vec<String> = roots.iter().map(|root| root.path.clone()).collect();
-        for row in repo::award_stats(&mut conn, &paths, year, &subtrees, key).await? {
+        let rows = match key {
+            Some(key) => repo::award_stats(&mut conn, &paths, year, key).await?,
+            None => {
+                let subtrees = child_subtrees(&mut conn, &roots, historical, &mut names).await?;
+                repo::award_stats_by_child(&mut conn, &paths, year, &subtrees).await?
+            }
+        };
+        for row in rows {
             let group = merged.entry(row.key.clone()).or_insert_with(|| AwardGroup {
                 name: names.get(&row.key).cloned(),
                 key: row.key,

@@ -482,62 +482,125 @@ pub struct StatRow {
 }
 
 /// Awards placed inside the subtrees of the paths `roots` in `year` (every year when `None`),
-/// grouped by `key_sql`: an expression over `a` (the award) and `s.child` (the child whose
-/// subtree, or one of the ended units it answers for, holds the award: `subtrees` pairs each
-/// child's key with the LIKE pattern of one such subtree; `NULL` outside all of them).
+/// grouped by `key_sql`, an expression over `a` (the award).
 ///
 /// Each root is an index range `[path, path_upper)` of `awards_subtree_idx` (migration
-/// 2026-12-07-000300), and the year is written into the statement only when given: a `LIKE ANY`
-/// and `($2 IS NULL OR a.year = $2)` left the generic plan of the prepared statement a scan of
-/// every award, a commune's figures included. Nested roots are kept once.
+/// 2026-12-07-000300): `organization_path LIKE ANY ($1)` is no index condition, and read every
+/// award of the country for a commune's figures. Nested roots are kept once.
 pub async fn award_stats(
     conn: &mut AsyncPgConnection,
     roots: &[String],
     year: Option<i32>,
-    subtrees: &[(String, String)],
     key_sql: &str,
 ) -> QueryResult<Vec<StatRow>> {
-    let mut outermost: Vec<&String> = Vec::new();
-    for root in roots {
-        let nested = roots
-            .iter()
-            .any(|other| other != root && root.starts_with(other.as_str()));
-        if !nested && !outermost.contains(&root) {
-            outermost.push(root);
-        }
-    }
-    let uppers: Vec<String> = outermost
-        .iter()
-        .map(|root| crate::stats::tallies::path_upper(root))
-        .collect();
-    let (children, patterns): (Vec<&str>, Vec<&str>) = subtrees
-        .iter()
-        .map(|(child, pattern)| (child.as_str(), pattern.as_str()))
-        .unzip();
-    let in_year = if year.is_some() {
-        "a.year = $2"
-    } else {
-        "$2::int IS NULL"
-    };
+    let (lows, highs) = subtree_ranges(roots);
     diesel::sql_query(format!(
-        "SELECT {key_sql} AS key, \
-                count(*) FILTER (WHERE a.revoked_at IS NULL) AS awards, \
-                coalesce(sum(a.reward_amount) FILTER (WHERE a.revoked_at IS NULL), 0)::bigint AS reward_total, \
-                count(*) FILTER (WHERE a.revoked_at IS NOT NULL) AS revoked, \
-                coalesce(sum(a.recovery_amount) FILTER (WHERE a.revoked_at IS NOT NULL), 0)::bigint AS recovery_total \
-         FROM unnest($1::text[], $5::text[]) AS root (lo, hi) \
+        "SELECT {key_sql} AS key, {STAT_COLUMNS} \
+         FROM unnest($1::text[], $2::text[]) AS root (lo, hi) \
          JOIN awards a ON a.organization_path ~>=~ root.lo AND a.organization_path ~<~ root.hi \
-         LEFT JOIN unnest($3::text[], $4::text[]) AS s (child, pattern) ON a.organization_path LIKE s.pattern \
-         WHERE {in_year} \
+         WHERE ($3::int IS NULL OR a.year = $3) \
          GROUP BY 1 ORDER BY 1"
     ))
-    .bind::<Array<Text>, _>(outermost)
+    .bind::<Array<Text>, _>(lows)
+    .bind::<Array<Text>, _>(highs)
     .bind::<Nullable<Integer>, _>(year)
-    .bind::<Array<Text>, _>(children)
-    .bind::<Array<Text>, _>(patterns)
-    .bind::<Array<Text>, _>(uppers)
     .load(conn)
     .await
+}
+
+/// The same grouped by the child holding the award: `subtrees` pairs each child's key with the
+/// path of one subtree it answers for (its own, and those of ended units whose awards would
+/// otherwise count under `self`); what lies in `roots` outside all of them is `self`.
+///
+/// Each subtree is read as its own index range, so an award is read once or twice (its child's
+/// range and the total), never compared with every child (a `LIKE` join with each child's
+/// pattern: 253 ms at the root of the 1M data set).
+pub async fn award_stats_by_child(
+    conn: &mut AsyncPgConnection,
+    roots: &[String],
+    year: Option<i32>,
+    subtrees: &[(String, String)],
+) -> QueryResult<Vec<StatRow>> {
+    let children: Vec<&str> = subtrees.iter().map(|(child, _)| child.as_str()).collect();
+    let lows: Vec<&str> = subtrees.iter().map(|(_, path)| path.as_str()).collect();
+    let highs: Vec<String> = subtrees
+        .iter()
+        .map(|(_, path)| crate::stats::tallies::path_upper(path))
+        .collect();
+    let (root_lows, root_highs) = subtree_ranges(roots);
+    // One aggregate per child over its own range (a LATERAL aggregate cannot be flattened into
+    // a join: as a join, the planner read every award and compared it with every child).
+    let mut rows: Vec<StatRow> = diesel::sql_query(format!(
+        "SELECT s.child AS key, c.* \
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS s (child, lo, hi) \
+         CROSS JOIN LATERAL ( \
+           SELECT {STAT_COLUMNS} FROM awards a \
+           WHERE a.organization_path ~>=~ s.lo AND a.organization_path ~<~ s.hi \
+             AND ($4::int IS NULL OR a.year = $4) \
+             AND EXISTS (SELECT 1 FROM unnest($5::text[], $6::text[]) AS root (lo, hi) \
+                         WHERE a.organization_path ~>=~ root.lo AND a.organization_path ~<~ root.hi)) c \
+         WHERE c.awards > 0 OR c.revoked > 0"
+    ))
+    .bind::<Array<Text>, _>(children)
+    .bind::<Array<Text>, _>(lows)
+    .bind::<Array<Text>, _>(highs)
+    .bind::<Nullable<Integer>, _>(year)
+    .bind::<Array<Text>, _>(root_lows)
+    .bind::<Array<Text>, _>(root_highs)
+    .load(conn)
+    .await?;
+    // A child answering for several subtrees has a row for each.
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    rows.dedup_by(|next, kept| {
+        if next.key != kept.key {
+            return false;
+        }
+        kept.awards += next.awards;
+        kept.reward_total += next.reward_total;
+        kept.revoked += next.revoked;
+        kept.recovery_total += next.recovery_total;
+        true
+    });
+    let total = award_stats(conn, roots, year, "'self'::text").await?;
+    if let Some(mut own) = total.into_iter().next() {
+        for row in &rows {
+            own.awards -= row.awards;
+            own.reward_total -= row.reward_total;
+            own.revoked -= row.revoked;
+            own.recovery_total -= row.recovery_total;
+        }
+        if own.awards != 0 || own.revoked != 0 {
+            rows.push(own);
+        }
+    }
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(rows)
+}
+
+/// What `/stats/awards` sums per group.
+const STAT_COLUMNS: &str = "count(*) FILTER (WHERE a.revoked_at IS NULL) AS awards, \
+    coalesce(sum(a.reward_amount) FILTER (WHERE a.revoked_at IS NULL), 0)::bigint AS reward_total, \
+    count(*) FILTER (WHERE a.revoked_at IS NOT NULL) AS revoked, \
+    coalesce(sum(a.recovery_amount) FILTER (WHERE a.revoked_at IS NOT NULL), 0)::bigint AS recovery_total";
+
+/// The subtrees at `paths` as index ranges `[path, path_upper)`, nested ones left out (they are
+/// inside another): (lower bounds, upper bounds).
+fn subtree_ranges<S: AsRef<str>>(paths: &[S]) -> (Vec<String>, Vec<String>) {
+    let mut outermost: Vec<&str> = Vec::new();
+    for path in paths.iter().map(AsRef::as_ref) {
+        let nested = paths
+            .iter()
+            .map(AsRef::as_ref)
+            .any(|other| other != path && path.starts_with(other));
+        if !nested && !outermost.contains(&path) {
+            outermost.push(path);
+        }
+    }
+    let highs = outermost
+        .iter()
+        .map(|path| crate::stats::tallies::path_upper(path))
+        .collect();
+    (outermost.into_iter().map(str::to_owned).collect(), highs)
 }
 
 /// The years that have awards, oldest first.

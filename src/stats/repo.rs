@@ -24,26 +24,6 @@ impl Window {
     fn prefix(&self) -> String {
         format!("{}%", like_escape(&self.root_path))
     }
-
-    /// The window's campaign and year as conditions on the pledges aliased `alias`, their values
-    /// bound as `$campaign` and `$year`. A filter left out reads `$n IS NULL` (true, and always
-    /// bound) rather than `($n IS NULL OR p.campaign_id = $n)`: that form leaves the column out
-    /// of the index condition of the generic plan PostgreSQL settles on for a statement
-    /// prepared per connection, so each unit's probe of `(organization_id, campaign_id, year,
-    /// status)` read all of the unit's pledges of every year (the coverage's cost grew with
-    /// the data: 1.8–4× from 1M to 10M). The statement text differs per combination, so each
-    /// is prepared and planned on its own.
-    fn pledge_conditions(&self, alias: &str, campaign: usize, year: usize) -> String {
-        let campaign = match self.campaign_id {
-            Some(_) => format!("{alias}.campaign_id = ${campaign}"),
-            None => format!("${campaign}::uuid IS NULL"),
-        };
-        let year = match self.year {
-            Some(_) => format!("{alias}.year = ${year}"),
-            None => format!("${year}::int IS NULL"),
-        };
-        format!("{campaign} AND {year}")
-    }
 }
 
 /// Group counts of pledges.
@@ -115,11 +95,10 @@ pub async fn coverage_page(
     };
     // Whether each expected unit registered is one probe of the pledges index; how many
     // pledges it registered is counted for the units of the page only.
-    let registered = format!(
-        "FROM pledges p WHERE p.organization_id = {{unit}} \
-         AND r.pledge_is_registered(p.status) AND {}",
-        window.pledge_conditions("p", 5, 6)
-    );
+    let registered = "FROM pledges p WHERE p.organization_id = {unit} \
+                      AND r.pledge_is_registered(p.status) \
+                      AND ($5::uuid IS NULL OR p.campaign_id = $5) \
+                      AND ($6::int IS NULL OR p.year = $6)";
     let statement = format!(
         "WITH units AS MATERIALIZED ( \
            SELECT o.id, o.name, o.kind, EXISTS (SELECT 1 {exists}) AS registered \
@@ -177,12 +156,12 @@ pub async fn registered_counts(
     window: &Window,
     units: &[Uuid],
 ) -> QueryResult<Vec<UnitCount>> {
-    diesel::sql_query(format!(
-        "SELECT p.organization_id, count(*) AS count FROM pledges p \
-         WHERE p.organization_id = ANY($1) AND r.pledge_is_registered(p.status) AND {} \
-         GROUP BY p.organization_id",
-        window.pledge_conditions("p", 2, 3)
-    ))
+    diesel::sql_query(
+        "SELECT organization_id, count(*) AS count FROM pledges \
+         WHERE organization_id = ANY($1) AND r.pledge_is_registered(status) \
+           AND ($2::uuid IS NULL OR campaign_id = $2) AND ($3::int IS NULL OR year = $3) \
+         GROUP BY organization_id",
+    )
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(units)
     .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
     .bind::<Nullable<Integer>, _>(window.year)

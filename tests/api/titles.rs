@@ -228,6 +228,9 @@ async fn the_demo_answers_who_may_be_proposed_at_the_end_of_2025() {
         }
     }
     assert_eq!(seen.len(), 7, "{seen:?}");
+    // Each once: the batches (4 registrations, then 8, …) never repeat nor skip one.
+    let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(distinct.len(), 7, "{seen:?}");
     let collective = candidates(COLLECTIVE_EXCELLENT).await;
     assert_eq!(
         names(&collective),
