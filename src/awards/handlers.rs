@@ -807,7 +807,7 @@ async fn awards_of(
     id: Uuid,
 ) -> AppResult<HttpResponse> {
     let mut conn = state.db.read().await?;
-    let subject = titles_repo::subjects(&mut conn, subject_type, &[id])
+    let subject = titles_repo::subjects(&conn, subject_type, &[id])
         .await?
         .into_iter()
         .next()

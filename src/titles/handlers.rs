@@ -520,7 +520,7 @@ pub async fn eligibility(
     crate::params::in_range("year", Some(params.year), crate::persons::handlers::YEARS)?;
     crate::params::at_most("title_code", Some(&params.title_code), 64)?;
     let mut conn = state.db.read().await?;
-    let subject = repo::subjects(&mut conn, params.subject_type, &[params.subject_id])
+    let subject = repo::subjects(&conn, params.subject_type, &[params.subject_id])
         .await?
         .into_iter()
         .next()

@@ -319,8 +319,11 @@ pub struct SubjectRow {
 }
 
 /// The subjects `ids` (persons or organizations), with their unit's path.
+///
+/// This and the fact readers below take a shared connection, so that `service::load` can send
+/// them together (diesel-async pipelines futures polled together on one connection).
 pub async fn subjects(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     subject_type: SubjectType,
     ids: &[Uuid],
 ) -> QueryResult<Vec<SubjectRow>> {
@@ -336,19 +339,19 @@ pub async fn subjects(
     };
     diesel::sql_query(statement)
         .bind::<Array<SqlUuid>, _>(ids)
-        .load(conn)
+        .load(&mut &*conn)
         .await
 }
 
 /// The members of the units `ids`: their persons.
-pub async fn members(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<SubjectRow>> {
+pub async fn members(conn: &AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<SubjectRow>> {
     diesel::sql_query(
         "SELECT p.id, p.full_name AS name, p.organization_id, o.path, o.kind \
          FROM persons p JOIN organizations o ON o.id = p.organization_id \
          WHERE p.organization_id = ANY ($1) ORDER BY p.organization_id, p.id",
     )
     .bind::<Array<SqlUuid>, _>(ids)
-    .load(conn)
+    .load(&mut &*conn)
     .await
 }
 
@@ -366,7 +369,7 @@ pub struct RecordFact {
 
 /// The records of `year` of the subjects `ids`.
 pub async fn records(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     ids: &[Uuid],
     year: i32,
 ) -> QueryResult<Vec<RecordFact>> {
@@ -376,7 +379,7 @@ pub async fn records(
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Integer, _>(year)
-    .load(conn)
+    .load(&mut &*conn)
     .await
 }
 
@@ -392,7 +395,7 @@ pub struct TitleFact {
 
 /// The titles the subjects `ids` registered in `year`.
 pub async fn registered(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     ids: &[Uuid],
     year: i32,
 ) -> QueryResult<Vec<TitleFact>> {
@@ -402,13 +405,13 @@ pub async fn registered(
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Integer, _>(year)
-    .load(conn)
+    .load(&mut &*conn)
     .await
 }
 
 /// The unrevoked awards of the subjects `ids` in `first..=last`.
 pub async fn awarded(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     ids: &[Uuid],
     first: i32,
     last: i32,
@@ -420,7 +423,7 @@ pub async fn awarded(
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Integer, _>(first)
     .bind::<Integer, _>(last)
-    .load(conn)
+    .load(&mut &*conn)
     .await
 }
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use diesel_async::AsyncPgConnection;
+use futures_util::future::{try_join, try_join3, try_join4};
 use uuid::Uuid;
 
 use super::dto::{EligibilityDto, RuleSetDto, RuleSetRef};
@@ -135,8 +136,9 @@ pub struct Loaded {
     pub facts: SubjectFacts,
 }
 
-/// The facts of the subjects `ids` (all of `subject_type`) for `year`, in five queries
-/// whatever their number; subjects that do not exist are left out.
+/// The facts of the subjects `ids` (all of `subject_type`) for `year`, in four or five queries
+/// whatever their number, sent in one round trip (persons) or two (collectives); subjects that
+/// do not exist are left out.
 pub async fn load(
     conn: &mut AsyncPgConnection,
     rules: &RuleSetContent,
@@ -144,16 +146,44 @@ pub async fn load(
     ids: &[Uuid],
     year: i32,
 ) -> AppResult<Vec<Loaded>> {
-    let subjects = repo::subjects(conn, subject_type, ids).await?;
-    let members = match subject_type {
-        SubjectType::Organization => repo::members(conn, ids).await?,
-        SubjectType::Person => Vec::new(),
+    // One round trip per stage: the statements of a stage are sent together (pipelined) and
+    // need nothing from each other. A person's facts are read by the requested ids (facts of an
+    // id that is not a person are never looked up); a collective's also cover its members, so
+    // they wait for the members.
+    let conn: &AsyncPgConnection = conn;
+    let first = year - years_back(rules) + 1;
+    let (subjects, members, facts_read) = match subject_type {
+        SubjectType::Person => {
+            let (subjects, records, registered, awarded) = try_join4(
+                repo::subjects(conn, subject_type, ids),
+                repo::records(conn, ids, year),
+                repo::registered(conn, ids, year),
+                repo::awarded(conn, ids, first, year),
+            )
+            .await?;
+            (subjects, Vec::new(), (records, registered, awarded))
+        }
+        SubjectType::Organization => {
+            let (subjects, members) = try_join(
+                repo::subjects(conn, subject_type, ids),
+                repo::members(conn, ids),
+            )
+            .await?;
+            let everyone: Vec<Uuid> = subjects
+                .iter()
+                .map(|subject| subject.id)
+                .chain(members.iter().map(|member| member.id))
+                .collect();
+            let read = try_join3(
+                repo::records(conn, &everyone, year),
+                repo::registered(conn, &everyone, year),
+                repo::awarded(conn, &everyone, first, year),
+            )
+            .await?;
+            (subjects, members, read)
+        }
     };
-    let everyone: Vec<Uuid> = subjects
-        .iter()
-        .map(|subject| subject.id)
-        .chain(members.iter().map(|member| member.id))
-        .collect();
+    let (records, registrations, awards) = facts_read;
     let mut facts: HashMap<Uuid, Facts> = subjects
         .iter()
         .chain(members.iter())
@@ -167,7 +197,7 @@ pub async fn load(
             )
         })
         .collect();
-    for record in repo::records(conn, &everyone, year).await? {
+    for record in records {
         if let Some(entry) = facts.get_mut(&record.subject_id) {
             entry.record = Some(YearFacts {
                 rating: record.completion_rating,
@@ -176,13 +206,12 @@ pub async fn load(
             });
         }
     }
-    for registration in repo::registered(conn, &everyone, year).await? {
+    for registration in registrations {
         if let Some(entry) = facts.get_mut(&registration.subject_id) {
             entry.registered.insert(registration.title_code);
         }
     }
-    let first = year - years_back(rules) + 1;
-    for award in repo::awarded(conn, &everyone, first, year).await? {
+    for award in awards {
         if let Some(entry) = facts.get_mut(&award.subject_id) {
             entry
                 .awarded
