@@ -82,3 +82,42 @@ async fn managers_read_the_audit_log_of_their_subtree_only() {
     let (status, _) = app.get_json("/api/v1/audit-events", &member).await;
     assert_eq!(status, 403);
 }
+
+/// The audit log keeps a pledge as JSON (jsonb), which writes a number out in full: f64::MAX is
+/// 309 digits. serde_json read such a number back as infinity unless it parses floats exactly
+/// (its `float_roundtrip` feature), and one such event made every page of the log a 500 (found
+/// by the conformance fuzzer).
+#[tokio::test]
+async fn extreme_numbers_in_recorded_changes_read_back_exactly() {
+    let (app, fixture, campaign) = Fixture::app_with_campaign().await;
+    let admin = fixture.token(&app, fixture::ADMIN).await;
+    let values = [
+        f64::MAX,
+        1e308,
+        5e-324,
+        123_456_789_012_345_680_000_000_000_000.0,
+    ];
+    for (index, value) in values.iter().enumerate() {
+        let body = crate::helpers::ctx::merged(
+            crate::helpers::ctx::target_pledge(
+                campaign,
+                fixture.tree.c1.id,
+                &format!("Số {index}"),
+            ),
+            serde_json::json!({"target_value": value}),
+        );
+        let (status, created) = app.post_for_json("/api/v1/pledges", &admin, &body).await;
+        assert_eq!(status, 201, "{created}");
+    }
+    let (status, body) = app
+        .get_json("/api/v1/audit-events?entity_type=pledge", &admin)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let read: Vec<f64> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|event| event["after"]["target_value"].as_f64())
+        .collect();
+    assert_eq!(read, values);
+}
