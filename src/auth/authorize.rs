@@ -28,6 +28,14 @@ pub fn is_within(path: &str, ancestor: &str) -> bool {
     path.starts_with(ancestor)
 }
 
+/// The subtrees at `paths` without those inside another one (and without repeats), sorted:
+/// each row of their union is in exactly one of them.
+pub fn outermost_subtrees(mut paths: Vec<String>) -> Vec<String> {
+    paths.sort();
+    paths.dedup_by(|later, earlier| later.starts_with(earlier.as_str()));
+    paths
+}
+
 /// True when `path` lies strictly below `ancestor`.
 pub fn is_strictly_below(path: &str, ancestor: &str) -> bool {
     path.len() > ancestor.len() && path.starts_with(ancestor)
@@ -47,11 +55,10 @@ impl Principal {
         if self.is_admin() {
             return Visibility::Everything;
         }
-        let mut roots: Vec<String> = self.grants.iter().map(|grant| grant.path.clone()).collect();
-        // Drop roots already inside another root: fewer OR branches in queries.
-        roots.sort();
-        roots.dedup_by(|later, earlier| later.starts_with(earlier.as_str()));
-        Visibility::Subtrees(roots)
+        // Roots already inside another root dropped: fewer OR branches in queries.
+        Visibility::Subtrees(outermost_subtrees(
+            self.grants.iter().map(|grant| grant.path.clone()).collect(),
+        ))
     }
 
     pub fn can_see(&self, path: &str) -> bool {
@@ -129,6 +136,15 @@ mod tests {
         assert!(!manager.has_role_strictly_above("1.2.", &[Role::Manager]));
         assert!(manager.has_role_strictly_above("1.2.9.", &[Role::Manager]));
         assert!(!manager.has_role_strictly_above("1.2.9.", &[Role::Reviewer]));
+    }
+
+    #[test]
+    fn outermost_subtrees_drop_nested_and_repeated_paths_but_not_siblings() {
+        let paths = ["1.20.", "1.2.3.", "1.2.", "1.2.", "1.4.7.", "1.2.9.1."];
+        assert_eq!(
+            outermost_subtrees(paths.iter().map(|path| (*path).to_owned()).collect()),
+            ["1.2.", "1.20.", "1.4.7."]
+        );
     }
 
     #[test]

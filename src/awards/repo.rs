@@ -510,7 +510,9 @@ pub async fn award_stats(
 
 /// The same grouped by the child holding the award: `subtrees` pairs each child's key with the
 /// path of one subtree it answers for (its own, and those of ended units whose awards would
-/// otherwise count under `self`); what lies in `roots` outside all of them is `self`.
+/// otherwise count under `self`); what lies in `roots` outside all of them is `self`. A row per
+/// subtree that holds awards: a child answering for several may have several, which the caller
+/// sums by key as it sums years.
 ///
 /// Each subtree is read as its own index range, so an award is read once or twice (its child's
 /// range and the total), never compared with every child (a `LIKE` join with each child's
@@ -549,18 +551,6 @@ pub async fn award_stats_by_child(
     .bind::<Array<Text>, _>(root_highs)
     .load(conn)
     .await?;
-    // A child answering for several subtrees has a row for each.
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
-    rows.dedup_by(|next, kept| {
-        if next.key != kept.key {
-            return false;
-        }
-        kept.awards += next.awards;
-        kept.reward_total += next.reward_total;
-        kept.revoked += next.revoked;
-        kept.recovery_total += next.recovery_total;
-        true
-    });
     let total = award_stats(conn, roots, year, "'self'::text").await?;
     if let Some(mut own) = total.into_iter().next() {
         for row in &rows {
@@ -573,7 +563,6 @@ pub async fn award_stats_by_child(
             rows.push(own);
         }
     }
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(rows)
 }
 
@@ -583,24 +572,15 @@ const STAT_COLUMNS: &str = "count(*) FILTER (WHERE a.revoked_at IS NULL) AS awar
     count(*) FILTER (WHERE a.revoked_at IS NOT NULL) AS revoked, \
     coalesce(sum(a.recovery_amount) FILTER (WHERE a.revoked_at IS NOT NULL), 0)::bigint AS recovery_total";
 
-/// The subtrees at `paths` as index ranges `[path, path_upper)`, nested ones left out (they are
-/// inside another): (lower bounds, upper bounds).
-fn subtree_ranges<S: AsRef<str>>(paths: &[S]) -> (Vec<String>, Vec<String>) {
-    let mut outermost: Vec<&str> = Vec::new();
-    for path in paths.iter().map(AsRef::as_ref) {
-        let nested = paths
-            .iter()
-            .map(AsRef::as_ref)
-            .any(|other| other != path && path.starts_with(other));
-        if !nested && !outermost.contains(&path) {
-            outermost.push(path);
-        }
-    }
-    let highs = outermost
+/// The subtrees at `paths` as index ranges `[path, path_upper)`, nested ones left out (their
+/// awards would be counted twice): (lower bounds, upper bounds).
+fn subtree_ranges(paths: &[String]) -> (Vec<String>, Vec<String>) {
+    let lows = crate::auth::authorize::outermost_subtrees(paths.to_vec());
+    let highs = lows
         .iter()
         .map(|path| crate::stats::tallies::path_upper(path))
         .collect();
-    (outermost.into_iter().map(str::to_owned).collect(), highs)
+    (lows, highs)
 }
 
 /// The years that have awards, oldest first.

@@ -279,8 +279,8 @@ pub async fn children_at(conn: &mut AsyncPgConnection, root: &RootAt) -> QueryRe
     .await
 }
 
-/// The places `p` (of `r.placements_on`) in the subtree [$1, $2) as a range a generic plan can
-/// read from the path indexes: the function's `path` column has the default collation, so a
+/// The places `p` (of `r.placements_on`) in the subtree [$1, $2) as a range the path indexes
+/// can read: the function's `path` column has the default collation, so a
 /// `LIKE` (or a range without the explicit collation) on it cannot use the C-collated indexes
 /// (an untouched province's past-year aggregates read every unit: 4.3 ms against 1.5).
 const PLACED_IN_SUBTREE: &str = "p.path ~>=~ ($1 COLLATE \"C\") AND p.path ~<~ ($2 COLLATE \"C\")";
