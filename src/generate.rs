@@ -1242,6 +1242,7 @@ pub async fn run(
             println!("nominations: the nominations table does not exist here, skipped");
         }
     }
+    let mut persons_loaded = false;
     if sizes.persons > 0 {
         let persons = ChunkTarget {
             label: "persons",
@@ -1250,8 +1251,8 @@ pub async fn run(
             sql: person_chunk_sql(),
         };
         let lanes = std::iter::once(&mut conn).chain(more.iter_mut()).collect();
-        // Persons are not tallied: they do not call for a rebuild.
-        run_chunks(lanes, &persons, sizes.persons, &context).await?;
+        // Persons are not tallied, their awards are: only the award tallies are recounted.
+        persons_loaded = run_chunks(lanes, &persons, sizes.persons, &context).await?;
     }
     // A rerun that found every row in place leaves the tallies alone (they were rebuilt when
     // the rows were loaded), unless the tallies are empty.
@@ -1297,6 +1298,19 @@ pub async fn run(
     }
     let (index_lane, more_lanes) = more.split_first_mut().context("an index lane")?;
     futures_util::future::try_join(rebuilt, build_deferred_indexes(index_lane, more_lanes)).await?;
+    let untallied_awards: Flag = sql_query(
+        "SELECT EXISTS (SELECT 1 FROM awards) AND NOT EXISTS (SELECT 1 FROM award_tallies) AS flag",
+    )
+    .get_result(&mut conn)
+    .await?;
+    if persons_loaded || untallied_awards.flag {
+        let started = Instant::now();
+        let written = crate::stats::tallies::rebuild_awards(&mut conn).await?;
+        println!(
+            "award tallies: {written} rows rebuilt in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
 
     if triggers_off {
         conn.batch_execute("RESET session_replication_role").await?;
@@ -1314,6 +1328,7 @@ pub async fn run(
         "year_records",
         "title_registrations",
         "awards",
+        "award_tallies",
     ];
     if table_exists(&mut conn, "nominations").await? {
         tables.extend(["nominations", "nomination_reviews"]);

@@ -973,12 +973,10 @@ pub async fn award_stats(
         }
         None => vec![None],
     };
-    // The grouping expression over the award; by child, the subtrees are read one by one.
+    // The grouping column of the award tallies; by child, the subtrees are read one by one.
     let key = match group_by {
-        AwardGrouping::Title => Some("a.title_code"),
-        AwardGrouping::SubjectType => {
-            Some("CASE WHEN a.person_id IS NULL THEN 'organization' ELSE 'person' END")
-        }
+        AwardGrouping::Title => Some("t.title_code"),
+        AwardGrouping::SubjectType => Some("t.subject_type"),
         AwardGrouping::Child => None,
     };
     let mut names: HashMap<String, String> = HashMap::new();

@@ -504,7 +504,8 @@ CREATE FUNCTION r.rebuild_tallies() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     horizon date := r.rebuild_start();
 BEGIN
-    RETURN r.rebuild_tally_part('plain', horizon) + r.rebuild_tally_part('facets', horizon);
+    RETURN r.rebuild_tally_part('plain', horizon) + r.rebuild_tally_part('facets', horizon)
+        + r.rebuild_award_tallies();
 END
 $$;
 
@@ -638,6 +639,101 @@ BEGIN
         RAISE EXCEPTION 'unknown tally part %', part;
     END IF;
     UPDATE tally_state SET generation = generation + 1;
+    RETURN written;
+END
+$$;
+
+-- Award tallies (table from migration 2026-12-07-000400): per ancestor of the award's unit,
+-- year, title and subject type, the awards in force with their rewards and the revoked ones with
+-- what they recover, for /stats/awards (awards::repo::award_stats). Kept in the writer's
+-- transaction by the statement triggers below, each statement's changes summed into one
+-- upsert in key order (so two writers lock shared ancestors in the same order). A revocation,
+-- a restructuring's move and a decision's awards each cost one statement, whatever their rows.
+-- Unlike the records' tallies there is no queue: awards are written a decision at a time, and
+-- a decision already serializes its issuer's year (awards::repo::lock_issuer_year); two
+-- issuers' decisions queue only on the rows of their common ancestors, until the first commits.
+-- `added` and `removed` are the rows as they are after and were before the statement, as JSON
+-- arrays: a parameter of the table's row type would make `r` a dependency of `awards`, and a
+-- migration could no longer drop or revert the table.
+CREATE FUNCTION r.count_awards(added jsonb, removed jsonb) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO award_tallies AS t (ancestor_path, year, title_code, subject_type, awards, reward_total,
+                                    revoked, recovery_total)
+    SELECT g.*
+    FROM (SELECT a.ancestor_path, c.year, c.title_code, c.subject_type,
+                 coalesce(sum(c.sign) FILTER (WHERE c.revoked_at IS NULL), 0) AS awards,
+                 coalesce(sum(c.sign * c.reward_amount) FILTER (WHERE c.revoked_at IS NULL), 0) AS reward_total,
+                 coalesce(sum(c.sign) FILTER (WHERE c.revoked_at IS NOT NULL), 0) AS revoked,
+                 coalesce(sum(c.sign * c.recovery_amount) FILTER (WHERE c.revoked_at IS NOT NULL), 0)
+                     AS recovery_total
+          FROM (SELECT x.organization_path, x.year, x.title_code,
+                       CASE WHEN x.person_id IS NULL THEN 'organization' ELSE 'person' END AS subject_type,
+                       x.revoked_at, x.reward_amount, x.recovery_amount, 1 AS sign
+                FROM jsonb_to_recordset(added) AS x (organization_path text, year integer, title_code text,
+                    person_id uuid, revoked_at timestamptz, reward_amount bigint, recovery_amount bigint)
+                UNION ALL
+                SELECT x.organization_path, x.year, x.title_code,
+                       CASE WHEN x.person_id IS NULL THEN 'organization' ELSE 'person' END,
+                       x.revoked_at, x.reward_amount, x.recovery_amount, -1
+                FROM jsonb_to_recordset(removed) AS x (organization_path text, year integer, title_code text,
+                    person_id uuid, revoked_at timestamptz, reward_amount bigint, recovery_amount bigint)) AS c
+          CROSS JOIN LATERAL r.ancestor_paths(c.organization_path) AS a
+          GROUP BY 1, 2, 3, 4) AS g
+    -- A row updated without changing what counts (a note, a link) nets to nothing.
+    WHERE g.awards <> 0 OR g.reward_total <> 0 OR g.revoked <> 0 OR g.recovery_total <> 0
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (ancestor_path, year, title_code, subject_type) DO UPDATE
+    SET awards = t.awards + EXCLUDED.awards,
+        reward_total = t.reward_total + EXCLUDED.reward_total,
+        revoked = t.revoked + EXCLUDED.revoked,
+        recovery_total = t.recovery_total + EXCLUDED.recovery_total
+$$;
+
+-- One trigger per event: a trigger with transition tables serves one event only.
+CREATE FUNCTION r.tally_awards() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM r.count_awards((SELECT jsonb_agg(n) FROM added_rows AS n), NULL);
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM r.count_awards((SELECT jsonb_agg(n) FROM added_rows AS n),
+                               (SELECT jsonb_agg(o) FROM removed_rows AS o));
+    ELSE
+        PERFORM r.count_awards(NULL, (SELECT jsonb_agg(o) FROM removed_rows AS o));
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER awards_tally_insert AFTER INSERT ON awards REFERENCING NEW TABLE AS added_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION r.tally_awards();
+CREATE TRIGGER awards_tally_update AFTER UPDATE ON awards
+    REFERENCING OLD TABLE AS removed_rows NEW TABLE AS added_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION r.tally_awards();
+CREATE TRIGGER awards_tally_delete AFTER DELETE ON awards REFERENCING OLD TABLE AS removed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION r.tally_awards();
+
+-- Recounts the award tallies from the awards (`thidua rebuild-tallies` through
+-- r.rebuild_tallies, and `thidua generate`, which loads awards without triggers); returns the
+-- rows written. Writers of awards wait for the end.
+CREATE FUNCTION r.rebuild_award_tallies() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    written bigint;
+BEGIN
+    LOCK TABLE awards IN SHARE MODE;
+    TRUNCATE award_tallies;
+    INSERT INTO award_tallies (ancestor_path, year, title_code, subject_type, awards, reward_total,
+                               revoked, recovery_total)
+    SELECT a.ancestor_path, u.year, u.title_code, u.subject_type, sum(u.awards), sum(u.reward_total),
+           sum(u.revoked), sum(u.recovery_total)
+    FROM (SELECT x.organization_path, x.year, x.title_code,
+                 CASE WHEN x.person_id IS NULL THEN 'organization' ELSE 'person' END AS subject_type,
+                 count(*) FILTER (WHERE x.revoked_at IS NULL) AS awards,
+                 coalesce(sum(x.reward_amount) FILTER (WHERE x.revoked_at IS NULL), 0) AS reward_total,
+                 count(*) FILTER (WHERE x.revoked_at IS NOT NULL) AS revoked,
+                 coalesce(sum(x.recovery_amount) FILTER (WHERE x.revoked_at IS NOT NULL), 0) AS recovery_total
+          FROM awards AS x
+          GROUP BY 1, 2, 3, 4) AS u
+    CROSS JOIN LATERAL r.ancestor_paths(u.organization_path) AS a
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4;
+    GET DIAGNOSTICS written = ROW_COUNT;
     RETURN written;
 END
 $$;

@@ -40,6 +40,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    award_tallies (ancestor_path, year, title_code, subject_type) {
+        ancestor_path -> Text,
+        year -> Int4,
+        title_code -> Text,
+        subject_type -> Text,
+        awards -> Int8,
+        reward_total -> Int8,
+        revoked -> Int8,
+        recovery_total -> Int8,
+    }
+}
+
+diesel::table! {
     awards (id) {
         id -> Uuid,
         person_id -> Nullable<Uuid>,
@@ -625,6 +638,7 @@ diesel::joinable!(year_records -> users (updated_by));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     award_decisions,
+    award_tallies,
     awards,
     ballots,
     base_salaries,

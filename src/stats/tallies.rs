@@ -67,6 +67,16 @@ pub async fn rebuild(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     Ok(rebuilt.moved)
 }
 
+/// Recounts the award tallies from the awards (`r.rebuild_award_tallies()`, also part of
+/// [`rebuild`]); returns the rows written. For `thidua generate`, which loads awards without
+/// their triggers.
+pub async fn rebuild_awards(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    let rebuilt: Folded = diesel::sql_query("SELECT r.rebuild_award_tallies() AS moved")
+        .get_result(conn)
+        .await?;
+    Ok(rebuilt.moved)
+}
+
 /// The two halves of a rebuild (`r.rebuild_tally_part`): they share no table, so two
 /// connections can run them side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -174,10 +174,59 @@ async fn assert_exact(db: &TestDb, campaign: Uuid, when: &str) {
     assert_exact_in(db, campaign, &FACETS, when).await;
 }
 
-/// [`assert_exact`] with the facets `facets`.
+/// [`assert_exact`] with the facets `facets`; and the children's counts of every unit
+/// ([`children_agree`]).
 async fn assert_exact_in(db: &TestDb, campaign: Uuid, facets: &[&str], when: &str) {
     for (window, tallied, raw) in both_counts(db, campaign, facets).await {
         assert_eq!(tallied, raw, "{when}: {window}");
+    }
+    children_agree(db, campaign, when).await;
+}
+
+/// `r.child_tally` (`group_by=child`, the leaderboard: the counts of every child in one call)
+/// answers, for every unit and both windows, what `r.subtree_tally` (checked against the raw
+/// rows by [`both_counts`]) answers for each of its children, pending deltas included.
+async fn children_agree(db: &TestDb, campaign: Uuid, when: &str) {
+    let client = db.client().await;
+    let rows = |statement: String| {
+        let client = &client;
+        async move {
+            client
+                .query(&statement, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<_, String>(0))
+                .collect::<Vec<String>>()
+        }
+    };
+    for (window_campaign, year) in [
+        ("NULL".to_owned(), "NULL"),
+        (format!("'{campaign}'"), "2022"),
+    ] {
+        let by_parent = rows(format!(
+            "SELECT concat_ws(' ', p.path, x.child, x.entity, x.status, x.result, sum(x.count), sum(x.overdue)) \
+             FROM organizations AS p \
+             CROSS JOIN LATERAL r.child_tally(p.id, {window_campaign}, {year}, current_date) AS x \
+             GROUP BY p.path, x.child, x.entity, x.status, x.result \
+             HAVING sum(x.count) <> 0 OR sum(x.overdue) <> 0 ORDER BY 1"
+        ))
+        .await;
+        let by_child = rows(format!(
+            "SELECT concat_ws(' ', p.path, c.path, x.entity, x.status, x.result, sum(x.count), sum(x.overdue)) \
+             FROM organizations AS p JOIN organizations AS c ON c.parent_id = p.id \
+             CROSS JOIN LATERAL r.subtree_tally(c.path, left(c.path, -1) || '/', {window_campaign}, {year}, \
+                                                current_date) AS x \
+             WHERE x.entity <> 'o' \
+             GROUP BY p.path, c.path, x.entity, x.status, x.result \
+             HAVING sum(x.count) <> 0 OR sum(x.overdue) <> 0 ORDER BY 1"
+        ))
+        .await;
+        assert!(!by_child.is_empty(), "{when}: children hold records");
+        assert_eq!(
+            by_parent, by_child,
+            "{when}: children in {window_campaign} {year}"
+        );
     }
 }
 
@@ -590,4 +639,148 @@ fn the_titles_page_walks_what_reads_fewer_rows() {
     // No unit counted, or fewer title pledges than a page: the pledges.
     assert_eq!(repo::TitleWalk::cheaper(51, 0, 0, 400), Pledges);
     assert_eq!(repo::TitleWalk::cheaper(51, 10_000, 10_000, 40), Pledges);
+}
+
+/// Every non-empty row of the award tallies, as text, sorted; and the same figures counted
+/// from the awards themselves, a subtree at a time (a path prefix match over every unit's
+/// path, not the tallies' ancestor expansion).
+async fn award_figures(db: &TestDb) -> (Vec<String>, Vec<String>) {
+    let client = db.client().await;
+    let rows = |sql: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query(sql, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<_, String>(0))
+                .collect::<Vec<String>>()
+        }
+    };
+    let tallied = rows(
+        "SELECT concat_ws(' ', ancestor_path, year, title_code, subject_type, awards, reward_total, \
+                revoked, recovery_total) \
+         FROM award_tallies WHERE awards <> 0 OR revoked <> 0 OR reward_total <> 0 OR recovery_total <> 0 \
+         ORDER BY 1",
+    )
+    .await;
+    let counted = rows(
+        "SELECT concat_ws(' ', o.path, a.year, a.title_code, \
+                CASE WHEN a.person_id IS NULL THEN 'organization' ELSE 'person' END, \
+                count(*) FILTER (WHERE a.revoked_at IS NULL), \
+                coalesce(sum(a.reward_amount) FILTER (WHERE a.revoked_at IS NULL), 0), \
+                count(*) FILTER (WHERE a.revoked_at IS NOT NULL), \
+                coalesce(sum(a.recovery_amount) FILTER (WHERE a.revoked_at IS NOT NULL), 0)) \
+         FROM organizations AS o JOIN awards AS a ON starts_with(a.organization_path, o.path) \
+         GROUP BY o.path, a.year, a.title_code, a.person_id IS NULL ORDER BY 1",
+    )
+    .await;
+    (tallied, counted)
+}
+
+/// The award tallies that `/stats/awards` reads hold, at every unit, exactly what its awards
+/// sum to: through awards conferred one by one and many in a statement (persons and
+/// collectives, with and without a reward), revocations with and without an amount to recover,
+/// a restructuring's move of a subtree's awards, an update that changes nothing they count,
+/// and deletions; and `r.rebuild_tallies()` writes the same rows from the awards alone.
+#[tokio::test]
+async fn award_tallies_equal_the_awards_at_every_unit_through_every_change() {
+    let db = TestDb::new().await;
+    backlog(&db, 0).await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO persons (id, organization_id, full_name) \
+             SELECT gen_random_uuid(), o.id, 'Người ' || o.path || g \
+             FROM organizations AS o CROSS JOIN generate_series(1, 3) AS g; \
+             INSERT INTO awards (id, person_id, title_code, year, reward_amount) \
+             SELECT gen_random_uuid(), p.id, t.code, y, CASE WHEN y > 2023 THEN 702000 * t.factor END \
+             FROM persons AS p \
+             CROSS JOIN (VALUES ('lao_dong_tien_tien', 1), ('chien_si_thi_dua_co_so', 2)) AS t (code, factor) \
+             CROSS JOIN generate_series(2023, 2025) AS y \
+             WHERE y < 2025 OR t.factor = 1; \
+             INSERT INTO awards (id, organization_id, title_code, year, reward_amount) \
+             SELECT gen_random_uuid(), o.id, 'tap_the_lao_dong_tien_tien', 2024, 1053000 \
+             FROM organizations AS o WHERE o.depth > 0;",
+        )
+        .await
+        .unwrap();
+    // One more, alone, at the root.
+    client
+        .batch_execute(
+            "INSERT INTO awards (id, organization_id, title_code, year, reward_amount) \
+             SELECT gen_random_uuid(), o.id, 'tap_the_lao_dong_tien_tien', 2025, 1053000 \
+             FROM organizations AS o WHERE o.path = '1.'",
+        )
+        .await
+        .unwrap();
+    let (tallied, counted) = award_figures(&db).await;
+    assert!(
+        tallied
+            .iter()
+            .any(|row| row.starts_with("1. 2024 lao_dong_tien_tien person")),
+        "the root counts its subtree's awards: {tallied:?}"
+    );
+    assert!(tallied.iter().any(|row| row.contains(" organization ")));
+    assert_eq!(tallied, counted, "conferred");
+
+    client
+        .batch_execute(
+            "UPDATE awards SET revoked_at = now(), revocation_reason = 'fraud', recovery_amount = reward_amount \
+             WHERE year = 2024 AND title_code = 'chien_si_thi_dua_co_so'; \
+             UPDATE awards SET revoked_at = now(), revocation_reason = 'criteria_not_met' \
+             WHERE year = 2023 AND organization_path LIKE '1.2.%'; \
+             UPDATE awards SET decision_no = '9/QĐ' WHERE year = 2025;",
+        )
+        .await
+        .unwrap();
+    let (tallied, counted) = award_figures(&db).await;
+    assert!(
+        tallied.iter().any(|row| !row.ends_with(" 0 0")),
+        "revoked ones"
+    );
+    assert_eq!(tallied, counted, "revoked");
+
+    // A restructuring moves the commune 1.3. under 1.2. with its awards of 2024 and later.
+    client
+        .batch_execute(
+            "UPDATE organizations SET path = '1.2.9.' || substr(path, 5), depth = depth + 1, \
+                    parent_id = CASE WHEN path = '1.3.' \
+                                     THEN (SELECT id FROM organizations WHERE path = '1.2.') \
+                                     ELSE parent_id END \
+             WHERE path LIKE '1.3.%'; \
+             UPDATE awards SET organization_path = '1.2.9.' || substr(organization_path, 5) \
+             WHERE organization_path LIKE '1.3.%' AND year >= 2024;",
+        )
+        .await
+        .unwrap();
+    let (tallied, counted) = award_figures(&db).await;
+    assert!(tallied.iter().any(|row| row.starts_with("1.2.9. 2024")));
+    assert!(
+        tallied.iter().any(|row| row.starts_with("1.3. 2023")),
+        "the awards of 2023 stay where they were conferred"
+    );
+    // The awards left at 1.3. (a path no unit holds now) are counted by their own tallies.
+    let counted: Vec<&String> = counted.iter().collect();
+    let tallied_at_units: Vec<&String> = tallied
+        .iter()
+        .filter(|row| !row.starts_with("1.3."))
+        .collect();
+    assert_eq!(tallied_at_units, counted, "moved");
+
+    client
+        .batch_execute("DELETE FROM awards WHERE year = 2025 AND person_id IS NOT NULL")
+        .await
+        .unwrap();
+    let (tallied, _) = award_figures(&db).await;
+    assert!(
+        !tallied
+            .iter()
+            .any(|row| row.contains(" 2025 lao_dong_tien_tien person "))
+    );
+
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    tallies::rebuild(&mut conn).await.unwrap();
+    assert_eq!(award_figures(&db).await.0, tallied, "rebuilt = kept");
 }

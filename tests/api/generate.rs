@@ -140,6 +140,20 @@ async fn assert_persons(db: &TestDb) {
         .await,
         4 * provincial
     );
+    // Loaded without their triggers, the awards are counted by the rebuild of their tallies:
+    // at every unit the same as the awards below it.
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM organizations o \
+             LEFT JOIN (SELECT ancestor_path, sum(awards) AS awards FROM award_tallies GROUP BY 1) t \
+               ON t.ancestor_path = o.path \
+             WHERE coalesce(t.awards, 0) <> (SELECT count(*) FROM awards a \
+                                            WHERE starts_with(a.organization_path, o.path))"
+        )
+        .await,
+        0
+    );
+    assert!(db.count("SELECT count(*) FROM award_tallies").await > 0);
 }
 
 /// Every row of the four tally tables, as text (the rebuild's generation aside).
