@@ -223,9 +223,19 @@ untally_restore() {
 # file holds request paths, one a line, for bench/get.lua (BENCH_PATH="{id}").
 LIST_SAMPLE=${BENCH_LIST_SAMPLE:-20}
 next_cursor() { python3 -c 'import json, sys; print(json.load(sys.stdin).get("next_cursor") or "")'; }
+# Appends to file $2 the page three cursors on from the first page $1, when the list has one.
+later_page() {
+  local url=$1 cursor _
+  for _ in 1 2 3; do
+    cursor=$(curl -fsS -H "Authorization: Bearer $(cat "$OUT/token")" "$BASE$url" | next_cursor)
+    [ -n "$cursor" ] || break
+    url="$1&cursor=$cursor"
+  done
+  [ "$url" = "$1" ] || echo "$url" >> "$2"
+}
 prepare_lists() {
   refresh_token
-  local level id resource base url cursor _
+  local level id resource base persons url cursor _
   for level in root province commune; do
     for resource in $LIST_SCENARIOS; do
       : > "$OUT/list_${resource}_$level.txt"
@@ -235,17 +245,19 @@ prepare_lists() {
       echo "$base" >> "$OUT/list_pledges_$level.txt"
       echo "/api/v1/nominations?organization_id=$id&subtree=true&limit=50" >> "$OUT/list_nominations_$level.txt"
       echo "/api/v1/exemplars?organization_id=$id&limit=50" >> "$OUT/list_exemplars_$level.txt"
-      echo "/api/v1/persons?organization_id=$id&subtree=true&limit=50" >> "$OUT/list_persons_$level.txt"
+      persons="/api/v1/persons?organization_id=$id&subtree=true&limit=50"
+      echo "$persons" >> "$OUT/list_persons_$level.txt"
+      # A name search ("thi": a middle name of most women, as in the generated names).
+      echo "$persons&q=thi" >> "$OUT/list_persons_search_$level.txt"
       echo "/api/v1/eligibility/candidates?organization_id=$id&year=2025&title_code=lao_dong_tien_tien&limit=50" \
         >> "$OUT/list_candidates_$level.txt"
+      # A title fewer register (chiến sĩ thi đua cơ sở: 15 % of the persons), whose own checks
+      # read the person's lao động tiên tiến and initiative.
+      echo "/api/v1/eligibility/candidates?organization_id=$id&year=2025&title_code=chien_si_thi_dua_co_so&limit=50" \
+        >> "$OUT/list_candidates_cstdcs_$level.txt"
       echo "$base&campaign_id=$CAMPAIGN&year=2024&status=approved" >> "$OUT/list_pledges_filtered_$level.txt"
-      url=$base
-      for _ in 1 2 3; do
-        cursor=$(curl -fsS -H "Authorization: Bearer $(cat "$OUT/token")" "$BASE$url" | next_cursor)
-        [ -n "$cursor" ] || break
-        url="$base&cursor=$cursor"
-      done
-      [ "$url" = "$base" ] || echo "$url" >> "$OUT/list_pledges_page_$level.txt"
+      later_page "$base" "$OUT/list_pledges_page_$level.txt"
+      later_page "$persons" "$OUT/list_persons_page_$level.txt"
     done
   done
   # The change feed (GET /changes): its first page of 50 and the 19 pages that follow it.
@@ -258,7 +270,7 @@ prepare_lists() {
     url="/api/v1/changes?limit=50&after=$cursor"
   done
 }
-LIST_SCENARIOS="pledges pledges_page pledges_filtered nominations exemplars persons candidates"
+LIST_SCENARIOS="pledges pledges_page pledges_filtered nominations exemplars persons persons_page persons_search candidates candidates_cstdcs"
 
 # The aggregates: AGGREGATE_SCENARIOS (bench/lib.sh). The overview has scenarios of its own
 # (kept and computed, with a naive GROUP BY partner).
