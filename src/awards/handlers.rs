@@ -551,18 +551,18 @@ pub async fn issue(
             ),
             _ => error.into(),
         })?;
-    for (subject_type, subject_id, title_code, reward_amount) in &approved.awards {
-        repo::insert_award(
-            conn,
-            NewAward {
-                decision: &decision,
+    let awards: Vec<NewAward<'_>> = approved
+        .awards
+        .iter()
+        .map(
+            |(subject_type, subject_id, title_code, reward_amount)| NewAward {
                 subject: (*subject_type, *subject_id),
                 title_code,
                 reward_amount: *reward_amount,
             },
         )
-        .await?;
-    }
+        .collect();
+    repo::insert_awards(conn, &decision, &awards).await?;
     let row = repo::decision(conn, decision.id)
         .await?
         .ok_or_else(AppError::not_found)?;

@@ -273,31 +273,47 @@ pub async fn insert_decision(
     Ok(())
 }
 
+/// One award of a decision: its subject, title and reward.
 pub struct NewAward<'a> {
-    pub decision: &'a NewDecision<'a>,
     pub subject: (SubjectType, Uuid),
     pub title_code: &'a str,
     pub reward_amount: i64,
 }
 
-pub async fn insert_award(conn: &mut AsyncPgConnection, award: NewAward<'_>) -> QueryResult<()> {
-    let (person, organization) = split(award.subject);
-    let decision = award.decision;
+/// Stores the awards of `decision` in one statement, in the order given: one round trip for the
+/// decision's awards, and one upsert of their award tallies (their statement trigger), so the
+/// rows shared with other writers (the common ancestors) are locked once, after every unit and
+/// person the awards name was read (FOR SHARE, `r.place_at_subject`), and the transaction takes
+/// no lock on the tree after them.
+pub async fn insert_awards(
+    conn: &mut AsyncPgConnection,
+    decision: &NewDecision<'_>,
+    awards: &[NewAward<'_>],
+) -> QueryResult<()> {
+    let ids: Vec<Uuid> = awards.iter().map(|_| Uuid::now_v7()).collect();
+    let (persons, organizations): (Vec<Option<Uuid>>, Vec<Option<Uuid>>) =
+        awards.iter().map(|award| split(award.subject)).unzip();
+    let titles: Vec<&str> = awards.iter().map(|award| award.title_code).collect();
+    let rewards: Vec<i64> = awards.iter().map(|award| award.reward_amount).collect();
     diesel::sql_query(
         "INSERT INTO awards (id, person_id, organization_id, title_code, year, rule_set_id, \
          issuer_organization_id, decision_no, decided_on, reward_amount, decision_id, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         SELECT a.id, a.person_id, a.organization_id, a.title_code, $6, $7, $8, $9, $10, \
+                a.reward_amount, $11, $12 \
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[]) \
+              WITH ORDINALITY AS a (id, person_id, organization_id, title_code, reward_amount, n) \
+         ORDER BY a.n",
     )
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<Nullable<SqlUuid>, _>(person)
-    .bind::<Nullable<SqlUuid>, _>(organization)
-    .bind::<Text, _>(award.title_code)
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<Nullable<SqlUuid>>, _>(persons)
+    .bind::<Array<Nullable<SqlUuid>>, _>(organizations)
+    .bind::<Array<Text>, _>(titles)
+    .bind::<Array<BigInt>, _>(rewards)
     .bind::<Integer, _>(decision.year)
     .bind::<SqlUuid, _>(decision.rule_set_id)
     .bind::<SqlUuid, _>(decision.request.issuer_organization_id)
     .bind::<Text, _>(decision.request.decision_no.trim())
     .bind::<Date, _>(decision.request.decided_on)
-    .bind::<BigInt, _>(award.reward_amount)
     .bind::<SqlUuid, _>(decision.id)
     .bind::<Nullable<SqlUuid>, _>(decision.created_by)
     .execute(conn)
