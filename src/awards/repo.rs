@@ -525,7 +525,8 @@ pub async fn award_stats(
 /// The same grouped by the child holding the award: `subtrees` pairs each child's key with the
 /// path of one subtree it answers for (its own, and those of ended units whose awards would
 /// otherwise count under `self`), each inside `roots` and none inside another; what lies in
-/// `roots` outside all of them is `self`, the total less the children's.
+/// `roots` outside all of them is `self`, the total less the children's. The children's rows
+/// and the total are read in one statement, so they agree (one snapshot).
 pub async fn award_stats_by_child(
     conn: &mut AsyncPgConnection,
     roots: &[String],
@@ -536,19 +537,27 @@ pub async fn award_stats_by_child(
         .iter()
         .map(|(child, path)| (child.as_str(), path.as_str()))
         .unzip();
-    let mut rows: Vec<StatRow> = diesel::sql_query(format!(
+    let roots = crate::auth::authorize::outermost_subtrees(roots.to_vec());
+    // The total is keyed `self` (children are keyed by their ids), then less the children.
+    let rows: Vec<StatRow> = diesel::sql_query(format!(
         "SELECT s.child AS key, {STAT_SUMS} \
          FROM unnest($1::text[], $2::text[]) AS s (child, path) \
          JOIN award_tallies t ON t.ancestor_path = s.path \
          WHERE $3::int IS NULL OR t.year = $3 \
-         GROUP BY 1 HAVING {STAT_KEPT}"
+         GROUP BY 1 HAVING {STAT_KEPT} \
+         UNION ALL \
+         SELECT 'self', {STAT_SUMS} FROM award_tallies t \
+         WHERE t.ancestor_path = ANY ($4) AND ($3::int IS NULL OR t.year = $3) \
+         HAVING {STAT_KEPT}"
     ))
     .bind::<Array<Text>, _>(children)
     .bind::<Array<Text>, _>(paths)
     .bind::<Nullable<Integer>, _>(year)
+    .bind::<Array<Text>, _>(roots)
     .load(conn)
     .await?;
-    let total = award_stats(conn, roots, year, "'self'::text").await?;
+    let (total, mut rows): (Vec<StatRow>, Vec<StatRow>) =
+        rows.into_iter().partition(|row| row.key == SELF);
     if let Some(mut own) = total.into_iter().next() {
         for row in &rows {
             own.awards -= row.awards;
@@ -562,6 +571,9 @@ pub async fn award_stats_by_child(
     }
     Ok(rows)
 }
+
+/// The key of the unit's own awards in a grouping by child.
+const SELF: &str = "self";
 
 /// What `/stats/awards` sums per group, from the tallies' rows `t`.
 const STAT_SUMS: &str = "sum(t.awards)::bigint AS awards, sum(t.reward_total)::bigint AS reward_total, \
