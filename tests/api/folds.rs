@@ -683,7 +683,8 @@ async fn award_figures(db: &TestDb) -> (Vec<String>, Vec<String>) {
 /// sum to: through awards conferred one by one and many in a statement (persons and
 /// collectives, with and without a reward), revocations with and without an amount to recover,
 /// a restructuring's move of a subtree's awards, an update that changes nothing they count,
-/// and deletions; and `r.rebuild_tallies()` writes the same rows from the awards alone.
+/// and deletions; and the migration's backfill and `r.rebuild_tallies()` write the same rows
+/// from the awards alone.
 #[tokio::test]
 async fn award_tallies_equal_the_awards_at_every_unit_through_every_change() {
     let db = TestDb::new().await;
@@ -741,6 +742,20 @@ async fn award_tallies_equal_the_awards_at_every_unit_through_every_change() {
         "revoked ones"
     );
     assert_eq!(tallied, counted, "revoked");
+
+    // The migration's backfill counts the awards that existed before it as the triggers do.
+    let up = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/2026-12-07-000400_award_tallies/up.sql"),
+    )
+    .unwrap();
+    let start = up.find("INSERT INTO award_tallies").expect("the backfill");
+    let end = start + up[start..].find(';').expect("its end") + 1;
+    client
+        .batch_execute(&format!("DELETE FROM award_tallies; {}", &up[start..end]))
+        .await
+        .unwrap();
+    assert_eq!(award_figures(&db).await.0, tallied, "backfilled = kept");
 
     // A restructuring moves the commune 1.3. under 1.2. with its awards of 2024 and later.
     client
