@@ -1339,6 +1339,9 @@ pub async fn run(
     if table_exists(&mut conn, "facet_tallies").await? {
         tables.extend(["facet_tallies", "facet_deadline_tallies"]);
     }
+    if table_exists(&mut conn, "unit_tallies").await? {
+        tables.push("unit_tallies");
+    }
     // Fresh statistics for the planner, and a visibility map so index-only scans work at once.
     conn.batch_execute(&format!("VACUUM ANALYZE {}", tables.join(", ")))
         .await?;

@@ -230,19 +230,19 @@ CREATE FUNCTION r.tally_pledge() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline,
-                                  field, holder_kind, month, title_name, delta)
+                                  field, holder_kind, month, title_name, organization_id, delta)
         SELECT OLD.organization_path, 'p', OLD.campaign_id, OLD.year, OLD.kind, OLD.status, coalesce(OLD.result, 'none'),
                CASE WHEN r.pledge_is_open(OLD.status) THEN OLD.deadline ELSE 'infinity'::date END,
-               f.field, f.holder_kind, f.month, f.title_name, -1
+               f.field, f.holder_kind, f.month, f.title_name, OLD.organization_id, -1
         FROM r.pledge_facets((SELECT o.kind FROM organizations AS o WHERE o.id = OLD.organization_id),
                              OLD.kind, OLD.field, OLD.deadline, OLD.title_name) AS f;
     END IF;
     IF TG_OP <> 'DELETE' THEN
         INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline,
-                                  field, holder_kind, month, title_name, delta)
+                                  field, holder_kind, month, title_name, organization_id, delta)
         SELECT NEW.organization_path, 'p', NEW.campaign_id, NEW.year, NEW.kind, NEW.status, coalesce(NEW.result, 'none'),
                CASE WHEN r.pledge_is_open(NEW.status) THEN NEW.deadline ELSE 'infinity'::date END,
-               f.field, f.holder_kind, f.month, f.title_name, 1
+               f.field, f.holder_kind, f.month, f.title_name, NEW.organization_id, 1
         FROM r.pledge_facets((SELECT o.kind FROM organizations AS o WHERE o.id = NEW.organization_id),
                              NEW.kind, NEW.field, NEW.deadline, NEW.title_name) AS f;
     END IF;
@@ -280,7 +280,7 @@ BEGIN
     END IF;
     -- A unit that changes kind takes its pledges' counts in the unit-kind facets along: each
     -- group of them out of the old kind and into the new one (the other facets and the plain
-    -- tallies net to nothing).
+    -- tallies net to nothing; so would the unit's own counts, and these deltas carry no unit).
     IF TG_OP = 'UPDATE' AND OLD.kind IS DISTINCT FROM NEW.kind THEN
         INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result, open_deadline,
                                   field, holder_kind, month, title_name, delta)
@@ -440,6 +440,17 @@ BEGIN
         ORDER BY 1, 2, 3, 4, 5, 6
         ON CONFLICT (ancestor_path, facet, campaign_id, year, deadline, value)
         DO UPDATE SET count = t.count + excluded.count
+    ), unit_counted AS (
+        INSERT INTO unit_tallies AS t (organization_id, campaign_id, year, registered)
+        SELECT m.organization_id, s.campaign_id, s.year, sum(m.delta)
+        FROM moved AS m
+        CROSS JOIN LATERAL r.tally_slices(m.entity, m.campaign_id, m.year) AS s
+        WHERE m.entity = 'p' AND m.organization_id IS NOT NULL AND r.pledge_is_registered(m.status)
+        GROUP BY 1, 2, 3
+        HAVING sum(m.delta) <> 0
+        ORDER BY 1, 2, 3
+        ON CONFLICT (organization_id, campaign_id, year)
+        DO UPDATE SET registered = t.registered + excluded.registered
     )
     -- Data-modifying CTEs always run to completion, read or not.
     SELECT count(*) INTO moved_count FROM moved;
@@ -479,11 +490,12 @@ BEGIN
         UPDATE tally_state SET generation = generation + 1;
     END IF;
 
-    -- Keys nobody holds any more (both indexes are partial: only such rows).
+    -- Keys nobody holds any more (the indexes are partial: only such rows).
     DELETE FROM tallies WHERE count = 0;
     DELETE FROM deadline_tallies WHERE count = 0;
     DELETE FROM facet_tallies WHERE count = 0;
     DELETE FROM facet_deadline_tallies WHERE count = 0;
+    DELETE FROM unit_tallies WHERE registered = 0;
     RETURN moved_count;
 END
 $$;
@@ -528,7 +540,7 @@ END
 $$;
 
 -- One part of a rebuild with the horizon `horizon` (from r.rebuild_start): 'plain' refills
--- tallies and deadline_tallies, 'facets' refills facet_tallies and facet_deadline_tallies.
+-- tallies, deadline_tallies and unit_tallies, 'facets' refills facet_tallies and facet_deadline_tallies.
 -- The parts share no table, so two connections may run them at once; each moves the generation
 -- when it commits, so no answer cached while it ran outlives it. Returns the rows written.
 CREATE FUNCTION r.rebuild_tally_part(part text, horizon date) RETURNS bigint LANGUAGE plpgsql
@@ -541,7 +553,7 @@ DECLARE
 BEGIN
     LOCK TABLE organizations, pledges, nominations IN SHARE MODE;
     IF part = 'plain' THEN
-        TRUNCATE tallies, deadline_tallies;
+        TRUNCATE tallies, deadline_tallies, unit_tallies;
         -- Every row counted under each ancestor in its own campaign and year (deadline:
         -- 'infinity' unless an open pledge's, merged behind the horizon), then the other
         -- slices summed from these, which are fewer than the rows (a unit's pledges share a
@@ -590,6 +602,18 @@ BEGIN
         GET DIAGNOSTICS rows_now = ROW_COUNT;
         written := written + rows_now;
         DROP TABLE rebuilt_own;
+
+        -- Each unit's own registered pledges, by unit id, in every slice.
+        INSERT INTO unit_tallies (organization_id, campaign_id, year, registered)
+        SELECT u.organization_id, s.campaign_id, s.year, sum(u.registered)
+        FROM (SELECT p.organization_id, p.campaign_id, p.year, count(*) AS registered
+              FROM pledges AS p WHERE r.pledge_is_registered(p.status)
+              GROUP BY 1, 2, 3) AS u
+        CROSS JOIN LATERAL r.tally_slices('p', u.campaign_id, u.year) AS s
+        GROUP BY 1, 2, 3
+        ORDER BY 1, 2, 3;
+        GET DIAGNOSTICS rows_now = ROW_COUNT;
+        written := written + rows_now;
     ELSIF part = 'facets' THEN
         TRUNCATE facet_tallies, facet_deadline_tallies;
         -- Facets count in the row's own campaign and year only, as the fold writes them; each
@@ -789,6 +813,32 @@ LANGUAGE sql STABLE AS $$
                               AND (in_year IS NULL OR d.year = in_year)))
 $$;
 
+-- The registered pledges (submitted, approved, assessed) of each of `units` itself, in the
+-- window, for /stats/coverage (stats::repo::coverage_page): the unit's tally row of the slice
+-- plus its queued deltas, one row per unit (0 when it has none), whatever the number of its
+-- pledges. By unit id, not path: a unit's pledges of the years before a restructuring keep the
+-- path they had then. PL/pgSQL with the generic plan: planned once per connection.
+CREATE FUNCTION r.unit_tally(units uuid[], in_campaign uuid, in_year integer)
+RETURNS TABLE (organization_id uuid, registered bigint) LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+    RETURN QUERY
+    SELECT u.id, coalesce(t.registered, 0) + coalesce(d.registered, 0)
+    FROM unnest(units) AS u (id)
+    LEFT JOIN unit_tallies AS t
+        ON t.organization_id = u.id
+       AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
+       AND t.year = coalesce(in_year, 0)
+    LEFT JOIN (SELECT q.organization_id AS id, sum(q.delta)::bigint AS registered
+               FROM tally_deltas AS q
+               WHERE q.organization_id = ANY (units) AND q.entity = 'p' AND r.pledge_is_registered(q.status)
+                 AND (in_campaign IS NULL OR q.campaign_id = in_campaign)
+                 AND (in_year IS NULL OR q.year = in_year)
+               GROUP BY q.organization_id) AS d
+        ON d.id = u.id;
+END
+$$;
+
 -- r.subtree_tally_rows for the service: PL/pgSQL with the generic plan, so each connection
 -- plans it once (planning the inlined query cost ~0.35 ms per call, more than running it).
 CREATE FUNCTION r.subtree_tally(root text, upper text, in_campaign uuid, in_year integer, today date)
@@ -892,11 +942,8 @@ BEGIN
             SELECT coalesce(json_agg(json_build_array(c.id, c.name, c.active, c.registered, c.overdue)
                                      ORDER BY c.name COLLATE "vi-x-icu", c.id), '[]')
             FROM (SELECT c.id, c.name, c.active,
-                         EXISTS (SELECT 1 FROM pledges AS p
-                                 WHERE p.organization_id = c.id
-                                   AND (in_campaign IS NULL OR p.campaign_id = in_campaign)
-                                   AND (in_year IS NULL OR p.year = in_year)
-                                   AND r.pledge_is_registered(p.status)) AS registered,
+                         -- Its own registered pledges: one unit tally row a child.
+                         coalesce(u.registered, 0) > 0 AS registered,
                          -- The overdue branches of subtree_tally_rows alone: summing its
                          -- overdue column would scan every count of the child too.
                          coalesce((SELECT sum(t.count) FROM deadline_tallies AS t
@@ -911,6 +958,9 @@ BEGIN
                                        AND (in_campaign IS NULL OR d.campaign_id = in_campaign)
                                        AND (in_year IS NULL OR d.year = in_year)), 0) AS overdue
                   FROM organizations AS c
+                  LEFT JOIN r.unit_tally(ARRAY(SELECT o.id FROM organizations AS o WHERE o.parent_id = root_id),
+                                         in_campaign, in_year) AS u
+                    ON u.organization_id = c.id
                   WHERE c.parent_id = root_id) AS c))::text;
 END
 $$;

@@ -484,6 +484,7 @@ diesel::table! {
         holder_kind -> Nullable<Text>,
         month -> Nullable<Text>,
         title_name -> Nullable<Text>,
+        organization_id -> Nullable<Uuid>,
     }
 }
 
@@ -515,6 +516,15 @@ diesel::table! {
         kind -> Text,
         not_before -> Timestamptz,
         changed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    unit_tallies (organization_id, campaign_id, year) {
+        organization_id -> Uuid,
+        campaign_id -> Uuid,
+        year -> Int4,
+        registered -> Int8,
     }
 }
 
@@ -669,6 +679,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tally_state,
     title_registrations,
     token_revocations,
+    unit_tallies,
     users,
     webhook_attempts,
     webhook_deliveries,

@@ -77,10 +77,10 @@ pub struct CoveragePageRow {
 }
 
 /// Coverage on today's structure in one statement: the expected units (direct active
-/// children, or all active descendants of `kind`), the totals over all of them (whether each
-/// registered: one index probe a unit), and `limit` of them after `after` with their
-/// registered pledges, those that did not register first, then by name and id. Always at
-/// least one row, which carries the totals.
+/// children, or all active descendants of `kind`), each with its registered pledges in the
+/// window (`r.unit_tally`: one tally row and its queued deltas a unit, whatever the number of
+/// pledges), the totals over all of them, and `limit` of them after `after`, those that did not
+/// register first, then by name and id. Always at least one row, which carries the totals.
 pub async fn coverage_page(
     conn: &mut AsyncPgConnection,
     root_id: Uuid,
@@ -93,28 +93,22 @@ pub async fn coverage_page(
         None => "o.parent_id = $1 AND o.active",
         Some(_) => "o.path LIKE $3 AND o.path <> $4 AND o.kind = $2 AND o.active",
     };
-    // Whether each expected unit registered is one probe of the pledges index; how many
-    // pledges it registered is counted for the units of the page only.
-    let registered = "FROM pledges p WHERE p.organization_id = {unit} \
-                      AND r.pledge_is_registered(p.status) \
-                      AND ($5::uuid IS NULL OR p.campaign_id = $5) \
-                      AND ($6::int IS NULL OR p.year = $6)";
     let statement = format!(
         "WITH units AS MATERIALIZED ( \
-           SELECT o.id, o.name, o.kind, EXISTS (SELECT 1 {exists}) AS registered \
-           FROM organizations o WHERE {expected}), \
+           SELECT o.id, o.name, o.kind FROM organizations o WHERE {expected}), \
+         counted AS MATERIALIZED ( \
+           SELECT u.id, u.name, u.kind, c.registered AS pledge_count, c.registered > 0 AS registered \
+           FROM units u JOIN r.unit_tally(ARRAY(SELECT id FROM units), $5, $6) c \
+             ON c.organization_id = u.id), \
          totals AS (SELECT count(*) AS expected, \
-           count(*) FILTER (WHERE registered) AS registered FROM units) \
-         SELECT t.expected, t.registered, page.id, page.name, page.kind, \
-           CASE WHEN page.id IS NOT NULL THEN (SELECT count(*) {count}) END AS pledge_count \
+           count(*) FILTER (WHERE registered) AS registered FROM counted) \
+         SELECT t.expected, t.registered, page.id, page.name, page.kind, page.pledge_count \
          FROM totals t LEFT JOIN LATERAL ( \
-           SELECT * FROM units u \
+           SELECT * FROM counted u \
            WHERE $7::bool IS NULL OR (u.registered, u.name COLLATE \"vi-x-icu\", u.id) \
              > ($7, $8 COLLATE \"vi-x-icu\", $9::uuid) \
            ORDER BY u.registered, u.name COLLATE \"vi-x-icu\", u.id LIMIT $10) page ON true \
          ORDER BY page.registered, page.name COLLATE \"vi-x-icu\", page.id",
-        exists = registered.replace("{unit}", "o.id"),
-        count = registered.replace("{unit}", "page.id"),
     );
     diesel::sql_query(statement)
         .bind::<SqlUuid, _>(root_id)
@@ -150,17 +144,16 @@ pub struct UnitCount {
     pub count: i64,
 }
 
-/// Registered pledges (submitted, approved, assessed) of each of `units` themselves.
+/// Registered pledges (submitted, approved, assessed) of each of `units` themselves, from
+/// their tallies (`r.unit_tally`); units without any are left out.
 pub async fn registered_counts(
     conn: &mut AsyncPgConnection,
     window: &Window,
     units: &[Uuid],
 ) -> QueryResult<Vec<UnitCount>> {
     diesel::sql_query(
-        "SELECT organization_id, count(*) AS count FROM pledges \
-         WHERE organization_id = ANY($1) AND r.pledge_is_registered(status) \
-           AND ($2::uuid IS NULL OR campaign_id = $2) AND ($3::int IS NULL OR year = $3) \
-         GROUP BY organization_id",
+        "SELECT organization_id, registered AS count FROM r.unit_tally($1, $2, $3) \
+         WHERE registered <> 0",
     )
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(units)
     .bind::<Nullable<SqlUuid>, _>(window.campaign_id)

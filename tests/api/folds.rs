@@ -175,12 +175,51 @@ async fn assert_exact(db: &TestDb, campaign: Uuid, when: &str) {
 }
 
 /// [`assert_exact`] with the facets `facets`; and the children's counts of every unit
-/// ([`children_agree`]).
+/// ([`children_agree`]), and each unit's own registered pledges ([`units_agree`]).
 async fn assert_exact_in(db: &TestDb, campaign: Uuid, facets: &[&str], when: &str) {
     for (window, tallied, raw) in both_counts(db, campaign, facets).await {
         assert_eq!(tallied, raw, "{when}: {window}");
     }
     children_agree(db, campaign, when).await;
+    units_agree(db, campaign, when).await;
+}
+
+/// `r.unit_tally` (`/stats/coverage`: each unit's own registered pledges, by unit id) answers,
+/// for every unit in three windows, what a count of its pledges says, pending deltas included.
+async fn units_agree(db: &TestDb, campaign: Uuid, when: &str) {
+    let client = db.client().await;
+    for (window_campaign, year) in [
+        ("NULL".to_owned(), "NULL"),
+        (format!("'{campaign}'"), "2022"),
+        ("NULL".to_owned(), "2021"),
+    ] {
+        let compared = client
+            .query(
+                &format!(
+                    "SELECT o.path, t.registered,                             (SELECT count(*) FROM pledges AS p                              WHERE p.organization_id = o.id                                AND p.status IN ('submitted', 'approved', 'assessed')                                AND ({window_campaign}::uuid IS NULL OR p.campaign_id = {window_campaign})                                AND ({year}::int IS NULL OR p.year = {year}))                      FROM organizations AS o                      JOIN r.unit_tally(ARRAY(SELECT id FROM organizations), {window_campaign}, {year}) AS t                        ON t.organization_id = o.id                      ORDER BY o.path"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        let units = db.count("SELECT count(*) FROM organizations").await;
+        assert_eq!(
+            i64::try_from(compared.len()).unwrap(),
+            units,
+            "{when}: a row a unit"
+        );
+        assert!(
+            compared.iter().any(|row| row.get::<_, i64>(1) > 0),
+            "{when}: some unit registered in {window_campaign} {year}"
+        );
+        for row in compared {
+            let (path, tallied, counted): (String, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            assert_eq!(
+                tallied, counted,
+                "{when}: the unit {path}'s own registered pledges in {window_campaign} {year}"
+            );
+        }
+    }
 }
 
 /// `r.child_tally` (`group_by=child`, the leaderboard: the counts of every child in one call)
@@ -384,7 +423,39 @@ async fn the_backfill_of_the_facet_migration_counts_the_rows_that_existed() {
     assert_exact(&db, campaign, "backfill folded").await;
 }
 
-/// Every row of the four tally tables, as text, sorted.
+/// Migration 2026-12-07-000500 counted the registered pledges that existed into
+/// `unit_tallies`, while the deltas queued before it carry no unit (the fold leaves them out of
+/// the unit counts). Run again on a database whose unit tallies are emptied and whose queued
+/// deltas lose their unit, as before the migration, its statement gives exact counts, queued
+/// and folded.
+#[tokio::test]
+async fn the_backfill_of_the_unit_tallies_counts_the_pledges_that_existed() {
+    let db = TestDb::new().await;
+    let (_, campaign) = backlog(&db, 60).await;
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    tallies::fold(&mut conn).await.unwrap();
+    db.execute_sql(
+        "UPDATE pledges SET status = 'submitted' WHERE status = 'draft'; \
+         UPDATE pledges SET status = 'withdrawn' WHERE status = 'approved' AND year = 2021;",
+    )
+    .await;
+    assert!(db.count("SELECT count(*) FROM tally_deltas").await > 0);
+    db.execute_sql("DELETE FROM unit_tallies; UPDATE tally_deltas SET organization_id = NULL;")
+        .await;
+
+    let up = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/2026-12-07-000500_unit_tallies/up.sql"),
+    )
+    .unwrap();
+    let backfill = &up[up.find("INSERT INTO unit_tallies").expect("the backfill")..];
+    db.execute_sql(backfill).await;
+    assert_exact(&db, campaign, "backfilled, deltas queued").await;
+    tallies::fold(&mut conn).await.unwrap();
+    assert_exact(&db, campaign, "backfilled, folded").await;
+}
+
+/// Every row of the five tally tables, as text, sorted.
 async fn tally_tables(db: &TestDb) -> Vec<String> {
     db.client()
         .await
@@ -393,6 +464,7 @@ async fn tally_tables(db: &TestDb) -> Vec<String> {
              UNION ALL SELECT 'deadline_tallies ' || t::text FROM deadline_tallies AS t \
              UNION ALL SELECT 'facet_tallies ' || t::text FROM facet_tallies AS t \
              UNION ALL SELECT 'facet_deadline_tallies ' || t::text FROM facet_deadline_tallies AS t \
+             UNION ALL SELECT 'unit_tallies ' || t::text FROM unit_tallies AS t \
              ORDER BY 1",
             &[],
         )
@@ -434,6 +506,7 @@ async fn a_rebuild_writes_exactly_what_folding_every_delta_wrote() {
         "deadline_tallies ",
         "facet_tallies ",
         "facet_deadline_tallies ",
+        "unit_tallies ",
     ] {
         assert!(
             folded.iter().any(|row| row.starts_with(table)),
