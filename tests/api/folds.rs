@@ -411,13 +411,12 @@ async fn the_backfill_of_the_facet_migration_counts_the_rows_that_existed() {
     db.execute_sql("DELETE FROM facet_tallies; DELETE FROM facet_deadline_tallies;")
         .await;
 
-    let up = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/2026-12-06-000600_facet_tallies/up.sql"),
-    )
-    .unwrap();
-    let backfill = &up[up.find("INSERT INTO tally_deltas").expect("the backfill")..];
-    db.execute_sql(backfill).await;
+    db.execute_sql(&backfill(
+        "2026-12-06-000600_facet_tallies",
+        "INSERT INTO tally_deltas",
+        None,
+    ))
+    .await;
     assert_exact(&db, campaign, "backfill queued").await;
     tallies::fold(&mut conn).await.unwrap();
     assert_exact(&db, campaign, "backfill folded").await;
@@ -443,16 +442,32 @@ async fn the_backfill_of_the_unit_tallies_counts_the_pledges_that_existed() {
     db.execute_sql("DELETE FROM unit_tallies; UPDATE tally_deltas SET organization_id = NULL;")
         .await;
 
-    let up = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/2026-12-07-000500_unit_tallies/up.sql"),
-    )
-    .unwrap();
-    let backfill = &up[up.find("INSERT INTO unit_tallies").expect("the backfill")..];
-    db.execute_sql(backfill).await;
+    db.execute_sql(&backfill(
+        "2026-12-07-000500_unit_tallies",
+        "INSERT INTO unit_tallies",
+        None,
+    ))
+    .await;
     assert_exact(&db, campaign, "backfilled, deltas queued").await;
     tallies::fold(&mut conn).await.unwrap();
     assert_exact(&db, campaign, "backfilled, folded").await;
+}
+
+/// The backfill of a migration: its `up.sql` from `start` to the end, or up to and including
+/// the first `end` after it.
+fn backfill(migration: &str, start: &str, end: Option<char>) -> String {
+    let up = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(migration)
+            .join("up.sql"),
+    )
+    .unwrap();
+    let from = up.find(start).expect("the backfill");
+    let to = end.map_or(up.len(), |end| {
+        from + up[from..].find(end).expect("its end") + 1
+    });
+    up[from..to].to_owned()
 }
 
 /// Every row of the five tally tables, as text, sorted.
@@ -817,15 +832,13 @@ async fn award_tallies_equal_the_awards_at_every_unit_through_every_change() {
     assert_eq!(tallied, counted, "revoked");
 
     // The migration's backfill counts the awards that existed before it as the triggers do.
-    let up = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/2026-12-07-000400_award_tallies/up.sql"),
-    )
-    .unwrap();
-    let start = up.find("INSERT INTO award_tallies").expect("the backfill");
-    let end = start + up[start..].find(';').expect("its end") + 1;
+    let statement = backfill(
+        "2026-12-07-000400_award_tallies",
+        "INSERT INTO award_tallies",
+        Some(';'),
+    );
     client
-        .batch_execute(&format!("DELETE FROM award_tallies; {}", &up[start..end]))
+        .batch_execute(&format!("DELETE FROM award_tallies; {statement}"))
         .await
         .unwrap();
     assert_eq!(award_figures(&db).await.0, tallied, "backfilled = kept");
