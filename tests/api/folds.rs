@@ -226,24 +226,11 @@ async fn units_agree(db: &TestDb, campaign: Uuid, when: &str) {
 /// answers, for every unit and both windows, what `r.subtree_tally` (checked against the raw
 /// rows by [`both_counts`]) answers for each of its children, pending deltas included.
 async fn children_agree(db: &TestDb, campaign: Uuid, when: &str) {
-    let client = db.client().await;
-    let rows = |statement: String| {
-        let client = &client;
-        async move {
-            client
-                .query(&statement, &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get::<_, String>(0))
-                .collect::<Vec<String>>()
-        }
-    };
     for (window_campaign, year) in [
         ("NULL".to_owned(), "NULL"),
         (format!("'{campaign}'"), "2022"),
     ] {
-        let by_parent = rows(format!(
+        let by_parent = db.texts(&format!(
             "SELECT concat_ws(' ', p.path, x.child, x.entity, x.status, x.result, sum(x.count), sum(x.overdue)) \
              FROM organizations AS p \
              CROSS JOIN LATERAL r.child_tally(p.id, {window_campaign}, {year}, current_date) AS x \
@@ -251,7 +238,7 @@ async fn children_agree(db: &TestDb, campaign: Uuid, when: &str) {
              HAVING sum(x.count) <> 0 OR sum(x.overdue) <> 0 ORDER BY 1"
         ))
         .await;
-        let by_child = rows(format!(
+        let by_child = db.texts(&format!(
             "SELECT concat_ws(' ', p.path, c.path, x.entity, x.status, x.result, sum(x.count), sum(x.overdue)) \
              FROM organizations AS p JOIN organizations AS c ON c.parent_id = p.id \
              CROSS JOIN LATERAL r.subtree_tally(c.path, left(c.path, -1) || '/', {window_campaign}, {year}, \
@@ -472,22 +459,15 @@ fn backfill(migration: &str, start: &str, end: Option<char>) -> String {
 
 /// Every row of the five tally tables, as text, sorted.
 async fn tally_tables(db: &TestDb) -> Vec<String> {
-    db.client()
-        .await
-        .query(
-            "SELECT 'tallies ' || t::text FROM tallies AS t \
+    db.texts(
+        "SELECT 'tallies ' || t::text FROM tallies AS t \
              UNION ALL SELECT 'deadline_tallies ' || t::text FROM deadline_tallies AS t \
              UNION ALL SELECT 'facet_tallies ' || t::text FROM facet_tallies AS t \
              UNION ALL SELECT 'facet_deadline_tallies ' || t::text FROM facet_deadline_tallies AS t \
              UNION ALL SELECT 'unit_tallies ' || t::text FROM unit_tallies AS t \
              ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+    )
+    .await
 }
 
 /// `r.rebuild_tallies()` (`thidua rebuild-tallies`, and `thidua generate` after loading without
@@ -733,28 +713,16 @@ fn the_titles_page_walks_what_reads_fewer_rows() {
 /// from the awards themselves, a subtree at a time (a path prefix match over every unit's
 /// path, not the tallies' ancestor expansion).
 async fn award_figures(db: &TestDb) -> (Vec<String>, Vec<String>) {
-    let client = db.client().await;
-    let rows = |sql: &'static str| {
-        let client = &client;
-        async move {
-            client
-                .query(sql, &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get::<_, String>(0))
-                .collect::<Vec<String>>()
-        }
-    };
-    let tallied = rows(
+    let tallied = db.texts(
         "SELECT concat_ws(' ', ancestor_path, year, title_code, subject_type, awards, reward_total, \
                 revoked, recovery_total) \
          FROM award_tallies WHERE awards <> 0 OR revoked <> 0 OR reward_total <> 0 OR recovery_total <> 0 \
          ORDER BY 1",
     )
     .await;
-    let counted = rows(
-        "SELECT concat_ws(' ', o.path, a.year, a.title_code, \
+    let counted = db
+        .texts(
+            "SELECT concat_ws(' ', o.path, a.year, a.title_code, \
                 CASE WHEN a.person_id IS NULL THEN 'organization' ELSE 'person' END, \
                 count(*) FILTER (WHERE a.revoked_at IS NULL), \
                 coalesce(sum(a.reward_amount) FILTER (WHERE a.revoked_at IS NULL), 0), \
@@ -762,8 +730,8 @@ async fn award_figures(db: &TestDb) -> (Vec<String>, Vec<String>) {
                 coalesce(sum(a.recovery_amount) FILTER (WHERE a.revoked_at IS NOT NULL), 0)) \
          FROM organizations AS o JOIN awards AS a ON starts_with(a.organization_path, o.path) \
          GROUP BY o.path, a.year, a.title_code, a.person_id IS NULL ORDER BY 1",
-    )
-    .await;
+        )
+        .await;
     (tallied, counted)
 }
 

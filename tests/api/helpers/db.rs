@@ -266,6 +266,18 @@ impl TestDb {
         self.count(&format!("SELECT count(*) FROM {from}")).await
     }
 
+    /// Runs `sql` and returns the first column of every row, as text, in the order returned.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        let client = self.client().await;
+        client
+            .query(sql, &[])
+            .await
+            .expect(sql)
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
     /// Runs `sql` and returns the first column of the first row as i64.
     pub async fn count(&self, sql: &str) -> i64 {
         let client = self.client().await;
