@@ -1317,7 +1317,8 @@ pub async fn run(
     }
 
     let analyze_started = Instant::now();
-    let mut tables = vec![
+    // Every table the generation wrote (the migrations ran first: they all exist).
+    let tables = [
         "organizations",
         "users",
         "memberships",
@@ -1329,19 +1330,16 @@ pub async fn run(
         "title_registrations",
         "awards",
         "award_tallies",
+        "nominations",
+        "nomination_reviews",
+        "tallies",
+        "deadline_tallies",
+        "tally_deltas",
+        "facet_tallies",
+        "facet_deadline_tallies",
+        "unit_tallies",
+        "subtree_sums",
     ];
-    if table_exists(&mut conn, "nominations").await? {
-        tables.extend(["nominations", "nomination_reviews"]);
-    }
-    if table_exists(&mut conn, "tallies").await? {
-        tables.extend(["tallies", "deadline_tallies", "tally_deltas"]);
-    }
-    if table_exists(&mut conn, "facet_tallies").await? {
-        tables.extend(["facet_tallies", "facet_deadline_tallies"]);
-    }
-    if table_exists(&mut conn, "unit_tallies").await? {
-        tables.push("unit_tallies");
-    }
     // Fresh statistics for the planner, and a visibility map so index-only scans work at once.
     conn.batch_execute(&format!("VACUUM ANALYZE {}", tables.join(", ")))
         .await?;

@@ -354,6 +354,21 @@ RETURNS TABLE (campaign_id uuid, year integer) LANGUAGE sql IMMUTABLE AS $$
     WHERE s.wanted
 $$;
 
+-- What a delta of `delta` rows of `entity` with `status` and `result` adds to each sum of
+-- subtree_sums (migration 2026-12-07-000600): all its rows, the registered, assessed and
+-- achieved pledges, the exemplars among nominations. The fold, the rebuild and the readers of
+-- queued deltas (r.subtree_sums) classify with it; the open pledges past their deadline are
+-- counted by deadline, not here.
+CREATE FUNCTION r.delta_sums(in_entity text, in_status text, in_result text, delta bigint)
+RETURNS TABLE (total bigint, registered bigint, assessed bigint, achieved bigint, exemplars bigint)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT delta,
+           CASE WHEN in_entity = 'p' AND r.pledge_is_registered(in_status) THEN delta ELSE 0 END,
+           CASE WHEN in_entity = 'p' AND in_status = 'assessed' THEN delta ELSE 0 END,
+           CASE WHEN in_entity = 'p' AND r.pledge_is_achieved(in_result) THEN delta ELSE 0 END,
+           CASE WHEN in_entity = 'n' AND r.nomination_is_exemplar(in_status) THEN delta ELSE 0 END
+$$;
+
 -- Moves at most `max_deltas` committed deltas, the oldest by id, into the tallies of every
 -- ancestor of their unit (the unit included), in every slice; once a day it then moves the
 -- horizon and merges the deadlines that fell behind it. Returns the number of deltas moved:
@@ -451,6 +466,25 @@ BEGIN
         ORDER BY 1, 2, 3
         ON CONFLICT (organization_id, campaign_id, year)
         DO UPDATE SET registered = t.registered + excluded.registered
+    ), summed AS (
+        INSERT INTO subtree_sums AS t (ancestor_path, campaign_id, year, entity, total, registered, assessed,
+                                       achieved, exemplars, overdue)
+        SELECT s.*
+        FROM (SELECT e.ancestor_path, e.campaign_id, e.year, e.entity, sum(x.total) AS total,
+                     sum(x.registered) AS registered, sum(x.assessed) AS assessed,
+                     sum(x.achieved) AS achieved, sum(x.exemplars) AS exemplars,
+                     sum(CASE WHEN e.open_deadline < horizon THEN e.delta ELSE 0 END) AS overdue
+              FROM expanded AS e
+              CROSS JOIN LATERAL r.delta_sums(e.entity, e.status, e.result, e.delta) AS x
+              WHERE e.entity <> 'o'
+              GROUP BY 1, 2, 3, 4) AS s
+        -- A status change nets to nothing in `total` but moves the others.
+        WHERE (s.total, s.registered, s.assessed, s.achieved, s.exemplars, s.overdue) <> (0, 0, 0, 0, 0, 0)
+        ORDER BY 1, 2, 3, 4
+        ON CONFLICT (ancestor_path, campaign_id, year, entity)
+        DO UPDATE SET total = t.total + excluded.total, registered = t.registered + excluded.registered,
+                      assessed = t.assessed + excluded.assessed, achieved = t.achieved + excluded.achieved,
+                      exemplars = t.exemplars + excluded.exemplars, overdue = t.overdue + excluded.overdue
     )
     -- Data-modifying CTEs always run to completion, read or not.
     SELECT count(*) INTO moved_count FROM moved;
@@ -463,14 +497,22 @@ BEGIN
             DELETE FROM deadline_tallies
             WHERE deadline > '-infinity' AND deadline < horizon
             RETURNING *
+        ), merged AS (
+            INSERT INTO deadline_tallies AS t (ancestor_path, campaign_id, year, deadline, kind, status, result, count)
+            SELECT ancestor_path, campaign_id, year, '-infinity'::date, kind, status, result, sum(count)
+            FROM passed
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+            ORDER BY 1, 2, 3, 4, 5, 6, 7
+            ON CONFLICT (ancestor_path, campaign_id, year, deadline, kind, status, result)
+            DO UPDATE SET count = t.count + excluded.count
         )
-        INSERT INTO deadline_tallies AS t (ancestor_path, campaign_id, year, deadline, kind, status, result, count)
-        SELECT ancestor_path, campaign_id, year, '-infinity'::date, kind, status, result, sum(count)
-        FROM passed
-        GROUP BY 1, 2, 3, 4, 5, 6, 7
-        ORDER BY 1, 2, 3, 4, 5, 6, 7
-        ON CONFLICT (ancestor_path, campaign_id, year, deadline, kind, status, result)
-        DO UPDATE SET count = t.count + excluded.count;
+        -- The sums' overdue pledges are those of the '-infinity' rows: these join them. Their
+        -- rows exist (the pledges are counted in `total`).
+        UPDATE subtree_sums AS t SET overdue = t.overdue + p.count
+        FROM (SELECT ancestor_path, campaign_id, year, sum(count) AS count
+              FROM passed GROUP BY 1, 2, 3) AS p
+        WHERE t.ancestor_path = p.ancestor_path AND t.campaign_id = p.campaign_id AND t.year = p.year
+          AND t.entity = 'p';
         WITH passed AS (
             DELETE FROM facet_deadline_tallies
             WHERE deadline > '-infinity' AND deadline < horizon
@@ -496,6 +538,7 @@ BEGIN
     DELETE FROM facet_tallies WHERE count = 0;
     DELETE FROM facet_deadline_tallies WHERE count = 0;
     DELETE FROM unit_tallies WHERE registered = 0;
+    DELETE FROM subtree_sums WHERE total = 0;
     RETURN moved_count;
 END
 $$;
@@ -540,7 +583,8 @@ END
 $$;
 
 -- One part of a rebuild with the horizon `horizon` (from r.rebuild_start): 'plain' refills
--- tallies, deadline_tallies and unit_tallies, 'facets' refills facet_tallies and facet_deadline_tallies.
+-- tallies, deadline_tallies, unit_tallies and subtree_sums, 'facets' refills facet_tallies and
+-- facet_deadline_tallies.
 -- The parts share no table, so two connections may run them at once; each moves the generation
 -- when it commits, so no answer cached while it ran outlives it. Returns the rows written.
 CREATE FUNCTION r.rebuild_tally_part(part text, horizon date) RETURNS bigint LANGUAGE plpgsql
@@ -553,7 +597,7 @@ DECLARE
 BEGIN
     LOCK TABLE organizations, pledges, nominations IN SHARE MODE;
     IF part = 'plain' THEN
-        TRUNCATE tallies, deadline_tallies, unit_tallies;
+        TRUNCATE tallies, deadline_tallies, unit_tallies, subtree_sums;
         -- Every row counted under each ancestor in its own campaign and year (deadline:
         -- 'infinity' unless an open pledge's, merged behind the horizon), then the other
         -- slices summed from these, which are fewer than the rows (a unit's pledges share a
@@ -599,6 +643,21 @@ BEGIN
         WHERE o.entity = 'p' AND o.deadline <> 'infinity'
         GROUP BY 1, 2, 3, 4, 5, 6, 7
         ORDER BY 1, 2, 3, 4, 5, 6, 7;
+        GET DIAGNOSTICS rows_now = ROW_COUNT;
+        written := written + rows_now;
+
+        -- The subtrees' sums; overdue: the open pledges behind the horizon ('-infinity').
+        INSERT INTO subtree_sums (ancestor_path, campaign_id, year, entity, total, registered, assessed,
+                                  achieved, exemplars, overdue)
+        SELECT o.ancestor_path, s.campaign_id, s.year, o.entity, sum(x.total), sum(x.registered),
+               sum(x.assessed), sum(x.achieved), sum(x.exemplars),
+               sum(CASE WHEN o.deadline = '-infinity' THEN o.count ELSE 0 END)
+        FROM rebuilt_own AS o
+        CROSS JOIN LATERAL r.tally_slices(o.entity, o.campaign_id, o.year) AS s
+        CROSS JOIN LATERAL r.delta_sums(o.entity, o.status, o.result, o.count::bigint) AS x
+        WHERE o.entity <> 'o'
+        GROUP BY 1, 2, 3, 4
+        ORDER BY 1, 2, 3, 4;
         GET DIAGNOSTICS rows_now = ROW_COUNT;
         written := written + rows_now;
         DROP TABLE rebuilt_own;
@@ -849,17 +908,45 @@ BEGIN
 END
 $$;
 
--- The counts of each direct child's subtree (pledges and nominations); keys may repeat.
--- PL/pgSQL with the generic plan, so each connection plans it once.
-CREATE FUNCTION r.child_tally(parent uuid, in_campaign uuid, in_year integer, today date)
-RETURNS TABLE (child text, entity text, kind text, status text, result text, count bigint, overdue bigint)
+-- The sums of several subtrees in the window, one row per key and entity ('p', 'n'): `keys`
+-- and `paths` pair up, and subtrees sharing a key add up (a past year's child and the ended
+-- units it answers for). For the per-child answers (group_by=child, the leaderboard): each
+-- subtree's sum row, the open pledges whose deadline passed since the horizon, and its queued
+-- deltas; a few rows a subtree, whatever its size. PL/pgSQL with the generic plan, so each
+-- connection plans it once.
+CREATE FUNCTION r.subtree_sums(keys text[], paths text[], in_campaign uuid, in_year integer, today date)
+RETURNS TABLE (key text, entity text, total bigint, registered bigint, assessed bigint, achieved bigint,
+               exemplars bigint, overdue bigint)
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     RETURN QUERY
-    SELECT c.path::text, x.entity, x.kind, x.status, x.result, x.count, x.overdue
-    FROM organizations AS c
-    CROSS JOIN LATERAL r.subtree_tally_rows(c.path, left(c.path, -1) || '/', in_campaign, in_year, today) AS x
-    WHERE c.parent_id = parent AND x.entity <> 'o';
+    SELECT s.key, x.entity, sum(x.total)::bigint, sum(x.registered)::bigint, sum(x.assessed)::bigint,
+           sum(x.achieved)::bigint, sum(x.exemplars)::bigint, sum(x.overdue)::bigint
+    FROM unnest(keys, paths) AS s (key, path)
+    CROSS JOIN LATERAL (
+        SELECT t.entity, t.total, t.registered, t.assessed, t.achieved, t.exemplars, t.overdue
+        FROM subtree_sums AS t
+        WHERE t.ancestor_path = s.path
+          AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
+          AND t.year = coalesce(in_year, 0)
+        UNION ALL
+        SELECT 'p', 0, 0, 0, 0, 0, t.count
+        FROM deadline_tallies AS t
+        WHERE t.ancestor_path = s.path
+          AND t.campaign_id = coalesce(in_campaign, '00000000-0000-0000-0000-000000000000')
+          AND t.year = coalesce(in_year, 0)
+          AND t.deadline > '-infinity' AND t.deadline < today
+        UNION ALL
+        SELECT d.entity, y.total, y.registered, y.assessed, y.achieved, y.exemplars,
+               CASE WHEN d.open_deadline < today THEN d.delta ELSE 0 END
+        FROM tally_deltas AS d
+        CROSS JOIN LATERAL r.delta_sums(d.entity, d.status, d.result, d.delta) AS y
+        WHERE d.organization_path >= s.path AND d.organization_path < left(s.path, -1) || '/'
+          AND d.entity IN ('p', 'n')
+          AND (in_campaign IS NULL OR d.campaign_id = in_campaign)
+          AND (in_year IS NULL OR d.year = in_year)
+    ) AS x
+    GROUP BY s.key, x.entity;
 END
 $$;
 

@@ -456,6 +456,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    subtree_sums (ancestor_path, campaign_id, year, entity) {
+        ancestor_path -> Text,
+        campaign_id -> Uuid,
+        year -> Int4,
+        entity -> Text,
+        total -> Int8,
+        registered -> Int8,
+        assessed -> Int8,
+        achieved -> Int8,
+        exemplars -> Int8,
+        overdue -> Int8,
+    }
+}
+
+diesel::table! {
     tallies (ancestor_path, entity, campaign_id, year, kind, status, result) {
         ancestor_path -> Text,
         entity -> Text,
@@ -674,6 +689,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     restructurings,
     rule_sets,
+    subtree_sums,
     tallies,
     tally_deltas,
     tally_state,

@@ -86,32 +86,25 @@ impl Resolved {
     async fn children_counts(
         &self,
         conn: &mut AsyncPgConnection,
-    ) -> AppResult<(Vec<UnitAt>, Vec<tallies::ChildTallyRow>)> {
+    ) -> AppResult<(Vec<UnitAt>, Vec<tallies::SubtreeSums>)> {
         let children = self.children(conn).await?;
         let counts = self.counts_of(conn, &children).await?;
         Ok((children, counts))
     }
 
-    /// [`Self::children_counts`] of `children` (those of [`Self::children`]): today's children
-    /// in one query, a past year's (keyed by their path on the day read) and the ended units
-    /// they answer for in one more.
+    /// [`Self::children_counts`] of `children` (those of [`Self::children`]), keyed by their
+    /// path (a past year's: on the day read), with the ended units they answer for, in one
+    /// query.
     async fn counts_of(
         &self,
         conn: &mut AsyncPgConnection,
         children: &[UnitAt],
-    ) -> AppResult<Vec<tallies::ChildTallyRow>> {
-        let mut rows = Vec::new();
+    ) -> AppResult<Vec<tallies::SubtreeSums>> {
         // (key: the child's path, the path of a subtree counted under it)
-        let mut subtrees: Vec<(String, String)> = Vec::new();
-        if self.history.is_none() {
-            rows = tallies::children_counts(conn, self.scope.organization_id, &self.window).await?;
-        } else {
-            subtrees.extend(
-                children
-                    .iter()
-                    .map(|child| (child.unit.path.clone(), child.unit.path.clone())),
-            );
-        }
+        let mut subtrees: Vec<(String, String)> = children
+            .iter()
+            .map(|child| (child.unit.path.clone(), child.unit.path.clone()))
+            .collect();
         let ids: Vec<Uuid> = children.iter().map(|child| child.unit.id).collect();
         let path_of: HashMap<Uuid, &str> = children
             .iter()
@@ -142,8 +135,7 @@ impl Resolved {
                     .map(|(predecessor, child)| (child, predecessor)),
             );
         }
-        rows.extend(tallies::subtrees_counts(conn, &subtrees, &self.window).await?);
-        Ok(rows)
+        Ok(tallies::subtrees_sums(conn, &subtrees, &self.window).await?)
     }
 
     /// Counts of the whole request, organizations as they stood included.
@@ -427,7 +419,7 @@ async fn tallied(
 ) -> AppResult<(
     Vec<tallies::TallyRow>,
     Vec<UnitAt>,
-    Vec<tallies::ChildTallyRow>,
+    Vec<tallies::SubtreeSums>,
 )> {
     let subtree = resolved.subtree_counts(conn).await?;
     let (children, counts) = if grouping == "child" {
@@ -956,7 +948,7 @@ async fn historical_overview(
         .collect();
     let mut overdue: HashMap<String, i64> = HashMap::new();
     for row in resolved.counts_of(conn, &units).await? {
-        *overdue.entry(row.child).or_default() += row.counts.overdue;
+        *overdue.entry(row.key).or_default() += row.overdue;
     }
     let children: Vec<tallies::ChildRow> = units
         .into_iter()

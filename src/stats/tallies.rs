@@ -228,16 +228,44 @@ pub async fn subtree_counts(
         .await
 }
 
-/// The records' counts (entities `p` and `n`) of several subtrees in the window by status and
-/// result, in one statement: `subtrees` are (key, path) pairs, and each row carries its
-/// subtree's key as `child` (several subtrees may share a key: their rows add up). Used where
-/// the children of a past year's structure (and the ended units they answer for) are not
-/// today's children, which `r.child_tally` answers: one round trip instead of one per subtree.
-pub async fn subtrees_counts(
+/// The sums of one subtree (or of several under one key) in the window, as `r.subtree_sums`
+/// answers them: what the per-child answers show of a child (`group_by=child`, the leaderboard,
+/// a past year's overview), which never need its counts by kind, status or result.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SubtreeSums {
+    /// The key the caller gave the subtree: a child's materialized path.
+    #[diesel(sql_type = Text)]
+    pub key: String,
+    /// `p` (pledges) or `n` (nominations).
+    #[diesel(sql_type = Text)]
+    pub entity: String,
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+    /// Pledges submitted and not withdrawn ([`REGISTERED`]).
+    #[diesel(sql_type = BigInt)]
+    pub registered: i64,
+    #[diesel(sql_type = BigInt)]
+    pub assessed: i64,
+    /// Pledges whose result is an achievement ([`ACHIEVED`]).
+    #[diesel(sql_type = BigInt)]
+    pub achieved: i64,
+    /// Nominations recognized or commended ([`EXEMPLARS`]).
+    #[diesel(sql_type = BigInt)]
+    pub exemplars: i64,
+    /// Open pledges past their deadline.
+    #[diesel(sql_type = BigInt)]
+    pub overdue: i64,
+}
+
+/// The sums of several subtrees in the window (pledges and nominations), in one statement:
+/// `subtrees` are (key, path) pairs, and each row carries its subtree's key (several subtrees
+/// may share a key: their sums add up). A few rows a subtree, whatever its size
+/// (`r.subtree_sums`, planned once per connection).
+pub async fn subtrees_sums(
     conn: &mut AsyncPgConnection,
     subtrees: &[(String, String)],
     window: &Window,
-) -> QueryResult<Vec<ChildTallyRow>> {
+) -> QueryResult<Vec<SubtreeSums>> {
     if subtrees.is_empty() {
         return Ok(Vec::new());
     }
@@ -245,17 +273,12 @@ pub async fn subtrees_counts(
         .iter()
         .map(|(key, path)| (key.as_str(), path.as_str()))
         .unzip();
-    let uppers: Vec<String> = paths.iter().map(|path| path_upper(path)).collect();
     diesel::sql_query(
-        "SELECT s.child, x.entity, '' AS kind, x.status, x.result, sum(x.count)::bigint AS count, \
-                sum(x.overdue)::bigint AS overdue \
-         FROM unnest($1::text[], $2::text[], $3::text[]) AS s (child, path, upper) \
-         CROSS JOIN LATERAL r.subtree_tally(s.path, s.upper, $4, $5, $6) AS x \
-         WHERE x.entity <> 'o' GROUP BY s.child, x.entity, x.status, x.result",
+        "SELECT key, entity, total, registered, assessed, achieved, exemplars, overdue \
+         FROM r.subtree_sums($1, $2, $3, $4, $5)",
     )
     .bind::<Array<Text>, _>(&keys)
     .bind::<Array<Text>, _>(&paths)
-    .bind::<Array<Text>, _>(&uppers)
     .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
     .bind::<Nullable<Integer>, _>(window.year)
     .bind::<Date, _>(window.today)
@@ -429,38 +452,6 @@ pub async fn overview(
     }))
 }
 
-/// One key of a direct child's subtree counts. Summed over kinds in the database (`kind` is
-/// empty): every reader of children's counts groups by child, status and result only, and a
-/// province's hundred children times every kind were thousands of rows to decode.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct ChildTallyRow {
-    /// The child's materialized path.
-    #[diesel(sql_type = Text)]
-    pub child: String,
-    #[diesel(embed)]
-    pub counts: TallyRow,
-}
-
-/// The counts of every direct child's subtree (pledges and nominations) by status and result, in
-/// one statement.
-pub async fn children_counts(
-    conn: &mut AsyncPgConnection,
-    parent_id: Uuid,
-    window: &Window,
-) -> QueryResult<Vec<ChildTallyRow>> {
-    diesel::sql_query(
-        "SELECT child, entity, '' AS kind, status, result, sum(count)::bigint AS count, \
-                sum(overdue)::bigint AS overdue \
-         FROM r.child_tally($1, $2, $3, $4) GROUP BY child, entity, status, result",
-    )
-    .bind::<SqlUuid, _>(parent_id)
-    .bind::<Nullable<SqlUuid>, _>(window.campaign_id)
-    .bind::<Nullable<Integer>, _>(window.year)
-    .bind::<Date, _>(window.today)
-    .load(conn)
-    .await
-}
-
 /// Pledge statuses that count as registered: submitted and not withdrawn.
 pub const REGISTERED: [&str; 3] = ["submitted", "approved", "assessed"];
 /// Results that count as achieved.
@@ -484,6 +475,21 @@ fn add_pledges(counts: &mut PledgeCounts, row: &TallyRow, sign: i64) {
     counts.overdue += sign * row.overdue;
 }
 
+/// Adds a subtree's sums of pledges to a group's counts.
+fn add_pledge_sums(counts: &mut PledgeCounts, sums: &SubtreeSums, sign: i64) {
+    counts.total += sign * sums.total;
+    counts.registered += sign * sums.registered;
+    counts.assessed += sign * sums.assessed;
+    counts.achieved += sign * sums.achieved;
+    counts.overdue += sign * sums.overdue;
+}
+
+/// Adds a subtree's sums of nominations to a group's counts.
+fn add_nomination_sums(counts: &mut NominationCounts, sums: &SubtreeSums, sign: i64) {
+    counts.total += sign * sums.total;
+    counts.exemplars += sign * sums.exemplars;
+}
+
 /// Adds one tally row of nominations to a group's counts.
 fn add_nominations(counts: &mut NominationCounts, row: &TallyRow, sign: i64) {
     counts.total += sign * row.count;
@@ -504,36 +510,36 @@ pub fn tally_key<'a>(grouping: &str, row: &'a TallyRow) -> Option<&'a str> {
     }
 }
 
+/// How a group's counts take a tally row and a subtree's sums, and what their total is.
+struct Counting<T> {
+    add: fn(&mut T, &TallyRow, i64),
+    add_sums: fn(&mut T, &SubtreeSums, i64),
+    total: fn(&T) -> i64,
+}
+
 /// Groups keyed by the key of [`tally_key`], or for `child` the child's
 /// path and `self` for the root's own rows (the subtree minus its children).
 fn grouped<T: Default>(
     entity: &str,
     grouping: &str,
     subtree: &[TallyRow],
-    children: &[ChildTallyRow],
-    add: fn(&mut T, &TallyRow, i64),
-    total: fn(&T) -> i64,
+    children: &[SubtreeSums],
+    counting: &Counting<T>,
 ) -> Vec<(String, T)> {
+    let Counting {
+        add,
+        add_sums,
+        total,
+    } = counting;
     let mut groups: std::collections::BTreeMap<String, T> = std::collections::BTreeMap::new();
     let rows = subtree.iter().filter(|row| row.entity == entity);
     if grouping == "child" {
         for row in rows {
             add(groups.entry("self".to_owned()).or_default(), row, 1);
         }
-        for child in children
-            .iter()
-            .filter(|child| child.counts.entity == entity)
-        {
-            add(
-                groups.entry("self".to_owned()).or_default(),
-                &child.counts,
-                -1,
-            );
-            add(
-                groups.entry(child.child.clone()).or_default(),
-                &child.counts,
-                1,
-            );
+        for child in children.iter().filter(|child| child.entity == entity) {
+            add_sums(groups.entry("self".to_owned()).or_default(), child, -1);
+            add_sums(groups.entry(child.key.clone()).or_default(), child, 1);
         }
     } else {
         for row in rows {
@@ -552,15 +558,18 @@ fn grouped<T: Default>(
 pub fn pledge_groups(
     grouping: &str,
     subtree: &[TallyRow],
-    children: &[ChildTallyRow],
+    children: &[SubtreeSums],
 ) -> Vec<PledgeCounts> {
     grouped(
         "p",
         grouping,
         subtree,
         children,
-        add_pledges,
-        |c: &PledgeCounts| c.total,
+        &Counting {
+            add: add_pledges,
+            add_sums: add_pledge_sums,
+            total: |c: &PledgeCounts| c.total,
+        },
     )
     .into_iter()
     .map(|(key, counts)| PledgeCounts { key, ..counts })
@@ -571,15 +580,18 @@ pub fn pledge_groups(
 pub fn nomination_groups(
     grouping: &str,
     subtree: &[TallyRow],
-    children: &[ChildTallyRow],
+    children: &[SubtreeSums],
 ) -> Vec<NominationCounts> {
     grouped(
         "n",
         grouping,
         subtree,
         children,
-        add_nominations,
-        |c: &NominationCounts| c.total,
+        &Counting {
+            add: add_nominations,
+            add_sums: add_nomination_sums,
+            total: |c: &NominationCounts| c.total,
+        },
     )
     .into_iter()
     .map(|(key, counts)| NominationCounts { key, ..counts })

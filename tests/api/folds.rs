@@ -174,13 +174,13 @@ async fn assert_exact(db: &TestDb, campaign: Uuid, when: &str) {
     assert_exact_in(db, campaign, &FACETS, when).await;
 }
 
-/// [`assert_exact`] with the facets `facets`; and the children's counts of every unit
-/// ([`children_agree`]), and each unit's own registered pledges ([`units_agree`]).
+/// [`assert_exact`] with the facets `facets`; and the children's sums of every unit
+/// ([`sums_agree`]), and each unit's own registered pledges ([`units_agree`]).
 async fn assert_exact_in(db: &TestDb, campaign: Uuid, facets: &[&str], when: &str) {
     for (window, tallied, raw) in both_counts(db, campaign, facets).await {
         assert_eq!(tallied, raw, "{when}: {window}");
     }
-    children_agree(db, campaign, when).await;
+    sums_agree(db, campaign, when).await;
     units_agree(db, campaign, when).await;
 }
 
@@ -222,37 +222,61 @@ async fn units_agree(db: &TestDb, campaign: Uuid, when: &str) {
     }
 }
 
-/// `r.child_tally` (`group_by=child`, the leaderboard: the counts of every child in one call)
-/// answers, for every unit and both windows, what `r.subtree_tally` (checked against the raw
-/// rows by [`both_counts`]) answers for each of its children, pending deltas included.
-async fn children_agree(db: &TestDb, campaign: Uuid, when: &str) {
+/// The sums `r.subtree_sums` answers (`group_by=child`, the leaderboard: every child's sums in
+/// one call) for the children of every unit in two windows, keyed by child (`by_child`) or all
+/// under their parent's key, against `r.subtree_tally` (checked against the raw rows by
+/// [`both_counts`]) of each child summed here, pending deltas included. Rows whose sums are all
+/// zero are left out of both.
+async fn sums_agree(db: &TestDb, campaign: Uuid, when: &str) {
     for (window_campaign, year) in [
         ("NULL".to_owned(), "NULL"),
         (format!("'{campaign}'"), "2022"),
     ] {
-        let by_parent = db.texts(&format!(
-            "SELECT concat_ws(' ', p.path, x.child, x.entity, x.status, x.result, sum(x.count), sum(x.overdue)) \
-             FROM organizations AS p \
-             CROSS JOIN LATERAL r.child_tally(p.id, {window_campaign}, {year}, current_date) AS x \
-             GROUP BY p.path, x.child, x.entity, x.status, x.result \
-             HAVING sum(x.count) <> 0 OR sum(x.overdue) <> 0 ORDER BY 1"
-        ))
-        .await;
-        let by_child = db.texts(&format!(
-            "SELECT concat_ws(' ', p.path, c.path, x.entity, x.status, x.result, sum(x.count), sum(x.overdue)) \
-             FROM organizations AS p JOIN organizations AS c ON c.parent_id = p.id \
-             CROSS JOIN LATERAL r.subtree_tally(c.path, left(c.path, -1) || '/', {window_campaign}, {year}, \
-                                                current_date) AS x \
-             WHERE x.entity <> 'o' \
-             GROUP BY p.path, c.path, x.entity, x.status, x.result \
-             HAVING sum(x.count) <> 0 OR sum(x.overdue) <> 0 ORDER BY 1"
-        ))
-        .await;
-        assert!(!by_child.is_empty(), "{when}: children hold records");
-        assert_eq!(
-            by_parent, by_child,
-            "{when}: children in {window_campaign} {year}"
-        );
+        for by_child in [true, false] {
+            let key = if by_child { "c.path" } else { "p.path" };
+            let read = db.texts(&format!(
+                "SELECT concat_ws(' ', p.path, x.key, x.entity, x.total, x.registered, x.assessed, \
+                                  x.achieved, x.exemplars, x.overdue) \
+                 FROM organizations AS p \
+                 CROSS JOIN LATERAL r.subtree_sums( \
+                     ARRAY(SELECT {key} FROM organizations AS c WHERE c.parent_id = p.id ORDER BY c.path), \
+                     ARRAY(SELECT c.path FROM organizations AS c WHERE c.parent_id = p.id ORDER BY c.path), \
+                     {window_campaign}, {year}, current_date) AS x \
+                 WHERE (x.total, x.registered, x.assessed, x.achieved, x.exemplars, x.overdue) \
+                       <> (0, 0, 0, 0, 0, 0) \
+                 ORDER BY 1"
+            ))
+            .await;
+            let summed = db.texts(&format!(
+                "SELECT concat_ws(' ', s.path, s.key, s.entity, s.total, s.registered, s.assessed, \
+                                  s.achieved, s.exemplars, s.overdue) FROM ( \
+                   SELECT p.path, {key} AS key, x.entity, sum(x.count)::bigint AS total, \
+                          coalesce(sum(x.count) FILTER (WHERE x.entity = 'p' \
+                              AND x.status IN ('submitted', 'approved', 'assessed')), 0)::bigint \
+                              AS registered, \
+                          coalesce(sum(x.count) FILTER (WHERE x.entity = 'p' AND x.status = 'assessed'), \
+                                   0)::bigint AS assessed, \
+                          coalesce(sum(x.count) FILTER (WHERE x.entity = 'p' \
+                              AND x.result IN ('achieved', 'exceeded')), 0)::bigint AS achieved, \
+                          coalesce(sum(x.count) FILTER (WHERE x.entity = 'n' \
+                              AND x.status IN ('recognized', 'commended')), 0)::bigint \
+                              AS exemplars, \
+                          sum(x.overdue)::bigint AS overdue \
+                   FROM organizations AS p JOIN organizations AS c ON c.parent_id = p.id \
+                   CROSS JOIN LATERAL r.subtree_tally(c.path, left(c.path, -1) || '/', {window_campaign}, \
+                                                      {year}, current_date) AS x \
+                   WHERE x.entity <> 'o' \
+                   GROUP BY p.path, {key}, x.entity) AS s \
+                 WHERE s.total <> 0 OR s.overdue <> 0 \
+                 ORDER BY 1"
+            ))
+            .await;
+            assert!(!summed.is_empty(), "{when}: children hold records");
+            assert_eq!(
+                read, summed,
+                "{when}: children's sums in {window_campaign} {year}, by child: {by_child}"
+            );
+        }
     }
 }
 
@@ -440,6 +464,46 @@ async fn the_backfill_of_the_unit_tallies_counts_the_pledges_that_existed() {
     assert_exact(&db, campaign, "backfilled, folded").await;
 }
 
+/// Migration 2026-12-07-000600 summed the tallies into `subtree_sums`, under the fold's lock,
+/// leaving the queued deltas to the next fold. Run again on a database whose sums are emptied,
+/// with changes queued and open pledges behind the horizon, its statement gives exact sums,
+/// queued and folded.
+#[tokio::test]
+async fn the_backfill_of_the_subtree_sums_sums_the_tallies() {
+    let db = TestDb::new().await;
+    let (_, campaign) = backlog(&db, 60).await;
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    tallies::fold(&mut conn).await.unwrap();
+    db.execute_sql(
+        "UPDATE pledges SET status = 'assessed', result = 'achieved' WHERE status = 'approved' AND year = 2022; \
+         UPDATE pledges SET deadline = current_date - 30 WHERE status = 'draft';",
+    )
+    .await;
+    assert!(db.count("SELECT count(*) FROM tally_deltas").await > 0);
+    assert!(
+        db.count("SELECT count(*) FROM subtree_sums WHERE overdue > 0")
+            .await
+            > 0
+    );
+    db.execute_sql("DELETE FROM subtree_sums;").await;
+
+    db.execute_sql(&backfill(
+        "2026-12-07-000600_subtree_sums",
+        "SELECT pg_advisory_xact_lock",
+        None,
+    ))
+    .await;
+    assert_exact(&db, campaign, "backfilled, deltas queued").await;
+    tallies::fold(&mut conn).await.unwrap();
+    assert_exact(&db, campaign, "backfilled, folded").await;
+    assert!(
+        db.count("SELECT count(*) FROM subtree_sums WHERE overdue > 0")
+            .await
+            > 0,
+        "overdue pledges were compared"
+    );
+}
+
 /// The backfill of a migration: its `up.sql` from `start` to the end, or up to and including
 /// the first `end` after it.
 fn backfill(migration: &str, start: &str, end: Option<char>) -> String {
@@ -457,7 +521,7 @@ fn backfill(migration: &str, start: &str, end: Option<char>) -> String {
     up[from..to].to_owned()
 }
 
-/// Every row of the five tally tables, as text, sorted.
+/// Every row of the six tally tables, as text, sorted.
 async fn tally_tables(db: &TestDb) -> Vec<String> {
     db.texts(
         "SELECT 'tallies ' || t::text FROM tallies AS t \
@@ -465,6 +529,7 @@ async fn tally_tables(db: &TestDb) -> Vec<String> {
              UNION ALL SELECT 'facet_tallies ' || t::text FROM facet_tallies AS t \
              UNION ALL SELECT 'facet_deadline_tallies ' || t::text FROM facet_deadline_tallies AS t \
              UNION ALL SELECT 'unit_tallies ' || t::text FROM unit_tallies AS t \
+             UNION ALL SELECT 'subtree_sums ' || t::text FROM subtree_sums AS t \
              ORDER BY 1",
     )
     .await
@@ -502,6 +567,7 @@ async fn a_rebuild_writes_exactly_what_folding_every_delta_wrote() {
         "facet_tallies ",
         "facet_deadline_tallies ",
         "unit_tallies ",
+        "subtree_sums ",
     ] {
         assert!(
             folded.iter().any(|row| row.starts_with(table)),

@@ -156,7 +156,7 @@ async fn assert_persons(db: &TestDb) {
     assert!(db.count("SELECT count(*) FROM award_tallies").await > 0);
 }
 
-/// Every row of the five tally tables, as text (the rebuild's generation aside).
+/// Every row of the six tally tables, as text (the rebuild's generation aside).
 async fn tally_tables(db: &TestDb) -> Vec<String> {
     let mut tables = Vec::new();
     for table in [
@@ -165,6 +165,7 @@ async fn tally_tables(db: &TestDb) -> Vec<String> {
         "facet_tallies",
         "facet_deadline_tallies",
         "unit_tallies",
+        "subtree_sums",
     ] {
         let rows = text(
             db,

@@ -1,0 +1,1 @@
+DROP TABLE subtree_sums;
