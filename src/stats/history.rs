@@ -265,11 +265,16 @@ pub struct UnitAt {
 }
 
 /// The direct children of `root` as they stood on its day, valid then, by name.
+///
+/// Each child's unit is probed by id (`OFFSET 0` keeps the lateral subquery from being
+/// flattened into a join): as a plain join the planner hashed every organization for a
+/// province's hundred children (6.4 ms against 1.6 at 10 000 units).
 pub async fn children_at(conn: &mut AsyncPgConnection, root: &RootAt) -> QueryResult<Vec<UnitAt>> {
     diesel::sql_query(
         "SELECT o.id, o.name, o.kind, p.path, \
                 (o.active OR o.valid_to IS NOT NULL) AS counted \
-         FROM r.placements_on($2) AS p JOIN organizations AS o ON o.id = p.organization_id \
+         FROM r.placements_on($2) AS p \
+         CROSS JOIN LATERAL (SELECT * FROM organizations AS u WHERE u.id = p.organization_id OFFSET 0) AS o \
          WHERE p.parent_id = $1 AND r.unit_valid_on(o.valid_from, o.valid_to, $2) \
          ORDER BY o.name COLLATE \"vi-x-icu\", o.id",
     )
