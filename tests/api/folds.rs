@@ -422,15 +422,14 @@ async fn the_backfill_of_the_facet_migration_counts_the_rows_that_existed() {
     db.execute_sql("DELETE FROM facet_tallies; DELETE FROM facet_deadline_tallies;")
         .await;
 
-    db.execute_sql(&backfill(
+    rerun_backfill(
+        &db,
+        &mut conn,
+        campaign,
         "2026-12-06-000600_facet_tallies",
         "INSERT INTO tally_deltas",
-        None,
-    ))
+    )
     .await;
-    assert_exact(&db, campaign, "backfill queued").await;
-    tallies::fold(&mut conn).await.unwrap();
-    assert_exact(&db, campaign, "backfill folded").await;
 }
 
 /// Migration 2026-12-07-000500 counted the registered pledges that existed into
@@ -453,15 +452,14 @@ async fn the_backfill_of_the_unit_tallies_counts_the_pledges_that_existed() {
     db.execute_sql("DELETE FROM unit_tallies; UPDATE tally_deltas SET organization_id = NULL;")
         .await;
 
-    db.execute_sql(&backfill(
+    rerun_backfill(
+        &db,
+        &mut conn,
+        campaign,
         "2026-12-07-000500_unit_tallies",
         "INSERT INTO unit_tallies",
-        None,
-    ))
+    )
     .await;
-    assert_exact(&db, campaign, "backfilled, deltas queued").await;
-    tallies::fold(&mut conn).await.unwrap();
-    assert_exact(&db, campaign, "backfilled, folded").await;
 }
 
 /// Migration 2026-12-07-000600 summed the tallies into `subtree_sums`, under the fold's lock,
@@ -487,21 +485,41 @@ async fn the_backfill_of_the_subtree_sums_sums_the_tallies() {
     );
     db.execute_sql("DELETE FROM subtree_sums;").await;
 
-    db.execute_sql(&backfill(
+    rerun_backfill(
+        &db,
+        &mut conn,
+        campaign,
         "2026-12-07-000600_subtree_sums",
         "SELECT pg_advisory_xact_lock",
-        None,
-    ))
+    )
     .await;
-    assert_exact(&db, campaign, "backfilled, deltas queued").await;
-    tallies::fold(&mut conn).await.unwrap();
-    assert_exact(&db, campaign, "backfilled, folded").await;
     assert!(
         db.count("SELECT count(*) FROM subtree_sums WHERE overdue > 0")
             .await
             > 0,
         "overdue pledges were compared"
     );
+}
+
+/// Runs the backfill of `migration` (its `up.sql` from `start` to the end) on a database whose
+/// table it fills was emptied, then requires exact counts with the deltas still queued and
+/// after a fold.
+async fn rerun_backfill(
+    db: &TestDb,
+    conn: &mut AsyncPgConnection,
+    campaign: Uuid,
+    migration: &str,
+    start: &str,
+) {
+    db.execute_sql(&backfill(migration, start, None)).await;
+    assert_exact(
+        db,
+        campaign,
+        &format!("{migration} backfilled, deltas queued"),
+    )
+    .await;
+    tallies::fold(conn).await.unwrap();
+    assert_exact(db, campaign, &format!("{migration} backfilled, folded")).await;
 }
 
 /// The backfill of a migration: its `up.sql` from `start` to the end, or up to and including
