@@ -459,42 +459,73 @@ pub const ACHIEVED: [&str; 2] = ["achieved", "exceeded"];
 /// Nomination statuses of exemplars.
 pub const EXEMPLARS: [&str; 2] = ["recognized", "commended"];
 
-/// Adds one tally row of pledges to a group's counts.
-fn add_pledges(counts: &mut PledgeCounts, row: &TallyRow, sign: i64) {
-    let count = sign * row.count;
-    counts.total += count;
-    if REGISTERED.contains(&row.status.as_str()) {
-        counts.registered += count;
-    }
-    if row.status == "assessed" {
-        counts.assessed += count;
-    }
-    if ACHIEVED.contains(&row.result.as_str()) {
-        counts.achieved += count;
-    }
-    counts.overdue += sign * row.overdue;
+/// A group's counts, as the groupings add them up: from tally rows (by status and result) and
+/// from subtrees' sums (a child's, with `sign` -1 for the root's own rows).
+trait GroupCounts: Default {
+    /// The entity whose rows it counts (`p` or `n`).
+    const ENTITY: &'static str;
+    fn add_row(&mut self, row: &TallyRow, sign: i64);
+    fn add_sums(&mut self, sums: &SubtreeSums, sign: i64);
+    fn total(&self) -> i64;
+    fn keyed(self, key: String) -> Self;
 }
 
-/// Adds a subtree's sums of pledges to a group's counts.
-fn add_pledge_sums(counts: &mut PledgeCounts, sums: &SubtreeSums, sign: i64) {
-    counts.total += sign * sums.total;
-    counts.registered += sign * sums.registered;
-    counts.assessed += sign * sums.assessed;
-    counts.achieved += sign * sums.achieved;
-    counts.overdue += sign * sums.overdue;
+impl GroupCounts for PledgeCounts {
+    const ENTITY: &'static str = "p";
+
+    fn add_row(&mut self, row: &TallyRow, sign: i64) {
+        let count = sign * row.count;
+        self.total += count;
+        if REGISTERED.contains(&row.status.as_str()) {
+            self.registered += count;
+        }
+        if row.status == "assessed" {
+            self.assessed += count;
+        }
+        if ACHIEVED.contains(&row.result.as_str()) {
+            self.achieved += count;
+        }
+        self.overdue += sign * row.overdue;
+    }
+
+    fn add_sums(&mut self, sums: &SubtreeSums, sign: i64) {
+        self.total += sign * sums.total;
+        self.registered += sign * sums.registered;
+        self.assessed += sign * sums.assessed;
+        self.achieved += sign * sums.achieved;
+        self.overdue += sign * sums.overdue;
+    }
+
+    fn total(&self) -> i64 {
+        self.total
+    }
+
+    fn keyed(self, key: String) -> Self {
+        Self { key, ..self }
+    }
 }
 
-/// Adds a subtree's sums of nominations to a group's counts.
-fn add_nomination_sums(counts: &mut NominationCounts, sums: &SubtreeSums, sign: i64) {
-    counts.total += sign * sums.total;
-    counts.exemplars += sign * sums.exemplars;
-}
+impl GroupCounts for NominationCounts {
+    const ENTITY: &'static str = "n";
 
-/// Adds one tally row of nominations to a group's counts.
-fn add_nominations(counts: &mut NominationCounts, row: &TallyRow, sign: i64) {
-    counts.total += sign * row.count;
-    if EXEMPLARS.contains(&row.status.as_str()) {
-        counts.exemplars += sign * row.count;
+    fn add_row(&mut self, row: &TallyRow, sign: i64) {
+        self.total += sign * row.count;
+        if EXEMPLARS.contains(&row.status.as_str()) {
+            self.exemplars += sign * row.count;
+        }
+    }
+
+    fn add_sums(&mut self, sums: &SubtreeSums, sign: i64) {
+        self.total += sign * sums.total;
+        self.exemplars += sign * sums.exemplars;
+    }
+
+    fn total(&self) -> i64 {
+        self.total
+    }
+
+    fn keyed(self, key: String) -> Self {
+        Self { key, ..self }
     }
 }
 
@@ -510,47 +541,40 @@ pub fn tally_key<'a>(grouping: &str, row: &'a TallyRow) -> Option<&'a str> {
     }
 }
 
-/// How a group's counts take a tally row and a subtree's sums, and what their total is.
-struct Counting<T> {
-    add: fn(&mut T, &TallyRow, i64),
-    add_sums: fn(&mut T, &SubtreeSums, i64),
-    total: fn(&T) -> i64,
-}
-
-/// Groups keyed by the key of [`tally_key`], or for `child` the child's
-/// path and `self` for the root's own rows (the subtree minus its children).
-fn grouped<T: Default>(
-    entity: &str,
+/// The counts of `T`'s entity grouped by the key of [`tally_key`], or for `child` by the
+/// child's path, with `self` for the root's own rows (the subtree minus its children).
+fn grouped<T: GroupCounts>(
     grouping: &str,
     subtree: &[TallyRow],
     children: &[SubtreeSums],
-    counting: &Counting<T>,
-) -> Vec<(String, T)> {
-    let Counting {
-        add,
-        add_sums,
-        total,
-    } = counting;
+) -> Vec<T> {
     let mut groups: std::collections::BTreeMap<String, T> = std::collections::BTreeMap::new();
-    let rows = subtree.iter().filter(|row| row.entity == entity);
+    let rows = subtree.iter().filter(|row| row.entity == T::ENTITY);
     if grouping == "child" {
         for row in rows {
-            add(groups.entry("self".to_owned()).or_default(), row, 1);
+            groups.entry("self".to_owned()).or_default().add_row(row, 1);
         }
-        for child in children.iter().filter(|child| child.entity == entity) {
-            add_sums(groups.entry("self".to_owned()).or_default(), child, -1);
-            add_sums(groups.entry(child.key.clone()).or_default(), child, 1);
+        for child in children.iter().filter(|child| child.entity == T::ENTITY) {
+            groups
+                .entry("self".to_owned())
+                .or_default()
+                .add_sums(child, -1);
+            groups
+                .entry(child.key.clone())
+                .or_default()
+                .add_sums(child, 1);
         }
     } else {
         for row in rows {
             if let Some(key) = tally_key(grouping, row) {
-                add(groups.entry(key.to_owned()).or_default(), row, 1);
+                groups.entry(key.to_owned()).or_default().add_row(row, 1);
             }
         }
     }
     groups
         .into_iter()
-        .filter(|(_, counts)| total(counts) != 0)
+        .filter(|(_, counts)| counts.total() != 0)
+        .map(|(key, counts)| counts.keyed(key))
         .collect()
 }
 
@@ -560,20 +584,7 @@ pub fn pledge_groups(
     subtree: &[TallyRow],
     children: &[SubtreeSums],
 ) -> Vec<PledgeCounts> {
-    grouped(
-        "p",
-        grouping,
-        subtree,
-        children,
-        &Counting {
-            add: add_pledges,
-            add_sums: add_pledge_sums,
-            total: |c: &PledgeCounts| c.total,
-        },
-    )
-    .into_iter()
-    .map(|(key, counts)| PledgeCounts { key, ..counts })
-    .collect()
+    grouped(grouping, subtree, children)
 }
 
 /// Nomination counts of the subtree grouped by `grouping` (see [`tally_key`]).
@@ -582,20 +593,7 @@ pub fn nomination_groups(
     subtree: &[TallyRow],
     children: &[SubtreeSums],
 ) -> Vec<NominationCounts> {
-    grouped(
-        "n",
-        grouping,
-        subtree,
-        children,
-        &Counting {
-            add: add_nominations,
-            add_sums: add_nomination_sums,
-            total: |c: &NominationCounts| c.total,
-        },
-    )
-    .into_iter()
-    .map(|(key, counts)| NominationCounts { key, ..counts })
-    .collect()
+    grouped(grouping, subtree, children)
 }
 
 #[cfg(test)]
