@@ -337,15 +337,25 @@ run_all() {
       done
     done
   fi
-  # The same overviews computed on every request: the service restarted keeping none
-  # (THIDUA_OVERVIEW_CACHE_ENTRIES=0), as when the tallies change between any two requests.
+  # The same overviews and aggregates computed on every request: the service restarted keeping
+  # none (THIDUA_ANSWER_CACHE_MIB=0), as when the tallies change between any two requests.
   if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *"_computed "* ]]; then
     stop_service
-    OVERVIEW_CACHE_ENTRIES=0 start_service
+    ANSWER_CACHE_MIB=0 start_service
     for level in root province commune; do
       BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" NO_XACT=1 \
         scenario "overview_${level}_computed" "$POOL" "" 0 -- -s bench/get.lua "$BASE"
     done
+    if [ "$AGGREGATES" = all ]; then
+      for entry in $AGGREGATE_SCENARIOS; do
+        IFS=: read -r name endpoint query <<< "$entry"
+        kept_aggregate "$name" || continue
+        for level in root province commune; do
+          BENCH_PATH="/api/v1/stats/$endpoint?organization_id={id}${query:+&$query}" BENCH_IDS="$OUT/$level.txt" NO_XACT=1 \
+            scenario "agg_${name}_${level}_computed" "$POOL" "" 0 -- -s bench/get.lua "$BASE"
+        done
+      done
+    fi
     stop_service
     start_service
   fi
@@ -400,7 +410,7 @@ report() {
     echo
     echo "- Machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr), PostgreSQL $(psql_bench -c 'SHOW server_version' | cut -d' ' -f1) on the same machine; shared with other work, so absolute figures swing, ratios hold."
     echo "- Data set (seed $SEED): $DATASET; $GENERATION."
-    echo "- Service: release build, THIDUA_DB_POOL_SIZE=$POOL, THIDUA_WORKERS=$WORKERS, one log line per request${BENCH_RUST_LOG:+ (RUST_LOG=$BENCH_RUST_LOG)}; overviews kept while the tallies' version stands (THIDUA_OVERVIEW_CACHE_ENTRIES=4096; the version is still checked in the database on every request), except in the rows marked computed (=0)."
+    echo "- Service: release build, THIDUA_DB_POOL_SIZE=$POOL, THIDUA_WORKERS=$WORKERS, one log line per request${BENCH_RUST_LOG:+ (RUST_LOG=$BENCH_RUST_LOG)}; overviews and aggregates kept while the version of what they read stands (THIDUA_ANSWER_CACHE_MIB=16; the version is still read from the database on every request), except in the rows marked computed (=0)."
     echo "- Reference (the physical limit, same run): \`pgbench -S -M prepared -c $POOL -j 2\` on its own database (scale $REF_SCALE); create: pgbench running the minimal transaction that stores the same rows (bench/pgbench/create.sql); /healthz: the bare actix-web hello world of bench/hello.rs, $WORKERS worker(s)."
     echo "- Load: wrk -t2 -c$CONNECTIONS (lists and aggregates: -c$POOL) for ${SECONDS_PER_RUN} s; pgbench for the same time. Median of $RUNS interleaved run(s)."
     echo
@@ -436,7 +446,12 @@ report() {
     for entry in $AGGREGATE_SCENARIOS; do
       IFS=: read -r name endpoint query <<< "$entry"
       for level in root province commune; do
-        p50_row "/stats/$endpoint${query:+?$query}, $(article "$level") $level" "agg_${name}_$level" 3
+        if kept_aggregate "$name"; then
+          p50_row "/stats/$endpoint${query:+?$query}, $(article "$level") $level (kept)" "agg_${name}_$level" 3
+          p50_row "↳ computed on every request" "agg_${name}_${level}_computed" 3
+        else
+          p50_row "/stats/$endpoint${query:+?$query}, $(article "$level") $level" "agg_${name}_$level" 3
+        fi
       done
     done
     ratio=$(ratio "$(median healthz svc_rps)" "$(median hello svc_rps)")

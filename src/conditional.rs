@@ -100,6 +100,16 @@ pub fn respond<T: Serialize>(req: &HttpRequest, version: i32, body: &T) -> HttpR
         .json(body)
 }
 
+/// Whether `If-None-Match` names `tag`, a weak or strong ETag of ours, by the weak comparison
+/// (RFC 9110 §13.1.2: GET and HEAD), or is `*`.
+pub fn not_modified(req: &HttpRequest, tag: &str) -> bool {
+    let opaque = tag.strip_prefix("W/").unwrap_or(tag);
+    entity_tags(req, header::IF_NONE_MATCH, false).is_some_and(|tags| {
+        tags.iter()
+            .any(|candidate| candidate == "*" || candidate == opaque)
+    })
+}
+
 /// 201 with `Location` and ETag.
 pub fn created<T: Serialize>(location: String, version: i32, body: &T) -> HttpResponse {
     HttpResponse::Created()

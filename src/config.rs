@@ -81,8 +81,9 @@ pub struct Settings {
     pub revocation_poll_interval: Duration,
     /// Bearer token that `GET /metrics` requires; unset: metrics are not served.
     pub metrics_token: Option<String>,
-    /// Overviews kept for reuse while the tallies are unchanged (0: none).
-    pub overview_cache_entries: usize,
+    /// Bytes of aggregate answers kept for reuse while the data they read is unchanged
+    /// (`THIDUA_ANSWER_CACHE_MIB`; 0: none).
+    pub answer_cache_bytes: usize,
     /// How long the change feed keeps events (`THIDUA_CHANGES_RETENTION_DAYS`, at least 30):
     /// a cursor older than this is answered 410 resync_required.
     pub changes_retention: Duration,
@@ -309,7 +310,9 @@ impl Settings {
             body_read_timeout,
             revocation_poll_interval,
             metrics_token,
-            overview_cache_entries: parse_number(&get, "THIDUA_OVERVIEW_CACHE_ENTRIES", 4_096)?,
+            answer_cache_bytes: parse_number::<usize>(&get, "THIDUA_ANSWER_CACHE_MIB", 16)?
+                .checked_mul(1 << 20)
+                .ok_or_else(|| anyhow::anyhow!("THIDUA_ANSWER_CACHE_MIB is too large"))?,
             changes_retention: Duration::from_secs(retention_days * 86_400),
             webhooks,
             password_hashing: PasswordHashing::OWASP,

@@ -18,8 +18,8 @@ pub struct AppState {
     pub revocations: Arc<Revocations>,
     pub passwords: PasswordService,
     pub settings: Arc<Settings>,
-    /// Overviews computed by this instance, reused while the tallies are unchanged.
-    pub overviews: Arc<crate::stats::cache::OverviewCache>,
+    /// Aggregate answers computed by this instance, reused while their data is unchanged.
+    pub answers: Arc<crate::stats::cache::AnswerCache>,
     /// Bounds the spreadsheets this instance builds at once.
     pub exports: crate::export::ExportSlots,
     /// Whether any unit has lineage yet (the all-years overview's fast path until then).
@@ -34,8 +34,8 @@ impl AppState {
             tokens: TokenKeys::from_settings(&settings)?,
             revocations: Arc::new(Revocations::new()),
             passwords: PasswordService::new(settings.password_hashing)?,
-            overviews: Arc::new(crate::stats::cache::OverviewCache::with_capacity(
-                settings.overview_cache_entries,
+            answers: Arc::new(crate::stats::cache::AnswerCache::with_budget(
+                settings.answer_cache_bytes,
             )),
             exports: crate::export::ExportSlots::default(),
             lineage: Arc::default(),

@@ -299,13 +299,15 @@ $$;
 
 CREATE TRIGGER pledges_tally_insert AFTER INSERT ON pledges
     FOR EACH ROW EXECUTE FUNCTION r.tally_pledge();
+-- A new title text queues a (net zero) pair of deltas: /stats/titles names a title pledge without
+-- a title name by its text, and its kept answers stand while the tally version does.
 CREATE TRIGGER pledges_tally_update AFTER UPDATE ON pledges
     FOR EACH ROW WHEN (OLD.organization_path IS DISTINCT FROM NEW.organization_path
         OR OLD.campaign_id IS DISTINCT FROM NEW.campaign_id OR OLD.year IS DISTINCT FROM NEW.year
         OR OLD.kind IS DISTINCT FROM NEW.kind OR OLD.status IS DISTINCT FROM NEW.status
         OR OLD.result IS DISTINCT FROM NEW.result OR OLD.deadline IS DISTINCT FROM NEW.deadline
         OR OLD.organization_id IS DISTINCT FROM NEW.organization_id OR OLD.field IS DISTINCT FROM NEW.field
-        OR OLD.title_name IS DISTINCT FROM NEW.title_name)
+        OR OLD.title_name IS DISTINCT FROM NEW.title_name OR OLD.title IS DISTINCT FROM NEW.title)
     EXECUTE FUNCTION r.tally_pledge();
 CREATE TRIGGER pledges_tally_delete AFTER DELETE ON pledges
     FOR EACH ROW EXECUTE FUNCTION r.tally_pledge();
@@ -833,6 +835,16 @@ $$;
 CREATE FUNCTION r.tally_version() RETURNS text LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (SELECT s.generation || '.' || (SELECT count(*) FROM tally_deltas) FROM tally_state AS s);
+END
+$$;
+
+-- What a kept answer depends on (stats::history::kept_version): the tallies' version and the
+-- number of restructurings applied (lineage, placements and validity change only through
+-- them), prefixed 'h:' (history::KEPT_PREFIX) so that it never equals a bare tally version.
+-- PL/pgSQL, so each connection plans it once: every kept answer reads it.
+CREATE FUNCTION r.kept_version() RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN 'h:' || r.tally_version() || '/' || (SELECT count(*) FROM restructurings);
 END
 $$;
 

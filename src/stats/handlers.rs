@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{self, ContentType};
 use actix_web::web::Bytes;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use diesel_async::AsyncPgConnection;
+use serde::Serialize;
 use uuid::Uuid;
 
-use super::cache::{KeptOverview, OverviewKey};
+use super::cache::{AnswerKey, KeptAnswer};
 use super::dto::{
     CoverageDto, CoverageParams, CoverageSummary, CoverageUnit, KeyCount, LeaderboardDto,
     LeaderboardEntry, LeaderboardParams, NominationGroup, NominationGroupParams,
@@ -22,6 +23,7 @@ use super::tallies::{self, ACHIEVED, EXEMPLARS, OverviewAnswer, REGISTERED};
 use crate::auth::authorize::Visibility;
 use crate::auth::policy::{self, Operation, Target};
 use crate::auth::principal::Principal;
+use crate::conditional;
 use crate::error::{AppError, AppResult, Problem, ProblemCode};
 use crate::organizations::dto::OrganizationKind;
 use crate::organizations::repo as organization_repo;
@@ -211,6 +213,120 @@ fn scope_root(principal: &Principal, scope: &Scope) -> AppResult<Uuid> {
     }
 }
 
+/// The key an answer of `endpoint` to `request` is kept under (see [`kept_or_computed`]).
+fn answer_key(
+    endpoint: &'static str,
+    principal: &Principal,
+    scope: &Scope,
+    request: &HttpRequest,
+) -> AppResult<AnswerKey> {
+    Ok(AnswerKey {
+        endpoint,
+        organization_id: scope_root(principal, scope)?,
+        query: request.query_string().to_owned(),
+        today: crate::clock::today(),
+    })
+}
+
+/// The key of a grouping's answer, if it can be kept: not the fields of a campaign, whose names
+/// (the labels) the version does not cover.
+fn grouping_key(
+    endpoint: &'static str,
+    grouping: &str,
+    principal: &Principal,
+    scope: &Scope,
+    request: &HttpRequest,
+) -> AppResult<Option<AnswerKey>> {
+    if grouping == "field" && scope.campaign_id.is_some() {
+        return Ok(None);
+    }
+    answer_key(endpoint, principal, scope, request).map(Some)
+}
+
+/// Answers an aggregate that reads nothing but what `history::kept_version` covers (every
+/// tally and pending delta, the units' names, places and states, the restructurings): the
+/// answer kept under the current version when this instance has one, else `compute`'s, kept
+/// for the next request. Without a `key` (an answer that reads more), always `compute`'s.
+/// Answers with a key carry a weak ETag of the request and version; `If-None-Match` naming it
+/// is answered 304, by any instance, after the visibility check.
+///
+/// `compute` returns the path of the request's unit with the answer: a kept answer is served
+/// after the same visibility check [`resolve`] makes (a unit that moved changed the version).
+/// The version is read before computing: a change landing in between makes a newer version,
+/// so the answer is at least as new as the version it is kept under, and is recomputed on the
+/// next request.
+async fn kept_or_computed<T: Serialize>(
+    state: &AppState,
+    principal: &Principal,
+    request: &HttpRequest,
+    key: Option<AnswerKey>,
+    compute: impl AsyncFnOnce(&mut AsyncPgConnection) -> AppResult<(String, T)>,
+) -> AppResult<HttpResponse> {
+    let mut conn = state.db.read().await?;
+    let kept_under = match key {
+        Some(key) => {
+            let version = history::kept_version(&mut conn).await?;
+            if let Some(kept) = state.answers.get(&key)
+                && kept.version == version
+            {
+                policy::require(principal, Operation::Read, Target::unit(&kept.path))?;
+                return Ok(tagged(request, &key, &version, kept.body.clone()));
+            }
+            let tag = key.etag(&version);
+            if conditional::not_modified(request, &tag) {
+                let unit = organization_repo::find(&mut conn, key.organization_id)
+                    .await?
+                    .ok_or_else(AppError::not_found)?;
+                policy::require(principal, Operation::Read, Target::unit(&unit.path))?;
+                return Ok(json_body(Bytes::new(), Some(tag), true));
+            }
+            Some((key, version))
+        }
+        None => None,
+    };
+    let (path, answer) = compute(&mut conn).await?;
+    drop(conn);
+    let body = Bytes::from(serde_json::to_vec(&answer).map_err(AppError::internal)?);
+    let Some((key, version)) = kept_under else {
+        return Ok(json_body(body, None, false));
+    };
+    let response = tagged(request, &key, &version, body.clone());
+    state.answers.put(
+        key,
+        KeptAnswer {
+            version,
+            path,
+            body,
+        },
+    );
+    Ok(response)
+}
+
+/// A kept or computed answer to `request` (keyed `key`) at `version` of the data: with its
+/// ETag, or 304 when `If-None-Match` names it.
+fn tagged(request: &HttpRequest, key: &AnswerKey, version: &str, body: Bytes) -> HttpResponse {
+    let tag = key.etag(version);
+    let unchanged = conditional::not_modified(request, &tag);
+    json_body(body, Some(tag), unchanged)
+}
+
+/// 200 with a JSON body and its ETag if it has one, or 304 when `unchanged` (the request's
+/// `If-None-Match` named that ETag).
+fn json_body(body: Bytes, etag: Option<String>, unchanged: bool) -> HttpResponse {
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    if let Some(etag) = etag {
+        response.insert_header((header::ETAG, etag));
+    }
+    if unchanged {
+        return response.finish();
+    }
+    response.content_type(ContentType::json()).body(body)
+}
+
 async fn resolve(
     conn: &mut AsyncPgConnection,
     lineage: &history::LineageFlag,
@@ -381,7 +497,8 @@ async fn coverage_of(
     params(Scope, CoverageParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Coverage of the subtree", body = CoverageDto),
+        (status = 200, description = "Coverage of the subtree", body = CoverageDto, headers(("ETag" = String, description = "Weak entity tag of the answer: the same while the data it reads stands"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
@@ -393,22 +510,29 @@ pub async fn stats_coverage(
     principal: Principal,
     scope: web::Query<Scope>,
     params: web::Query<CoverageParams>,
+    request: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let kind = params.kind.map(|kind| kind.as_str());
     let limit = pagination::limit(params.limit)?;
     let after = pagination::position(params.cursor.as_deref())?;
-    let (expected, registered, units, next_cursor) =
-        coverage_of(&mut conn, &resolved, kind, after, limit).await?;
-    Ok(HttpResponse::Ok().json(CoverageDto {
-        scope: resolved.scope,
-        expected,
-        registered,
-        ratio: ratio(registered, expected),
-        units,
-        next_cursor,
-    }))
+    let key = answer_key("coverage", &principal, &scope, &request)?;
+    kept_or_computed(&state, &principal, &request, Some(key), async |conn| {
+        let resolved = resolve(conn, &state.lineage, &principal, &scope).await?;
+        let (expected, registered, units, next_cursor) =
+            coverage_of(conn, &resolved, kind, after, limit).await?;
+        Ok((
+            resolved.window.root_path,
+            CoverageDto {
+                scope: resolved.scope,
+                expected,
+                registered,
+                ratio: ratio(registered, expected),
+                units,
+                next_cursor,
+            },
+        ))
+    })
+    .await
 }
 
 /// The subtree's tallies, and when grouping by child, the children with their tallies.
@@ -428,6 +552,29 @@ async fn tallied(
         (Vec::new(), Vec::new())
     };
     Ok((subtree, children, counts))
+}
+
+/// `T`'s counts over `resolved` grouped by `grouping` (from the facet tallies or the tallies),
+/// and the labels of their keys.
+async fn groups_of<T: tallies::GroupCounts>(
+    conn: &mut AsyncPgConnection,
+    resolved: &Resolved,
+    grouping: &str,
+) -> AppResult<(Vec<T>, GroupLabels)> {
+    let (rows, children) = if tallies::answers_by_facet(T::ENTITY, grouping) {
+        let values = resolved
+            .facet_counts(conn, T::ENTITY, &[grouping.to_owned()])
+            .await?;
+        (
+            tallies::grouped(tallies::FACET_VALUE, &values, &[]),
+            Vec::new(),
+        )
+    } else {
+        let (subtree, children, counts) = tallied(conn, resolved, grouping).await?;
+        (tallies::grouped(grouping, &subtree, &counts), children)
+    };
+    let labels = GroupLabels::load(conn, resolved, grouping, children).await?;
+    Ok((rows, labels))
 }
 
 /// Human labels of group keys: a child's path becomes its id and name, the root's own rows
@@ -493,7 +640,8 @@ impl GroupLabels {
     params(Scope, PledgeGroupParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Grouped pledge counts", body = PledgeGroupsDto),
+        (status = 200, description = "Grouped pledge counts", body = PledgeGroupsDto, headers(("ETag" = String, description = "Weak entity tag of the answer (not when grouped by a campaign's fields): the same while the data it reads stands"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
@@ -505,9 +653,8 @@ pub async fn stats_pledges(
     principal: Principal,
     scope: web::Query<Scope>,
     params: web::Query<PledgeGroupParams>,
+    request: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let grouping = match params.group_by.unwrap_or(PledgeGrouping::Status) {
         PledgeGrouping::Status => "status",
         PledgeGrouping::Result => "result",
@@ -517,44 +664,37 @@ pub async fn stats_pledges(
         PledgeGrouping::OrganizationKind => "organization_kind",
         PledgeGrouping::Month => "month",
     };
-    let (rows, children) = if tallies::answers_by_facet("p", grouping) {
-        let values = resolved
-            .facet_counts(&mut conn, "p", &[grouping.to_owned()])
-            .await?;
-        (
-            tallies::pledge_groups(tallies::FACET_VALUE, &values, &[]),
-            Vec::new(),
-        )
-    } else {
-        let (subtree, children, counts) = tallied(&mut conn, &resolved, grouping).await?;
-        (
-            tallies::pledge_groups(grouping, &subtree, &counts),
-            children,
-        )
-    };
-    let labels = GroupLabels::load(&mut conn, &resolved, grouping, children).await?;
-    let total = rows.iter().map(|row| row.total).sum();
-    let groups = rows
-        .into_iter()
-        .map(|row| {
-            let (key, label) = labels.of(&row.key);
-            PledgeGroup {
-                key,
-                label,
-                total: row.total,
-                registered: row.registered,
-                assessed: row.assessed,
-                achieved: row.achieved,
-                overdue: row.overdue,
-            }
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(PledgeGroupsDto {
-        scope: resolved.scope,
-        group_by: grouping.to_owned(),
-        total,
-        groups,
-    }))
+    let key = grouping_key("pledges", grouping, &principal, &scope, &request)?;
+    kept_or_computed(&state, &principal, &request, key, async |conn| {
+        let resolved = resolve(conn, &state.lineage, &principal, &scope).await?;
+        let (rows, labels) = groups_of::<repo::PledgeCounts>(conn, &resolved, grouping).await?;
+        let total = rows.iter().map(|row| row.total).sum();
+        let groups = rows
+            .into_iter()
+            .map(|row| {
+                let (key, label) = labels.of(&row.key);
+                PledgeGroup {
+                    key,
+                    label,
+                    total: row.total,
+                    registered: row.registered,
+                    assessed: row.assessed,
+                    achieved: row.achieved,
+                    overdue: row.overdue,
+                }
+            })
+            .collect();
+        Ok((
+            resolved.window.root_path,
+            PledgeGroupsDto {
+                scope: resolved.scope,
+                group_by: grouping.to_owned(),
+                total,
+                groups,
+            },
+        ))
+    })
+    .await
 }
 
 /// Titles registered versus achieved, per unit ("4/5 party cells").
@@ -566,7 +706,8 @@ pub async fn stats_pledges(
     params(Scope, TitleParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Title counts", body = TitlesDto),
+        (status = 200, description = "Title counts", body = TitlesDto, headers(("ETag" = String, description = "Weak entity tag of the answer: the same while the data it reads stands"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
@@ -578,75 +719,82 @@ pub async fn stats_titles(
     principal: Principal,
     scope: web::Query<Scope>,
     params: web::Query<TitleParams>,
+    request: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
-    let title_name = params.title_name.as_deref().map(crate::text::nfc);
-    let limit = pagination::limit(params.limit)?;
-    let after: Option<repo::TitlePosition> = pagination::position(params.cursor.as_deref())?;
-    let windows = resolved.windows();
-    let filter = repo::TitleFilter {
-        windows: &windows,
-        organization_kind: params.organization_kind.map(|kind| kind.as_str()),
-        title_name: title_name.as_deref().map(str::trim),
-    };
-    // The totals from the facet tallies of the title pledges, per kind of unit holding them.
-    let facets: Vec<String> = match filter.organization_kind {
-        Some(kind) => vec![tallies::title_facet(kind)],
-        None => OrganizationKind::ALL
-            .iter()
-            .map(|kind| tallies::title_facet(kind.as_str()))
-            .collect(),
-    };
-    let (mut registered, mut achieved) = (0, 0);
-    for window in &windows {
-        for counts in tallies::facet_counts(&mut conn, window, "p", &facets).await? {
-            // A title pledge without a title name counts under '', which no filter names.
-            let named = filter
-                .title_name
-                .is_none_or(|name| !name.is_empty() && counts.kind == name);
-            if named && REGISTERED.contains(&counts.status.as_str()) {
-                registered += counts.count;
-                if ACHIEVED.contains(&counts.result.as_str()) {
-                    achieved += counts.count;
+    let key = Some(answer_key("titles", &principal, &scope, &request)?);
+    kept_or_computed(&state, &principal, &request, key, async |conn| {
+        let resolved = resolve(conn, &state.lineage, &principal, &scope).await?;
+        let title_name = params.title_name.as_deref().map(crate::text::nfc);
+        let limit = pagination::limit(params.limit)?;
+        let after: Option<repo::TitlePosition> = pagination::position(params.cursor.as_deref())?;
+        let windows = resolved.windows();
+        let filter = repo::TitleFilter {
+            windows: &windows,
+            organization_kind: params.organization_kind.map(|kind| kind.as_str()),
+            title_name: title_name.as_deref().map(str::trim),
+        };
+        // The totals from the facet tallies of the title pledges, per kind of unit holding them.
+        let facets: Vec<String> = match filter.organization_kind {
+            Some(kind) => vec![tallies::title_facet(kind)],
+            None => OrganizationKind::ALL
+                .iter()
+                .map(|kind| tallies::title_facet(kind.as_str()))
+                .collect(),
+        };
+        let (mut registered, mut achieved) = (0, 0);
+        for window in &windows {
+            for counts in tallies::facet_counts(conn, window, "p", &facets).await? {
+                // A title pledge without a title name counts under '', which no filter names.
+                let named = filter
+                    .title_name
+                    .is_none_or(|name| !name.is_empty() && counts.kind == name);
+                if named && REGISTERED.contains(&counts.status.as_str()) {
+                    registered += counts.count;
+                    if ACHIEVED.contains(&counts.result.as_str()) {
+                        achieved += counts.count;
+                    }
                 }
             }
         }
-    }
-    // Fewer title pledges than a page: the pledges, without counting units.
-    let walk = if registered <= limit {
-        repo::TitleWalk::Pledges
-    } else {
-        let units = repo::unit_counts(&mut conn, &windows).await?;
-        repo::TitleWalk::cheaper(limit, units.subtree, units.everywhere, registered)
-    };
-    let units = repo::titles_page(&mut conn, &filter, after.as_ref(), limit + 1, walk)
-        .await?
-        .into_iter()
-        .map(|row| TitleUnit {
-            organization_id: row.organization_id,
-            name: row.name,
-            kind: row.kind,
-            title_name: row.title_name,
-            registered: row.registered,
-            achieved: row.achieved,
-        })
-        .collect();
-    let (units, next_cursor) = pagination::paginate(units, limit, |unit| {
-        (
-            unit.name.clone(),
-            unit.title_name.clone(),
-            unit.organization_id,
-        )
-    });
-    Ok(HttpResponse::Ok().json(TitlesDto {
-        scope: resolved.scope,
-        registered,
-        achieved,
-        ratio: ratio(achieved, registered),
-        units,
-        next_cursor,
-    }))
+        // Fewer title pledges than a page: the pledges, without counting units.
+        let walk = if registered <= limit {
+            repo::TitleWalk::Pledges
+        } else {
+            let units = repo::unit_counts(conn, &windows).await?;
+            repo::TitleWalk::cheaper(limit, units.subtree, units.everywhere, registered)
+        };
+        let units = repo::titles_page(conn, &filter, after.as_ref(), limit + 1, walk)
+            .await?
+            .into_iter()
+            .map(|row| TitleUnit {
+                organization_id: row.organization_id,
+                name: row.name,
+                kind: row.kind,
+                title_name: row.title_name,
+                registered: row.registered,
+                achieved: row.achieved,
+            })
+            .collect();
+        let (units, next_cursor) = pagination::paginate(units, limit, |unit| {
+            (
+                unit.name.clone(),
+                unit.title_name.clone(),
+                unit.organization_id,
+            )
+        });
+        Ok((
+            resolved.window.root_path,
+            TitlesDto {
+                scope: resolved.scope,
+                registered,
+                achieved,
+                ratio: ratio(achieved, registered),
+                units,
+                next_cursor,
+            },
+        ))
+    })
+    .await
 }
 
 /// Nomination counts of the subtree grouped by one dimension.
@@ -655,7 +803,8 @@ pub async fn stats_titles(
     params(Scope, NominationGroupParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Grouped nomination counts", body = NominationGroupsDto),
+        (status = 200, description = "Grouped nomination counts", body = NominationGroupsDto, headers(("ETag" = String, description = "Weak entity tag of the answer (not when grouped by a campaign's fields): the same while the data it reads stands"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
@@ -667,50 +816,42 @@ pub async fn stats_nominations(
     principal: Principal,
     scope: web::Query<Scope>,
     params: web::Query<NominationGroupParams>,
+    request: HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
     let grouping = match params.group_by.unwrap_or(NominationGrouping::Status) {
         NominationGrouping::Status => "status",
         NominationGrouping::NomineeType => "nominee_type",
         NominationGrouping::Field => "field",
         NominationGrouping::Child => "child",
     };
-    let (rows, children) = if tallies::answers_by_facet("n", grouping) {
-        let values = resolved
-            .facet_counts(&mut conn, "n", &[grouping.to_owned()])
-            .await?;
-        (
-            tallies::nomination_groups(tallies::FACET_VALUE, &values, &[]),
-            Vec::new(),
-        )
-    } else {
-        let (subtree, children, counts) = tallied(&mut conn, &resolved, grouping).await?;
-        (
-            tallies::nomination_groups(grouping, &subtree, &counts),
-            children,
-        )
-    };
-    let labels = GroupLabels::load(&mut conn, &resolved, grouping, children).await?;
-    let total = rows.iter().map(|row| row.total).sum();
-    let groups = rows
-        .into_iter()
-        .map(|row| {
-            let (key, label) = labels.of(&row.key);
-            NominationGroup {
-                key,
-                label,
-                total: row.total,
-                exemplars: row.exemplars,
-            }
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(NominationGroupsDto {
-        scope: resolved.scope,
-        group_by: grouping.to_owned(),
-        total,
-        groups,
-    }))
+    let key = grouping_key("nominations", grouping, &principal, &scope, &request)?;
+    kept_or_computed(&state, &principal, &request, key, async |conn| {
+        let resolved = resolve(conn, &state.lineage, &principal, &scope).await?;
+        let (rows, labels) = groups_of::<repo::NominationCounts>(conn, &resolved, grouping).await?;
+        let total = rows.iter().map(|row| row.total).sum();
+        let groups = rows
+            .into_iter()
+            .map(|row| {
+                let (key, label) = labels.of(&row.key);
+                NominationGroup {
+                    key,
+                    label,
+                    total: row.total,
+                    exemplars: row.exemplars,
+                }
+            })
+            .collect();
+        Ok((
+            resolved.window.root_path,
+            NominationGroupsDto {
+                scope: resolved.scope,
+                group_by: grouping.to_owned(),
+                total,
+                groups,
+            },
+        ))
+    })
+    .await
 }
 
 /// Child units ranked by achievement rate (achieved ÷ registered pledges in their subtree).
@@ -719,7 +860,8 @@ pub async fn stats_nominations(
     params(Scope, LeaderboardParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The ranking", body = LeaderboardDto),
+        (status = 200, description = "The ranking", body = LeaderboardDto, headers(("ETag" = String, description = "Weak entity tag of the answer: the same while the data it reads stands"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
@@ -731,48 +873,55 @@ pub async fn stats_leaderboard(
     principal: Principal,
     scope: web::Query<Scope>,
     params: web::Query<LeaderboardParams>,
+    request: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let limit = usize::try_from(pagination::limit(params.limit)?).unwrap_or(50);
-    let mut conn = state.db.read().await?;
-    let resolved = resolve(&mut conn, &state.lineage, &principal, &scope).await?;
-    let (children, child_counts) = resolved.children_counts(&mut conn).await?;
-    let counts: HashMap<String, repo::PledgeCounts> =
-        tallies::pledge_groups("child", &[], &child_counts)
+    let key = Some(answer_key("leaderboard", &principal, &scope, &request)?);
+    kept_or_computed(&state, &principal, &request, key, async |conn| {
+        let resolved = resolve(conn, &state.lineage, &principal, &scope).await?;
+        let (children, child_counts) = resolved.children_counts(conn).await?;
+        let counts: HashMap<String, repo::PledgeCounts> =
+            tallies::grouped::<repo::PledgeCounts>("child", &[], &child_counts)
+                .into_iter()
+                .map(|row| (row.key.clone(), row))
+                .collect();
+        let mut entries: Vec<LeaderboardEntry> = children
             .into_iter()
-            .map(|row| (row.key.clone(), row))
+            .map(|child| child.unit)
+            .map(|child| {
+                let (registered, achieved) = counts
+                    .get(&child.path)
+                    .map_or((0, 0), |row| (row.registered, row.achieved));
+                LeaderboardEntry {
+                    rank: 0,
+                    organization_id: child.id,
+                    name: child.name,
+                    kind: child.kind,
+                    registered,
+                    achieved,
+                    achievement_rate: ratio(achieved, registered).unwrap_or(0.0),
+                }
+            })
             .collect();
-    let mut entries: Vec<LeaderboardEntry> = children
-        .into_iter()
-        .map(|child| child.unit)
-        .map(|child| {
-            let (registered, achieved) = counts
-                .get(&child.path)
-                .map_or((0, 0), |row| (row.registered, row.achieved));
-            LeaderboardEntry {
-                rank: 0,
-                organization_id: child.id,
-                name: child.name,
-                kind: child.kind,
-                registered,
-                achieved,
-                achievement_rate: ratio(achieved, registered).unwrap_or(0.0),
-            }
-        })
-        .collect();
-    entries.sort_by(|a, b| {
-        b.achievement_rate
-            .total_cmp(&a.achievement_rate)
-            .then(b.achieved.cmp(&a.achieved))
-            .then(a.name.cmp(&b.name))
-    });
-    entries.truncate(limit);
-    for (index, entry) in entries.iter_mut().enumerate() {
-        entry.rank = i64::try_from(index + 1).unwrap_or(i64::MAX);
-    }
-    Ok(HttpResponse::Ok().json(LeaderboardDto {
-        scope: resolved.scope,
-        entries,
-    }))
+        entries.sort_by(|a, b| {
+            b.achievement_rate
+                .total_cmp(&a.achievement_rate)
+                .then(b.achieved.cmp(&a.achieved))
+                .then(a.name.cmp(&b.name))
+        });
+        entries.truncate(limit);
+        for (index, entry) in entries.iter_mut().enumerate() {
+            entry.rank = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        }
+        Ok((
+            resolved.window.root_path,
+            LeaderboardDto {
+                scope: resolved.scope,
+                entries,
+            },
+        ))
+    })
+    .await
 }
 
 /// Everything a leader reads first about the subtree.
@@ -785,7 +934,8 @@ pub async fn stats_leaderboard(
     params(Scope),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The overview", body = OverviewDto),
+        (status = 200, description = "The overview", body = OverviewDto, headers(("ETag" = String, description = "Weak entity tag of the answer: the same while the data it reads stands"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The organization is outside your subtree", body = Problem, content_type = "application/problem+json"),
@@ -796,6 +946,7 @@ pub async fn stats_overview(
     state: web::Data<AppState>,
     principal: Principal,
     scope: web::Query<Scope>,
+    request: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let organization_id = scope_root(&principal, &scope)?;
     if policy::decide(&principal, Operation::Read, Target::default()).is_err() {
@@ -815,16 +966,16 @@ pub async fn stats_overview(
             state.lineage.any(&mut conn).await?
         };
         if historical {
-            let key = OverviewKey {
+            let key = AnswerKey::overview(
                 organization_id,
-                campaign_id: scope.campaign_id,
-                year: scope.year,
-                today: crate::clock::today(),
-            };
+                scope.campaign_id,
+                scope.year,
+                crate::clock::today(),
+            );
             // A past year is always read on its structure; all years only where lineage spans
             // the subtree, which an answer kept under a history version tells without asking
             // (today's overview of an untouched unit pays no query for it).
-            let kept = state.overviews.get(&key);
+            let kept = state.answers.get(&key);
             let mut version = None;
             if past_year
                 || kept
@@ -836,9 +987,7 @@ pub async fn stats_overview(
                     && kept.version == current
                 {
                     policy::require(&principal, Operation::Read, Target::unit(&kept.path))?;
-                    return Ok(HttpResponse::Ok()
-                        .content_type(ContentType::json())
-                        .body(kept.body.clone()));
+                    return Ok(tagged(&request, &key, &current, kept.body.clone()));
                 }
                 version = Some(current);
             }
@@ -854,17 +1003,16 @@ pub async fn stats_overview(
                     serde_json::to_vec(&historical_overview(&mut conn, &resolved).await?)
                         .map_err(AppError::internal)?,
                 );
-                state.overviews.put(
+                let response = tagged(&request, &key, &version, body.clone());
+                state.answers.put(
                     key,
-                    KeptOverview {
+                    KeptAnswer {
                         version,
                         path: resolved.window.root_path.clone(),
-                        body: body.clone(),
+                        body,
                     },
                 );
-                return Ok(HttpResponse::Ok()
-                    .content_type(ContentType::json())
-                    .body(body));
+                return Ok(response);
             }
         }
     }
@@ -872,21 +1020,17 @@ pub async fn stats_overview(
         Visibility::Everything => None,
         Visibility::Subtrees(roots) => Some(roots),
     };
-    let key = OverviewKey {
-        organization_id,
-        campaign_id: scope.campaign_id,
-        year: scope.year,
-        today: crate::clock::today(),
-    };
-    let kept = state.overviews.get(&key);
+    let today = crate::clock::today();
+    let key = AnswerKey::overview(organization_id, scope.campaign_id, scope.year, today);
+    let kept = state.answers.get(&key);
     let mut conn = state.db.read().await?;
     let answer = tallies::overview(
         &mut conn,
         organization_id,
         visible.as_deref(),
-        key.campaign_id,
-        key.year,
-        key.today,
+        scope.campaign_id,
+        scope.year,
+        today,
         kept.as_ref().map(|kept| kept.version.as_str()),
     )
     .await?;
@@ -895,9 +1039,7 @@ pub async fn stats_overview(
         (OverviewAnswer::Unchanged, Some(kept)) => {
             // The unit has not moved since (a move changes the version): same rule, same path.
             policy::require(&principal, Operation::Read, Target::unit(&kept.path))?;
-            return Ok(HttpResponse::Ok()
-                .content_type(ContentType::json())
-                .body(kept.body.clone()));
+            return Ok(tagged(&request, &key, &kept.version, kept.body.clone()));
         }
         (OverviewAnswer::Computed(found), _) => found,
         (OverviewAnswer::NotFound, _) => return Err(AppError::not_found()),
@@ -912,24 +1054,23 @@ pub async fn stats_overview(
     let scope = ScopeDto {
         organization_id,
         organization_name: found.name,
-        campaign_id: key.campaign_id,
-        year: key.year,
+        campaign_id: scope.campaign_id,
+        year: scope.year,
     };
     let body = Bytes::from(
         serde_json::to_vec(&overview(scope, &found.counts, &found.children))
             .map_err(AppError::internal)?,
     );
-    state.overviews.put(
+    let response = tagged(&request, &key, &found.version, body.clone());
+    state.answers.put(
         key,
-        KeptOverview {
+        KeptAnswer {
             version: found.version,
             path: found.path,
-            body: body.clone(),
+            body,
         },
     );
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(body))
+    Ok(response)
 }
 
 /// The overview of a past year on the structure it ended with (see `history`): the same

@@ -81,16 +81,22 @@ pub fn historical_after(year: Option<i32>, latest: Option<NaiveDate>, today: Nai
 /// How every [`kept_version`] starts: a kept answer under it was read on a past structure.
 pub const KEPT_PREFIX: &str = "h:";
 
-/// What a kept past-year overview depends on: the tallies' version (every count, pending
-/// delta, and unit's name, place or state) and the restructurings applied (lineage, placements
-/// and validity change only through them). Prefixed so that it never equals a version of
-/// today's overviews, which share the cache.
+diesel::define_sql_function! {
+    /// `r.kept_version()` (src/db/replaceable.sql).
+    #[sql_name = "r.kept_version"]
+    fn kept_version_of() -> Text;
+}
+
+/// What a kept answer depends on (a past-year overview, and every aggregate kept by
+/// `stats::handlers::kept_or_computed`): the tallies' version (every count, pending delta, and
+/// unit's name, place or state) and the restructurings applied (lineage, placements and
+/// validity change only through them). Prefixed with [`KEPT_PREFIX`] so that it never equals a
+/// version of today's overviews, which share the cache. A function call the connection
+/// prepares once: every kept answer reads it.
 pub async fn kept_version(conn: &mut AsyncPgConnection) -> QueryResult<String> {
-    diesel::select(diesel::dsl::sql::<Text>(&format!(
-        "'{KEPT_PREFIX}' || r.tally_version() || '/' || (SELECT count(*) FROM restructurings)"
-    )))
-    .get_result(conn)
-    .await
+    let version: String = diesel::select(kept_version_of()).get_result(conn).await?;
+    debug_assert!(version.starts_with(KEPT_PREFIX), "{version}");
+    Ok(version)
 }
 
 /// The roots `unit` answers for in `year` (see the module documentation).

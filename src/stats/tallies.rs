@@ -307,7 +307,7 @@ pub fn answers_by_facet(entity: &str, grouping: &str) -> bool {
 }
 
 /// The grouping that keys tally rows by their `kind`, which in the rows of [`facet_counts`]
-/// is the facet's value: [`pledge_groups`] and [`nomination_groups`] group them by it.
+/// is the facet's value: [`grouped`] groups them by it.
 pub const FACET_VALUE: &str = "facet_value";
 
 /// The counts of the subtree in the window in the facets `facets` of `entity` (`p` or `n`),
@@ -461,7 +461,7 @@ pub const EXEMPLARS: [&str; 2] = ["recognized", "commended"];
 
 /// A group's counts, as the groupings add them up: from tally rows (by status and result) and
 /// from subtrees' sums (a child's, with `sign` -1 for the root's own rows).
-trait GroupCounts: Default {
+pub trait GroupCounts: Default {
     /// The entity whose rows it counts (`p` or `n`).
     const ENTITY: &'static str;
     fn add_row(&mut self, row: &TallyRow, sign: i64);
@@ -541,9 +541,10 @@ pub fn tally_key<'a>(grouping: &str, row: &'a TallyRow) -> Option<&'a str> {
     }
 }
 
-/// The counts of `T`'s entity grouped by the key of [`tally_key`], or for `child` by the
-/// child's path, with `self` for the root's own rows (the subtree minus its children).
-fn grouped<T: GroupCounts>(
+/// The counts of `T`'s entity (pledges: [`PledgeCounts`], nominations: [`NominationCounts`])
+/// grouped by the key of [`tally_key`], or for `child` by the child's path, with `self` for the
+/// root's own rows (the subtree minus its children).
+pub fn grouped<T: GroupCounts>(
     grouping: &str,
     subtree: &[TallyRow],
     children: &[SubtreeSums],
@@ -576,24 +577,6 @@ fn grouped<T: GroupCounts>(
         .filter(|(_, counts)| counts.total() != 0)
         .map(|(key, counts)| counts.keyed(key))
         .collect()
-}
-
-/// Pledge counts of the subtree grouped by `grouping` (see [`tally_key`]).
-pub fn pledge_groups(
-    grouping: &str,
-    subtree: &[TallyRow],
-    children: &[SubtreeSums],
-) -> Vec<PledgeCounts> {
-    grouped(grouping, subtree, children)
-}
-
-/// Nomination counts of the subtree grouped by `grouping` (see [`tally_key`]).
-pub fn nomination_groups(
-    grouping: &str,
-    subtree: &[TallyRow],
-    children: &[SubtreeSums],
-) -> Vec<NominationCounts> {
-    grouped(grouping, subtree, children)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use reqwest::Method;
+use reqwest::header::{ETAG, IF_NONE_MATCH};
 use serde_json::{Value, json};
 use thidua::auth::principal::Role;
 use thidua::db::schema::{campaigns, nominations, pledges};
@@ -404,6 +406,238 @@ async fn a_kept_overview_is_reused_only_while_nothing_changed() {
         changed,
         "and after the fold"
     );
+}
+
+/// Every other aggregate that reads only what the version covers (coverage, the groupings of
+/// pledges and nominations but by a campaign's fields, titles, the leaderboard) is kept like the
+/// overview. Beside an instance that keeps nothing, on the same database: counts edited behind
+/// the version's back (tally rows changed by hand) do not show in the kept answers, so they are
+/// reused; any real change shows at once in all of them, folded or not, and they agree with the
+/// instance that computes every answer; a kept answer is still refused to a caller outside the
+/// unit's subtree. The fields of a campaign (their names label the groups) are read anew.
+#[tokio::test]
+async fn kept_aggregates_are_reused_only_while_nothing_changed() {
+    let app = &TestApp::spawn().await;
+    let computing = &TestApp::spawn_beside(app, |settings| settings.answer_cache_bytes = 0).await;
+    let fixture = Fixture::load(app).await;
+    let campaign = seed_fixture_pledges(app, &fixture).await.to_string();
+    let admin = &fixture.token(app, fixture::ADMIN).await;
+    let outsider = &fixture.token(app, fixture::C2_MANAGER).await;
+    // Each instance signs its own tokens.
+    let computing_admin = &fixture.token(computing, fixture::ADMIN).await;
+    let computing_outsider = &fixture.token(computing, fixture::C2_MANAGER).await;
+    let tree = &fixture.tree;
+    let sql = |statement: String| async move {
+        let mut conn = app.state.db.write().await.unwrap();
+        diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, &statement)
+            .await
+            .unwrap();
+    };
+    let fold = || async move {
+        let mut conn = app.state.db.write().await.unwrap();
+        tallies::fold(&mut conn).await.unwrap();
+    };
+    // C1's submitted pledge is a title pledge.
+    let titled = format!(
+        "organization_id = '{}' AND status = 'submitted'",
+        tree.c1.id
+    );
+    sql(format!(
+        "UPDATE pledges SET kind = 'title', title_name = 'Danh hiệu A' WHERE {titled}"
+    ))
+    .await;
+    fold().await;
+
+    let unit = |id: Uuid| ("organization_id", id.to_string());
+    let by_fields = vec![
+        unit(tree.p.id),
+        ("group_by", "field".to_owned()),
+        ("campaign_id", campaign.clone()),
+    ];
+    let asked: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("coverage", vec![unit(tree.d1.id)]),
+        (
+            "coverage",
+            vec![unit(tree.p.id), ("kind", "commune".to_owned())],
+        ),
+        (
+            "coverage",
+            vec![
+                unit(tree.d1.id),
+                ("year", "2022".to_owned()),
+                ("limit", "2".to_owned()),
+            ],
+        ),
+        (
+            "pledges",
+            vec![unit(tree.d1.id), ("group_by", "child".to_owned())],
+        ),
+        (
+            "pledges",
+            vec![unit(tree.p.id), ("campaign_id", campaign.clone())],
+        ),
+        (
+            "pledges",
+            vec![unit(tree.p.id), ("group_by", "kind".to_owned())],
+        ),
+        ("titles", vec![unit(tree.p.id)]),
+        ("leaderboard", vec![unit(tree.p.id)]),
+        // No nomination here: its answer shows no edited count, only that it agrees.
+        (
+            "nominations",
+            vec![unit(tree.d1.id), ("group_by", "child".to_owned())],
+        ),
+    ];
+    async fn answers(
+        app: &TestApp,
+        token: &str,
+        asked: &[(&str, Vec<(&str, String)>)],
+    ) -> Vec<Value> {
+        let mut answers = Vec::new();
+        for (endpoint, params) in asked {
+            answers.push(stats(app, token, endpoint, params).await);
+        }
+        answers
+    }
+    let asked = &asked;
+    let agree = |step: &'static str| async move {
+        let kept = answers(app, admin, asked).await;
+        assert_eq!(
+            kept,
+            answers(computing, computing_admin, asked).await,
+            "{step}"
+        );
+        kept
+    };
+
+    let first = agree("first").await;
+    assert_eq!(answers(app, admin, asked).await, first, "asked again");
+    for (endpoint, params) in asked {
+        let path = format!("/api/v1/stats/{endpoint}?{}", query_string(params));
+        let (status, body) = app.get_json(&path, outsider).await;
+        assert_eq!(
+            status, 404,
+            "kept or not, {path} is outside C2's subtree: {body}"
+        );
+    }
+    let by_field = stats(app, admin, "pledges", &by_fields).await;
+
+    // Each answer has a weak ETag, the same from both instances; naming it in If-None-Match
+    // is answered 304 by either (kept or not), and still 404 outside the subtree.
+    let mut etags = Vec::new();
+    for (endpoint, params) in asked {
+        let path = format!("/api/v1/stats/{endpoint}?{}", query_string(params));
+        let tag = etag_of(app, &path, admin).await.expect("an ETag");
+        assert!(tag.starts_with("W/\""), "{path}: {tag}");
+        assert_eq!(
+            etag_of(computing, &path, computing_admin).await,
+            Some(tag.clone()),
+            "{path}"
+        );
+        for (instance, admin, outsider) in [
+            (app, admin, outsider),
+            (computing, computing_admin, computing_outsider),
+        ] {
+            let response = if_none_match(instance, &path, admin, &tag).await;
+            assert_eq!(response.status(), 304, "{path}");
+            assert_eq!(response.headers()[ETAG], tag.as_str(), "{path}");
+            assert!(response.bytes().await.unwrap().is_empty(), "{path}");
+            let response = if_none_match(instance, &path, outsider, &tag).await;
+            assert_eq!(response.status(), 404, "{path}, outside the subtree");
+        }
+        etags.push((path, tag));
+    }
+    let fields_path = format!("/api/v1/stats/pledges?{}", query_string(&by_fields));
+    assert_eq!(
+        etag_of(app, &fields_path, admin).await,
+        None,
+        "by a campaign's fields: no ETag"
+    );
+
+    // Behind the version's back: the kept answers stay, the computed ones show it.
+    let tamper = |by: i64| {
+        format!(
+            "UPDATE tallies SET count = count + {by}; \
+             UPDATE subtree_sums SET total = total + {by}, registered = registered + {by}; \
+             UPDATE unit_tallies SET registered = registered + {by}; \
+             UPDATE facet_tallies SET count = count + {by}"
+        )
+    };
+    sql(tamper(1_000)).await;
+    let kept = answers(app, admin, asked).await;
+    let computed = answers(computing, computing_admin, asked).await;
+    for (index, (endpoint, params)) in asked.iter().enumerate() {
+        let asked = format!("/stats/{endpoint}?{}", query_string(params));
+        assert_eq!(kept[index], first[index], "kept: {asked}");
+        if *endpoint != "nominations" {
+            assert_ne!(computed[index], first[index], "computed: {asked}");
+        }
+    }
+    assert_ne!(
+        stats(app, admin, "pledges", &by_fields).await,
+        by_field,
+        "by a campaign's fields: computed"
+    );
+    sql(tamper(-1_000)).await;
+    assert_eq!(agree("edits undone").await, first);
+
+    // A unit is renamed (no count changes).
+    sql(format!(
+        "UPDATE organizations SET name = 'Xã Đổi Tên' WHERE id = '{}'",
+        tree.c3.id
+    ))
+    .await;
+    let renamed = agree("renamed").await;
+    assert_ne!(renamed[0], first[0], "D1's coverage names C3");
+    for (path, tag) in &etags {
+        let response = if_none_match(app, path, admin, tag).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{path}: a new version, a new answer"
+        );
+        assert_ne!(response.headers()[ETAG], tag.as_str(), "{path}");
+    }
+    fold().await;
+    assert_eq!(agree("renamed, folded").await, renamed);
+
+    // A pledge changes status: pending, then folded.
+    sql(format!(
+        "UPDATE pledges SET status = 'submitted', submitted_at = now() \
+         WHERE organization_id = '{}' AND status = 'draft'",
+        tree.c3.id
+    ))
+    .await;
+    let registered = agree("C3 registered").await;
+    assert_ne!(registered[0], renamed[0], "D1's coverage counts C3");
+    fold().await;
+    assert_eq!(agree("C3 registered, folded").await, registered);
+
+    // A title pledge without a title name is listed by its text, which changes alone.
+    sql(format!(
+        "UPDATE pledges SET title_name = NULL, title = 'Danh hiệu B' WHERE {titled}"
+    ))
+    .await;
+    fold().await;
+    let untitled = agree("no title name").await;
+    sql(format!(
+        "UPDATE pledges SET title = 'Danh hiệu C' WHERE {titled}"
+    ))
+    .await;
+    let retitled = agree("a new title text").await;
+    assert_ne!(retitled[6], untitled[6], "titles lists the new text");
+    fold().await;
+    assert_eq!(agree("a new title text, folded").await, retitled);
+
+    // A campaign's field renamed: its label changes.
+    sql(format!(
+        "UPDATE campaigns SET fields = replace(fields::text, '{}', 'Tên mới')::jsonb \
+         WHERE id = '{campaign}'",
+        FIELDS[0].1
+    ))
+    .await;
+    let relabelled = stats(app, admin, "pledges", &by_fields).await;
+    assert!(relabelled.to_string().contains("Tên mới"), "{relabelled}");
 }
 
 #[tokio::test]
@@ -1890,6 +2124,25 @@ async fn stats(app: &TestApp, token: &str, endpoint: &str, params: &[(&str, Stri
     let (status, body) = app.get_json(&path, token).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
+}
+
+/// The ETag of `GET path` (asserts 200).
+async fn etag_of(app: &TestApp, path: &str, token: &str) -> Option<String> {
+    let response = app.get(path, token).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response
+        .headers()
+        .get(ETAG)
+        .map(|tag| tag.to_str().unwrap().to_owned())
+}
+
+/// `GET path` with `If-None-Match: tag`.
+async fn if_none_match(app: &TestApp, path: &str, token: &str, tag: &str) -> reqwest::Response {
+    app.request(Method::GET, path, Some(token))
+        .header(IF_NONE_MATCH, tag)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// `GET /stats/titles` of 2022 under `unit`, with `more` parameters (asserts 200).
