@@ -17,7 +17,7 @@ GOAL = 1.5
 
 def scenarios(path):
     """scenario -> (req/s, p50 ms) from the first table of a bench/run.sh report."""
-    rows, header = {}, None
+    rows, header, parent = {}, None, ""
     with open(path, encoding="utf-8") as report:
         for line in report:
             if not line.startswith("|"):
@@ -32,6 +32,11 @@ def scenarios(path):
                 continue
             record = dict(zip(header, cells))
             name = re.sub(r"\*\*", "", record.get("scenario", ""))
+            # A "↳" row (the same computed on every request, say) belongs to the row above it.
+            if name.startswith("↳"):
+                name = f"{parent} {name}"
+            else:
+                parent = name
 
             def number(column):
                 try:
