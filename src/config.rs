@@ -630,6 +630,30 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_cache_is_sized_in_mebibytes() {
+        let default = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(default.answer_cache_bytes, 16 << 20);
+        let bytes = |mib: &str| {
+            let mib = mib.to_owned();
+            Settings::from_lookup(move |name| {
+                (name == "THIDUA_ANSWER_CACHE_MIB").then(|| mib.clone())
+            })
+            .map(|settings| settings.answer_cache_bytes)
+        };
+        assert_eq!(bytes("0").unwrap(), 0, "0 keeps none");
+        assert_eq!(bytes("64").unwrap(), 64 << 20);
+        for refused in ["-1", "sixteen", "1.5"] {
+            let error = bytes(refused).unwrap_err().to_string();
+            assert!(
+                error.contains("THIDUA_ANSWER_CACHE_MIB"),
+                "{refused}: {error}"
+            );
+        }
+        let error = bytes(&usize::MAX.to_string()).unwrap_err().to_string();
+        assert!(error.contains("too large"), "{error}");
+    }
+
+    #[test]
     fn pool_size_and_workers_are_bounded() {
         for (name, value) in [
             ("THIDUA_DB_POOL_SIZE", "0"),
