@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Datelike, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
@@ -29,6 +29,7 @@ use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::organizations::repo as organization_repo;
 use crate::pagination;
 use crate::state::AppState;
+use crate::stats::handlers as stats_handlers;
 use crate::stats::history::{self, RootAt};
 use crate::stats::repo::{self as stats_repo, UnitRow};
 use crate::text::Checks;
@@ -933,12 +934,16 @@ async fn child_subtrees(
 /// did. `group_by`: `title` (default), `child` (the units directly below, `self` for the
 /// unit's own subjects) or `subject_type`.
 /// Revoked awards are counted apart with the amounts to recover.
+///
+/// Kept like the other aggregates (`stats::handlers::kept_or_computed`): every award statement
+/// moves the tally version (`r.tally_awards`).
 #[utoipa::path(
     tag = "stats",
     params(AwardStatsParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The groups", body = AwardStats),
+        (status = 200, description = "The groups", body = AwardStats, headers(("ETag" = String, description = "Weak entity tag of the answer: the same while the data it reads stands"))),
+        (status = 304, description = "Not modified since the ETag in `If-None-Match`"),
         (status = 400, description = "A missing or bad parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`organization_id` is outside your subtree", body = Problem, content_type = "application/problem+json"),
@@ -949,78 +954,81 @@ pub async fn award_stats(
     state: web::Data<AppState>,
     principal: Principal,
     params: web::Query<AwardStatsParams>,
+    request: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let params = params.into_inner();
     crate::params::in_range("year", params.year, crate::persons::handlers::YEARS)?;
     let group_by = params.group_by.unwrap_or(AwardGrouping::Title);
-    let mut conn = state.db.read().await?;
-    let unit = organization_repo::find(&mut conn, params.organization_id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    policy::require(&principal, Operation::Read, Target::unit(&unit.path))?;
-    let today = crate::clock::today();
-    // All years over a subtree with lineage: each year on the structure it ended with.
-    let years: Vec<Option<i32>> = match params.year {
-        Some(year) => vec![Some(year)],
-        None if state.lineage.any(&mut conn).await?
-            && state.lineage.spans(&mut conn, &unit).await? =>
-        {
-            repo::award_years(&mut conn)
-                .await?
-                .into_iter()
-                .map(Some)
-                .collect()
-        }
-        None => vec![None],
-    };
-    // The grouping column of the award tallies; by child, the subtrees are read one by one.
-    let key = match group_by {
-        AwardGrouping::Title => Some("t.title_code"),
-        AwardGrouping::SubjectType => Some("t.subject_type"),
-        AwardGrouping::Child => None,
-    };
-    let mut names: HashMap<String, String> = HashMap::new();
-    let mut merged: BTreeMap<String, AwardGroup> = BTreeMap::new();
-    for year in years {
-        let historical = history::is_historical(&mut conn, year, today).await?;
-        let roots = match year {
-            Some(year) if historical => {
-                history::structure(&mut conn, &unit, year, today)
+    let key = stats_handlers::request_key("awards", params.organization_id, &request);
+    let today = key.today;
+    stats_handlers::kept_or_computed(&state, &principal, &request, Some(key), async |conn| {
+        let unit = organization_repo::find(conn, params.organization_id)
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        policy::require(&principal, Operation::Read, Target::unit(&unit.path))?;
+        // All years over a subtree with lineage: each year on the structure it ended with.
+        let years: Vec<Option<i32>> = match params.year {
+            Some(year) => vec![Some(year)],
+            None if state.lineage.any(conn).await? && state.lineage.spans(conn, &unit).await? => {
+                repo::award_years(conn)
                     .await?
-                    .roots
+                    .into_iter()
+                    .map(Some)
+                    .collect()
             }
-            _ => vec![history::current_root(&unit, today)],
+            None => vec![None],
         };
-        let paths: Vec<String> = roots.iter().map(|root| root.path.clone()).collect();
-        let rows = match key {
-            Some(key) => repo::award_stats(&mut conn, &paths, year, key).await?,
-            None => {
-                let subtrees = child_subtrees(&mut conn, &roots, historical, &mut names).await?;
-                repo::award_stats_by_child(&mut conn, &paths, year, &subtrees).await?
+        // The grouping column of the award tallies; by child, the subtrees are read one by one.
+        let key = match group_by {
+            AwardGrouping::Title => Some("t.title_code"),
+            AwardGrouping::SubjectType => Some("t.subject_type"),
+            AwardGrouping::Child => None,
+        };
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut merged: BTreeMap<String, AwardGroup> = BTreeMap::new();
+        for year in years {
+            let historical = history::is_historical(conn, year, today).await?;
+            let roots = match year {
+                Some(year) if historical => {
+                    history::structure(conn, &unit, year, today).await?.roots
+                }
+                _ => vec![history::current_root(&unit, today)],
+            };
+            let paths: Vec<String> = roots.iter().map(|root| root.path.clone()).collect();
+            let rows = match key {
+                Some(key) => repo::award_stats(conn, &paths, year, key).await?,
+                None => {
+                    let subtrees = child_subtrees(conn, &roots, historical, &mut names).await?;
+                    repo::award_stats_by_child(conn, &paths, year, &subtrees).await?
+                }
+            };
+            for row in rows {
+                let group = merged.entry(row.key.clone()).or_insert_with(|| AwardGroup {
+                    name: names.get(&row.key).cloned(),
+                    key: row.key,
+                    awards: 0,
+                    reward_total: 0,
+                    revoked: 0,
+                    recovery_total: 0,
+                });
+                group.awards += row.awards;
+                group.reward_total += row.reward_total;
+                group.revoked += row.revoked;
+                group.recovery_total += row.recovery_total;
             }
-        };
-        for row in rows {
-            let group = merged.entry(row.key.clone()).or_insert_with(|| AwardGroup {
-                name: names.get(&row.key).cloned(),
-                key: row.key,
-                awards: 0,
-                reward_total: 0,
-                revoked: 0,
-                recovery_total: 0,
-            });
-            group.awards += row.awards;
-            group.reward_total += row.reward_total;
-            group.revoked += row.revoked;
-            group.recovery_total += row.recovery_total;
         }
-    }
-    let groups: Vec<AwardGroup> = merged.into_values().collect();
-    Ok(HttpResponse::Ok().json(AwardStats {
-        organization_id: unit.id,
-        year: params.year,
-        group_by,
-        awards: groups.iter().map(|group| group.awards).sum(),
-        reward_total: groups.iter().map(|group| group.reward_total).sum(),
-        groups,
-    }))
+        let groups: Vec<AwardGroup> = merged.into_values().collect();
+        Ok((
+            unit.path,
+            AwardStats {
+                organization_id: unit.id,
+                year: params.year,
+                group_by,
+                awards: groups.iter().map(|group| group.awards).sum(),
+                reward_total: groups.iter().map(|group| group.reward_total).sum(),
+                groups,
+            },
+        ))
+    })
+    .await
 }

@@ -774,6 +774,12 @@ CREATE FUNCTION r.count_awards(added jsonb, removed jsonb) RETURNS void LANGUAGE
 $$;
 
 -- One trigger per event: a trigger with transition tables serves one event only.
+--
+-- The award tallies take no deltas, but kept answers read them (/stats/awards, kept under
+-- r.kept_version()): each statement also queues one delta that counts nothing, entity 'a', so
+-- that r.tally_version() moves with it in the writer's transaction, as with any delta. Its
+-- empty path lies in no subtree's range and has no ancestor, and it has no unit: every reader
+-- of the queue and the fold pass over it, and the fold deletes it like any other.
 CREATE FUNCTION r.tally_awards() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -784,6 +790,9 @@ BEGIN
     ELSE
         PERFORM r.count_awards(NULL, (SELECT jsonb_agg(o) FROM removed_rows AS o));
     END IF;
+    INSERT INTO tally_deltas (organization_path, entity, campaign_id, year, kind, status, result,
+                              open_deadline, delta)
+    VALUES ('', 'a', '00000000-0000-0000-0000-000000000000', 0, '', '', '', 'infinity', 0);
     RETURN NULL;
 END $$;
 CREATE TRIGGER awards_tally_insert AFTER INSERT ON awards REFERENCING NEW TABLE AS added_rows
@@ -824,7 +833,8 @@ END
 $$;
 
 -- The version of everything the tallies say, as seen by the current snapshot: it changes
--- whenever any count, any unit's name, place or state, or any pending delta changes. Answers
+-- whenever any count, any unit's name, place or state, any pending delta or any award (its
+-- statement queues a delta that counts nothing, r.tally_awards) changes. Answers
 -- computed from the tallies can be kept under it and reused while it stays the same.
 -- Why it is exact: `generation` moves in the transaction of every fold that deleted deltas
 -- (whole or partial) or merged deadlines; between two such folds the deltas table only grows

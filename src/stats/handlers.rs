@@ -220,12 +220,26 @@ fn answer_key(
     scope: &Scope,
     request: &HttpRequest,
 ) -> AppResult<AnswerKey> {
-    Ok(AnswerKey {
+    Ok(request_key(
         endpoint,
-        organization_id: scope_root(principal, scope)?,
+        scope_root(principal, scope)?,
+        request,
+    ))
+}
+
+/// The key an answer of `endpoint` about the unit `organization_id` to `request` is kept
+/// under (see [`kept_or_computed`]): the request's query string as sent, and today.
+pub(crate) fn request_key(
+    endpoint: &'static str,
+    organization_id: Uuid,
+    request: &HttpRequest,
+) -> AnswerKey {
+    AnswerKey {
+        endpoint,
+        organization_id,
         query: request.query_string().to_owned(),
         today: crate::clock::today(),
-    })
+    }
 }
 
 /// The key of a grouping's answer, if it can be kept: not the fields of a campaign, whose names
@@ -255,7 +269,7 @@ fn grouping_key(
 /// The version is read before computing: a change landing in between makes a newer version,
 /// so the answer is at least as new as the version it is kept under, and is recomputed on the
 /// next request.
-async fn kept_or_computed<T: Serialize>(
+pub(crate) async fn kept_or_computed<T: Serialize>(
     state: &AppState,
     principal: &Principal,
     request: &HttpRequest,

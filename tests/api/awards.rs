@@ -9,8 +9,8 @@ use crate::helpers::TestApp;
 use crate::helpers::ctx::{id_of, pointers, texts_of};
 use crate::helpers::fixture::{self, Fixture};
 use crate::helpers::titles::{
-    create_person, demo_commune, first_error_detail, get_ok, person_named, post, record_2025,
-    register_person,
+    create_person, demo_commune, first_error_detail, get_all_ok, get_ok, kept_as_computed,
+    person_named, post, record_2025, register_person,
 };
 
 const DECISIONS: &str = "/api/v1/award-decisions";
@@ -36,6 +36,17 @@ fn numbered<'a>(decisions: &'a Value, number: &str) -> &'a Value {
         .iter()
         .find(|d| d["decision_no"] == number)
         .unwrap_or_else(|| panic!("no decision {number} in {decisions}"))
+}
+
+/// The award of `title_code` in a decision.
+fn award_titled(decision: &Value, title_code: &str) -> Value {
+    decision["awards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title_code"] == title_code)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {title_code} in {decision}"))
 }
 
 /// The first failed check of the first refused award of a problem.
@@ -418,13 +429,7 @@ async fn a_revocation_records_what_to_recover_and_is_not_repeated() {
     );
     assert_eq!(get_ok(&app, &admin, &eligibility).await["eligible"], true);
     let decision = numbered(&decisions, "215/QĐ-UBND");
-    let cstdcs = decision["awards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["title_code"] == "chien_si_thi_dua_co_so")
-        .cloned()
-        .unwrap();
+    let cstdcs = award_titled(decision, "chien_si_thi_dua_co_so");
     let path = format!("{DECISIONS}/{}/revoke", id_of(decision));
     let (status, problem) = post(
         &app,
@@ -462,6 +467,94 @@ async fn a_revocation_records_what_to_recover_and_is_not_repeated() {
         .collect();
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0]["recovery_amount"], 2_340_000);
+}
+
+#[tokio::test]
+async fn award_statistics_are_kept_until_an_award_changes() {
+    let app = &TestApp::spawn().await;
+    let computing = &TestApp::spawn_beside(app, |settings| settings.answer_cache_bytes = 0).await;
+    let (admin, commune, decisions) = the_demo_decisions(app).await;
+    let admin = &admin;
+    // Each instance signs its own tokens.
+    let computing_admin = &computing.token("admin", thidua::demo::ADMIN_PASSWORD).await;
+    let paths: Vec<String> = [
+        "&year=2025",
+        "&year=2025&group_by=child",
+        "&year=2025&group_by=subject_type",
+        "",
+    ]
+    .iter()
+    .map(|more| format!("/api/v1/stats/awards?organization_id={commune}{more}"))
+    .collect();
+    let paths = &paths;
+    let agree = |step: &'static str| {
+        kept_as_computed((app, admin), (computing, computing_admin), paths, step)
+    };
+    let sql = |statement: &'static str| async move {
+        let mut conn = app.state.db.write().await.unwrap();
+        diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, statement)
+            .await
+            .unwrap();
+    };
+
+    let first = agree("first").await;
+    assert_eq!(first[0]["awards"], 9, "{}", first[0]);
+    // One weak ETag from both instances; naming it is answered 304 by either.
+    let mut tags = Vec::new();
+    for path in paths {
+        let tag = app.etag_of(path, admin).await.expect("an ETag");
+        assert!(tag.starts_with("W/\""), "{path}: {tag}");
+        assert_eq!(
+            computing.etag_of(path, computing_admin).await,
+            Some(tag.clone())
+        );
+        for (instance, token) in [(app, admin), (computing, computing_admin)] {
+            let response = instance.get_if_none_match(path, token, &tag).await;
+            assert_eq!(response.status(), 304, "{path}");
+        }
+        tags.push(tag);
+    }
+
+    // Behind the version's back: the kept answers stay, the computed ones show it.
+    sql("UPDATE award_tallies SET awards = awards + 1000").await;
+    assert_eq!(get_all_ok(app, admin, paths).await, first, "kept");
+    let computed = get_all_ok(computing, computing_admin, paths).await;
+    for (index, path) in paths.iter().enumerate() {
+        assert_ne!(computed[index], first[index], "{path}: computed");
+    }
+    sql("UPDATE award_tallies SET awards = awards - 1000").await;
+
+    // A revocation is an award statement: it moves the version, and both answer it at once.
+    let decision = numbered(&decisions, "215/QĐ-UBND");
+    let award = award_titled(decision, "chien_si_thi_dua_co_so");
+    let (status, body) = post(
+        app,
+        admin,
+        &format!("{DECISIONS}/{}/revoke", id_of(decision)),
+        &json!({"reason": "false_documents", "note": "Sáng kiến không có thật",
+        "award_ids": [id_of(&award)]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let revoked = agree("after a revocation").await;
+    for index in [0, 3] {
+        assert_eq!(
+            (
+                revoked[index]["awards"].as_i64().unwrap(),
+                revoked[index]["reward_total"].as_i64().unwrap()
+            ),
+            (
+                first[index]["awards"].as_i64().unwrap() - 1,
+                first[index]["reward_total"].as_i64().unwrap() - 2_340_000
+            ),
+            "{}",
+            paths[index]
+        );
+    }
+    for (path, tag) in paths.iter().zip(&tags) {
+        let response = app.get_if_none_match(path, admin, tag).await;
+        assert_eq!(response.status(), 200, "{path}: the ETag moved");
+    }
 }
 
 #[tokio::test]

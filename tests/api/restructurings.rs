@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::helpers::arrange::{fixture_as, problem, the_unit_coded};
 use crate::helpers::ctx::pointers;
 use crate::helpers::fixture::{self, Fixture};
-use crate::helpers::titles::get_ok;
+use crate::helpers::titles::{get_all_ok, get_ok, kept_as_computed};
 use crate::helpers::{TestApp, status_and_json};
 
 const REFORM_DAY: &str = "2025-07-01";
@@ -1024,6 +1024,79 @@ async fn a_kept_past_year_overview_follows_every_change() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+/// Every kept aggregate, of a year before a restructuring and of today, is never served stale
+/// across the next restructuring: beside an instance that keeps nothing, both answer alike
+/// before and after it, and what the restructuring changes shows at once.
+#[tokio::test]
+async fn kept_aggregates_of_a_past_year_follow_the_next_restructuring() {
+    let (app, fixture, admin, campaign) = admin_with_a_campaign().await;
+    let (app, admin) = (&app, &admin);
+    let computing = &TestApp::spawn_beside(app, |settings| settings.answer_cache_bytes = 0).await;
+    let computing_admin = &fixture.token(computing, fixture::ADMIN).await;
+    let tree = &fixture.tree;
+    for (unit, year) in [
+        (tree.c1.id, 2024),
+        (tree.c3.id, 2024),
+        (tree.c2.id, 2024),
+        (tree.c1.id, 2025),
+    ] {
+        pledge(app, admin, campaign, unit, year).await;
+    }
+    merge_c3_into_c1(app, admin, tree).await;
+
+    let mut paths = Vec::new();
+    for (unit, year) in [
+        (tree.p.id, "&year=2024"),
+        (tree.d1.id, "&year=2024"),
+        (tree.p.id, ""),
+        (tree.d2.id, ""),
+    ] {
+        for query in [
+            "pledges?group_by=child&",
+            "nominations?group_by=child&",
+            "coverage?",
+            "leaderboard?",
+            "titles?",
+            "awards?",
+        ] {
+            paths.push(format!("/api/v1/stats/{query}organization_id={unit}{year}"));
+        }
+    }
+    let paths = &paths;
+    let agree = |step: &'static str| {
+        kept_as_computed((app, admin), (computing, computing_admin), paths, step)
+    };
+    let before = agree("before").await;
+    assert_eq!(get_all_ok(app, admin, paths).await, before, "asked again");
+    let d1_2024 = pledges_by_child(app, admin, tree.d1.id, Some(2024)).await;
+    assert_eq!(d1_2024.values().collect::<Vec<_>>(), [&1, &1], "C1 and C3");
+
+    // C1 (with what C3 left it) moves to D2.
+    apply(
+        app,
+        admin,
+        &reform(json!([{ "op": "move", "unit": id(tree.c1.id), "parent": id(tree.d2.id) }])),
+    )
+    .await;
+    let after = agree("after").await;
+    let changed: Vec<&String> = paths
+        .iter()
+        .zip(before.iter().zip(&after))
+        .filter(|(_, (before, after))| before != after)
+        .map(|(path, _)| path)
+        .collect();
+    let of_today = |path: &&String| !path.contains("year=");
+    assert!(
+        changed.iter().any(of_today),
+        "today's structure changed: {changed:?}"
+    );
+    // 2024 reads on the structure it ended with: C1 and C3 under D1.
+    assert_eq!(
+        pledges_by_child(app, admin, tree.d1.id, Some(2024)).await,
+        d1_2024
+    );
 }
 
 /// C1 and C3 of D1 merge into "Xã Hợp Nhất" (code CN) on the reform's day.

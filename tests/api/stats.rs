@@ -9,8 +9,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::Method;
-use reqwest::header::{ETAG, IF_NONE_MATCH};
+use reqwest::header::ETAG;
 use serde_json::{Value, json};
 use thidua::auth::principal::Role;
 use thidua::db::schema::{campaigns, nominations, pledges};
@@ -527,10 +526,10 @@ async fn kept_aggregates_are_reused_only_while_nothing_changed() {
     let mut etags = Vec::new();
     for (endpoint, params) in asked {
         let path = format!("/api/v1/stats/{endpoint}?{}", query_string(params));
-        let tag = etag_of(app, &path, admin).await.expect("an ETag");
+        let tag = app.etag_of(&path, admin).await.expect("an ETag");
         assert!(tag.starts_with("W/\""), "{path}: {tag}");
         assert_eq!(
-            etag_of(computing, &path, computing_admin).await,
+            computing.etag_of(&path, computing_admin).await,
             Some(tag.clone()),
             "{path}"
         );
@@ -538,18 +537,18 @@ async fn kept_aggregates_are_reused_only_while_nothing_changed() {
             (app, admin, outsider),
             (computing, computing_admin, computing_outsider),
         ] {
-            let response = if_none_match(instance, &path, admin, &tag).await;
+            let response = instance.get_if_none_match(&path, admin, &tag).await;
             assert_eq!(response.status(), 304, "{path}");
             assert_eq!(response.headers()[ETAG], tag.as_str(), "{path}");
             assert!(response.bytes().await.unwrap().is_empty(), "{path}");
-            let response = if_none_match(instance, &path, outsider, &tag).await;
+            let response = instance.get_if_none_match(&path, outsider, &tag).await;
             assert_eq!(response.status(), 404, "{path}, outside the subtree");
         }
         etags.push((path, tag));
     }
     let fields_path = format!("/api/v1/stats/pledges?{}", query_string(&by_fields));
     assert_eq!(
-        etag_of(app, &fields_path, admin).await,
+        app.etag_of(&fields_path, admin).await,
         None,
         "by a campaign's fields: no ETag"
     );
@@ -590,7 +589,7 @@ async fn kept_aggregates_are_reused_only_while_nothing_changed() {
     let renamed = agree("renamed").await;
     assert_ne!(renamed[0], first[0], "D1's coverage names C3");
     for (path, tag) in &etags {
-        let response = if_none_match(app, path, admin, tag).await;
+        let response = app.get_if_none_match(path, admin, tag).await;
         assert_eq!(
             response.status(),
             200,
@@ -2124,25 +2123,6 @@ async fn stats(app: &TestApp, token: &str, endpoint: &str, params: &[(&str, Stri
     let (status, body) = app.get_json(&path, token).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
-}
-
-/// The ETag of `GET path` (asserts 200).
-async fn etag_of(app: &TestApp, path: &str, token: &str) -> Option<String> {
-    let response = app.get(path, token).await;
-    assert_eq!(response.status(), 200, "{path}");
-    response
-        .headers()
-        .get(ETAG)
-        .map(|tag| tag.to_str().unwrap().to_owned())
-}
-
-/// `GET path` with `If-None-Match: tag`.
-async fn if_none_match(app: &TestApp, path: &str, token: &str, tag: &str) -> reqwest::Response {
-    app.request(Method::GET, path, Some(token))
-        .header(IF_NONE_MATCH, tag)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// `GET /stats/titles` of 2022 under `unit`, with `more` parameters (asserts 200).

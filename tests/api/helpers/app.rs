@@ -130,6 +130,25 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The ETag of `GET path` (asserts 200).
+    pub async fn etag_of(&self, path: &str, token: &str) -> Option<String> {
+        let response = self.get(path, token).await;
+        assert_eq!(response.status(), 200, "{path}");
+        response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .map(|tag| tag.to_str().unwrap().to_owned())
+    }
+
+    /// `GET path` with `If-None-Match: tag`.
+    pub async fn get_if_none_match(&self, path: &str, token: &str, tag: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .header(reqwest::header::IF_NONE_MATCH, tag)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// `GET path`: its status and JSON body (see [`status_and_json`]).
     pub async fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
         status_and_json(self.get(path, token).await).await

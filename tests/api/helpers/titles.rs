@@ -12,6 +12,31 @@ pub async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
     body
 }
 
+/// The JSON of GETs of `paths` that must answer 200, in order.
+pub async fn get_all_ok(app: &TestApp, token: &str, paths: &[String]) -> Vec<Value> {
+    let mut answers = Vec::new();
+    for path in paths {
+        answers.push(get_ok(app, token, path).await);
+    }
+    answers
+}
+
+/// The answers of `kept` (an instance and its token) to `paths`, asserted equal, path by path,
+/// to those of `computing` (another instance on the same database that keeps nothing).
+pub async fn kept_as_computed(
+    kept: (&TestApp, &str),
+    computing: (&TestApp, &str),
+    paths: &[String],
+    step: &str,
+) -> Vec<Value> {
+    let answers = get_all_ok(kept.0, kept.1, paths).await;
+    let computed = get_all_ok(computing.0, computing.1, paths).await;
+    for (index, path) in paths.iter().enumerate() {
+        assert_eq!(answers[index], computed[index], "{step}: {path}");
+    }
+    answers
+}
+
 /// The status and JSON of a PUT of `body`.
 pub async fn put(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
     let response = app
