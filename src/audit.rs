@@ -91,6 +91,7 @@ struct AuditEventRow {
 #[derive(Serialize, ToSchema)]
 pub struct AuditEventDto {
     pub id: Uuid,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub occurred_at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
     /// `user`, `client` or `system`.

@@ -39,6 +39,8 @@ pub mod generate;
 pub mod health;
 /// `Idempotency-Key` on POST: claimed and answered inside the write's transaction.
 pub mod idempotency;
+/// Timestamps and dates in JSON as chrono writes them, without its per-character cost.
+pub mod json_dates;
 /// The one list of a workflow resource: shared filters, keyset page, JSON page and exports.
 pub mod listing;
 /// Prometheus metrics: requests by route pattern, database pools, business counts; `/metrics`.

@@ -30,6 +30,7 @@ pub struct CreateSession {
     /// The year whose titles it considered.
     #[schema(minimum = 2000, maximum = 2100)]
     pub year: i32,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub held_on: NaiveDate,
     #[schema(minimum = 1, maximum = 1000)]
     pub members_total: i32,
@@ -83,12 +84,14 @@ pub struct SessionDto {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub year: i32,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub held_on: NaiveDate,
     pub members_total: i32,
     pub members_present: i32,
     /// The rule set in force on `held_on` (`null`: none).
     pub rule_set_code: Option<String>,
     pub ballots: Vec<BallotDto>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -131,6 +134,7 @@ pub struct CreateDecision {
     /// "125/QĐ-UBND"; unique per issuer and year.
     #[schema(min_length = 1, max_length = 100)]
     pub decision_no: String,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub decided_on: NaiveDate,
     /// The year of the titles (default: the year of `decided_on`; a decision of January may
     /// confer the titles of the year before).
@@ -156,12 +160,14 @@ pub struct AwardDto {
     /// `null` for an award recorded from a paper decision of before the service.
     pub decision_id: Option<Uuid>,
     pub decision_no: Option<String>,
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub decided_on: Option<NaiveDate>,
     pub issuer_organization_id: Option<Uuid>,
     /// VND: the title's multiple × the base salary in force on `decided_on`.
     pub reward_amount: Option<i64>,
     /// `awarded` or `revoked`.
     pub state: String,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub revoked_at: Option<DateTime<Utc>>,
     pub revocation_reason: Option<RevocationReason>,
     pub revocation_note: Option<String>,
@@ -176,6 +182,7 @@ pub struct DecisionDto {
     pub issuer_organization_id: Uuid,
     pub decision_no: String,
     pub year: i32,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub decided_on: NaiveDate,
     pub signer_name: String,
     pub council_session_id: Option<Uuid>,
@@ -187,6 +194,7 @@ pub struct DecisionDto {
     /// The amounts to recover after revocations (VND).
     pub recovery_total: i64,
     pub awards: Vec<AwardDto>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 

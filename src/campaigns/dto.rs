@@ -40,7 +40,9 @@ pub struct CampaignDto {
     pub directive: Option<String>,
     /// The organization that runs the campaign; never changes.
     pub owner_organization_id: Uuid,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub starts_on: NaiveDate,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub ends_on: NaiveDate,
     /// The year the campaign's vision looks to, not before `ends_on`.
     pub vision_year: Option<i32>,
@@ -48,7 +50,9 @@ pub struct CampaignDto {
     pub fields: Vec<CampaignField>,
     /// The user who created the campaign.
     pub created_by: Option<Uuid>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub updated_at: DateTime<Utc>,
     pub version: i32,
 }

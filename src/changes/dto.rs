@@ -96,6 +96,7 @@ pub struct ChangeDto {
     /// tombstones of entities that left your view).
     pub organization_id: Option<Uuid>,
     /// When the writing transaction started.
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub at: DateTime<Utc>,
     /// Present and `true` when the entity is gone for you: deleted, or moved out of your view.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

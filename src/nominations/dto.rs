@@ -16,6 +16,7 @@ pub struct CommendationDto {
     pub form: CommendationForm,
     pub issuer_organization_id: Uuid,
     pub decision_no: String,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub decided_on: NaiveDate,
     /// The award of an award decision this commendation is (`GET /award-decisions/{id}`
     /// lists it): one award backs at most one nomination.
@@ -46,12 +47,18 @@ pub struct NominationDto {
     pub allowed_actions: Vec<NominationAction>,
     /// Present once commended.
     pub commendation: Option<CommendationDto>,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub review_started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub recognized_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub commended_at: Option<DateTime<Utc>>,
     pub created_by: Uuid,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub updated_at: DateTime<Utc>,
     pub version: i32,
 }
@@ -238,6 +245,7 @@ pub struct ReviewDto {
     pub reviewer_id: Uuid,
     pub decision: ReviewDecision,
     pub comment: Option<String>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -53,8 +53,10 @@ pub struct OrganizationDto {
     /// longer expected to register.
     pub active: bool,
     /// First day of validity; null: since before anything the service records.
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub valid_from: Option<NaiveDate>,
     /// Last day of validity, inclusive; null while current.
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub valid_to: Option<NaiveDate>,
     /// The units this one continues (direct; `GET /organizations/{id}/lineage` goes further).
     pub predecessors: Vec<LinkedUnitDto>,
@@ -65,8 +67,11 @@ pub struct OrganizationDto {
     /// Root first; only on single-organization responses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ancestors: Option<Vec<AncestorDto>>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub deactivated_at: Option<DateTime<Utc>>,
     pub version: i32,
 }
@@ -162,9 +167,12 @@ pub struct LineageEntry {
     pub id: Uuid,
     pub name: String,
     pub code: Option<String>,
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub valid_from: Option<NaiveDate>,
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub valid_to: Option<NaiveDate>,
     pub restructuring_id: Uuid,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub effective_on: NaiveDate,
     pub legal_basis: String,
     pub change: LinkChange,
@@ -196,7 +204,9 @@ crate::text_enum! {
 pub struct LineageDto {
     pub organization_id: Uuid,
     pub name: String,
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub valid_from: Option<NaiveDate>,
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub valid_to: Option<NaiveDate>,
     /// Nearest first.
     pub predecessors: Vec<LineageEntry>,

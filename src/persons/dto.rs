@@ -25,7 +25,9 @@ pub struct PersonDto {
     pub full_name: String,
     pub position: Option<String>,
     pub gender: Option<Gender>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub updated_at: DateTime<Utc>,
     pub version: i32,
 }
@@ -118,6 +120,7 @@ pub struct YearRecordDto {
     pub initiative: Option<String>,
     /// The heaviest discipline of the year.
     pub discipline: Discipline,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub updated_at: DateTime<Utc>,
     pub version: i32,
 }

@@ -25,6 +25,7 @@ pub struct PledgeDto {
     pub target_unit: Option<String>,
     /// For `kind: title`: the title registered, e.g. "Chi bộ trong sạch, vững mạnh toàn diện".
     pub title_name: Option<String>,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub deadline: NaiveDate,
     pub exemplar_id: Option<Uuid>,
     pub exemplar_relation: Option<ExemplarRelation>,
@@ -37,14 +38,20 @@ pub struct PledgeDto {
     pub allowed_actions: Vec<PledgeAction>,
     pub progress_percent: Option<f64>,
     pub current_value: Option<f64>,
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub last_reported_on: Option<NaiveDate>,
     /// The deadline has passed and the pledge is neither assessed nor withdrawn.
     pub overdue: bool,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub approved_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub assessed_at: Option<DateTime<Utc>>,
     pub created_by: Uuid,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub updated_at: DateTime<Utc>,
     pub version: i32,
 }
@@ -209,6 +216,7 @@ pub struct PledgeFilter {
 pub struct ProgressDto {
     pub id: Uuid,
     pub pledge_id: Uuid,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub reported_on: NaiveDate,
     pub percent: Option<f64>,
     pub value: Option<f64>,
@@ -218,6 +226,7 @@ pub struct ProgressDto {
     pub reported_by: Uuid,
     /// `user` or `client`.
     pub reporter_kind: String,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -136,6 +136,7 @@ pub struct EndedUnit {
     pub id: Uuid,
     pub name: String,
     pub code: Option<String>,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub valid_to: NaiveDate,
     /// Where its work went (None: dissolved without one).
     pub successors: Vec<Uuid>,
@@ -194,6 +195,7 @@ pub struct Preview {
 pub struct RestructuringDto {
     /// Null on a dry run.
     pub id: Option<Uuid>,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub effective_on: NaiveDate,
     pub legal_basis: String,
     pub dry_run: bool,
@@ -201,6 +203,7 @@ pub struct RestructuringDto {
     pub steps: serde_json::Value,
     pub preview: Preview,
     pub created_by: Option<Uuid>,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub created_at: Option<DateTime<Utc>>,
 }
 

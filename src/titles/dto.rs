@@ -17,8 +17,10 @@ pub struct RuleSetDto {
     pub version: i32,
     pub name: String,
     pub legal_basis: Vec<String>,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub effective_from: NaiveDate,
     /// Last day in force, inclusive; `null` while in force.
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub effective_to: Option<NaiveDate>,
     pub titles: Vec<TitleRule>,
     pub notes: Option<String>,
@@ -26,6 +28,7 @@ pub struct RuleSetDto {
     pub current: bool,
     /// The version this one corrects.
     pub supersedes: Option<Uuid>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -58,10 +61,12 @@ pub struct RuleSetRef {
 /// The base salary (lương cơ sở) from a day on.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BaseSalaryDto {
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub effective_from: NaiveDate,
     /// VND per month.
     pub amount: i64,
     pub legal_basis: String,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -69,6 +74,7 @@ pub struct BaseSalaryDto {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBaseSalary {
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub effective_from: NaiveDate,
     /// VND per month.
     #[schema(minimum = 1, maximum = 1_000_000_000)]
@@ -103,6 +109,7 @@ pub struct RegistrationDto {
     pub subject_id: Uuid,
     pub title_code: String,
     pub year: i32,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -160,6 +167,7 @@ pub struct EligibilityDto {
     pub title_name: String,
     pub year: i32,
     /// The day whose rule set decided.
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub on: NaiveDate,
     /// Registered and every check passed.
     pub eligible: bool,
@@ -198,6 +206,7 @@ pub struct CandidatePage {
     pub title_code: String,
     pub title_name: String,
     pub year: i32,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub on: NaiveDate,
     pub rule_set: RuleSetRef,
     pub items: Vec<EligibilityDto>,

@@ -328,8 +328,10 @@ pub struct RuleSetContent {
     /// The legal texts, most specific last.
     #[schema(schema_with = legal_basis_schema)]
     pub legal_basis: Vec<String>,
+    #[serde(serialize_with = "crate::json_dates::date")]
     pub effective_from: NaiveDate,
     /// Last day in force, inclusive; `null` while in force.
+    #[serde(serialize_with = "crate::json_dates::date_opt")]
     pub effective_to: Option<NaiveDate>,
     #[schema(min_items = 1, max_items = 100)]
     pub titles: Vec<TitleRule>,

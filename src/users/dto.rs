@@ -29,7 +29,9 @@ pub struct UserDto {
     pub disabled: bool,
     /// Highest units first.
     pub memberships: Vec<UserMembershipDto>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub updated_at: DateTime<Utc>,
     pub version: i32,
 }
@@ -128,8 +130,10 @@ pub struct ClientDto {
     pub organization_name: String,
     pub scopes: Vec<Scope>,
     pub created_by: Option<Uuid>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
     /// Set once the client is deleted: it can no longer obtain tokens.
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 

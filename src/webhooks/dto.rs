@@ -82,12 +82,14 @@ pub struct WebhookDto {
     pub events: Vec<String>,
     pub status: WebhookStatus,
     /// When and why delivery stopped (`status: disabled`).
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub disabled_at: Option<DateTime<Utc>>,
     pub disabled_reason: Option<String>,
     /// The partner client it belongs to; `null`: the administrators' (it receives every
     /// event).
     pub owner_client_id: Option<Uuid>,
     pub created_by: Option<Uuid>,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
     /// The feed position up to which events were taken into its outbox (events after it are
     /// still to come); with `GET /changes?after=` a subscriber can catch up on its own.
@@ -115,6 +117,7 @@ pub struct WebhookPage {
 /// One attempt to deliver an event.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WebhookAttemptDto {
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub attempted_at: DateTime<Utc>,
     pub outcome: WebhookAttemptOutcome,
     /// The receiver's HTTP status, when it answered (its body is never kept).
@@ -133,9 +136,12 @@ pub struct WebhookDeliveryDto {
     /// The entity type of the event.
     pub event_type: String,
     pub status: WebhookDeliveryStatus,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub created_at: DateTime<Utc>,
     /// When the next attempt is due (`pending` only).
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::json_dates::timestamp_opt")]
     pub delivered_at: Option<DateTime<Utc>>,
     /// Every attempt, oldest first.
     pub attempts: Vec<WebhookAttemptDto>,
@@ -178,6 +184,7 @@ pub struct WebhookPayload {
     /// `{entity type}.{action}`, e.g. `pledge.transitioned`.
     #[serde(rename = "type")]
     pub event_type: String,
+    #[serde(serialize_with = "crate::json_dates::timestamp")]
     pub timestamp: DateTime<Utc>,
     pub data: ChangeDto,
 }
