@@ -275,6 +275,20 @@ LIST_SCENARIOS="pledges pledges_page pledges_filtered nominations exemplars pers
 # The aggregates: AGGREGATE_SCENARIOS (bench/lib.sh). The overview has scenarios of its own
 # (kept and computed, with a naive GROUP BY partner).
 
+# Every aggregate of AGGREGATE_SCENARIOS at the three levels, named agg_<name>_<level><suffix>
+# (suffix "_computed" for the run with nothing kept).
+aggregate_scenarios() {
+  [ "$AGGREGATES" = all ] || return 0
+  local entry name endpoint query level
+  for entry in $AGGREGATE_SCENARIOS; do
+    IFS=: read -r name endpoint query <<< "$entry"
+    for level in root province commune; do
+      BENCH_PATH="/api/v1/stats/$endpoint?organization_id={id}${query:+&$query}" BENCH_IDS="$OUT/$level.txt" NO_XACT=1 \
+        scenario "agg_${name}_${level}$1" "$POOL" "" 0 -- -s bench/get.lua "$BASE"
+    done
+  done
+}
+
 run_all() {
   export BENCH_NONCE
   BENCH_NONCE="$(date +%s%N)"
@@ -328,15 +342,7 @@ run_all() {
       scenario "overview_$level" "$POOL" "naive_$level" 2 -- -s bench/get.lua "$BASE"
   done
   PG_ARGS=()
-  if [ "$AGGREGATES" = all ]; then
-    for entry in $AGGREGATE_SCENARIOS; do
-      IFS=: read -r name endpoint query <<< "$entry"
-      for level in root province commune; do
-        BENCH_PATH="/api/v1/stats/$endpoint?organization_id={id}${query:+&$query}" BENCH_IDS="$OUT/$level.txt" NO_XACT=1 \
-          scenario "agg_${name}_$level" "$POOL" "" 0 -- -s bench/get.lua "$BASE"
-      done
-    done
-  fi
+  aggregate_scenarios ""
   # The same overviews and aggregates computed on every request: the service restarted keeping
   # none (THIDUA_ANSWER_CACHE_MIB=0), as when the tallies change between any two requests.
   if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *"_computed "* ]]; then
@@ -346,15 +352,7 @@ run_all() {
       BENCH_PATH="/api/v1/stats/overview?organization_id={id}" BENCH_IDS="$OUT/$level.txt" NO_XACT=1 \
         scenario "overview_${level}_computed" "$POOL" "" 0 -- -s bench/get.lua "$BASE"
     done
-    if [ "$AGGREGATES" = all ]; then
-      for entry in $AGGREGATE_SCENARIOS; do
-        IFS=: read -r name endpoint query <<< "$entry"
-        for level in root province commune; do
-          BENCH_PATH="/api/v1/stats/$endpoint?organization_id={id}${query:+&$query}" BENCH_IDS="$OUT/$level.txt" NO_XACT=1 \
-            scenario "agg_${name}_${level}_computed" "$POOL" "" 0 -- -s bench/get.lua "$BASE"
-        done
-      done
-    fi
+    aggregate_scenarios _computed
     stop_service
     start_service
   fi

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::helpers::app::TEST_HASHING;
 use crate::helpers::fixture::{self, Fixture};
+use crate::helpers::titles::{get_all_ok, kept_as_computed};
 use crate::helpers::{TestApp, status_and_json};
 
 const ENDPOINTS: [&str; 6] = [
@@ -487,33 +488,19 @@ async fn kept_aggregates_are_reused_only_while_nothing_changed() {
             vec![unit(tree.d1.id), ("group_by", "child".to_owned())],
         ),
     ];
-    async fn answers(
-        app: &TestApp,
-        token: &str,
-        asked: &[(&str, Vec<(&str, String)>)],
-    ) -> Vec<Value> {
-        let mut answers = Vec::new();
-        for (endpoint, params) in asked {
-            answers.push(stats(app, token, endpoint, params).await);
-        }
-        answers
-    }
-    let asked = &asked;
-    let agree = |step: &'static str| async move {
-        let kept = answers(app, admin, asked).await;
-        assert_eq!(
-            kept,
-            answers(computing, computing_admin, asked).await,
-            "{step}"
-        );
-        kept
+    let paths: Vec<String> = asked
+        .iter()
+        .map(|(endpoint, params)| format!("/api/v1/stats/{endpoint}?{}", query_string(params)))
+        .collect();
+    let paths = &paths;
+    let agree = |step: &'static str| {
+        kept_as_computed((app, admin), (computing, computing_admin), paths, step)
     };
 
     let first = agree("first").await;
-    assert_eq!(answers(app, admin, asked).await, first, "asked again");
-    for (endpoint, params) in asked {
-        let path = format!("/api/v1/stats/{endpoint}?{}", query_string(params));
-        let (status, body) = app.get_json(&path, outsider).await;
+    assert_eq!(get_all_ok(app, admin, paths).await, first, "asked again");
+    for path in paths {
+        let (status, body) = app.get_json(path, outsider).await;
         assert_eq!(
             status, 404,
             "kept or not, {path} is outside C2's subtree: {body}"
@@ -524,12 +511,11 @@ async fn kept_aggregates_are_reused_only_while_nothing_changed() {
     // Each answer has a weak ETag, the same from both instances; naming it in If-None-Match
     // is answered 304 by either (kept or not), and still 404 outside the subtree.
     let mut etags = Vec::new();
-    for (endpoint, params) in asked {
-        let path = format!("/api/v1/stats/{endpoint}?{}", query_string(params));
-        let tag = app.etag_of(&path, admin).await.expect("an ETag");
+    for path in paths {
+        let tag = app.etag_of(path, admin).await.expect("an ETag");
         assert!(tag.starts_with("W/\""), "{path}: {tag}");
         assert_eq!(
-            computing.etag_of(&path, computing_admin).await,
+            computing.etag_of(path, computing_admin).await,
             Some(tag.clone()),
             "{path}"
         );
@@ -537,11 +523,11 @@ async fn kept_aggregates_are_reused_only_while_nothing_changed() {
             (app, admin, outsider),
             (computing, computing_admin, computing_outsider),
         ] {
-            let response = instance.get_if_none_match(&path, admin, &tag).await;
+            let response = instance.get_if_none_match(path, admin, &tag).await;
             assert_eq!(response.status(), 304, "{path}");
             assert_eq!(response.headers()[ETAG], tag.as_str(), "{path}");
             assert!(response.bytes().await.unwrap().is_empty(), "{path}");
-            let response = instance.get_if_none_match(&path, outsider, &tag).await;
+            let response = instance.get_if_none_match(path, outsider, &tag).await;
             assert_eq!(response.status(), 404, "{path}, outside the subtree");
         }
         etags.push((path, tag));
@@ -563,13 +549,12 @@ async fn kept_aggregates_are_reused_only_while_nothing_changed() {
         )
     };
     sql(tamper(1_000)).await;
-    let kept = answers(app, admin, asked).await;
-    let computed = answers(computing, computing_admin, asked).await;
-    for (index, (endpoint, params)) in asked.iter().enumerate() {
-        let asked = format!("/stats/{endpoint}?{}", query_string(params));
-        assert_eq!(kept[index], first[index], "kept: {asked}");
-        if *endpoint != "nominations" {
-            assert_ne!(computed[index], first[index], "computed: {asked}");
+    let kept = get_all_ok(app, admin, paths).await;
+    let computed = get_all_ok(computing, computing_admin, paths).await;
+    for (index, path) in paths.iter().enumerate() {
+        assert_eq!(kept[index], first[index], "kept: {path}");
+        if asked[index].0 != "nominations" {
+            assert_ne!(computed[index], first[index], "computed: {path}");
         }
     }
     assert_ne!(
